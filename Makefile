@@ -1,0 +1,38 @@
+# The README's two commands live here: `make lab` (JupyterLab on the quickstart, embedded model,
+# no key) and `make test` (the whole suite). Both build .venv from scratch when it is missing.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.rlm-installed
+
+.PHONY: lab test test-fast install browser bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	# llama-cpp-python compiles from source the first time (~10 min on 2 cores); pip caches the wheel.
+	$(PY) -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium"; fi; }
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb
+
+test: install browser
+	$(PY) -m pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -p no:cacheprovider -ra -m "not model and not browser and not binder" $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,71 @@
+"""rlm_toolkit: stream language-model output, from scripts, servers and notebooks.
+
+::
+
+    from rlm_toolkit import RLM
+    for chunk in RLM.from_openai("gpt-4o").stream("Tell a story"):
+        print(chunk, end="", flush=True)
+"""
+
+from __future__ import annotations
+
+from .callbacks import AsyncStreamingCallback, CallbackWarning, StreamingCallback
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    IncompleteStreamError,
+    MalformedResponseError,
+    MissingCredentialsError,
+    MissingDependencyError,
+    ProviderError,
+    RateLimitError,
+    RLMError,
+    ServerError,
+    UsageError,
+)
+from .events import Finish, TextDelta, ToolCall, ToolCallDelta, Usage
+from .providers import Provider, Request
+from .providers.scripted import ScriptedProvider, ScriptedTurn
+from .response import Response
+from .rlm import RLM, AsyncTextStream, TextStream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RLM",
+    "Response",
+    "TextStream",
+    "AsyncTextStream",
+    "StreamingCallback",
+    "AsyncStreamingCallback",
+    "CallbackWarning",
+    "Provider",
+    "Request",
+    "ScriptedProvider",
+    "ScriptedTurn",
+    "TextDelta",
+    "ToolCallDelta",
+    "ToolCall",
+    "Usage",
+    "Finish",
+    "RLMError",
+    "UsageError",
+    "ConfigurationError",
+    "MissingCredentialsError",
+    "MissingDependencyError",
+    "ProviderError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIStatusError",
+    "AuthenticationError",
+    "RateLimitError",
+    "BadRequestError",
+    "ServerError",
+    "IncompleteStreamError",
+    "MalformedResponseError",
+    "__version__",
+]

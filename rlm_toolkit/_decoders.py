@@ -1,0 +1,138 @@
+"""Sans-IO decoders for the wire formats providers stream: lines, Server-Sent Events, NDJSON.
+
+Each decoder takes bytes as they arrive (``feed``) and returns whole items; ``flush`` is called
+at the end of the body. No I/O happens here, so the same code serves sync and async readers and
+is tested one byte at a time. Line ends may be LF, CRLF or CR, and a CR at the end of one chunk
+followed by an LF at the start of the next is one line end. Lines are decoded as UTF-8 only when
+whole, so a character split across chunks survives.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["LineDecoder", "SSEDecoder", "ServerSentEvent", "NDJSONDecoder"]
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class LineDecoder:
+    """Split a byte stream into lines (without their line ends)."""
+
+    __slots__ = ("_buffer", "_skip_lf", "_started")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._skip_lf = False
+        self._started = False
+
+    def feed(self, data: bytes) -> list[str]:
+        if self._skip_lf and data:
+            self._skip_lf = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        if not data:
+            return []
+        buffer = self._buffer + data if self._buffer else data
+        if not self._started:
+            # A byte-order mark may arrive split across chunks: wait until it can be told.
+            if len(buffer) < 3 and _BOM.startswith(buffer):
+                self._buffer = buffer
+                return []
+            self._started = True
+            if buffer.startswith(_BOM):
+                buffer = buffer[3:]
+        lines = buffer.splitlines(keepends=True)
+        if lines and lines[-1][-1:] not in (b"\n", b"\r"):
+            self._buffer = lines.pop()
+        else:
+            self._buffer = b""
+        if buffer[-1:] == b"\r":
+            self._skip_lf = True
+        return [line.rstrip(b"\r\n").decode("utf-8", "replace") for line in lines]
+
+    def flush(self) -> list[str]:
+        """The last line, if the body did not end with a line end."""
+        rest, self._buffer = self._buffer, b""
+        return [rest.decode("utf-8", "replace")] if rest else []
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+class SSEDecoder:
+    """Decode ``text/event-stream`` bytes into :class:`ServerSentEvent` objects (WHATWG rules)."""
+
+    __slots__ = ("_lines", "_data", "_event", "_id", "_retry")
+
+    def __init__(self) -> None:
+        self._lines = LineDecoder()
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._retry: int | None = None
+
+    def feed(self, data: bytes) -> list[ServerSentEvent]:
+        events: list[ServerSentEvent] = []
+        for line in self._lines.feed(data):
+            self._line(line, events)
+        return events
+
+    def flush(self) -> list[ServerSentEvent]:
+        """End of body: a last line is processed, but an event without its blank line is dropped."""
+        events: list[ServerSentEvent] = []
+        for line in self._lines.flush():
+            self._line(line, events)
+        self._data = []
+        self._event = ""
+        return events
+
+    def _line(self, line: str, events: list[ServerSentEvent]) -> None:
+        if not line:
+            if self._data:
+                events.append(
+                    ServerSentEvent("\n".join(self._data), self._event or "message", self._id, self._retry)
+                )
+            self._data = []
+            self._event = ""
+            return
+        if line[0] == ":":
+            return
+        name, colon, value = line.partition(":")
+        if colon and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self._id = value
+        elif name == "retry":
+            if value.isdigit():
+                self._retry = int(value)
+
+
+class NDJSONDecoder:
+    """Decode newline-delimited JSON (Ollama's native stream) into Python objects."""
+
+    __slots__ = ("_lines",)
+
+    def __init__(self) -> None:
+        self._lines = LineDecoder()
+
+    def feed(self, data: bytes) -> list[Any]:
+        return [json.loads(line) for line in self._lines.feed(data) if line.strip()]
+
+    def flush(self) -> list[Any]:
+        return [json.loads(line) for line in self._lines.flush() if line.strip()]

@@ -1,0 +1,161 @@
+"""Callbacks: hooks a caller attaches to watch a stream or an agent run.
+
+Subclass :class:`StreamingCallback` and override what you need; every hook takes ``**kwargs``
+so new keyword arguments never break old handlers. Hooks may be plain or ``async def``.
+They run in the caller's thread (or task), in token order::
+
+    class MyStreamer(StreamingCallback):
+        def on_llm_new_token(self, token: str, **kwargs):
+            print(token, end="", flush=True)
+
+    RLM.from_openai("gpt-4o", callbacks=[MyStreamer()]).run("Tell a story")
+
+Lifecycle of one model call: ``on_llm_start`` → ``on_llm_new_token``… → ``on_llm_end`` (or
+``on_llm_error``, which also fires on interrupt and cancellation). An agent adds
+``on_agent_action`` → ``on_tool_start`` → ``on_tool_end`` / ``on_tool_error`` per step, and
+``on_agent_finish`` once; ``on_agent_event`` sees every agent event.
+
+A handler that raises is reported by name with a ``CallbackWarning`` and the stream goes on;
+set ``raise_errors = True`` on the handler to make its errors stop the stream instead.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = [
+    "StreamingCallback",
+    "AsyncStreamingCallback",
+    "CallbackWarning",
+    "CallbackManager",
+    "HOOKS",
+]
+
+HOOKS = (
+    "on_llm_start",
+    "on_llm_new_token",
+    "on_llm_end",
+    "on_llm_error",
+    "on_tool_start",
+    "on_tool_end",
+    "on_tool_error",
+    "on_agent_action",
+    "on_agent_finish",
+    "on_agent_event",
+)
+
+
+class CallbackWarning(UserWarning):
+    """A callback handler raised; the message names the handler and the hook."""
+
+
+class StreamingCallback:
+    """Base class for callback handlers; every hook does nothing until overridden."""
+
+    #: If true, an exception in this handler stops the stream instead of being reported.
+    raise_errors: bool = False
+
+    def on_llm_start(self, *, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+        """A model call is about to be sent."""
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> Any:
+        """One chunk of text arrived, exactly as the provider sent it."""
+
+    def on_llm_end(self, response: Any, **kwargs: Any) -> Any:
+        """The model call finished; ``response`` carries text, usage and timings."""
+
+    def on_llm_error(self, error: BaseException, **kwargs: Any) -> Any:
+        """The call failed, was interrupted or cancelled; ``kwargs['partial_text']`` is what came."""
+
+    def on_tool_start(self, tool_name: str, input: dict[str, Any], **kwargs: Any) -> Any:
+        """An agent is about to call a tool."""
+
+    def on_tool_end(self, output: str, **kwargs: Any) -> Any:
+        """A tool returned; ``kwargs['tool_name']`` says which."""
+
+    def on_tool_error(self, error: BaseException, **kwargs: Any) -> Any:
+        """A tool raised or timed out; the agent goes on with the error as its observation."""
+
+    def on_agent_action(self, action: Any, **kwargs: Any) -> Any:
+        """The agent decided to call a tool (an ``action`` event)."""
+
+    def on_agent_finish(self, final: Any, **kwargs: Any) -> Any:
+        """The agent produced its final answer (a ``final`` event)."""
+
+    def on_agent_event(self, event: Any, **kwargs: Any) -> Any:
+        """Every agent event, in order."""
+
+
+class AsyncStreamingCallback(StreamingCallback):
+    """Marker base for handlers written with ``async def`` hooks (plain ones work too)."""
+
+
+def _overrides(handler: object, hook: str) -> bool:
+    method = getattr(type(handler), hook, None)
+    base = getattr(StreamingCallback, hook, None)
+    return method is not None and method is not base
+
+
+class CallbackManager:
+    """Holds handlers and calls one hook on all of them, reporting handlers that raise."""
+
+    __slots__ = ("handlers", "_by_hook", "errors")
+
+    def __init__(self, handlers: Iterable[Any] | None = None) -> None:
+        self.handlers: list[Any] = list(handlers or [])
+        # Per hook, only the handlers that override it: the token hook runs per chunk.
+        self._by_hook: dict[str, list[Any]] = {
+            hook: [h for h in self.handlers if _overrides(h, hook) or not isinstance(h, StreamingCallback)
+                   and callable(getattr(h, hook, None))]
+            for hook in HOOKS
+        }
+        self.errors: list[tuple[str, BaseException]] = []
+
+    @classmethod
+    def merge(cls, *groups: Sequence[Any] | None) -> CallbackManager:
+        return cls([h for group in groups if group for h in group])
+
+    def __bool__(self) -> bool:
+        return bool(self.handlers)
+
+    def wants(self, hook: str) -> bool:
+        return bool(self._by_hook[hook])
+
+    def call(self, hook: str, *args: Any, **kwargs: Any) -> None:
+        """Call ``hook`` on every handler from sync code; async hooks are run on the portal."""
+        for handler in self._by_hook[hook]:
+            try:
+                result = getattr(handler, hook)(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    from ._bridge import run_sync
+
+                    async def wait(awaitable: Any = result) -> Any:
+                        return await awaitable
+
+                    run_sync(wait)
+            except Exception as error:
+                self._report(handler, hook, error)
+
+    async def acall(self, hook: str, *args: Any, **kwargs: Any) -> None:
+        """Call ``hook`` on every handler from async code, awaiting async hooks in order."""
+        for handler in self._by_hook[hook]:
+            try:
+                result = getattr(handler, hook)(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as error:
+                self._report(handler, hook, error)
+
+    def _report(self, handler: Any, hook: str, error: Exception) -> None:
+        name = f"{type(handler).__qualname__}.{hook}"
+        if getattr(handler, "raise_errors", False):
+            raise error
+        self.errors.append((name, error))
+        warnings.warn(
+            f"callback {name} raised {type(error).__name__}: {error}",
+            CallbackWarning,
+            stacklevel=3,
+        )

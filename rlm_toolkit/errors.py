@@ -1,0 +1,221 @@
+"""Every error rlm_toolkit raises, in one hierarchy.
+
+Misuse of the API and failures of the model or the network are kept apart, so a caller can
+catch "the provider failed" without also swallowing its own mistakes::
+
+    RLMError
+    ├── UsageError                  the caller asked for something that cannot work
+    │   ├── ConfigurationError      unknown provider or model id, bad parameter
+    │   ├── MissingCredentialsError no API key in the environment variable named
+    │   └── MissingDependencyError  the provider's pip extra is not installed
+    └── ProviderError               the model or the network failed (.partial_text kept)
+        ├── APIConnectionError      could not connect, or the connection broke
+        │   └── APITimeoutError     connect or read took longer than the timeout
+        ├── APIStatusError          the server answered with an HTTP error (.status_code)
+        │   ├── AuthenticationError     401 / 403
+        │   ├── RateLimitError          429
+        │   ├── BadRequestError         400, 404, 409, 413, 422
+        │   └── ServerError             5xx
+        ├── IncompleteStreamError   the stream ended before the model finished
+        └── MalformedResponseError  an event that does not parse, or an error event
+
+No message, repr or ``str()`` of these errors contains an API key: every text is passed through
+:func:`scrub` when the error is built.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+__all__ = [
+    "RLMError",
+    "UsageError",
+    "ConfigurationError",
+    "MissingCredentialsError",
+    "MissingDependencyError",
+    "ProviderError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIStatusError",
+    "AuthenticationError",
+    "RateLimitError",
+    "BadRequestError",
+    "ServerError",
+    "IncompleteStreamError",
+    "MalformedResponseError",
+    "scrub",
+    "register_secret",
+    "status_error",
+]
+
+# Whole keys and the masked fragments providers echo back (OpenAI's 401 says "sk-QoS0U***KCxR").
+_KEY_PATTERN = re.compile(r"(sk-(?:ant-|proj-)?[A-Za-z0-9_\-*.…]{4,})")
+_BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)[^\s\"',}]+")
+_secrets: set[str] = set()
+
+
+def register_secret(secret: str | None) -> None:
+    """Remember a key so that :func:`scrub` removes it wherever it appears, masked or not."""
+    if secret and len(secret) >= 8:
+        _secrets.add(secret)
+
+
+def scrub(text: object, secrets: Iterable[str] = ()) -> str:
+    """Return ``text`` with API keys, key fragments and bearer tokens replaced by ``***``."""
+    out = str(text)
+    for secret in (*_secrets, *secrets):
+        if secret:
+            out = out.replace(secret, "***")
+            # A masked echo keeps a key's first and last characters around asterisks.
+            if len(secret) >= 12:
+                out = re.sub(re.escape(secret[:6]) + r"[A-Za-z0-9_\-*.…]*", "***", out)
+    out = _KEY_PATTERN.sub("sk-***", out)
+    return _BEARER_PATTERN.sub(r"\1***", out)
+
+
+class RLMError(Exception):
+    """Base class of every rlm_toolkit error. ``.message`` holds the scrubbed text."""
+
+    def __init__(self, message: str = "") -> None:
+        self.message = scrub(message)
+        super().__init__(self.message)
+
+
+class UsageError(RLMError):
+    """The caller asked for something that cannot work; fix the call, not the network."""
+
+
+class ConfigurationError(UsageError):
+    """Unknown provider or model id, or a parameter the provider cannot take."""
+
+
+class MissingCredentialsError(UsageError):
+    """The provider needs a key and the environment variable that should hold it is empty."""
+
+    def __init__(self, message: str, *, env_var: str | None = None) -> None:
+        self.env_var = env_var
+        super().__init__(message)
+
+
+class MissingDependencyError(UsageError):
+    """A provider's optional dependency is not installed; the message names the pip extra."""
+
+
+class ProviderError(RLMError):
+    """The model or the network failed. ``partial_text`` holds what had streamed before it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        partial_text: str = "",
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.partial_text = partial_text
+        super().__init__(message)
+
+    @property
+    def retryable(self) -> bool:
+        """Whether sending the same request again may succeed."""
+        return False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class APIConnectionError(ProviderError):
+    """Could not connect, or the connection broke while reading."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class APITimeoutError(APIConnectionError):
+    """Connecting or waiting for the next piece of the answer took longer than the timeout."""
+
+
+class APIStatusError(ProviderError):
+    """The server answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: str = "",
+        retry_after: float | None = None,
+        **kwargs: object,
+    ) -> None:
+        self.status_code = status_code
+        self.body = scrub(body)
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def retryable(self) -> bool:
+        return self.status_code == 429 or self.status_code >= 500
+
+
+class AuthenticationError(APIStatusError):
+    """401 or 403: the key is missing, wrong, or not allowed to use this model."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests or tokens; retried with backoff before the first chunk."""
+
+
+class BadRequestError(APIStatusError):
+    """The server refused the request itself (unknown model, bad parameter, too long)."""
+
+
+class ServerError(APIStatusError):
+    """5xx: the provider failed; retried with backoff before the first chunk."""
+
+
+class IncompleteStreamError(ProviderError):
+    """The stream ended (connection closed, no finish event) before the model said it was done."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class MalformedResponseError(ProviderError):
+    """An event that does not parse, or an error reported inside the stream."""
+
+
+def status_error(
+    status_code: int,
+    detail: str,
+    *,
+    body: str = "",
+    retry_after: float | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> APIStatusError:
+    """Build the :class:`APIStatusError` subclass that fits an HTTP status."""
+    if status_code in (401, 403):
+        cls: type[APIStatusError] = AuthenticationError
+    elif status_code == 429:
+        cls = RateLimitError
+    elif status_code >= 500:
+        cls = ServerError
+    elif 400 <= status_code < 500:
+        cls = BadRequestError
+    else:
+        cls = APIStatusError
+    where = f"{provider}:{model}" if provider else "the server"
+    message = f"{status_code} from {where}: {detail}".rstrip(": ")
+    return cls(
+        message,
+        status_code=status_code,
+        body=body,
+        retry_after=retry_after,
+        provider=provider,
+        model=model,
+    )

@@ -1,0 +1,111 @@
+"""The typed events a provider's stream is made of.
+
+A provider turns one request into an async iterator of these; everything else (``stream``,
+``run``, callbacks, the agent, the widgets, traces) consumes that one iterator. Each event is a
+small frozen dataclass with a ``type`` discriminator and a ``to_dict`` for JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+__all__ = [
+    "TextDelta",
+    "ToolCallDelta",
+    "Usage",
+    "Finish",
+    "StreamEvent",
+    "ToolCall",
+    "event_from_dict",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextDelta:
+    """A piece of the answer's text, exactly as the provider delivered it."""
+
+    text: str
+    type: Literal["text"] = "text"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "text": self.text}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallDelta:
+    """A piece of a native tool call: ``index`` says which call, ``arguments`` is a JSON fragment."""
+
+    index: int
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    type: Literal["tool_call"] = "tool_call"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "index": self.index,
+            "call_id": self.call_id,
+            "name": self.name,
+            "arguments": self.arguments,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Usage:
+    """Token counts for the request, when the provider reports them."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    type: Literal["usage"] = "usage"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finish:
+    """The model finished: ``reason`` is ``stop``, ``length``, ``tool_calls`` or the provider's word."""
+
+    reason: str
+    type: Literal["finish"] = "finish"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "reason": self.reason}
+
+
+StreamEvent = Union[TextDelta, ToolCallDelta, Usage, Finish]
+
+_BY_TYPE: dict[str, type] = {"text": TextDelta, "tool_call": ToolCallDelta, "usage": Usage, "finish": Finish}
+
+
+def event_from_dict(data: dict[str, Any]) -> StreamEvent:
+    """Rebuild an event from :meth:`to_dict` output (used by traces)."""
+    cls = _BY_TYPE[data["type"]]
+    names = {f.name for f in dataclasses.fields(cls)} - {"type"}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolCall:
+    """A whole tool call, assembled from its :class:`ToolCallDelta` pieces."""
+
+    index: int
+    call_id: str | None = None
+    name: str = ""
+    arguments: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, delta: ToolCallDelta) -> None:
+        """Add one delta: ids and names arrive once, arguments arrive in pieces."""
+        if delta.call_id:
+            self.call_id = delta.call_id
+        if delta.name and not self.name:
+            self.name = delta.name
+        self.arguments += delta.arguments

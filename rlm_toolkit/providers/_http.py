@@ -1,0 +1,175 @@
+"""What the HTTP providers share: one httpx client per event loop, status and transport errors
+mapped onto :mod:`rlm_toolkit.errors`, and a byte stream that raises typed errors.
+
+Providers parse their own wire format; this module never looks inside a body except to pull
+the message out of an error response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from ..errors import (
+    APIConnectionError,
+    APITimeoutError,
+    MalformedResponseError,
+    MissingDependencyError,
+    ProviderError,
+    scrub,
+    status_error,
+)
+
+__all__ = ["HTTPClients", "open_stream", "DEFAULT_TIMEOUT", "error_message"]
+
+#: Seconds to connect and to wait for each next piece of the body (the openai SDK waits 600).
+DEFAULT_TIMEOUT = 60.0
+_MAX_ERROR_BODY = 64 * 1024
+
+
+def _httpx() -> Any:
+    try:
+        import httpx
+    except ImportError as error:  # pragma: no cover - httpx is a core dependency
+        raise MissingDependencyError("httpx is required: pip install rlm") from error
+    return httpx
+
+
+class HTTPClients:
+    """One ``httpx.AsyncClient`` per event loop: a client must not be shared across loops."""
+
+    def __init__(self, *, base_url: str, headers: dict[str, str], timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.headers = headers
+        self.timeout = timeout
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+    def get(self) -> Any:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            httpx = _httpx()
+            client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=self.headers,
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                follow_redirects=True,
+                trust_env=False,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        client = self._clients.pop(loop, None)
+        if client is not None:
+            await client.aclose()
+
+
+def error_message(body: bytes | str) -> str:
+    """The human part of an error body: ``{"error": {"message": …}}`` and its cousins."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.strip()[:500]
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            return str(err.get("message") or err.get("detail") or err.get("type") or err)[:500]
+        if isinstance(err, str):
+            return err[:500]
+        if "detail" in data:
+            return str(data["detail"])[:500]
+    return text.strip()[:500]
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def transport_error(error: BaseException, *, provider: str, model: str) -> ProviderError:
+    """Map an httpx exception onto the toolkit's hierarchy."""
+    httpx = _httpx()
+    detail = scrub(str(error) or type(error).__name__)
+    if isinstance(error, httpx.TimeoutException):
+        return APITimeoutError(
+            f"{provider}:{model} timed out ({type(error).__name__}): {detail}", provider=provider, model=model
+        )
+    return APIConnectionError(
+        f"connection to {provider}:{model} failed ({type(error).__name__}): {detail}",
+        provider=provider,
+        model=model,
+    )
+
+
+@asynccontextmanager
+async def open_stream(
+    clients: HTTPClients,
+    path: str,
+    body: dict[str, Any],
+    *,
+    provider: str,
+    model: str,
+    content_types: tuple[str, ...],
+    headers: dict[str, str] | None = None,
+) -> AsyncIterator[AsyncIterator[bytes]]:
+    """POST ``body`` and yield the response's byte stream, after checking status and type.
+
+    Every httpx error, while sending or while reading, comes out as a toolkit error. Leaving
+    the context closes the response at once.
+    """
+    httpx = _httpx()
+    client = clients.get()
+    try:
+        request = client.build_request("POST", path, json=body, headers=headers)
+        response = await client.send(request, stream=True)
+    except httpx.HTTPError as error:
+        raise transport_error(error, provider=provider, model=model) from None
+    try:
+        if response.status_code >= 400:
+            raw = b""
+            try:
+                async for piece in response.aiter_raw():
+                    raw += piece
+                    if len(raw) > _MAX_ERROR_BODY:
+                        break
+            except httpx.HTTPError:
+                pass
+            raise status_error(
+                response.status_code,
+                error_message(raw) or response.reason_phrase,
+                body=raw.decode("utf-8", "replace"),
+                retry_after=_retry_after(response.headers),
+                provider=provider,
+                model=model,
+            )
+        ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_types and ctype not in content_types:
+            raise MalformedResponseError(
+                f"{provider}:{model} answered with content type {ctype or 'none'!r}, "
+                f"expected {' or '.join(content_types)}",
+                provider=provider,
+                model=model,
+            )
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for piece in response.aiter_bytes():
+                    yield piece
+            except httpx.HTTPError as error:
+                raise transport_error(error, provider=provider, model=model) from None
+
+        yield chunks()
+    finally:
+        await response.aclose()

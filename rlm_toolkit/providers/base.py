@@ -1,0 +1,78 @@
+"""The provider protocol: one request in, an async stream of typed events out.
+
+A provider knows one vendor's wire format and nothing else: no retries, no callbacks, no
+accumulation (the RLM does those once for all providers). It must end a successful stream
+with a :class:`~rlm_toolkit.events.Finish` event and raise an :mod:`rlm_toolkit.errors` error for
+everything else; the RLM turns a stream that ends without ``Finish`` into
+:class:`~rlm_toolkit.errors.IncompleteStreamError`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from ..events import StreamEvent
+
+__all__ = ["Request", "Provider"]
+
+
+@dataclass(kw_only=True)
+class Request:
+    """What to send: OpenAI-style chat messages plus sampling parameters.
+
+    ``messages`` are dicts with ``role`` and ``content`` (and, for tool use, the OpenAI shapes:
+    ``tool_calls`` on assistant messages, ``tool_call_id`` on ``tool`` messages). Providers with
+    another format convert from this one.
+    """
+
+    messages: list[dict[str, Any]]
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_params(self, **params: Any) -> Request:
+        return replace(self, **params)
+
+    def sampling(self) -> dict[str, Any]:
+        """The sampling parameters that are set, by their OpenAI names."""
+        out = {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "top_p": self.top_p,
+            "stop": self.stop,
+            "seed": self.seed,
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+
+class Provider(ABC):
+    """One vendor's API. Subclasses set ``name`` and implement :meth:`stream`."""
+
+    name: ClassVar[str] = "provider"
+    #: Whether the provider streams native tool calls (else agents use the text ReAct format).
+    supports_tools: ClassVar[bool] = False
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.name}:{self.model}"
+
+    @abstractmethod
+    def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        """Send ``request`` and yield its events; closing the iterator closes the connection."""
+
+    async def aclose(self) -> None:
+        """Release connections or models held by the provider."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.model_id}>"

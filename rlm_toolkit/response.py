@@ -1,0 +1,151 @@
+"""What one model call produced: the text, tool calls, usage, finish reason and timings.
+
+A :class:`Response` is filled in as the stream's events arrive (``feed``) and settled once
+(``settle``) whether the stream finished, was stopped or failed, so the partial text and the
+state are always there to show.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import ProviderError
+from .events import StreamEvent, ToolCall
+
+__all__ = ["Response", "State"]
+
+State = Literal["streaming", "done", "stopped", "error"]
+
+
+@dataclass(eq=False)
+class Response:
+    """The result of one call; ``text`` is complete once ``state`` is no longer ``streaming``."""
+
+    model: str
+    provider: str
+    params: dict[str, Any] = field(default_factory=dict)
+    state: State = "streaming"
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    chunks: int = 0
+    error: BaseException | None = None
+    started_at: float = field(default_factory=time.perf_counter)
+    first_token_at: float | None = None
+    ended_at: float | None = None
+    created: float = field(default_factory=time.time)
+    _parts: list[str] = field(default_factory=list, repr=False)
+    _text: str | None = field(default="", repr=False)
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = "".join(self._parts)
+        return self._text
+
+    def feed(self, event: StreamEvent) -> str | None:
+        """Apply one event; return its text if it carried any."""
+        kind = event.type
+        if kind == "text":
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            self._parts.append(event.text)  # type: ignore[union-attr]
+            self._text = None
+            self.chunks += 1
+            return event.text  # type: ignore[union-attr]
+        if kind == "tool_call":
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            index = event.index  # type: ignore[union-attr]
+            while len(self.tool_calls) <= index:
+                self.tool_calls.append(ToolCall(index=len(self.tool_calls)))
+            self.tool_calls[index].apply(event)  # type: ignore[arg-type]
+        elif kind == "usage":
+            self.prompt_tokens = event.prompt_tokens  # type: ignore[union-attr]
+            self.completion_tokens = event.completion_tokens  # type: ignore[union-attr]
+        elif kind == "finish":
+            self.finish_reason = event.reason  # type: ignore[union-attr]
+        return None
+
+    def settle(self, error: BaseException | None = None) -> None:
+        """End the response: done, stopped (interrupt, cancel, early close) or error."""
+        if self.state != "streaming":
+            return
+        self.ended_at = time.perf_counter()
+        if error is None:
+            self.state = "done"
+            return
+        if isinstance(error, Exception) and not isinstance(error, _stop_errors()):
+            self.state = "error"
+            self.error = error
+            if isinstance(error, ProviderError) and not error.partial_text:
+                error.partial_text = self.text
+        else:
+            self.state = "stopped"
+            self.error = error if not isinstance(error, GeneratorExit) else None
+
+    @property
+    def tokens(self) -> int:
+        """Completion tokens as reported, else the number of text chunks received."""
+        return self.completion_tokens if self.completion_tokens is not None else self.chunks
+
+    @property
+    def ttft(self) -> float | None:
+        """Seconds from sending the request to the first piece of the answer."""
+        return None if self.first_token_at is None else self.first_token_at - self.started_at
+
+    @property
+    def elapsed(self) -> float:
+        end = self.ended_at if self.ended_at is not None else time.perf_counter()
+        return end - self.started_at
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if self.first_token_at is None:
+            return None
+        end = self.ended_at if self.ended_at is not None else time.perf_counter()
+        span = end - self.first_token_at
+        return self.tokens / span if span > 0 and self.tokens > 1 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Provenance: model, parameters, usage, timings and state (no text, no key)."""
+        return {
+            "model": self.model_id,
+            "params": dict(self.params),
+            "state": self.state,
+            "finish_reason": self.finish_reason,
+            "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
+            "chunks": self.chunks,
+            "ttft_s": _round(self.ttft),
+            "elapsed_s": _round(self.elapsed),
+            "tokens_per_s": _round(self.tokens_per_second),
+            "error": f"{type(self.error).__name__}: {self.error}" if self.error else None,
+            "created": self.created,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Response(model={self.model_id!r}, state={self.state!r}, chunks={self.chunks}, "
+            f"finish_reason={self.finish_reason!r}, text={_preview(self.text)!r})"
+        )
+
+
+def _stop_errors() -> tuple[type[BaseException], ...]:
+    import asyncio
+
+    return (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _preview(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

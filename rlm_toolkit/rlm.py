@@ -1,0 +1,378 @@
+"""RLM: one model, streamed as text chunks, from sync or async code.
+
+::
+
+    rlm = RLM.from_openai("gpt-4o")
+    for chunk in rlm.stream("Tell a story"):
+        print(chunk, end="", flush=True)
+    rlm.last_response.ttft, rlm.last_response.tokens_per_second
+
+Everything funnels into one async producer (:meth:`RLM._produce`: the provider's events, with
+retries before the first event); ``stream``/``astream`` are thin drivers over it, the sync one
+through the background-loop bridge in :mod:`rlm_toolkit._bridge`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import random
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Union
+
+from . import _bridge
+from .callbacks import CallbackManager
+from .errors import IncompleteStreamError, ProviderError, UsageError
+from .events import StreamEvent
+from .providers import resolve
+from .providers.base import Provider, Request
+from .response import Response
+
+__all__ = ["RLM", "Prompt", "TextStream", "AsyncTextStream", "EventStream", "AsyncEventStream"]
+
+Prompt = Union[str, Sequence[dict[str, Any]]]
+
+#: Keyword arguments that are sampling parameters (everything else configures the provider).
+PARAMS = ("system", "temperature", "max_tokens", "top_p", "stop", "seed")
+
+
+class RLM:
+    """A model with streaming, callbacks, retries and timings.
+
+    ``RLM()`` uses ``$RLM_MODEL`` or else the embedded local model; ``RLM("openai:gpt-4o")``
+    takes a ``provider:model`` id; ``RLM(provider)`` takes a :class:`Provider` instance.
+    Keyword arguments named in ``PARAMS`` are defaults for every call.
+    """
+
+    def __init__(
+        self,
+        model: str | Provider | None = None,
+        *,
+        callbacks: Sequence[Any] | None = None,
+        max_retries: int = 2,
+        retry_backoff: float = 0.5,
+        **kwargs: Any,
+    ) -> None:
+        params = {k: kwargs.pop(k) for k in PARAMS if k in kwargs}
+        if isinstance(model, Provider):
+            if kwargs:
+                raise UsageError(f"unexpected arguments for an existing provider: {', '.join(kwargs)}")
+            self.provider = model
+        else:
+            self.provider = resolve(model, **kwargs)
+        self.params = {k: v for k, v in params.items() if v is not None}
+        self.callbacks = list(callbacks or [])
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        self.last_response: Response | None = None
+
+    # -- constructors -------------------------------------------------------------------------
+
+    @classmethod
+    def from_model(cls, model_id: str, *, callbacks: Sequence[Any] | None = None, **kwargs: Any) -> RLM:
+        """``RLM.from_model("openai:gpt-4o")``, ``"local:smollm2"``, ``"ollama:llama3.2"``, an alias…"""
+        return cls(model_id, callbacks=callbacks, **kwargs)
+
+    @classmethod
+    def from_openai(cls, model: str = "gpt-4o-mini", **kwargs: Any) -> RLM:
+        """OpenAI, or any OpenAI-compatible server through ``base_url`` / ``$OPENAI_BASE_URL``."""
+        return cls(f"openai:{model}", **kwargs)
+
+    @classmethod
+    def from_anthropic(cls, model: str = "claude-sonnet-4-5", **kwargs: Any) -> RLM:
+        """Anthropic's Messages API (key in ``$ANTHROPIC_API_KEY``)."""
+        return cls(f"anthropic:{model}", **kwargs)
+
+    @classmethod
+    def from_ollama(cls, model: str = "llama3.2", **kwargs: Any) -> RLM:
+        """A model served by Ollama (``$OLLAMA_HOST``, default http://127.0.0.1:11434)."""
+        return cls(f"ollama:{model}", **kwargs)
+
+    @classmethod
+    def from_local(cls, model_path: str | None = None, **kwargs: Any) -> RLM:
+        """A GGUF model run in this process by llama-cpp-python; no path: embedded SmolLM2."""
+        if model_path is not None:
+            kwargs["model_path"] = model_path
+        return cls("local:smollm2" if model_path is None else "local:custom", **kwargs)
+
+    @classmethod
+    def from_scripted(cls, *args: Any, callbacks: Sequence[Any] | None = None, **kwargs: Any) -> RLM:
+        """A deterministic scripted model (see :class:`~rlm_toolkit.providers.scripted.ScriptedProvider`)."""
+        from .providers.scripted import ScriptedProvider
+
+        params = {k: kwargs.pop(k) for k in PARAMS if k in kwargs}
+        return cls(ScriptedProvider(*args, **kwargs), callbacks=callbacks, **params)
+
+    # -- the public calls -----------------------------------------------------------------------
+
+    def stream(self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, **params: Any) -> TextStream:
+        """Stream the answer as ``str`` chunks. Closing or breaking out closes the connection."""
+        return TextStream(self, self.request(prompt, **params), callbacks)
+
+    def astream(
+        self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, **params: Any
+    ) -> AsyncTextStream:
+        """Async twin of :meth:`stream`; works in any running loop (a Jupyter cell's too)."""
+        return AsyncTextStream(self, self.request(prompt, **params), callbacks)
+
+    def run(self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, **params: Any) -> str:
+        """The whole answer; callbacks still see every token as it arrives."""
+        with self.stream(prompt, callbacks=callbacks, **params) as chunks:
+            for _ in chunks:
+                pass
+            return chunks.response.text
+
+    async def arun(self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, **params: Any) -> str:
+        async with self.astream(prompt, callbacks=callbacks, **params) as chunks:
+            async for _ in chunks:
+                pass
+            return chunks.response.text
+
+    def stream_events(
+        self, prompt: Prompt | Request, *, callbacks: Sequence[Any] | None = None, **params: Any
+    ) -> EventStream:
+        """Every typed event (text, tool-call pieces, usage, finish), for agents and widgets."""
+        request = prompt if isinstance(prompt, Request) else self.request(prompt, **params)
+        return EventStream(self, request, callbacks)
+
+    def astream_events(
+        self, prompt: Prompt | Request, *, callbacks: Sequence[Any] | None = None, **params: Any
+    ) -> AsyncEventStream:
+        request = prompt if isinstance(prompt, Request) else self.request(prompt, **params)
+        return AsyncEventStream(self, request, callbacks)
+
+    def close(self) -> None:
+        """Close the provider's connections held on the bridge loop."""
+        _bridge.run_sync(self.provider.aclose)
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()
+
+    @property
+    def model_id(self) -> str:
+        return self.provider.model_id
+
+    def __repr__(self) -> str:
+        return f"RLM({self.model_id!r})"
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def request(self, prompt: Prompt, **params: Any) -> Request:
+        """Build the :class:`Request` for a prompt: per-call parameters over the RLM's defaults."""
+        unknown = set(params) - set(PARAMS) - {"tools", "tool_choice", "extra"}
+        if unknown:
+            raise UsageError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(PARAMS)}")
+        merged = {**self.params, **{k: v for k, v in params.items() if v is not None}}
+        system = merged.pop("system", None)
+        if isinstance(prompt, str):
+            messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        elif isinstance(prompt, Sequence) and all(isinstance(m, dict) and "role" in m for m in prompt):
+            messages = [dict(m) for m in prompt]
+        else:
+            raise UsageError("a prompt is a string or a list of {'role': …, 'content': …} messages")
+        if system and not any(m["role"] == "system" for m in messages):
+            messages.insert(0, {"role": "system", "content": system})
+        stop = merged.get("stop")
+        if isinstance(stop, str):
+            merged["stop"] = [stop]
+        return Request(messages=messages, **merged)
+
+    def _response(self, request: Request) -> Response:
+        params = {k: v for k, v in request.sampling().items()}
+        response = Response(model=self.provider.model, provider=self.provider.name, params=params)
+        self.last_response = response
+        return response
+
+    async def _produce(self, request: Request) -> AsyncIterator[StreamEvent]:
+        """The provider's events, retried with backoff while nothing has been yielded yet."""
+        attempt = 0
+        while True:
+            started = False
+            try:
+                events = self.provider.stream(request)
+                try:
+                    finished = False
+                    async for event in events:
+                        started = True
+                        if event.type == "finish":
+                            finished = True
+                        yield event
+                finally:
+                    await events.aclose()  # type: ignore[attr-defined]
+                if not finished:
+                    raise IncompleteStreamError(
+                        f"the stream from {self.model_id} ended before the model finished "
+                        "(connection closed without a finish reason)",
+                        provider=self.provider.name,
+                        model=self.provider.model,
+                    )
+                return
+            except ProviderError as error:
+                if started or not error.retryable or attempt >= self.max_retries:
+                    raise
+                attempt += 1
+                delay = min(8.0, self.retry_backoff * 2 ** (attempt - 1)) * random.uniform(0.75, 1.0)
+                retry_after = getattr(error, "retry_after", None)
+                if retry_after is not None:
+                    if retry_after > 30:
+                        raise
+                    delay = retry_after
+                await asyncio.sleep(delay)
+
+
+class _Stream:
+    """State shared by the sync and async drivers: request, response, callbacks."""
+
+    def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
+        self._rlm = rlm
+        self.request = request
+        self.response = rlm._response(request)
+        self._callbacks = CallbackManager.merge(rlm.callbacks, callbacks)
+        self._token_hook = self._callbacks.wants("on_llm_new_token")
+
+    def _start_kwargs(self) -> dict[str, Any]:
+        return {"model": self._rlm.model_id, "messages": self.request.messages, "params": self.response.params}
+
+    def _text_only(self) -> bool:
+        return False
+
+
+class EventStream(_Stream, Iterator[StreamEvent]):
+    """Sync iterator of a call's events; a context manager; ``.response`` fills in as it goes."""
+
+    def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
+        super().__init__(rlm, request, callbacks)
+        self._source: _bridge.SyncIterator[StreamEvent] | None = None
+        self._iterator = self._drive()
+
+    def _start(self) -> _bridge.SyncIterator[StreamEvent]:
+        if self._source is None:
+            self._callbacks.call("on_llm_start", **self._start_kwargs())
+            self._source = _bridge.iterate_sync(lambda: self._rlm._produce(self.request))
+        return self._source
+
+    def _drive(self) -> Iterator[Any]:
+        callbacks, response, text_only = self._callbacks, self.response, self._text_only()
+        source = self._start()
+        try:
+            for event in source:
+                text = response.feed(event)
+                if text is not None and self._token_hook:
+                    callbacks.call("on_llm_new_token", text, response=response)
+                if not text_only:
+                    yield event
+                elif text is not None:
+                    yield text
+        except BaseException as error:
+            source.close()
+            response.settle(error)
+            if isinstance(error, GeneratorExit):
+                callbacks.call("on_llm_end", response)
+            else:
+                callbacks.call("on_llm_error", error, partial_text=response.text, response=response)
+            raise
+        response.settle()
+        callbacks.call("on_llm_end", response)
+
+    def __iter__(self) -> EventStream:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._iterator)
+
+    def next(self, timeout: float | None = None) -> Any:
+        """Like ``next()``, but raise ``queue.Empty`` if nothing arrives within ``timeout`` s."""
+        if timeout is not None and not self._start().wait(timeout):
+            raise queue.Empty
+        return next(self._iterator)
+
+    def close(self) -> None:
+        """Stop the stream now; the HTTP response is closed before this returns."""
+        self._iterator.close()
+        if self._source is not None:
+            self._source.close()
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class TextStream(EventStream):
+    """Sync iterator of ``str`` chunks (what :meth:`RLM.stream` returns)."""
+
+    def _text_only(self) -> bool:
+        return True
+
+    def __iter__(self) -> TextStream:
+        return self
+
+    def __enter__(self) -> TextStream:
+        return self
+
+
+class AsyncEventStream(_Stream):
+    """Async iterator of a call's events; ``async with`` closes it."""
+
+    def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
+        super().__init__(rlm, request, callbacks)
+        self._iterator = self._drive()
+
+    async def _drive(self) -> AsyncIterator[Any]:
+        callbacks, response, text_only = self._callbacks, self.response, self._text_only()
+        await callbacks.acall("on_llm_start", **self._start_kwargs())
+        source = self._rlm._produce(self.request)
+        try:
+            async for event in source:
+                text = response.feed(event)
+                if text is not None and self._token_hook:
+                    await callbacks.acall("on_llm_new_token", text, response=response)
+                if not text_only:
+                    yield event
+                elif text is not None:
+                    yield text
+        except BaseException as error:
+            await source.aclose()  # type: ignore[attr-defined]
+            response.settle(error)
+            if isinstance(error, GeneratorExit):
+                await callbacks.acall("on_llm_end", response)
+            else:
+                await callbacks.acall("on_llm_error", error, partial_text=response.text, response=response)
+            raise
+        response.settle()
+        await callbacks.acall("on_llm_end", response)
+
+    def __aiter__(self) -> AsyncEventStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self._iterator.__anext__()
+
+    async def aclose(self) -> None:
+        await self._iterator.aclose()
+
+    async def __aenter__(self) -> AsyncEventStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class AsyncTextStream(AsyncEventStream):
+    """Async iterator of ``str`` chunks (what :meth:`RLM.astream` returns)."""
+
+    def _text_only(self) -> bool:
+        return True
+
+    def __aiter__(self) -> AsyncTextStream:
+        return self
+
+    async def __aenter__(self) -> AsyncTextStream:
+        return self
