@@ -105,15 +105,19 @@ class RLM:
 
     # -- the public calls -----------------------------------------------------------------------
 
-    def stream(self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, **params: Any) -> TextStream:
-        """Stream the answer as ``str`` chunks. Closing or breaking out closes the connection."""
-        return TextStream(self, self.request(prompt, **params), callbacks)
+    def stream(
+        self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None, **params: Any
+    ) -> TextStream:
+        """Stream the answer as ``str`` chunks. Closing or breaking out closes the connection.
+
+        ``record="run.jsonl"`` writes the call to a trace (see :mod:`rlm_toolkit.trace`)."""
+        return TextStream(self, self.request(prompt, **params), self._recording(callbacks, record))
 
     def astream(
-        self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, **params: Any
+        self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None, **params: Any
     ) -> AsyncTextStream:
         """Async twin of :meth:`stream`; works in any running loop (a Jupyter cell's too)."""
-        return AsyncTextStream(self, self.request(prompt, **params), callbacks)
+        return AsyncTextStream(self, self.request(prompt, **params), self._recording(callbacks, record))
 
     def run(self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, **params: Any) -> str:
         """The whole answer; callbacks still see every token as it arrives."""
@@ -129,17 +133,19 @@ class RLM:
             return chunks.response.text
 
     def stream_events(
-        self, prompt: Prompt | Request, *, callbacks: Sequence[Any] | None = None, **params: Any
+        self, prompt: Prompt | Request, *, callbacks: Sequence[Any] | None = None, record: Any = None,
+        **params: Any,
     ) -> EventStream:
         """Every typed event (text, tool-call pieces, usage, finish), for agents and widgets."""
         request = prompt if isinstance(prompt, Request) else self.request(prompt, **params)
-        return EventStream(self, request, callbacks)
+        return EventStream(self, request, self._recording(callbacks, record))
 
     def astream_events(
-        self, prompt: Prompt | Request, *, callbacks: Sequence[Any] | None = None, **params: Any
+        self, prompt: Prompt | Request, *, callbacks: Sequence[Any] | None = None, record: Any = None,
+        **params: Any,
     ) -> AsyncEventStream:
         request = prompt if isinstance(prompt, Request) else self.request(prompt, **params)
-        return AsyncEventStream(self, request, callbacks)
+        return AsyncEventStream(self, request, self._recording(callbacks, record))
 
     def close(self) -> None:
         """Close the provider's connections held on the bridge loop."""
@@ -156,6 +162,14 @@ class RLM:
         return f"RLM({self.model_id!r})"
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _recording(self, callbacks: Sequence[Any] | None, record: Any) -> Sequence[Any] | None:
+        """The call's callbacks, plus a trace recorder when ``record`` names a file."""
+        if record is None:
+            return callbacks
+        from .trace import StreamRecorder
+
+        return [*(callbacks or ()), StreamRecorder(record, self.model_id)]
 
     def request(self, prompt: Prompt, **params: Any) -> Request:
         """Build the :class:`Request` for a prompt: per-call parameters over the RLM's defaults."""
@@ -237,42 +251,68 @@ class _Stream:
         return False
 
 
+class _LazySource:
+    """Opens the bridged source on first use; shared by a stream and its driver generator."""
+
+    __slots__ = ("_open", "source")
+
+    def __init__(self, open_source: Any) -> None:
+        self._open = open_source
+        self.source: _bridge.SyncIterator[StreamEvent] | None = None
+
+    def get(self) -> _bridge.SyncIterator[StreamEvent]:
+        if self.source is None:
+            self.source = self._open()
+        return self.source
+
+
+def _drive_sync(
+    lazy: _LazySource, callbacks: CallbackManager, response: Response, text_only: bool, token_hook: bool
+) -> Iterator[Any]:
+    source = lazy.get()
+    try:
+        for event in source:
+            text = response.feed(event)
+            if text is not None and token_hook:
+                callbacks.call("on_llm_new_token", text, response=response)
+            if not text_only:
+                yield event
+            elif text is not None:
+                yield text
+    except BaseException as error:
+        source.close()
+        response.settle(error)
+        if isinstance(error, GeneratorExit):
+            callbacks.call("on_llm_end", response)
+        else:
+            callbacks.call("on_llm_error", error, partial_text=response.text, response=response)
+        raise
+    response.settle()
+    callbacks.call("on_llm_end", response)
+
+
 class EventStream(_Stream, Iterator[StreamEvent]):
     """Sync iterator of a call's events; a context manager; ``.response`` fills in as it goes."""
 
     def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
         super().__init__(rlm, request, callbacks)
-        self._source: _bridge.SyncIterator[StreamEvent] | None = None
-        self._iterator = self._drive()
+        # The driver must not refer back to this object: then a bare ``for … : break`` drops the
+        # stream at once (refcount) and ``__del__`` closes the connection, without waiting for gc.
+        start_kwargs, manager = self._start_kwargs(), self._callbacks
+
+        def open_source() -> _bridge.SyncIterator[StreamEvent]:
+            manager.call("on_llm_start", **start_kwargs)
+            return _bridge.iterate_sync(lambda: rlm._produce(request))
+
+        self._lazy = _LazySource(open_source)
+        self._iterator = _drive_sync(self._lazy, manager, self.response, self._text_only(), self._token_hook)
+
+    @property
+    def _source(self) -> _bridge.SyncIterator[StreamEvent] | None:
+        return self._lazy.source
 
     def _start(self) -> _bridge.SyncIterator[StreamEvent]:
-        if self._source is None:
-            self._callbacks.call("on_llm_start", **self._start_kwargs())
-            self._source = _bridge.iterate_sync(lambda: self._rlm._produce(self.request))
-        return self._source
-
-    def _drive(self) -> Iterator[Any]:
-        callbacks, response, text_only = self._callbacks, self.response, self._text_only()
-        source = self._start()
-        try:
-            for event in source:
-                text = response.feed(event)
-                if text is not None and self._token_hook:
-                    callbacks.call("on_llm_new_token", text, response=response)
-                if not text_only:
-                    yield event
-                elif text is not None:
-                    yield text
-        except BaseException as error:
-            source.close()
-            response.settle(error)
-            if isinstance(error, GeneratorExit):
-                callbacks.call("on_llm_end", response)
-            else:
-                callbacks.call("on_llm_error", error, partial_text=response.text, response=response)
-            raise
-        response.settle()
-        callbacks.call("on_llm_end", response)
+        return self._lazy.get()
 
     def __iter__(self) -> EventStream:
         return self
@@ -318,36 +358,47 @@ class TextStream(EventStream):
         return self
 
 
+async def _drive_async(
+    rlm: RLM,
+    request: Request,
+    callbacks: CallbackManager,
+    response: Response,
+    text_only: bool,
+    token_hook: bool,
+    start_kwargs: dict[str, Any],
+) -> AsyncIterator[Any]:
+    await callbacks.acall("on_llm_start", **start_kwargs)
+    source = rlm._produce(request)
+    try:
+        async for event in source:
+            text = response.feed(event)
+            if text is not None and token_hook:
+                await callbacks.acall("on_llm_new_token", text, response=response)
+            if not text_only:
+                yield event
+            elif text is not None:
+                yield text
+    except BaseException as error:
+        await source.aclose()  # type: ignore[attr-defined]
+        response.settle(error)
+        if isinstance(error, GeneratorExit):
+            await callbacks.acall("on_llm_end", response)
+        else:
+            await callbacks.acall("on_llm_error", error, partial_text=response.text, response=response)
+        raise
+    response.settle()
+    await callbacks.acall("on_llm_end", response)
+
+
 class AsyncEventStream(_Stream):
     """Async iterator of a call's events; ``async with`` closes it."""
 
     def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
         super().__init__(rlm, request, callbacks)
-        self._iterator = self._drive()
-
-    async def _drive(self) -> AsyncIterator[Any]:
-        callbacks, response, text_only = self._callbacks, self.response, self._text_only()
-        await callbacks.acall("on_llm_start", **self._start_kwargs())
-        source = self._rlm._produce(self.request)
-        try:
-            async for event in source:
-                text = response.feed(event)
-                if text is not None and self._token_hook:
-                    await callbacks.acall("on_llm_new_token", text, response=response)
-                if not text_only:
-                    yield event
-                elif text is not None:
-                    yield text
-        except BaseException as error:
-            await source.aclose()  # type: ignore[attr-defined]
-            response.settle(error)
-            if isinstance(error, GeneratorExit):
-                await callbacks.acall("on_llm_end", response)
-            else:
-                await callbacks.acall("on_llm_error", error, partial_text=response.text, response=response)
-            raise
-        response.settle()
-        await callbacks.acall("on_llm_end", response)
+        # As in EventStream, the driver holds no reference back to this object (no cycle).
+        self._iterator = _drive_async(
+            rlm, request, self._callbacks, self.response, self._text_only(), self._token_hook, self._start_kwargs()
+        )
 
     def __aiter__(self) -> AsyncEventStream:
         return self

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import (
     APIConnectionError,
     APITimeoutError,
+    IncompleteStreamError,
     MalformedResponseError,
     MissingDependencyError,
     ProviderError,
@@ -167,8 +168,16 @@ async def open_stream(
             try:
                 async for piece in response.aiter_bytes():
                     yield piece
-            except httpx.HTTPError as error:
+            except httpx.TimeoutException as error:
                 raise transport_error(error, provider=provider, model=model) from None
+            except httpx.HTTPError as error:
+                # The body broke off (peer closed, reset, incomplete chunked body): a cut stream.
+                raise IncompleteStreamError(
+                    f"the stream from {provider}:{model} was cut off "
+                    f"({type(error).__name__}: {scrub(str(error) or 'connection lost')})",
+                    provider=provider,
+                    model=model,
+                ) from None
 
         yield chunks()
     finally:
