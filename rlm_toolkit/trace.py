@@ -1,0 +1,441 @@
+"""Record a stream or an agent run to a JSONL trace, and replay it with its original timing.
+
+::
+
+    for chunk in rlm.stream("Tell a story", record="story.jsonl"):
+        ...
+    for event in agent.stream(task, record="run.jsonl"):
+        ...
+    for event in replay("run.jsonl"):              # same events, same order, same pauses
+        ...
+    load("run.jsonl").messages(2)                   # what the model was sent at step 2
+
+A trace is plain JSON lines (format version 1, documented in docs/traces.md): a ``header``,
+one ``event`` line per event with its time offset ``t`` in seconds, one ``step`` line per model
+call with the exact request, and a ``footer`` with the provenance. Every string is passed
+through :func:`~rlm_toolkit.errors.scrub` before it is written; values of keys named like
+credentials are replaced; text that streams in pieces is scrubbed across piece boundaries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal, Union
+
+from .agents.events import AgentEvent
+from .callbacks import StreamingCallback
+from .errors import ProviderError, UsageError, scrub
+from .events import StreamEvent, TextDelta, event_from_dict
+
+__all__ = ["VERSION", "Trace", "TraceRecorder", "StreamRecorder", "record", "load", "replay", "Replay"]
+
+VERSION = 1
+Kind = Literal["stream", "agent"]
+Event = Union[StreamEvent, AgentEvent]
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Dict keys whose values are never written, whatever they hold.
+_SECRET_KEYS = frozenset({"authorization", "proxy-authorization", "api_key", "api-key", "x-api-key", "apikey"})
+_SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+
+
+def _env_secrets() -> tuple[str, ...]:
+    """Values of credential-like environment variables: scrubbed even if they look like nothing."""
+    return tuple(v for k, v in os.environ.items() if k.upper().endswith(_SECRET_ENV_SUFFIXES) and len(v) >= 8)
+
+
+def _clean(value: Any, secrets: tuple[str, ...]) -> Any:
+    """A JSON-ready copy of ``value`` with every string scrubbed and credential keys blanked."""
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {
+            str(k): "***" if str(k).lower() in _SECRET_KEYS else _clean(v, secrets) for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_clean(v, secrets) for v in value]
+    if hasattr(value, "to_dict"):
+        return _clean(value.to_dict(), secrets)
+    return scrub(repr(value), secrets)
+
+
+def _text_of(event: Any) -> str | None:
+    """The streamed text an event carries (text deltas, agent tokens), else None."""
+    if isinstance(event, TextDelta):
+        return event.text
+    if isinstance(event, AgentEvent) and event.type == "token":
+        return event.content
+    return None
+
+
+def _with_text(event: Any, text: str) -> dict[str, Any]:
+    data = event.to_dict()
+    data["text" if isinstance(event, TextDelta) else "content"] = text
+    return data
+
+
+class TraceRecorder:
+    """Writes one trace file as a run happens: ``event()`` per event, ``step()``, then ``close()``.
+
+    Streamed text is held back until a piece that starts a new word arrives, then the held
+    pieces are scrubbed together, so a key split over several tokens is still removed.
+    """
+
+    def __init__(
+        self, path: PathLike, *, kind: Kind, model: str | None = None, secrets: tuple[str, ...] = ()
+    ) -> None:
+        self.path = Path(path)
+        self.kind = kind
+        self.model = model
+        self.secrets = (*_env_secrets(), *secrets)
+        self.created = time.time()
+        self._t0 = time.perf_counter()
+        self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
+        self._header_written = False
+        self._pending: list[tuple[float, Any]] = []
+        self.closed = False
+
+    def now(self) -> float:
+        """Seconds since the recording started."""
+        return time.perf_counter() - self._t0
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        assert self._file is not None
+        if not self._header_written:
+            self._header_written = True
+            header = {"type": "header", "version": VERSION, "kind": self.kind, "model": self.model,
+                      "created": self.created}
+            self._file.write(json.dumps(_clean(header, self.secrets), ensure_ascii=False) + "\n")
+        self._file.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+    def event(self, event: Event | str, t: float | None = None) -> None:
+        """Record one event (a ``str`` chunk is recorded as a text delta) at offset ``t``."""
+        if self.closed:
+            return
+        if isinstance(event, str):
+            event = TextDelta(text=event)
+        t = self.now() if t is None else t
+        text = _text_of(event)
+        if text is None:
+            self._flush_text()
+            self._write({"type": "event", "t": round(t, 4), "event": _clean(event.to_dict(), self.secrets)})
+            return
+        if text[:1].isspace():
+            self._flush_text()
+        self._pending.append((t, event))
+
+    def _flush_text(self) -> None:
+        """Write held text pieces, scrubbed as one text and split again at the same offsets."""
+        if not self._pending:
+            return
+        pieces = [_text_of(e) or "" for _, e in self._pending]
+        whole = "".join(pieces)
+        clean = scrub(whole, self.secrets)
+        out: list[str] = pieces
+        if clean != whole:
+            out, start = [], 0
+            for i, piece in enumerate(pieces):
+                end = len(clean) if i == len(pieces) - 1 else min(len(clean), start + len(piece))
+                out.append(clean[start:end])
+                start = end
+        for (t, event), text in zip(self._pending, out):
+            data = _with_text(event, text)
+            self._write({"type": "event", "t": round(t, 4), "event": _clean(data, self.secrets)})
+        self._pending = []
+
+    def step(self, number: int, data: dict[str, Any] | Any) -> None:
+        """Record the request of one model call: the exact messages, tool specs, response."""
+        if self.closed:
+            return
+        self._flush_text()
+        body = data.to_dict() if hasattr(data, "to_dict") else dict(data)
+        self._write({"type": "step", **_clean(body, self.secrets), "step": number})
+
+    def close(
+        self,
+        *,
+        state: str = "done",
+        response: dict[str, Any] | None = None,
+        error: BaseException | str | None = None,
+    ) -> None:
+        """Write the footer (state, provenance, scrubbed error) and close the file; idempotent."""
+        if self.closed:
+            return
+        self._flush_text()
+        message = None
+        if error is not None:
+            message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        self._write({"type": "footer", "t": round(self.now(), 4), "state": state,
+                     "response": _clean(response, self.secrets), "error": _clean(message, self.secrets)})
+        self.closed = True
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _state_of(error: BaseException | None) -> str:
+    if error is None or isinstance(error, GeneratorExit):
+        return "stopped" if error is not None else "done"
+    if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+        return "stopped"
+    return "error"
+
+
+class StreamRecorder(StreamingCallback):
+    """A callback that records one model call (``rlm.stream(..., record=path)`` adds it)."""
+
+    def __init__(self, path: PathLike, model: str | None = None) -> None:
+        self.recorder = TraceRecorder(path, kind="stream", model=model)
+
+    def on_llm_start(self, *, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> None:
+        self.recorder.model = self.recorder.model or model
+        self.recorder.step(1, {"messages": messages, "params": kwargs.get("params") or {}})
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        self.recorder.event(TextDelta(text=token))
+
+    def _end(self, response: Any, error: BaseException | None) -> None:
+        from .events import Finish, ToolCallDelta, Usage
+
+        if response is not None:
+            for call in response.tool_calls:
+                self.recorder.event(ToolCallDelta(index=call.index, call_id=call.call_id, name=call.name,
+                                                  arguments=call.arguments))
+            if response.prompt_tokens is not None or response.completion_tokens is not None:
+                self.recorder.event(Usage(prompt_tokens=response.prompt_tokens,
+                                          completion_tokens=response.completion_tokens))
+            if response.finish_reason:
+                self.recorder.event(Finish(reason=response.finish_reason))
+        state = response.state if response is not None and response.state != "streaming" else _state_of(error)
+        provenance = response.to_dict() if response is not None else None
+        self.recorder.close(state=state, response=provenance, error=error)
+
+    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+        self._end(response, None)
+
+    def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
+        self._end(kwargs.get("response"), error)
+
+
+def _steps_of(history: Any) -> list[tuple[int, Any]]:
+    items = history() if callable(history) else history
+    out = []
+    for i, item in enumerate(items or (), start=1):
+        data = item.to_dict() if hasattr(item, "to_dict") else item
+        out.append((int(data.get("step", i)) if isinstance(data, dict) else i, data))
+    return out
+
+
+def record(
+    source: Any,
+    path: PathLike,
+    *,
+    kind: Kind = "agent",
+    model: str | None = None,
+    history: Any = None,
+    provenance: Callable[[], dict[str, Any] | None] | None = None,
+) -> Any:
+    """Wrap a sync or async iterator of events so each event is recorded as it passes.
+
+    ``history``: the agent's per-step records (a list, or a callable returning one), written
+    after the events; ``provenance``: a callable giving the footer's provenance dict.
+    ``record(agent.astream(task), "run.jsonl", model=agent.model_id, history=lambda: agent.history)``
+    """
+    recorder = TraceRecorder(path, kind=kind, model=model)
+
+    def finish(error: BaseException | None) -> None:
+        try:
+            if history is not None:
+                for number, data in _steps_of(history):
+                    recorder.step(number, data)
+        finally:
+            recorder.close(state=_state_of(error), response=provenance() if provenance else None, error=error)
+
+    if hasattr(source, "__aiter__"):
+        async def arecorded() -> AsyncIterator[Any]:
+            error: BaseException | None = None
+            try:
+                async for event in source:
+                    recorder.event(event)
+                    yield event
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                finish(error)
+        return arecorded()
+
+    def recorded() -> Iterator[Any]:
+        error: BaseException | None = None
+        try:
+            for event in source:
+                recorder.event(event)
+                yield event
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            finish(error)
+    return recorded()
+
+
+@dataclass
+class Trace:
+    """A trace read back: header, events with their offsets, step requests and footer."""
+
+    header: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    steps: dict[int, dict[str, Any]] = field(default_factory=dict)
+    footer: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        return str(self.header.get("kind"))
+
+    @property
+    def model(self) -> str | None:
+        return self.header.get("model")
+
+    @property
+    def created(self) -> float:
+        return float(self.header.get("created") or 0.0)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the recording was closed (a crashed run leaves no footer)."""
+        return self.footer is not None
+
+    @property
+    def state(self) -> str:
+        return self.footer.get("state", "done") if self.footer else "stopped"
+
+    @property
+    def text(self) -> str:
+        """The answer: the streamed text, or an agent's final answer."""
+        if self.kind == "agent":
+            finals = [e.content for e in self.events if isinstance(e, AgentEvent) and e.type == "final"]
+            return finals[-1] if finals else ""
+        return "".join(e.text for e in self.events if isinstance(e, TextDelta))
+
+    def messages(self, step: int) -> list[dict[str, Any]]:
+        """The exact messages sent to the model at ``step`` (1-based)."""
+        if step not in self.steps:
+            raise UsageError(f"the trace has no step {step}; steps: {sorted(self.steps) or 'none'}")
+        return list(self.steps[step].get("messages") or [])
+
+
+def load(path: PathLike) -> Trace:
+    """Read a trace file; a line that is not JSON, or a newer format version, is a UsageError."""
+    trace: Trace | None = None
+    with Path(path).open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                kind = obj["type"]
+            except (ValueError, KeyError, TypeError):
+                if trace is not None and trace.footer is None and not line.endswith("\n"):
+                    break  # a run that crashed mid-write: keep what was complete
+                raise UsageError(f"{path}:{number}: not a trace line (JSON object with a 'type')") from None
+            if trace is None:
+                if kind != "header":
+                    raise UsageError(f"{path}: not an rlm trace (the first line is not a header)")
+                if int(obj.get("version", 0)) > VERSION:
+                    raise UsageError(f"{path}: trace format version {obj['version']} is newer than this "
+                                     f"rlm_toolkit reads ({VERSION}); upgrade rlm")
+                trace = Trace(header=obj)
+            elif kind == "event":
+                data = obj["event"]
+                event = AgentEvent.from_dict(data) if trace.kind == "agent" else event_from_dict(data)
+                trace.events.append(event)
+                trace.times.append(float(obj.get("t", 0.0)))
+            elif kind == "step":
+                trace.steps[int(obj["step"])] = obj
+            elif kind == "footer":
+                trace.footer = obj
+    if trace is None:
+        raise UsageError(f"{path}: empty file, not an rlm trace")
+    return trace
+
+
+class Replay:
+    """Iterate a trace's events again, sync or async, at ``speed`` × the original pace (None: at once).
+
+    ``next(timeout)`` returns the next event if it is due within ``timeout`` seconds, else waits
+    ``timeout`` and raises ``queue.Empty`` (what the widgets use to flush on a timer). A trace
+    whose run failed raises a :class:`~rlm_toolkit.errors.ProviderError` after its last event.
+    """
+
+    def __init__(self, trace: Trace, speed: float | None = 1.0) -> None:
+        if speed is not None and speed <= 0:
+            raise UsageError("speed must be positive, or None to replay at once")
+        self.trace = trace
+        self.speed = speed
+        self._index = 0
+        self._start: float | None = None
+
+    def _due_in(self) -> float:
+        if self._start is None:
+            self._start = time.perf_counter()
+        if self.speed is None or self._index >= len(self.trace.events):
+            return 0.0
+        due = self._start + self.trace.times[self._index] / self.speed
+        return max(0.0, due - time.perf_counter())
+
+    def _take(self) -> Event:
+        if self._index >= len(self.trace.events):
+            self._index += 1
+            footer = self.trace.footer or {}
+            if footer.get("state") == "error" and self._index == len(self.trace.events) + 1:
+                raise ProviderError(str(footer.get("error") or "the recorded run failed"),
+                                    partial_text=self.trace.text)
+            raise StopIteration
+        event = self.trace.events[self._index]
+        self._index += 1
+        return event
+
+    def __iter__(self) -> Replay:
+        return self
+
+    def __next__(self) -> Event:
+        wait = self._due_in()
+        if wait:
+            time.sleep(wait)
+        return self._take()
+
+    def next(self, timeout: float | None = None) -> Event:
+        wait = self._due_in()
+        if timeout is not None and wait > timeout:
+            time.sleep(timeout)
+            raise queue.Empty
+        if wait:
+            time.sleep(wait)
+        return self._take()
+
+    def __aiter__(self) -> Replay:
+        return self
+
+    async def __anext__(self) -> Event:
+        wait = self._due_in()
+        if wait:
+            await asyncio.sleep(wait)
+        try:
+            return self._take()
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+
+def replay(path: PathLike | Trace, speed: float | None = 1.0) -> Replay:
+    """The recorded events again, with their original timing (``speed=None``: instantly)."""
+    return Replay(path if isinstance(path, Trace) else load(path), speed)
