@@ -1,0 +1,62 @@
+"""Driving a notebook in JupyterLab 4 / Notebook 7 from Playwright, the same way in both.
+
+Both front ends are started with ``expose_app_in_browser`` so the tests can run JupyterLab
+commands (``notebook:run-all-cells``, ``docmanager:save``) the way the menus do, and wait on
+the kernel's status instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.fixtures.browser import BrowserPage
+from tests.fixtures.jupyter_server import JupyterServer
+
+__all__ = ["open_notebook", "run_all_cells", "wait_cells_done", "save_notebook", "output_texts"]
+
+_PANEL = "(window.jupyterapp && window.jupyterapp.shell.currentWidget)"
+
+_KERNEL_READY = f"""() => {{
+  const panel = {_PANEL};
+  if (!panel || !panel.sessionContext || !panel.content) return false;
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}}"""
+
+_CELLS_DONE = f"""() => {{
+  const panel = {_PANEL};
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  if (!kernel || kernel.status !== 'idle') return false;
+  return panel.content.widgets.every(
+    c => c.model.type !== 'code' || (c.model.executionCount !== null && !c.hasClass('jp-mod-executing')));
+}}"""
+
+
+def open_notebook(bp: BrowserPage, server: JupyterServer, name: str, *, timeout: float = 90_000) -> None:
+    """Open ``name`` and wait until its notebook panel has a connected, idle kernel."""
+    bp.page.goto(server.page_url(name), wait_until="domcontentloaded")
+    bp.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout)
+    bp.page.wait_for_function(_KERNEL_READY, timeout=timeout, polling=200)
+
+
+def run_all_cells(bp: BrowserPage) -> None:
+    """Run every cell, as Run ▸ Run All Cells does (returns once they are queued)."""
+    bp.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def wait_cells_done(bp: BrowserPage, *, timeout: float = 60_000) -> None:
+    """Wait until every code cell has run and the kernel is idle again."""
+    bp.page.wait_for_function(_CELLS_DONE, timeout=timeout, polling=200)
+
+
+def save_notebook(bp: BrowserPage) -> None:
+    """Save through the UI command (File ▸ Save) and wait until the document is clean."""
+    bp.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    bp.page.wait_for_function(f"() => {{ const p = {_PANEL}; return p && !p.context.model.dirty; }}",
+                              timeout=30_000, polling=200)
+
+
+def output_texts(bp: BrowserPage) -> list[str]:
+    """The visible text of every output area, in order."""
+    texts: list[Any] = bp.page.locator(".jp-OutputArea-output").all_inner_texts()
+    return [str(t) for t in texts]
