@@ -1,0 +1,259 @@
+"""The agent timeline's state, sans I/O: agent events in, small page operations and a transcript out.
+
+:class:`TimelineModel` knows nothing of widgets or kernels, so the live widget, replays and the
+tests drive the same logic. ``apply(event)`` returns the operations the page needs to grow the
+timeline in place (``{"op": "live", "step": 2, "delta": "The "}``…); :func:`merge_ops` joins
+consecutive text deltas so a frame carries one message; ``markdown()`` / ``text()`` give the
+transcript a saved notebook shows. Texts are untrusted: the page renders them with textContent
+or the safe markdown renderer, and the markdown transcript escapes raw HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlm_toolkit.agents.events import AgentEvent
+from rlm_toolkit.errors import scrub
+
+__all__ = ["TimelineModel", "Row", "Step", "merge_ops", "OBSERVATION_LIMIT"]
+
+#: Observations longer than this are cut before they are sent to the page (the rest stays in Python).
+OBSERVATION_LIMIT = 20_000
+
+
+@dataclass
+class Row:
+    """One row of a step: ``kind`` is live (text still streaming), thought, action, observation,
+    error or final."""
+
+    kind: str
+    text: str = ""
+    tool: str | None = None
+    args: str | None = None
+    call_id: str | None = None
+    is_error: bool = False
+    duration: float | None = None
+
+
+@dataclass
+class Step:
+    number: int
+    started: float
+    rows: list[Row] = field(default_factory=list)
+
+    def row(self, kind: str, call_id: str | None = None) -> Row | None:
+        for row in reversed(self.rows):
+            if row.kind == kind and (call_id is None or row.call_id == call_id):
+                return row
+        return None
+
+
+def pretty_args(value: Any) -> str:
+    """Tool arguments as indented JSON (what the action row shows)."""
+    try:
+        return json.dumps(value if value is not None else {}, indent=2, ensure_ascii=False, sort_keys=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+class TimelineModel:
+    """Folds agent events into steps and rows; ``state`` is running, done, error or stopped."""
+
+    def __init__(self, model: str | None = None, started_at: float | None = None) -> None:
+        self.model = model
+        self.started_at = time.time() if started_at is None else started_at
+        self.steps: dict[int, Step] = {}
+        self.tokens = 0
+        self.state = "running"
+        self.final: str | None = None
+        self.error: str | None = None
+        self.last_at = self.started_at
+        self.ended_at: float | None = None
+        self.events = 0
+
+    # -- events in, operations out -----------------------------------------------------------
+
+    def _step(self, number: int, at: float, ops: list[dict[str, Any]]) -> Step:
+        step = self.steps.get(number)
+        if step is None:
+            step = self.steps[number] = Step(number, started=min(self.last_at, at))
+            ops.append({"op": "step", "step": number})
+        return step
+
+    def apply(self, event: AgentEvent) -> list[dict[str, Any]]:
+        """Fold one event in; return the page operations it causes (header last)."""
+        ops: list[dict[str, Any]] = []
+        self.events += 1
+        number = max(1, event.step or (max(self.steps) if self.steps else 1))
+        step = self._step(number, event.timestamp, ops)
+        since = max(0.0, event.timestamp - step.started)
+        kind = event.type
+        if kind == "token":
+            self.tokens += 1
+            row = step.row("live")
+            if row is None:
+                step.rows.append(row := Row("live"))
+            row.text += event.content
+            ops.append({"op": "live", "step": number, "delta": event.content})
+        elif kind == "thought":
+            row = step.row("live")
+            if row is None or not event.streamed:
+                step.rows.append(row := Row("thought"))
+            row.kind, row.text, row.duration = "thought", event.content, since
+            ops.append({"op": "thought", "step": number, "text": event.content, "duration": since})
+        elif kind == "action":
+            args = pretty_args(event.input)
+            step.rows.append(Row("action", tool=event.tool_name, args=args, call_id=event.call_id))
+            ops.append({"op": "action", "step": number, "id": event.call_id, "tool": event.tool_name or "",
+                        "args": args})
+        elif kind == "observation":
+            action = step.row("action", event.call_id) if event.call_id else step.row("action")
+            duration = event.duration
+            if duration is None and action is not None:
+                duration = since
+            if action is not None:
+                action.duration = duration
+            step.rows.append(Row("observation", text=event.content, tool=event.tool_name, call_id=event.call_id,
+                                 is_error=event.is_error, duration=duration))
+            ops.append({"op": "observation", "step": number, "id": event.call_id, "tool": event.tool_name or "",
+                        "text": event.content[:OBSERVATION_LIMIT], "length": len(event.content),
+                        "error": event.is_error, "duration": duration})
+        elif kind == "error":
+            step.rows.append(Row("error", text=event.content, is_error=True))
+            ops.append({"op": "error", "step": number, "text": event.content})
+        elif kind == "final":
+            row = step.row("live")
+            if row is None:
+                step.rows.append(row := Row("final"))
+            row.kind, row.text, row.is_error, row.duration = "final", event.content, event.is_error, since
+            self.final = event.content
+            self.state = "error" if event.is_error else "done"
+            self.ended_at = event.timestamp
+            if event.duration is not None:
+                self.ended_at = max(self.ended_at, self.started_at + event.duration)
+            ops.append({"op": "final", "step": number, "text": event.content, "error": event.is_error,
+                        "duration": since})
+        self.last_at = max(self.last_at, event.timestamp)
+        ops.append(self.header())
+        return ops
+
+    def end(self, error: BaseException | None = None, now: float | None = None) -> list[dict[str, Any]]:
+        """The event source ended: settle the state (an exception is shown scrubbed, never a traceback)."""
+        if self.ended_at is None:
+            self.ended_at = time.time() if now is None else now
+        ops: list[dict[str, Any]] = []
+        if error is not None and self.state == "running":
+            if isinstance(error, Exception):
+                self.state = "error"
+                self.error = scrub(f"{type(error).__name__}: {error}")
+                ops.append({"op": "error", "step": max(self.steps) if self.steps else 0, "text": self.error})
+            else:
+                self.state = "stopped"
+        elif self.state == "running":
+            self.state = "done" if self.final is not None else "stopped"
+        ops.append(self.header())
+        return ops
+
+    # -- what the header and the transcript show ---------------------------------------------
+
+    @property
+    def elapsed(self) -> float:
+        end = self.ended_at if self.ended_at is not None else max(self.last_at, time.time())
+        return max(0.0, end - self.started_at)
+
+    def header(self) -> dict[str, Any]:
+        return {"op": "header", "model": self.model or "", "steps": len(self.steps), "tokens": self.tokens,
+                "elapsed": round(self.elapsed, 3), "state": self.state}
+
+    def summary(self) -> str:
+        return (f"{self.model or 'agent'} · {len(self.steps)} step{'s' if len(self.steps) != 1 else ''} · "
+                f"{self.tokens} tokens · {self.elapsed:.1f} s · {self.state}")
+
+    def text(self) -> str:
+        """A plain transcript of the run (the display's ``text/plain``)."""
+        out = [f"Agent run: {self.summary()}"]
+        for step in self.steps.values():
+            out.append(f"\n[step {step.number}]")
+            for row in step.rows:
+                took = f" ({row.duration:.2f} s)" if row.duration is not None else ""
+                if row.kind == "action":
+                    out.append(f"Action: {row.tool}({_one_line(row.args)}){took}")
+                elif row.kind == "observation":
+                    label = "Observation (error)" if row.is_error else "Observation"
+                    out.append(f"{label}{took}: {_clip(row.text)}")
+                elif row.kind in ("thought", "live"):
+                    out.append(f"Thought{took}: {row.text}")
+                elif row.kind == "error":
+                    out.append(f"Error: {row.text}")
+                elif row.kind == "final":
+                    out.append(f"Final answer{took}: {row.text}")
+        if self.error and not any(r.kind == "error" and r.text == self.error
+                                  for s in self.steps.values() for r in s.rows):
+            out.append(f"Error: {self.error}")
+        return scrub("\n".join(out))
+
+    def markdown(self) -> str:
+        """A markdown transcript (the display's ``text/markdown``); raw HTML in any text is escaped."""
+        out = [f"**Agent run** — {_escape(self.summary())}"]
+        for step in self.steps.values():
+            out.append(f"\n#### Step {step.number}\n")
+            for row in step.rows:
+                took = f" *({row.duration:.2f} s)*" if row.duration is not None else ""
+                if row.kind == "action":
+                    out.append(f"**Action{took}:** `{_escape(row.tool or '')}`\n\n{_fence(row.args or '', 'json')}")
+                elif row.kind == "observation":
+                    label = "Observation (error)" if row.is_error else "Observation"
+                    out.append(f"**{label}{took}:**\n\n{_fence(_clip(row.text, 2000))}")
+                elif row.kind in ("thought", "live"):
+                    out.append(f"**Thought{took}:** {_escape(row.text)}")
+                elif row.kind == "error":
+                    out.append(f"**Error:** {_escape(row.text)}")
+                elif row.kind == "final":
+                    out.append(f"**Final answer{took}:**\n\n{_escape(row.text)}")
+        if self.error:
+            out.append(f"\n**Error:** {_escape(self.error)}")
+        return scrub("\n\n".join(out))
+
+
+def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Join consecutive ``live`` deltas of one step and keep only the last header."""
+    out: list[dict[str, Any]] = []
+    header: dict[str, Any] | None = None
+    for op in ops:
+        if op["op"] == "header":
+            header = op
+            continue
+        last = out[-1] if out else None
+        if op["op"] == "live" and last is not None and last["op"] == "live" and last["step"] == op["step"]:
+            out[-1] = {**last, "delta": last["delta"] + op["delta"]}
+        else:
+            out.append(op)
+    if header is not None:
+        out.append(header)
+    return out
+
+
+_HTML = re.compile(r"[<>&]")
+
+
+def _escape(text: str) -> str:
+    """Markdown stays markdown, but no raw HTML tag survives (a front end may render it unsanitized)."""
+    return _HTML.sub(lambda m: {"<": "&lt;", ">": "&gt;", "&": "&amp;"}[m.group()], text)
+
+
+def _fence(text: str, info: str = "") -> str:
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{info}\n{text}\n{ticks}"
+
+
+def _clip(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more characters]"
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
