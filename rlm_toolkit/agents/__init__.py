@@ -1,0 +1,32 @@
+"""Agents: a ReAct loop over any RLM, with tools from plain functions, streamed as typed events.
+
+::
+
+    from rlm_toolkit.agents import ReActAgent
+
+    agent = ReActAgent.from_openai("gpt-4o", tools=[search, calculate])
+    for event in agent.stream("Explore Python"):
+        print(event.type, event.content, event.tool_name, event.input)
+"""
+
+from __future__ import annotations
+
+from ._driver import AgentStream, AsyncAgentStream, StepRecord
+from .events import EVENT_TYPES, AgentEvent, AgentEventType
+from .react import AGENT_OPTIONS, ReActAgent
+from .tools import Tool, ToolInputError, as_tools, tool
+
+__all__ = [
+    "ReActAgent",
+    "AgentEvent",
+    "AgentEventType",
+    "EVENT_TYPES",
+    "AgentStream",
+    "AsyncAgentStream",
+    "StepRecord",
+    "Tool",
+    "tool",
+    "as_tools",
+    "ToolInputError",
+    "AGENT_OPTIONS",
+]

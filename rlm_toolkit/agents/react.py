@@ -1,0 +1,347 @@
+"""ReActAgent: think → act → observe, every step streamed as typed :class:`AgentEvent` s.
+
+::
+
+    def add(a: int, b: int) -> int:
+        \"\"\"Add two integers.\"\"\"
+        return a + b
+
+    agent = ReActAgent.from_openai("gpt-4o", tools=[add])
+    for event in agent.stream("What is 2 + 40?"):
+        print(event)
+    agent.run("What is 2 + 40?")          # '42' (the final answer's text)
+
+With a provider that has native tool calls (OpenAI and compatible servers) the tools go in the
+request's ``tools``; otherwise (the embedded local model) the agent uses the text ReAct format
+(Thought / Action / Action Input / Observation / Final Answer). The step loop is written once,
+as an async generator (:meth:`ReActAgent._loop`); ``stream``/``run`` drive it over the bridge,
+``astream``/``arun`` in your own event loop. Model calls go through the RLM's producer, so
+retries, :class:`~rlm_toolkit.response.Response` timings and LLM callbacks work as for ``RLM.stream``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from ..callbacks import CallbackManager
+from ..errors import UsageError, scrub
+from ..providers.base import Provider
+from ..rlm import RLM, AsyncEventStream, Prompt
+from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit, _Relay, hook
+from ._text_format import STOP, TextReActParser, parse_action_input, text_prompt
+from .events import AgentEvent
+from .tools import Tool, ToolInputError, as_tools, observation_text
+
+__all__ = ["ReActAgent", "AGENT_OPTIONS", "DEFAULT_SYSTEM_PROMPT"]
+
+#: Keyword arguments of ``from_model`` / ``from_openai`` that configure the agent, not the model.
+AGENT_OPTIONS = ("max_steps", "system_prompt", "tool_timeout", "mode", "callbacks")
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant. Use the tools when they help to answer; "
+    "when you know the answer, reply with it directly."
+)
+_OBSERVATION_LINE = re.compile(r"^[ \t*]*Observation[ \t*]*:", re.I | re.M)
+
+
+class _ModelStream(AsyncEventStream):
+    """A model call whose LLM hooks go to the agent's relay (and on to the caller's thread)."""
+
+    def __init__(self, rlm: RLM, request: Any, relay: _Relay) -> None:
+        super().__init__(rlm, request, None)
+        self._callbacks = CallbackManager([relay])
+        self._token_hook = "on_llm_new_token" in relay.wanted
+
+
+class ReActAgent:
+    """A tool-using agent over an :class:`~rlm_toolkit.RLM`.
+
+    ``tools``: functions with type hints and a docstring (sync or async), or :class:`Tool` s.
+    ``max_steps``: model calls before giving up (an ``error`` and a failed ``final`` event).
+    ``tool_timeout``: seconds a tool may take before its observation becomes an error.
+    ``mode``: ``"native"`` tool calls, the ``"text"`` ReAct format, or ``"auto"`` (native where
+    the provider has it). ``callbacks``: :class:`~rlm_toolkit.callbacks.StreamingCallback` s.
+    """
+
+    def __init__(
+        self,
+        rlm: RLM | Provider | str | None = None,
+        tools: Sequence[Any] | None = None,
+        *,
+        max_steps: int = 8,
+        system_prompt: str | None = None,
+        tool_timeout: float | None = 30.0,
+        mode: str = "auto",
+        callbacks: Sequence[Any] | None = None,
+    ) -> None:
+        if isinstance(rlm, RLM):
+            self.rlm = rlm
+        elif rlm is None or isinstance(rlm, (Provider, str)):
+            self.rlm = RLM(rlm)
+        else:
+            raise UsageError(f"ReActAgent needs an RLM, a Provider or a 'provider:model' id, got {type(rlm).__name__}")
+        self.tools: list[Tool] = as_tools(tools)
+        if mode not in ("auto", "native", "text"):
+            raise UsageError(f"mode must be 'auto', 'native' or 'text', not {mode!r}")
+        if mode == "native" and not self.rlm.provider.supports_tools:
+            raise UsageError(f"{self.rlm.model_id} has no native tool calls; use mode='text' or 'auto'")
+        if not isinstance(max_steps, int) or max_steps < 1:
+            raise UsageError(f"max_steps must be a positive integer, not {max_steps!r}")
+        if tool_timeout is not None and tool_timeout <= 0:
+            raise UsageError(f"tool_timeout must be positive seconds or None, not {tool_timeout!r}")
+        self.mode = mode
+        self.max_steps = max_steps
+        self.system_prompt = system_prompt
+        self.tool_timeout = tool_timeout
+        self.callbacks = list(callbacks or [])
+        self.history: list[StepRecord] = []
+        self.last_final: AgentEvent | None = None
+
+    # -- constructors -------------------------------------------------------------------------
+
+    @classmethod
+    def from_model(cls, model_id: str, tools: Sequence[Any] | None = None, **kwargs: Any) -> ReActAgent:
+        """``ReActAgent.from_model("openai:gpt-4o", tools=[...], max_steps=5, temperature=0)``.
+
+        Agent options (``AGENT_OPTIONS``) configure the agent; the rest (sampling parameters,
+        ``base_url``, ``api_key_env``, …) go to :class:`~rlm_toolkit.RLM`.
+        """
+        options = {k: kwargs.pop(k) for k in AGENT_OPTIONS if k in kwargs}
+        tools = as_tools(tools)  # a bad tool is reported before any provider is built
+        return cls(RLM(model_id, **kwargs), tools, **options)
+
+    @classmethod
+    def from_openai(cls, model: str = "gpt-4o-mini", tools: Sequence[Any] | None = None, **kwargs: Any) -> ReActAgent:
+        """OpenAI or any OpenAI-compatible server (``base_url=`` or ``$OPENAI_BASE_URL``)."""
+        return cls.from_model(f"openai:{model}", tools, **kwargs)
+
+    # -- the public calls -----------------------------------------------------------------------
+
+    def stream(self, task: Prompt, *, callbacks: Sequence[Any] | None = None) -> AgentStream:
+        """The run's events as they happen, from sync code (a script, a notebook cell, a thread).
+
+        Event order: per step ``token`` s, then (if it calls tools) a ``thought`` and an
+        ``action`` + ``observation`` per call; at the end exactly one ``final``. If the provider
+        fails mid-run, an ``error`` event and a ``final`` with ``is_error=True`` (and the partial
+        text) are yielded, then the provider's typed error is raised from the loop.
+        """
+        state = self._new_run()
+        return AgentStream(lambda s, w: self._loop(task, s, w), self._manager(callbacks), state)
+
+    def astream(self, task: Prompt, *, callbacks: Sequence[Any] | None = None) -> AsyncAgentStream:
+        """Async twin of :meth:`stream`, run in the calling event loop."""
+        state = self._new_run()
+        return AsyncAgentStream(lambda s, w: self._loop(task, s, w), self._manager(callbacks), state)
+
+    def run(self, task: Prompt, *, callbacks: Sequence[Any] | None = None) -> str:
+        """Run to the end and return the final answer's text (see :meth:`stream` for errors).
+
+        After ``max_steps`` without an answer the text explains that; ``agent.last_final.is_error``
+        tells the two apart.
+        """
+        with self.stream(task, callbacks=callbacks) as events:
+            for _ in events:
+                pass
+            return events.final.content if events.final else ""
+
+    async def arun(self, task: Prompt, *, callbacks: Sequence[Any] | None = None) -> str:
+        async with self.astream(task, callbacks=callbacks) as events:
+            async for _ in events:
+                pass
+            return events.final.content if events.final else ""
+
+    @property
+    def native(self) -> bool:
+        """Whether this agent uses native tool calls (else the text ReAct format)."""
+        return self.mode == "native" or (self.mode == "auto" and bool(self.rlm.provider.supports_tools))
+
+    def __repr__(self) -> str:
+        return f"ReActAgent({self.rlm.model_id!r}, tools={[t.name for t in self.tools]!r})"
+
+    # -- the step loop ---------------------------------------------------------------------------
+
+    def _new_run(self) -> RunState:
+        state = RunState()
+        self.history = state.history
+        return state
+
+    def _manager(self, callbacks: Sequence[Any] | None) -> CallbackManager:
+        return CallbackManager.merge(self.rlm.callbacks, self.callbacks, callbacks)
+
+    def _messages(self, task: Prompt) -> list[dict[str, Any]]:
+        base = self.system_prompt or self.rlm.params.get("system")
+        system = text_prompt(self.tools, base) if not self.native else (base or DEFAULT_SYSTEM_PROMPT)
+        if isinstance(task, str):
+            return [{"role": "system", "content": system}, {"role": "user", "content": task}]
+        messages = self.rlm.request(task).messages  # validates the shape
+        if messages[0]["role"] == "system":
+            messages[0] = {**messages[0], "content": f"{messages[0]['content']}\n\n{system}"}
+            return messages
+        return [{"role": "system", "content": system}, *messages]
+
+    async def _loop(self, task: Prompt, state: RunState, wanted: frozenset[str]) -> AsyncIterator[Any]:
+        """The agent: one async generator of events and hooks (see ``_driver`` for how it is driven)."""
+        native, by_name = self.native, {t.name: t for t in self.tools}
+        messages = self._messages(task)
+        stop = self.rlm.params.get("stop") or []
+        stop = [stop] if isinstance(stop, str) else list(stop)
+        tools = [t.spec() for t in self.tools] if native and self.tools else None
+        last_action = ""
+        for step in range(1, self.max_steps + 1):
+            request = self.rlm.request(messages, tools=tools, stop=None if native else [*stop, STOP])
+            record = StepRecord.begin(step, "native" if native else "text", request)
+            state.history.append(record)
+            relay = _Relay(wanted)
+            model = _ModelStream(self.rlm, request, relay)
+            parser = None if native else TextReActParser()
+            began = time.perf_counter()
+            try:
+                async for piece in model:
+                    for h in relay.drain():
+                        yield h
+                    if piece.type != "text":
+                        continue
+                    if parser is None:
+                        yield AgentEvent(type="token", content=piece.text, step=step)
+                    else:
+                        for item in parser.feed(piece.text):
+                            yield self._parsed(item, step)
+                for h in relay.drain():
+                    yield h
+            except Exception as error:
+                for h in relay.drain():
+                    yield h
+                record.end(model.response, began)
+                record.error = _describe(error)
+                yield AgentEvent(type="error", content=record.error, step=step, is_error=True)
+                yield self._final(state, model.response.text, step, is_error=True)
+                raise
+            finally:
+                await model.aclose()
+            response = model.response
+            record.end(response, began)
+
+            if native:
+                calls = [c for c in response.tool_calls if c.name or c.arguments]
+                if not calls:
+                    record.final = response.text
+                    yield self._final(state, response.text, step)
+                    return
+                if response.text.strip():
+                    yield AgentEvent(type="thought", content=response.text, step=step, streamed=True)
+                planned = []
+                for index, call in enumerate(calls):
+                    call_id = call.call_id or f"call_{step}_{index}"
+                    planned.append((call_id, call.name, _json_arguments(call.arguments), call.arguments))
+                messages.append({
+                    "role": "assistant",
+                    "content": response.text or None,
+                    "tool_calls": [{"id": cid, "type": "function", "function": {"name": name, "arguments": raw}}
+                                   for cid, name, _, raw in planned],
+                })
+            else:
+                assert parser is not None
+                items, parsed = parser.finish()
+                for item in items:
+                    yield self._parsed(item, step)
+                if parsed.action is None:
+                    record.final = parsed.final or ""
+                    yield self._final(state, record.final, step)
+                    return
+                tool = by_name.get(parsed.action)
+                arguments = parse_action_input(parsed.action_input, tool)
+                planned = [(f"call_{step}_0", parsed.action, arguments, parsed.action_input)]
+                said = _OBSERVATION_LINE.split(response.text, maxsplit=1)[0].rstrip()
+                messages.append({"role": "assistant", "content": said})
+
+            for call_id, name, arguments, raw in planned:
+                last_action = name
+                record.tool_calls.append({"call_id": call_id, "name": name, "arguments": raw,
+                                          "input": arguments if isinstance(arguments, dict) else None})
+                observation = None
+                async for out in self._act(step, call_id, name, arguments, raw, by_name):
+                    if isinstance(out, _Emit) and out.event.type == "observation":
+                        observation = out.event
+                    yield out
+                assert observation is not None
+                record.observations.append({"call_id": call_id, "tool_name": name, "content": observation.content,
+                                            "is_error": observation.is_error, "duration": observation.duration})
+                if native:
+                    messages.append({"role": "tool", "tool_call_id": call_id, "content": observation.content})
+                else:
+                    messages.append({"role": "user", "content": f"Observation: {observation.content}"})
+
+        message = (f"no final answer after {self.max_steps} steps (max_steps={self.max_steps}); "
+                   f"the last step called {last_action!r}")
+        yield AgentEvent(type="error", content=message, step=self.max_steps, is_error=True)
+        yield self._final(state, f"No final answer: {message}.", self.max_steps, is_error=True)
+
+    async def _act(
+        self, step: int, call_id: str, name: str, arguments: Any, raw: str, by_name: dict[str, Tool]
+    ) -> AsyncIterator[Any]:
+        """One tool call: ``action``, then ``observation`` (and ``error`` if it failed)."""
+        if isinstance(arguments, dict):
+            shown = arguments
+        else:
+            shown = {"arguments": raw} if isinstance(arguments, ToolInputError) else {"input": arguments}
+        action = AgentEvent(type="action", tool_name=name, input=shown, step=step, call_id=call_id)
+        yield _Emit(action, (hook("on_agent_action", action, step=step),
+                             hook("on_tool_start", name, shown, call_id=call_id, step=step)))
+        began = time.perf_counter()
+        error: BaseException | None = None
+        tool = by_name.get(name)
+        try:
+            if tool is None:
+                known = ", ".join(by_name) or "none"
+                raise ToolInputError(f"there is no tool named {name!r}; the tools are: {known}")
+            if isinstance(arguments, ToolInputError):
+                raise arguments
+            valid = tool.validate(arguments)
+            try:
+                result = await tool.ainvoke(valid, timeout=self.tool_timeout)
+            except (TimeoutError, asyncio.TimeoutError):
+                raise TimeoutError(f"tool {name!r} did not finish within {self.tool_timeout:g} s (tool_timeout)") from None
+            content = observation_text(result)
+        except Exception as exc:
+            error = exc
+            content = scrub(_describe(exc))
+        duration = time.perf_counter() - began
+        common = {"tool_name": name, "call_id": call_id, "step": step}
+        observation = AgentEvent(type="observation", content=content, input=shown, duration=duration,
+                                 is_error=error is not None, **common)
+        if error is None:
+            yield _Emit(observation, (hook("on_tool_end", content, duration=duration, **common),))
+        else:
+            yield _Emit(observation, (hook("on_tool_error", error, duration=duration, **common),))
+            yield AgentEvent(type="error", content=content, is_error=True, **common)
+
+    def _parsed(self, item: tuple[Any, ...], step: int) -> AgentEvent:
+        if item[0] == "token":
+            return AgentEvent(type="token", content=item[1], step=step)
+        return AgentEvent(type="thought", content=item[1], step=step, streamed=item[2])
+
+    def _final(self, state: RunState, text: str, step: int, *, is_error: bool = False) -> _Emit:
+        final = AgentEvent(type="final", content=text.strip(), step=step, is_error=is_error,
+                           duration=time.perf_counter() - state.started)
+        state.final = self.last_final = final
+        return _Emit(final, (hook("on_agent_finish", final, step=step),))
+
+
+def _json_arguments(raw: str) -> Any:
+    """A native call's arguments: a dict, or the :class:`ToolInputError` to report back."""
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        return ToolInputError(f"the arguments are not valid JSON ({error}): {raw[:200]!r}")
+    return value
+
+
+def _describe(error: BaseException) -> str:
+    message = getattr(error, "message", None) or str(error)
+    return scrub(f"{type(error).__name__}: {message}" if message else type(error).__name__)
