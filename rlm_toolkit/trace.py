@@ -34,7 +34,8 @@ from .callbacks import StreamingCallback
 from .errors import ProviderError, UsageError, scrub
 from .events import StreamEvent, TextDelta, event_from_dict
 
-__all__ = ["VERSION", "Trace", "TraceRecorder", "StreamRecorder", "record", "load", "replay", "Replay"]
+__all__ = ["VERSION", "Trace", "TraceRecorder", "StreamRecorder", "AgentRecorder", "record", "load", "replay",
+           "Replay"]
 
 VERSION = 1
 Kind = Literal["stream", "agent"]
@@ -116,6 +117,7 @@ class TraceRecorder:
                       "created": self.created}
             self._file.write(json.dumps(_clean(header, self.secrets), ensure_ascii=False) + "\n")
         self._file.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self._file.flush()  # a crashed or interrupted run still leaves every line written so far
 
     def event(self, event: Event | str, t: float | None = None) -> None:
         """Record one event (a ``str`` chunk is recorded as a text delta) at offset ``t``."""
@@ -224,6 +226,48 @@ class StreamRecorder(StreamingCallback):
 
     def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
         self._end(kwargs.get("response"), error)
+
+
+class AgentRecorder(StreamingCallback):
+    """A callback that records an agent run (``agent.stream(task, record=path)`` adds it).
+
+    It sees every event through ``on_agent_event``; at the final event the run's steps are
+    complete, so it writes them (``history``: the agent's step records) and the footer.
+    An interrupted run (a model call stopped) is closed as ``stopped``.
+    """
+
+    def __init__(self, path: PathLike, model: str | None = None, history: Any = None) -> None:
+        self.recorder = TraceRecorder(path, kind="agent", model=model)
+        self.history = history
+        self._error: str | None = None
+
+    def on_agent_event(self, event: Any, **kwargs: Any) -> None:
+        self.recorder.event(event)
+        if event.type == "error":
+            self._error = event.content
+
+    def on_agent_finish(self, final: Any, **kwargs: Any) -> None:
+        steps = _steps_of(self.history) if self.history is not None else []
+        for number, data in steps:
+            self.recorder.step(number, data)
+        self.recorder.close(state="error" if final.is_error else "done",
+                            response=_agent_provenance(self.recorder.model, steps, final),
+                            error=self._error if final.is_error else None)
+
+    def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
+        if _state_of(error) == "stopped":
+            self.recorder.close(state="stopped", error=None)
+
+
+def _agent_provenance(model: str | None, steps: list[tuple[int, Any]], final: Any) -> dict[str, Any]:
+    """The footer of an agent run: model, steps, summed usage, elapsed time."""
+    prompt = completion = 0
+    for _, data in steps:
+        usage = ((data.get("response") or {}).get("usage") or {}) if isinstance(data, dict) else {}
+        prompt += usage.get("prompt_tokens") or 0
+        completion += usage.get("completion_tokens") or 0
+    return {"model": model, "steps": len(steps), "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
+            "elapsed_s": None if final.duration is None else round(final.duration, 4)}
 
 
 def _steps_of(history: Any) -> list[tuple[int, Any]]:

@@ -121,35 +121,40 @@ class ReActAgent:
 
     # -- the public calls -----------------------------------------------------------------------
 
-    def stream(self, task: Prompt, *, callbacks: Sequence[Any] | None = None) -> AgentStream:
+    def stream(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None) -> AgentStream:
         """The run's events as they happen, from sync code (a script, a notebook cell, a thread).
 
         Event order: per step ``token`` s, then (if it calls tools) a ``thought`` and an
         ``action`` + ``observation`` per call; at the end exactly one ``final``. If the provider
         fails mid-run, an ``error`` event and a ``final`` with ``is_error=True`` (and the partial
         text) are yielded, then the provider's typed error is raised from the loop.
+        ``record="run.jsonl"`` writes the run to a trace (see :mod:`rlm_toolkit.trace`).
         """
         state = self._new_run()
+        callbacks = self._recording(callbacks, record, state)
         return AgentStream(lambda s, w: self._loop(task, s, w), self._manager(callbacks), state)
 
-    def astream(self, task: Prompt, *, callbacks: Sequence[Any] | None = None) -> AsyncAgentStream:
+    def astream(
+        self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None
+    ) -> AsyncAgentStream:
         """Async twin of :meth:`stream`, run in the calling event loop."""
         state = self._new_run()
+        callbacks = self._recording(callbacks, record, state)
         return AsyncAgentStream(lambda s, w: self._loop(task, s, w), self._manager(callbacks), state)
 
-    def run(self, task: Prompt, *, callbacks: Sequence[Any] | None = None) -> str:
+    def run(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None) -> str:
         """Run to the end and return the final answer's text (see :meth:`stream` for errors).
 
         After ``max_steps`` without an answer the text explains that; ``agent.last_final.is_error``
         tells the two apart.
         """
-        with self.stream(task, callbacks=callbacks) as events:
+        with self.stream(task, callbacks=callbacks, record=record) as events:
             for _ in events:
                 pass
             return events.final.content if events.final else ""
 
-    async def arun(self, task: Prompt, *, callbacks: Sequence[Any] | None = None) -> str:
-        async with self.astream(task, callbacks=callbacks) as events:
+    async def arun(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None) -> str:
+        async with self.astream(task, callbacks=callbacks, record=record) as events:
             async for _ in events:
                 pass
             return events.final.content if events.final else ""
@@ -168,6 +173,14 @@ class ReActAgent:
         state = RunState()
         self.history = state.history
         return state
+
+    def _recording(self, callbacks: Sequence[Any] | None, record: Any, state: RunState) -> Sequence[Any] | None:
+        """The run's callbacks, plus a trace recorder when ``record`` names a file."""
+        if record is None:
+            return callbacks
+        from ..trace import AgentRecorder
+
+        return [*(callbacks or ()), AgentRecorder(record, self.rlm.model_id, history=lambda: state.history)]
 
     def _manager(self, callbacks: Sequence[Any] | None) -> CallbackManager:
         return CallbackManager.merge(self.rlm.callbacks, self.callbacks, callbacks)

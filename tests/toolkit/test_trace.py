@@ -201,3 +201,51 @@ def test_a_key_pattern_split_over_tokens_is_scrubbed_without_knowing_the_key(tmp
     list(rlm.stream("x", record=path))
     assert "Zq81" not in path.read_text() and "xW7pLm" not in path.read_text()
     assert load(path).text == " see sk-*** end"
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def broken(x: str) -> str:
+    """Always fails."""
+    raise ValueError(f"no luck with {x}")
+
+
+def scripted_agent(delay: float = 0.0):
+    from rlm_toolkit.agents import ReActAgent
+
+    provider = ScriptedProvider(turns=[
+        ScriptedTurn(chunks="Let me add.", tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2}}]),
+        ScriptedTurn(tool_calls=[{"name": "broken", "arguments": {"x": "y"}}]),
+        "The sum is 3.",
+    ], delay=delay)
+    return ReActAgent(RLM(provider), tools=[add, broken])
+
+
+def test_agent_stream_record_writes_events_steps_and_footer(tmp_path):
+    path = tmp_path / "agent.jsonl"
+    agent = scripted_agent(delay=0.02)
+    live = list(agent.stream("add 1 and 2", record=path))
+    trace = load(path)
+    assert trace.kind == "agent" and trace.model == "scripted:scripted" and trace.state == "done"
+    assert trace.events == live and trace.text == "The sum is 3."
+    assert sorted(trace.steps) == [1, 2, 3]
+    assert trace.messages(1)[-1] == {"role": "user", "content": "add 1 and 2"}
+    assert trace.messages(2)[-1]["role"] == "tool" and trace.messages(2)[-1]["content"] == "3"
+    assert trace.steps[1]["tools"][0]["function"]["name"] == "add"
+    assert trace.footer["response"]["steps"] == 3
+    assert [r["type"] for r in lines(path)][-4:] == ["step", "step", "step", "footer"]
+    again = list(replay(path, speed=None))
+    assert again == live
+    assert any(e.type == "observation" and e.is_error for e in again)
+
+
+async def test_agent_astream_and_run_record_too(tmp_path):
+    agent = scripted_agent()
+    events = [e async for e in agent.astream("x", record=tmp_path / "a.jsonl")]
+    assert load(tmp_path / "a.jsonl").events == events
+    agent = scripted_agent()
+    assert await agent.arun("x", record=tmp_path / "b.jsonl") == "The sum is 3."
+    assert load(tmp_path / "b.jsonl").state == "done"
