@@ -10,6 +10,7 @@ handed out.
 from __future__ import annotations
 
 import copy
+import queue
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -167,6 +168,13 @@ class AgentStream(_Base, Iterator[AgentEvent]):
         return self
 
     def __next__(self) -> AgentEvent:
+        return next(self._iterator)
+
+    def next(self, timeout: float | None = None) -> AgentEvent:
+        """Like ``next()``, but raise ``queue.Empty`` if nothing arrives within ``timeout`` s
+        (the timeline widget flushes on a timer while a tool runs)."""
+        if timeout is not None and self._source is not None and not self._source.wait(timeout):
+            raise queue.Empty
         return next(self._iterator)
 
     def close(self) -> None:

@@ -161,7 +161,9 @@ class TextReActParser:
         if previous == "final" or label == "observation":
             self.section = "done"
             return
-        if previous in ("action", "input") and label != "action input":
+        if previous == "action" and label != "action input" and _action_name(self.action) is None:
+            self.action = ""  # "Action: None" and the like: no action after all
+        elif previous in ("action", "input") and label != "action input":
             self.section = "done"  # one action per turn; anything after it is the model rambling
             return
         if label in ("action", "final answer") and previous in ("pre", "thought"):

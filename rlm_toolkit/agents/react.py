@@ -22,6 +22,7 @@ retries, :class:`~rlm_toolkit.response.Response` timings and LLM callbacks work 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import re
 import time
@@ -31,7 +32,7 @@ from typing import Any
 from ..callbacks import CallbackManager
 from ..errors import UsageError, scrub
 from ..providers.base import Provider
-from ..rlm import RLM, AsyncEventStream, Prompt
+from ..rlm import RLM, Prompt
 from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit, _Relay, hook
 from ._text_format import STOP, TextReActParser, parse_action_input, text_prompt
 from .events import AgentEvent
@@ -46,15 +47,6 @@ DEFAULT_SYSTEM_PROMPT = (
     "when you know the answer, reply with it directly."
 )
 _OBSERVATION_LINE = re.compile(r"^[ \t*]*Observation[ \t*]*:", re.I | re.M)
-
-
-class _ModelStream(AsyncEventStream):
-    """A model call whose LLM hooks go to the agent's relay (and on to the caller's thread)."""
-
-    def __init__(self, rlm: RLM, request: Any, relay: _Relay) -> None:
-        super().__init__(rlm, request, None)
-        self._callbacks = CallbackManager([relay])
-        self._token_hook = "on_llm_new_token" in relay.wanted
 
 
 class ReActAgent:
@@ -203,13 +195,18 @@ class ReActAgent:
         stop = self.rlm.params.get("stop") or []
         stop = [stop] if isinstance(stop, str) else list(stop)
         tools = [t.spec() for t in self.tools] if native and self.tools else None
+        # Model calls go through a shallow copy of the RLM without its handlers: every hook,
+        # the RLM's own included, reaches the caller through the relay and the driver.
+        quiet = copy.copy(self.rlm)
+        quiet.callbacks = []
         last_action = ""
         for step in range(1, self.max_steps + 1):
             request = self.rlm.request(messages, tools=tools, stop=None if native else [*stop, STOP])
             record = StepRecord.begin(step, "native" if native else "text", request)
             state.history.append(record)
             relay = _Relay(wanted)
-            model = _ModelStream(self.rlm, request, relay)
+            model = quiet.astream_events(request, callbacks=[relay])
+            self.rlm.last_response = model.response
             parser = None if native else TextReActParser()
             began = time.perf_counter()
             try:
