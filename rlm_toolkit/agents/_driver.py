@@ -145,24 +145,15 @@ class AgentStream(_Base, Iterator[AgentEvent]):
 
     def __init__(self, loop: Loop, manager: CallbackManager, state: RunState) -> None:
         super().__init__(loop, manager, state)
-        self._source: _bridge.SyncIterator[Any] | None = None
-        self._iterator = self._drive()
+        wanted = _wanted(manager)
+        # The driver holds no reference back to this object, so a bare ``for … : break`` drops
+        # the stream at once (refcount) and ``__del__`` stops the run without waiting for gc.
+        self._lazy = _LazySource(lambda: _bridge.iterate_sync(lambda: loop(state, wanted)))
+        self._iterator = _drive_sync(self._lazy, manager)
 
-    def _drive(self) -> Iterator[AgentEvent]:
-        manager, wanted = self._manager, _wanted(self._manager)
-        self._source = source = _bridge.iterate_sync(lambda: self._loop_factory(self.state, wanted))
-        try:
-            for item in source:
-                if isinstance(item, _Hook):
-                    manager.call(item.name, *item.args, **item.kwargs)
-                    continue
-                event, hooks = item if isinstance(item, _Emit) else (item, ())
-                manager.call("on_agent_event", event)
-                for h in hooks:
-                    manager.call(h.name, *h.args, **h.kwargs)
-                yield event
-        finally:
-            source.close()
+    @property
+    def _source(self) -> _bridge.SyncIterator[Any] | None:
+        return self._lazy.source
 
     def __iter__(self) -> AgentStream:
         return self
@@ -173,7 +164,7 @@ class AgentStream(_Base, Iterator[AgentEvent]):
     def next(self, timeout: float | None = None) -> AgentEvent:
         """Like ``next()``, but raise ``queue.Empty`` if nothing arrives within ``timeout`` s
         (the timeline widget flushes on a timer while a tool runs)."""
-        if timeout is not None and self._source is not None and not self._source.wait(timeout):
+        if timeout is not None and not self._lazy.get().wait(timeout):
             raise queue.Empty
         return next(self._iterator)
 
@@ -188,29 +179,50 @@ class AgentStream(_Base, Iterator[AgentEvent]):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class _LazySource:
+    """Starts the run on the bridge at first use (shared by a stream and its driver)."""
+
+    __slots__ = ("_open", "source")
+
+    def __init__(self, open_source: Callable[[], _bridge.SyncIterator[Any]]) -> None:
+        self._open = open_source
+        self.source: _bridge.SyncIterator[Any] | None = None
+
+    def get(self) -> _bridge.SyncIterator[Any]:
+        if self.source is None:
+            self.source = self._open()
+        return self.source
+
+
+def _drive_sync(lazy: _LazySource, manager: CallbackManager) -> Iterator[AgentEvent]:
+    source = lazy.get()
+    try:
+        for item in source:
+            if isinstance(item, _Hook):
+                manager.call(item.name, *item.args, **item.kwargs)
+                continue
+            event, hooks = item if isinstance(item, _Emit) else (item, ())
+            manager.call("on_agent_event", event)
+            for h in hooks:
+                manager.call(h.name, *h.args, **h.kwargs)
+            yield event
+    finally:
+        source.close()
+
 
 class AsyncAgentStream(_Base):
     """Async iterator of a run's events (what ``ReActAgent.astream`` returns); runs in your loop."""
 
     def __init__(self, loop: Loop, manager: CallbackManager, state: RunState) -> None:
         super().__init__(loop, manager, state)
-        self._iterator = self._drive()
-
-    async def _drive(self) -> AsyncIterator[AgentEvent]:
-        manager = self._manager
-        source = self._loop_factory(self.state, _wanted(manager))
-        try:
-            async for item in source:
-                if isinstance(item, _Hook):
-                    await manager.acall(item.name, *item.args, **item.kwargs)
-                    continue
-                event, hooks = item if isinstance(item, _Emit) else (item, ())
-                await manager.acall("on_agent_event", event)
-                for h in hooks:
-                    await manager.acall(h.name, *h.args, **h.kwargs)
-                yield event
-        finally:
-            await source.aclose()  # type: ignore[attr-defined]
+        self._iterator = _drive_async(loop(state, _wanted(manager)), manager)
 
     def __aiter__(self) -> AsyncAgentStream:
         return self
@@ -226,3 +238,18 @@ class AsyncAgentStream(_Base):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+async def _drive_async(source: AsyncIterator[Any], manager: CallbackManager) -> AsyncIterator[AgentEvent]:
+    try:
+        async for item in source:
+            if isinstance(item, _Hook):
+                await manager.acall(item.name, *item.args, **item.kwargs)
+                continue
+            event, hooks = item if isinstance(item, _Emit) else (item, ())
+            await manager.acall("on_agent_event", event)
+            for h in hooks:
+                await manager.acall(h.name, *h.args, **h.kwargs)
+            yield event
+    finally:
+        await source.aclose()  # type: ignore[attr-defined]

@@ -258,6 +258,22 @@ def test_breaking_out_stops_the_run():
     assert len(provider.requests) == 1
 
 
+def test_a_bare_for_break_stops_the_run_at_once():
+    called = []
+
+    def record(x: int) -> int:
+        """Record a call."""
+        called.append(x)
+        return x
+
+    agent, provider = agent_for(
+        ScriptedTurn(chunks="a b c d e f", tool_calls=[call("record", {"x": 1})], delay=0.05), "end", tools=[record])
+    for event in agent.stream("go"):
+        break
+    time.sleep(0.5)
+    assert event.type == "token" and called == [] and len(provider.requests) == 1
+
+
 def test_works_inside_a_running_loop_and_from_a_thread():
     agent, _ = agent_for(ScriptedTurn(tool_calls=[call("add", {"a": 1, "b": 1})]), "Two.")
 
