@@ -1,0 +1,279 @@
+// The agent timeline (anywidget ESM, no build step).
+// The kernel sends small operations as custom messages ({seq, ops: [...]}, one message per frame);
+// this module folds them into the DOM in place. When the run ends the kernel also sets the
+// `snapshot` trait (every operation), so a view rendered later, or after a reload, is complete.
+// Model text and tool output are untrusted: they only ever reach the DOM through textContent or
+// through the safe markdown renderer (markdown.js, concatenated in front of this module).
+
+const stores = new WeakMap();
+
+function storeOf(model) {
+  let store = stores.get(model);
+  if (!store) {
+    store = { ops: [], seq: 0, views: new Set(), messages: {} };
+    stores.set(model, store);
+    model.on("msg:custom", (msg) => receive(model, store, msg));
+    model.on("change:snapshot", () => {
+      const snapshot = model.get("snapshot") || [];
+      if (snapshot.length) {
+        store.ops = snapshot.slice();
+        store.seq = model.get("seq") || store.seq;
+        for (const view of store.views) view.rebuild();
+      }
+    });
+  }
+  return store;
+}
+
+function receive(model, store, msg) {
+  if (!msg || typeof msg !== "object") return;
+  if (msg.kind === "messages") {
+    store.messages[msg.step] = msg;
+    for (const view of store.views) view.showMessages(msg.step);
+    return;
+  }
+  if (msg.reset) {
+    store.ops = [];
+  } else if (typeof msg.seq === "number") {
+    if (msg.seq <= store.seq) return; // already applied (a snapshot overtook it)
+  }
+  if (typeof msg.seq === "number") store.seq = msg.seq;
+  for (const op of msg.ops || []) {
+    store.ops.push(op);
+    for (const view of store.views) view.apply(op);
+  }
+  if (msg.reset) for (const view of store.views) view.rebuild();
+}
+
+function h(tag, cls, text) {
+  const el = document.createElement(tag);
+  if (cls) el.className = cls;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function seconds(value) {
+  if (value === null || value === undefined) return "";
+  return value < 10 ? `${value.toFixed(2)} s` : `${value.toFixed(1)} s`;
+}
+
+// Markdown through the shared safe renderer when it is bundled; plain text otherwise.
+function renderMarkdownInto(el, text) {
+  if (typeof renderMarkdown === "function") {
+    renderMarkdown(el, text);
+  } else {
+    el.textContent = text;
+  }
+}
+
+const PREVIEW = 400;
+
+function createView(model, el, store) {
+  const root = h("div", "rlm-timeline");
+  root.dataset.state = "running";
+  const header = h("div", "rlm-timeline-header");
+  const fields = {};
+  for (const name of ["state", "model", "steps", "tokens", "elapsed"]) {
+    fields[name] = h("span", `rlm-h-${name}`);
+    header.appendChild(fields[name]);
+  }
+  const list = h("div", "rlm-steps");
+  root.append(header, list);
+  el.replaceChildren(root);
+
+  let steps = new Map();
+  let last = null;
+  let receivedAt = 0;
+
+  function stepOf(n) {
+    let step = steps.get(n);
+    if (step) return step;
+    const box = h("div", "rlm-step");
+    box.dataset.step = String(n);
+    const title = h("button", "rlm-step-title", `Step ${n}`);
+    title.type = "button";
+    title.title = "Show the messages sent to the model at this step";
+    const rows = h("div", "rlm-rows");
+    const panel = h("div", "rlm-messages");
+    panel.hidden = true;
+    title.addEventListener("click", () => {
+      if (!panel.hidden) {
+        panel.hidden = true;
+        return;
+      }
+      panel.hidden = false;
+      if (store.messages[n]) view.showMessages(n);
+      else {
+        panel.textContent = "Loading…";
+        model.send({ op: "messages", step: n });
+      }
+    });
+    box.append(title, panel, rows);
+    list.appendChild(box);
+    step = { box, rows, panel, live: null, actions: new Map() };
+    steps.set(n, step);
+    return step;
+  }
+
+  function row(kind, label, duration) {
+    const r = h("div", `rlm-row rlm-${kind}`);
+    const head = h("div", "rlm-row-head");
+    head.append(h("span", "rlm-label", label), h("span", "rlm-duration", seconds(duration)));
+    const body = h("div", "rlm-body");
+    r.append(head, body);
+    r._body = body;
+    return r;
+  }
+
+  function retag(r, kind, label, duration) {
+    r.className = `rlm-row rlm-${kind}`;
+    r.querySelector(".rlm-label").textContent = label;
+    r.querySelector(".rlm-duration").textContent = seconds(duration);
+  }
+
+  function observation(op) {
+    const r = row(op.error ? "observation rlm-error" : "observation", op.error ? "Error" : "Observation", op.duration);
+    const pre = h("pre", "rlm-text");
+    const full = op.text || "";
+    const cut = op.length > full.length ? `\n… (${op.length - full.length} more characters not shown)` : "";
+    if (full.length > PREVIEW) {
+      pre.textContent = full.slice(0, PREVIEW) + "…";
+      const more = h("button", "rlm-more", `show all (${op.length} characters)`);
+      more.type = "button";
+      more.addEventListener("click", () => {
+        const open = more.dataset.open === "1";
+        pre.textContent = open ? full.slice(0, PREVIEW) + "…" : full + cut;
+        more.dataset.open = open ? "0" : "1";
+        more.textContent = open ? `show all (${op.length} characters)` : "show less";
+      });
+      r._body.append(pre, more);
+    } else {
+      pre.textContent = full + cut;
+      r._body.append(pre);
+    }
+    return r;
+  }
+
+  function apply(op) {
+    switch (op.op) {
+      case "step":
+        stepOf(op.step);
+        break;
+      case "live": {
+        const step = stepOf(op.step);
+        if (!step.live) {
+          step.live = row("live", "…", null);
+          step.live._text = "";
+          step.rows.appendChild(step.live);
+        }
+        step.live._text += op.delta;
+        renderMarkdownInto(step.live._body, step.live._text);
+        break;
+      }
+      case "thought": {
+        const step = stepOf(op.step);
+        const r = step.live || row("thought", "Thought", op.duration);
+        if (!step.live) step.rows.appendChild(r);
+        step.live = null;
+        retag(r, "thought", "Thought", op.duration);
+        r._body.replaceChildren(h("div", "rlm-text", op.text));
+        break;
+      }
+      case "action": {
+        const step = stepOf(op.step);
+        const r = row("action", "Action", null);
+        if (op.id) r.dataset.call = op.id;
+        r._body.append(h("code", "rlm-tool", op.tool), h("pre", "rlm-args", op.args));
+        step.rows.appendChild(r);
+        step.actions.set(op.id, r);
+        break;
+      }
+      case "observation": {
+        const step = stepOf(op.step);
+        const action = step.actions.get(op.id);
+        if (action) action.querySelector(".rlm-duration").textContent = seconds(op.duration);
+        step.rows.appendChild(observation(op));
+        break;
+      }
+      case "error": {
+        const step = stepOf(op.step || 1);
+        const r = row("error", "Error", null);
+        r._body.append(h("pre", "rlm-text", op.text));
+        step.rows.appendChild(r);
+        break;
+      }
+      case "final": {
+        const step = stepOf(op.step);
+        const r = step.live || row("final", "Answer", op.duration);
+        if (!step.live) step.rows.appendChild(r);
+        step.live = null;
+        retag(r, op.error ? "final rlm-error" : "final", "Answer", op.duration);
+        renderMarkdownInto(r._body, op.text);
+        break;
+      }
+      case "header":
+        last = op;
+        receivedAt = Date.now();
+        root.dataset.state = op.state;
+        fields.state.textContent = op.state;
+        fields.model.textContent = op.model;
+        fields.steps.textContent = `${op.steps} step${op.steps === 1 ? "" : "s"}`;
+        fields.tokens.textContent = `${op.tokens} tokens`;
+        fields.elapsed.textContent = seconds(op.elapsed);
+        break;
+    }
+  }
+
+  const timer = setInterval(() => {
+    if (last && last.state === "running") {
+      fields.elapsed.textContent = seconds(last.elapsed + (Date.now() - receivedAt) / 1000);
+    }
+  }, 250);
+
+  const view = {
+    apply,
+    rebuild() {
+      steps = new Map();
+      list.replaceChildren();
+      for (const op of store.ops) apply(op);
+    },
+    showMessages(n) {
+      const step = steps.get(n);
+      const msg = store.messages[n];
+      if (!step || !msg || step.panel.hidden) return;
+      step.panel.replaceChildren();
+      if (msg.error) step.panel.append(h("div", "rlm-text", msg.error));
+      for (const m of msg.messages || []) {
+        const item = h("div", "rlm-message");
+        item.dataset.role = String(m.role || "");
+        item.append(h("span", "rlm-role", String(m.role || "")));
+        const content = typeof m.content === "string" ? m.content : JSON.stringify(m.content ?? null, null, 2);
+        item.append(h("pre", "rlm-text", content));
+        if (m.tool_calls) item.append(h("pre", "rlm-args", JSON.stringify(m.tool_calls, null, 2)));
+        step.panel.append(item);
+      }
+    },
+    dispose() {
+      clearInterval(timer);
+    },
+  };
+  return view;
+}
+
+function initialize({ model }) {
+  storeOf(model);
+}
+
+function render({ model, el }) {
+  const store = storeOf(model);
+  if (!store.ops.length) store.ops = (model.get("snapshot") || []).slice();
+  const view = createView(model, el, store);
+  store.views.add(view);
+  view.rebuild();
+  return () => {
+    store.views.delete(view);
+    view.dispose();
+  };
+}
+
+export default { initialize, render };

@@ -1,0 +1,167 @@
+"""The timeline widget without a kernel: what it sends, when, and what its display bundle holds."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+import pytest
+
+from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
+from rlm_toolkit.agents import ReActAgent
+from rlm_toolkit.agents.events import AgentEvent
+from rlm_toolkit.trace import replay
+from rlm_jupyter._timeline_model import merge_ops
+from rlm_jupyter.timeline import FRAME, TimelineView, drive
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def agent(delay: float = 0.0) -> ReActAgent:
+    provider = ScriptedProvider(turns=[
+        ScriptedTurn(chunks="Let me add.", tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2}}]),
+        "The **sum** is 3.",
+    ], delay=delay)
+    return ReActAgent(RLM(provider), tools=[add])
+
+
+def captured(view: TimelineView) -> list[dict]:
+    sent: list[dict] = []
+    view.send = sent.append  # type: ignore[method-assign]
+    return sent
+
+
+def test_a_run_is_sent_as_merged_operations_then_kept_in_the_snapshot():
+    a = agent(delay=0.01)
+    stream = a.stream("add 1 and 2")
+    view = TimelineView(steps=lambda: stream.history)
+    sent = captured(view)
+    drive(view, stream)
+    assert view.state == "done" and view.timeline.model == "scripted:scripted"
+    ops = [op for msg in sent for op in msg["ops"]]
+    assert [m["seq"] for m in sent] == list(range(1, len(sent) + 1))
+    kinds = [op["op"] for op in ops if op["op"] != "header"]
+    assert kinds[0] == "step" and "action" in kinds and "observation" in kinds and kinds[-1] == "final"
+    text = "".join(op["delta"] for op in ops if op["op"] == "live" and op["step"] == 2)
+    assert text == "The **sum** is 3."
+    # Every message but possibly the last carries at most one header; merged deltas are fewer than tokens.
+    assert len([op for op in ops if op["op"] == "live"]) <= view.timeline.tokens
+    assert view.snapshot[-1]["op"] == "header" and view.snapshot[-1]["state"] == "done"
+    assert view.snapshot[:-1] == merge_ops([op for op in ops if op["op"] != "header"])
+    assert view.messages(2)[-1] == {"role": "tool", "tool_call_id": view.messages(2)[-1]["tool_call_id"],
+                                    "content": "3"}
+
+
+def test_frames_bound_the_message_rate_and_the_latency():
+    events = [AgentEvent(type="token", content=f"w{i} ", step=1) for i in range(200)]
+
+    class Source:
+        def __init__(self):
+            self.i = 0
+
+        def next(self, timeout=None):
+            if self.i >= len(events):
+                raise StopIteration
+            time.sleep(0.002)  # 500 tokens a second
+            self.i += 1
+            return events[self.i - 1]
+
+    view = TimelineView("m")
+    stamps = []
+    sent = captured(view)
+    original = view.flush
+
+    def timed_flush():
+        original()
+        stamps.append(time.perf_counter())
+
+    view.flush = timed_flush  # type: ignore[method-assign]
+    started = time.perf_counter()
+    drive(view, Source())
+    took = time.perf_counter() - started
+    deltas = "".join(op["delta"] for m in sent for op in m["ops"] if op["op"] == "live")
+    assert deltas == "".join(e.content for e in events)
+    assert len(sent) <= took * 30 + 3, (len(sent), took)
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert min(gaps[:-1]) >= FRAME * 0.9
+
+
+def test_a_pause_does_not_hold_the_last_token():
+    view = TimelineView("m")
+    sent = captured(view)
+    seen_during_pause = []
+    timeouts = []
+
+    class Pausing:
+        def __init__(self):
+            self.calls = 0
+
+        def next(self, timeout=None):
+            self.calls += 1
+            if self.calls <= 2:  # two tokens back to back: the second waits for the next frame
+                return AgentEvent(type="token", content="ab"[self.calls - 1], step=1)
+            if self.calls == 3:  # then a long pause (a tool running): the wait is capped at a frame
+                timeouts.append(timeout)
+                time.sleep(timeout)
+                raise queue.Empty
+            seen_during_pause.append("".join(op.get("delta", "") for m in sent for op in m["ops"]))
+            raise StopIteration
+
+    drive(view, Pausing())
+    assert timeouts[0] is not None and timeouts[0] <= FRAME
+    assert seen_during_pause == ["ab"]
+
+
+def test_display_bundle_has_the_transcript_when_done():
+    view = TimelineView("m")
+    captured(view)
+    data, _ = view._repr_mimebundle_()
+    assert WIDGET_MIME in data and data["text/plain"].startswith("Agent run: m") and "text/markdown" not in data
+    drive(view, iter([AgentEvent(type="thought", content="<img src=x onerror=alert(1)>", step=1),
+                      AgentEvent(type="final", content="Answer: 42", step=1)]))
+    data, metadata = view._repr_mimebundle_()
+    assert "Final answer" in data["text/plain"] and "Answer: 42" in data["text/markdown"]
+    assert "<img" not in data["text/markdown"] and metadata["rlm"]["state"] == "done"
+    assert "sk-" not in repr(view)
+
+
+def test_errors_are_kept_in_the_widget_and_interrupts_propagate():
+    def failing():
+        yield AgentEvent(type="token", content="partial", step=1)
+        raise RuntimeError("boom with sk-abcdefghijklmnop")
+
+    view = TimelineView("m")
+    sent = captured(view)
+    drive(view, failing())
+    assert view.state == "error" and isinstance(view.error, RuntimeError)
+    errors = [op for m in sent for op in m["ops"] if op["op"] == "error"]
+    assert errors and "sk-abcdefghij" not in errors[0]["text"]
+
+    def interrupted():
+        yield AgentEvent(type="token", content="partial", step=1)
+        raise KeyboardInterrupt
+
+    view = TimelineView("m")
+    captured(view)
+    with pytest.raises(KeyboardInterrupt):
+        drive(view, interrupted())
+    assert view.state == "stopped"
+
+
+def test_the_page_asks_for_a_steps_messages(tmp_path):
+    a = agent()
+    path = tmp_path / "run.jsonl"
+    list(a.stream("add 1 and 2", record=path))
+    source = replay(path, speed=None)
+    view = TimelineView(steps=source.trace.steps, started_at=source.trace.created)
+    sent = captured(view)
+    drive(view, source)
+    view._on_page_message(view, {"op": "messages", "step": 1}, [])
+    assert sent[-1]["kind"] == "messages" and sent[-1]["messages"][-1]["content"] == "add 1 and 2"
+    view._on_page_message(view, {"op": "messages", "step": 9}, [])
+    assert sent[-1]["messages"] == [] and "step 9" in sent[-1]["error"]
