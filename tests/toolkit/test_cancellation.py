@@ -169,3 +169,19 @@ def test_sync_stream_inside_a_running_loop_can_be_closed(openai_server, nothing_
 
     assert asyncio.run(cell()) == "word"
     assert_closed_quickly(openai_server, time.monotonic())
+
+
+def test_break_out_of_a_bare_async_for(openai_server, nothing_left_running):
+    """Without ``async with``: the dropped async generator is closed by the loop's finalizer hook."""
+    openai_server.script(SLOW)
+    rlm = rlm_for(openai_server)
+
+    async def main():
+        async for chunk in rlm.astream("hi"):
+            break
+        started = time.monotonic()
+        assert await asyncio.to_thread(openai_server.wait_disconnect, BOUND)
+        return started
+
+    assert_closed_quickly(openai_server, asyncio.run(main()))
+    assert rlm.last_response.state == "stopped"
