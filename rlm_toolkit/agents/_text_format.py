@@ -72,6 +72,15 @@ class ParsedStep:
     action: str | None = None
     action_input: str = ""
     final: str | None = None
+    action_text: str = ""
+
+    def tool_name(self, names: list[str]) -> str | None:
+        """The action's tool: its first word, or else the one tool name the line mentions
+        (weak models copy the prompt: "Action: the tool to use, one of [add]")."""
+        if self.action is None or self.action in names:
+            return self.action
+        mentioned = [n for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", self.action_text)]
+        return mentioned[0] if len(mentioned) == 1 else self.action
 
 
 def _canonical(label: str) -> str:
@@ -151,7 +160,8 @@ class TextReActParser:
         else:
             final = None if self.final is None else self.final.strip()
         step = ParsedStep(thought=thought if (action or self.final is not None) else "", action=action,
-                          action_input=self.action_input.strip(), final=None if action else final)
+                          action_input=self.action_input.strip(), final=None if action else final,
+                          action_text=self.action.strip())
         return self._items, step
 
     # -- internals ---------------------------------------------------------------------------

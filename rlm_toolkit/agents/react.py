@@ -262,9 +262,9 @@ class ReActAgent:
                     record.final = parsed.final or ""
                     yield self._final(state, record.final, step)
                     return
-                tool = by_name.get(parsed.action)
-                arguments = parse_action_input(parsed.action_input, tool)
-                planned = [(f"call_{step}_0", parsed.action, arguments, parsed.action_input)]
+                name = parsed.tool_name(list(by_name))
+                arguments = parse_action_input(parsed.action_input, by_name.get(name))
+                planned = [(f"call_{step}_0", name, arguments, parsed.action_input)]
                 said = _OBSERVATION_LINE.split(response.text, maxsplit=1)[0].rstrip()
                 messages.append({"role": "assistant", "content": said})
 

@@ -228,6 +228,20 @@ def test_callbacks_fire_in_event_order_in_the_callers_thread():
     assert seen[-1] == ("finish", "Ok")
 
 
+def test_the_rlms_own_callbacks_run_once_in_the_callers_thread():
+    seen = []
+
+    class OnModel(StreamingCallback):
+        def on_llm_new_token(self, token, **kw):
+            seen.append((token, threading.get_ident()))
+
+    provider = ScriptedProvider(turns=[ScriptedTurn(tool_calls=[call("add", {"a": 1, "b": 1})]), ["Tw", "o."]])
+    agent = ReActAgent(RLM(provider, callbacks=[OnModel()]), tools=[add])
+    assert agent.run("x") == "Two."
+    assert seen == [("Tw", threading.get_ident()), ("o.", threading.get_ident())]
+    assert agent.rlm.last_response.text == "Two."
+
+
 def test_history_keeps_the_exact_messages_of_each_step():
     provider = ScriptedProvider(turns=[
         ScriptedTurn(chunks="Adding.", tool_calls=[call("add", {"a": 5, "b": 6}, id="z")]), "Eleven."])

@@ -91,6 +91,13 @@ def test_junk_never_raises(junk):
         assert step.action == "add"
 
 
+def test_tool_name_recovered_from_a_copied_format_line():
+    _, step = parse(["Action: The tool to use, one of [add]\nAction Input: 1\n"])
+    assert step.action == "The" and step.tool_name(["add", "search"]) == "add"
+    _, step = parse(["Action: one of [add, search]\n"])
+    assert step.tool_name(["add", "search"]) == "one"  # ambiguous: left as written, reported as unknown
+
+
 def test_action_input_forms():
     @tool
     def search(query: str) -> str:
