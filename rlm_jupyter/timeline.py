@@ -61,6 +61,7 @@ class TimelineView(anywidget.AnyWidget):
         self.last_sent = 0.0
         self.sent_messages = 0
         self.error: BaseException | None = None
+        self._shown_in: int | None = None
         self.on_msg(self._on_page_message)
 
     # -- driving --------------------------------------------------------------------------------
@@ -146,6 +147,15 @@ class TimelineView(anywidget.AnyWidget):
         metadata = {**(metadata or {}), "rlm": {"kind": "agent", **{k: v for k, v in
                                                    self.timeline.header().items() if k != "op"}}}
         return data, metadata
+
+    def _ipython_display_(self) -> None:
+        """Shown once: a cell ending in ``display_agent(...)`` does not show the timeline twice."""
+        if self._shown_in is not None and self._shown_in == _execution_count():
+            return
+        from IPython.display import display
+
+        data, metadata = self._repr_mimebundle_() or ({}, {})
+        display(data, metadata=metadata, raw=True)
 
     def __repr__(self) -> str:
         return f"<TimelineView {self.timeline.summary()}>"
@@ -241,10 +251,22 @@ def display_agent(
     if steps is not None and not callable(steps) and hasattr(source, "history"):
         steps = (lambda s=source: s.history)
     view = TimelineView(model, started_at=started_at, steps=steps)
-    handle = display(view, display_id=True)
+    data, metadata = view._repr_mimebundle_() or ({}, {})
+    handle = display(data, metadata=metadata, raw=True, display_id=True)
+    view._shown_in = _execution_count()
     try:
         drive(view, source)
     finally:
         if handle is not None:
-            handle.update(view)
+            data, metadata = view._repr_mimebundle_() or ({}, {})
+            handle.update(data, metadata=metadata, raw=True)
     return view
+
+
+def _execution_count() -> int | None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return None if shell is None else shell.execution_count

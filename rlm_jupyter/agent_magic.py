@@ -1,0 +1,126 @@
+"""What ``%%rlm --agent``, ``%%rlm --record`` and ``%rlm replay`` do; magics.py parses and dispatches here.
+
+::
+
+    %%rlm --agent --tools add,search -m openai:gpt-4o --record run.jsonl
+    What is 2 + 40? Then look up who said it.
+
+    %rlm replay run.jsonl            # the same timeline again, at its original pace, no model needed
+    %rlm replay run.jsonl --instant
+
+Also from Python: :func:`replay` (exported as ``rlm_jupyter.replay``).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rlm_toolkit.errors import UsageError
+from rlm_toolkit.trace import Trace, load
+from rlm_toolkit.trace import replay as replay_events
+
+from .timeline import TimelineView, display_agent
+
+__all__ = ["resolve_tools", "run_agent", "replay", "replay_line", "REPLAY_USAGE"]
+
+REPLAY_USAGE = "%rlm replay FILE [--instant] [--speed X]"
+
+
+def resolve_tools(names: str | None, namespace: Mapping[str, Any]) -> list[Any]:
+    """The functions named in ``--tools a,b`` from the user's namespace; an unknown name is a UsageError."""
+    tools = []
+    for name in (n.strip() for n in (names or "").split(",")):
+        if not name:
+            continue
+        if name not in namespace:
+            known = sorted(k for k, v in namespace.items() if callable(v) and not k.startswith("_")
+                           and getattr(v, "__module__", None) == "__main__")
+            hint = f"; functions defined here: {', '.join(known)}" if known else ""
+            raise UsageError(f"--tools: no function named {name!r} in the notebook{hint}")
+        value = namespace[name]
+        if not callable(value) and not hasattr(value, "spec"):
+            raise UsageError(f"--tools: {name!r} is a {type(value).__name__}, not a function")
+        tools.append(value)
+    return tools
+
+
+def run_agent(
+    task: str,
+    rlm: Any,
+    tools: list[Any],
+    *,
+    record: str | None = None,
+    max_steps: int | None = None,
+) -> TimelineView:
+    """Run ``task`` with a :class:`~rlm_toolkit.agents.ReActAgent` and show it as a live timeline."""
+    from rlm_toolkit.agents import ReActAgent
+
+    if not task.strip():
+        raise UsageError("%%rlm --agent: the cell is the task; it is empty")
+    options = {"max_steps": max_steps} if max_steps else {}
+    agent = ReActAgent(rlm, tools=tools, **options)
+    stream = agent.stream(task.strip(), record=record)
+    return display_agent(stream, model=agent.rlm.model_id)
+
+
+def replay(path: str | Path | Trace, *, speed: float | None = 1.0) -> Any:
+    """Show a recorded run again in the widget it was recorded from, with no model; return the view.
+
+    Agent traces replay into the timeline (``view.messages(n)`` works); stream traces into the
+    stream widget. ``speed=None`` replays at once.
+    """
+    trace = path if isinstance(path, Trace) else _load(path)
+    events = replay_events(trace, speed)
+    if trace.kind == "agent":
+        return display_agent(events, model=trace.model, steps=trace.steps, started_at=trace.created)
+    return _replay_stream(trace, events)
+
+
+def _load(path: str | Path) -> Trace:
+    if not Path(path).exists():
+        raise UsageError(f"no trace file {str(path)!r} (working directory: {Path.cwd()})")
+    return load(path)
+
+
+def _replay_stream(trace: Trace, events: Any) -> Any:
+    """A stream trace in the stream widget: the widget consumes the replayed events like a live stream."""
+    from . import stream_view
+
+    return stream_view.display_events(events, model=trace.model)
+
+
+def replay_line(line: str) -> Any:
+    """``%rlm replay FILE [--instant] [--speed X]`` (the words after ``replay``)."""
+    try:
+        words = shlex.split(line)
+    except ValueError as error:
+        raise UsageError(f"{REPLAY_USAGE}: {error}") from None
+    path, speed = None, 1.0
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--instant":
+            speed = None
+        elif word == "--speed":
+            if i + 1 >= len(words):
+                raise UsageError(f"--speed needs a number; usage: {REPLAY_USAGE}")
+            try:
+                speed = float(words[i + 1])
+            except ValueError:
+                raise UsageError(f"--speed needs a number, not {words[i + 1]!r}") from None
+            if speed <= 0:
+                raise UsageError("--speed must be positive (use --instant to replay at once)")
+            i += 1
+        elif word.startswith("-"):
+            raise UsageError(f"unknown option {word!r}; usage: {REPLAY_USAGE}")
+        elif path is None:
+            path = word
+        else:
+            raise UsageError(f"one trace file at a time; usage: {REPLAY_USAGE}")
+        i += 1
+    if path is None:
+        raise UsageError(f"which trace? usage: {REPLAY_USAGE}")
+    return replay(path, speed=speed)
