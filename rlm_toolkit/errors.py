@@ -50,7 +50,8 @@ __all__ = [
 ]
 
 # Whole keys and the masked fragments providers echo back (OpenAI's 401 says "sk-QoS0U***KCxR").
-_KEY_PATTERN = re.compile(r"(sk-(?:ant-|proj-)?[A-Za-z0-9_\-*.…]{4,})")
+# Not inside a word: "task-based" or "risk-free" in a server's message must survive.
+_KEY_PATTERN = re.compile(r"(?<![A-Za-z0-9_\-])(sk-(?:ant-|proj-)?[A-Za-z0-9_\-*.…]{4,})")
 _BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)[^\s\"',}]+")
 _secrets: set[str] = set()
 
