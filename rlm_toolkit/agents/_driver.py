@@ -110,6 +110,7 @@ class RunState:
     history: list[StepRecord] = field(default_factory=list)
     final: AgentEvent | None = None
     started: float = field(default_factory=time.perf_counter)
+    partial: str = ""  # the failed step's text, for the final event of a failed run
 
 
 Loop = Callable[[RunState, frozenset[str]], AsyncIterator[Any]]

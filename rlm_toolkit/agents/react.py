@@ -189,7 +189,25 @@ class ReActAgent:
         return [{"role": "system", "content": system}, *messages]
 
     async def _loop(self, task: Prompt, state: RunState, wanted: frozenset[str]) -> AsyncIterator[Any]:
-        """The agent: one async generator of events and hooks (see ``_driver`` for how it is driven)."""
+        """The agent: one async generator of events and hooks (see ``_driver`` for how it is driven).
+
+        Whatever fails on the way (the provider, a bad parameter, a bug) still ends the run with
+        an ``error`` and a failed ``final`` before the exception propagates.
+        """
+        steps = self._steps(task, state, wanted)
+        try:
+            async for item in steps:
+                yield item
+        except Exception as error:
+            if state.final is None:
+                step = len(state.history) or 1
+                yield AgentEvent(type="error", content=_describe(error), step=step, is_error=True)
+                yield self._final(state, state.partial, step, is_error=True)
+            raise
+        finally:
+            await steps.aclose()  # type: ignore[attr-defined]
+
+    async def _steps(self, task: Prompt, state: RunState, wanted: frozenset[str]) -> AsyncIterator[Any]:
         native, by_name = self.native, {t.name: t for t in self.tools}
         messages = self._messages(task)
         stop = self.rlm.params.get("stop") or []
@@ -227,8 +245,7 @@ class ReActAgent:
                     yield h
                 record.end(model.response, began)
                 record.error = _describe(error)
-                yield AgentEvent(type="error", content=record.error, step=step, is_error=True)
-                yield self._final(state, model.response.text, step, is_error=True)
+                state.partial = model.response.text
                 raise
             finally:
                 await model.aclose()

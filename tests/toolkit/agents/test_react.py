@@ -175,6 +175,15 @@ def test_error_before_any_text_and_arun_raises_typed():
     assert agent.last_final.is_error and agent.last_final.content == ""
 
 
+def test_a_bad_parameter_still_ends_with_error_and_final():
+    agent, _ = agent_for("never")
+    events = []
+    with pytest.raises(UsageError, match="a prompt is a string"):
+        for event in agent.stream(42):
+            events.append(event)
+    assert [e.type for e in events] == ["error", "final"] and events[-1].is_error
+
+
 def test_callbacks_fire_in_event_order_in_the_callers_thread():
     seen = []
     me = threading.get_ident()
