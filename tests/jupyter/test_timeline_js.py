@@ -1,0 +1,113 @@
+"""timeline.js in headless Chromium, on a bare page with a stand-in widget model (no Jupyter).
+
+The operations fed to it are the ones the Python side really sends for a scripted run, so this
+checks the two halves agree: rows appear in place, errors are marked, hostile text runs nothing,
+clicking a step asks the kernel for its messages, and a late view rebuilds from the snapshot.
+The same widget inside JupyterLab is covered by the browser tests of tests/browser.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rlm_toolkit.agents.events import AgentEvent
+from rlm_jupyter.timeline import TimelineView, drive
+
+pytestmark = pytest.mark.browser
+
+HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+
+PAGE = """<!doctype html><html><body><div id="a"></div><div id="b"></div>
+<script type="module">
+const sent = [];
+function fakeModel(state) {
+  const handlers = {};
+  return {
+    handlers,
+    on(name, fn) { (handlers[name] ||= []).push(fn); },
+    get(key) { return state[key]; },
+    set(key, value) { state[key] = value; for (const fn of handlers["change:" + key] || []) fn(); },
+    send(msg) { sent.push(msg); },
+    deliver(msg) { for (const fn of handlers["msg:custom"] || []) fn(msg, []); },
+  };
+}
+window.setup = async (source) => {
+  const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+  const widget = (await import(url)).default;
+  const model = fakeModel({ snapshot: [], seq: 0 });
+  widget.initialize({ model });
+  widget.render({ model, el: document.getElementById("a") });
+  window.model = model; window.widget = widget; window.sent = sent;
+};
+window.lateView = () => window.widget.render({ model: window.model, el: document.getElementById("b") });
+</script></body></html>"""
+
+
+def recorded_messages() -> tuple[list[dict], list[dict]]:
+    events = [
+        AgentEvent(type="token", content="I will ", step=1),
+        AgentEvent(type="token", content="search.", step=1),
+        AgentEvent(type="thought", content="I will search.", step=1, streamed=True),
+        AgentEvent(type="action", tool_name="search", input={"q": HOSTILE}, step=1, call_id="c1"),
+        AgentEvent(type="observation", content=HOSTILE + "x" * 900, tool_name="search", step=1, call_id="c1",
+                   duration=0.25),
+        AgentEvent(type="action", tool_name="fetch", input={}, step=1, call_id="c2"),
+        AgentEvent(type="observation", content="TimeoutError: too slow", tool_name="fetch", step=1,
+                   call_id="c2", is_error=True, duration=1.5),
+        AgentEvent(type="token", content="The answer ", step=2),
+        AgentEvent(type="token", content="is " + HOSTILE, step=2),
+        AgentEvent(type="final", content="The answer is " + HOSTILE, step=2, duration=2.0),
+    ]
+    view = TimelineView("scripted:scripted", steps=[{"messages": [{"role": "user", "content": HOSTILE}]}])
+    sent: list[dict] = []
+    view.send = sent.append  # type: ignore[method-assign]
+    drive(view, iter(events))
+    return sent, view.snapshot
+
+
+def test_timeline_js_grows_rows_in_place_and_renders_nothing_hostile(browser_page):
+    page = browser_page.page
+    messages, snapshot = recorded_messages()
+    page.set_content(PAGE)
+    page.wait_for_function("typeof window.setup === 'function'")
+    page.evaluate("source => window.setup(source)", TimelineView._esm)
+    root = page.locator("#a .rlm-timeline")
+    assert root.get_attribute("data-state") == "running"
+    page.evaluate("msg => window.model.deliver(msg)", messages[0])
+    assert page.locator("#a .rlm-step").count() == 1
+    for msg in messages[1:]:
+        page.evaluate("msg => window.model.deliver(msg)", msg)
+    assert root.get_attribute("data-state") == "done"
+    assert page.locator("#a .rlm-step").count() == 2
+    assert page.locator("#a .rlm-step[data-step='1'] .rlm-thought").inner_text().endswith("I will search.")
+    assert page.locator("#a .rlm-action").count() == 2
+    assert "search" in page.locator("#a .rlm-action").first.inner_text()
+    assert page.locator("#a .rlm-observation").count() == 2
+    assert page.locator("#a .rlm-observation.rlm-error").count() == 1
+    assert "TimeoutError" in page.locator("#a .rlm-observation.rlm-error").inner_text()
+    final = page.locator("#a .rlm-step[data-step='2'] .rlm-final")
+    assert "The answer is" in final.inner_text() and page.locator("#a .rlm-live").count() == 0
+    # The long observation is cut to a preview and expands on click.
+    first_obs = page.locator("#a .rlm-observation").first
+    assert len(first_obs.locator("pre").inner_text()) < 500
+    first_obs.locator(".rlm-more").click()
+    assert len(first_obs.locator("pre").inner_text()) > 900
+    # Nothing from the model or the tools became markup.
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#a img, #a script").count() == 0
+    assert browser_page.dialogs == [] and browser_page.errors == []
+    # Clicking a step asks the kernel for that step's messages; the reply is shown as text.
+    page.locator("#a .rlm-step[data-step='1'] .rlm-step-title").click()
+    assert page.evaluate("window.sent") == [{"op": "messages", "step": 1}]
+    page.evaluate("msg => window.model.deliver(msg)",
+                  {"kind": "messages", "step": 1, "messages": [{"role": "user", "content": HOSTILE}]})
+    panel = page.locator("#a .rlm-step[data-step='1'] .rlm-messages")
+    assert HOSTILE in panel.inner_text() and page.locator("#a img").count() == 0
+    # A view rendered later (another output of the same widget) rebuilds from the snapshot.
+    page.evaluate("snap => window.model.set('snapshot', snap)", json.loads(json.dumps(snapshot)))
+    page.evaluate("window.lateView()")
+    assert page.locator("#b .rlm-step").count() == 2
+    assert page.locator("#b .rlm-timeline").get_attribute("data-state") == "done"
+    assert page.locator("#b .rlm-final").inner_text() == page.locator("#a .rlm-final").inner_text()
