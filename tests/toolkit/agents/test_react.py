@@ -297,6 +297,52 @@ def test_a_bare_for_break_stops_the_run_at_once():
     assert event.type == "token" and called == [] and len(provider.requests) == 1
 
 
+def test_cancelling_astream_cancels_a_running_async_tool():
+    state = {}
+
+    async def wait_long(seconds: float) -> str:
+        """Wait."""
+        state["started"] = True
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            state["cleaned"] = True
+        return "late"
+
+    agent, _ = agent_for(ScriptedTurn(tool_calls=[call("wait_long", {"seconds": 30})]), "end", tools=[wait_long])
+
+    async def main():
+        seen = []
+
+        async def consume():
+            async for event in agent.astream("go"):
+                seen.append(event.type)
+
+        task = asyncio.ensure_future(consume())
+        while not state.get("started"):
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return seen
+
+    started = time.perf_counter()
+    assert asyncio.run(main()) == ["action"]
+    assert state["cleaned"] and time.perf_counter() - started < 5
+
+
+def test_next_with_a_timeout_wakes_while_a_tool_runs():
+    import queue
+
+    agent, _ = agent_for(ScriptedTurn(tool_calls=[call("sleepy", {"seconds": 0.3})]), "end", tools=[sleepy])
+    with agent.stream("go") as events:
+        assert events.next(timeout=5).type == "action"
+        with pytest.raises(queue.Empty):
+            events.next(timeout=0.05)
+        rest = [events.next(timeout=5).type for _ in range(3)]
+    assert rest == ["observation", "token", "final"]
+
+
 def test_works_inside_a_running_loop_and_from_a_thread():
     agent, _ = agent_for(ScriptedTurn(tool_calls=[call("add", {"a": 1, "b": 1})]), "Two.")
 
