@@ -269,7 +269,12 @@ class _LazySource:
 def _drive_sync(
     lazy: _LazySource, callbacks: CallbackManager, response: Response, text_only: bool, token_hook: bool
 ) -> Iterator[Any]:
-    source = lazy.get()
+    try:
+        source = lazy.get()
+    except BaseException as error:  # on_llm_start raised (raise_errors) or was interrupted
+        response.settle(error)
+        callbacks.call("on_llm_error", error, partial_text="", response=response)
+        raise
     try:
         for event in source:
             text = response.feed(event)
@@ -367,7 +372,12 @@ async def _drive_async(
     token_hook: bool,
     start_kwargs: dict[str, Any],
 ) -> AsyncIterator[Any]:
-    await callbacks.acall("on_llm_start", **start_kwargs)
+    try:
+        await callbacks.acall("on_llm_start", **start_kwargs)
+    except BaseException as error:  # on_llm_start raised (raise_errors) or was cancelled
+        response.settle(error)
+        await callbacks.acall("on_llm_error", error, partial_text="", response=response)
+        raise
     source = rlm._produce(request)
     try:
         async for event in source:

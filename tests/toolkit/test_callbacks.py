@@ -163,3 +163,25 @@ def test_unknown_parameter_and_bad_prompt_are_usage_errors(openai_server):
     with pytest.raises(errors.UsageError):
         rlm.stream([{"content": "no role"}])
     assert openai_server.requests == []
+
+
+def test_a_strict_on_llm_start_that_raises_settles_the_response(openai_server):
+    class StrictStart(StreamingCallback):
+        raise_errors = True
+
+        def on_llm_start(self, **kwargs):
+            raise ValueError("refused")
+
+    log: list = []
+    rlm = rlm_for(openai_server)
+    with pytest.raises(ValueError):
+        rlm.run("hi", callbacks=[StrictStart(), Recorder("r", log)])
+    assert rlm.last_response.state == "error" and log == [("r", "error", "ValueError", "")]
+
+    async def main():
+        with pytest.raises(ValueError):
+            await rlm.arun("hi", callbacks=[StrictStart()])
+        return rlm.last_response.state
+
+    assert asyncio.run(main()) == "error"
+    assert openai_server.requests == []  # nothing was sent
