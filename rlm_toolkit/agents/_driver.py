@@ -122,8 +122,6 @@ def _wanted(manager: CallbackManager) -> frozenset[str]:
 
 class _Base:
     def __init__(self, loop: Loop, manager: CallbackManager, state: RunState) -> None:
-        self._loop_factory = loop
-        self._manager = manager
         self.state = state
 
     @property

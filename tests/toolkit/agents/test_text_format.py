@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
+from rlm_toolkit import RLM, ScriptedProvider
 from rlm_toolkit.agents import ReActAgent, tool
 from rlm_toolkit.agents._text_format import STOP, TextReActParser, parse_action_input, text_prompt
 

@@ -198,3 +198,13 @@ async def test_sync_tools_run_off_the_loop_and_time_out():
     with pytest.raises(TimeoutError):
         await t.ainvoke({"seconds": 1.0}, timeout=0.05)
     task.cancel()
+
+
+def test_agents_public_names_are_pinned():
+    import rlm_toolkit.agents as agents
+
+    assert set(agents.__all__) == {
+        "ReActAgent", "AgentEvent", "AgentEventType", "EVENT_TYPES", "AgentStream", "AsyncAgentStream",
+        "StepRecord", "Tool", "tool", "as_tools", "ToolInputError", "AGENT_OPTIONS",
+    }
+    assert all(hasattr(agents, name) for name in agents.__all__)
