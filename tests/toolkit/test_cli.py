@@ -73,3 +73,17 @@ def test_ctrl_c_exits_130_and_closes_the_connection(openai_server):
 def test_models_listing(openai_server):
     done = rlm_cli(openai_server, "--models")
     assert done.returncode == 0 and "openai:gpt-4o-mini" in done.stdout and "scripted" in done.stdout
+
+
+def test_rlm_console_script(openai_server):
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "rlm"
+    if not script.exists():
+        import pytest
+
+        pytest.skip("the rlm console script is not installed in this environment (pip install -e .)")
+    openai_server.script(Stream("from the script"))
+    env = {**os.environ, **openai_server.env}
+    done = subprocess.run([str(script), "hi", "-m", "gpt-4o"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "from the script\n", done.stderr
