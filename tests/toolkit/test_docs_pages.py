@@ -55,3 +55,21 @@ def test_the_seed_links_to_these_pages():
     seed = (DOCS / "streaming.md").read_text(encoding="utf-8")
     for link in re.findall(r"\]\(\./([^)]+)\)", seed):
         assert (DOCS / link).exists(), link
+
+
+def test_web_page_app_streams_line_breaks_exactly(openai_server, serve_asgi, monkeypatch):
+    import httpx
+
+    from rlm_toolkit._decoders import SSEDecoder
+
+    code = _BLOCKS.search((DOCS / "web.md").read_text(encoding="utf-8"))["code"]
+    for name, value in openai_server.env.items():
+        monkeypatch.setenv(name, value)
+    namespace: dict = {"__name__": "web_doc"}
+    exec(compile(code, "<docs/web.md>", "exec"), namespace)
+    chunks = ["Rivers:\n\n", "- Volga\n- Nile", "\n"]
+    openai_server.script(Stream(chunks))
+    decoder = SSEDecoder()
+    body = httpx.get(serve_asgi(namespace["app"]) + "/stream", params={"query": "rivers"}, timeout=10).content
+    events = decoder.feed(body) + decoder.flush()
+    assert [e.data for e in events[:-1]] == chunks and events[-1].event == "done"
