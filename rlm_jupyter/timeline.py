@@ -79,7 +79,7 @@ class TimelineView(anywidget.AnyWidget):
         now = time.perf_counter() if now is None else now
         return max(0.0, self.last_sent + FRAME - now)
 
-    def flush(self) -> None:
+    def flush(self, now: float | None = None) -> None:
         """Send the pending operations as one custom message."""
         if not self._pending:
             return
@@ -89,7 +89,7 @@ class TimelineView(anywidget.AnyWidget):
         self.seq += 1
         self.send({"seq": self.seq, "ops": ops})
         self.sent_messages += 1
-        self.last_sent = time.perf_counter()
+        self.last_sent = time.perf_counter() if now is None else now
 
     def finish(self, error: BaseException | None = None) -> None:
         """Settle the state, send what is left, and keep the whole run in the ``snapshot`` trait."""
