@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .._decoders import SSEDecoder
-from ..errors import MalformedResponseError, MissingCredentialsError, register_secret
+from ..errors import IncompleteStreamError, MalformedResponseError, MissingCredentialsError, register_secret
 from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import DEFAULT_TIMEOUT, HTTPClients, error_message, open_stream
 from .base import Provider, Request
@@ -95,16 +95,21 @@ class OpenAIProvider(Provider):
             model=self.model,
             content_types=("text/event-stream",),
         ) as body:
-            async for data in body:
-                for sse in decoder.feed(data):
-                    if sse.data == "[DONE]":
-                        if not finished:
-                            yield Finish(reason="stop")
-                        return
-                    for event in self._parse(sse.data):
-                        if event.type == "finish":
-                            finished = True
-                        yield event
+            try:
+                async for data in body:
+                    for sse in decoder.feed(data):
+                        if sse.data == "[DONE]":
+                            if not finished:
+                                yield Finish(reason="stop")
+                            return
+                        for event in self._parse(sse.data):
+                            if event.type == "finish":
+                                finished = True
+                            yield event
+            except IncompleteStreamError:
+                if not finished:
+                    raise
+                return  # the answer was complete; only the usage / [DONE] trailer was lost
             for sse in decoder.flush():  # a last event without its blank line is dropped
                 pass
 

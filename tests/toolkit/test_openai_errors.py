@@ -72,6 +72,14 @@ def test_mid_stream_fault_raises_after_the_chunks(openai_server, fault, expected
     assert_no_key(error)
 
 
+def test_cut_after_the_finish_chunk_keeps_the_complete_answer(openai_server):
+    openai_server.script(Stream("all of it", cut_after_finish=True))
+    rlm = make_rlm(openai_server)
+    assert rlm.run("hi") == "all of it"
+    assert rlm.last_response.state == "done" and rlm.last_response.finish_reason == "stop"
+    assert len(openai_server.requests) == 1
+
+
 def test_401_echoing_a_masked_key_is_scrubbed(openai_server):
     openai_server.script(Unauthorized())
     chunks, error = consume(make_rlm(openai_server))
