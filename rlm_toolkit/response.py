@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import ProviderError
+from .errors import ProviderError, scrub
 from .events import StreamEvent, ToolCall
 
 __all__ = ["Response", "State"]
@@ -126,7 +126,7 @@ class Response:
             "ttft_s": _round(self.ttft),
             "elapsed_s": _round(self.elapsed),
             "tokens_per_s": _round(self.tokens_per_second),
-            "error": f"{type(self.error).__name__}: {self.error}" if self.error else None,
+            "error": scrub(f"{type(self.error).__name__}: {self.error}") if self.error else None,
             "created": self.created,
         }
 

@@ -54,3 +54,11 @@ def test_registered_secret_is_removed_even_without_the_sk_prefix():
                                   body='{"token": "my-private-token-1234567890"}')
     for text in (str(error), repr(error), error.body, error.message):
         assert "private-token" not in text
+
+
+def test_response_provenance_never_carries_a_key():
+    from rlm_toolkit import Response
+
+    response = Response(model="m", provider="p")
+    response.settle(ValueError("handler saw sk-proj-AbCdEf0123456789AbCdEf0123456789"))
+    assert response.state == "error" and "AbCdEf" not in str(response.to_dict())
