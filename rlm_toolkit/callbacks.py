@@ -26,6 +26,8 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .errors import scrub
+
 __all__ = [
     "StreamingCallback",
     "AsyncStreamingCallback",
@@ -155,7 +157,7 @@ class CallbackManager:
             raise error
         self.errors.append((name, error))
         warnings.warn(
-            f"callback {name} raised {type(error).__name__}: {error}",
+            f"callback {name} raised {type(error).__name__}: {scrub(error)}",
             CallbackWarning,
             stacklevel=3,
         )
