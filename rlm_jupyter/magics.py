@@ -1,0 +1,255 @@
+"""``%%rlm`` (the cell is the prompt) and ``%rlm`` (settings, models, help).
+
+::
+
+    %load_ext rlm_jupyter
+
+    %%rlm -m openai:gpt-4o-mini -o answer
+    Explain {topic} in three sentences.
+
+    %rlm model local:smollm2      # the default model for the next cells
+    %rlm models                   # providers, whether installed, which key each needs
+
+``%%rlm?`` documents every option. Settings are traitlets (``%config RLMMagics.model = "…"``).
+Mistakes are one-line :class:`IPython.core.error.UsageError`\\ s; model failures show in the widget.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
+
+__all__ = ["RLMMagics", "interpolate", "LINE_HELP"]
+
+LINE_HELP = """\
+%rlm model NAME     set the default model: a provider:model id, an alias, or a variable holding an RLM
+%rlm models         providers, whether each is installed, which key it needs, example ids
+%rlm config         the current settings (change them with %config RLMMagics.<name> = …)
+%rlm reset          forget the --chat conversation
+%rlm help           this text; %%rlm? documents the cell magic's options"""
+
+_FIELD = re.compile(r"\{\{|\}\}|\{([^{}\n]*)\}")
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
+
+
+def interpolate(template: str, namespace: dict[str, Any]) -> str:
+    """Replace ``{name}`` / ``{name.attr}`` with values from ``namespace``; ``{{`` / ``}}`` are braces.
+
+    Names only, never ``eval``: ``{x + 1}`` or ``{f()}`` is a UsageError. ``{}`` and braces that
+    span lines (code in the prompt) are left as they are.
+    """
+
+    def replace(m: re.Match[str]) -> str:
+        whole = m.group(0)
+        if whole in ("{{", "}}"):
+            return whole[0]
+        field = (m.group(1) or "").strip()
+        if not field:
+            return whole
+        if not _DOTTED.match(field) or any(keyword.iskeyword(p) for p in field.split(".")):
+            raise UsageError(f"{{{field}}}: only variable names (and .attributes) are filled in, not "
+                             "expressions; compute it in a cell first, or write {{ and }} for literal braces")
+        head, *attrs = field.split(".")
+        if head not in namespace:
+            raise UsageError(f"{{{field}}}: no variable named {head!r} in the notebook "
+                             "(write {{ and }} for literal braces)")
+        value = namespace[head]
+        for attr in attrs:
+            if attr.startswith("_"):
+                raise UsageError(f"{{{field}}}: private attributes are not filled in")
+            try:
+                value = getattr(value, attr)
+            except AttributeError:
+                raise UsageError(f"{{{field}}}: {type(value).__name__} has no attribute {attr!r}") from None
+        return str(value)
+
+    return _FIELD.sub(replace, template)
+
+
+def _one_line(error: BaseException) -> str:
+    from rlm_toolkit.errors import RLMError, scrub
+
+    message = error.message if isinstance(error, RLMError) else f"{type(error).__name__}: {error}"
+    return scrub(message).strip().splitlines()[0] if str(message).strip() else type(error).__name__
+
+
+@magics_class
+class RLMMagics(Magics):
+    """The ``%%rlm`` / ``%rlm`` magics; the traits below are settable with ``%config RLMMagics.…``."""
+
+    model = Unicode(None, allow_none=True, help="Default model (provider:model id or alias); "
+                    "None: $RLM_MODEL, else the embedded local:smollm2").tag(config=True)
+    system = Unicode(None, allow_none=True, help="Default system prompt").tag(config=True)
+    temperature = Float(None, allow_none=True, help="Default temperature").tag(config=True)
+    max_tokens = Int(None, allow_none=True, help="Default maximum tokens of an answer").tag(config=True)
+    format = CaselessStrEnum(["markdown", "text", "code"], "markdown",
+                             help="How answers are shown: markdown, text or code").tag(config=True)
+    widget = Bool(True, help="Show answers in the live widget (False: plain text on stdout)").tag(config=True)
+    keep_widget = Bool(False, help="Keep the live widget in the final display (needs saved widget "
+                       "state to show after reopening; default: a static copy)").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.history: list[dict[str, str]] = []  # the --chat conversation, uncapped
+        self._rlms: dict[str, Any] = {}  # one RLM per model id, so clients and loaded models are reused
+        self.streams: list[Any] = []  # --bg streams started here (view, task)
+
+    # -- %%rlm ----------------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("-m", "--model", help="provider:model id (openai:gpt-4o-mini, local:smollm2), an alias, "
+              "or the name of a variable holding an RLM or a Provider")
+    @argument("-s", "--system", help="system prompt")
+    @argument("-t", "--temperature", type=float, help="sampling temperature")
+    @argument("--max-tokens", type=int, help="maximum tokens of the answer")
+    @argument("-f", "--format", choices=["markdown", "text", "code"], help="how to show the answer")
+    @argument("-o", "--out", metavar="NAME", help="store the answer (str) in this variable")
+    @argument("--chat", action="store_true", help="continue the conversation of earlier --chat cells "
+              "(%%rlm reset forgets it)")
+    @argument("--no-widget", action="store_true", help="stream plain text instead of the widget")
+    @argument("--bg", action="store_true", help="return at once and stream in the background "
+              "(other cells run meanwhile; the Stop button cancels)")
+    @cell_magic
+    def rlm(self, line: str, cell: str) -> None:
+        """Send the cell to a language model and stream the answer in place.
+
+        ``{name}`` in the cell is replaced by the variable's value (``{{``/``}}`` for braces).
+        With no model set: ``$RLM_MODEL``, else the embedded local model (no key needed).
+        """
+        args = parse_argstring(self.rlm, line)
+        if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
+            raise UsageError(f"-o needs a variable name, not {args.out!r}")
+        prompt = interpolate(cell, self.shell.user_ns).strip()
+        if not prompt:
+            raise UsageError("%%rlm: the cell is the prompt, and it is empty")
+        self.run_prompt(prompt, args)
+
+    def run_prompt(self, prompt: str, args: Any) -> Any:
+        """Stream ``prompt`` with the parsed ``%%rlm`` options; returns the view (or (view, task) for --bg)."""
+        from rlm_toolkit.errors import UsageError as ToolkitUsageError
+
+        from . import stream_view
+
+        rlm = self.get_rlm(args.model)
+        params = {
+            "system": args.system if args.system is not None else self.system,
+            "temperature": args.temperature if args.temperature is not None else self.temperature,
+            "max_tokens": args.max_tokens if args.max_tokens is not None else self.max_tokens,
+        }
+        messages: Any = prompt
+        if args.chat:
+            messages = [*self.history, {"role": "user", "content": prompt}]
+        fmt = (args.format or self.format).lower()
+        widget = self.widget and not args.no_widget
+
+        def on_end(view: Any) -> None:
+            if args.out:
+                self.shell.user_ns[args.out] = view.answer
+            if args.chat and view.state == "done":
+                self.history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": view.answer}]
+
+        try:
+            if args.bg:
+                started = stream_view.start_background(rlm.astream(messages, **params), model=rlm.model_id,
+                                                       fmt=fmt, on_end=on_end, keep_widget=self.keep_widget)
+                self.streams.append(started)
+                return started
+            return stream_view.display_stream(rlm.stream(messages, **params), model=rlm.model_id, fmt=fmt,
+                                              widget=None if widget else False, on_end=on_end,
+                                              keep_widget=self.keep_widget)
+        except ToolkitUsageError as error:
+            raise UsageError(_one_line(error)) from None
+
+    def get_rlm(self, name: str | None) -> Any:
+        """The RLM for ``-m``: a namespace variable (RLM or Provider), else a model id (cached)."""
+        from rlm_toolkit import RLM
+        from rlm_toolkit.providers import Provider, default_model_id
+
+        name = (name or self.model or "").strip() or None
+        if name is not None and name.isidentifier() and name in self.shell.user_ns:
+            value = self.shell.user_ns[name]
+            if isinstance(value, RLM):
+                return value
+            if isinstance(value, Provider):
+                return RLM(value)
+            if not isinstance(value, str):
+                raise UsageError(f"-m {name}: the variable holds a {type(value).__name__}, not an RLM or a Provider")
+            name = value
+        model_id = name or default_model_id()
+        if model_id not in self._rlms:
+            try:
+                self._rlms[model_id] = RLM(model_id)
+            except Exception as error:  # missing key, unknown provider, missing extra: one line
+                hint = "" if name else " (the default model; pick another with %rlm model NAME or -m)"
+                raise UsageError(f"{model_id}{hint}: {_one_line(error)}") from None
+        return self._rlms[model_id]
+
+    # -- %rlm -----------------------------------------------------------------------------------
+
+    @line_magic("rlm")
+    def rlm_line(self, line: str) -> Any:
+        """%rlm model NAME | models | config | reset | help"""
+        command, _, rest = line.strip().partition(" ")
+        rest = rest.strip()
+        if command == "model":
+            return self._set_model(rest)
+        if command == "models" and not rest:
+            print(self.models_text())
+            return None
+        if command == "config" and not rest:
+            print(self.config_text())
+            return None
+        if command == "reset" and not rest:
+            turns = len(self.history) // 2
+            self.history.clear()
+            print(f"Conversation cleared ({turns} exchange{'s' if turns != 1 else ''} forgotten).")
+            return None
+        if command in ("help", "") and not rest:
+            print(LINE_HELP)
+            return None
+        raise UsageError(f"%rlm {command}: unknown or malformed; one of:\n{LINE_HELP}")
+
+    def _set_model(self, name: str) -> None:
+        from rlm_toolkit.providers import ALIASES, split_model_id
+
+        if not name or " " in name:
+            raise UsageError("usage: %rlm model NAME (a provider:model id, an alias, or a variable name)")
+        if not (name.isidentifier() and name in self.shell.user_ns):
+            try:
+                split_model_id(name)
+            except Exception as error:
+                raise UsageError(_one_line(error)) from None
+        self.model = name
+        resolved = ALIASES.get(name, name)
+        print(f"Default model: {name}" + (f" ({resolved})" if resolved != name else ""))
+
+    def models_text(self) -> str:
+        """What ``%rlm models`` prints: each provider, installed or not, its key, an example id."""
+        from rlm_toolkit.providers import ALIASES, default_model_id, providers
+
+        lines = [f"Default model: {self.model or default_model_id()}"
+                 + ("" if self.model else " ($RLM_MODEL, else the embedded local model)"), ""]
+        for info in providers():
+            status = "installed" if info.installed else (
+                f"not installed: pip install 'rlm[{info.extra}]'" if info.extra else "not installed")
+            key = "" if info.env_var is None else (
+                f", ${info.env_var} set" if info.has_credentials else f", needs ${info.env_var}")
+            lines.append(f"  {info.name:<10} {status}{key}  e.g. -m {info.example}  {info.description}")
+        lines += ["", "Aliases: " + ", ".join(f"{k} → {v}" for k, v in ALIASES.items())]
+        return "\n".join(lines)
+
+    def config_text(self) -> str:
+        from rlm_toolkit.providers import default_model_id
+
+        rows = [(name, getattr(self, name)) for name in
+                ("model", "system", "temperature", "max_tokens", "format", "widget", "keep_widget")]
+        lines = [f"  RLMMagics.{name} = {value!r}" for name, value in rows]
+        lines.append(f"  (model in use: {self.model or default_model_id()}; "
+                     f"--chat history: {len(self.history) // 2} exchange(s))")
+        return "Settings (%config RLMMagics.<name> = value):\n" + "\n".join(lines)

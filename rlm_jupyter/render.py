@@ -1,0 +1,169 @@
+"""Untrusted model text → safe static outputs: HTML, markdown and plain text.
+
+JupyterLab trusts the outputs of a cell that just ran: ``text/html`` and ``text/markdown`` are not
+sanitized there, so a model answering ``<img src=x onerror=…>`` would run code. Everything a
+widget or a magic puts in a static output goes through this module::
+
+    to_html("**hi** <script>x</script>")      # '<p><strong>hi</strong> &lt;script&gt;x&lt;/script&gt;</p>'
+    to_markdown("a <b>b</b> costs $5")         # 'a &lt;b&gt;b&lt;/b&gt; costs \\$5'
+
+HTML: markdown-it-py with raw HTML off, then the nh3 allowlist (no ``data-*``, no
+button/form/input/iframe/style/img, links only http/https/mailto with ``rel="noopener
+noreferrer"`` and ``target="_blank"``), and ``$`` kept away from MathJax. Markdown: raw HTML
+escaped, links with other schemes defused, ``$`` escaped. ``fmt`` is ``markdown``, ``text`` or
+``code`` (what ``%%rlm -f`` takes). The live widget renders the same way in the page
+(``static/markdown.js``).
+"""
+
+from __future__ import annotations
+
+import html as _html
+import re
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["FORMATS", "to_html", "to_markdown", "to_text", "answer_html"]
+
+FORMATS = ("markdown", "text", "code")
+
+_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "b", "i", "s", "del", "code",
+    "pre", "blockquote", "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td", "span", "div",
+}
+_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "code": {"class"}, "th": {"style"}, "td": {"style"}}
+_SCHEMES = {"http", "https", "mailto"}
+# MathJax 2 and 3 skip elements with these classes, so "$5 and $6" stays text.
+_NO_MATH = "tex2jax_ignore mathjax_ignore"
+
+
+@lru_cache(maxsize=1)
+def _markdown_it() -> Any:
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    md.disable("image")  # an image would fetch a URL chosen by the model
+    return md
+
+
+def _clean(fragment: str) -> str:
+    import nh3
+
+    return nh3.clean(
+        fragment,
+        tags=_TAGS,
+        clean_content_tags={"script", "style"},
+        attributes=_ATTRIBUTES,
+        url_schemes=_SCHEMES,
+        link_rel="noopener noreferrer",
+        set_tag_attribute_values={"a": {"target": "_blank"}},
+        generic_attribute_prefixes=set(),
+        strip_comments=True,
+    )
+
+
+def _fence(text: str) -> str:
+    """A backtick fence longer than any run of backticks in ``text``."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def to_html(text: str, fmt: str = "markdown") -> str:
+    """Safe HTML for ``text`` (a fragment; ``$`` escaped; wrapped in a MathJax-ignored div)."""
+    if fmt == "markdown":
+        body = _clean(_markdown_it().render(text))
+    elif fmt == "code":
+        body = f"<pre><code>{_html.escape(text)}</code></pre>"
+    else:
+        body = f'<pre class="rlm-text">{_html.escape(text)}</pre>'
+    return f'<div class="rlm-md {_NO_MATH}">{body.replace("$", "&#36;")}</div>'
+
+
+_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(`+)(.*?)(?<!`)\1(?!`)", re.S)
+_LINK_DEST = re.compile(r"(\]\(\s*<?|^ {0,3}\[[^\]\n]+\]:\s*<?)([^\s)>]*)", re.M)
+_SAFE_DEST = re.compile(r"(?i)^(?:https?://|mailto:|#|[^:&%\\]*$)")
+
+
+def _defuse_links(line: str) -> str:
+    """A link destination that is not http(s)/mailto/relative becomes a fragment (``#…``)."""
+
+    def fix(m: re.Match[str]) -> str:
+        dest = m.group(2)
+        return m.group(0) if not dest or _SAFE_DEST.match(dest) else m.group(1) + "#" + dest
+
+    return _LINK_DEST.sub(fix, line)
+
+
+def _escape_inline(segment: str) -> str:
+    return _defuse_links(segment.replace("<", "&lt;").replace(">", "&gt;").replace("$", r"\$"))
+
+
+def _escape_markdown_line(line: str) -> str:
+    """Escape raw HTML and ``$`` outside code spans (inside them nothing is interpreted)."""
+    out, pos = [], 0
+    for m in _CODE_SPAN.finditer(line):
+        out.append(_escape_inline(line[pos:m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_escape_inline(line[pos:]))
+    return "".join(out)
+
+
+def to_markdown(text: str, fmt: str = "markdown") -> str:
+    """Markdown that shows ``text`` without running anything: raw HTML escaped, ``$`` escaped."""
+    if fmt == "code":
+        fence = _fence(text)
+        return f"{fence}\n{text}\n{fence}"
+    if fmt == "text":
+        escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$&])", r"\\\1", text)
+        return escaped.replace("\n", "  \n")
+    lines, fence = [], None
+    for line in text.split("\n"):
+        m = _FENCE_LINE.match(line)
+        if fence is None:
+            if m:
+                fence = m.group(1)
+                lines.append(line)
+            else:
+                lines.append(_escape_markdown_line(line))
+        else:
+            lines.append(line)
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line.strip(" `~"):
+                fence = None
+    return "\n".join(lines)
+
+
+def to_text(text: str, fmt: str = "markdown") -> str:
+    """The answer as plain text (what ``text/plain`` shows); the text itself, never a repr."""
+    return text
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else (f"{value:.2f} s" if value < 10 else f"{value:.1f} s")
+
+
+def footer_text(info: dict[str, Any]) -> str:
+    """One footer line from provenance (``Response.to_dict()`` shape): model · tokens · TTFT · tok/s · state."""
+    parts = [str(info.get("model") or "")]
+    tokens = (info.get("usage") or {}).get("completion_tokens") or info.get("chunks")
+    if tokens:
+        parts.append(f"{tokens} tokens")
+    if info.get("ttft_s") is not None:
+        parts.append(f"first token {_seconds(info['ttft_s'])}")
+    if info.get("tokens_per_s"):
+        parts.append(f"{info['tokens_per_s']:.1f} tok/s")
+    parts.append(str(info.get("state") or ""))
+    return " · ".join(p for p in parts if p)
+
+
+def answer_html(text: str, fmt: str, info: dict[str, Any], error: str | None = None) -> str:
+    """The static twin of the stream widget (same classes, ``data-state``), for the final display."""
+    state = _html.escape(str(info.get("state") or "done"), quote=True)
+    error_html = f'<div class="rlm-error">{_html.escape(error)}</div>' if error else ""
+    footer = _html.escape(footer_text(info)).replace("$", "&#36;")
+    return (
+        f'<div class="rlm-stream rlm-static {_NO_MATH}" data-state="{state}">'
+        f'<div class="rlm-answer">{to_html(text, fmt)}</div>{error_html.replace("$", "&#36;")}'
+        f'<div class="rlm-footer" style="font-size:0.85em;opacity:0.7">{footer}</div></div>'
+    )

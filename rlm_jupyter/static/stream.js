@@ -1,0 +1,108 @@
+// The live answer widget (anywidget ESM, no build step; markdown.js is concatenated in front).
+//
+// Wire protocol (kernel → page, custom messages):
+//   {d: "new text", n: chunks so far, t: seconds to first token (first message only)}
+//   {end: total length}   after the last delta; the traits state/info/error settle the footer
+//   {text: "whole answer"} only in reply to {resync: true}, if the page's copy is short
+// Page → kernel: {stop: true} (the Stop button), {resync: true}.
+// The page appends each delta to the model's `text` locally (no round trip), so every view of the
+// model and the widget state saved with the notebook hold the whole answer; the kernel sets its
+// own `text` trait at the end without sending it again.
+
+const rlmLive = new WeakMap(); // model -> {started, firstAt, n}
+
+function rlmSeconds(v) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "";
+  return v < 10 ? `${v.toFixed(2)} s` : `${v.toFixed(1)} s`;
+}
+
+function rlmFooter(model) {
+  const info = model.get("info") || {};
+  const live = rlmLive.get(model) || {};
+  const state = model.get("state");
+  const parts = [info.model || model.get("model_id") || ""];
+  let tokens = (info.usage && info.usage.completion_tokens) || info.chunks || live.n || 0;
+  if (tokens) parts.push(`${tokens} tokens`);
+  const ttft = info.ttft_s !== undefined && info.ttft_s !== null ? info.ttft_s : live.ttft;
+  if (ttft !== undefined && ttft !== null) parts.push(`first token ${rlmSeconds(ttft)}`);
+  let tps = info.tokens_per_s;
+  if (state === "streaming" && live.firstAt && live.n > 1) {
+    const span = (performance.now() - live.firstAt) / 1000;
+    if (span > 0) tps = live.n / span;
+  }
+  if (tps) parts.push(`${tps.toFixed(1)} tok/s`);
+  parts.push(state);
+  return parts.filter(Boolean).join(" · ");
+}
+
+function initialize({ model }) {
+  rlmLive.set(model, { n: 0 });
+  model.on("msg:custom", (msg) => {
+    if (!msg || typeof msg !== "object") return;
+    const live = rlmLive.get(model);
+    if (typeof msg.d === "string") {
+      if (!live.firstAt) live.firstAt = performance.now();
+      if (typeof msg.t === "number") live.ttft = msg.t;
+      if (typeof msg.n === "number") live.n = msg.n;
+      model.set("text", (model.get("text") || "") + msg.d);
+    } else if (typeof msg.end === "number") {
+      if ((model.get("text") || "").length !== msg.end) model.send({ resync: true });
+    } else if (typeof msg.text === "string") {
+      model.set("text", msg.text);
+    }
+  });
+}
+
+function render({ model, el }) {
+  const root = mdEl("div", "rlm-stream tex2jax_ignore mathjax_ignore");
+  const answer = mdEl("div", "rlm-answer");
+  const error = mdEl("div", "rlm-error");
+  const footer = mdEl("div", "rlm-footer");
+  const info = mdEl("span", "rlm-info");
+  const stop = mdEl("button", "rlm-stop", "Stop");
+  stop.type = "button";
+  stop.title = "Stop this answer (works while the kernel is free: %%rlm --bg)";
+  stop.addEventListener("click", () => { stop.disabled = true; model.send({ stop: true }); });
+  footer.append(info, stop);
+  root.append(answer, error, footer);
+  el.appendChild(root);
+
+  const view = markdownView(answer);
+  let pre = null;
+  const showText = () => {
+    const text = model.get("text") || "";
+    if (model.get("fmt") === "markdown") { view.update(text); return; }
+    if (!pre) { pre = mdEl("pre", model.get("fmt") === "code" ? "rlm-code" : "rlm-plain"); answer.appendChild(pre); }
+    pre.textContent = text;
+  };
+  const showState = () => {
+    const state = model.get("state");
+    root.dataset.state = state;
+    error.textContent = model.get("error") || "";
+    error.hidden = !model.get("error");
+    stop.hidden = state !== "streaming";
+    info.textContent = rlmFooter(model);
+  };
+  let timer = null;
+  const onText = () => {
+    showText();
+    info.textContent = rlmFooter(model);
+  };
+  showText();
+  showState();
+  // tokens/s ticks while streaming even between deltas
+  timer = setInterval(() => { if (model.get("state") === "streaming") info.textContent = rlmFooter(model); }, 500);
+  model.on("change:text", onText);
+  model.on("change:state", showState);
+  model.on("change:info", showState);
+  model.on("change:error", showState);
+  return () => {
+    clearInterval(timer);
+    model.off("change:text", onText);
+    model.off("change:state", showState);
+    model.off("change:info", showState);
+    model.off("change:error", showState);
+  };
+}
+
+export default { initialize, render };

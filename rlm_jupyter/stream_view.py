@@ -1,0 +1,412 @@
+"""The live answer widget: text grows in place, only new text crosses the wire.
+
+::
+
+    from rlm_jupyter import display_stream
+    view = display_stream(rlm.stream("Tell a story"))      # or rlm.astream(...), or any iterable of str
+    view.text, view.response.tokens_per_second
+
+The kernel sends each frame's new text as one custom message (``{"d": …}``; at most ~30 a second,
+none held longer than a frame, see :mod:`rlm_jupyter._coalesce`); the page appends it and renders
+markdown safely (``static/markdown.js``). When the stream ends the display is replaced by a static
+bundle — safe ``text/html`` with the same classes, ``text/markdown``, ``text/plain`` and the
+provenance (``Response.to_dict()``) in the output's metadata — so a saved notebook, nbconvert,
+GitHub and front ends without widgets show the answer. Errors end the stream with one scrubbed
+line and the partial text kept; an interrupt marks it ``stopped``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import queue
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from rlm_toolkit import _bridge
+from rlm_toolkit.errors import RLMError, scrub
+from rlm_toolkit.events import TextDelta
+from rlm_toolkit.response import Response
+
+from . import render
+from ._coalesce import FRAME, Coalescer
+
+__all__ = ["StreamView", "display_stream", "display_events", "drive", "adrive", "error_line", "FRAME"]
+
+_STATIC = Path(__file__).parent / "static"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def _esm() -> str:
+    """markdown.js in front of stream.js: anywidget modules cannot import files beside them."""
+    return "\n".join((_STATIC / name).read_text(encoding="utf-8") for name in ("markdown.js", "stream.js"))
+
+
+def error_line(error: BaseException) -> str:
+    """One line for the user: type and scrubbed message, never a traceback."""
+    message = error.message if isinstance(error, RLMError) else str(error)
+    first = scrub(message).strip().splitlines()[0] if message.strip() else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+class StreamView(anywidget.AnyWidget):
+    """The widget. ``feed(chunk)`` / ``flush()`` / ``finish()`` drive it; :func:`display_stream` does all."""
+
+    _esm = _esm()
+    _css = (_STATIC / "stream.css").read_text(encoding="utf-8")
+    text = traitlets.Unicode("").tag(sync=True)
+    state = traitlets.Unicode("streaming").tag(sync=True)
+    model_id = traitlets.Unicode("").tag(sync=True)
+    fmt = traitlets.Unicode("markdown").tag(sync=True)
+    info = traitlets.Dict().tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, model: str | None = None, *, fmt: str = "markdown", frame: float = FRAME,
+                 response: Response | None = None) -> None:
+        if fmt not in render.FORMATS:
+            raise ValueError(f"fmt must be one of {', '.join(render.FORMATS)}, not {fmt!r}")
+        provider, _, name = (model or "stream").partition(":")
+        self.response = response or Response(model=name or provider, provider=provider if name else "")
+        super().__init__(model_id=model or "", fmt=fmt)
+        self.coalescer = Coalescer(frame)
+        self._parts: list[str] = []
+        self._sent_first = False
+        self.on_stop: Callable[[], None] | None = None  # set by whoever can stop the stream
+        self.on_msg(self._on_page_message)
+
+    # -- driving --------------------------------------------------------------------------------
+
+    def feed(self, item: Any, now: float | None = None) -> None:
+        """Take a ``str`` chunk or a stream event; text goes out when its frame is due."""
+        if isinstance(item, str):
+            text = item
+            if text and self.response is not self._source_response:
+                self.response.feed(TextDelta(text=text))
+        else:
+            if self.response is not self._source_response:
+                self.response.feed(item)
+            text = item.text if getattr(item, "type", None) == "text" else ""
+        if text:
+            self._parts.append(text)
+            self.coalescer.push(text, now)
+            if self.coalescer.due(now) == 0.0:
+                self.flush(now)
+
+    _source_response: Response | None = None
+
+    def use_response(self, response: Response | None) -> None:
+        """Report the source's own Response (an RLM stream's) instead of counting chunks here."""
+        if response is not None:
+            self.response = self._source_response = response
+
+    def due(self, now: float | None = None) -> float | None:
+        return self.coalescer.due(now)
+
+    def flush(self, now: float | None = None, *, force: bool = False) -> None:
+        """Send the pending text as one message, if its frame is due (or ``force``)."""
+        delta = self.coalescer.take(now, force=force)
+        if delta is None:
+            return
+        message: dict[str, Any] = {"d": delta, "n": self.response.chunks}
+        if not self._sent_first:
+            self._sent_first = True
+            if self.response.ttft is not None:
+                message["t"] = round(self.response.ttft, 4)
+        self.send(message)
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Send what is left, settle the state (done / stopped / error) and keep the whole text."""
+        self.flush(force=True)
+        self.response.settle(error)
+        text = "".join(self._parts)
+        with self.hold_sync():
+            self.info = self.response.to_dict()
+            if error is not None and self.response.state == "error":
+                self.error = error_line(error)
+            self.state = self.response.state if self.response.state != "streaming" else "done"
+        with self._lock_property(text=text):  # the page already has it: set without re-sending
+            self.text = text
+        self.send({"end": len(text)})
+
+    # -- page messages --------------------------------------------------------------------------
+
+    def _on_page_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        if content.get("stop") and self.on_stop is not None and self.state == "streaming":
+            self.on_stop()
+        elif content.get("resync"):
+            self.send({"text": "".join(self._parts)})
+
+    # -- display --------------------------------------------------------------------------------
+
+    @property
+    def answer(self) -> str:
+        return "".join(self._parts)
+
+    def summary(self) -> str:
+        return render.footer_text(self.response.to_dict())
+
+    def final_bundle(self, *, widget: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The static display of the answer (``widget=True`` keeps the live view first)."""
+        text, info = self.answer, self.response.to_dict()
+        plain = text if not self.error else f"{text}\n[{self.error}]" if text else f"[{self.error}]"
+        data: dict[str, Any] = {
+            "text/plain": plain,
+            "text/markdown": render.to_markdown(text, self.fmt) + (f"\n\n*{render.to_markdown(self.error, 'text')}*"
+                                                                   if self.error else ""),
+            "text/html": render.answer_html(text, self.fmt, info, self.error or None),
+        }
+        if widget:
+            data[WIDGET_MIME] = {"version_major": 2, "version_minor": 1, "model_id": self.model_id_}
+        return data, {"rlm": {"kind": "stream", **info}}
+
+    @property
+    def model_id_(self) -> str:
+        """The widget model's comm id (``model_id`` is the language model's id here)."""
+        return self.comm.comm_id if self.comm is not None else ""
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        if self.state != "streaming":
+            return self.final_bundle(widget=True)
+        data = {"text/plain": f"<rlm stream: {self.summary()}>",
+                WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id_}}
+        return data, {}
+
+    def _ipython_display_(self) -> None:
+        """Shown once: a cell ending in ``display_stream(...)`` does not show the answer twice."""
+        if getattr(self, "_shown", False):
+            return
+        from IPython.display import display
+
+        data, metadata = self._repr_mimebundle_() or ({}, {})
+        display(data, metadata=metadata, raw=True)
+
+    def __repr__(self) -> str:
+        return f"<StreamView {self.summary()}>"
+
+
+def _puller(source: Any) -> tuple[Callable[[float | None], Any], Callable[[], None]]:
+    """``pull(timeout)`` for a stream source (raises ``queue.Empty`` / ``StopIteration``) and a closer."""
+    nxt = getattr(source, "next", None)
+    if callable(nxt) and "timeout" in inspect.signature(nxt).parameters:
+        return nxt, getattr(source, "close", lambda: None)
+    if hasattr(source, "__aiter__"):
+        bridged = _bridge.iterate_sync(lambda: source)
+        return bridged.get, bridged.close
+    iterator = iter(source)
+    return (lambda _timeout: next(iterator)), getattr(source, "close", lambda: None)
+
+
+def drive(view: StreamView, source: Any) -> StreamView:
+    """Feed ``source`` into ``view`` in this thread, waking on frame deadlines; settle it however it ends.
+
+    An interrupt (``KeyboardInterrupt``) closes the source (and its HTTP response), marks the
+    view ``stopped`` and propagates; an error ends the view with one line and is kept on it.
+    """
+    view.use_response(getattr(source, "response", None))
+    pull, close = _puller(source)
+    error: BaseException | None = None
+    try:
+        while True:
+            try:
+                item = pull(view.due())
+            except queue.Empty:
+                view.flush()
+                continue
+            except StopIteration:
+                break
+            view.feed(item)
+    except BaseException as exc:
+        error = exc
+        try:
+            close()
+        except Exception:
+            pass
+    view.finish(error)
+    if error is not None and not isinstance(error, Exception):
+        raise error
+    return view
+
+
+async def adrive(view: StreamView, source: Any) -> StreamView:
+    """Async twin of :func:`drive` for ``--bg``: runs on the current loop, flushes on a loop timer."""
+    view.use_response(getattr(source, "response", None))
+    loop = asyncio.get_running_loop()
+    timer: asyncio.TimerHandle | None = None
+
+    def on_timer() -> None:
+        nonlocal timer
+        timer = None
+        view.flush()
+        arm()
+
+    def arm() -> None:
+        nonlocal timer
+        due = view.due()
+        if due is not None and timer is None:
+            timer = loop.call_later(due, on_timer)
+
+    error: BaseException | None = None
+    iterator = source.__aiter__() if hasattr(source, "__aiter__") else None
+    try:
+        if iterator is None:
+            for item in source:  # a plain iterable: fed as it comes (it must not block)
+                view.feed(item)
+                arm()
+                await asyncio.sleep(0)
+        else:
+            async for item in iterator:
+                view.feed(item)
+                arm()
+    except BaseException as exc:
+        error = exc
+    finally:
+        if timer is not None:
+            timer.cancel()
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            try:
+                await aclose()
+            except BaseException:
+                pass
+    view.finish(error)
+    if error is not None and not isinstance(error, Exception):
+        raise error
+    return view
+
+
+def _has_widget_frontend() -> bool:
+    """A kernel with a front end that can show widgets (not a terminal IPython or a script)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def display_stream(
+    source: Any,
+    *,
+    model: str | None = None,
+    fmt: str = "markdown",
+    widget: bool | None = None,
+    on_end: Callable[[StreamView], None] | None = None,
+    keep_widget: bool = False,
+) -> StreamView:
+    """Show a stream live in the cell's output and return the finished view.
+
+    ``source``: ``rlm.stream(...)``, ``rlm.astream(...)``, ``rlm.stream_events(...)``, a trace
+    replay, or any iterable / async iterable of ``str``. ``widget=False`` (or a front end without
+    widgets) streams plain text to stdout instead. ``on_end(view)`` runs once the stream has
+    settled. Example::
+
+        view = display_stream(rlm.astream("Explain SSE"), fmt="markdown")
+        view.answer, view.state, view.response.to_dict()
+    """
+    from IPython.display import display
+
+    model = model or _model_of(source)
+    if widget is None:
+        widget = _has_widget_frontend()
+    view = StreamView(model, fmt=fmt)
+    if not widget:
+        return _print_stream(view, source, on_end)
+    data, metadata = view._repr_mimebundle_() or ({}, {})
+    handle = display(data, metadata=metadata, raw=True, display_id=True)
+    view._shown = True
+    try:
+        drive(view, source)
+    finally:
+        if view.state == "streaming":
+            view.finish(KeyboardInterrupt())
+        if handle is not None:
+            data, metadata = view.final_bundle(widget=keep_widget)
+            handle.update(data, metadata=metadata, raw=True)
+        if on_end is not None:
+            on_end(view)
+    return view
+
+
+def display_events(source: Any, *, model: str | None = None, **options: Any) -> StreamView:
+    """:func:`display_stream` for a source of stream events (a trace replay, ``rlm.stream_events``)."""
+    return display_stream(source, model=model, **options)
+
+
+def start_background(
+    source: Any, *, model: str | None = None, fmt: str = "markdown",
+    on_end: Callable[[StreamView], None] | None = None, keep_widget: bool = False,
+) -> tuple[StreamView, Any]:
+    """Show ``source`` (an async iterable) live while the cell returns; the Stop button cancels it.
+
+    Runs as a task on the kernel's event loop (the bridge loop outside a kernel). Returns the view
+    and the task (an ``asyncio.Task`` or a ``concurrent.futures.Future``).
+    """
+    from IPython.display import display
+
+    view = StreamView(model or _model_of(source), fmt=fmt)
+    data, metadata = view._repr_mimebundle_() or ({}, {})
+    handle = display(data, metadata=metadata, raw=True, display_id=True)
+    view._shown = True
+
+    async def run() -> StreamView:
+        try:
+            await adrive(view, source)
+        finally:
+            if view.state == "streaming":
+                view.finish(asyncio.CancelledError())
+            if handle is not None:
+                data, metadata = view.final_bundle(widget=keep_widget)
+                handle.update(data, metadata=metadata, raw=True)
+            if on_end is not None:
+                on_end(view)
+        return view
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        future = asyncio.run_coroutine_threadsafe(run(), _bridge.portal_loop())
+        view.on_stop = lambda: _bridge.portal_loop().call_soon_threadsafe(future.cancel)
+        return view, future
+    task = loop.create_task(run())
+    view.on_stop = task.cancel
+    return view, task
+
+
+def _print_stream(view: StreamView, source: Any, on_end: Callable[[StreamView], None] | None) -> StreamView:
+    """No widgets: the text goes to stdout as it comes (one write per frame), then a footer line."""
+    import sys
+
+    original_send = view.send
+
+    def to_stdout(message: dict[str, Any], *_args: Any) -> None:
+        if "d" in message:
+            sys.stdout.write(message["d"])
+            sys.stdout.flush()
+
+    view.send = to_stdout  # type: ignore[method-assign]
+    try:
+        drive(view, source)
+    finally:
+        if view.state == "streaming":
+            view.finish(KeyboardInterrupt())
+        view.send = original_send  # type: ignore[method-assign]
+        tail = f"\n[{view.error}]" if view.error else ""
+        sys.stdout.write(f"{tail}\n")
+        sys.stdout.flush()
+        if on_end is not None:
+            on_end(view)
+    return view
+
+
+def _model_of(source: Any) -> str | None:
+    response = getattr(source, "response", None)
+    if isinstance(response, Response):
+        return response.model_id
+    trace = getattr(source, "trace", None)
+    return getattr(trace, "model", None)
