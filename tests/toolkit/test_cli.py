@@ -87,3 +87,12 @@ def test_rlm_console_script(openai_server):
     env = {**os.environ, **openai_server.env}
     done = subprocess.run([str(script), "hi", "-m", "gpt-4o"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout == "from the script\n", done.stderr
+
+
+def test_missing_key_names_the_variable(openai_server):
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    done = subprocess.run([sys.executable, "-m", "rlm_toolkit", "hi", "-m", "openai:gpt-4o"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("rlm: MissingCredentialsError: OPENAI_API_KEY is not set")
+    assert "local:smollm2" in done.stderr and done.stderr.count("\n") == 1
