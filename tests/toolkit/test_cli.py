@@ -89,7 +89,7 @@ def test_rlm_console_script(openai_server):
     assert done.returncode == 0 and done.stdout == "from the script\n", done.stderr
 
 
-def test_missing_key_names_the_variable(openai_server):
+def test_missing_key_names_the_variable():
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     done = subprocess.run([sys.executable, "-m", "rlm_toolkit", "hi", "-m", "openai:gpt-4o"], env=env,
                           capture_output=True, text=True, timeout=60)
