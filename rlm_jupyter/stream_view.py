@@ -60,7 +60,7 @@ class StreamView(anywidget.AnyWidget):
     _css = (_STATIC / "stream.css").read_text(encoding="utf-8")
     text = traitlets.Unicode("").tag(sync=True)
     state = traitlets.Unicode("streaming").tag(sync=True)
-    model_id = traitlets.Unicode("").tag(sync=True)
+    model_name = traitlets.Unicode("").tag(sync=True)  # the language model (model_id is the comm's)
     fmt = traitlets.Unicode("markdown").tag(sync=True)
     info = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
@@ -71,7 +71,7 @@ class StreamView(anywidget.AnyWidget):
             raise ValueError(f"fmt must be one of {', '.join(render.FORMATS)}, not {fmt!r}")
         provider, _, name = (model or "stream").partition(":")
         self.response = response or Response(model=name or provider, provider=provider if name else "")
-        super().__init__(model_id=model or "", fmt=fmt)
+        super().__init__(model_name=model or "", fmt=fmt)
         self.coalescer = Coalescer(frame)
         self._parts: list[str] = []
         self._sent_first = False
@@ -162,19 +162,14 @@ class StreamView(anywidget.AnyWidget):
             "text/html": render.answer_html(text, self.fmt, info, self.error or None),
         }
         if widget:
-            data[WIDGET_MIME] = {"version_major": 2, "version_minor": 1, "model_id": self.model_id_}
+            data[WIDGET_MIME] = {"version_major": 2, "version_minor": 1, "model_id": self.model_id}
         return data, {"rlm": {"kind": "stream", **info}}
-
-    @property
-    def model_id_(self) -> str:
-        """The widget model's comm id (``model_id`` is the language model's id here)."""
-        return self.comm.comm_id if self.comm is not None else ""
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
         if self.state != "streaming":
             return self.final_bundle(widget=True)
         data = {"text/plain": f"<rlm stream: {self.summary()}>",
-                WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id_}}
+                WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}}
         return data, {}
 
     def _ipython_display_(self) -> None:
@@ -314,9 +309,9 @@ def display_stream(
     model = model or _model_of(source)
     if widget is None:
         widget = _has_widget_frontend()
-    view = StreamView(model, fmt=fmt)
     if not widget:
-        return _print_stream(view, source, on_end)
+        return _print_stream(source, model, fmt, on_end)  # type: ignore[return-value]
+    view = StreamView(model, fmt=fmt)
     data, metadata = view._repr_mimebundle_() or ({}, {})
     handle = display(data, metadata=metadata, raw=True, display_id=True)
     view._shown = True
@@ -378,27 +373,71 @@ def start_background(
     return view, task
 
 
-def _print_stream(view: StreamView, source: Any, on_end: Callable[[StreamView], None] | None) -> StreamView:
-    """No widgets: the text goes to stdout as it comes (one write per frame), then a footer line."""
-    import sys
+class PlainStream:
+    """The widget's driving interface without a widget: each frame's text goes to stdout."""
 
-    original_send = view.send
+    def __init__(self, model: str | None, *, fmt: str = "markdown", frame: float = FRAME) -> None:
+        provider, _, name = (model or "stream").partition(":")
+        self.response = Response(model=name or provider, provider=provider if name else "")
+        self._own = True
+        self.fmt, self.error, self.state = fmt, "", "streaming"
+        self.coalescer = Coalescer(frame)
+        self._parts: list[str] = []
 
-    def to_stdout(message: dict[str, Any], *_args: Any) -> None:
-        if "d" in message:
-            sys.stdout.write(message["d"])
+    def use_response(self, response: Response | None) -> None:
+        if response is not None:
+            self.response, self._own = response, False
+
+    def feed(self, item: Any, now: float | None = None) -> None:
+        if isinstance(item, str):
+            item = TextDelta(text=item) if item else None
+        if item is None:
+            return
+        if self._own:
+            self.response.feed(item)
+        text = item.text if getattr(item, "type", None) == "text" else ""
+        if text:
+            self._parts.append(text)
+            self.coalescer.push(text, now)
+            if self.coalescer.due(now) == 0.0:
+                self.flush(now)
+
+    def due(self, now: float | None = None) -> float | None:
+        return self.coalescer.due(now)
+
+    def flush(self, now: float | None = None, *, force: bool = False) -> None:
+        import sys
+
+        delta = self.coalescer.take(now, force=force)
+        if delta:
+            sys.stdout.write(delta)
             sys.stdout.flush()
 
-    view.send = to_stdout  # type: ignore[method-assign]
+    def finish(self, error: BaseException | None = None) -> None:
+        import sys
+
+        self.flush(force=True)
+        self.response.settle(error)
+        self.state = self.response.state
+        if error is not None and self.state == "error":
+            self.error = error_line(error)
+        sys.stdout.write((f"\n[{self.error}]" if self.error else "") + "\n")
+        sys.stdout.flush()
+
+    @property
+    def answer(self) -> str:
+        return "".join(self._parts)
+
+
+def _print_stream(source: Any, model: str | None, fmt: str,
+                  on_end: Callable[[Any], None] | None) -> PlainStream:
+    """No widgets: the text goes to stdout as it comes (one write per frame)."""
+    view = PlainStream(model, fmt=fmt)
     try:
-        drive(view, source)
+        drive(view, source)  # type: ignore[arg-type]
     finally:
         if view.state == "streaming":
             view.finish(KeyboardInterrupt())
-        view.send = original_send  # type: ignore[method-assign]
-        tail = f"\n[{view.error}]" if view.error else ""
-        sys.stdout.write(f"{tail}\n")
-        sys.stdout.flush()
         if on_end is not None:
             on_end(view)
     return view

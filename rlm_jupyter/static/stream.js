@@ -20,7 +20,7 @@ function rlmFooter(model) {
   const info = model.get("info") || {};
   const live = rlmLive.get(model) || {};
   const state = model.get("state");
-  const parts = [info.model || model.get("model_id") || ""];
+  const parts = [info.model || model.get("model_name") || ""];
   let tokens = (info.usage && info.usage.completion_tokens) || info.chunks || live.n || 0;
   if (tokens) parts.push(`${tokens} tokens`);
   const ttft = info.ttft_s !== undefined && info.ttft_s !== null ? info.ttft_s : live.ttft;

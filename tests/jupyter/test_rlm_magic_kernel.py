@@ -1,0 +1,251 @@
+"""``%%rlm`` through a real ipykernel: what crosses iopub, how fast, and how it ends."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.kernel, pytest.mark.timeout(120)]
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+SETUP = """
+%load_ext rlm_jupyter
+import json, time, asyncio
+from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn, RateLimitError
+story = " ".join(f"word{i}" for i in range(120))
+slow = RLM(ScriptedProvider(story, delay=0.004))
+echo_provider = ScriptedProvider(fn=lambda r: "You said: " + r.messages[-1]["content"] + f" ({len(r.messages)} messages)")
+echo = RLM(echo_provider)
+"""
+
+
+@pytest.fixture(scope="module")
+def kernel(ipy_kernel):
+    run = ipy_kernel.execute(SETUP)
+    assert run.ok, run.errors
+    return ipy_kernel
+
+
+def final(run):
+    updates = run.of("update_display_data")
+    assert len(updates) == 1, [m["msg_type"] for m in run.messages]
+    return updates[0]["content"]
+
+
+def deltas(run):
+    return [m for m in run.comm_msgs() if "d" in m]
+
+
+def value(kernel, expr):
+    run = kernel.execute(f"print(json.dumps({expr}))")
+    assert run.ok, run.errors
+    return json.loads(run.stdout)
+
+
+def test_answer_grows_in_place_and_ends_as_static_text(kernel):
+    run = kernel.execute("%%rlm -m slow -o answer\nTell me a story.")
+    assert run.ok, run.errors
+    story = value(kernel, "story")
+    displays = run.of("display_data")
+    assert len(displays) == 1 and WIDGET in displays[0]["content"]["data"]
+    display_id = displays[0]["content"]["transient"]["display_id"]
+    sent = deltas(run)
+    assert len(sent) >= 3, "the answer should arrive in several frames"
+    assert "".join(m["d"] for m in sent) == story
+    assert {m["_comm"] for m in sent} == {displays[0]["content"]["data"][WIDGET]["model_id"]}
+    end = final(run)
+    assert end["transient"]["display_id"] == display_id
+    assert end["data"]["text/plain"] == story
+    assert "word119" in end["data"]["text/markdown"] and "word0" in end["data"]["text/html"]
+    assert 'data-state="done"' in end["data"]["text/html"]
+    provenance = end["metadata"]["rlm"]
+    assert provenance["model"] == "scripted:scripted" and provenance["state"] == "done"
+    assert provenance["usage"]["completion_tokens"] == 120 and provenance["ttft_s"] is not None
+    assert value(kernel, "answer") == story
+
+
+def test_message_rate_and_token_latency_including_before_a_pause(kernel):
+    # Tokens come in bursts with pauses; each token's yield time is recorded in the kernel.
+    code = """
+yielded = []
+async def bursts():
+    for burst in range(4):
+        for i in range(40):
+            await asyncio.sleep(0.003)
+            yielded.append(time.perf_counter())
+            yield f"b{burst}t{i} "
+        await asyncio.sleep(0.3)
+from rlm_jupyter import display_stream
+view = display_stream(bursts(), model="scripted:bursts")
+"""
+    run = kernel.execute(code)
+    assert run.ok, run.errors
+    yielded = value(kernel, "yielded")
+    sent = deltas(run)
+    assert "".join(m["d"] for m in sent) == "".join(f"b{b}t{i} " for b in range(4) for i in range(40))
+    # ≤ 30 messages a second: no two deltas closer than one frame (minus scheduling jitter)
+    gaps = [b["_t"] - a["_t"] for a, b in zip(sent, sent[1:])]
+    assert min(gaps) > 1 / 30 - 0.006, gaps
+    span = sent[-1]["_t"] - sent[0]["_t"]
+    assert (len(sent) - 1) / span <= 30.5
+    # no token waits more than 50 ms, the last of each burst included
+    latencies = []
+    for index, at in enumerate(yielded):
+        carrier = next(m for m in sent if m["n"] >= index + 1)
+        latencies.append(carrier["_t"] - at)
+    assert max(latencies) <= 0.05, f"max latency {max(latencies) * 1000:.1f} ms"
+    lasts = [latencies[40 * b + 39] for b in range(4)]
+    assert max(lasts) <= 0.05, lasts
+
+
+def test_bytes_on_the_wire_stay_linear_in_the_text(kernel):
+    setup = 'big = " ".join(f"tok{i:04d}" for i in range(2000)); fast = RLM(ScriptedProvider(big))'
+    assert kernel.execute(setup).ok
+    run = kernel.execute("%%rlm -m fast\nGo.")
+    assert run.ok, run.errors
+    text_bytes = len(value(kernel, "big").encode())
+    display = run.of("display_data")[0]
+    update = run.of("update_display_data")[0]
+    streaming = [m for m in run.messages if display["_t"] < m["_t"] < update["_t"]]
+    stream_bytes = sum(m["_bytes"] for m in streaming)
+    assert stream_bytes <= 1.5 * text_bytes, (stream_bytes, text_bytes)
+    fixed = sum(m["_bytes"] for m in run.of("comm_open")) + display["_bytes"]
+    assert fixed < 40_000, f"per-display fixed cost {fixed} bytes"  # the widget's JS and CSS, once per display
+    assert update["_bytes"] < 5 * text_bytes  # plain + markdown + html of the answer
+
+
+def test_error_keeps_partial_text_and_shows_one_scrubbed_line(kernel):
+    code = ('broken = RLM(ScriptedProvider(turns=[ScriptedTurn(chunks="Half an answer then", error=RateLimitError('
+            '"slow down, key sk-abcdefghijklmnop1234 over quota", status_code=429), error_after=3)]), max_retries=0)')
+    assert kernel.execute(code).ok
+    run = kernel.execute("%%rlm -m broken\nhi")
+    assert run.ok and not run.errors
+    end = final(run)
+    assert end["metadata"]["rlm"]["state"] == "error"
+    assert end["data"]["text/plain"].startswith("Half an answer")
+    assert "RateLimitError: slow down" in end["data"]["text/plain"]
+    state = [m for m in run.of("comm_msg") if m["content"]["data"].get("method") == "update"]
+    assert any(m["content"]["data"]["state"].get("state") == "error" for m in state)
+    wire = json.dumps([m["content"] for m in run.messages])
+    assert "sk-abcdefghijklmnop1234" not in wire and "Traceback" not in wire
+
+
+def test_missing_key_is_one_line_naming_the_variable(kernel):
+    run = kernel.execute("%%rlm -m openai:gpt-4o\nhi")
+    message = run.usage_error
+    assert message and "OPENAI_API_KEY" in message and "local:smollm2" in message
+    assert run.stderr.strip().count("\n") == 0, run.stderr
+
+
+def test_interpolation_names_only(kernel):
+    assert kernel.execute("topic = 'SSE'; cfg = type('C', (), {'name': 'deep'})()").ok
+    run = kernel.execute("%%rlm -m echo -o said\nExplain {topic} at {cfg.name} level, {{literally}}.")
+    assert run.ok, run.errors
+    assert value(kernel, "said") == "You said: Explain SSE at deep level, {literally}. (1 messages)"
+    run = kernel.execute("%%rlm -m echo\n{topic.upper()}")
+    assert "not expressions" in (run.usage_error or "")
+    run = kernel.execute("%%rlm -m echo\n{__import__('os').system('echo pwned')}")
+    assert "not expressions" in (run.usage_error or "") and "pwned" not in run.stdout
+    run = kernel.execute("%%rlm -m echo\nAbout {nowhere}")
+    assert "'nowhere'" in (run.usage_error or "")
+
+
+def test_chat_keeps_history_across_cells_and_reset_forgets(kernel):
+    assert kernel.execute("%rlm reset").ok
+    kernel.execute("%%rlm -m echo --chat -o one\nFirst.")
+    kernel.execute("%%rlm -m echo --chat -o two\nSecond.")
+    assert value(kernel, "two") == "You said: Second. (3 messages)"
+    sent = value(kernel, "[m['content'] for m in echo_provider.requests[-1].messages]")
+    assert sent == ["First.", "You said: First. (1 messages)", "Second."]
+    run = kernel.execute("%rlm reset")
+    assert "2 exchanges forgotten" in run.stdout
+    kernel.execute("%%rlm -m echo --chat -o three\nThird.")
+    assert value(kernel, "three") == "You said: Third. (1 messages)"
+
+
+def test_line_forms_and_help(kernel):
+    run = kernel.execute("%rlm models")
+    assert all(name in run.stdout for name in ("openai", "local", "scripted", "OPENAI_API_KEY"))
+    run = kernel.execute("%rlm model echo\n%rlm config")
+    assert "RLMMagics.model = 'echo'" in run.stdout
+    run = kernel.execute("%%rlm -o via_default\nHello")
+    assert run.ok and value(kernel, "via_default") == "You said: Hello (1 messages)"
+    assert kernel.execute("%config RLMMagics.model = None").ok
+    run = kernel.execute("%rlm frobnicate")
+    assert "unknown or malformed" in (run.usage_error or "")
+    run = kernel.execute("%rlm model nosuch:thing")
+    assert "unknown provider" in (run.usage_error or "")
+    run = kernel.execute("%%rlm --temperature hot\nhi")
+    assert run.usage_error and "temperature" in run.usage_error
+    run = kernel.execute("%%rlm?")
+    help_text = "".join(m["content"]["data"].get("text/plain", "") for m in run.of("display_data")) + \
+        json.dumps(run.reply["content"].get("payload", []))
+    for option in ("--model", "--system", "--max-tokens", "--format", "--out", "--chat", "--no-widget", "--bg"):
+        assert option in help_text, option
+
+
+def test_no_widget_streams_plain_text(kernel):
+    run = kernel.execute("%%rlm -m echo --no-widget\nplain please")
+    assert run.ok
+    assert "You said: plain please" in run.stdout
+    assert not run.of("comm_open") and not run.of("display_data")
+
+
+def test_background_streams_do_not_mix_and_the_stop_message_cancels(kernel):
+    code = """
+a_text = " ".join(f"alpha{i}" for i in range(60)); b_text = " ".join(f"beta{i}" for i in range(60))
+ra = RLM(ScriptedProvider(a_text, delay=0.01)); rb = RLM(ScriptedProvider(b_text, delay=0.012))
+endless = RLM(ScriptedProvider(" ".join(f"w{i}" for i in range(100000)), delay=0.01))
+"""
+    assert kernel.execute(code).ok
+    started = time.perf_counter()
+    ra_run = kernel.execute("%%rlm --bg -m ra -o a_out\nA")
+    rb_run = kernel.execute("%%rlm --bg -m rb -o b_out\nB")
+    assert time.perf_counter() - started < 1.0, "--bg cells must return at once"
+    other = kernel.execute("print(6 * 7)")  # another cell runs while both stream
+    assert other.stdout.strip() == "42"
+    ids = {r.of("display_data")[0]["content"]["data"][WIDGET]["model_id"]: name
+           for r, name in ((ra_run, "a"), (rb_run, "b"))}
+    messages: list = []
+    deadline = time.perf_counter() + 15
+    while time.perf_counter() < deadline and len([m for m in messages if m["msg_type"] == "update_display_data"]) < 2:
+        messages += kernel.collect(0.5)
+    texts = {"a": "", "b": ""}
+    for m in messages:
+        data = m["content"].get("data", {})
+        if m["msg_type"] == "comm_msg" and data.get("method") == "custom" and "d" in data["content"]:
+            texts[ids[m["content"]["comm_id"]]] += data["content"]["d"]
+    assert texts["a"] == value(kernel, "a_text") == value(kernel, "a_out")
+    assert texts["b"] == value(kernel, "b_text") == value(kernel, "b_out")
+
+    run = kernel.execute("%%rlm --bg -m endless -o stopped_out\ngo")
+    comm_id = run.of("display_data")[0]["content"]["data"][WIDGET]["model_id"]
+    time.sleep(0.3)
+    kernel.send_comm(comm_id, {"stop": True})
+    got = kernel.collect(5, until=lambda m: m["msg_type"] == "update_display_data")
+    assert got and got[-1]["msg_type"] == "update_display_data"
+    assert got[-1]["content"]["metadata"]["rlm"]["state"] == "stopped"
+    partial = value(kernel, "stopped_out")
+    assert partial.startswith("w0 w1") and len(partial) < 20 * 100000
+
+
+def test_interrupt_stops_within_half_a_second_and_closes_the_connection(fresh_kernel, openai_server):
+    from tests.fixtures.openai_server import Stream
+
+    openai_server.script(Stream(" ".join(f"t{i}" for i in range(2000)), delay=0.01))
+    setup = (f"%load_ext rlm_jupyter\nfrom rlm_toolkit import RLM\n"
+             f"remote = RLM.from_openai('gpt-4o', base_url={openai_server.base_url!r}, api_key={openai_server.api_key!r})")
+    assert fresh_kernel.execute(setup).ok
+    run = fresh_kernel.execute("%%rlm -m remote -o partial\nLong story please.", interrupt_after=1.0)
+    assert run.interrupted_at is not None
+    assert run.ended - run.interrupted_at <= 0.5, f"took {run.ended - run.interrupted_at:.3f} s"
+    assert any(e[0] == "KeyboardInterrupt" for e in run.errors)
+    end = final(run)
+    assert end["metadata"]["rlm"]["state"] == "stopped"
+    assert end["data"]["text/plain"].startswith("t0 t1")
+    assert openai_server.wait_disconnect(2.0), "the HTTP connection stayed open after the interrupt"
+    assert fresh_kernel.execute("print(len(partial) > 0)").stdout.strip() == "True"
+    assert openai_server.api_key not in json.dumps([m["content"] for m in run.messages])
