@@ -10,6 +10,7 @@ or the safe markdown renderer, and the markdown transcript escapes raw HTML.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -19,7 +20,9 @@ from typing import Any
 from rlm_toolkit.agents.events import AgentEvent
 from rlm_toolkit.errors import scrub
 
-__all__ = ["TimelineModel", "Row", "Step", "merge_ops", "OBSERVATION_LIMIT"]
+from . import render
+
+__all__ = ["TimelineModel", "Row", "Step", "merge_ops", "timeline_html", "OBSERVATION_LIMIT"]
 
 #: Observations longer than this are cut before they are sent to the page (the rest stays in Python).
 OBSERVATION_LIMIT = 20_000
@@ -198,25 +201,105 @@ class TimelineModel:
 
     def markdown(self) -> str:
         """A markdown transcript (the display's ``text/markdown``); raw HTML in any text is escaped."""
-        out = [f"**Agent run** — {_escape(self.summary())}"]
+        out = [f"**Agent run** — {render.to_markdown(self.summary(), 'text')}"]
         for step in self.steps.values():
             out.append(f"\n#### Step {step.number}\n")
             for row in step.rows:
                 took = f" *({row.duration:.2f} s)*" if row.duration is not None else ""
                 if row.kind == "action":
-                    out.append(f"**Action{took}:** `{_escape(row.tool or '')}`\n\n{_fence(row.args or '', 'json')}")
+                    out.append(f"**Action{took}:** {render.to_markdown(row.tool or '', 'text')}\n\n"
+                               f"{_fence(row.args or '', 'json')}")
                 elif row.kind == "observation":
                     label = "Observation (error)" if row.is_error else "Observation"
                     out.append(f"**{label}{took}:**\n\n{_fence(_clip(row.text, 2000))}")
                 elif row.kind in ("thought", "live"):
-                    out.append(f"**Thought{took}:** {_escape(row.text)}")
+                    out.append(f"**Thought{took}:** {render.to_markdown(row.text, 'text')}")
                 elif row.kind == "error":
-                    out.append(f"**Error:** {_escape(row.text)}")
+                    out.append(f"**Error:** {render.to_markdown(row.text, 'text')}")
                 elif row.kind == "final":
-                    out.append(f"**Final answer{took}:**\n\n{_escape(row.text)}")
+                    out.append(f"**Final answer{took}:**\n\n{render.to_markdown(row.text, 'markdown')}")
         if self.error:
-            out.append(f"\n**Error:** {_escape(self.error)}")
+            out.append(f"\n**Error:** {render.to_markdown(self.error, 'text')}")
         return scrub("\n\n".join(out))
+
+
+_PRE = "white-space:pre-wrap;word-break:break-word;margin:2px 0"
+_ERR = "color:#d32f2f"
+
+
+def _h(text: Any) -> str:
+    """Escaped for HTML, and ``$`` kept away from MathJax."""
+    return html.escape(scrub(str(text)), quote=True).replace("$", "&#36;")
+
+
+def _row_html(row: Row) -> str:
+    took = f"{row.duration:.2f} s" if row.duration is not None else ""
+    kind = {"live": "thought"}.get(row.kind, row.kind)
+    label = {"thought": "Thought", "action": "Action", "observation": "Observation", "error": "Error",
+             "final": "Answer"}[kind]
+    if kind == "observation" and row.is_error:
+        label = "Error"
+    classes = f"rlm-row rlm-{kind}" + (" rlm-error" if row.is_error and kind != "error" else "")
+    style = f' style="{_ERR}"' if row.is_error or kind == "error" else ""
+    if kind == "action":
+        body = f'<code class="rlm-tool">{_h(row.tool or "")}</code><pre class="rlm-args" style="{_PRE}">{_h(row.args)}</pre>'
+    elif kind == "observation":
+        text = row.text[:OBSERVATION_LIMIT]
+        if len(text) > 400:
+            body = (f'<pre class="rlm-text" style="{_PRE}">{_h(text[:400])}…</pre><details><summary>show all '
+                    f'({len(row.text)} characters)</summary><pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
+                    "</details>")
+        else:
+            body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
+    elif kind == "final":
+        body = render.to_html(scrub(row.text), "markdown")
+    else:
+        body = f'<div class="rlm-text" style="{_PRE}">{_h(row.text)}</div>'
+    head = (f'<div class="rlm-row-head" style="font-size:0.85em;opacity:0.75"><span class="rlm-label"{style}>'
+            f'<b>{label}</b></span> <span class="rlm-duration">{took}</span></div>')
+    return f'<div class="{classes}">{head}<div class="rlm-body">{body}</div></div>'
+
+
+def _messages_html(messages: list[dict[str, Any]]) -> str:
+    items = []
+    for m in messages:
+        content = m.get("content")
+        text = content if isinstance(content, str) else json.dumps(content, indent=2, ensure_ascii=False)
+        extra = ""
+        if m.get("tool_calls"):
+            extra = f'<pre class="rlm-args" style="{_PRE}">{_h(json.dumps(m["tool_calls"], indent=2))}</pre>'
+        items.append(f'<div class="rlm-message" data-role="{_h(m.get("role", ""))}"><b class="rlm-role">'
+                     f'{_h(m.get("role", ""))}</b><pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>{extra}</div>')
+    return "".join(items)
+
+
+def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]] | None = None) -> str:
+    """The static twin of the live timeline (same classes, ``data-state``/``data-step``), for the final
+    display: no script, every text escaped, the answer through the safe renderer, each step's
+    messages in a ``<details>`` that opens without a kernel."""
+    header = model.header()
+    parts = [f'<div class="rlm-timeline rlm-static {render._NO_MATH}" data-state="{_h(model.state)}">',
+             '<div class="rlm-timeline-header" style="font-size:0.9em;opacity:0.75">',
+             f'<span class="rlm-h-state"><b>{_h(model.state)}</b></span> · <span class="rlm-h-model">'
+             f'{_h(header["model"])}</span> · <span class="rlm-h-steps">{len(model.steps)} steps</span> · '
+             f'<span class="rlm-h-tokens">{model.tokens} tokens</span> · <span class="rlm-h-elapsed">'
+             f'{model.elapsed:.2f} s</span></div><div class="rlm-steps">']
+    for step in model.steps.values():
+        sent = (messages or {}).get(step.number)
+        title = f"Step {step.number}"
+        if sent:
+            head = (f'<details class="rlm-messages"><summary class="rlm-step-title"><b>{title}</b> · the '
+                    f'{len(sent)} messages sent to the model</summary>{_messages_html(sent)}</details>')
+        else:
+            head = f'<div class="rlm-step-title"><b>{title}</b></div>'
+        rows = "".join(_row_html(row) for row in step.rows)
+        parts.append(f'<div class="rlm-step" data-step="{step.number}" style="margin-top:6px;padding-left:6px;'
+                     f'border-left:2px solid #ccc">{head}<div class="rlm-rows">{rows}</div></div>')
+    parts.append("</div>")
+    if model.error:
+        parts.append(f'<div class="rlm-row rlm-error" style="{_ERR}">{_h(model.error)}</div>')
+    parts.append("</div>")
+    return "".join(parts)  # every text was scrubbed on its own: scrubbing markup could cut a tag
 
 
 def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -235,14 +318,6 @@ def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if header is not None:
         out.append(header)
     return out
-
-
-_HTML = re.compile(r"[<>&]")
-
-
-def _escape(text: str) -> str:
-    """Markdown stays markdown, but no raw HTML tag survives (a front end may render it unsanitized)."""
-    return _HTML.sub(lambda m: {"<": "&lt;", ">": "&gt;", "&": "&amp;"}[m.group()], text)
 
 
 def _fence(text: str, info: str = "") -> str:

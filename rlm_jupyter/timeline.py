@@ -8,103 +8,106 @@
 
 The kernel folds events with :class:`~rlm_jupyter._timeline_model.TimelineModel` and sends only
 the operations that grow the page (text deltas, new rows), joined per frame (at most ~30
-messages a second, none held longer than a frame). When the run ends the widget holds every
-operation in its ``snapshot`` trait and the display is updated with a ``text/plain`` and a
-``text/markdown`` transcript, so a saved notebook shows the run without the widget.
+messages a second, none held longer than a frame; :mod:`rlm_jupyter._coalesce` paces them). When
+the run ends the widget holds every operation in its ``snapshot`` trait (a view rendered later is
+complete) and the display is replaced by a static bundle — safe ``text/html`` with the same
+classes and each step's messages in a ``<details>``, ``text/markdown``, ``text/plain`` — so a saved
+notebook, nbconvert, GitHub and front ends without widgets show the run.
 """
 
 from __future__ import annotations
 
-import inspect
 import queue
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
-from rlm_toolkit import _bridge
 from rlm_toolkit.errors import UsageError, scrub
 
-from ._timeline_model import TimelineModel, merge_ops
+from ._coalesce import FRAME, Coalescer
+from ._timeline_model import TimelineModel, merge_ops, timeline_html
+from .stream_view import WIDGET_MIME, _has_widget_frontend, _puller
 
-__all__ = ["TimelineView", "display_agent", "FRAME"]
+__all__ = ["TimelineView", "display_agent", "drive", "FRAME"]
 
-#: Seconds between two messages to the page: ≤ 30 messages a second, no operation waits longer.
-FRAME = 1 / 30
 _STATIC = Path(__file__).parent / "static"
 
 
 def _esm() -> str:
-    """timeline.js, with the shared safe markdown renderer in front of it when it is there."""
-    parts = [p.read_text(encoding="utf-8") for p in (_STATIC / "markdown.js", _STATIC / "timeline.js") if p.exists()]
-    return "\n".join(parts)
+    """markdown.js (the shared safe renderer) in front of timeline.js: one module, no imports."""
+    return "\n".join((_STATIC / name).read_text(encoding="utf-8") for name in ("markdown.js", "timeline.js"))
 
 
 class TimelineView(anywidget.AnyWidget):
     """The widget. ``apply(event)`` / ``flush()`` / ``finish()`` drive it; :func:`display_agent` does all three."""
 
     _esm = _esm()
-    _css = _STATIC / "timeline.css"
+    _css = (_STATIC / "timeline.css").read_text(encoding="utf-8")
     state = traitlets.Unicode("running").tag(sync=True)
     snapshot = traitlets.List().tag(sync=True)
     seq = traitlets.Int(0).tag(sync=True)
 
-    def __init__(self, model: str | None = None, *, started_at: float | None = None, steps: Any = None) -> None:
+    def __init__(self, model: str | None = None, *, started_at: float | None = None, steps: Any = None,
+                 frame: float = FRAME) -> None:
         super().__init__()
         self.timeline = TimelineModel(model, started_at=started_at)
+        self.coalescer = Coalescer(frame)  # paces the messages; the operations wait in _pending
         self._steps = steps
         self._ops: list[dict[str, Any]] = []  # every operation sent so far but headers, for the snapshot
         self._pending: list[dict[str, Any]] = []
-        self.last_sent = 0.0
-        self.sent_messages = 0
         self.error: BaseException | None = None
         self._shown_in: int | None = None
         self.on_msg(self._on_page_message)
 
     # -- driving --------------------------------------------------------------------------------
 
-    def apply(self, event: Any) -> None:
-        """Fold one :class:`~rlm_toolkit.agents.AgentEvent` in; its operations wait for the next flush."""
+    def apply(self, event: Any, now: float | None = None) -> None:
+        """Fold one :class:`~rlm_toolkit.agents.AgentEvent` in; its operations leave when their frame is due."""
         self._pending.extend(self.timeline.apply(event))
+        self.coalescer.push("·", now)
         if not self.timeline.model and self._steps is not None:
             self.timeline.model = _model_from(self._steps)
+        if self.coalescer.due(now) == 0.0:
+            self.flush(now)
 
     def due(self, now: float | None = None) -> float | None:
         """Seconds until the pending operations must be sent (None: nothing pending)."""
-        if not self._pending:
-            return None
-        now = time.perf_counter() if now is None else now
-        return max(0.0, self.last_sent + FRAME - now)
+        return self.coalescer.due(now)
 
-    def flush(self, now: float | None = None) -> None:
-        """Send the pending operations as one custom message."""
-        if not self._pending:
+    def flush(self, now: float | None = None, *, force: bool = False) -> None:
+        """Send the pending operations as one custom message, if their frame is due (or ``force``)."""
+        if self.coalescer.take(now, force=force) is None or not self._pending:
             return
         ops = merge_ops(self._pending)
         self._pending = []
         self._ops.extend(op for op in ops if op["op"] != "header")
         self.seq += 1
         self.send({"seq": self.seq, "ops": ops})
-        self.sent_messages += 1
-        self.last_sent = time.perf_counter() if now is None else now
+
+    @property
+    def sent_messages(self) -> int:
+        return self.coalescer.messages
 
     def finish(self, error: BaseException | None = None) -> None:
         """Settle the state, send what is left, and keep the whole run in the ``snapshot`` trait."""
         self.error = error if isinstance(error, Exception) else None
         self._pending.extend(self.timeline.end(error))
-        self.flush()
+        self.coalescer.push("·")
+        self.flush(force=True)
         with self.hold_sync():
             self.snapshot = [*merge_ops(self._ops), self.timeline.header()]
             self.state = self.timeline.state
 
     # -- inspecting -----------------------------------------------------------------------------
 
+    def _step_records(self) -> Any:
+        return self._steps() if callable(self._steps) else self._steps
+
     def messages(self, step: int) -> list[dict[str, Any]]:
         """The exact messages sent to the model at ``step`` (1-based)."""
-        steps = self._steps() if callable(self._steps) else self._steps
+        steps = self._step_records()
         if isinstance(steps, dict):
             found = steps.get(step)
         elif steps is not None and 1 <= step <= len(steps):
@@ -115,6 +118,16 @@ class TimelineView(anywidget.AnyWidget):
             raise UsageError(f"no messages for step {step}; the run has {len(steps or ())} recorded step(s)")
         messages = found.get("messages") if isinstance(found, dict) else getattr(found, "messages", None)
         return list(messages or [])
+
+    def all_messages(self) -> dict[int, list[dict[str, Any]]]:
+        """Every recorded step's messages, scrubbed (what the static display shows)."""
+        out = {}
+        for number in self.timeline.steps:
+            try:
+                out[number] = _scrubbed(self.messages(number))
+            except UsageError:
+                pass
+        return out
 
     def _on_page_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("op") == "messages":
@@ -135,18 +148,24 @@ class TimelineView(anywidget.AnyWidget):
     def markdown(self) -> str:
         return self.timeline.markdown()
 
+    def final_bundle(self, *, widget: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The static display of the run: safe HTML (steps' messages in ``<details>``), markdown, text."""
+        data: dict[str, Any] = {
+            "text/plain": self.text,
+            "text/markdown": self.markdown,
+            "text/html": timeline_html(self.timeline, self.all_messages()),
+        }
+        if widget:
+            data[WIDGET_MIME] = {"version_major": 2, "version_minor": 1, "model_id": self.model_id}
+        header = {k: v for k, v in self.timeline.header().items() if k != "op"}
+        return data, {"rlm": {"kind": "agent", **header}}
+
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is None:
-            return None
-        data, metadata = bundle
-        running = self.timeline.state == "running"
-        data["text/plain"] = f"Agent run: {self.timeline.summary()}" if running else self.text
-        if not running:
-            data["text/markdown"] = self.markdown
-        metadata = {**(metadata or {}), "rlm": {"kind": "agent", **{k: v for k, v in
-                                                   self.timeline.header().items() if k != "op"}}}
-        return data, metadata
+        if self.timeline.state != "running":
+            return self.final_bundle(widget=True)
+        data = {"text/plain": f"<rlm agent: {self.timeline.summary()}>",
+                WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}}
+        return data, {}
 
     def _ipython_display_(self) -> None:
         """Shown once: a cell ending in ``display_agent(...)`` does not show the timeline twice."""
@@ -183,23 +202,6 @@ def _model_from(steps: Any) -> str | None:
     return None
 
 
-def _puller(source: Any) -> tuple[Callable[[float | None], Any], Callable[[], None]]:
-    """``pull(timeout)`` for any event source (raises ``queue.Empty`` / ``StopIteration``) and a closer.
-
-    Sources with ``next(timeout)`` (agent streams, replays, RLM event streams) are used as they
-    are; async iterators run on the toolkit's bridge loop; a plain iterator is pulled without a
-    deadline (its pauses delay the frame).
-    """
-    nxt = getattr(source, "next", None)
-    if callable(nxt) and "timeout" in inspect.signature(nxt).parameters:
-        return nxt, getattr(source, "close", lambda: None)
-    if hasattr(source, "__aiter__"):
-        bridged = _bridge.iterate_sync(lambda: source)
-        return bridged.get, bridged.close
-    iterator = iter(source)
-    return (lambda _timeout: next(iterator)), getattr(source, "close", lambda: None)
-
-
 def drive(view: TimelineView, source: Any) -> TimelineView:
     """Feed ``source``'s events into ``view`` with per-frame flushes; settle it however it ends."""
     pull, close = _puller(source)
@@ -215,8 +217,6 @@ def drive(view: TimelineView, source: Any) -> TimelineView:
             except StopIteration:
                 break
             view.apply(event)
-            if view.due() == 0.0:
-                view.flush()
     except BaseException as exc:
         error = exc
         try:
@@ -230,36 +230,95 @@ def drive(view: TimelineView, source: Any) -> TimelineView:
 
 
 def display_agent(
-    source: Any, *, model: str | None = None, steps: Any = None, started_at: float | None = None
+    source: Any,
+    *,
+    model: str | None = None,
+    steps: Any = None,
+    started_at: float | None = None,
+    widget: bool | None = None,
+    keep_widget: bool = False,
 ) -> TimelineView:
     """Show an agent run live in the cell's output and return the finished view.
 
     ``source``: ``agent.stream(task)``, ``agent.astream(task)``, a ``replay(...)`` or any iterable
     of :class:`~rlm_toolkit.agents.AgentEvent`. Errors end up in the timeline (scrubbed), an
     interrupt stops it and propagates. ``steps`` defaults to ``source.history`` (agent streams)
-    or the trace's steps (replays), for :meth:`TimelineView.messages`.
+    or the trace's steps (replays), for :meth:`TimelineView.messages`. When the run ends the
+    widget is replaced by its static twin (``keep_widget=True`` keeps it in front); with no
+    widget front end (``widget=False``, a terminal) the run is printed as it happens. Example::
+
+        view = display_agent(agent.astream("What is 2 + 40?"))
+        view.state, view.messages(1)
     """
     from IPython.display import display
 
+    trace = getattr(source, "trace", None)
     if steps is None:
         steps = getattr(source, "history", None)
-        trace = getattr(source, "trace", None)
         if steps is None and trace is not None:
             steps = trace.steps
-            model = model or trace.model
-            started_at = trace.created if started_at is None else started_at
-    if steps is not None and not callable(steps) and hasattr(source, "history"):
+    if trace is not None:
+        model = model or trace.model
+        started_at = trace.created if started_at is None else started_at
+    if hasattr(source, "history"):  # the agent's live list: read it when asked, it grows per step
         steps = (lambda s=source: s.history)
     view = TimelineView(model, started_at=started_at, steps=steps)
+    if not (_has_widget_frontend() if widget is None else widget):
+        return _print_run(view, source)
     data, metadata = view._repr_mimebundle_() or ({}, {})
     handle = display(data, metadata=metadata, raw=True, display_id=True)
     view._shown_in = _execution_count()
     try:
         drive(view, source)
     finally:
+        if view.timeline.state == "running":
+            view.finish(KeyboardInterrupt())
         if handle is not None:
-            data, metadata = view._repr_mimebundle_() or ({}, {})
+            data, metadata = view.final_bundle(widget=keep_widget)
             handle.update(data, metadata=metadata, raw=True)
+    return view
+
+
+def _print_run(view: TimelineView, source: Any) -> TimelineView:
+    """No widgets: each frame's operations are printed as lines (and streamed text) on stdout."""
+    import sys
+
+    original = view.send
+    streamed: set[int] = set()
+
+    def line(text: str) -> None:
+        sys.stdout.write(text)
+
+    def to_stdout(message: dict[str, Any], *_args: Any) -> None:
+        for op in message.get("ops", ()):
+            kind = op["op"]
+            if kind == "step":
+                line(f"\n[step {op['step']}]\n")
+            elif kind == "live":
+                streamed.add(op["step"])
+                line(op["delta"])
+            elif kind == "thought" and op["step"] not in streamed:
+                line(f"Thought: {op['text']}\n")
+            elif kind == "action":
+                line(f"\n-> {op['tool']}({' '.join(op['args'].split())})\n")
+            elif kind == "observation":
+                text = op["text"] if len(op["text"]) <= 300 else op["text"][:300] + "…"
+                line(f"<- {'error: ' if op['error'] else ''}{text}\n")
+            elif kind == "error":
+                line(f"! {op['text']}\n")
+            elif kind == "final" and op["step"] not in streamed:
+                line(f"Answer: {op['text']}\n")
+        sys.stdout.flush()
+
+    view.send = to_stdout  # type: ignore[method-assign]
+    try:
+        drive(view, source)
+    finally:
+        if view.timeline.state == "running":
+            view.finish(KeyboardInterrupt())
+        view.send = original  # type: ignore[method-assign]
+        sys.stdout.write(f"\n[{view.timeline.summary()}]\n")
+        sys.stdout.flush()
     return view
 
 

@@ -73,14 +73,13 @@ def test_frames_bound_the_message_rate_and_the_latency():
 
     view = TimelineView("m")
     stamps = []
-    sent = captured(view)
-    original = view.flush
+    sent: list[dict] = []
 
-    def timed_flush():
-        original()
+    def timed_send(message, *_):
+        sent.append(message)
         stamps.append(time.perf_counter())
 
-    view.flush = timed_flush  # type: ignore[method-assign]
+    view.send = timed_send  # type: ignore[method-assign]
     started = time.perf_counter()
     drive(view, Source())
     took = time.perf_counter() - started
@@ -118,15 +117,29 @@ def test_a_pause_does_not_hold_the_last_token():
 
 
 def test_display_bundle_has_the_transcript_when_done():
-    view = TimelineView("m")
+    view = TimelineView("m", steps=[{"messages": [{"role": "user", "content": "<script>x</script> $5"}]}])
     captured(view)
     data, _ = view._repr_mimebundle_()
-    assert WIDGET_MIME in data and data["text/plain"].startswith("Agent run: m") and "text/markdown" not in data
+    assert WIDGET_MIME in data and data["text/plain"].startswith("<rlm agent: m") and "text/markdown" not in data
     drive(view, iter([AgentEvent(type="thought", content="<img src=x onerror=alert(1)>", step=1),
-                      AgentEvent(type="final", content="Answer: 42", step=1)]))
-    data, metadata = view._repr_mimebundle_()
-    assert "Final answer" in data["text/plain"] and "Answer: 42" in data["text/markdown"]
-    assert "<img" not in data["text/markdown"] and metadata["rlm"]["state"] == "done"
+                      AgentEvent(type="action", tool_name="t", input={"q": "<b>"}, step=1, call_id="c"),
+                      AgentEvent(type="observation", content="o" * 500, step=1, call_id="c", is_error=True),
+                      AgentEvent(type="final", content="**Answer**: 42 <iframe>", step=2)]))
+    data, metadata = view.final_bundle()
+    assert WIDGET_MIME not in data and WIDGET_MIME in view._repr_mimebundle_()[0]
+    assert "Final answer" in data["text/plain"] and "42" in data["text/markdown"]
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").render(data["text/markdown"])  # raw HTML on, as a trusting front end
+    assert "<img" not in rendered and "<iframe" not in rendered and metadata["rlm"]["state"] == "done"
+    html = data["text/html"]
+    for tag in ("<img", "<script", "<iframe", "onerror=alert(1)>"):
+        assert tag not in html, tag
+    assert "&quot;&lt;b&gt;&quot;" in html  # the tool's input, as text
+    assert 'class="rlm-timeline rlm-static' in html and 'data-state="done"' in html
+    assert 'data-step="1"' in html and 'data-step="2"' in html and "rlm-observation rlm-error" in html
+    assert "<strong>Answer</strong>" in html  # the answer is rendered as (safe) markdown
+    assert "<details" in html and "&lt;script&gt;x&lt;/script&gt; &#36;5" in html  # step 1's messages
     assert "sk-" not in repr(view)
 
 
