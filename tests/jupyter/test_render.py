@@ -1,0 +1,105 @@
+"""render.py: untrusted model text becomes static outputs that run nothing."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from rlm_jupyter.render import answer_html, footer_text, to_html, to_markdown
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "[x](javascript:alert(1))",
+    "[x](JaVaScRiPt&#58;alert(1))",
+    "[x]( javascript:alert(1) )",
+    "<a href=\"javascript:alert(1)\">a</a>",
+    "<button data-commandlinker-command=\"terminal:create-new\">run</button>",
+    "<iframe src=\"https://evil.example\"></iframe>",
+    "<style>body{display:none}</style>",
+    "<svg onload=alert(1)></svg>",
+    "<form action=x><input name=y></form>",
+    "[ref]\n\n[ref]: javascript:alert(1)",
+    "![img](https://evil.example/track.png)",
+    "[data](data:text/html;base64,PHNjcmlwdD4=)",
+]
+
+
+class _Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.found.append((tag, dict(attrs)))
+
+
+def elements(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Elements()
+    parser.feed(html)
+    return parser.found
+
+
+TEXT_TAGS = {"div", "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "s", "del", "code", "pre",
+             "blockquote", "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td", "span"}
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_html_keeps_no_active_content(text):
+    found = elements(to_html(text))
+    assert {tag for tag, _ in found} <= TEXT_TAGS, found
+    for tag, attrs in found:
+        assert not [a for a in attrs if a.startswith(("on", "data-", "style", "src", "action", "formaction"))], attrs
+        if "href" in attrs:
+            assert re.match(r"(https?:|mailto:)", attrs["href"] or ""), attrs
+            assert attrs.get("rel") == "noopener noreferrer" and attrs.get("target") == "_blank"
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_markdown_escapes_raw_html_and_defuses_links(text):
+    out = to_markdown(text)
+    assert "<" not in out.replace("&lt;", "")
+    for dest in re.findall(r"\]\(\s*<?([^)\s>]*)", out) + re.findall(r"^\[[^\]]+\]:\s*(\S+)", out, re.M):
+        assert dest.startswith(("#", "http://", "https://", "mailto:")), dest
+
+
+def test_links_get_rel_and_target_and_markdown_survives():
+    out = to_html("# T\n\n**b** *e* `c` [ok](https://example.org)\n\n| a | b |\n|---|---|\n| 1 | 2 |")
+    assert "<h1>T</h1>" in out and "<strong>b</strong>" in out and "<em>e</em>" in out and "<code>c</code>" in out
+    assert 'href="https://example.org"' in out and 'rel="noopener noreferrer"' in out and 'target="_blank"' in out
+    assert "<table>" in out
+
+
+def test_dollars_stay_text_for_mathjax():
+    out = to_html("costs $5 and $6, $$x$$")
+    assert "$" not in out and "&#36;5" in out and "mathjax_ignore" in out and "tex2jax_ignore" in out
+    assert to_markdown("costs $5 and `$6`") == r"costs \$5 and `$6`"
+
+
+def test_code_is_left_alone_in_markdown_and_fenced_whole_in_code_format():
+    text = "Use `<b>` here:\n```html\n<script>x</script>\n```\nafter <i>"
+    out = to_markdown(text)
+    assert "`<b>`" in out and "<script>x</script>" in out and out.endswith("after &lt;i&gt;")
+    code = to_markdown("a ``` b", fmt="code")
+    assert code.startswith("````\n") and code.endswith("\n````")
+    assert "&lt;script&gt;" in to_html("<script>", fmt="code") and "<pre" in to_html("x", fmt="text")
+
+
+def test_unclosed_fence_and_half_table_render():
+    assert "<pre><code" in to_html("```python\nprint(1)")
+    assert "<table>" in to_html("| a | b |\n|---|---|\n| 1")
+
+
+def test_text_format_markdown_escapes_everything():
+    out = to_markdown("*not em* <b> # no heading $1", fmt="text")
+    assert out == r"\*not em\* \<b\> \# no heading \$1"
+
+
+def test_answer_html_is_the_widgets_static_twin():
+    info = {"model": "scripted:scripted", "state": "error", "chunks": 3, "ttft_s": 0.5, "tokens_per_s": 12.5}
+    out = answer_html("<img src=x onerror=alert(1)> partial", "markdown", info, "RateLimitError: slow <down>")
+    assert 'class="rlm-stream' in out and 'data-state="error"' in out and 'class="rlm-answer"' in out
+    assert 'class="rlm-footer"' in out and "<img" not in out and "slow &lt;down&gt;" in out
+    assert footer_text(info) == "scripted:scripted · 3 tokens · first token 0.50 s · 12.5 tok/s · error"

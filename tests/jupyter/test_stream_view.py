@@ -1,0 +1,94 @@
+"""The stream widget without a kernel: what it sends, its traits, its final bundle; interpolation."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+
+from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
+from rlm_toolkit.errors import AuthenticationError
+from rlm_jupyter.magics import interpolate
+from rlm_jupyter.stream_view import WIDGET_MIME, StreamView, drive
+
+
+def recorded(view: StreamView) -> list[dict]:
+    sent: list[dict] = []
+    view.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
+    return sent
+
+
+def test_deltas_are_sent_per_frame_and_the_page_gets_the_rest_at_the_end():
+    view = StreamView("scripted:x", frame=1.0)
+    sent = recorded(view)
+    view.feed("Hel", now=0.0)   # first: at once
+    view.feed("lo", now=0.1)    # same frame: held
+    view.feed(" you", now=0.2)
+    assert [m["d"] for m in sent] == ["Hel"]
+    assert view.due(now=0.2) == pytest.approx(0.8)
+    view.flush(now=1.0)
+    view.finish()
+    assert [m.get("d") for m in sent if "d" in m] == ["Hel", "lo you"]
+    assert sent[-1] == {"end": 9}
+    assert view.state == "done" and view.text == "Hello you" and view.info["chunks"] == 3
+
+
+def test_an_rlm_stream_drives_the_view_and_the_bundle_carries_provenance():
+    rlm = RLM(ScriptedProvider("A **short** <b>answer</b> costing $5"))
+    view = StreamView(rlm.model_id)
+    sent = recorded(view)
+    drive(view, rlm.stream("hi", temperature=0.2))
+    assert "".join(m["d"] for m in sent if "d" in m) == view.answer == "A **short** <b>answer</b> costing $5"
+    data, metadata = view.final_bundle()
+    assert WIDGET_MIME not in data
+    assert data["text/plain"] == view.answer
+    assert "&lt;b&gt;" in data["text/markdown"] and r"\$5" in data["text/markdown"]
+    assert "<strong>short</strong>" in data["text/html"] and "<b>" not in data["text/html"]
+    assert metadata["rlm"]["model"] == "scripted:scripted" and metadata["rlm"]["params"] == {"temperature": 0.2}
+    assert metadata["rlm"]["state"] == "done" and metadata["rlm"]["finish_reason"] == "stop"
+    kept, _ = view.final_bundle(widget=True)
+    assert kept[WIDGET_MIME]["model_id"] == view.model_id
+
+
+def test_an_error_keeps_the_partial_text_and_one_scrubbed_line():
+    error = AuthenticationError("bad key sk-proj-abcdefghijklmnopqrstuv\nTraceback: …", status_code=401)
+    rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(chunks="Partial text", error=error, error_after=2)]), max_retries=0)
+    view = StreamView(rlm.model_id)
+    recorded(view)
+    drive(view, rlm.stream("hi"))
+    assert view.state == "error" and view.answer == "Partial text"
+    assert view.error == "AuthenticationError: bad key sk-***"
+    data, metadata = view.final_bundle()
+    assert "abcdefghijklmnop" not in repr((data, metadata, view.info, view.error, repr(view)))
+    assert data["text/plain"] == "Partial text\n[AuthenticationError: bad key sk-***]"
+
+
+def test_the_widgets_text_repr_says_what_it_is_while_streaming():
+    view = StreamView("openai:gpt-4o")
+    data, _ = view._repr_mimebundle_()
+    assert data["text/plain"] == "<rlm stream: openai:gpt-4o · streaming>"
+    assert data[WIDGET_MIME]["model_id"] == view.model_id
+    assert view.state == "streaming" and view.model_name == "openai:gpt-4o"
+    with pytest.raises(ValueError):
+        StreamView(fmt="html")
+
+
+def test_stop_from_the_page_calls_the_stopper_and_resync_resends():
+    view = StreamView("x:y")
+    sent = recorded(view)
+    stopped = []
+    view.on_stop = lambda: stopped.append(True)
+    view.feed("abc")
+    view._on_page_message(view, {"stop": True}, [])
+    view._on_page_message(view, {"resync": True}, [])
+    assert stopped == [True] and sent[-1] == {"text": "abc"}
+
+
+def test_interpolation_fills_names_and_refuses_expressions():
+    ns = {"topic": "SSE", "obj": type("O", (), {"name": "n", "_secret": 1})()}
+    assert interpolate("About {topic} and {obj.name}; {{x}} {}", ns) == "About SSE and n; {x} {}"
+    assert interpolate("def f() {\n  return 1;\n}", ns) == "def f() {\n  return 1;\n}"
+    for bad, message in [("{topic + 1}", "not expressions"), ("{f()}", "not expressions"), ("{nope}", "'nope'"),
+                         ("{obj.missing}", "no attribute 'missing'"), ("{obj._secret}", "private"),
+                         ("{import}", "not expressions")]:
+        with pytest.raises(UsageError, match=message):
+            interpolate(bad, ns)
