@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rlm_toolkit.errors import UsageError
-from rlm_toolkit.trace import Trace, load
+from rlm_toolkit.trace import AgentRecorder, Trace, load
 from rlm_toolkit.trace import replay as replay_events
 
 from .timeline import TimelineView, display_agent
@@ -54,16 +54,23 @@ def run_agent(
     *,
     record: str | None = None,
     max_steps: int | None = None,
+    system: str | None = None,
+    widget: bool | None = None,
+    keep_widget: bool = False,
 ) -> TimelineView:
     """Run ``task`` with a :class:`~rlm_toolkit.agents.ReActAgent` and show it as a live timeline."""
     from rlm_toolkit.agents import ReActAgent
 
     if not task.strip():
         raise UsageError("%%rlm --agent: the cell is the task; it is empty")
-    options = {"max_steps": max_steps} if max_steps else {}
-    agent = ReActAgent(rlm, tools=tools, **options)
-    stream = agent.stream(task.strip(), record=record)
-    return display_agent(stream, model=agent.rlm.model_id)
+    options: dict[str, Any] = {"max_steps": max_steps} if max_steps else {}
+    agent = ReActAgent(rlm, tools=tools, system_prompt=system, **options)
+    # Recording through our own recorder lets the live timeline start when the recording does, so
+    # a replay shows the same durations.
+    recorder = AgentRecorder(record, agent.rlm.model_id, history=lambda: agent.history) if record else None
+    stream = agent.stream(task.strip(), callbacks=[recorder] if recorder else None)
+    return display_agent(stream, model=agent.rlm.model_id, widget=widget, keep_widget=keep_widget,
+                         started_at=recorder.recorder.created if recorder else None)
 
 
 def replay(path: str | Path | Trace, *, speed: float | None = 1.0) -> Any:

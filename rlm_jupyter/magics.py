@@ -32,6 +32,7 @@ LINE_HELP = """\
 %rlm models         providers, whether each is installed, which key it needs, example ids
 %rlm config         the current settings (change them with %config RLMMagics.<name> = …)
 %rlm reset          forget the --chat conversation
+%rlm replay FILE    show a recorded run again, no model needed (--instant: at once; --speed X)
 %rlm help           this text; %%rlm? documents the cell magic's options"""
 
 _FIELD = re.compile(r"\{\{|\}\}|\{([^{}\n]*)\}")
@@ -113,6 +114,11 @@ class RLMMagics(Magics):
     @argument("--chat", action="store_true", help="continue the conversation of earlier --chat cells "
               "(%%rlm reset forgets it)")
     @argument("--no-widget", action="store_true", help="stream plain text instead of the widget")
+    @argument("--agent", action="store_true", help="run the cell as a task for a ReActAgent and show "
+              "its live timeline (tools from --tools)")
+    @argument("--tools", metavar="NAMES", help="with --agent: comma-separated functions from the notebook")
+    @argument("--record", metavar="FILE", help="record the run to a JSONL trace "
+              "(%%rlm replay FILE shows it again)")
     @argument("--bg", action="store_true", help="return at once and stream in the background "
               "(other cells run meanwhile; the Stop button cancels)")
     @cell_magic
@@ -128,7 +134,29 @@ class RLMMagics(Magics):
         prompt = interpolate(cell, self.shell.user_ns).strip()
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
+        if args.agent or args.tools:
+            self.run_agent(prompt, args)
+            return
         self.run_prompt(prompt, args)
+
+    def run_agent(self, prompt: str, args: Any) -> Any:
+        """``%%rlm --agent``: the cell is the task, the timeline shows the run (see agent_magic)."""
+        from rlm_toolkit.errors import UsageError as ToolkitUsageError
+
+        from . import agent_magic
+
+        if not args.agent:
+            raise UsageError("--tools goes with --agent (%%rlm --agent --tools add,search)")
+        try:
+            tools = agent_magic.resolve_tools(args.tools, self.shell.user_ns)
+            view = agent_magic.run_agent(prompt, self.get_rlm(args.model), tools, record=args.record,
+                                         system=args.system or self.system, keep_widget=self.keep_widget,
+                                         widget=None if self.widget and not args.no_widget else False)
+        except ToolkitUsageError as error:
+            raise UsageError(_one_line(error)) from None
+        if args.out:
+            self.shell.user_ns[args.out] = view.timeline.final or ""
+        return view
 
     def run_prompt(self, prompt: str, args: Any) -> Any:
         """Stream ``prompt`` with the parsed ``%%rlm`` options; returns the view (or (view, task) for --bg)."""
@@ -147,6 +175,7 @@ class RLMMagics(Magics):
             messages = [*self.history, {"role": "user", "content": prompt}]
         fmt = (args.format or self.format).lower()
         widget = self.widget and not args.no_widget
+        record = getattr(args, "record", None)  # --record FILE: a trace of the call (rlm_toolkit.trace)
 
         def on_end(view: Any) -> None:
             if args.out:
@@ -156,11 +185,11 @@ class RLMMagics(Magics):
 
         try:
             if args.bg:
-                started = stream_view.start_background(rlm.astream(messages, **params), model=rlm.model_id,
+                started = stream_view.start_background(rlm.astream(messages, record=record, **params), model=rlm.model_id,
                                                        fmt=fmt, on_end=on_end, keep_widget=self.keep_widget)
                 self.streams.append(started)
                 return started
-            return stream_view.display_stream(rlm.stream(messages, **params), model=rlm.model_id, fmt=fmt,
+            return stream_view.display_stream(rlm.stream(messages, record=record, **params), model=rlm.model_id, fmt=fmt,
                                               widget=None if widget else False, on_end=on_end,
                                               keep_widget=self.keep_widget)
         except ToolkitUsageError as error:
@@ -197,6 +226,16 @@ class RLMMagics(Magics):
         """%rlm model NAME | models | config | reset | help"""
         command, _, rest = line.strip().partition(" ")
         rest = rest.strip()
+        if command == "replay":
+            from rlm_toolkit.errors import UsageError as ToolkitUsageError
+
+            from . import agent_magic
+
+            try:
+                agent_magic.replay_line(rest)
+            except ToolkitUsageError as error:
+                raise UsageError(_one_line(error)) from None
+            return None
         if command == "model":
             return self._set_model(rest)
         if command == "models" and not rest:

@@ -1,0 +1,195 @@
+"""``%%rlm --agent``, ``--record`` and ``%rlm replay`` through real ipykernels: what crosses iopub."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rlm_toolkit.trace import load
+from tests.fixtures.kernel import Kernel
+
+pytestmark = [pytest.mark.kernel, pytest.mark.timeout(180)]
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+FAKE_KEY = "sk-test-Jq93xV7b2LpR8mTz4KcW"
+
+SETUP = """
+%load_ext rlm_jupyter
+import json, os
+from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
+
+def add(a: int, b: int) -> int:
+    "Add two integers."
+    return a + b
+
+def boom(x: str) -> str:
+    "Always fails."
+    raise ValueError("no luck with " + x)
+
+def leak() -> str:
+    "Returns a secret."
+    return "the key is " + os.environ["OPENAI_API_KEY"]
+
+answer_words = " ".join(f"answer{i}" for i in range(60))
+
+def agent_model(delay=0.01):
+    return RLM(ScriptedProvider(turns=[
+        ScriptedTurn(chunks="I will add the numbers first.",
+                     tool_calls=[{"name": "add", "arguments": {"a": 20, "b": 22}}]),
+        ScriptedTurn(tool_calls=[{"name": "boom", "arguments": {"x": "<img src=x onerror=alert(1)>"}}]),
+        answer_words,
+    ], delay=delay))
+"""
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    kernel = Kernel(env={"OPENAI_API_KEY": FAKE_KEY})
+    try:
+        run = kernel.execute(SETUP)
+        assert run.ok, run.errors
+        yield kernel
+    finally:
+        kernel.shutdown()
+
+
+def value(kernel, expr):
+    run = kernel.execute(f"print(json.dumps({expr}))")
+    assert run.ok, run.errors
+    return json.loads(run.stdout)
+
+
+def ops_of(run):
+    return [op for m in run.comm_msgs() if "ops" in m for op in m["ops"]]
+
+
+def test_agent_cell_grows_a_timeline_in_place_and_ends_with_a_transcript(kernel):
+    assert kernel.execute("m1 = agent_model()").ok
+    run = kernel.execute("%%rlm --agent --tools add,boom -m m1 -o result\nWhat is 20 + 22?")
+    assert run.ok, run.errors
+    displays = run.of("display_data")
+    assert len(displays) == 1 and WIDGET in displays[0]["content"]["data"]
+    model_id = displays[0]["content"]["data"][WIDGET]["model_id"]
+    messages = [m for m in run.comm_msgs() if "ops" in m]
+    assert len(messages) >= 4, "the run should arrive in several frames"
+    assert [m["seq"] for m in messages] == list(range(1, len(messages) + 1))
+    assert {m["_comm"] for m in messages} == {model_id}
+    gaps = [b["_t"] - a["_t"] for a, b in zip(messages, messages[1:])]
+    assert len(messages) <= 3 + (messages[-1]["_t"] - messages[0]["_t"]) * 30 * 1.5, gaps
+    ops = ops_of(run)
+    kinds = [op["op"] for op in ops]
+    assert kinds.count("step") == 3 and kinds.count("action") == 2 and kinds[-2:] == ["final", "header"]
+    assert [op["step"] for op in ops if op["op"] == "step"] == [1, 2, 3]
+    errors = [op for op in ops if op["op"] == "observation" and op["error"]]
+    assert len(errors) == 1 and "no luck with" in errors[0]["text"]
+    live = "".join(op["delta"] for op in ops if op["op"] == "live" and op["step"] == 3)
+    assert live == value(kernel, "answer_words")
+    assert ops[-1]["state"] == "done" and ops[-1]["steps"] == 3 and ops[-1]["model"] == "scripted:scripted"
+    updates = run.of("update_display_data")
+    assert len(updates) == 1
+    end = updates[0]["content"]
+    assert end["transient"]["display_id"] == displays[0]["content"]["transient"]["display_id"]
+    data = end["data"]
+    assert WIDGET not in data  # the static twin replaces the live widget
+    assert "[step 1]" in data["text/plain"] and "Action: add" in data["text/plain"]
+    assert "Observation (error)" in data["text/plain"] and "answer59" in data["text/plain"]
+    assert "#### Step 3" in data["text/markdown"] and "answer59" in data["text/markdown"]
+    html = data["text/html"]
+    assert 'data-state="done"' in html and "rlm-observation rlm-error" in html and "<img" not in html
+    assert html.count('class="rlm-step"') == 3 and html.count("<details") >= 3
+    assert end["metadata"]["rlm"]["kind"] == "agent" and end["metadata"]["rlm"]["state"] == "done"
+    assert value(kernel, "result") == value(kernel, "answer_words")
+
+
+def test_the_page_can_ask_for_a_steps_messages(kernel):
+    assert kernel.execute("m2 = agent_model(delay=0)").ok
+    run = kernel.execute("%%rlm --agent --tools add,boom -m m2\nWhat is 20 + 22?")
+    assert run.ok, run.errors
+    model_id = run.of("display_data")[0]["content"]["data"][WIDGET]["model_id"]
+    kernel.send_comm(model_id, {"op": "messages", "step": 2})
+    got = kernel.collect(10, until=lambda m: m["msg_type"] == "comm_msg"
+                         and m["content"]["data"].get("content", {}).get("kind") == "messages")
+    reply = got[-1]["content"]["data"]["content"]
+    assert reply["step"] == 2
+    roles = [m["role"] for m in reply["messages"]]
+    assert roles[:2] == ["system", "user"] and roles[-1] == "tool" and reply["messages"][-1]["content"] == "42"
+
+
+def usage_error(run) -> str:
+    """IPython prints a UsageError as one stderr line (no traceback) and the cell fails."""
+    assert not run.ok and not run.errors, (run.reply["content"], [(m["msg_type"], m["content"]) for m in run.messages])
+    stderr = "".join(m["content"]["text"] for m in run.of("stream") if m["content"]["name"] == "stderr")
+    assert stderr.startswith("UsageError: ") and stderr.count("\n") == 1, stderr
+    return stderr
+
+
+def test_agent_mistakes_are_one_line_usage_errors(kernel):
+    assert "no function named 'nope'" in usage_error(kernel.execute("%%rlm --agent --tools add,nope -m m1\nhi"))
+    assert "--agent" in usage_error(kernel.execute("%%rlm --tools add -m m1\nhi"))
+    assert "no trace file" in usage_error(kernel.execute("%rlm replay /nonexistent/run.jsonl"))
+    assert "--speed" in usage_error(kernel.execute("%rlm replay x.jsonl --speed fast"))
+
+
+def test_record_then_replay_in_a_fresh_kernel_with_no_model(kernel, tmp_path):
+    path = tmp_path / "run.jsonl"
+    assert kernel.execute("m3 = agent_model(delay=0.02)").ok
+    live = kernel.execute(f"%%rlm --agent --tools add,boom -m m3 --record {path}\nWhat is 20 + 22?")
+    assert live.ok, live.errors
+    trace = load(path)
+    assert trace.kind == "agent" and trace.state == "done" and sorted(trace.steps) == [1, 2, 3]
+    recorded = trace.footer["t"]
+    live_text = live.of("update_display_data")[0]["content"]["data"]["text/plain"]
+
+    fresh = Kernel()  # no key, no model: RLM_MODEL unset and nothing loaded
+    try:
+        assert fresh.execute("%load_ext rlm_jupyter").ok
+        replayed = fresh.execute(f"%rlm replay {path}")
+        assert replayed.ok, replayed.errors
+        took = replayed.of("update_display_data")[0]["_t"] - replayed.of("display_data")[0]["_t"]
+        assert recorded * 0.8 - 0.05 <= took <= recorded * 1.5 + 0.5, (took, recorded)
+        end = replayed.of("update_display_data")[0]["content"]["data"]
+        # The same run: everything but the header line (its elapsed time) is identical.
+        assert end["text/plain"].split("\n", 1)[1] == live_text.split("\n", 1)[1]
+        assert [op["op"] for op in ops_of(replayed) if op["op"] not in ("live", "header")] == \
+            [op["op"] for op in ops_of(live) if op["op"] not in ("live", "header")]
+        instant = fresh.execute(f"%rlm replay {path} --instant")
+        assert instant.ok and instant.of("update_display_data")[0]["content"]["data"]["text/plain"] == \
+            end["text/plain"]
+        loaded = fresh.execute("import sys; print('rlm_toolkit.providers.openai' in sys.modules, "
+                               "'llama_cpp' in sys.modules)")
+        assert loaded.stdout.split() == ["False", "False"]
+    finally:
+        fresh.shutdown()
+
+
+def test_stream_record_and_replay(kernel, tmp_path):
+    path = tmp_path / "story.jsonl"
+    assert kernel.execute("story = RLM(ScriptedProvider(answer_words, delay=0.005))").ok
+    live = kernel.execute(f"%%rlm -m story --record {path}\nTell me a story.")
+    assert live.ok, live.errors
+    assert load(path).text == value(kernel, "answer_words")
+    replayed = kernel.execute(f"%rlm replay {path} --instant")
+    assert replayed.ok, replayed.errors
+    end = replayed.of("update_display_data")[0]["content"]["data"]
+    assert end["text/plain"] == value(kernel, "answer_words")
+    assert "".join(m["d"] for m in replayed.comm_msgs() if "d" in m) == end["text/plain"]
+
+
+def test_trace_files_never_hold_the_key(kernel, tmp_path):
+    agent_path, stream_path = tmp_path / "agent.jsonl", tmp_path / "stream.jsonl"
+    code = f"""
+m4 = RLM(ScriptedProvider(turns=[ScriptedTurn(tool_calls=[{{"name": "leak", "arguments": {{}}}}]),
+                                 "I saw " + os.environ["OPENAI_API_KEY"]]))
+echo = RLM(ScriptedProvider(fn=lambda r: "echo " + os.environ["OPENAI_API_KEY"] + " " + r.messages[-1]["content"]))
+"""
+    assert kernel.execute(code).ok
+    assert value(kernel, "os.environ['OPENAI_API_KEY']") == FAKE_KEY  # the kernel really has it
+    run = kernel.execute(f"%%rlm --agent --tools leak -m m4 --record {agent_path}\nWhat is the key?")
+    assert run.ok, run.errors
+    run = kernel.execute(f"%%rlm -m echo --record {stream_path}\nmy key is {FAKE_KEY}")
+    assert run.ok, run.errors
+    for path in (agent_path, stream_path):
+        text = path.read_text()
+        assert FAKE_KEY not in text and FAKE_KEY[8:] not in text and "Jq93xV7b" not in text, path
+        assert "***" in text
