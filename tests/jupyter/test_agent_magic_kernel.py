@@ -193,3 +193,30 @@ echo = RLM(ScriptedProvider(fn=lambda r: "echo " + os.environ["OPENAI_API_KEY"] 
         text = path.read_text()
         assert FAKE_KEY not in text and FAKE_KEY[8:] not in text and "Jq93xV7b" not in text, path
         assert "***" in text
+
+
+def test_display_agent_from_python_async_and_sync_sources_shown_once(kernel):
+    code = """
+from rlm_jupyter import display_agent
+from rlm_toolkit.agents import ReActAgent
+agent = ReActAgent(agent_model(delay=0.005), tools=[add, boom])
+display_agent(agent.astream("What is 20 + 22?"))
+"""
+    run = kernel.execute(code)
+    assert run.ok, run.errors
+    assert len(run.of("display_data")) == 1 and not run.of("execute_result")  # not shown twice
+    end = run.of("update_display_data")[0]["content"]["data"]
+    assert "answer59" in end["text/plain"] and 'data-state="done"' in end["text/html"]
+    assert len([m for m in run.comm_msgs() if "ops" in m]) >= 3
+    assert value(kernel, "_.messages(1)[-1]") == {"role": "user", "content": "What is 20 + 22?"}
+    code = """
+from rlm_toolkit.agents import AgentEvent
+view = display_agent(iter([AgentEvent(type="thought", content="hmm", step=1),
+                           AgentEvent(type="error", content="RuntimeError: disk on fire", step=1, is_error=True),
+                           AgentEvent(type="final", content="gave up", step=1, is_error=True)]), model="hand:made")
+"""
+    run = kernel.execute(code)
+    assert run.ok, run.errors
+    end = run.of("update_display_data")[0]["content"]
+    assert end["metadata"]["rlm"]["state"] == "error" and "disk on fire" in end["data"]["text/plain"]
+    assert 'data-state="error"' in end["data"]["text/html"] and "rlm-row rlm-error" in end["data"]["text/html"]
