@@ -71,14 +71,15 @@ class StreamView(anywidget.AnyWidget):
     fmt = traitlets.Unicode("markdown").tag(sync=True)
     info = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
+    stoppable = traitlets.Bool(False).tag(sync=True)  # a Stop button only where a click can act (--bg)
 
     def __init__(self, model: str | None = None, *, fmt: str = "markdown", frame: float = FRAME,
-                 response: Response | None = None) -> None:
+                 response: Response | None = None, stoppable: bool = False) -> None:
         if fmt not in render.FORMATS:
             raise ValueError(f"fmt must be one of {', '.join(render.FORMATS)}, not {fmt!r}")
         provider, _, name = (model or "stream").partition(":")
         self.response = response or Response(model=name or provider, provider=provider if name else "")
-        super().__init__(model_name=model or "", fmt=fmt)
+        super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable)
         self.coalescer = Coalescer(frame)
         self._parts: list[str] = []
         self._sent_first = False
@@ -354,7 +355,7 @@ def start_background(
     """
     from IPython.display import display
 
-    view = StreamView(model or _model_of(source), fmt=fmt)
+    view = StreamView(model or _model_of(source), fmt=fmt, stoppable=True)
     data, metadata = view._repr_mimebundle_() or ({}, {})
     handle = display(data, metadata=metadata, raw=True, display_id=True)
     view._shown = True

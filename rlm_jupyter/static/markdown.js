@@ -184,6 +184,7 @@ function mdCode(src) {
   let body = lines.slice(1);
   if (body.length && /^ {0,3}[`~]{3,}\s*$/.test(body[body.length - 1]) && body[body.length - 1].trim()[0] === m[1][0]
       && body[body.length - 1].trim().length >= m[1].length) body = body.slice(0, -1);
+  else if (body.length && body[body.length - 1] === "") body = body.slice(0, -1); // still streaming: no empty last line
   const pre = mdEl("pre");
   const code = mdEl("code", m && m[2] ? "language-" + m[2].replace(/[^\w+#.-]/g, "") : null,
     body.map((l) => l.replace(new RegExp("^ {0," + indent + "}"), "")).join("\n"));

@@ -61,7 +61,7 @@ function render({ model, el }) {
   const info = mdEl("span", "rlm-info");
   const stop = mdEl("button", "rlm-stop", "Stop");
   stop.type = "button";
-  stop.title = "Stop this answer (works while the kernel is free: %%rlm --bg)";
+  stop.title = "Stop this answer";
   stop.addEventListener("click", () => { stop.disabled = true; model.send({ stop: true }); });
   footer.append(info, stop);
   root.append(answer, error, footer);
@@ -80,7 +80,7 @@ function render({ model, el }) {
     root.dataset.state = state;
     error.textContent = model.get("error") || "";
     error.hidden = !model.get("error");
-    stop.hidden = state !== "streaming";
+    stop.hidden = state !== "streaming" || !model.get("stoppable");
     info.textContent = rlmFooter(model);
   };
   let timer = null;
@@ -96,12 +96,14 @@ function render({ model, el }) {
   model.on("change:state", showState);
   model.on("change:info", showState);
   model.on("change:error", showState);
+  model.on("change:stoppable", showState);
   return () => {
     clearInterval(timer);
     model.off("change:text", onText);
     model.off("change:state", showState);
     model.off("change:info", showState);
     model.off("change:error", showState);
+    model.off("change:stoppable", showState);
   };
 }
 

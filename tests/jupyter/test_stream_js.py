@@ -1,0 +1,198 @@
+"""stream.js + markdown.js in headless Chromium, on a bare page with a stand-in widget model.
+
+The messages fed to the page are the ones :class:`StreamView` really sends for a stream, so this
+checks both halves agree: the answer grows in place in one element, completed blocks keep their
+DOM nodes, hostile text stays text, half-written markdown renders, the footer and Stop button
+follow the state. The same widget inside JupyterLab is covered by tests/browser.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rlm_toolkit import RLM, ScriptedProvider
+from rlm_jupyter.stream_view import StreamView, drive
+
+pytestmark = pytest.mark.browser
+
+PAGE = """<!doctype html><html><body><div id="a"></div><div id="b"></div>
+<script type="module">
+const sent = [];
+function fakeModel(state) {
+  const handlers = {};
+  return {
+    on(name, fn) { (handlers[name] ||= []).push(fn); },
+    off(name, fn) { handlers[name] = (handlers[name] || []).filter((f) => f !== fn); },
+    get(key) { return state[key]; },
+    set(key, value) { state[key] = value; for (const fn of handlers["change:" + key] || []) fn(); },
+    send(msg) { sent.push(msg); },
+    deliver(msg) { for (const fn of handlers["msg:custom"] || []) fn(msg, []); },
+  };
+}
+window.setup = async (source, state) => {
+  const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+  const widget = (await import(url)).default;
+  const model = fakeModel(state);
+  widget.initialize({ model });
+  widget.render({ model, el: document.getElementById("a") });
+  window.model = model; window.widget = widget; window.sent = sent;
+};
+window.lateView = () => window.widget.render({ model: window.model, el: document.getElementById("b") });
+</script></body></html>"""
+
+HOSTILE = ("Here you go: <script>window.__pwned='script'</script> <img src=x onerror=\"window.__pwned='img'\"> "
+           "[click me](javascript:window.__pwned='link') <a href=\"javascript:window.__pwned='a'\">a</a> "
+           "<svg onload=\"window.__pwned='svg'\"></svg> [d](data:text/html;base64,PHNjcmlwdD4=) "
+           "<iframe src=\"javascript:window.__pwned='frame'\"></iframe> done.")
+
+MARKDOWN = """# Title
+
+A paragraph with **bold**, *em*, `code`, ~~gone~~ and a [link](https://example.org). Costs $5 and $6.
+
+- one
+- two
+  - nested
+
+> quoted **text**
+
+| a | b |
+|---|---|
+| 1 | 2 |
+
+```python
+print("hi")
+```
+"""
+
+DOM_REPORT = """() => {
+  const root = document.querySelector('#a .rlm-stream');
+  const all = [root, ...root.querySelectorAll('*')];
+  return {
+    handlers: all.flatMap(e => [...e.attributes].filter(a => a.name.startsWith('on')).map(a => e.tagName + a.name)),
+    hrefs: all.filter(e => e.hasAttribute('href')).map(e => e.getAttribute('href')),
+    embeds: [...root.querySelectorAll('.rlm-answer :is(script,img,iframe,svg,object,embed,style,form,input,button)')]
+      .map(e => e.tagName),
+    pwned: window.__pwned === undefined ? null : String(window.__pwned),
+    text: root.querySelector('.rlm-answer').textContent,
+  };
+}"""
+
+
+def messages_for(text: str, chunk: int, frame: float = 0.0) -> tuple[list[dict], StreamView]:
+    """What StreamView sends for ``text`` cut into ``chunk``-character pieces (``frame=0``: a message per piece)."""
+    view = StreamView("scripted:scripted", frame=frame)
+    sent: list[dict] = []
+    view.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
+    pieces = [text[i:i + chunk] for i in range(0, len(text), chunk)]
+    drive(view, RLM(ScriptedProvider(pieces)).stream("hi"))
+    return sent, view
+
+
+def start(page, view: StreamView, **state) -> None:
+    page.set_content(PAGE)
+    page.wait_for_function("typeof window.setup === 'function'")
+    initial = {"text": "", "state": "streaming", "model_name": view.model_name, "fmt": view.fmt, "info": {},
+               "error": "", "stoppable": False, **state}
+    page.evaluate("([source, state]) => window.setup(source, state)", [StreamView._esm, initial])
+
+
+def settle(page, view: StreamView) -> None:
+    for key in ("info", "error", "state"):
+        page.evaluate("([k, v]) => window.model.set(k, v)", [key, getattr(view, key)])
+
+
+def test_answer_grows_in_place_and_hostile_text_stays_text(browser_page):
+    page = browser_page.page
+    sent, view = messages_for(HOSTILE, 7)
+    start(page, view)
+    root, answer = page.locator("#a .rlm-stream"), page.locator("#a .rlm-answer")
+    assert root.get_attribute("data-state") == "streaming"
+    page.evaluate("() => { window.first = document.querySelector('#a .rlm-answer'); }")
+    lengths = []
+    for msg in sent:
+        page.evaluate("msg => window.model.deliver(msg)", msg)
+        lengths.append(page.evaluate("() => document.querySelector('#a .rlm-answer').textContent.length"))
+    assert lengths[:-1] == sorted(lengths[:-1]) and lengths[0] < lengths[-2]
+    assert page.evaluate("() => document.querySelector('#a .rlm-answer') === window.first")
+    settle(page, view)
+    assert root.get_attribute("data-state") == "done"
+    report = page.evaluate(DOM_REPORT)
+    assert report["pwned"] is None and report["handlers"] == [] and report["embeds"] == []
+    assert all(h.startswith(("https:", "http:", "mailto:")) for h in report["hrefs"]), report["hrefs"]
+    assert "<script>" in report["text"] and "onerror" in report["text"] and report["text"].endswith("done.")
+    assert page.evaluate("window.sent") == []  # lengths agree at the end: no resync asked
+    footer = page.locator("#a .rlm-footer").inner_text()
+    assert "scripted:scripted" in footer and "done" in footer and "tokens" in footer
+    assert browser_page.errors == [] and browser_page.dialogs == []
+
+
+def test_markdown_renders_and_completed_blocks_keep_their_nodes(browser_page):
+    page = browser_page.page
+    sent, view = messages_for(MARKDOWN, 5)
+    start(page, view)
+    deliver = lambda msg: page.evaluate("msg => window.model.deliver(msg)", msg)  # noqa: E731
+    text = ""
+    marked = False
+    for msg in sent:
+        deliver(msg)
+        text += msg.get("d", "")
+        if not marked and "\n\n- one" in text:  # the paragraph is complete: remember its node
+            page.evaluate("() => { window.para = document.querySelector('#a .rlm-answer p'); }")
+            marked = True
+    assert marked
+    settle(page, view)
+    a = "#a .rlm-answer"
+    assert page.evaluate(f"() => document.querySelector('{a} p') === window.para")
+    assert page.locator(f"{a} h1").inner_text() == "Title"
+    assert page.locator(f"{a} > p strong").inner_text() == "bold" and page.locator(f"{a} > p em").inner_text() == "em"
+    assert page.locator(f"{a} > p del").inner_text() == "gone"
+    link = page.locator(f"{a} a")
+    assert link.get_attribute("href") == "https://example.org" and link.get_attribute("target") == "_blank"
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    assert "Costs $5 and $6." in page.locator(f"{a} > p").inner_text()
+    assert page.locator(f"{a} > ul > li").count() == 2 and page.locator(f"{a} ul ul > li").inner_text() == "nested"
+    assert page.locator(f"{a} blockquote strong").inner_text() == "text"
+    assert page.locator(f"{a} table th").all_inner_texts() == ["a", "b"]
+    assert page.locator(f"{a} table td").all_inner_texts() == ["1", "2"]
+    assert page.locator(f"{a} pre code.language-python").inner_text() == 'print("hi")'
+    assert page.locator("#a .rlm-stream").get_attribute("class").count("mathjax_ignore") == 1
+    # a late view of the same model shows the same answer from the model's text
+    page.evaluate("window.lateView()")
+    assert page.locator("#b .rlm-answer").inner_text() == page.locator(f"{a}").inner_text()
+
+
+@pytest.mark.parametrize("partial, selector, expected", [
+    ("```js\nlet x = 1;\n", "pre code", "let x = 1;"),         # unclosed fence: code
+    ("| h1 | h2 |\n|---|-", "table th", "h1"),                  # half-written table: a table
+    ("| h1 | h2 |\n|---|---|\n| 1", "table td", "1"),
+    ("**half bold", "p", "**half bold"),                        # unclosed emphasis: literal
+    ("1. a\n2. b", "ol li", "a"),
+])
+def test_half_written_markdown(browser_page, partial, selector, expected):
+    page = browser_page.page
+    view = StreamView("x:y")
+    start(page, view)
+    page.evaluate("msg => window.model.deliver(msg)", {"d": partial, "n": 1})
+    assert page.locator(f"#a .rlm-answer {selector}").first.inner_text() == expected
+
+
+def test_stop_button_and_resync(browser_page):
+    page = browser_page.page
+    view = StreamView("x:y")
+    start(page, view, stoppable=True)
+    stop = page.locator("#a .rlm-stop")
+    assert stop.is_visible()
+    stop.click()
+    assert page.evaluate("window.sent") == [{"stop": True}]
+    page.evaluate("msg => window.model.deliver(msg)", {"d": "abc", "n": 1})
+    page.evaluate("msg => window.model.deliver(msg)", {"end": 5})
+    assert page.evaluate("window.sent")[-1] == {"resync": True}
+    page.evaluate("msg => window.model.deliver(msg)", {"text": "abcde"})
+    assert page.locator("#a .rlm-answer").inner_text() == "abcde"
+    page.evaluate("() => { window.model.set('error', 'RateLimitError: slow down'); window.model.set('state', 'error'); }")
+    assert page.locator("#a .rlm-stream").get_attribute("data-state") == "error"
+    assert page.locator("#a .rlm-error").inner_text() == "RateLimitError: slow down"
+    assert not stop.is_visible()
+    fg = StreamView("x:y")
+    start(page, fg)  # a foreground stream: the kernel is busy, a click could not act, so no button
+    assert not page.locator("#a .rlm-stop").is_visible()
