@@ -69,8 +69,12 @@ def run_agent(
     # a replay shows the same durations.
     recorder = AgentRecorder(record, agent.rlm.model_id, history=lambda: agent.history) if record else None
     stream = agent.stream(task.strip(), callbacks=[recorder] if recorder else None)
-    return display_agent(stream, model=agent.rlm.model_id, widget=widget, keep_widget=keep_widget,
-                         started_at=recorder.recorder.created if recorder else None)
+    try:
+        return display_agent(stream, model=agent.rlm.model_id, widget=widget, keep_widget=keep_widget,
+                             started_at=recorder.recorder.created if recorder else None)
+    finally:
+        if recorder is not None:  # an interrupted run never reaches its final event: close it here
+            recorder.recorder.close(state="stopped")
 
 
 def replay(path: str | Path | Trace, *, speed: float | None = 1.0) -> Any:

@@ -184,6 +184,15 @@ class TraceRecorder:
             self._file = None
 
 
+    def __del__(self) -> None:
+        # A run dropped without an end (its stream closed early, an interrupt) still gets a footer.
+        try:
+            if not self.closed and self._file is not None:
+                self.close(state="stopped")
+        except Exception:
+            pass
+
+
 def _state_of(error: BaseException | None) -> str:
     if error is None or isinstance(error, GeneratorExit):
         return "stopped" if error is not None else "done"

@@ -220,3 +220,22 @@ view = display_agent(iter([AgentEvent(type="thought", content="hmm", step=1),
     end = run.of("update_display_data")[0]["content"]
     assert end["metadata"]["rlm"]["state"] == "error" and "disk on fire" in end["data"]["text/plain"]
     assert 'data-state="error"' in end["data"]["text/html"] and "rlm-row rlm-error" in end["data"]["text/html"]
+
+
+def test_an_interrupt_stops_the_timeline_and_closes_the_trace(tmp_path):
+    path = tmp_path / "stopped.jsonl"
+    fresh = Kernel()
+    try:
+        assert fresh.execute(SETUP).ok
+        assert fresh.execute("m = agent_model(delay=0.2)").ok
+        run = fresh.execute(f"%%rlm --agent --tools add,boom -m m --record {path}\nWhat is 20 + 22?",
+                            timeout=60, interrupt_after=1.5)
+        assert [e[0] for e in run.errors] == ["KeyboardInterrupt"]
+        assert run.ended - run.interrupted_at < 5.0
+        end = run.of("update_display_data")[0]["content"]
+        assert end["metadata"]["rlm"]["state"] == "stopped" and 'data-state="stopped"' in end["data"]["text/html"]
+        trace = load(path)
+        assert trace.complete and trace.state == "stopped" and trace.events
+        assert fresh.execute("print('still alive')").stdout.strip() == "still alive"
+    finally:
+        fresh.shutdown()

@@ -249,3 +249,21 @@ async def test_agent_astream_and_run_record_too(tmp_path):
     agent = scripted_agent()
     assert await agent.arun("x", record=tmp_path / "b.jsonl") == "The sum is 3."
     assert load(tmp_path / "b.jsonl").state == "done"
+
+
+def test_a_run_left_early_is_closed_as_stopped(tmp_path):
+    import gc
+
+    path = tmp_path / "early.jsonl"
+    agent = scripted_agent(delay=0.01)
+    for event in agent.stream("x", record=path):
+        if event.type == "action":
+            break
+    gc.collect()
+    trace = load(path)
+    assert trace.complete and trace.state == "stopped" and trace.events[-1].type == "action"
+    path2 = tmp_path / "early_stream.jsonl"
+    for _ in RLM(ScriptedProvider("a b c d")).stream("x", record=path2):
+        break
+    gc.collect()
+    assert load(path2).state == "stopped"
