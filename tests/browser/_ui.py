@@ -12,13 +12,13 @@ from typing import Any
 from tests.fixtures.browser import BrowserPage
 from tests.fixtures.jupyter_server import JupyterServer
 
-__all__ = ["open_notebook", "run_all_cells", "wait_cells_done", "save_notebook", "output_texts"]
+__all__ = ["open_notebook", "run_all_cells", "wait_cells_done", "save_notebook", "output_texts", "wait_for_output"]
 
 _PANEL = "(window.jupyterapp && window.jupyterapp.shell.currentWidget)"
 
-_KERNEL_READY = f"""() => {{
+_KERNEL_READY = f"""(path) => {{
   const panel = {_PANEL};
-  if (!panel || !panel.sessionContext || !panel.content) return false;
+  if (!panel || !panel.sessionContext || !panel.content || panel.context.path !== path) return false;
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
   return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
 }}"""
@@ -36,12 +36,13 @@ def open_notebook(bp: BrowserPage, server: JupyterServer, name: str, *, timeout:
     """Open ``name`` and wait until its notebook panel has a connected, idle kernel."""
     bp.page.goto(server.page_url(name), wait_until="domcontentloaded")
     bp.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout)
-    bp.page.wait_for_function(_KERNEL_READY, timeout=timeout, polling=200)
+    bp.page.wait_for_function(_KERNEL_READY, arg=name, timeout=timeout, polling=200)
 
 
 def run_all_cells(bp: BrowserPage) -> None:
     """Run every cell, as Run ▸ Run All Cells does (returns once they are queued)."""
-    bp.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # Not awaited: the command's promise settles only when every cell has finished.
+    bp.page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
 
 def wait_cells_done(bp: BrowserPage, *, timeout: float = 60_000) -> None:
@@ -60,3 +61,18 @@ def output_texts(bp: BrowserPage) -> list[str]:
     """The visible text of every output area, in order."""
     texts: list[Any] = bp.page.locator(".jp-OutputArea-output").all_inner_texts()
     return [str(t) for t in texts]
+
+
+_ERROR_OUTPUTS = ('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
+                  '.jp-OutputArea-output.jp-mod-error, .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]')
+
+
+def wait_for_output(bp: BrowserPage, selector: str, *, timeout: float = 60_000) -> None:
+    """Wait until ``selector`` is in the page; fail at once, with the text, if a cell errs first."""
+    found = bp.page.wait_for_function(
+        "([wanted, errors]) => document.querySelector(wanted) ? 'ok'"
+        " : (document.querySelector(errors) ? document.querySelector(errors).innerText : false)",
+        arg=[selector, _ERROR_OUTPUTS], timeout=timeout, polling=100).json_value()
+    if found != "ok":
+        bp.screenshot("cell-error")
+        raise AssertionError(f"a cell failed before {selector} appeared: {found}")
