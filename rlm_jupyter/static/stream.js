@@ -9,7 +9,13 @@
 // model and the widget state saved with the notebook hold the whole answer; the kernel sets its
 // own `text` trait at the end without sending it again.
 
-const rlmLive = new WeakMap(); // model -> {started, firstAt, n}
+// Live stats (chunks, first-token time) are kept in one object stored on the model itself:
+// anywidget hands initialize() and each render() a different proxy of the same model.
+function rlmLive(model) {
+  let live = model.get("_live");
+  if (!live) { live = { n: 0 }; model.set("_live", live); }
+  return live;
+}
 
 function rlmSeconds(v) {
   if (v === null || v === undefined || Number.isNaN(v)) return "";
@@ -18,7 +24,7 @@ function rlmSeconds(v) {
 
 function rlmFooter(model) {
   const info = model.get("info") || {};
-  const live = rlmLive.get(model) || {};
+  const live = rlmLive(model);
   const state = model.get("state");
   const parts = [info.model || model.get("model_name") || ""];
   let tokens = (info.usage && info.usage.completion_tokens) || info.chunks || live.n || 0;
@@ -36,10 +42,10 @@ function rlmFooter(model) {
 }
 
 function initialize({ model }) {
-  rlmLive.set(model, { n: 0 });
+  rlmLive(model);
   model.on("msg:custom", (msg) => {
     if (!msg || typeof msg !== "object") return;
-    const live = rlmLive.get(model);
+    const live = rlmLive(model);
     if (typeof msg.d === "string") {
       if (!live.firstAt) live.firstAt = performance.now();
       if (typeof msg.t === "number") live.ttft = msg.t;

@@ -29,15 +29,17 @@ function fakeModel(state) {
     deliver(msg) { for (const fn of handlers["msg:custom"] || []) fn(msg, []); },
   };
 }
+// anywidget gives initialize() and every render() its own proxy of the model (model-proxy.ts)
+const proxy = (m) => ({ get: m.get, set: m.set, send: m.send, on: m.on, off: m.off });
 window.setup = async (source, state) => {
   const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
   const widget = (await import(url)).default;
   const model = fakeModel(state);
-  widget.initialize({ model });
-  widget.render({ model, el: document.getElementById("a") });
+  widget.initialize({ model: proxy(model) });
+  widget.render({ model: proxy(model), el: document.getElementById("a") });
   window.model = model; window.widget = widget; window.sent = sent;
 };
-window.lateView = () => window.widget.render({ model: window.model, el: document.getElementById("b") });
+window.lateView = () => window.widget.render({ model: proxy(window.model), el: document.getElementById("b") });
 </script></body></html>"""
 
 HOSTILE = ("Here you go: <script>window.__pwned='script'</script> <img src=x onerror=\"window.__pwned='img'\"> "
@@ -114,6 +116,8 @@ def test_answer_grows_in_place_and_hostile_text_stays_text(browser_page):
         lengths.append(page.evaluate("() => document.querySelector('#a .rlm-answer').textContent.length"))
     assert lengths[:-1] == sorted(lengths[:-1]) and lengths[0] < lengths[-2]
     assert page.evaluate("() => document.querySelector('#a .rlm-answer') === window.first")
+    live_footer = page.locator("#a .rlm-footer").inner_text()
+    assert f"{len(sent) - 1} tokens" in live_footer and "first token" in live_footer, live_footer
     settle(page, view)
     assert root.get_attribute("data-state") == "done"
     report = page.evaluate(DOM_REPORT)
