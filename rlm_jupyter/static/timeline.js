@@ -57,13 +57,20 @@ function seconds(value) {
   return value < 10 ? `${value.toFixed(2)} s` : `${value.toFixed(1)} s`;
 }
 
-// Markdown through the shared safe renderer when it is bundled; plain text otherwise.
+// Markdown through the shared safe renderer (markdown.js, bundled in front); plain text without it.
 function renderMarkdownInto(el, text) {
   if (typeof renderMarkdown === "function") {
     renderMarkdown(el, text);
   } else {
     el.textContent = text;
   }
+}
+
+// Streaming text: the incremental renderer keeps finished blocks, so a long answer is not
+// re-rendered whole on every frame.
+function liveMarkdown(el) {
+  if (typeof markdownView === "function") return markdownView(el);
+  return { update(text) { renderMarkdownInto(el, text); } };
 }
 
 const PREVIEW = 400;
@@ -164,10 +171,11 @@ function createView(model, el, store) {
         if (!step.live) {
           step.live = row("live", "…", null);
           step.live._text = "";
+          step.live._md = liveMarkdown(step.live._body);
           step.rows.appendChild(step.live);
         }
         step.live._text += op.delta;
-        renderMarkdownInto(step.live._body, step.live._text);
+        step.live._md.update(step.live._text);
         break;
       }
       case "thought": {
@@ -208,7 +216,8 @@ function createView(model, el, store) {
         if (!step.live) step.rows.appendChild(r);
         step.live = null;
         retag(r, op.error ? "final rlm-error" : "final", "Answer", op.duration);
-        renderMarkdownInto(r._body, op.text);
+        if (r._md) r._md.update(op.text);
+        else renderMarkdownInto(r._body, op.text);
         break;
       }
       case "header":
