@@ -30,6 +30,7 @@ __all__ = ["HTTPClients", "open_stream", "DEFAULT_TIMEOUT", "error_message"]
 #: Seconds to connect and to wait for each next piece of the body (the openai SDK waits 600).
 DEFAULT_TIMEOUT = 60.0
 _MAX_ERROR_BODY = 64 * 1024
+_LOOPBACK_PATTERNS = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 
 
 def _httpx() -> Any:
@@ -59,7 +60,10 @@ class HTTPClients:
                 headers=self.headers,
                 timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
                 follow_redirects=True,
-                trust_env=False,
+                # Honour HTTP(S)_PROXY, NO_PROXY and SSL_CERT_FILE as the openai SDK does, but
+                # never send a loopback server (llama.cpp, Ollama, tests) through a proxy.
+                trust_env=True,
+                mounts=dict.fromkeys(_LOOPBACK_PATTERNS),
             )
             self._clients[loop] = client
         return client
