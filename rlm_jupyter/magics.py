@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import keyword
 import re
+import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
-__all__ = ["RLMMagics", "interpolate", "LINE_HELP"]
+__all__ = ["RLMMagics", "interpolate", "parse_options", "LINE_HELP"]
 
 LINE_HELP = """\
 %rlm model NAME     set the default model: a provider:model id, an alias, or a variable holding an RLM
@@ -71,6 +72,16 @@ def interpolate(template: str, namespace: dict[str, Any]) -> str:
         return str(value)
 
     return _FIELD.sub(replace, template)
+
+
+def parse_options(magic: Any, line: str) -> Any:
+    """Like IPython's ``parse_argstring``, but quotes group words and are removed (shell rules):
+    ``-s "Be brief."`` gives ``Be brief.``, not ``"Be brief."``."""
+    try:
+        words = shlex.split(line)
+    except ValueError as error:
+        raise UsageError(f"%%rlm options: {error} in {line!r}") from None
+    return magic.parser.parse_args(words)
 
 
 def _one_line(error: BaseException) -> str:
@@ -128,7 +139,7 @@ class RLMMagics(Magics):
         ``{name}`` in the cell is replaced by the variable's value (``{{``/``}}`` for braces).
         With no model set: ``$RLM_MODEL``, else the embedded local model (no key needed).
         """
-        args = parse_argstring(self.rlm, line)
+        args = parse_options(self.rlm, line)
         if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
             raise UsageError(f"-o needs a variable name, not {args.out!r}")
         prompt = interpolate(cell, self.shell.user_ns).strip()
@@ -187,7 +198,7 @@ class RLMMagics(Magics):
             if args.bg:
                 started = stream_view.start_background(rlm.astream(messages, record=record, **params), model=rlm.model_id,
                                                        fmt=fmt, on_end=on_end, keep_widget=self.keep_widget)
-                self.streams.append(started)
+                self.streams = [s for s in self.streams if not s[1].done()] + [started]
                 return started
             return stream_view.display_stream(rlm.stream(messages, record=record, **params), model=rlm.model_id, fmt=fmt,
                                               widget=None if widget else False, on_end=on_end,

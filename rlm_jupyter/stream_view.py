@@ -160,8 +160,11 @@ class StreamView(anywidget.AnyWidget):
         return render.footer_text(self.response.to_dict())
 
     def final_bundle(self, *, widget: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The static display of the answer (``widget=True`` keeps the live view first)."""
-        text, info = self.answer, self.response.to_dict()
+        """The static display of the answer (``widget=True`` keeps the live view first).
+
+        This is what a saved notebook keeps, so the text is scrubbed of anything key-shaped.
+        """
+        text, info = scrub(self.answer), self.response.to_dict()
         plain = text if not self.error else f"{text}\n[{self.error}]" if text else f"[{self.error}]"
         data: dict[str, Any] = {
             "text/plain": plain,

@@ -68,14 +68,15 @@ def test_answer_grows_in_place_and_ends_as_static_text(kernel):
 
 
 def test_message_rate_and_token_latency_including_before_a_pause(kernel):
-    # Tokens come in bursts with pauses; each token's yield time is recorded in the kernel.
+    # Tokens come in bursts with pauses; the kernel records when each was yielded (epoch seconds),
+    # and each message carries the kernel's send time in its header: client-side lag does not count.
     code = """
 yielded = []
 async def bursts():
     for burst in range(4):
         for i in range(40):
             await asyncio.sleep(0.003)
-            yielded.append(time.perf_counter())
+            yielded.append(time.time())
             yield f"b{burst}t{i} "
         await asyncio.sleep(0.3)
 from rlm_jupyter import display_stream
@@ -86,16 +87,14 @@ view = display_stream(bursts(), model="scripted:bursts")
     yielded = value(kernel, "yielded")
     sent = deltas(run)
     assert "".join(m["d"] for m in sent) == "".join(f"b{b}t{i} " for b in range(4) for i in range(40))
-    # ≤ 30 messages a second: no two deltas closer than one frame (minus scheduling jitter)
-    gaps = [b["_t"] - a["_t"] for a, b in zip(sent, sent[1:])]
-    assert min(gaps) > 1 / 30 - 0.006, gaps
-    span = sent[-1]["_t"] - sent[0]["_t"]
-    assert (len(sent) - 1) / span <= 30.5
-    # no token waits more than 50 ms, the last of each burst included
+    # ≤ 30 messages a second: no two deltas closer than one frame (the header dates have 1 µs resolution)
+    gaps = [b["_sent"] - a["_sent"] for a, b in zip(sent, sent[1:])]
+    assert min(gaps) >= 1 / 30 - 0.001, gaps
+    # no token waits more than 50 ms to be sent, the last of each burst included
     latencies = []
     for index, at in enumerate(yielded):
         carrier = next(m for m in sent if m["n"] >= index + 1)
-        latencies.append(carrier["_t"] - at)
+        latencies.append(carrier["_sent"] - at)
     assert max(latencies) <= 0.05, f"max latency {max(latencies) * 1000:.1f} ms"
     lasts = [latencies[40 * b + 39] for b in range(4)]
     assert max(lasts) <= 0.05, lasts
