@@ -18,6 +18,7 @@ notebook, nbconvert, GitHub and front ends without widgets show the run.
 from __future__ import annotations
 
 import queue
+import time
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +263,10 @@ def display_agent(
         started_at = trace.created if started_at is None else started_at
     if hasattr(source, "history"):  # the agent's live list: read it when asked, it grows per step
         steps = (lambda s=source: s.history)
+    run_started = getattr(getattr(source, "state", None), "started", None)  # an agent stream's RunState
+    if started_at is None and isinstance(run_started, float):
+        # The run's own start, which its trace also uses: a replay shows the same durations.
+        started_at = time.time() - (time.perf_counter() - run_started)
     view = TimelineView(model, started_at=started_at, steps=steps)
     if not (_has_widget_frontend() if widget is None else widget):
         return _print_run(view, source)

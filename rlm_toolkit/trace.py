@@ -92,14 +92,21 @@ class TraceRecorder:
     """
 
     def __init__(
-        self, path: PathLike, *, kind: Kind, model: str | None = None, secrets: tuple[str, ...] = ()
+        self,
+        path: PathLike,
+        *,
+        kind: Kind,
+        model: str | None = None,
+        secrets: tuple[str, ...] = (),
+        started: float | None = None,
     ) -> None:
         self.path = Path(path)
         self.kind = kind
         self.model = model
         self.secrets = (*_env_secrets(), *secrets)
-        self.created = time.time()
-        self._t0 = time.perf_counter()
+        # ``started``: when the run began (``time.perf_counter()``), if that was before now.
+        self._t0 = time.perf_counter() if started is None else started
+        self.created = time.time() - (time.perf_counter() - self._t0)
         self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
         self._header_written = False
         self._pending: list[tuple[float, Any]] = []
@@ -245,8 +252,10 @@ class AgentRecorder(StreamingCallback):
     An interrupted run (a model call stopped) is closed as ``stopped``.
     """
 
-    def __init__(self, path: PathLike, model: str | None = None, history: Any = None) -> None:
-        self.recorder = TraceRecorder(path, kind="agent", model=model)
+    def __init__(
+        self, path: PathLike, model: str | None = None, history: Any = None, started: float | None = None
+    ) -> None:
+        self.recorder = TraceRecorder(path, kind="agent", model=model, started=started)
         self.history = history
         self._error: str | None = None
 

@@ -172,7 +172,8 @@ class ReActAgent:
             return callbacks
         from ..trace import AgentRecorder
 
-        return [*(callbacks or ()), AgentRecorder(record, self.rlm.model_id, history=lambda: state.history)]
+        recorder = AgentRecorder(record, self.rlm.model_id, history=lambda: state.history, started=state.started)
+        return [*(callbacks or ()), recorder]
 
     def _manager(self, callbacks: Sequence[Any] | None) -> CallbackManager:
         return CallbackManager.merge(self.rlm.callbacks, self.callbacks, callbacks)

@@ -178,3 +178,18 @@ def test_the_page_asks_for_a_steps_messages(tmp_path):
     assert sent[-1]["kind"] == "messages" and sent[-1]["messages"][-1]["content"] == "add 1 and 2"
     view._on_page_message(view, {"op": "messages", "step": 9}, [])
     assert sent[-1]["messages"] == [] and "step 9" in sent[-1]["error"]
+
+
+def test_a_recorded_run_and_its_replay_show_the_same_durations(tmp_path):
+    from rlm_jupyter.timeline import display_agent
+
+    path = tmp_path / "run.jsonl"
+    live = display_agent(agent(delay=0.01).stream("add 1 and 2", record=path), widget=False)
+    again = display_agent(replay(path, speed=None), widget=False)
+    def rows(view):
+        return [(r.kind, r.text, r.duration or 0.0) for s in view.timeline.steps.values() for r in s.rows]
+
+    assert [r[:2] for r in rows(again)] == [r[:2] for r in rows(live)]
+    assert all(abs(a[2] - b[2]) < 1e-3 for a, b in zip(rows(again), rows(live)))
+    assert again.timeline.model == live.timeline.model
+    assert rows(live)[0][2] > 0.02  # the thought took its two tokens' time, counted from the run's start
