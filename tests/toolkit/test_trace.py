@@ -78,10 +78,10 @@ def test_stream_replay_round_trip_keeps_events_order_and_timing(tmp_path):
     took = time.perf_counter() - started
     assert [e for e in replayed if e.type == "text"] == [e for e in live if e.type == "text"]
     assert replayed[-2:] == [Usage(prompt_tokens=1, completion_tokens=4), Finish(reason="stop")]
-    assert 0.15 <= took <= 0.6, took  # four 50 ms pauses, kept
+    assert 0.15 <= took <= 1.5, took  # four 50 ms pauses, kept (generous: the machine is shared)
     started = time.perf_counter()
     assert list(replay(path, speed=None)) == replayed
-    assert time.perf_counter() - started < 0.05
+    assert time.perf_counter() - started < 0.1
 
 
 def test_agent_record_and_replay_round_trip(tmp_path):
