@@ -100,9 +100,14 @@ def test_agent_record_and_replay_round_trip(tmp_path):
     gap = trace.times[4] - trace.times[3]
     assert 0.09 <= gap <= 0.3
     started = time.perf_counter()
-    again = list(replay(path))
+    again, arrivals = [], []
+    for event in replay(path):
+        arrivals.append(time.perf_counter() - started)
+        again.append(event)
     assert again == live
-    assert time.perf_counter() - started >= 0.09
+    # Each event comes when it came in the recording (offsets from the replay's start).
+    assert all(a >= t - 0.002 for a, t in zip(arrivals, trace.times))
+    assert max(a - t for a, t in zip(arrivals, trace.times)) < 0.1
 
 
 async def test_async_record_and_async_replay(tmp_path):
