@@ -23,7 +23,7 @@ def test_a_remote_server_goes_through_the_environment_proxy(openai_server, monke
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     openai_server.script(Stream("via proxy"))
-    rlm = RLM.from_openai("gpt-4o", base_url="http://api.example.invalid/v1", api_key="sk-proxy-test-key-123",
+    rlm = RLM.from_openai("gpt-4o", base_url="http://api.example.invalid/v1", api_key="sk-viaproxy-0123456789",
                           max_retries=0)
     assert rlm.run("hi") == "via proxy"
     assert openai_server.headers[0]["host"] == "api.example.invalid"
