@@ -48,7 +48,7 @@ class TimelineView(anywidget.AnyWidget):
     _css = (_STATIC / "timeline.css").read_text(encoding="utf-8")
     state = traitlets.Unicode("running").tag(sync=True)
     snapshot = traitlets.List().tag(sync=True)
-    seq = traitlets.Int(0).tag(sync=True)
+    seq = traitlets.Int(0).tag(sync=True)  # the last message's number, synced with the snapshot only
 
     def __init__(self, model: str | None = None, *, started_at: float | None = None, steps: Any = None,
                  frame: float = FRAME) -> None:
@@ -58,6 +58,7 @@ class TimelineView(anywidget.AnyWidget):
         self._steps = steps
         self._ops: list[dict[str, Any]] = []  # every operation sent so far but headers, for the snapshot
         self._pending: list[dict[str, Any]] = []
+        self._seq = 0
         self.error: BaseException | None = None
         self._shown_in: int | None = None
         self.on_msg(self._on_page_message)
@@ -84,8 +85,8 @@ class TimelineView(anywidget.AnyWidget):
         ops = merge_ops(self._pending)
         self._pending = []
         self._ops.extend(op for op in ops if op["op"] != "header")
-        self.seq += 1
-        self.send({"seq": self.seq, "ops": ops})
+        self._seq += 1  # not the trait: a trait change would be one more message per frame
+        self.send({"seq": self._seq, "ops": ops})
 
     @property
     def sent_messages(self) -> int:
@@ -99,6 +100,7 @@ class TimelineView(anywidget.AnyWidget):
         self.flush(force=True)
         with self.hold_sync():
             self.snapshot = [*merge_ops(self._ops), self.timeline.header()]
+            self.seq = self._seq
             self.state = self.timeline.state
 
     # -- inspecting -----------------------------------------------------------------------------

@@ -239,3 +239,19 @@ def test_an_interrupt_stops_the_timeline_and_closes_the_trace(tmp_path):
         assert fresh.execute("print('still alive')").stdout.strip() == "still alive"
     finally:
         fresh.shutdown()
+
+
+def test_while_running_only_custom_messages_cross_the_comm(kernel):
+    assert kernel.execute("m5 = agent_model(delay=0.005)").ok
+    run = kernel.execute("%%rlm --agent --tools add,boom -m m5\nWhat is 20 + 22?")
+    assert run.ok, run.errors
+    comm = run.of("comm_msg")
+    methods = [m["content"]["data"].get("method") for m in comm]
+    custom = methods.count("custom")
+    assert custom == len([m for m in run.comm_msgs() if "ops" in m]) >= 3
+    assert methods.count("update") <= 2, methods  # the state and snapshot once, at the end
+    # Bytes grow with the run, not with its square: beyond each message's envelope (~0.8 KB of
+    # headers) the payload stays within twice the transcript's size.
+    sent = sum(m["_bytes"] for m in comm if m["content"]["data"].get("method") == "custom")
+    transcript = run.of("update_display_data")[0]["content"]["data"]["text/plain"]
+    assert sent < custom * 900 + 2 * len(transcript), (sent, custom, len(transcript))
