@@ -17,6 +17,7 @@ Mistakes are one-line :class:`IPython.core.error.UsageError`\\ s; model failures
 from __future__ import annotations
 
 import keyword
+import os
 import re
 import shlex
 from typing import Any
@@ -35,6 +36,9 @@ LINE_HELP = """\
 %rlm reset          forget the --chat conversation
 %rlm replay FILE    show a recorded run again, no model needed (--instant: at once; --speed X)
 %rlm help           this text; %%rlm? documents the cell magic's options"""
+
+#: Environment variables that configure providers; a cached RLM is rebuilt when one changes.
+_PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "OLLAMA_HOST")
 
 _FIELD = re.compile(r"\{\{|\}\}|\{([^{}\n]*)\}")
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
@@ -109,7 +113,7 @@ class RLMMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.history: list[dict[str, str]] = []  # the --chat conversation, uncapped
-        self._rlms: dict[str, Any] = {}  # one RLM per model id, so clients and loaded models are reused
+        self._rlms: dict[tuple[str | None, ...], Any] = {}  # one RLM per model id, so clients and loaded models are reused
         self.streams: list[Any] = []  # --bg streams started here (view, task)
 
     # -- %%rlm ----------------------------------------------------------------------------------
@@ -222,13 +226,15 @@ class RLMMagics(Magics):
                 raise UsageError(f"-m {name}: the variable holds a {type(value).__name__}, not an RLM or a Provider")
             name = value
         model_id = name or default_model_id()
-        if model_id not in self._rlms:
+        # Reused while the environment that configures it is the same (a new key or URL: a new RLM).
+        key = (model_id, *(os.environ.get(var) for var in _PROVIDER_ENV))
+        if key not in self._rlms:
             try:
-                self._rlms[model_id] = RLM(model_id)
+                self._rlms[key] = RLM(model_id)
             except Exception as error:  # missing key, unknown provider, missing extra: one line
                 hint = "" if name else " (the default model; pick another with %rlm model NAME or -m)"
                 raise UsageError(f"{model_id}{hint}: {_one_line(error)}") from None
-        return self._rlms[model_id]
+        return self._rlms[key]
 
     # -- %rlm -----------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import queue
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -197,15 +198,69 @@ class StreamView(anywidget.AnyWidget):
 
 
 def _puller(source: Any) -> tuple[Callable[[float | None], Any], Callable[[], None]]:
-    """``pull(timeout)`` for a stream source (raises ``queue.Empty`` / ``StopIteration``) and a closer."""
+    """``pull(timeout)`` for a stream source (raises ``queue.Empty`` / ``StopIteration``) and a closer.
+
+    Sources with ``next(timeout)`` (RLM streams, trace replays) and async iterables (through the
+    toolkit's bridge) wake on the frame deadline; so do plain iterators, which are read in a
+    worker thread (a generator that sleeps between tokens must not hold back the last one).
+    """
     nxt = getattr(source, "next", None)
     if callable(nxt) and "timeout" in inspect.signature(nxt).parameters:
         return nxt, getattr(source, "close", lambda: None)
     if hasattr(source, "__aiter__"):
         bridged = _bridge.iterate_sync(lambda: source)
         return bridged.get, bridged.close
-    iterator = iter(source)
-    return (lambda _timeout: next(iterator)), getattr(source, "close", lambda: None)
+    if isinstance(source, str):
+        source = [source]
+    if isinstance(source, (list, tuple)):  # already in memory: nothing to wait for
+        iterator = iter(source)
+        return (lambda _timeout: next(iterator)), lambda: None
+    return _threaded(iter(source))
+
+
+_END = object()
+
+
+def _threaded(iterator: Any) -> tuple[Callable[[float | None], Any], Callable[[], None]]:
+    """Read ``iterator`` in a daemon thread; ``pull(timeout)`` takes its items in order."""
+    items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in iterator:
+                items.put(item)
+                if stop.is_set():
+                    break
+            items.put(_END)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            items.put(_Failed(error))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+
+    threading.Thread(target=work, name="rlm-display-stream", daemon=True).start()
+
+    def pull(timeout: float | None) -> Any:
+        item = items.get() if timeout is None else items.get(timeout=timeout)
+        if item is _END:
+            raise StopIteration
+        if isinstance(item, _Failed):
+            raise item.error
+        return item
+
+    return pull, stop.set
+
+
+class _Failed:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 def drive(view: StreamView, source: Any) -> StreamView:

@@ -248,3 +248,26 @@ def test_interrupt_stops_within_half_a_second_and_closes_the_connection(fresh_ke
     assert openai_server.wait_disconnect(2.0), "the HTTP connection stayed open after the interrupt"
     assert fresh_kernel.execute("print(len(partial) > 0)").stdout.strip() == "True"
     assert openai_server.api_key not in json.dumps([m["content"] for m in run.messages])
+
+
+def test_openai_models_use_the_environments_url_and_key_and_a_401_shows_one_scrubbed_line(kernel, openai_server):
+    from tests.fixtures.openai_server import Stream, Unauthorized
+
+    openai_server.script(Stream("Hello from the loopback server"), Unauthorized())
+    exports = "".join(f"os.environ[{k!r}] = {v!r}\n" for k, v in openai_server.env.items())
+    assert kernel.execute("import os\n" + exports).ok
+    try:
+        run = kernel.execute("%%rlm -m openai:gpt-4o -o via_env\nhi")
+        assert run.ok, run.errors
+        assert value(kernel, "via_env") == "Hello from the loopback server"
+        assert openai_server.requests[-1]["model"] == "gpt-4o"
+        assert openai_server.headers[-1]["authorization"] == f"Bearer {openai_server.api_key}"
+        run = kernel.execute("%%rlm -m openai:gpt-4o-mini\nhi")  # 401, echoing the key masked
+        end = final(run)
+        assert end["metadata"]["rlm"]["state"] == "error"
+        assert "AuthenticationError" in end["data"]["text/plain"]
+        wire = json.dumps([m["content"] for m in run.messages], default=str)
+        key = openai_server.api_key
+        assert key not in wire and key[:8] not in wire and "Traceback" not in wire
+    finally:
+        kernel.execute("for k in ('OPENAI_BASE_URL', 'OPENAI_API_KEY'): os.environ.pop(k, None)")

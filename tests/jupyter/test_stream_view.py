@@ -92,3 +92,38 @@ def test_interpolation_fills_names_and_refuses_expressions():
                          ("{import}", "not expressions")]:
         with pytest.raises(UsageError, match=message):
             interpolate(bad, ns)
+
+
+def test_a_plain_generator_that_pauses_does_not_hold_back_its_last_token():
+    import time
+
+    def slow():
+        yield "first "
+        yield "burst "
+        time.sleep(0.4)  # a pause: what came before must go out within a frame, not after it
+        yield "late"
+
+    view = StreamView("x:y")
+    times: list[tuple[float, dict]] = []
+    view.send = lambda content, buffers=None: times.append((time.perf_counter(), content))  # type: ignore[method-assign]
+    started = time.perf_counter()
+    drive(view, slow())
+    deltas = [(t - started, m["d"]) for t, m in times if "d" in m]
+    assert "".join(d for _, d in deltas) == "first burst late"
+    before_pause = [t for t, d in deltas if "burst" in d]
+    assert before_pause and before_pause[0] < 0.2, deltas
+
+
+def test_a_failing_generator_ends_the_view_with_its_error_and_a_string_is_one_chunk():
+    def broken():
+        yield "partial "
+        raise ValueError("bad\nsecond line")
+
+    view = StreamView("x:y")
+    recorded(view)
+    drive(view, broken())
+    assert view.state == "error" and view.answer == "partial " and view.error == "ValueError: bad"
+    whole = StreamView("x:y")
+    recorded(whole)
+    drive(whole, "just this")
+    assert whole.answer == "just this" and whole.response.chunks == 1
