@@ -208,7 +208,7 @@ endless = RLM(ScriptedProvider(" ".join(f"w{i}" for i in range(100000)), delay=0
     assert other.stdout.strip() == "42"
     ids = {r.of("display_data")[0]["content"]["data"][WIDGET]["model_id"]: name
            for r, name in ((ra_run, "a"), (rb_run, "b"))}
-    messages: list = []
+    messages: list = [*ra_run.messages, *rb_run.messages]  # what arrived before each cell went idle
     deadline = time.perf_counter() + 15
     while time.perf_counter() < deadline and len([m for m in messages if m["msg_type"] == "update_display_data"]) < 2:
         messages += kernel.collect(0.5)
@@ -220,6 +220,7 @@ endless = RLM(ScriptedProvider(" ".join(f"w{i}" for i in range(100000)), delay=0
     assert texts["a"] == value(kernel, "a_text") == value(kernel, "a_out")
     assert texts["b"] == value(kernel, "b_text") == value(kernel, "b_out")
 
+    kernel.collect(0.2)  # drop what is left of the two streams
     run = kernel.execute("%%rlm --bg -m endless -o stopped_out\ngo")
     comm_id = run.of("display_data")[0]["content"]["data"][WIDGET]["model_id"]
     time.sleep(0.3)
