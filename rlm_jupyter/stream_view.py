@@ -139,7 +139,7 @@ class StreamView(anywidget.AnyWidget):
             self.state = self.response.state if self.response.state != "streaming" else "done"
         with self._lock_property(text=text):  # the page already has it: set without re-sending
             self.text = text
-        self.send({"end": len(text)})
+        self.send({"end": _js_length(text)})
 
     # -- page messages --------------------------------------------------------------------------
 
@@ -195,6 +195,11 @@ class StreamView(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         return f"<StreamView {self.summary()}>"
+
+
+def _js_length(text: str) -> int:
+    """``text.length`` as JavaScript counts it (UTF-16 code units), for the page's end-of-stream check."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _puller(source: Any) -> tuple[Callable[[float | None], Any], Callable[[], None]]:

@@ -65,6 +65,10 @@ def test_answer_grows_in_place_and_ends_as_static_text(kernel):
     assert provenance["model"] == "scripted:scripted" and provenance["state"] == "done"
     assert provenance["usage"]["completion_tokens"] == 120 and provenance["ttft_s"] is not None
     assert value(kernel, "answer") == story
+    # the page builds the text from the deltas; the kernel never re-sends it as a trait
+    syncs = [m["content"]["data"] for m in run.of("comm_msg") if m["content"]["data"].get("method") == "update"]
+    assert syncs and all("text" not in s["state"] for s in syncs)
+    assert any(s["state"].get("state") == "done" for s in syncs)
 
 
 def test_message_rate_and_token_latency_including_before_a_pause(kernel):

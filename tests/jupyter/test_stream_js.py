@@ -45,7 +45,7 @@ window.lateView = () => window.widget.render({ model: proxy(window.model), el: d
 HOSTILE = ("Here you go: <script>window.__pwned='script'</script> <img src=x onerror=\"window.__pwned='img'\"> "
            "[click me](javascript:window.__pwned='link') <a href=\"javascript:window.__pwned='a'\">a</a> "
            "<svg onload=\"window.__pwned='svg'\"></svg> [d](data:text/html;base64,PHNjcmlwdD4=) "
-           "<iframe src=\"javascript:window.__pwned='frame'\"></iframe> done.")
+           "<iframe src=\"javascript:window.__pwned='frame'\"></iframe> 🦜 done.")
 
 MARKDOWN = """# Title
 

@@ -29,6 +29,11 @@ def test_deltas_are_sent_per_frame_and_the_page_gets_the_rest_at_the_end():
     view.finish()
     assert [m.get("d") for m in sent if "d" in m] == ["Hel", "lo you"]
     assert sent[-1] == {"end": 9}
+    astral = StreamView("x:y")
+    sent2 = recorded(astral)
+    astral.feed("🦜 ok")
+    astral.finish()
+    assert sent2[-1] == {"end": 5}  # JavaScript's length: the parrot is two UTF-16 units
     assert view.state == "done" and view.text == "Hello you" and view.info["chunks"] == 3
 
 
