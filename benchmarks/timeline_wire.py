@@ -56,15 +56,28 @@ def measure(steps: int, thought_tokens: int, final_tokens: int) -> dict[str, flo
         due = view.due(t)
         if due is not None and due <= 0:
             view.flush(now=t)
-        view.apply(event)
-        if view.due(t) == 0.0:
-            view.flush(now=t)
+        view.apply(event, now=t)
         naive_bytes += len(json.dumps({"method": "update", "state": {"value": view.timeline.markdown()}}))
         naive_messages += 1
     view.finish()
     duration = t - 1_000.0
     return {"events": naive_messages, "ours_msgs": len(ours), "ours_kb": sum(ours) / 1000,
             "naive_kb": naive_bytes / 1000, "seconds": duration, "rate": len(ours) / duration}
+
+
+def cpu_per_event(tokens: int) -> float:
+    """Microseconds of kernel CPU per streamed token event: fold, merge per frame, send (no wire)."""
+    import time
+
+    view = TimelineView("scripted:scripted", started_at=1_000.0)
+    view.send = lambda content, buffers=None: None  # type: ignore[method-assign]
+    events = [AgentEvent(type="token", content=f" {WORDS[i % len(WORDS)]}", step=1, timestamp=1_000.0 + i / 200)
+              for i in range(tokens)]
+    started = time.process_time()
+    for i, event in enumerate(events):
+        view.apply(event, now=i / 200)
+    view.finish()
+    return (time.process_time() - started) / tokens * 1e6
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -75,6 +88,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         m = measure(*args)
         print(f"| {label} | {m['events']:,} | {m['ours_msgs']:,} ({m['rate']:.1f}/s) | {m['ours_kb']:,.1f} | "
               f"{m['events']:,} | {m['naive_kb']:,.0f} | {m['naive_kb'] / m['ours_kb']:,.0f}× |", flush=True)
+    print()
+    print("| token events | kernel CPU per event (µs) |")
+    print("|---|---|")
+    for tokens in (2_000, 20_000, 100_000):
+        print(f"| {tokens:,} | {cpu_per_event(tokens):.1f} |", flush=True)
 
 
 if __name__ == "__main__":

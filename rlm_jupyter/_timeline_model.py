@@ -28,18 +28,34 @@ __all__ = ["TimelineModel", "Row", "Step", "merge_ops", "timeline_html", "OBSERV
 OBSERVATION_LIMIT = 20_000
 
 
-@dataclass
 class Row:
     """One row of a step: ``kind`` is live (text still streaming), thought, action, observation,
-    error or final."""
+    error or final. Streamed text is kept as pieces and joined when read (no quadratic growth)."""
 
-    kind: str
-    text: str = ""
-    tool: str | None = None
-    args: str | None = None
-    call_id: str | None = None
-    is_error: bool = False
-    duration: float | None = None
+    __slots__ = ("kind", "_parts", "tool", "args", "call_id", "is_error", "duration")
+
+    def __init__(self, kind: str, text: str = "", *, tool: str | None = None, args: str | None = None,
+                 call_id: str | None = None, is_error: bool = False, duration: float | None = None) -> None:
+        self.kind = kind
+        self._parts = [text] if text else []
+        self.tool, self.args, self.call_id = tool, args, call_id
+        self.is_error, self.duration = is_error, duration
+
+    @property
+    def text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._parts = [value] if value else []
+
+    def append(self, piece: str) -> None:
+        self._parts.append(piece)
+
+    def __repr__(self) -> str:
+        return f"Row({self.kind!r}, {self.text[:40]!r})"
 
 
 @dataclass
@@ -100,7 +116,7 @@ class TimelineModel:
             row = step.row("live")
             if row is None:
                 step.rows.append(row := Row("live"))
-            row.text += event.content
+            row.append(event.content)
             ops.append({"op": "live", "step": number, "delta": event.content})
         elif kind == "thought":
             row = step.row("live")
@@ -306,15 +322,26 @@ def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Join consecutive ``live`` deltas of one step and keep only the last header."""
     out: list[dict[str, Any]] = []
     header: dict[str, Any] | None = None
+    pieces: list[str] = []  # the deltas of the live op at out[-1], joined when it is complete
+
+    def close_live() -> None:
+        if pieces:
+            out[-1] = {**out[-1], "delta": "".join(pieces)}
+            pieces.clear()
+
     for op in ops:
         if op["op"] == "header":
             header = op
             continue
         last = out[-1] if out else None
         if op["op"] == "live" and last is not None and last["op"] == "live" and last["step"] == op["step"]:
-            out[-1] = {**last, "delta": last["delta"] + op["delta"]}
-        else:
-            out.append(op)
+            if not pieces:
+                pieces.append(last["delta"])
+            pieces.append(op["delta"])
+            continue
+        close_live()
+        out.append(op)
+    close_live()
     if header is not None:
         out.append(header)
     return out
