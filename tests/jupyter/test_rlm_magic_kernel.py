@@ -276,3 +276,25 @@ def test_openai_models_use_the_environments_url_and_key_and_a_401_shows_one_scru
         assert key not in wire and key[:8] not in wire and "Traceback" not in wire
     finally:
         kernel.execute("for k in ('OPENAI_BASE_URL', 'OPENAI_API_KEY'): os.environ.pop(k, None)")
+
+
+@pytest.mark.model
+@pytest.mark.timeout(300)
+def test_no_model_named_and_no_key_the_embedded_model_answers_in_place(fresh_kernel):
+    from tests.conftest import require
+    from tests.fixtures.notebooks import embedded_model_missing
+
+    missing = embedded_model_missing()
+    if missing:
+        if require("model"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    assert fresh_kernel.execute("%load_ext rlm_jupyter").ok
+    run = fresh_kernel.execute("%%rlm --max-tokens 24 --temperature 0 -o said\nSay hello to a new user.", timeout=240)
+    assert run.ok, run.errors or run.stderr
+    sent = deltas(run)
+    assert sent and "".join(m["d"] for m in sent).strip()
+    end = final(run)
+    assert end["metadata"]["rlm"]["model"] == "local:smollm2" and end["metadata"]["rlm"]["state"] == "done"
+    assert end["data"]["text/plain"] == "".join(m["d"] for m in sent)
+    assert fresh_kernel.execute("print(len(said) > 0)").stdout.strip() == "True"
