@@ -186,10 +186,49 @@ function mdCode(src) {
       && body[body.length - 1].trim().length >= m[1].length) body = body.slice(0, -1);
   else if (body.length && body[body.length - 1] === "") body = body.slice(0, -1); // still streaming: no empty last line
   const pre = mdEl("pre");
-  const code = mdEl("code", m && m[2] ? "language-" + m[2].replace(/[^\w+#.-]/g, "") : null,
-    body.map((l) => l.replace(new RegExp("^ {0," + indent + "}"), "")).join("\n"));
+  const lang = m && m[2] ? m[2].replace(/[^\w+#.-]/g, "").toLowerCase() : "";
+  const code = mdEl("code", lang ? "language-" + lang : null);
+  mdHighlight(code, lang, body.map((l) => l.replace(new RegExp("^ {0," + indent + "}"), "")).join("\n"));
   pre.appendChild(code);
   return pre;
+}
+
+// A small highlighter for a few common languages: spans with classes, text through textContent.
+const MD_LANGS = { py: "python", python: "python", js: "js", javascript: "js", ts: "js", typescript: "js",
+  json: "json", sh: "bash", bash: "bash", shell: "bash", zsh: "bash", console: "bash" };
+const MD_KEYWORDS = {
+  python: "and as assert async await break class continue def del elif else except False finally for from global if import in is lambda None nonlocal not or pass raise return True try while with yield",
+  js: "async await break case catch class const continue default delete do else export extends false finally for function if import in instanceof let new null of return super switch this throw true try typeof undefined var void while yield",
+  bash: "if then else elif fi for while do done case esac function in export return local",
+  json: "true false null",
+};
+const MD_COMMENT = { python: /#[^\n]*/.source, bash: /#[^\n]*/.source, js: /\/\/[^\n]*|\/\*[\s\S]*?(?:\*\/|$)/.source, json: /(?!)/.source };
+const MD_TRIPLE = { python: /"""[\s\S]*?(?:"""|$)|'''[\s\S]*?(?:'''|$)|/.source, js: /`(?:\\[\s\S]|[^`\\])*`?|/.source };
+const MD_STRING = /"(?:\\.|[^"\\\n])*"?|'(?:\\.|[^'\\\n])*'?/.source;
+const mdHighlighters = {};
+
+function mdHighlighter(kind) {
+  if (!mdHighlighters[kind]) {
+    mdHighlighters[kind] = new RegExp(`(${MD_COMMENT[kind]})|(${MD_TRIPLE[kind] || ""}${MD_STRING})|` +
+      `\\b(\\d+(?:\\.\\d+)?)\\b|\\b(${MD_KEYWORDS[kind].split(" ").join("|")})\\b`, "g");
+  }
+  return mdHighlighters[kind];
+}
+
+function mdHighlight(code, lang, text) {
+  const kind = MD_LANGS[lang];
+  if (!kind) { code.textContent = text; return; }
+  const re = mdHighlighter(kind);
+  re.lastIndex = 0;
+  let last = 0, m;
+  while ((m = re.exec(text)) !== null) {
+    if (m[0] === "") { re.lastIndex++; continue; }
+    if (m.index > last) code.appendChild(document.createTextNode(text.slice(last, m.index)));
+    const cls = m[1] ? "rlm-tok-comment" : m[2] ? "rlm-tok-string" : m[3] ? "rlm-tok-number" : "rlm-tok-keyword";
+    code.appendChild(mdEl("span", cls, m[0]));
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) code.appendChild(document.createTextNode(text.slice(last)));
 }
 
 function mdCells(line) {

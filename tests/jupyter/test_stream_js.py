@@ -159,6 +159,7 @@ def test_markdown_renders_and_completed_blocks_keep_their_nodes(browser_page):
     assert page.locator(f"{a} table th").all_inner_texts() == ["a", "b"]
     assert page.locator(f"{a} table td").all_inner_texts() == ["1", "2"]
     assert page.locator(f"{a} pre code.language-python").inner_text() == 'print("hi")'
+    assert page.locator(f"{a} pre code .rlm-tok-string").inner_text() == '"hi"'  # highlighted, still text
     assert page.locator("#a .rlm-stream").get_attribute("class").count("mathjax_ignore") == 1
     # a late view of the same model shows the same answer from the model's text
     page.evaluate("window.lateView()")
