@@ -132,3 +132,32 @@ def test_a_failing_generator_ends_the_view_with_its_error_and_a_string_is_one_ch
     recorded(whole)
     drive(whole, "just this")
     assert whole.answer == "just this" and whole.response.chunks == 1
+
+
+def test_background_without_a_running_loop_uses_the_bridge_and_can_be_stopped():
+    import asyncio
+
+    from rlm_jupyter.stream_view import start_background
+
+    async def words(n):
+        for i in range(n):
+            await asyncio.sleep(0.005)
+            yield f"w{i} "
+
+    ended = []
+    view, future = start_background(words(5), model="x:y", on_end=ended.append)
+    recorded(view)
+    assert future.result(timeout=5) is view
+    assert view.state == "done" and view.answer == "w0 w1 w2 w3 w4 " and ended == [view]
+    assert view.stoppable
+
+    endless, future = start_background(words(10_000), model="x:y")
+    recorded(endless)
+    import time
+
+    time.sleep(0.1)
+    endless._on_page_message(endless, {"stop": True}, [])
+    deadline = time.monotonic() + 5
+    while endless.state == "streaming" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert endless.state == "stopped" and endless.answer.startswith("w0 ")
