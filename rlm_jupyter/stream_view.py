@@ -85,6 +85,7 @@ class StreamView(anywidget.AnyWidget):
         self._parts: list[str] = []
         self._sent_first = False
         self.on_stop: Callable[[], None] | None = None  # set by whoever can stop the stream
+        self._shown_in: int | None = None  # the execution count of the cell that displayed it
         self.on_msg(self._on_page_message)
 
     # -- driving --------------------------------------------------------------------------------
@@ -133,7 +134,7 @@ class StreamView(anywidget.AnyWidget):
         self.response.settle(error)
         text = "".join(self._parts)
         with self.hold_sync():
-            self.info = self.response.to_dict()
+            self.info = self.provenance()
             if error is not None and self.response.state == "error":
                 self.error = error_line(error)
             self.state = self.response.state if self.response.state != "streaming" else "done"
@@ -157,15 +158,22 @@ class StreamView(anywidget.AnyWidget):
     def answer(self) -> str:
         return "".join(self._parts)
 
+    def provenance(self) -> dict[str, Any]:
+        """``Response.to_dict()`` with its error as one scrubbed line (it is saved with the notebook)."""
+        info = self.response.to_dict()
+        if self.response.error is not None:
+            info["error"] = error_line(self.response.error)
+        return info
+
     def summary(self) -> str:
-        return render.footer_text(self.response.to_dict())
+        return render.footer_text(self.provenance())
 
     def final_bundle(self, *, widget: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
         """The static display of the answer (``widget=True`` keeps the live view first).
 
         This is what a saved notebook keeps, so the text is scrubbed of anything key-shaped.
         """
-        text, info = scrub(self.answer), self.response.to_dict()
+        text, info = scrub(self.answer), self.provenance()
         plain = text if not self.error else f"{text}\n[{self.error}]" if text else f"[{self.error}]"
         data: dict[str, Any] = {
             "text/plain": plain,
@@ -185,8 +193,8 @@ class StreamView(anywidget.AnyWidget):
         return data, {}
 
     def _ipython_display_(self) -> None:
-        """Shown once: a cell ending in ``display_stream(...)`` does not show the answer twice."""
-        if getattr(self, "_shown", False):
+        """A cell ending in ``display_stream(...)`` does not show the answer twice (later cells may)."""
+        if self._shown_in is not None and self._shown_in == _execution_count():
             return
         from IPython.display import display
 
@@ -349,6 +357,15 @@ async def adrive(view: StreamView, source: Any) -> StreamView:
     return view
 
 
+def _execution_count() -> int | None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return None if shell is None else shell.execution_count
+
+
 def _has_widget_frontend() -> bool:
     """A kernel with a front end that can show widgets (not a terminal IPython or a script)."""
     try:
@@ -388,7 +405,7 @@ def display_stream(
     view = StreamView(model, fmt=fmt)
     data, metadata = view._repr_mimebundle_() or ({}, {})
     handle = display(data, metadata=metadata, raw=True, display_id=True)
-    view._shown = True
+    view._shown_in = _execution_count()
     try:
         drive(view, source)
     finally:
@@ -421,7 +438,7 @@ def start_background(
     view = StreamView(model or _model_of(source), fmt=fmt, stoppable=True)
     data, metadata = view._repr_mimebundle_() or ({}, {})
     handle = display(data, metadata=metadata, raw=True, display_id=True)
-    view._shown = True
+    view._shown_in = _execution_count()
 
     async def run() -> StreamView:
         try:

@@ -161,3 +161,15 @@ def test_background_without_a_running_loop_uses_the_bridge_and_can_be_stopped():
     while endless.state == "streaming" and time.monotonic() < deadline:
         time.sleep(0.01)
     assert endless.state == "stopped" and endless.answer.startswith("w0 ")
+
+
+def test_provenance_carries_a_scrubbed_one_line_error():
+    def broken():
+        yield "x"
+        raise RuntimeError("token sk-proj-abcdefghijklmnop1234 refused\nmore")
+
+    view = StreamView("x:y")
+    recorded(view)
+    drive(view, broken())
+    _, metadata = view.final_bundle()
+    assert metadata["rlm"]["error"] == "RuntimeError: token sk-*** refused" == view.info["error"]
