@@ -136,9 +136,10 @@ class TimelineModel:
                 duration = since
             if action is not None:
                 action.duration = duration
-            step.rows.append(Row("observation", text=event.content, tool=event.tool_name, call_id=event.call_id,
-                                 is_error=event.is_error, duration=duration))
-            ops.append({"op": "observation", "step": number, "id": event.call_id, "tool": event.tool_name or "",
+            step.rows.append(Row("observation", text=event.content, tool=event.tool_name,
+                                 call_id=event.call_id, is_error=event.is_error, duration=duration))
+            ops.append({"op": "observation", "step": number, "id": event.call_id,
+                        "tool": event.tool_name or "",
                         "text": event.content[:OBSERVATION_LIMIT], "length": len(event.content),
                         "error": event.is_error, "duration": duration})
         elif kind == "error":
@@ -241,6 +242,7 @@ class TimelineModel:
 
 _PRE = "white-space:pre-wrap;word-break:break-word;margin:2px 0"
 _ERR = "color:#d32f2f"
+_STEP = "margin-top:6px;padding-left:6px;border-left:2px solid #ccc"
 
 
 def _h(text: Any) -> str:
@@ -258,13 +260,14 @@ def _row_html(row: Row) -> str:
     classes = f"rlm-row rlm-{kind}" + (" rlm-error" if row.is_error and kind != "error" else "")
     style = f' style="{_ERR}"' if row.is_error or kind == "error" else ""
     if kind == "action":
-        body = f'<code class="rlm-tool">{_h(row.tool or "")}</code><pre class="rlm-args" style="{_PRE}">{_h(row.args)}</pre>'
+        body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
+                f'<pre class="rlm-args" style="{_PRE}">{_h(row.args)}</pre>')
     elif kind == "observation":
         text = row.text[:OBSERVATION_LIMIT]
         if len(text) > 400:
-            body = (f'<pre class="rlm-text" style="{_PRE}">{_h(text[:400])}…</pre><details><summary>show all '
-                    f'({len(row.text)} characters)</summary><pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
-                    "</details>")
+            body = (f'<pre class="rlm-text" style="{_PRE}">{_h(text[:400])}…</pre>'
+                    f'<details><summary>show all ({len(row.text)} characters)</summary>'
+                    f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre></details>')
         else:
             body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
     elif kind == "final":
@@ -284,8 +287,9 @@ def _messages_html(messages: list[dict[str, Any]]) -> str:
         extra = ""
         if m.get("tool_calls"):
             extra = f'<pre class="rlm-args" style="{_PRE}">{_h(json.dumps(m["tool_calls"], indent=2))}</pre>'
-        items.append(f'<div class="rlm-message" data-role="{_h(m.get("role", ""))}"><b class="rlm-role">'
-                     f'{_h(m.get("role", ""))}</b><pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>{extra}</div>')
+        role = _h(m.get("role", ""))
+        items.append(f'<div class="rlm-message" data-role="{role}"><b class="rlm-role">{role}</b>'
+                     f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>{extra}</div>')
     return "".join(items)
 
 
@@ -309,8 +313,8 @@ def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]
         else:
             head = f'<div class="rlm-step-title"><b>{title}</b></div>'
         rows = "".join(_row_html(row) for row in step.rows)
-        parts.append(f'<div class="rlm-step" data-step="{step.number}" style="margin-top:6px;padding-left:6px;'
-                     f'border-left:2px solid #ccc">{head}<div class="rlm-rows">{rows}</div></div>')
+        parts.append(f'<div class="rlm-step" data-step="{step.number}" style="{_STEP}">{head}'
+                     f'<div class="rlm-rows">{rows}</div></div>')
     parts.append("</div>")
     if model.error:
         parts.append(f'<div class="rlm-row rlm-error" style="{_ERR}">{_h(model.error)}</div>')

@@ -42,7 +42,7 @@ def _esm() -> str:
 
 
 class TimelineView(anywidget.AnyWidget):
-    """The widget. ``apply(event)`` / ``flush()`` / ``finish()`` drive it; :func:`display_agent` does all three."""
+    """The widget: ``apply(event)`` / ``flush()`` / ``finish()`` drive it; :func:`display_agent` does all."""
 
     _esm = _esm()
     _css = (_STATIC / "timeline.css").read_text(encoding="utf-8")
@@ -66,7 +66,8 @@ class TimelineView(anywidget.AnyWidget):
     # -- driving --------------------------------------------------------------------------------
 
     def apply(self, event: Any, now: float | None = None) -> None:
-        """Fold one :class:`~rlm_toolkit.agents.AgentEvent` in; its operations leave when their frame is due."""
+        """Fold one :class:`~rlm_toolkit.agents.AgentEvent` in; its operations leave when their frame is
+        due."""
         self._pending.extend(self.timeline.apply(event))
         self.coalescer.push("·", now)
         if not self.timeline.model and self._steps is not None:

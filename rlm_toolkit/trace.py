@@ -43,7 +43,9 @@ Event = Union[StreamEvent, AgentEvent]
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: Dict keys whose values are never written, whatever they hold.
-_SECRET_KEYS = frozenset({"authorization", "proxy-authorization", "api_key", "api-key", "x-api-key", "apikey"})
+_SECRET_KEYS = frozenset(
+    {"authorization", "proxy-authorization", "api_key", "api-key", "x-api-key", "apikey"}
+)
 _SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 
 
@@ -284,7 +286,8 @@ def _agent_provenance(model: str | None, steps: list[tuple[int, Any]], final: An
         usage = ((data.get("response") or {}).get("usage") or {}) if isinstance(data, dict) else {}
         prompt += usage.get("prompt_tokens") or 0
         completion += usage.get("completion_tokens") or 0
-    return {"model": model, "steps": len(steps), "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion}
+    return {"model": model, "steps": len(steps), "usage": usage,
             "elapsed_s": None if final.duration is None else round(final.duration, 4)}
 
 
