@@ -173,3 +173,16 @@ def test_provenance_carries_a_scrubbed_one_line_error():
     drive(view, broken())
     _, metadata = view.final_bundle()
     assert metadata["rlm"]["error"] == "RuntimeError: token sk-*** refused" == view.info["error"]
+
+
+def test_a_recorded_stream_replays_into_the_widget(tmp_path):
+    from rlm_toolkit.trace import replay
+
+    path = tmp_path / "s.jsonl"
+    rlm = RLM(ScriptedProvider("Recorded **once**, shown twice."))
+    "".join(rlm.stream("hi", record=str(path)))
+    view = StreamView("scripted:scripted")
+    sent = recorded(view)
+    drive(view, replay(path, speed=None))
+    assert view.answer == "Recorded **once**, shown twice." == "".join(m["d"] for m in sent if "d" in m)
+    assert view.state == "done" and view.info["finish_reason"] == "stop"
