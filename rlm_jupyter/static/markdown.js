@@ -28,7 +28,7 @@ function mdSafeUrl(url) {
   return MD_SAFE_URL.test(clean) ? clean : null;
 }
 
-function mdLink(parent, label, url, fallback) {
+function mdLink(parent, label, url, fallback, depth) {
   const href = mdSafeUrl(url);
   if (href === null) {
     parent.appendChild(document.createTextNode(fallback));
@@ -38,7 +38,7 @@ function mdLink(parent, label, url, fallback) {
   a.setAttribute("href", href);
   a.setAttribute("target", "_blank");
   a.setAttribute("rel", "noopener noreferrer");
-  mdInline(a, label);
+  mdInline(a, label, depth);
   parent.appendChild(a);
 }
 
@@ -57,7 +57,9 @@ function mdClosing(s, delim, from) {
 }
 
 // Inline markdown of `s` appended to `parent` (text nodes and a few safe elements only).
-function mdInline(parent, s) {
+function mdInline(parent, s, depth) {
+  depth = depth || 0;
+  if (depth > 32) { parent.appendChild(document.createTextNode(s)); return; } // pathological nesting: text
   let text = "";
   const flush = () => { if (text) { parent.appendChild(document.createTextNode(text)); text = ""; } };
   let i = 0;
@@ -99,7 +101,7 @@ function mdInline(parent, s) {
       if (m) {
         flush();
         const label = s.slice(start + 1, close);
-        mdLink(parent, c === "!" ? (label || m[1]) : label, m[1], s.slice(i, close + 1 + m[0].length));
+        mdLink(parent, c === "!" ? (label || m[1]) : label, m[1], s.slice(i, close + 1 + m[0].length), depth + 1);
         i = close + 1 + m[0].length; continue;
       }
     }
@@ -108,7 +110,7 @@ function mdInline(parent, s) {
       if (end > 0) {
         flush();
         const strong = mdEl("strong"), em = mdEl("em");
-        mdInline(em, s.slice(i + 3, end));
+        mdInline(em, s.slice(i + 3, end), depth + 1);
         strong.appendChild(em);
         parent.appendChild(strong);
         i = end + 3; continue;
@@ -126,7 +128,7 @@ function mdInline(parent, s) {
         flush();
         const tag = c === "~" ? "del" : double ? "strong" : "em";
         const inner = mdEl(tag);
-        mdInline(inner, s.slice(i + delim.length, end));
+        mdInline(inner, s.slice(i + delim.length, end), depth + 1);
         parent.appendChild(inner);
         i = end + delim.length; continue;
       }
@@ -310,7 +312,7 @@ function mdFillItems(list) {
 }
 
 // One block (lines between blank lines, no fence) → DOM nodes.
-function mdBlock(src) {
+function mdBlock(src, depth) {
   const lines = src.split("\n");
   const nodes = [];
   let para = [];
@@ -334,7 +336,7 @@ function mdBlock(src) {
       while (i < lines.length && (m = MD_QUOTE.exec(lines[i]))) { inner.push(m[1]); i++; }
       i--;
       const q = mdEl("blockquote");
-      mdRenderInto(q, inner.join("\n"));
+      mdRenderInto(q, inner.join("\n"), (depth || 0) + 1);
       nodes.push(q);
     } else if (MD_ITEM.test(line) && (para.length === 0 || !/^ /.test(line))) {
       endPara();
@@ -366,12 +368,13 @@ function mdBlock(src) {
   return nodes;
 }
 
-function mdNodes(block) {
-  return block.fence ? [mdCode(block.src)] : mdBlock(block.src);
+function mdNodes(block, depth) {
+  return block.fence ? [mdCode(block.src)] : mdBlock(block.src, depth);
 }
 
-function mdRenderInto(el, text) {
-  for (const block of mdBlocks(String(text || ""))) for (const node of mdNodes(block)) el.appendChild(node);
+function mdRenderInto(el, text, depth) {
+  if ((depth || 0) > 16) { el.appendChild(mdEl("p", null, String(text))); return; } // deeper quotes: text
+  for (const block of mdBlocks(String(text || ""))) for (const node of mdNodes(block, depth)) el.appendChild(node);
 }
 
 function renderMarkdown(el, text) {

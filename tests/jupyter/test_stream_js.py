@@ -201,3 +201,14 @@ def test_stop_button_and_resync(browser_page):
     fg = StreamView("x:y")
     start(page, fg)  # a foreground stream: the kernel is busy, a click could not act, so no button
     assert not page.locator("#a .rlm-stop").is_visible()
+
+
+def test_pathological_nesting_renders_as_text_instead_of_overflowing(browser_page):
+    page = browser_page.page
+    view = StreamView("x:y")
+    start(page, view)
+    hostile = "> " * 5000 + "deep\n\n" + "**" * 20000 + "x" + "**" * 20000 + "\n\n" + "[" * 5000 + "x"
+    page.evaluate("msg => window.model.deliver(msg)", {"d": hostile, "n": 1})
+    text = page.locator("#a .rlm-answer").inner_text()
+    assert "deep" in text and "x" in text
+    assert browser_page.errors == []
