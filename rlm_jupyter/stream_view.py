@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -61,7 +62,70 @@ def error_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
-class StreamView(anywidget.AnyWidget):
+class _Fed:
+    """What the widget and its stdout stand-in share: taking chunks, coalescing them per frame,
+    the Response that counts them. Subclasses say where a frame's text goes (``_emit``)."""
+
+    response: Response
+    coalescer: Coalescer
+    _parts: list[str]
+    _source_response: Response | None
+
+    def _start(self, model: str | None, frame: float, response: Response | None) -> None:
+        provider, _, name = (model or "stream").partition(":")
+        self.response = response or Response(model=name or provider, provider=provider if name else "")
+        self._source_response = None
+        self.coalescer = Coalescer(frame)
+        self._parts = []
+
+    def use_response(self, response: Response | None) -> None:
+        """Report the source's own Response (an RLM stream's) instead of counting chunks here."""
+        if response is not None:
+            self.response = self._source_response = response
+
+    def feed(self, item: Any, now: float | None = None) -> None:
+        """Take a ``str`` chunk or a stream event; text goes out when its frame is due."""
+        if isinstance(item, str):
+            if not item:
+                return
+            item = TextDelta(text=item)
+        if self.response is not self._source_response:
+            self.response.feed(item)
+        text = item.text if getattr(item, "type", None) == "text" else ""
+        if text:
+            self._parts.append(text)
+            self.coalescer.push(text, now)
+            if self.coalescer.due(now) == 0.0:
+                self.flush(now)
+
+    def due(self, now: float | None = None) -> float | None:
+        return self.coalescer.due(now)
+
+    def flush(self, now: float | None = None, *, force: bool = False) -> None:
+        """Send the pending text as one message, if its frame is due (or ``force``)."""
+        delta = self.coalescer.take(now, force=force)
+        if delta is not None:
+            self._emit(delta)
+
+    def _emit(self, delta: str) -> None:
+        raise NotImplementedError
+
+    @property
+    def answer(self) -> str:
+        return "".join(self._parts)
+
+    def provenance(self) -> dict[str, Any]:
+        """``Response.to_dict()`` with its error as one scrubbed line (it is saved with the notebook)."""
+        info = self.response.to_dict()
+        if self.response.error is not None:
+            info["error"] = error_line(self.response.error)
+        return info
+
+    def summary(self) -> str:
+        return render.footer_text(self.provenance())
+
+
+class StreamView(_Fed, anywidget.AnyWidget):
     """The widget. ``feed(chunk)`` / ``flush()`` / ``finish()`` drive it; :func:`display_stream` does all."""
 
     _esm = _esm()
@@ -78,11 +142,8 @@ class StreamView(anywidget.AnyWidget):
                  response: Response | None = None, stoppable: bool = False) -> None:
         if fmt not in render.FORMATS:
             raise ValueError(f"fmt must be one of {', '.join(render.FORMATS)}, not {fmt!r}")
-        provider, _, name = (model or "stream").partition(":")
-        self.response = response or Response(model=name or provider, provider=provider if name else "")
+        self._start(model, frame, response)
         super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable)
-        self.coalescer = Coalescer(frame)
-        self._parts: list[str] = []
         self._sent_first = False
         self.on_stop: Callable[[], None] | None = None  # set by whoever can stop the stream
         self._shown_in: int | None = None  # the execution count of the cell that displayed it
@@ -90,37 +151,7 @@ class StreamView(anywidget.AnyWidget):
 
     # -- driving --------------------------------------------------------------------------------
 
-    def feed(self, item: Any, now: float | None = None) -> None:
-        """Take a ``str`` chunk or a stream event; text goes out when its frame is due."""
-        if isinstance(item, str):
-            text = item
-            if text and self.response is not self._source_response:
-                self.response.feed(TextDelta(text=text))
-        else:
-            if self.response is not self._source_response:
-                self.response.feed(item)
-            text = item.text if getattr(item, "type", None) == "text" else ""
-        if text:
-            self._parts.append(text)
-            self.coalescer.push(text, now)
-            if self.coalescer.due(now) == 0.0:
-                self.flush(now)
-
-    _source_response: Response | None = None
-
-    def use_response(self, response: Response | None) -> None:
-        """Report the source's own Response (an RLM stream's) instead of counting chunks here."""
-        if response is not None:
-            self.response = self._source_response = response
-
-    def due(self, now: float | None = None) -> float | None:
-        return self.coalescer.due(now)
-
-    def flush(self, now: float | None = None, *, force: bool = False) -> None:
-        """Send the pending text as one message, if its frame is due (or ``force``)."""
-        delta = self.coalescer.take(now, force=force)
-        if delta is None:
-            return
+    def _emit(self, delta: str) -> None:
         message: dict[str, Any] = {"d": delta, "n": self.response.chunks}
         if not self._sent_first:
             self._sent_first = True
@@ -153,20 +184,6 @@ class StreamView(anywidget.AnyWidget):
             self.send({"text": "".join(self._parts)})
 
     # -- display --------------------------------------------------------------------------------
-
-    @property
-    def answer(self) -> str:
-        return "".join(self._parts)
-
-    def provenance(self) -> dict[str, Any]:
-        """``Response.to_dict()`` with its error as one scrubbed line (it is saved with the notebook)."""
-        info = self.response.to_dict()
-        if self.response.error is not None:
-            info["error"] = error_line(self.response.error)
-        return info
-
-    def summary(self) -> str:
-        return render.footer_text(self.provenance())
 
     def final_bundle(self, *, widget: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
         """The static display of the answer (``widget=True`` keeps the live view first).
@@ -464,49 +481,18 @@ def start_background(
     return view, task
 
 
-class PlainStream:
+class PlainStream(_Fed):
     """The widget's driving interface without a widget: each frame's text goes to stdout."""
 
     def __init__(self, model: str | None, *, fmt: str = "markdown", frame: float = FRAME) -> None:
-        provider, _, name = (model or "stream").partition(":")
-        self.response = Response(model=name or provider, provider=provider if name else "")
-        self._own = True
+        self._start(model, frame, None)
         self.fmt, self.error, self.state = fmt, "", "streaming"
-        self.coalescer = Coalescer(frame)
-        self._parts: list[str] = []
 
-    def use_response(self, response: Response | None) -> None:
-        if response is not None:
-            self.response, self._own = response, False
-
-    def feed(self, item: Any, now: float | None = None) -> None:
-        if isinstance(item, str):
-            item = TextDelta(text=item) if item else None
-        if item is None:
-            return
-        if self._own:
-            self.response.feed(item)
-        text = item.text if getattr(item, "type", None) == "text" else ""
-        if text:
-            self._parts.append(text)
-            self.coalescer.push(text, now)
-            if self.coalescer.due(now) == 0.0:
-                self.flush(now)
-
-    def due(self, now: float | None = None) -> float | None:
-        return self.coalescer.due(now)
-
-    def flush(self, now: float | None = None, *, force: bool = False) -> None:
-        import sys
-
-        delta = self.coalescer.take(now, force=force)
-        if delta:
-            sys.stdout.write(delta)
-            sys.stdout.flush()
+    def _emit(self, delta: str) -> None:
+        sys.stdout.write(delta)
+        sys.stdout.flush()
 
     def finish(self, error: BaseException | None = None) -> None:
-        import sys
-
         self.flush(force=True)
         self.response.settle(error)
         self.state = self.response.state
@@ -514,10 +500,6 @@ class PlainStream:
             self.error = error_line(error)
         sys.stdout.write((f"\n[{self.error}]" if self.error else "") + "\n")
         sys.stdout.flush()
-
-    @property
-    def answer(self) -> str:
-        return "".join(self._parts)
 
 
 def _print_stream(source: Any, model: str | None, fmt: str,

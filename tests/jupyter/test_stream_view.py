@@ -135,6 +135,14 @@ def test_a_failing_generator_ends_the_view_with_its_error_and_a_string_is_one_ch
 
 
 def test_background_without_a_running_loop_uses_the_bridge_and_can_be_stopped():
+    # In a thread of its own: a session-wide Playwright driver keeps a loop running in this one.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(_background_without_a_running_loop).result(timeout=30)
+
+
+def _background_without_a_running_loop():
     import asyncio
 
     from rlm_jupyter.stream_view import start_background
