@@ -20,6 +20,7 @@ __all__ = [
     "load_ipython_extension",
     "unload_ipython_extension",
     "display_stream",
+    "adisplay_stream",
     "StreamView",
     "display_agent",
     "TimelineView",
@@ -28,6 +29,7 @@ __all__ = [
 
 _LAZY = {
     "display_stream": ".stream_view",
+    "adisplay_stream": ".stream_view",
     "StreamView": ".stream_view",
     "display_agent": ".timeline",
     "TimelineView": ".timeline",

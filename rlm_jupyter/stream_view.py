@@ -38,7 +38,8 @@ from rlm_toolkit.response import Response
 from . import render
 from ._coalesce import FRAME, Coalescer
 
-__all__ = ["StreamView", "display_stream", "display_events", "drive", "adrive", "error_line", "FRAME"]
+__all__ = ["StreamView", "display_stream", "adisplay_stream", "display_events", "start_background", "drive", "adrive",
+           "error_line", "FRAME"]
 
 _STATIC = Path(__file__).parent / "static"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -434,6 +435,19 @@ def display_stream(
         if on_end is not None:
             on_end(view)
     return view
+
+
+async def adisplay_stream(
+    source: Any, *, model: str | None = None, fmt: str = "markdown",
+    on_end: Callable[[StreamView], None] | None = None, keep_widget: bool = False,
+) -> StreamView:
+    """Async twin of :func:`display_stream`, for ``await`` in a cell: the stream runs on the
+    kernel's loop, the Stop button works, and the finished view is returned::
+
+        view = await adisplay_stream(rlm.astream("Explain SSE"))
+    """
+    view, task = start_background(source, model=model, fmt=fmt, on_end=on_end, keep_widget=keep_widget)
+    return await task
 
 
 def display_events(source: Any, *, model: str | None = None, **options: Any) -> StreamView:

@@ -298,3 +298,10 @@ def test_no_model_named_and_no_key_the_embedded_model_answers_in_place(fresh_ker
     assert end["metadata"]["rlm"]["model"] == "local:smollm2" and end["metadata"]["rlm"]["state"] == "done"
     assert end["data"]["text/plain"] == "".join(m["d"] for m in sent)
     assert fresh_kernel.execute("print(len(said) > 0)").stdout.strip() == "True"
+
+
+def test_await_adisplay_stream_in_a_cell(kernel):
+    run = kernel.execute("from rlm_jupyter import adisplay_stream\nview = await adisplay_stream(slow.astream('hi'))")
+    assert run.ok, run.errors
+    assert "".join(m["d"] for m in deltas(run)) == value(kernel, "story") == value(kernel, "view.answer")
+    assert final(run)["metadata"]["rlm"]["state"] == "done"

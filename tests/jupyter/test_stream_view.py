@@ -194,3 +194,12 @@ def test_a_recorded_stream_replays_into_the_widget(tmp_path):
     drive(view, replay(path, speed=None))
     assert view.answer == "Recorded **once**, shown twice." == "".join(m["d"] for m in sent if "d" in m)
     assert view.state == "done" and view.info["finish_reason"] == "stop"
+
+
+async def test_adisplay_stream_runs_on_the_callers_loop_and_returns_the_finished_view():
+    from rlm_jupyter import adisplay_stream
+
+    rlm = RLM(ScriptedProvider("Awaited in a cell.", delay=0.001))
+    view = await adisplay_stream(rlm.astream("hi"), model=rlm.model_id)
+    assert view.state == "done" and view.answer == "Awaited in a cell." and view.stoppable
+    assert view.info["model"] == "scripted:scripted"
