@@ -70,7 +70,7 @@ def scrub(text: object, secrets: Iterable[str] = ()) -> str:
             out = out.replace(secret, "***")
             # A masked echo keeps a key's first and last characters around asterisks.
             if len(secret) >= 12:
-                out = re.sub(re.escape(secret[:6]) + r"[A-Za-z0-9_\-*.…]*", "***", out)
+                out = re.sub(re.escape(secret[:6]) + r"[A-Za-z0-9_\-]*[*…]+[A-Za-z0-9_\-*.…]*", "***", out)
     out = _KEY_PATTERN.sub("sk-***", out)
     return _BEARER_PATTERN.sub(r"\1***", out)
 

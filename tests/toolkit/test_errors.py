@@ -62,3 +62,11 @@ def test_response_provenance_never_carries_a_key():
     response = Response(model="m", provider="p")
     response.settle(ValueError("handler saw sk-proj-AbCdEf0123456789AbCdEf0123456789"))
     assert response.state == "error" and "AbCdEf" not in str(response.to_dict())
+
+
+def test_masked_echo_is_scrubbed_but_words_sharing_the_prefix_are_not():
+    from rlm_toolkit.errors import register_secret, scrub
+
+    register_secret("mytoken1234567890abcd")
+    assert scrub("echo mytoke***abcd here") == "echo *** here"
+    assert scrub("mytokens are words") == "mytokens are words"
