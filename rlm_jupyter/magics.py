@@ -209,6 +209,8 @@ class RLMMagics(Magics):
                                               keep_widget=self.keep_widget)
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
+        except KeyboardInterrupt:  # the view is settled ("stopped"): a short traceback, not our internals
+            raise KeyboardInterrupt("stopped; the partial answer is kept above") from None
 
     def get_rlm(self, name: str | None) -> Any:
         """The RLM for ``-m``: a namespace variable (RLM or Provider), else a model id (cached)."""
