@@ -358,6 +358,9 @@ async def adrive(view: StreamView, source: Any) -> StreamView:
             async for item in iterator:
                 view.feed(item)
                 arm()
+        wait = view.due()
+        if wait:  # the last text leaves at its frame too, as in drive()
+            await asyncio.sleep(wait)
     except BaseException as exc:
         error = exc
     finally:
