@@ -206,7 +206,7 @@ class RLMMagics(Magics):
                 return started
             return stream_view.display_stream(rlm.stream(messages, record=record, **params), model=rlm.model_id, fmt=fmt,
                                               widget=None if widget else False, on_end=on_end,
-                                              keep_widget=self.keep_widget)
+                                              keep_widget=self.keep_widget, replace=True)
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
         except KeyboardInterrupt:  # the view is settled ("stopped"): a short traceback, not our internals

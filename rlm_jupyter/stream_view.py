@@ -125,6 +125,22 @@ class _Fed:
     def summary(self) -> str:
         return render.footer_text(self.provenance())
 
+    def final_bundle(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``text/plain``, ``text/markdown`` and safe ``text/html`` of the answer, provenance in the metadata.
+
+        This is what a saved notebook keeps, so the text is scrubbed of anything key-shaped.
+        """
+        fmt, error = getattr(self, "fmt", "markdown"), getattr(self, "error", "")
+        text, info = scrub(self.answer), self.provenance()
+        plain = text if not error else f"{text}\n[{error}]" if text else f"[{error}]"
+        data: dict[str, Any] = {
+            "text/plain": plain,
+            "text/markdown": render.to_markdown(text, fmt) + (f"\n\n*{render.to_markdown(error, 'text')}*"
+                                                              if error else ""),
+            "text/html": render.answer_html(text, fmt, info, error or None),
+        }
+        return data, {"rlm": {"kind": "stream", **info}}
+
 
 class StreamView(_Fed, anywidget.AnyWidget):
     """The widget. ``feed(chunk)`` / ``flush()`` / ``finish()`` drive it; :func:`display_stream` does all."""
@@ -187,21 +203,11 @@ class StreamView(_Fed, anywidget.AnyWidget):
     # -- display --------------------------------------------------------------------------------
 
     def final_bundle(self, *, widget: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The static display of the answer (``widget=True`` keeps the live view first).
-
-        This is what a saved notebook keeps, so the text is scrubbed of anything key-shaped.
-        """
-        text, info = scrub(self.answer), self.provenance()
-        plain = text if not self.error else f"{text}\n[{self.error}]" if text else f"[{self.error}]"
-        data: dict[str, Any] = {
-            "text/plain": plain,
-            "text/markdown": render.to_markdown(text, self.fmt) + (f"\n\n*{render.to_markdown(self.error, 'text')}*"
-                                                                   if self.error else ""),
-            "text/html": render.answer_html(text, self.fmt, info, self.error or None),
-        }
+        """The static display of the answer, with ``widget=True`` the live view first."""
+        data, metadata = super().final_bundle()
         if widget:
-            data[WIDGET_MIME] = {"version_major": 2, "version_minor": 1, "model_id": self.model_id}
-        return data, {"rlm": {"kind": "stream", **info}}
+            data = {WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}, **data}
+        return data, metadata
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
         if self.state != "streaming":
@@ -387,14 +393,17 @@ def _execution_count() -> int | None:
     return None if shell is None else shell.execution_count
 
 
-def _has_widget_frontend() -> bool:
-    """A kernel with a front end that can show widgets (not a terminal IPython or a script)."""
+def _in_kernel() -> bool:
+    """A Jupyter kernel (a front end that shows rich outputs), not a terminal IPython or a script."""
     try:
         from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+_has_widget_frontend = _in_kernel
 
 
 def display_stream(
@@ -405,12 +414,14 @@ def display_stream(
     widget: bool | None = None,
     on_end: Callable[[StreamView], None] | None = None,
     keep_widget: bool = False,
+    replace: bool = False,
 ) -> StreamView:
     """Show a stream live in the cell's output and return the finished view.
 
     ``source``: ``rlm.stream(...)``, ``rlm.astream(...)``, ``rlm.stream_events(...)``, a trace
     replay, or any iterable / async iterable of ``str``. ``widget=False`` (or a front end without
-    widgets) streams plain text to stdout instead. ``on_end(view)`` runs once the stream has
+    widgets) streams plain text to stdout instead (``replace=True``: then swaps it in a kernel for
+    the static answer; only for cells whose sole output is this answer, as ``%%rlm``'s). ``on_end(view)`` runs once the stream has
     settled. Example::
 
         view = display_stream(rlm.astream("Explain SSE"), fmt="markdown")
@@ -422,7 +433,7 @@ def display_stream(
     if widget is None:
         widget = _has_widget_frontend()
     if not widget:
-        return _print_stream(source, model, fmt, on_end)  # type: ignore[return-value]
+        return _print_stream(source, model, fmt, on_end, replace)  # type: ignore[return-value]
     view = StreamView(model, fmt=fmt)
     data, metadata = view._repr_mimebundle_() or ({}, {})
     handle = display(data, metadata=metadata, raw=True, display_id=True)
@@ -520,14 +531,25 @@ class PlainStream(_Fed):
 
 
 def _print_stream(source: Any, model: str | None, fmt: str,
-                  on_end: Callable[[Any], None] | None) -> PlainStream:
-    """No widgets: the text goes to stdout as it comes (one write per frame)."""
+                  on_end: Callable[[Any], None] | None, replace: bool = False) -> PlainStream:
+    """No widgets: the text goes to stdout as it comes (one write per frame).
+
+    ``replace=True`` (a ``%%rlm --no-widget`` cell in a kernel, whose only output is the answer):
+    the streamed text is then replaced by the static bundle, so the saved notebook keeps the
+    markdown, the safe HTML and the provenance. In a terminal the printed text stays as it is.
+    """
     view = PlainStream(model, fmt=fmt)
     try:
         drive(view, source)  # type: ignore[arg-type]
     finally:
         if view.state == "streaming":
             view.finish(KeyboardInterrupt())
+        if replace and _in_kernel():
+            from IPython.display import clear_output, display
+
+            data, metadata = view.final_bundle()
+            clear_output(wait=True)
+            display(data, metadata=metadata, raw=True)
         if on_end is not None:
             on_end(view)
     return view

@@ -194,7 +194,13 @@ def test_no_widget_streams_plain_text(kernel):
     run = kernel.execute("%%rlm -m echo --no-widget\nplain please")
     assert run.ok
     assert "You said: plain please" in run.stdout
-    assert not run.of("comm_open") and not run.of("display_data")
+    assert not run.of("comm_open")
+    # then the printed text is swapped for the static answer, so the saved notebook keeps it richly
+    kinds = [m["msg_type"] for m in run.messages if m["msg_type"] in ("stream", "clear_output", "display_data")]
+    assert kinds[-2:] == ["clear_output", "display_data"] and run.of("clear_output")[0]["content"]["wait"]
+    shown = run.of("display_data")[0]["content"]
+    assert shown["data"]["text/plain"] == "You said: plain please (1 messages)"
+    assert "text/html" in shown["data"] and shown["metadata"]["rlm"]["state"] == "done"
 
 
 def test_background_streams_do_not_mix_and_the_stop_message_cancels(kernel):
