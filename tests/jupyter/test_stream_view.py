@@ -196,10 +196,21 @@ def test_a_recorded_stream_replays_into_the_widget(tmp_path):
     assert view.state == "done" and view.info["finish_reason"] == "stop"
 
 
-async def test_adisplay_stream_runs_on_the_callers_loop_and_returns_the_finished_view():
+def test_adisplay_stream_runs_on_the_callers_loop_and_returns_the_finished_view():
+    # asyncio.run in a thread of its own: a session-wide Playwright driver keeps a loop running in
+    # the main thread once any browser test has run, and pytest-asyncio cannot start one there.
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     from rlm_jupyter import adisplay_stream
 
-    rlm = RLM(ScriptedProvider("Awaited in a cell.", delay=0.001))
-    view = await adisplay_stream(rlm.astream("hi"), model=rlm.model_id)
+    async def main():
+        rlm = RLM(ScriptedProvider("Awaited in a cell.", delay=0.001))
+        loop = asyncio.get_running_loop()
+        view = await adisplay_stream(rlm.astream("hi"), model=rlm.model_id)
+        return view, loop
+
+    with ThreadPoolExecutor(1) as pool:
+        view, loop = pool.submit(asyncio.run, main()).result(timeout=30)
     assert view.state == "done" and view.answer == "Awaited in a cell." and view.stoppable
     assert view.info["model"] == "scripted:scripted"
