@@ -68,8 +68,14 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+def _shown_as(text: str, fmt: str) -> str:
+    """``code`` that arrives fenced already is shown as that markdown code block (as the widget does)."""
+    return "markdown" if fmt == "code" and _FENCE_LINE.match(text.lstrip()) else fmt
+
+
 def to_html(text: str, fmt: str = "markdown") -> str:
     """Safe HTML for ``text`` (a fragment; ``$`` escaped; wrapped in a MathJax-ignored div)."""
+    fmt = _shown_as(text, fmt)
     if fmt == "markdown":
         body = _clean(_markdown_it().render(text))
     elif fmt == "code":
@@ -112,6 +118,7 @@ def _escape_markdown_line(line: str) -> str:
 
 def to_markdown(text: str, fmt: str = "markdown") -> str:
     """Markdown that shows ``text`` without running anything: raw HTML escaped, ``$`` escaped."""
+    fmt = _shown_as(text, fmt)
     if fmt == "code":
         fence = _fence(text)
         return f"{fence}\n{text}\n{fence}"

@@ -73,13 +73,20 @@ function render({ model, el }) {
   root.append(answer, error, footer);
   el.appendChild(root);
 
-  const view = markdownView(answer);
-  let pre = null;
+  let view = null, pre = null, mode = null;
   const showText = () => {
     const text = model.get("text") || "";
-    if (model.get("fmt") === "markdown") { view.update(text); return; }
-    if (!pre) { pre = mdEl("pre", model.get("fmt") === "code" ? "rlm-code" : "rlm-plain"); answer.appendChild(pre); }
-    pre.textContent = text;
+    const fmt = model.get("fmt");
+    // -f code: an answer that comes fenced already is shown as that code block, not with its fences
+    const md = fmt === "markdown" || (fmt === "code" && /^\s*(`{3,}|~{3,})/.test(text));
+    if ((md ? "md" : "pre") !== mode) {
+      mode = md ? "md" : "pre";
+      answer.replaceChildren();
+      view = md ? markdownView(answer) : null;
+      pre = md ? null : answer.appendChild(mdEl("pre", fmt === "code" ? "rlm-code" : "rlm-plain"));
+    }
+    if (md) view.update(text);
+    else pre.textContent = text;
   };
   const showState = () => {
     const state = model.get("state");

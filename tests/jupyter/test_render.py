@@ -103,3 +103,11 @@ def test_answer_html_is_the_widgets_static_twin():
     assert 'class="rlm-stream' in out and 'data-state="error"' in out and 'class="rlm-answer"' in out
     assert 'class="rlm-footer"' in out and "<img" not in out and "slow &lt;down&gt;" in out
     assert footer_text(info) == "scripted:scripted · 3 tokens · first token 0.50 s · 12.5 tok/s · error"
+
+
+def test_code_format_shows_an_already_fenced_answer_as_that_block():
+    fenced = "```python\nprint('<b>')\n```"
+    assert to_markdown(fenced, fmt="code") == fenced  # not fenced twice
+    html = to_html(fenced, fmt="code")
+    assert '<code class="language-python">' in html and "```" not in html and "&lt;b&gt;" in html
+    assert to_markdown("x = 1", fmt="code") == "```\nx = 1\n```"

@@ -212,3 +212,17 @@ def test_pathological_nesting_renders_as_text_instead_of_overflowing(browser_pag
     text = page.locator("#a .rlm-answer").inner_text()
     assert "deep" in text and "x" in text
     assert browser_page.errors == []
+
+
+@pytest.mark.parametrize("text, selector, expected", [
+    ("```python\nx = 1\n```", "pre code.language-python", "x = 1"),  # fenced already: that block
+    ("x = 1\ny = 2", "pre.rlm-code", "x = 1\ny = 2"),                 # bare code: shown as it is
+])
+def test_code_format(browser_page, text, selector, expected):
+    page = browser_page.page
+    view = StreamView("x:y", fmt="code")
+    start(page, view)
+    for i in range(0, len(text), 4):  # the format is decided again as the text grows
+        page.evaluate("msg => window.model.deliver(msg)", {"d": text[i:i + 4], "n": i + 1})
+    assert page.locator(f"#a .rlm-answer {selector}").inner_text() == expected
+    assert page.locator("#a .rlm-answer > *").count() == 1
