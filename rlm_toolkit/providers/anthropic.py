@@ -1,0 +1,194 @@
+"""Anthropic's Messages API with ``stream: true`` (Server-Sent Events), over httpx.
+
+Requests are built from the toolkit's OpenAI-style messages: system messages move to the
+top-level ``system``, assistant ``tool_calls`` become ``tool_use`` blocks and ``tool`` messages
+become ``tool_result`` blocks. The key is ``api_key=`` or ``$ANTHROPIC_API_KEY``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .._decoders import SSEDecoder, ServerSentEvent
+from ..errors import MalformedResponseError, MissingCredentialsError, ProviderError, register_secret, status_error
+from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
+from ._http import DEFAULT_TIMEOUT, HTTPClients, open_stream
+from .base import Provider, Request
+
+__all__ = ["AnthropicProvider", "AnthropicParser", "anthropic_body", "ANTHROPIC_URL"]
+
+ANTHROPIC_URL = "https://api.anthropic.com"
+VERSION = "2023-06-01"
+_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
+#: Error types of Anthropic's error events and bodies, as the HTTP status they stand for.
+ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+class AnthropicProvider(Provider):
+    """Claude models through the Messages API; native tool use."""
+
+    name = "anthropic"
+    supports_tools = True
+
+    def __init__(
+        self,
+        model: str = "claude-sonnet-4-5",
+        *,
+        api_key: str | None = None,
+        api_key_env: str = "ANTHROPIC_API_KEY",
+        base_url: str | None = None,
+        max_tokens: int = 1024,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        super().__init__(model)
+        base_url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_URL).rstrip("/")
+        key = api_key if api_key is not None else os.environ.get(api_key_env)
+        if not key and base_url == ANTHROPIC_URL:
+            raise MissingCredentialsError(
+                f"{api_key_env} is not set in this Python process, so anthropic:{model} cannot be used. "
+                f"Set it where the kernel runs (os.environ[{api_key_env!r}] = …), or pick a model that "
+                "needs no key: local:smollm2",
+                env_var=api_key_env,
+            )
+        register_secret(key)
+        headers = {"anthropic-version": VERSION, "accept": "text/event-stream"}
+        if key:
+            headers["x-api-key"] = key
+        self.max_tokens = max_tokens
+        self._clients = HTTPClients(base_url=base_url, headers=headers, timeout=timeout)
+
+    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        decoder = SSEDecoder()
+        parser = AnthropicParser(model=self.model)
+        async with open_stream(
+            self._clients,
+            "/v1/messages",
+            anthropic_body(request, self.model, self.max_tokens),
+            provider=self.name,
+            model=self.model,
+            content_types=("text/event-stream",),
+        ) as body:
+            async for data in body:
+                for sse in decoder.feed(data):
+                    for event in parser.feed(sse):
+                        yield event
+                    if parser.stopped:
+                        return
+
+
+class AnthropicParser:
+    """Turns the Messages API's SSE events into toolkit events (the only place that reads them)."""
+
+    def __init__(self, model: str = "") -> None:
+        self.model = model
+        self.stopped = False
+        self._blocks: dict[int, int] = {}  # content block index → tool call index
+        self._prompt_tokens: int | None = None
+        self._reason: str | None = None
+
+    def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
+        try:
+            data = json.loads(sse.data)
+        except ValueError:
+            raise MalformedResponseError(
+                f"anthropic:{self.model} sent an event that is not JSON: {sse.data[:200]!r}",
+                provider="anthropic",
+                model=self.model,
+            ) from None
+        kind = data.get("type", sse.event)
+        if kind == "message_start":
+            usage = (data.get("message") or {}).get("usage") or {}
+            self._prompt_tokens = usage.get("input_tokens")
+        elif kind == "content_block_start":
+            block = data.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                index = self._blocks[data.get("index", 0)] = len(self._blocks)
+                return [ToolCallDelta(index=index, call_id=block.get("id"), name=block.get("name"))]
+        elif kind == "content_block_delta":
+            delta = data.get("delta") or {}
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                return [TextDelta(text=delta["text"])]
+            if delta.get("type") == "input_json_delta":
+                index = self._blocks.get(data.get("index", 0), 0)
+                return [ToolCallDelta(index=index, arguments=delta.get("partial_json") or "")]
+        elif kind == "message_delta":
+            reason = (data.get("delta") or {}).get("stop_reason")
+            self._reason = _REASONS.get(reason, reason) if reason else self._reason
+            output = (data.get("usage") or {}).get("output_tokens")
+            return [Usage(prompt_tokens=self._prompt_tokens, completion_tokens=output)]
+        elif kind == "message_stop":
+            self.stopped = True
+            return [Finish(reason=self._reason or "stop")]
+        elif kind == "error":
+            raise stream_error(data, self.model)
+        return []  # ping, content_block_stop, and event types added later
+
+
+def stream_error(data: dict[str, Any], model: str) -> ProviderError:
+    """An ``error`` event or body as the toolkit error its type stands for."""
+    error = data.get("error") or {}
+    kind = error.get("type", "api_error")
+    return status_error(
+        ERROR_STATUS.get(kind, 500), f"{kind}: {error.get('message', '')}", provider="anthropic", model=model
+    )
+
+
+def anthropic_body(request: Request, model: str, max_tokens: int) -> dict[str, Any]:
+    """The Messages API request for a toolkit :class:`Request`."""
+    system = [m.get("content") or "" for m in request.messages if m["role"] == "system"]
+    messages: list[dict[str, Any]] = []
+    for message in request.messages:
+        role = message["role"]
+        if role == "system":
+            continue
+        blocks: list[dict[str, Any]] = []
+        if role == "tool":
+            role = "user"
+            blocks.append({"type": "tool_result", "tool_use_id": message.get("tool_call_id"),
+                           "content": str(message.get("content") or "")})
+        elif message.get("content"):
+            blocks.append({"type": "text", "text": str(message["content"])})
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            try:
+                arguments = json.loads(function.get("arguments") or "{}")
+            except ValueError:
+                arguments = {}
+            blocks.append({"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": arguments})
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"].extend(blocks)  # the API wants roles to alternate
+        else:
+            messages.append({"role": role, "content": blocks})
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": request.max_tokens or max_tokens,
+        "stream": True,
+    }
+    if system:
+        body["system"] = "\n\n".join(system)
+    for name, value in (("temperature", request.temperature), ("top_p", request.top_p)):
+        if value is not None:
+            body[name] = value
+    if request.stop:
+        body["stop_sequences"] = request.stop
+    if request.tools:
+        body["tools"] = [
+            {"name": t["function"]["name"], "description": t["function"].get("description", ""),
+             "input_schema": t["function"].get("parameters") or {"type": "object", "properties": {}}}
+            for t in request.tools
+        ]
+    body.update(request.extra)
+    return body

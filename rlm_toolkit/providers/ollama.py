@@ -1,0 +1,136 @@
+"""Ollama's native chat API (``POST /api/chat``, newline-delimited JSON), over httpx.
+
+Ollama also serves an OpenAI-compatible ``/v1`` (use ``openai:`` with ``base_url`` for that);
+this provider speaks the native format so ``done_reason``, token counts and tool calls come as
+Ollama reports them. The host is ``host=`` or ``$OLLAMA_HOST`` (default 127.0.0.1:11434).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .._decoders import NDJSONDecoder
+from ..errors import MalformedResponseError
+from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
+from ._http import DEFAULT_TIMEOUT, HTTPClients, open_stream
+from .base import Provider, Request
+
+__all__ = ["OllamaProvider", "parse_line", "ollama_messages", "DEFAULT_HOST"]
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+_REASONS = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
+
+
+class OllamaProvider(Provider):
+    """A model served by Ollama; native tool calls; no key."""
+
+    name = "ollama"
+    supports_tools = True
+
+    def __init__(self, model: str = "llama3.2", *, host: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        super().__init__(model)
+        host = (host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).rstrip("/")
+        if "://" not in host:
+            host = f"http://{host}"
+        self.host = host
+        self._clients = HTTPClients(base_url=host, headers={"Accept": "application/x-ndjson"}, timeout=timeout)
+
+    def body(self, request: Request) -> dict[str, Any]:
+        options = {
+            "temperature": request.temperature,
+            "num_predict": request.max_tokens,
+            "top_p": request.top_p,
+            "stop": request.stop,
+            "seed": request.seed,
+        }
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": ollama_messages(request.messages),
+            "stream": True,
+            "options": {k: v for k, v in options.items() if v is not None},
+        }
+        if request.tools:
+            body["tools"] = request.tools
+        body.update(request.extra)
+        return body
+
+    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        decoder = NDJSONDecoder()
+        calls = 0
+        async with open_stream(
+            self._clients,
+            "/api/chat",
+            self.body(request),
+            provider=self.name,
+            model=self.model,
+            content_types=("application/x-ndjson", "application/json"),
+        ) as body:
+            async for data in body:
+                try:
+                    lines = decoder.feed(data)
+                except ValueError:
+                    raise MalformedResponseError(
+                        f"ollama:{self.model} sent a line that is not JSON", provider=self.name, model=self.model
+                    ) from None
+                for line in lines:
+                    for event in parse_line(line, first_index=calls):
+                        if event.type == "tool_call" and event.name:  # type: ignore[union-attr]
+                            calls += 1
+                        yield event
+                        if event.type == "finish":
+                            return
+
+
+def parse_line(line: Any, *, first_index: int = 0) -> list[StreamEvent]:
+    """Turn one NDJSON object of ``/api/chat`` into events (the only place that reads one)."""
+    if not isinstance(line, dict):
+        raise MalformedResponseError(f"expected a JSON object, got {type(line).__name__}")
+    if "error" in line:
+        raise MalformedResponseError(f"ollama reported an error mid-stream: {line['error']}")
+    events: list[StreamEvent] = []
+    message = line.get("message") or {}
+    content = message.get("content")
+    if content:
+        events.append(TextDelta(text=content))
+    for offset, call in enumerate(message.get("tool_calls") or ()):
+        function = call.get("function") or {}
+        arguments = function.get("arguments", {})
+        events.append(
+            ToolCallDelta(
+                index=first_index + offset,
+                call_id=call.get("id") or f"ollama_call_{first_index + offset}",
+                name=function.get("name"),
+                arguments=arguments if isinstance(arguments, str) else json.dumps(arguments),
+            )
+        )
+    if line.get("done"):
+        events.append(Usage(prompt_tokens=line.get("prompt_eval_count"), completion_tokens=line.get("eval_count")))
+        reason = _REASONS.get(line.get("done_reason") or "stop", line.get("done_reason"))
+        if first_index or any(e.type == "tool_call" for e in events):
+            reason = "tool_calls"
+        events.append(Finish(reason=reason))
+    return events
+
+
+def ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI-style messages → Ollama's: tool calls carry arguments as objects, tool results by name."""
+    out: list[dict[str, Any]] = []
+    names: dict[str, str] = {}
+    for message in messages:
+        converted: dict[str, Any] = {"role": message["role"], "content": message.get("content") or ""}
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            arguments = function.get("arguments") or "{}"
+            try:
+                parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+            except ValueError:
+                parsed = {}
+            names[call.get("id", "")] = function.get("name", "")
+            converted.setdefault("tool_calls", []).append({"function": {"name": function.get("name"), "arguments": parsed}})
+        if message["role"] == "tool":
+            converted["tool_name"] = names.get(message.get("tool_call_id", ""), message.get("name", ""))
+        out.append(converted)
+    return out
