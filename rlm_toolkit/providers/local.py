@@ -25,7 +25,7 @@ from ..errors import ConfigurationError, MissingDependencyError, ProviderError
 from ..events import Finish, StreamEvent, TextDelta, Usage
 from .base import Provider, Request
 
-__all__ = ["LocalProvider", "embedded_model_path", "load_model", "EMBEDDED_MODELS"]
+__all__ = ["LocalProvider", "embedded_model_path", "load_model", "count_prompt_tokens", "EMBEDDED_MODELS"]
 
 #: Used when a request has no system message. SmolLM2's own template then inserts a persona
 #: prompt under which the 135M model wanders off ("capital of France?" → a list of French
@@ -82,6 +82,30 @@ def load_model(path: Path, n_ctx: int = 2048) -> tuple[Any, threading.Lock]:
             ) from None
         _models[key] = cached = (llama, threading.Lock())
         return cached
+
+
+def count_prompt_tokens(llama: Any, messages: list[dict[str, Any]]) -> int | None:
+    """Tokens of the prompt the GGUF's chat template makes of ``messages`` (None if unknown).
+
+    llama-cpp-python's streamed chunks carry no usage, so we render the same template it uses
+    (``tokenizer.chat_template``) and tokenize that the way its chat handler does.
+    """
+    template = (llama.metadata or {}).get("tokenizer.chat_template")
+    if not template or llama.chat_handler is not None or llama.chat_format != "chat_template.default":
+        return None
+    try:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        model = llama._model
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(llama.token_eos()),
+            bos_token=model.token_get_text(llama.token_bos()),
+        )
+        result = formatter(messages=messages)
+        return len(llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True))
+    except Exception:  # a template we cannot render here: usage just lacks the prompt count
+        return None
 
 
 class LocalProvider(Provider):
@@ -153,6 +177,7 @@ class LocalProvider(Provider):
             try:
                 llama, lock = load_model(self.path, self.n_ctx)
                 with lock:
+                    post("prompt_tokens", count_prompt_tokens(llama, options["messages"]))
                     chunks = llama.create_chat_completion(**options)
                     try:
                         for chunk in chunks:
@@ -169,12 +194,16 @@ class LocalProvider(Provider):
         self._worker = worker
         worker.start()
         tokens = 0
+        prompt_tokens = None
         reason = None
         try:
             while True:
                 kind, item = await queue.get()
                 if kind == "end":
                     break
+                if kind == "prompt_tokens":
+                    prompt_tokens = item
+                    continue
                 if kind == "error":
                     if isinstance(item, (ProviderError, ConfigurationError, MissingDependencyError)):
                         raise item
@@ -191,5 +220,5 @@ class LocalProvider(Provider):
                 reason = choice.get("finish_reason") or reason
         finally:
             stop.set()
-        yield Usage(prompt_tokens=None, completion_tokens=tokens)
+        yield Usage(prompt_tokens=prompt_tokens, completion_tokens=tokens)
         yield Finish(reason=reason or "stop")

@@ -36,6 +36,16 @@ def test_default_model_answers_with_no_key(local):
     assert response.ttft is not None and response.tokens_per_second
 
 
+def test_prompt_tokens_match_llama_cpps_own_count(local):
+    """Streamed chunks carry no usage; our count must equal llama-cpp's non-streamed one."""
+    from rlm_toolkit.providers.local import DEFAULT_SYSTEM
+
+    local.run("What is 2 + 2?", temperature=0, seed=1, max_tokens=5)
+    messages = [{"role": "system", "content": DEFAULT_SYSTEM}, {"role": "user", "content": "What is 2 + 2?"}]
+    theirs = local.provider.load().create_chat_completion(messages, temperature=0, seed=1, max_tokens=5)
+    assert local.last_response.prompt_tokens == theirs["usage"]["prompt_tokens"] > 10
+
+
 def test_temperature_zero_with_a_seed_repeats(local):
     first = local.run("Name three colours.", temperature=0, seed=7, max_tokens=20)
     assert first and local.run("Name three colours.", temperature=0, seed=7, max_tokens=20) == first
