@@ -142,7 +142,36 @@ class _Fed:
         return data, {"rlm": {"kind": "stream", **info}}
 
 
-class StreamView(_Fed, anywidget.AnyWidget):
+class ShownOnce:
+    """Display rules shared by the stream widget and the agent timeline.
+
+    While live, the display is the widget with a short ``text/plain``; once settled, the static
+    ``final_bundle`` (the widget view first). A cell ending in ``display_stream(...)`` or
+    ``display_agent(...)`` does not show the result twice (later cells may show it again).
+    Subclasses provide ``live()``, ``summary()``, ``final_bundle(widget=…)``, ``model_id`` and
+    the ``kind`` word of their placeholder.
+    """
+
+    kind = "stream"
+    _shown_in: int | None = None
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        if not self.live():  # type: ignore[attr-defined]
+            return self.final_bundle(widget=True)  # type: ignore[attr-defined]
+        data = {"text/plain": f"<rlm {self.kind}: {self.summary()}>",  # type: ignore[attr-defined]
+                WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}}  # type: ignore[attr-defined]
+        return data, {}
+
+    def _ipython_display_(self) -> None:
+        if self._shown_in is not None and self._shown_in == _execution_count():
+            return
+        from IPython.display import display
+
+        data, metadata = self._repr_mimebundle_() or ({}, {})
+        display(data, metadata=metadata, raw=True)
+
+
+class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
     """The widget. ``feed(chunk)`` / ``flush()`` / ``finish()`` drive it; :func:`display_stream` does all."""
 
     _esm = _esm()
@@ -209,21 +238,8 @@ class StreamView(_Fed, anywidget.AnyWidget):
             data = {WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}, **data}
         return data, metadata
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        if self.state != "streaming":
-            return self.final_bundle(widget=True)
-        data = {"text/plain": f"<rlm stream: {self.summary()}>",
-                WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}}
-        return data, {}
-
-    def _ipython_display_(self) -> None:
-        """A cell ending in ``display_stream(...)`` does not show the answer twice (later cells may)."""
-        if self._shown_in is not None and self._shown_in == _execution_count():
-            return
-        from IPython.display import display
-
-        data, metadata = self._repr_mimebundle_() or ({}, {})
-        display(data, metadata=metadata, raw=True)
+    def live(self) -> bool:
+        return self.state == "streaming"
 
     def __repr__(self) -> str:
         return f"<StreamView {self.summary()}>"
@@ -300,13 +316,16 @@ class _Failed:
         self.error = error
 
 
-def drive(view: StreamView, source: Any) -> StreamView:
+def drive(view: Any, source: Any) -> Any:
     """Feed ``source`` into ``view`` in this thread, waking on frame deadlines; settle it however it ends.
 
-    An interrupt (``KeyboardInterrupt``) closes the source (and its HTTP response), marks the
-    view ``stopped`` and propagates; an error ends the view with one line and is kept on it.
+    ``view`` is a :class:`StreamView` (or its stdout stand-in) or the agent's ``TimelineView``:
+    anything with ``feed``, ``due``, ``flush`` and ``finish``. An interrupt
+    (``KeyboardInterrupt``) closes the source (and its HTTP response), marks the view
+    ``stopped`` and propagates; an error ends the view with one line and is kept on it.
     """
-    view.use_response(getattr(source, "response", None))
+    if hasattr(view, "use_response"):
+        view.use_response(getattr(source, "response", None))
     pull, close = _puller(source)
     error: BaseException | None = None
     try:

@@ -17,7 +17,6 @@ notebook, nbconvert, GitHub and front ends without widgets show the run.
 
 from __future__ import annotations
 
-import queue
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from rlm_toolkit.errors import UsageError, scrub
 
 from ._coalesce import FRAME, Coalescer
 from ._timeline_model import TimelineModel, merge_ops, timeline_html
-from .stream_view import WIDGET_MIME, _has_widget_frontend, _puller
+from .stream_view import WIDGET_MIME, ShownOnce, _execution_count, _has_widget_frontend, drive
 
 __all__ = ["TimelineView", "display_agent", "drive", "FRAME"]
 
@@ -41,7 +40,7 @@ def _esm() -> str:
     return "\n".join((_STATIC / name).read_text(encoding="utf-8") for name in ("markdown.js", "timeline.js"))
 
 
-class TimelineView(anywidget.AnyWidget):
+class TimelineView(ShownOnce, anywidget.AnyWidget):
     """The widget: ``apply(event)`` / ``flush()`` / ``finish()`` drive it; :func:`display_agent` does all."""
 
     _esm = _esm()
@@ -74,6 +73,8 @@ class TimelineView(anywidget.AnyWidget):
             self.timeline.model = _model_from(self._steps)
         if self.coalescer.due(now) == 0.0:
             self.flush(now)
+
+    feed = apply  # the name the shared drive loop (stream_view.drive) feeds by
 
     def due(self, now: float | None = None) -> float | None:
         """Seconds until the pending operations must be sent (None: nothing pending)."""
@@ -164,21 +165,13 @@ class TimelineView(anywidget.AnyWidget):
         header = {k: v for k, v in self.timeline.header().items() if k != "op"}
         return data, {"rlm": {"kind": "agent", **header}}
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        if self.timeline.state != "running":
-            return self.final_bundle(widget=True)
-        data = {"text/plain": f"<rlm agent: {self.timeline.summary()}>",
-                WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}}
-        return data, {}
+    kind = "agent"
 
-    def _ipython_display_(self) -> None:
-        """Shown once: a cell ending in ``display_agent(...)`` does not show the timeline twice."""
-        if self._shown_in is not None and self._shown_in == _execution_count():
-            return
-        from IPython.display import display
+    def live(self) -> bool:
+        return self.timeline.state == "running"
 
-        data, metadata = self._repr_mimebundle_() or ({}, {})
-        display(data, metadata=metadata, raw=True)
+    def summary(self) -> str:
+        return self.timeline.summary()
 
     def __repr__(self) -> str:
         return f"<TimelineView {self.timeline.summary()}>"
@@ -204,33 +197,6 @@ def _model_from(steps: Any) -> str | None:
         if isinstance(response, dict) and response.get("model"):
             return str(response["model"])
     return None
-
-
-def drive(view: TimelineView, source: Any) -> TimelineView:
-    """Feed ``source``'s events into ``view`` with per-frame flushes; settle it however it ends."""
-    pull, close = _puller(source)
-    error: BaseException | None = None
-    try:
-        while True:
-            wait = view.due()
-            try:
-                event = pull(wait)
-            except queue.Empty:
-                view.flush()
-                continue
-            except StopIteration:
-                break
-            view.apply(event)
-    except BaseException as exc:
-        error = exc
-        try:
-            close()
-        except Exception:
-            pass
-    view.finish(error)
-    if error is not None and not isinstance(error, Exception):
-        raise error
-    return view
 
 
 def display_agent(
@@ -329,11 +295,3 @@ def _print_run(view: TimelineView, source: Any) -> TimelineView:
         sys.stdout.flush()
     return view
 
-
-def _execution_count() -> int | None:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    return None if shell is None else shell.execution_count
