@@ -17,7 +17,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["portal_loop", "run_sync", "SyncIterator", "iterate_sync"]
+__all__ = ["portal_loop", "run_sync", "SyncIterator", "iterate_sync", "LazySource", "BridgedIterator"]
 
 T = TypeVar("T")
 CLOSE_TIMEOUT = 5.0
@@ -180,3 +180,65 @@ class SyncIterator(Iterator[T]):
 
 def iterate_sync(factory: Callable[[], AsyncIterator[T]]) -> SyncIterator[T]:
     return SyncIterator(factory)
+
+
+class LazySource:
+    """Opens a bridged source on first use; shared by a sync stream and its driver generator."""
+
+    __slots__ = ("_open", "source")
+
+    def __init__(self, open_source: Callable[[], SyncIterator[Any]]) -> None:
+        self._open = open_source
+        self.source: SyncIterator[Any] | None = None
+
+    def get(self) -> SyncIterator[Any]:
+        if self.source is None:
+            self.source = self._open()
+        return self.source
+
+
+class BridgedIterator:
+    """The sync face shared by ``RLM.stream`` and ``ReActAgent.stream``.
+
+    Subclasses set ``_lazy`` (a :class:`LazySource`) and ``_iterator`` (a driver generator that
+    holds no reference back to the stream: then a bare ``for … : break`` drops the stream at
+    once by refcount and ``__del__`` closes the connection without waiting for the gc).
+    """
+
+    _lazy: LazySource
+    _iterator: Iterator[Any]
+
+    @property
+    def _source(self) -> SyncIterator[Any] | None:
+        return self._lazy.source
+
+    def __iter__(self) -> Any:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._iterator)
+
+    def next(self, timeout: float | None = None) -> Any:
+        """Like ``next()``, but raise ``queue.Empty`` if nothing arrives within ``timeout`` s
+        (widgets flush on a timer while they wait)."""
+        if timeout is not None and not self._lazy.get().wait(timeout):
+            raise queue.Empty
+        return next(self._iterator)
+
+    def close(self) -> None:
+        """Stop now; the HTTP response is closed before this returns."""
+        self._iterator.close()
+        if self._lazy.source is not None:
+            self._lazy.source.close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

@@ -15,7 +15,6 @@ through the background-loop bridge in :mod:`rlm_toolkit._bridge`.
 from __future__ import annotations
 
 import asyncio
-import queue
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Union
@@ -251,23 +250,8 @@ class _Stream:
         return False
 
 
-class _LazySource:
-    """Opens the bridged source on first use; shared by a stream and its driver generator."""
-
-    __slots__ = ("_open", "source")
-
-    def __init__(self, open_source: Any) -> None:
-        self._open = open_source
-        self.source: _bridge.SyncIterator[StreamEvent] | None = None
-
-    def get(self) -> _bridge.SyncIterator[StreamEvent]:
-        if self.source is None:
-            self.source = self._open()
-        return self.source
-
-
 def _drive_sync(
-    lazy: _LazySource, callbacks: CallbackManager, response: Response, text_only: bool, token_hook: bool
+    lazy: _bridge.LazySource, callbacks: CallbackManager, response: Response, text_only: bool, token_hook: bool
 ) -> Iterator[Any]:
     try:
         source = lazy.get()
@@ -296,7 +280,7 @@ def _drive_sync(
     callbacks.call("on_llm_end", response)
 
 
-class EventStream(_Stream, Iterator[StreamEvent]):
+class EventStream(_bridge.BridgedIterator, _Stream, Iterator[StreamEvent]):
     """Sync iterator of a call's events; a context manager; ``.response`` fills in as it goes."""
 
     def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
@@ -309,45 +293,14 @@ class EventStream(_Stream, Iterator[StreamEvent]):
             manager.call("on_llm_start", **start_kwargs)
             return _bridge.iterate_sync(lambda: rlm._produce(request))
 
-        self._lazy = _LazySource(open_source)
+        self._lazy = _bridge.LazySource(open_source)
         self._iterator = _drive_sync(self._lazy, manager, self.response, self._text_only(), self._token_hook)
-
-    @property
-    def _source(self) -> _bridge.SyncIterator[StreamEvent] | None:
-        return self._lazy.source
 
     def _start(self) -> _bridge.SyncIterator[StreamEvent]:
         return self._lazy.get()
 
-    def __iter__(self) -> EventStream:
-        return self
-
-    def __next__(self) -> Any:
-        return next(self._iterator)
-
-    def next(self, timeout: float | None = None) -> Any:
-        """Like ``next()``, but raise ``queue.Empty`` if nothing arrives within ``timeout`` s."""
-        if timeout is not None and not self._start().wait(timeout):
-            raise queue.Empty
-        return next(self._iterator)
-
-    def close(self) -> None:
-        """Stop the stream now; the HTTP response is closed before this returns."""
-        self._iterator.close()
-        if self._source is not None:
-            self._source.close()
-
     def __enter__(self) -> EventStream:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 class TextStream(EventStream):

@@ -10,7 +10,6 @@ handed out.
 from __future__ import annotations
 
 import copy
-import queue
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -135,7 +134,7 @@ class _Base:
         return self.state.final
 
 
-class AgentStream(_Base, Iterator[AgentEvent]):
+class AgentStream(_bridge.BridgedIterator, _Base, Iterator[AgentEvent]):
     """Sync iterator of a run's :class:`AgentEvent` s (what ``ReActAgent.stream`` returns).
 
     Callbacks run in the iterating thread. ``close()`` (or leaving a ``with`` block, or
@@ -147,12 +146,8 @@ class AgentStream(_Base, Iterator[AgentEvent]):
         wanted = _wanted(manager)
         # The driver holds no reference back to this object, so a bare ``for … : break`` drops
         # the stream at once (refcount) and ``__del__`` stops the run without waiting for gc.
-        self._lazy = _LazySource(lambda: _bridge.iterate_sync(lambda: loop(state, wanted)))
+        self._lazy = _bridge.LazySource(lambda: _bridge.iterate_sync(lambda: loop(state, wanted)))
         self._iterator = _drive_sync(self._lazy, manager)
-
-    @property
-    def _source(self) -> _bridge.SyncIterator[Any] | None:
-        return self._lazy.source
 
     def __iter__(self) -> AgentStream:
         return self
@@ -160,47 +155,11 @@ class AgentStream(_Base, Iterator[AgentEvent]):
     def __next__(self) -> AgentEvent:
         return next(self._iterator)
 
-    def next(self, timeout: float | None = None) -> AgentEvent:
-        """Like ``next()``, but raise ``queue.Empty`` if nothing arrives within ``timeout`` s
-        (the timeline widget flushes on a timer while a tool runs)."""
-        if timeout is not None and not self._lazy.get().wait(timeout):
-            raise queue.Empty
-        return next(self._iterator)
-
-    def close(self) -> None:
-        self._iterator.close()
-        if self._source is not None:
-            self._source.close()
-
     def __enter__(self) -> AgentStream:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
-
-class _LazySource:
-    """Starts the run on the bridge at first use (shared by a stream and its driver)."""
-
-    __slots__ = ("_open", "source")
-
-    def __init__(self, open_source: Callable[[], _bridge.SyncIterator[Any]]) -> None:
-        self._open = open_source
-        self.source: _bridge.SyncIterator[Any] | None = None
-
-    def get(self) -> _bridge.SyncIterator[Any]:
-        if self.source is None:
-            self.source = self._open()
-        return self.source
-
-
-def _drive_sync(lazy: _LazySource, manager: CallbackManager) -> Iterator[AgentEvent]:
+def _drive_sync(lazy: _bridge.LazySource, manager: CallbackManager) -> Iterator[AgentEvent]:
     source = lazy.get()
     try:
         for item in source:
