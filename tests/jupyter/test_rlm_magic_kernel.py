@@ -91,9 +91,13 @@ view = display_stream(bursts(), model="scripted:bursts")
     yielded = value(kernel, "yielded")
     sent = deltas(run)
     assert "".join(m["d"] for m in sent) == "".join(f"b{b}t{i} " for b in range(4) for i in range(40))
-    # ≤ 30 messages a second: no two deltas closer than one frame (the header dates have 1 µs resolution)
+    # ≤ 30 messages a second. The coalescer spaces flushes one frame apart on its own clock
+    # (test_coalesce.py checks that exactly, on a fake clock); the header dates are stamped when
+    # the kernel sends, a few ms of scheduling jitter later on a busy machine. So: no two deltas
+    # closer than a frame less that jitter, and on average at least a frame apart.
     gaps = [b["_sent"] - a["_sent"] for a, b in zip(sent, sent[1:])]
-    assert min(gaps) >= 1 / 30 - 0.001, gaps
+    assert min(gaps) >= 1 / 30 - 0.005, gaps
+    assert sum(gaps) / len(gaps) >= 1 / 30, gaps
     # no token waits more than 50 ms to be sent, the last of each burst included
     latencies = []
     for index, at in enumerate(yielded):
