@@ -3,24 +3,20 @@ wrote: ``llama_cpp.server`` serving SmolLM2 as ``gpt-4o``.
 
 The snippets set no ``max_tokens`` (and must not be edited), and SmolLM2 asked for a story fills
 the shared fixture's 2,048-token context: a minute per snippet on a busy machine. So this module
-starts its own server the same way (``tests/fixtures/llama_server.py``'s ``LlamaServer``) with a
+starts its own server the same way (``tests/fixtures/llama_server.py``'s ``serve_llama``) with a
 256-token context: the server itself stops every answer within a few seconds (finish ``length``).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from rlm_toolkit._decoders import SSEDecoder
-from tests.fixtures.llama_server import STARTUP_TIMEOUT, LlamaServer, _free_port, _unavailable
+from tests.fixtures.llama_server import LlamaServer, serve_llama
 from tests.toolkit.test_seed_snippets import PLAIN, exec_app, run_snippet, snippet
 
 pytestmark = pytest.mark.model
@@ -29,44 +25,8 @@ N_CTX = 256
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    try:
-        import llama_cpp.server  # noqa: F401
-
-        from rlm_toolkit.providers.local import embedded_model_path
-
-        model_path = embedded_model_path()
-    except Exception as error:  # ImportError, MissingDependencyError
-        _unavailable(f"llama_cpp.server or the embedded model is not installed: {error}")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("llama-seed") / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "HTTP_PROXY", "HTTPS_PROXY"))}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--model_alias", "gpt-4o",
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(N_CTX)],
-            stdout=out, stderr=subprocess.STDOUT, env=env)
-    server = LlamaServer(base_url=f"http://127.0.0.1:{port}/v1", model="gpt-4o", process=process)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _answers(server.base_url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.25)
+    with serve_llama(tmp_path_factory.mktemp("llama-seed"), n_ctx=N_CTX) as server:
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
-def _answers(base_url: str) -> bool:
-    try:
-        return httpx.get(f"{base_url}/models", timeout=2, trust_env=False).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.mark.parametrize("title", list(PLAIN))
