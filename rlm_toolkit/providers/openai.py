@@ -18,6 +18,7 @@ from .._decoders import SSEDecoder
 from ..errors import IncompleteStreamError, MalformedResponseError, MissingCredentialsError, register_secret
 from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import DEFAULT_TIMEOUT, HTTPClients, error_message, open_stream
+from ._shape import expect_object, get
 from .base import Provider, Request
 
 __all__ = ["OpenAIProvider", "parse_chunk", "OPENAI_URL", "MAX_TOOL_CALLS"]
@@ -143,56 +144,54 @@ class OpenAIProvider(Provider):
 def parse_chunk(chunk: Any) -> list[StreamEvent]:
     """Turn one ``chat.completion.chunk`` object into events (the only place that reads one).
 
-    Every field is checked for its type: valid JSON of the wrong shape (``{"choices": [null]}``,
-    ``"content": 5``, a tool call ``"index": "a"`` or ``100000000``) is a
-    :class:`MalformedResponseError`, never a raw ``TypeError`` or a non-``str`` chunk. An empty
-    object or a ``{"type": "ping"}`` is a keep-alive and gives no events.
+    Every field is read through :func:`~rlm_toolkit.providers._shape.get`: valid JSON of the wrong
+    shape (``{"choices": [null]}``, ``"content": 5``, a tool call ``"index": "a"`` or
+    ``100000000``) is a :class:`MalformedResponseError`. An empty object or a ``{"type": "ping"}``
+    is a keep-alive and gives no events.
     """
     if not isinstance(chunk, dict):
         raise MalformedResponseError(f"expected a JSON object in the stream, got {type(chunk).__name__}")
     if chunk.get("error"):  # ``"error": null`` is no error (openai-python reads it the same way)
         raise MalformedResponseError(f"the server reported an error mid-stream: {error_message(json.dumps(chunk))}")
-    choices = _get(chunk, "choices", list, chunk)
-    usage = _get(chunk, "usage", dict, chunk)
+    choices = get(chunk, "choices", list, chunk)
+    usage = get(chunk, "usage", dict, chunk)
     if choices is None and usage is None and "choices" not in chunk:
         if not chunk or chunk.get("type") in _KEEPALIVE_TYPES:
             return []
         raise MalformedResponseError(f"unexpected event in the stream: {json.dumps(chunk)[:200]}")
     events: list[StreamEvent] = []
     for choice in choices or ():
-        if not isinstance(choice, dict):
-            raise _shape("choices[]", choice, "an object", chunk)
-        if _get(choice, "index", int, chunk, "choices[].index") not in (None, 0):
+        choice = expect_object(choice, "choices[]", chunk)
+        if get(choice, "index", int, chunk, "choices[].index") not in (None, 0):
             continue
-        delta = _get(choice, "delta", dict, chunk, "choices[].delta") or {}
-        content = _get(delta, "content", str, chunk, "delta.content")
+        delta = get(choice, "delta", dict, chunk, "choices[].delta") or {}
+        content = get(delta, "content", str, chunk, "delta.content")
         if content:
             events.append(TextDelta(text=content))
-        for call in _get(delta, "tool_calls", list, chunk, "delta.tool_calls") or ():
-            if not isinstance(call, dict):
-                raise _shape("delta.tool_calls[]", call, "an object", chunk)
-            index = _get(call, "index", int, chunk, "tool_calls[].index") or 0
+        for call in get(delta, "tool_calls", list, chunk, "delta.tool_calls") or ():
+            call = expect_object(call, "delta.tool_calls[]", chunk)
+            index = get(call, "index", int, chunk, "tool_calls[].index") or 0
             if not 0 <= index < MAX_TOOL_CALLS:
                 raise MalformedResponseError(
                     f"tool call index {index} is out of range (0 to {MAX_TOOL_CALLS - 1}): {json.dumps(chunk)[:200]}"
                 )
-            function = _get(call, "function", dict, chunk, "tool_calls[].function") or {}
+            function = get(call, "function", dict, chunk, "tool_calls[].function") or {}
             events.append(
                 ToolCallDelta(
                     index=index,
-                    call_id=_get(call, "id", str, chunk, "tool_calls[].id"),
-                    name=_get(function, "name", str, chunk, "function.name"),
-                    arguments=_get(function, "arguments", str, chunk, "function.arguments") or "",
+                    call_id=get(call, "id", str, chunk, "tool_calls[].id"),
+                    name=get(function, "name", str, chunk, "function.name"),
+                    arguments=get(function, "arguments", str, chunk, "function.arguments") or "",
                 )
             )
-        reason = _get(choice, "finish_reason", str, chunk, "choices[].finish_reason")
+        reason = get(choice, "finish_reason", str, chunk, "choices[].finish_reason")
         if reason:
             events.append(Finish(reason=reason))
     if usage:
         events.append(
             Usage(
-                prompt_tokens=_get(usage, "prompt_tokens", int, chunk, "usage.prompt_tokens"),
-                completion_tokens=_get(usage, "completion_tokens", int, chunk, "usage.completion_tokens"),
+                prompt_tokens=get(usage, "prompt_tokens", int, chunk, "usage.prompt_tokens"),
+                completion_tokens=get(usage, "completion_tokens", int, chunk, "usage.completion_tokens"),
             )
         )
     return events
@@ -202,19 +201,3 @@ def parse_chunk(chunk: Any) -> list[StreamEvent]:
 #: numbers one beyond this is a broken server, not a model making a hundred million calls.
 MAX_TOOL_CALLS = 1024
 _KEEPALIVE_TYPES = ("ping", "keepalive", "keep-alive")
-_TYPE_NAMES = {str: "a string", int: "an integer", list: "an array", dict: "an object"}
-
-
-def _get(container: dict[str, Any], key: str, kind: type, chunk: Any, where: str | None = None) -> Any:
-    """``container[key]`` if it is of ``kind`` (``bool`` is no integer), None if absent or null."""
-    value = container.get(key)
-    if value is None or (isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
-        return value
-    raise _shape(where or key, value, _TYPE_NAMES[kind], chunk)
-
-
-def _shape(where: str, value: Any, expected: str, chunk: Any) -> MalformedResponseError:
-    return MalformedResponseError(
-        f"a chunk of the wrong shape: {where} is {type(value).__name__} {json.dumps(value)[:40]}, "
-        f"expected {expected}: {json.dumps(chunk)[:200]}"
-    )
