@@ -29,7 +29,14 @@ from ..errors import (
     status_error,
 )
 
-__all__ = ["HTTPClients", "open_stream", "DEFAULT_TIMEOUT", "error_message", "register_credentials", "split_userinfo"]
+__all__ = [
+    "HTTPClients",
+    "open_stream",
+    "DEFAULT_TIMEOUT",
+    "error_message",
+    "register_credentials",
+    "split_userinfo",
+]
 
 #: Seconds to connect and to wait for each next piece of the body (the openai SDK waits 600).
 DEFAULT_TIMEOUT = 60.0

@@ -100,10 +100,11 @@ def parse_line(line: Any, *, first_index: int = 0) -> list[StreamEvent]:
         function = get(expect_object(call, "tool_calls[]", line), "function", dict, line) or {}
         arguments = get(function, "arguments", (dict, str), line, "function.arguments")
         arguments = {} if arguments is None else arguments
+        call_id = get(call, "id", str, line, "tool_calls[].id")
         events.append(
             ToolCallDelta(
                 index=first_index + offset,
-                call_id=get(call, "id", str, line, "tool_calls[].id") or f"ollama_call_{first_index + offset}",
+                call_id=call_id or f"ollama_call_{first_index + offset}",
                 name=get(function, "name", str, line, "function.name"),
                 arguments=arguments if isinstance(arguments, str) else json.dumps(arguments),
             )

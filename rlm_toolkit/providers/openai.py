@@ -173,7 +173,8 @@ def parse_chunk(chunk: Any) -> list[StreamEvent]:
             index = get(call, "index", int, chunk, "tool_calls[].index") or 0
             if not 0 <= index < MAX_TOOL_CALLS:
                 raise MalformedResponseError(
-                    f"tool call index {index} is out of range (0 to {MAX_TOOL_CALLS - 1}): {json.dumps(chunk)[:200]}"
+                    f"tool call index {index} is out of range (0 to {MAX_TOOL_CALLS - 1}): "
+                    f"{json.dumps(chunk)[:200]}"
                 )
             function = get(call, "function", dict, chunk, "tool_calls[].function") or {}
             events.append(

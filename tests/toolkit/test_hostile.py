@@ -168,7 +168,8 @@ class EchoHeader(Status):
 
     def payload(self, request_headers):
         value = request_headers[self.header.lower()].split()[-1]
-        return {"error": {"message": f"Invalid key {value} (also {value[:8]}****{value[-4:]}) for this resource"}}
+        masked = f"{value[:8]}****{value[-4:]}"
+        return {"error": {"message": f"Invalid key {value} (also {masked}) for this resource"}}
 
 
 @pytest.mark.parametrize("header, scheme", [("api-key", ""), ("X-Api-Key", ""), ("Authorization", "Token ")])
@@ -205,7 +206,8 @@ def test_tool_call_indexes_are_keys_not_list_sizes():
 
 
 def test_an_absurd_tool_call_index_is_a_malformed_response(openai_server):
-    huge = chunk({"tool_calls": [{"index": 100_000_000, "id": "x", "function": {"name": "f", "arguments": ""}}]})
+    call = {"index": 100_000_000, "id": "x", "function": {"name": "f", "arguments": ""}}
+    huge = chunk({"tool_calls": [call]})
     with pytest.raises(MalformedResponseError, match="index 100000000 is out of range"):
         parse_chunk(huge)
     openai_server.script(RawStream(sse(chunk({"content": "Hi"})), sse(huge)))
@@ -225,7 +227,7 @@ WRONG_SHAPES = {
     "index-bool": chunk({"tool_calls": [{"index": True, "function": {"name": "f"}}]}),
     "index-negative": chunk({"tool_calls": [{"index": -1, "function": {"name": "f"}}]}),
     "content-int": chunk({"content": 5}),
-    "arguments-object": chunk({"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": {"a": 1}}}]}),
+    "arguments-object": chunk({"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": {}}}]}),
     "tool-calls-object": chunk({"tool_calls": {"index": 0}}),
     "finish-int": chunk({}, finish=1),
     "usage-string": {"choices": [], "usage": "lots"},
@@ -265,7 +267,9 @@ def test_ollama_lines_of_the_wrong_shape_are_malformed(bad):
         parse_line(bad)
 
 
-def test_wrong_shapes_through_the_server_and_the_cli_keep_the_one_line_promise(openai_server, monkeypatch, capsys):
+def test_wrong_shapes_through_the_server_and_the_cli_keep_the_one_line_promise(
+    openai_server, monkeypatch, capsys
+):
     from rlm_toolkit.__main__ import main
 
     for name in ("choice-null", "delta-string", "content-int", "index-string"):
