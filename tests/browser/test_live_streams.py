@@ -25,7 +25,10 @@ endless = RLM(ScriptedProvider(" ".join(f"w{{i}}" for i in range(100000)), delay
 _LENGTH = """() => { const a = document.querySelector('.rlm-stream .rlm-answer');
                      return a ? a.textContent.length : -1; }"""
 _STATE = "() => { const r = document.querySelector('.rlm-stream'); return r ? r.dataset.state : null; }"
-_BUSY_CELL = "() => !!document.querySelector('.jp-CodeCell.jp-mod-executing, .jp-Cell.jp-mod-executing')"
+_BUSY_CELL = """() => { const p = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = p && p.sessionContext.session && p.sessionContext.session.kernel;
+  const cells = p ? p.content.widgets : [];
+  return !!k && k.status === 'busy' && cells.length > 2 && cells[2].model.executionState === 'running'; }"""
 
 
 _WATCH_STOP = """() => {
