@@ -190,15 +190,20 @@ def trace_spans(trace: Trace, tracer_provider: Any, *, capture_content: bool | N
     prompt = completion = 0
     error: str | None = None
     final: str | None = None
+    previous_end = t0
     for number in sorted(set(trace.steps) | set(by_step)):
         record, events = trace.steps.get(number, {}), by_step.get(number, [])
         response = record.get("response") or {}
         usage = response.get("usage") or {}
         prompt += usage.get("prompt_tokens") or 0
         completion += usage.get("completion_tokens") or 0
-        start = float(record.get("started") or (events[0][0] if events else t0))
+        # Step records and events are stamped by different clocks: keep the spans in the events' order.
+        start = max(float(record.get("started") or (events[0][0] if events else t0)), previous_end)
         duration = record.get("duration")
         model_end = start + float(duration) if duration is not None else (events[-1][0] if events else start)
+        acted = [t for t, e in events if e.type == "action"]
+        model_end = max(start, min([model_end, *acted]))
+        previous_end = max([model_end, *(t for t, _ in events)])
         call = ChatCall(start=start, end=model_end, model_id=trace.model, messages=record.get("messages") or [],
                         params=record.get("params") or {}, response=response, error=record.get("error"))
         actions = {}
