@@ -35,6 +35,8 @@ LINE_HELP = """\
 %rlm config         the current settings (change them with %config RLMMagics.<name> = …)
 %rlm reset          forget the --chat conversation
 %rlm replay FILE    show a recorded run again, no model needed (--instant: at once; --speed X)
+%rlm export FILE    a recorded run as OpenTelemetry GenAI spans (--otlp URL | --json OUT; --content)
+%rlm diff A B       how two recorded runs differ: steps aligned by action, word diffs, token/time deltas
 %rlm help           this text; %%rlm? documents the cell magic's options"""
 
 #: Environment variables that configure providers; a cached RLM is rebuilt when one changes.
@@ -255,6 +257,10 @@ class RLMMagics(Magics):
             except ToolkitUsageError as error:
                 raise UsageError(_one_line(error)) from None
             return None
+        if command in ("export", "diff"):
+            from . import trace_magic
+
+            return trace_magic.line(command, rest)
         if command == "model":
             return self._set_model(rest)
         if command == "models" and not rest:
