@@ -308,8 +308,8 @@ def _tool_events(out: _Builder, tool: _Span, planned: dict[str, Any] | None, ste
     result = tool.get(n.GEN_AI_TOOL_CALL_RESULT)
     content = (result if isinstance(result, str) else json.dumps(result)) if result is not None else \
         (tool.status if tool.failed and tool.status else missing(n.GEN_AI_TOOL_CALL_RESULT))
-    common = {"tool_name": name, "call_id": call_id, "step": step, "input": shown}
+    common = {"tool_name": name, "call_id": call_id, "step": step}
     out.add(tool.end, AgentEvent(type="observation", content=content, duration=tool.end - tool.start,
-                                 is_error=tool.failed, **common))
+                                 is_error=tool.failed, input=shown, **common))
     if tool.failed:
         out.add(tool.end, AgentEvent(type="error", content=content, is_error=True, **common))

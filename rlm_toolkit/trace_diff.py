@@ -273,10 +273,23 @@ def diff(a: Union[Trace, PathLike], b: Union[Trace, PathLike]) -> TraceDiff:
     names = (str(a) if not isinstance(a, Trace) else "a", str(b) if not isinstance(b, Trace) else "b")
     ta, tb = (x if isinstance(x, Trace) else load(x) for x in (a, b))
     sa, sb = _steps(ta), _steps(tb)
+    return TraceDiff(ta, tb, _align(sa, sb, lambda s: (s.key, _canon(s.arguments))), names)
+
+
+def _align(sa: list[_Step], sb: list[_Step], key: Any) -> list[StepDiff]:
+    """Match steps by tool names and arguments; what is left in between, by tool names alone
+    (so a changed argument pairs the two steps up), and pair the rest in order."""
     out: list[StepDiff] = []
-    matcher = difflib.SequenceMatcher(None, [s.key for s in sa], [s.key for s in sb], autojunk=False)
+    matcher = difflib.SequenceMatcher(None, [key(s) for s in sa], [key(s) for s in sb], autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         left, right = sa[i1:i2], sb[j1:j2]
-        for k in range(max(len(left), len(right))):  # equal and replace pair up in order; the rest stands alone
+        if tag == "replace" and len(left) != len(right) and key is not _by_tools:
+            out.extend(_align(left, right, _by_tools))
+            continue
+        for k in range(max(len(left), len(right))):
             out.append(_pair(left[k] if k < len(left) else None, right[k] if k < len(right) else None))
-    return TraceDiff(ta, tb, out, names)
+    return out
+
+
+def _by_tools(step: _Step) -> tuple[str, ...]:
+    return step.key
