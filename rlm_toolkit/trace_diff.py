@@ -7,8 +7,10 @@
     assert not d.changed_actions        # pin an agent's behaviour in a test or a notebook
     d                                   # in a notebook: a table of the steps, word diffs of the text
 
-Steps are aligned with :class:`difflib.SequenceMatcher` over each step's tool names (the final
-answer's step counts as ``final``), so a run that inserts a lookup still lines up with the rest.
+Steps are aligned with :class:`difflib.SequenceMatcher` over each step's tool calls (names and
+arguments; the final answer's step counts as ``final``), and stretches that do not match are
+aligned again by tool names alone: a step whose arguments changed pairs up with its counterpart,
+and a run that inserts a lookup still lines up with the rest.
 For each aligned pair it reports what changed — tool, arguments, observation, text (as a word
 diff) — and the deltas in tokens and latency; the run's totals add cost when the traces carry it
 (``cost`` in the footer's provenance), else cost shows as unknown.
