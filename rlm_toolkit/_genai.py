@@ -101,14 +101,25 @@ def to_genai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         role = message.get("role", "user")
         parts: list[dict[str, Any]] = []
         if role == "tool":
-            parts.append({"type": "tool_call_response", "id": message.get("tool_call_id"),
-                          "response": _text(message.get("content"))})
+            parts.append(
+                {
+                    "type": "tool_call_response",
+                    "id": message.get("tool_call_id"),
+                    "response": _text(message.get("content")),
+                }
+            )
         elif message.get("content"):
             parts.append({"type": "text", "content": _text(message.get("content"))})
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
-            parts.append({"type": "tool_call", "id": call.get("id"), "name": function.get("name"),
-                          "arguments": _maybe_json(function.get("arguments"))})
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": call.get("id"),
+                    "name": function.get("name"),
+                    "arguments": _maybe_json(function.get("arguments")),
+                }
+            )
         out.append({"role": role, "parts": parts})
     return out
 
@@ -127,9 +138,15 @@ def from_genai_messages(messages: Any) -> list[dict[str, Any]]:
         role = message.get("role", "user")
         parts = [p for p in message.get("parts") or () if isinstance(p, dict)]
         text = "".join(str(p.get("content", "")) for p in parts if p.get("type") == "text")
-        calls = [{"id": p.get("id"), "type": "function",
-                  "function": {"name": p.get("name"), "arguments": _as_json_text(p.get("arguments"))}}
-                 for p in parts if p.get("type") == "tool_call"]
+        calls = [
+            {
+                "id": p.get("id"),
+                "type": "function",
+                "function": {"name": p.get("name"), "arguments": _as_json_text(p.get("arguments"))},
+            }
+            for p in parts
+            if p.get("type") == "tool_call"
+        ]
         for p in parts:
             if p.get("type") == "tool_call_response":
                 out.append({"role": "tool", "tool_call_id": p.get("id"), "content": _text(p.get("response"))})

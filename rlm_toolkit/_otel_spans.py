@@ -1,26 +1,24 @@
 """Building GenAI spans, once, for both paths: a recorded trace and a live run (a callback).
 
 :class:`SpanWriter` owns every attribute and span name; :func:`trace_spans` feeds it a recorded
-trace, :class:`OTelCallback` feeds it the hooks of a run as it happens. Spans are created with
-explicit start and end times, so a chat span is written when its step is complete (its thoughts
-and tool calls known) and still carries the model call's real start.
+trace, :class:`rlm_toolkit.otel.OTelCallback` feeds it the hooks of a run as it happens. Spans
+are created with explicit start and end times, so a chat span is written when its step is
+complete (its thoughts and tool calls known) and still carries the model call's real start.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._genai import capture_content_default, names, split_model, to_genai_messages
 from .agents.events import AgentEvent
-from .callbacks import StreamingCallback
 from .errors import scrub
 from .events import Finish, TextDelta, ToolCallDelta, Usage
 from .trace import Trace, _env_secrets
 
-__all__ = ["SpanWriter", "ChatCall", "trace_spans", "OTelCallback"]
+__all__ = ["SpanWriter", "ChatCall", "trace_spans"]
 
 _FINISH = {"tool_calls": "tool_call"}  # rlm/OpenAI words → the conventions' words where they differ
 
@@ -39,7 +37,7 @@ class ChatCall:
     messages: list[dict[str, Any]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     response: dict[str, Any] = field(default_factory=dict)  # Response.to_dict()
-    thoughts: list[str] = field(default_factory=list)       # reasoning (not streamed as text)
+    thoughts: list[str] = field(default_factory=list)  # reasoning (not streamed as text)
     text: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # {id, name, arguments}
     error: str | None = None
@@ -48,8 +46,9 @@ class ChatCall:
 class SpanWriter:
     """Writes ``invoke_agent`` / ``chat`` / ``execute_tool`` spans with the conventions' attributes."""
 
-    def __init__(self, tracer_provider: Any, *, capture_content: bool | None = None,
-                 agent_name: str | None = None) -> None:
+    def __init__(
+        self, tracer_provider: Any, *, capture_content: bool | None = None, agent_name: str | None = None
+    ) -> None:
         from . import __version__
 
         self.tracer = tracer_provider.get_tracer("rlm_toolkit", __version__)
@@ -63,8 +62,9 @@ class SpanWriter:
         for key, value in values.items():
             if value is None:
                 continue
-            if isinstance(value, (dict, list)) and not (isinstance(value, list) and all(
-                    isinstance(v, str) for v in value)):
+            if isinstance(value, (dict, list)) and not (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)
+            ):
                 value = json.dumps(value, ensure_ascii=False, default=str)
             if isinstance(value, str):
                 value = scrub(value, self.secrets)  # no key ever reaches a span
@@ -77,9 +77,13 @@ class SpanWriter:
         from opentelemetry import trace as otel_trace
 
         context = otel_trace.set_span_in_context(parent) if parent is not None else None
-        return self.tracer.start_span(scrub(name, self.secrets), context=context,
-                                      kind=getattr(otel_trace.SpanKind, kind), start_time=_ns(start),
-                                      attributes=self._attrs(attributes))
+        return self.tracer.start_span(
+            scrub(name, self.secrets),
+            context=context,
+            kind=getattr(otel_trace.SpanKind, kind),
+            start_time=_ns(start),
+            attributes=self._attrs(attributes),
+        )
 
     def _end(self, span: Any, end: float, error_type: str | None, message: str | None = None) -> None:
         from opentelemetry.trace import Status, StatusCode
@@ -93,19 +97,48 @@ class SpanWriter:
     def agent_start(self, start: float, model_id: str | None) -> Any:
         n = names()
         provider, model = split_model(model_id)
-        return self._start(f"invoke_agent {self.agent_name}", start, None, "INTERNAL", {
-            n.GEN_AI_OPERATION_NAME: "invoke_agent", n.GEN_AI_AGENT_NAME: self.agent_name,
-            n.GEN_AI_PROVIDER_NAME: provider, n.GEN_AI_REQUEST_MODEL: model})
+        return self._start(
+            f"invoke_agent {self.agent_name}",
+            start,
+            None,
+            "INTERNAL",
+            {
+                n.GEN_AI_OPERATION_NAME: "invoke_agent",
+                n.GEN_AI_AGENT_NAME: self.agent_name,
+                n.GEN_AI_PROVIDER_NAME: provider,
+                n.GEN_AI_REQUEST_MODEL: model,
+            },
+        )
 
-    def agent_end(self, span: Any, end: float, *, final: str | None, usage: tuple[int, int] | None,
-                  error: str | None, stopped: bool = False) -> None:
+    def agent_end(
+        self,
+        span: Any,
+        end: float,
+        *,
+        final: str | None,
+        usage: tuple[int, int] | None,
+        error: str | None,
+        stopped: bool = False,
+    ) -> None:
         n = names()
         if usage is not None:
-            span.set_attributes({n.GEN_AI_USAGE_INPUT_TOKENS: usage[0], n.GEN_AI_USAGE_OUTPUT_TOKENS: usage[1]})
+            span.set_attributes(
+                {n.GEN_AI_USAGE_INPUT_TOKENS: usage[0], n.GEN_AI_USAGE_OUTPUT_TOKENS: usage[1]}
+            )
         if self.capture and final is not None:
-            span.set_attributes(self._attrs({n.GEN_AI_OUTPUT_MESSAGES: [
-                {"role": "assistant", "parts": [{"type": "text", "content": final}],
-                 "finish_reason": "error" if error else "stop"}]}))
+            span.set_attributes(
+                self._attrs(
+                    {
+                        n.GEN_AI_OUTPUT_MESSAGES: [
+                            {
+                                "role": "assistant",
+                                "parts": [{"type": "text", "content": final}],
+                                "finish_reason": "error" if error else "stop",
+                            }
+                        ]
+                    }
+                )
+            )
         error_type = "stopped" if stopped else ("AgentError" if error else None)
         if error and ":" in error.split(" ", 1)[0]:
             error_type = error.split(":", 1)[0]  # "RateLimitError: …" → the exception's type
@@ -119,9 +152,12 @@ class SpanWriter:
         finish = response.get("finish_reason")
         stop = params.get("stop")
         attributes = {
-            n.GEN_AI_OPERATION_NAME: "chat", n.GEN_AI_PROVIDER_NAME: provider, n.GEN_AI_REQUEST_MODEL: model,
+            n.GEN_AI_OPERATION_NAME: "chat",
+            n.GEN_AI_PROVIDER_NAME: provider,
+            n.GEN_AI_REQUEST_MODEL: model,
             n.GEN_AI_REQUEST_TEMPERATURE: params.get("temperature"),
-            n.GEN_AI_REQUEST_MAX_TOKENS: params.get("max_tokens"), n.GEN_AI_REQUEST_TOP_P: params.get("top_p"),
+            n.GEN_AI_REQUEST_MAX_TOKENS: params.get("max_tokens"),
+            n.GEN_AI_REQUEST_TOP_P: params.get("top_p"),
             n.GEN_AI_REQUEST_SEED: params.get("seed"),
             n.GEN_AI_REQUEST_STOP_SEQUENCES: [stop] if isinstance(stop, str) else stop,
             n.GEN_AI_RESPONSE_MODEL: model if response else None,
@@ -136,18 +172,33 @@ class SpanWriter:
                 parts.append({"type": "text", "content": call.text})
             parts += [{"type": "tool_call", **c} for c in call.tool_calls]
             attributes[n.GEN_AI_INPUT_MESSAGES] = to_genai_messages(call.messages) or None
-            attributes[n.GEN_AI_OUTPUT_MESSAGES] = [{"role": "assistant", "parts": parts,
-                                                     "finish_reason": _FINISH.get(finish, finish) or "error"}]
+            attributes[n.GEN_AI_OUTPUT_MESSAGES] = [
+                {"role": "assistant", "parts": parts, "finish_reason": _FINISH.get(finish, finish) or "error"}
+            ]
         span = self._start(f"chat {model or 'unknown'}", call.start, parent, "CLIENT", attributes)
         error = call.error or response.get("error")
         self._end(span, call.end, str(error).split(":", 1)[0] if error else None, error)
         return span
 
-    def tool(self, parent: Any, start: float, end: float, *, name: str, call_id: str | None,
-             arguments: Any, result: str | None, error: str | None) -> Any:
+    def tool(
+        self,
+        parent: Any,
+        start: float,
+        end: float,
+        *,
+        name: str,
+        call_id: str | None,
+        arguments: Any,
+        result: str | None,
+        error: str | None,
+    ) -> Any:
         n = names()
-        attributes = {n.GEN_AI_OPERATION_NAME: "execute_tool", n.GEN_AI_TOOL_NAME: name,
-                      n.GEN_AI_TOOL_CALL_ID: call_id, n.GEN_AI_TOOL_TYPE: "function"}
+        attributes = {
+            n.GEN_AI_OPERATION_NAME: "execute_tool",
+            n.GEN_AI_TOOL_NAME: name,
+            n.GEN_AI_TOOL_CALL_ID: call_id,
+            n.GEN_AI_TOOL_TYPE: "function",
+        }
         if self.capture:
             attributes[n.GEN_AI_TOOL_CALL_ARGUMENTS] = arguments
             attributes[n.GEN_AI_TOOL_CALL_RESULT] = result
@@ -156,16 +207,23 @@ class SpanWriter:
         return span
 
 
-def trace_spans(trace: Trace, tracer_provider: Any, *, capture_content: bool | None = None,
-                agent_name: str | None = None) -> list[Any]:
+def trace_spans(
+    trace: Trace, tracer_provider: Any, *, capture_content: bool | None = None, agent_name: str | None = None
+) -> list[Any]:
     """Write the spans of a recorded trace (see :class:`SpanWriter`); return them in end order."""
     writer = SpanWriter(tracer_provider, capture_content=capture_content, agent_name=agent_name)
     t0, footer = trace.created, trace.footer or {}
     end = t0 + float(footer.get("t") or (trace.times[-1] if trace.times else 0.0))
     if trace.kind != "agent":
         step = trace.steps.get(1, {})
-        call = ChatCall(start=t0, end=end, model_id=trace.model, messages=step.get("messages") or [],
-                        params=step.get("params") or {}, response=dict(footer.get("response") or {}))
+        call = ChatCall(
+            start=t0,
+            end=end,
+            model_id=trace.model,
+            messages=step.get("messages") or [],
+            params=step.get("params") or {},
+            response=dict(footer.get("response") or {}),
+        )
         for event in trace.events:
             if isinstance(event, TextDelta):
                 call.text += event.text
@@ -177,8 +235,12 @@ def trace_spans(trace: Trace, tracer_provider: Any, *, capture_content: bool | N
                 slot["name"] = event.name or slot["name"]
                 slot["arguments"] += event.arguments
             elif isinstance(event, (Usage, Finish)) and not call.response:
-                call.response = {"usage": {"prompt_tokens": getattr(event, "prompt_tokens", None),
-                                           "completion_tokens": getattr(event, "completion_tokens", None)}}
+                call.response = {
+                    "usage": {
+                        "prompt_tokens": getattr(event, "prompt_tokens", None),
+                        "completion_tokens": getattr(event, "completion_tokens", None),
+                    }
+                }
         call.error = footer.get("error") if footer.get("state") == "error" else None
         writer.chat(call)
         return writer.spans
@@ -204,8 +266,15 @@ def trace_spans(trace: Trace, tracer_provider: Any, *, capture_content: bool | N
         acted = [t for t, e in events if e.type == "action"]
         model_end = max(start, min([model_end, *acted]))
         previous_end = max([model_end, *(t for t, _ in events)])
-        call = ChatCall(start=start, end=model_end, model_id=trace.model, messages=record.get("messages") or [],
-                        params=record.get("params") or {}, response=response, error=record.get("error"))
+        call = ChatCall(
+            start=start,
+            end=model_end,
+            model_id=trace.model,
+            messages=record.get("messages") or [],
+            params=record.get("params") or {},
+            response=response,
+            error=record.get("error"),
+        )
         actions = {}
         for _, e in events:
             if e.type == "thought" and not e.streamed:
@@ -221,112 +290,26 @@ def trace_spans(trace: Trace, tracer_provider: Any, *, capture_content: bool | N
                 actions[e.call_id] = (t, e)
             elif e.type == "observation":
                 began, action = actions.pop(e.call_id, (t - (e.duration or 0.0), e))
-                writer.tool(agent, began, t, name=e.tool_name or "", call_id=e.call_id,
-                            arguments=action.input, result=e.content, error=e.content if e.is_error else None)
+                writer.tool(
+                    agent,
+                    began,
+                    t,
+                    name=e.tool_name or "",
+                    call_id=e.call_id,
+                    arguments=action.input,
+                    result=e.content,
+                    error=e.content if e.is_error else None,
+                )
             elif e.type == "error" and not e.tool_name:
                 error = e.content
             elif e.type == "final":
                 final = e.content
-    writer.agent_end(agent, end, final=final, usage=(prompt, completion) if trace.steps else None,
-                     error=error if trace.state == "error" or error else None,
-                     stopped=trace.state == "stopped")
+    writer.agent_end(
+        agent,
+        end,
+        final=final,
+        usage=(prompt, completion) if trace.steps else None,
+        error=error if trace.state == "error" or error else None,
+        stopped=trace.state == "stopped",
+    )
     return writer.spans
-
-
-class OTelCallback(StreamingCallback):
-    """Emits GenAI spans as a run happens: ``callbacks=[OTelCallback()]`` on an RLM or an agent.
-
-    A plain model call becomes a ``chat`` span when it ends. In an agent run (its model calls
-    carry ``step=``) the first call opens ``invoke_agent``; each ``chat`` span is written once its
-    step's thoughts and tool calls are known, each ``execute_tool`` span when the tool returns,
-    and the agent span at the final answer (or when the run is stopped).
-    """
-
-    def __init__(self, tracer_provider: Any = None, *, capture_content: bool | None = None,
-                 agent_name: str | None = None) -> None:
-        if tracer_provider is None:
-            from opentelemetry import trace as otel_trace
-
-            tracer_provider = otel_trace.get_tracer_provider()
-        self.writer = SpanWriter(tracer_provider, capture_content=capture_content, agent_name=agent_name)
-        self._agent: Any = None
-        self._call: ChatCall | None = None
-        self._call_done = False
-        self._tools: dict[str | None, tuple[float, Any]] = {}
-        self._usage = [0, 0]
-        self._error: str | None = None
-
-    @property
-    def spans(self) -> list[Any]:
-        return self.writer.spans
-
-    def _flush(self) -> None:
-        if self._call is not None and self._call_done:
-            self.writer.chat(self._call, self._agent)
-            self._call, self._call_done = None, False
-
-    def on_llm_start(self, *, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> None:
-        self._flush()
-        now = time.time()
-        if kwargs.get("step") is not None and self._agent is None:
-            self._agent = self.writer.agent_start(now, model)
-            self._usage, self._error = [0, 0], None
-        self._call = ChatCall(start=now, end=now, model_id=model, messages=list(messages or []),
-                              params=dict(kwargs.get("params") or {}))
-        self._call_done = False
-
-    def _llm_done(self, response: Any, error: BaseException | None) -> None:
-        if self._call is None:
-            return
-        self._call.end = time.time()
-        if response is not None:
-            self._call.response = response.to_dict()
-            self._call.text = self._call.text if self._agent is not None else response.text
-            if self._agent is None:
-                self._call.tool_calls = [{"id": c.call_id, "name": c.name, "arguments": c.arguments}
-                                         for c in response.tool_calls]
-            self._usage[0] += response.prompt_tokens or 0
-            self._usage[1] += response.completion_tokens or 0
-        if error is not None:
-            self._call.error = f"{type(error).__name__}: {error}"
-        self._call_done = True
-        if self._agent is None:
-            self._flush()
-
-    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
-        self._llm_done(response, None)
-
-    def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
-        self._llm_done(kwargs.get("response"), error)
-        if self._agent is not None and not isinstance(error, Exception):  # interrupted or cancelled
-            self._flush()
-            self.writer.agent_end(self._agent, time.time(), final=None, usage=tuple(self._usage),  # type: ignore[arg-type]
-                                  error=None, stopped=True)
-            self._agent = None
-
-    def on_agent_event(self, event: Any, **kwargs: Any) -> None:
-        call, now = self._call, time.time()
-        if event.type == "token" and call is not None:
-            call.text += event.content
-        elif event.type == "thought" and not event.streamed and call is not None:
-            call.thoughts.append(event.content)
-        elif event.type == "action":
-            if call is not None:
-                call.tool_calls.append({"id": event.call_id, "name": event.tool_name, "arguments": event.input})
-            self._flush()
-            self._tools[event.call_id] = (now, event.input)
-        elif event.type == "observation":
-            start, arguments = self._tools.pop(event.call_id, (now - (event.duration or 0.0), event.input))
-            self.writer.tool(self._agent, start, now, name=event.tool_name or "", call_id=event.call_id,
-                             arguments=arguments, result=event.content,
-                             error=event.content if event.is_error else None)
-        elif event.type == "error" and not event.tool_name:
-            self._error = event.content
-
-    def on_agent_finish(self, final: Any, **kwargs: Any) -> None:
-        self._flush()
-        if self._agent is None:
-            return
-        self.writer.agent_end(self._agent, time.time(), final=final.content, usage=tuple(self._usage),  # type: ignore[arg-type]
-                              error=self._error if final.is_error else None)
-        self._agent = None

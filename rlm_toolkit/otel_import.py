@@ -91,7 +91,13 @@ class _Span:
             messages = json.loads(raw) if isinstance(raw, str) else raw
         except ValueError:
             return None
-        return [p for m in messages or () if isinstance(m, dict) for p in m.get("parts") or () if isinstance(p, dict)]
+        return [
+            p
+            for m in messages or ()
+            if isinstance(m, dict)
+            for p in m.get("parts") or ()
+            if isinstance(p, dict)
+        ]
 
 
 def _spans(data: dict[str, Any]) -> list[_Span]:
@@ -111,15 +117,20 @@ def read_otlp_json(source: PathLike | dict[str, Any] | str) -> list[Trace]:
     if isinstance(source, dict):
         requests = [source]
     else:
-        text = source if isinstance(source, str) and source.lstrip().startswith("{") else \
-            Path(source).read_text(encoding="utf-8")
+        text = (
+            source
+            if isinstance(source, str) and source.lstrip().startswith("{")
+            else Path(source).read_text(encoding="utf-8")
+        )
         try:
             requests = [json.loads(text)]
         except ValueError:
             try:
                 requests = [json.loads(line) for line in text.splitlines() if line.strip()]
             except ValueError:
-                raise UsageError(f"{str(source)[:80]!r} is not OTLP/JSON (an ExportTraceServiceRequest)") from None
+                raise UsageError(
+                    f"{str(source)[:80]!r} is not OTLP/JSON (an ExportTraceServiceRequest)"
+                ) from None
     spans = sorted((s for r in requests if isinstance(r, dict) for s in _spans(r)), key=lambda s: s.start)
     by_id = {s.id: s for s in spans}
 
@@ -160,17 +171,29 @@ def _model_id(span: _Span) -> str | None:
 def _step_record(span: _Span, number: int) -> dict[str, Any]:
     n = names()
     finish = span.get(n.GEN_AI_RESPONSE_FINISH_REASONS) or [None]
-    params = {"temperature": span.get(n.GEN_AI_REQUEST_TEMPERATURE), "max_tokens": span.get(n.GEN_AI_REQUEST_MAX_TOKENS),
-              "top_p": span.get(n.GEN_AI_REQUEST_TOP_P), "seed": span.get(n.GEN_AI_REQUEST_SEED)}
+    params = {
+        "temperature": span.get(n.GEN_AI_REQUEST_TEMPERATURE),
+        "max_tokens": span.get(n.GEN_AI_REQUEST_MAX_TOKENS),
+        "top_p": span.get(n.GEN_AI_REQUEST_TOP_P),
+        "seed": span.get(n.GEN_AI_REQUEST_SEED),
+    }
     return {
-        "type": "step", "step": number, "started": span.start, "duration": span.end - span.start,
+        "type": "step",
+        "step": number,
+        "started": span.start,
+        "duration": span.end - span.start,
         "messages": from_genai_messages(span.get(n.GEN_AI_INPUT_MESSAGES) or []),
         "params": {k: v for k, v in params.items() if v is not None},
-        "response": {"model": _model_id(span), "finish_reason": _FINISH_BACK.get(finish[0], finish[0]),
-                     "usage": {"prompt_tokens": span.get(n.GEN_AI_USAGE_INPUT_TOKENS),
-                               "completion_tokens": span.get(n.GEN_AI_USAGE_OUTPUT_TOKENS)},
-                     "ttft_s": span.get(n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK),
-                     "elapsed_s": round(span.end - span.start, 4)},
+        "response": {
+            "model": _model_id(span),
+            "finish_reason": _FINISH_BACK.get(finish[0], finish[0]),
+            "usage": {
+                "prompt_tokens": span.get(n.GEN_AI_USAGE_INPUT_TOKENS),
+                "completion_tokens": span.get(n.GEN_AI_USAGE_OUTPUT_TOKENS),
+            },
+            "ttft_s": span.get(n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK),
+            "elapsed_s": round(span.end - span.start, 4),
+        },
         "error": span.status or None if span.failed else None,
     }
 
@@ -190,8 +213,16 @@ class _Builder:
 
 
 def _stream_trace(span: _Span) -> Trace:
-    trace = Trace(header={"type": "header", "version": VERSION, "kind": "stream", "model": _model_id(span),
-                          "created": span.start, "source": "otlp"})
+    trace = Trace(
+        header={
+            "type": "header",
+            "version": VERSION,
+            "kind": "stream",
+            "model": _model_id(span),
+            "created": span.start,
+            "source": "otlp",
+        }
+    )
     step = _step_record(span, 1)
     trace.steps[1] = step
     out = _Builder(trace, span.start)
@@ -202,23 +233,42 @@ def _stream_trace(span: _Span) -> Trace:
         out.add(first, TextDelta(text=text))
     for index, part in enumerate(p for p in parts or () if p.get("type") == "tool_call"):
         arguments = part.get("arguments")
-        out.add(first, ToolCallDelta(index=index, call_id=part.get("id"), name=part.get("name"),
-                                     arguments=arguments if isinstance(arguments, str) else json.dumps(arguments)))
+        out.add(
+            first,
+            ToolCallDelta(
+                index=index,
+                call_id=part.get("id"),
+                name=part.get("name"),
+                arguments=arguments if isinstance(arguments, str) else json.dumps(arguments),
+            ),
+        )
     usage = step["response"]["usage"]
     if usage["prompt_tokens"] is not None or usage["completion_tokens"] is not None:
         out.add(span.end, Usage(**usage))
     if step["response"]["finish_reason"]:
         out.add(span.end, Finish(reason=step["response"]["finish_reason"]))
-    trace.footer = {"type": "footer", "t": round(span.end - span.start, 4),
-                    "state": "error" if span.failed else "done", "response": step["response"],
-                    "error": span.status or None if span.failed else None}
+    trace.footer = {
+        "type": "footer",
+        "t": round(span.end - span.start, 4),
+        "state": "error" if span.failed else "done",
+        "response": step["response"],
+        "error": span.status or None if span.failed else None,
+    }
     return trace
 
 
 def _agent_trace(agent: _Span, spans: list[_Span]) -> Trace:
     n = names()
-    trace = Trace(header={"type": "header", "version": VERSION, "kind": "agent", "model": _model_id(agent),
-                          "created": agent.start, "source": "otlp"})
+    trace = Trace(
+        header={
+            "type": "header",
+            "version": VERSION,
+            "kind": "agent",
+            "model": _model_id(agent),
+            "created": agent.start,
+            "source": "otlp",
+        }
+    )
     out = _Builder(trace, agent.start)
     steps = _steps(spans)
     if trace.model is None and steps and steps[0][0] is not None:
@@ -233,7 +283,9 @@ def _agent_trace(agent: _Span, spans: list[_Span]) -> Trace:
             first = chat.start + float(chat.get(n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK) or 0.0)
             for part in parts or ():
                 if part.get("type") == "reasoning":
-                    out.add(first, AgentEvent(type="thought", content=str(part.get("content", "")), step=number))
+                    out.add(
+                        first, AgentEvent(type="thought", content=str(part.get("content", "")), step=number)
+                    )
             text = "".join(str(p.get("content", "")) for p in parts or () if p.get("type") == "text")
             if text:
                 out.add(first, AgentEvent(type="token", content=text, step=number))
@@ -244,8 +296,16 @@ def _agent_trace(agent: _Span, spans: list[_Span]) -> Trace:
             for tool in tools:
                 _tool_events(out, tool, planned.pop(tool.get(n.GEN_AI_TOOL_CALL_ID), None), number)
             for call in planned.values():  # asked for but never run (no span): the action alone
-                out.add(chat.end, AgentEvent(type="action", tool_name=call.get("name"), step=number,
-                                             call_id=call.get("id"), input=_input(call.get("arguments"))))
+                out.add(
+                    chat.end,
+                    AgentEvent(
+                        type="action",
+                        tool_name=call.get("name"),
+                        step=number,
+                        call_id=call.get("id"),
+                        input=_input(call.get("arguments")),
+                    ),
+                )
         elif chat is not None:
             final_text = text if parts is not None else None
     agent_parts = agent.output_parts()
@@ -253,19 +313,41 @@ def _agent_trace(agent: _Span, spans: list[_Span]) -> Trace:
         final_text = "".join(str(p.get("content", "")) for p in agent_parts if p.get("type") == "text")
     number = max(number, 1)
     if agent.failed and agent.status != "stopped":
-        out.add(agent.end, AgentEvent(type="error", content=agent.status or missing("status.message"),
-                                      step=number, is_error=True))
+        out.add(
+            agent.end,
+            AgentEvent(
+                type="error", content=agent.status or missing("status.message"), step=number, is_error=True
+            ),
+        )
     if not (agent.failed and agent.status == "stopped"):
         content = final_text.strip() if final_text is not None else missing(n.GEN_AI_OUTPUT_MESSAGES)
-        out.add(agent.end, AgentEvent(type="final", content=content, step=number, is_error=agent.failed,
-                                      duration=agent.end - agent.start))
-    usage = {"prompt_tokens": agent.get(n.GEN_AI_USAGE_INPUT_TOKENS),
-             "completion_tokens": agent.get(n.GEN_AI_USAGE_OUTPUT_TOKENS)}
+        out.add(
+            agent.end,
+            AgentEvent(
+                type="final",
+                content=content,
+                step=number,
+                is_error=agent.failed,
+                duration=agent.end - agent.start,
+            ),
+        )
+    usage = {
+        "prompt_tokens": agent.get(n.GEN_AI_USAGE_INPUT_TOKENS),
+        "completion_tokens": agent.get(n.GEN_AI_USAGE_OUTPUT_TOKENS),
+    }
     state = ("stopped" if agent.status == "stopped" else "error") if agent.failed else "done"
-    trace.footer = {"type": "footer", "t": round(agent.end - agent.start, 4), "state": state,
-                    "response": {"model": trace.model, "steps": len(trace.steps), "usage": usage,
-                                 "elapsed_s": round(agent.end - agent.start, 4)},
-                    "error": agent.status or None if state == "error" else None}
+    trace.footer = {
+        "type": "footer",
+        "t": round(agent.end - agent.start, 4),
+        "state": state,
+        "response": {
+            "model": trace.model,
+            "steps": len(trace.steps),
+            "usage": usage,
+            "elapsed_s": round(agent.end - agent.start, 4),
+        },
+        "error": agent.status or None if state == "error" else None,
+    }
     return trace
 
 
@@ -275,8 +357,12 @@ def _steps(spans: list[_Span]) -> list[tuple[_Span | None, list[_Span]]]:
     n = names()
     chats = [s for s in spans if s.operation == "chat"]
     steps: list[tuple[_Span | None, list[_Span]]] = [(chat, []) for chat in chats]
-    by_call = {p.get("id"): i for i, chat in enumerate(chats) for p in chat.output_parts() or ()
-               if p.get("type") == "tool_call" and p.get("id")}
+    by_call = {
+        p.get("id"): i
+        for i, chat in enumerate(chats)
+        for p in chat.output_parts() or ()
+        if p.get("type") == "tool_call" and p.get("id")
+    }
     orphans: list[_Span] = []  # tools run before any model call
     for tool in (s for s in spans if s.operation == "execute_tool"):
         index = by_call.get(tool.get(n.GEN_AI_TOOL_CALL_ID))
@@ -306,10 +392,22 @@ def _tool_events(out: _Builder, tool: _Span, planned: dict[str, Any] | None, ste
     shown = _input(arguments)
     out.add(tool.start, AgentEvent(type="action", tool_name=name, input=shown, step=step, call_id=call_id))
     result = tool.get(n.GEN_AI_TOOL_CALL_RESULT)
-    content = (result if isinstance(result, str) else json.dumps(result)) if result is not None else \
-        (tool.status if tool.failed and tool.status else missing(n.GEN_AI_TOOL_CALL_RESULT))
+    content = (
+        (result if isinstance(result, str) else json.dumps(result))
+        if result is not None
+        else (tool.status if tool.failed and tool.status else missing(n.GEN_AI_TOOL_CALL_RESULT))
+    )
     common = {"tool_name": name, "call_id": call_id, "step": step}
-    out.add(tool.end, AgentEvent(type="observation", content=content, duration=tool.end - tool.start,
-                                 is_error=tool.failed, input=shown, **common))
+    out.add(
+        tool.end,
+        AgentEvent(
+            type="observation",
+            content=content,
+            duration=tool.end - tool.start,
+            is_error=tool.failed,
+            input=shown,
+            **common,
+        ),
+    )
     if tool.failed:
         out.add(tool.end, AgentEvent(type="error", content=content, is_error=True, **common))

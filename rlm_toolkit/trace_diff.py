@@ -147,8 +147,10 @@ def _pair(a: _Step | None, b: _Step | None) -> StepDiff:
         changes.append("observation")
     if (a.text, a.final) != (b.text, b.final):
         changes.append("text")
-    text = word_diff(a.final if a.final is not None and not a.tools else a.text,
-                     b.final if b.final is not None and not b.tools else b.text)
+    text = word_diff(
+        a.final if a.final is not None and not a.tools else a.text,
+        b.final if b.final is not None and not b.tools else b.text,
+    )
     return StepDiff("changed" if changes else "same", a, b, changes, text)
 
 
@@ -201,13 +203,20 @@ class TraceDiff:
         return out
 
     def __str__(self) -> str:
-        lines = [f"diff {self.names[0]} → {self.names[1]}: {len(self.changed)} of {len(self.steps)} steps differ, "
-                 f"{len(self.changed_actions)} in their actions"]
+        lines = [
+            f"diff {self.names[0]} → {self.names[1]}: {len(self.changed)} of {len(self.steps)} steps differ, "
+            f"{len(self.changed_actions)} in their actions"
+        ]
         for s in self.steps:
-            lines.append(f"  {_label(s)}  {s.op}" + (f" ({', '.join(s.changes)})" if s.changes else "")
-                         + f"  {_calls(s.a)} → {_calls(s.b)}")
+            lines.append(
+                f"  {_label(s)}  {s.op}"
+                + (f" ({', '.join(s.changes)})" if s.changes else "")
+                + f"  {_calls(s.a)} → {_calls(s.b)}"
+            )
             if "text" in s.changes:
-                lines.append("      " + "".join({"=": t, "-": f"[-{t}-]", "+": f"{{+{t}+}}"}[op] for op, t in s.text))
+                lines.append(
+                    "      " + "".join({"=": t, "-": f"[-{t}-]", "+": f"{{+{t}+}}"}[op] for op, t in s.text)
+                )
         for key, (x, y, d) in self.totals().items():
             lines.append(f"  {key}: {_num(x)} → {_num(y)} (Δ {_num(d, signed=True)})")
         return scrub("\n".join(lines))
@@ -219,22 +228,34 @@ class TraceDiff:
         """A table of the aligned steps; every text is escaped (model output is untrusted)."""
         rows = []
         for s in self.steps:
-            colour = {"same": "", "changed": "background:#fff8e1", "added": "background:#e8f5e9",
-                      "removed": "background:#ffebee"}[s.op]
+            colour = {
+                "same": "",
+                "changed": "background:#fff8e1",
+                "added": "background:#e8f5e9",
+                "removed": "background:#ffebee",
+            }[s.op]
             text = "".join(_word_html(op, t) for op, t in s.text) if "text" in s.changes else ""
-            rows.append(f'<tr style="{colour}"><td>{_h(_label(s))}</td><td>{_h(s.op)}</td>'
-                        f"<td>{_h(', '.join(s.changes))}</td><td><code>{_h(_calls(s.a))}</code></td>"
-                        f"<td><code>{_h(_calls(s.b))}</code></td><td>{_h(_num(s.tokens_delta, signed=True))}</td>"
-                        f"<td>{_h(_num(s.latency_delta, signed=True))}</td>"
-                        f'<td style="white-space:pre-wrap">{text}</td></tr>')
-        totals = "".join(f"<li>{_h(k)}: {_h(_num(x))} → {_h(_num(y))} (Δ {_h(_num(d, signed=True))})</li>"
-                         for k, (x, y, d) in self.totals().items())
-        head = "".join(f"<th>{_h(c)}</th>" for c in ("step", "", "changed", self.names[0], self.names[1],
-                                                   "Δ tokens", "Δ s", "text"))
-        return (f'<div class="rlm-diff"><p>{_h(self.names[0])} → {_h(self.names[1])}: {len(self.changed)} of '
-                f"{len(self.steps)} steps differ, {len(self.changed_actions)} in their actions</p>"
-                f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-                f"<ul>{totals}</ul></div>")
+            rows.append(
+                f'<tr style="{colour}"><td>{_h(_label(s))}</td><td>{_h(s.op)}</td>'
+                f"<td>{_h(', '.join(s.changes))}</td><td><code>{_h(_calls(s.a))}</code></td>"
+                f"<td><code>{_h(_calls(s.b))}</code></td><td>{_h(_num(s.tokens_delta, signed=True))}</td>"
+                f"<td>{_h(_num(s.latency_delta, signed=True))}</td>"
+                f'<td style="white-space:pre-wrap">{text}</td></tr>'
+            )
+        totals = "".join(
+            f"<li>{_h(k)}: {_h(_num(x))} → {_h(_num(y))} (Δ {_h(_num(d, signed=True))})</li>"
+            for k, (x, y, d) in self.totals().items()
+        )
+        head = "".join(
+            f"<th>{_h(c)}</th>"
+            for c in ("step", "", "changed", self.names[0], self.names[1], "Δ tokens", "Δ s", "text")
+        )
+        return (
+            f'<div class="rlm-diff"><p>{_h(self.names[0])} → {_h(self.names[1])}: {len(self.changed)} of '
+            f"{len(self.steps)} steps differ, {len(self.changed_actions)} in their actions</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            f"<ul>{totals}</ul></div>"
+        )
 
 
 def _h(text: Any) -> str:

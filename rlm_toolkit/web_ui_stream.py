@@ -34,13 +34,26 @@ from typing import Any, Union
 
 from .errors import MissingDependencyError, scrub
 
-__all__ = ["UI_MESSAGE_STREAM_HEADERS", "UIMessageStreamEncoder", "ui_message_stream", "ui_message_response",
-           "messages_from_ui"]
+__all__ = [
+    "UI_MESSAGE_STREAM_HEADERS",
+    "UIMessageStreamEncoder",
+    "ui_message_stream",
+    "ui_message_response",
+    "messages_from_ui",
+]
 
-UI_MESSAGE_STREAM_HEADERS = {"x-vercel-ai-ui-message-stream": "v1", "Cache-Control": "no-cache",
-                             "X-Accel-Buffering": "no"}
-_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool-calls", "content_filter": "content-filter",
-           "error": "error"}
+UI_MESSAGE_STREAM_HEADERS = {
+    "x-vercel-ai-ui-message-stream": "v1",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool-calls",
+    "content_filter": "content-filter",
+    "error": "error",
+}
 Stop = Union[Callable[[], bool], threading.Event, Any, None]
 
 
@@ -86,8 +99,15 @@ class UIMessageStreamEncoder:
                     arguments = json.loads(call["text"]) if call["text"].strip() else {}
                 except ValueError:
                     arguments = call["text"]
-                out.append({"type": "tool-input-available", "toolCallId": call["id"], "toolName": call["name"],
-                            "input": arguments, "dynamic": True})
+                out.append(
+                    {
+                        "type": "tool-input-available",
+                        "toolCallId": call["id"],
+                        "toolName": call["name"],
+                        "input": arguments,
+                        "dynamic": True,
+                    }
+                )
 
     def _close_step(self, out: list[dict[str, Any]]) -> None:
         self._close_parts(out)
@@ -132,12 +152,22 @@ class UIMessageStreamEncoder:
             call["text"] += item.arguments
             if not call["open"] and call["name"]:
                 call["open"] = True
-                out.append({"type": "tool-input-start", "toolCallId": call["id"], "toolName": call["name"],
-                            "dynamic": True})
+                out.append(
+                    {
+                        "type": "tool-input-start",
+                        "toolCallId": call["id"],
+                        "toolName": call["name"],
+                        "dynamic": True,
+                    }
+                )
                 if call["text"]:
-                    out.append({"type": "tool-input-delta", "toolCallId": call["id"], "inputTextDelta": call["text"]})
+                    out.append(
+                        {"type": "tool-input-delta", "toolCallId": call["id"], "inputTextDelta": call["text"]}
+                    )
             elif call["open"] and item.arguments:
-                out.append({"type": "tool-input-delta", "toolCallId": call["id"], "inputTextDelta": item.arguments})
+                out.append(
+                    {"type": "tool-input-delta", "toolCallId": call["id"], "inputTextDelta": item.arguments}
+                )
         elif kind == "finish":
             self._reason = item.reason
         return out
@@ -158,15 +188,34 @@ class UIMessageStreamEncoder:
                 self._close_parts(out)
         elif event.type == "action":
             self._close_parts(out)
-            out.append({"type": "tool-input-available", "toolCallId": event.call_id, "toolName": event.tool_name,
-                        "input": event.input or {}, "dynamic": True})
+            out.append(
+                {
+                    "type": "tool-input-available",
+                    "toolCallId": event.call_id,
+                    "toolName": event.tool_name,
+                    "input": event.input or {},
+                    "dynamic": True,
+                }
+            )
         elif event.type == "observation":
             if event.is_error:
-                out.append({"type": "tool-output-error", "toolCallId": event.call_id,
-                            "errorText": scrub(event.content), "dynamic": True})
+                out.append(
+                    {
+                        "type": "tool-output-error",
+                        "toolCallId": event.call_id,
+                        "errorText": scrub(event.content),
+                        "dynamic": True,
+                    }
+                )
             else:
-                out.append({"type": "tool-output-available", "toolCallId": event.call_id, "output": event.content,
-                            "dynamic": True})
+                out.append(
+                    {
+                        "type": "tool-output-available",
+                        "toolCallId": event.call_id,
+                        "output": event.content,
+                        "dynamic": True,
+                    }
+                )
         elif event.type == "final":
             if not self._step_had_text and event.content:
                 self._text_delta(out, event.content)
@@ -252,10 +301,15 @@ def ui_message_response(source: AsyncIterable[Any], *, status_code: int = 200, *
     try:
         from starlette.responses import StreamingResponse
     except ImportError as missing:
-        raise MissingDependencyError("rlm_toolkit.web needs FastAPI or Starlette: pip install 'rlm[web]'") \
-            from missing
-    return StreamingResponse(ui_message_stream(source, **kwargs), status_code=status_code,
-                             media_type="text/event-stream", headers=dict(UI_MESSAGE_STREAM_HEADERS))
+        raise MissingDependencyError(
+            "rlm_toolkit.web needs FastAPI or Starlette: pip install 'rlm[web]'"
+        ) from missing
+    return StreamingResponse(
+        ui_message_stream(source, **kwargs),
+        status_code=status_code,
+        media_type="text/event-stream",
+        headers=dict(UI_MESSAGE_STREAM_HEADERS),
+    )
 
 
 def messages_from_ui(body: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -270,7 +324,10 @@ def messages_from_ui(body: dict[str, Any] | list[dict[str, Any]]) -> list[dict[s
         if role not in ("system", "user", "assistant"):
             continue
         parts = message.get("parts")
-        text = "".join(p.get("text", "") for p in parts if p.get("type") == "text") if parts is not None \
+        text = (
+            "".join(p.get("text", "") for p in parts if p.get("type") == "text")
+            if parts is not None
             else str(message.get("content", ""))
+        )
         out.append({"role": role, "content": text})
     return out

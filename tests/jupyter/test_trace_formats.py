@@ -60,17 +60,24 @@ def test_rlm_export_sends_to_an_otlp_endpoint_and_writes_json(shell, tmp_path, o
     native_run(tmp_path / "run.jsonl")
     shell.run_line_magic("rlm", f"export {tmp_path / 'run.jsonl'} --otlp {otlp_receiver.url}")
     assert "Sent 4 spans" in capsys.readouterr().out
-    assert [s.name for s in otlp_receiver.spans()] == ["chat scripted", "execute_tool add", "chat scripted",
-                                                       "invoke_agent ReActAgent"]
+    assert [s.name for s in otlp_receiver.spans()] == [
+        "chat scripted",
+        "execute_tool add",
+        "chat scripted",
+        "invoke_agent ReActAgent",
+    ]
     keys = {a.key for s in otlp_receiver.spans() for a in s.attributes}
     assert "gen_ai.tool.call.result" not in keys  # content stays out unless --content
     shell.run_line_magic("rlm", f"export {tmp_path / 'run.jsonl'} --json {tmp_path / 'out.json'} --content")
     [back] = read_otlp_json(tmp_path / "out.json")
     assert back.text == "The sum is 3."
     assert json.loads((tmp_path / "out.json").read_text())["resourceSpans"]
-    for line, message in (("export", "usage"), (f"export {tmp_path / 'run.jsonl'}", "usage"),
-                          (f"export {tmp_path / 'run.jsonl'} --otlp", "needs a value"),
-                          (f"export {tmp_path / 'run.jsonl'} --otlp ftp://x", "http"),
-                          (f"export {tmp_path / 'run.jsonl'} --fast", "unknown option")):
+    for line, message in (
+        ("export", "usage"),
+        (f"export {tmp_path / 'run.jsonl'}", "usage"),
+        (f"export {tmp_path / 'run.jsonl'} --otlp", "needs a value"),
+        (f"export {tmp_path / 'run.jsonl'} --otlp ftp://x", "http"),
+        (f"export {tmp_path / 'run.jsonl'} --fast", "unknown option"),
+    ):
         with pytest.raises(UsageError, match=message):
             shell.run_line_magic("rlm", line)

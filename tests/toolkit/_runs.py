@@ -25,23 +25,32 @@ def _agent(turns, tools, mode="native", **params) -> ReActAgent:
 
 
 def native_run(path: Path, b: int = 2, **params) -> ReActAgent:
-    turns = [ScriptedTurn(chunks="Let me add.", tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 1, "b": b}}]),
-             f"The sum is {1 + b}."]
+    turns = [
+        ScriptedTurn(
+            chunks="Let me add.", tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 1, "b": b}}]
+        ),
+        f"The sum is {1 + b}.",
+    ]
     agent = _agent(turns, [add], **params)
     agent.run("What is 1 + 2?", record=str(path))
     return agent
 
 
 def text_run(path: Path) -> ReActAgent:
-    turns = ['Thought: I should add.\nAction: add\nAction Input: {"a": 1, "b": 2}\n', "Thought: done.\nFinal Answer: 3"]
+    turns = [
+        'Thought: I should add.\nAction: add\nAction Input: {"a": 1, "b": 2}\n',
+        "Thought: done.\nFinal Answer: 3",
+    ]
     agent = _agent(turns, [add], mode="text")
     agent.run("What is 1 + 2?", record=str(path))
     return agent
 
 
 def failing_tool_run(path: Path) -> ReActAgent:
-    turns = [ScriptedTurn(tool_calls=[{"id": "c9", "name": "divide", "arguments": {"a": 1, "b": 0}}]),
-             "Cannot divide by zero."]
+    turns = [
+        ScriptedTurn(tool_calls=[{"id": "c9", "name": "divide", "arguments": {"a": 1, "b": 0}}]),
+        "Cannot divide by zero.",
+    ]
     agent = _agent(turns, [divide])
     agent.run("What is 1 / 0?", record=str(path))
     return agent

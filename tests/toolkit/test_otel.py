@@ -45,33 +45,67 @@ def test_an_agent_trace_becomes_invoke_agent_with_chat_and_tool_children(tmp_pat
     trace = load(tmp_path / "run.jsonl")
     usage = [trace.steps[n]["response"]["usage"] for n in (1, 2)]
     spans = trace.to_otel(tracer_provider=provider)
-    assert tree(exporter.get_finished_spans()) == tree(spans) == [
-        ("chat scripted", "invoke_agent ReActAgent"), ("execute_tool add", "invoke_agent ReActAgent"),
-        ("chat scripted", "invoke_agent ReActAgent"), ("invoke_agent ReActAgent", None)]
+    assert (
+        tree(exporter.get_finished_spans())
+        == tree(spans)
+        == [
+            ("chat scripted", "invoke_agent ReActAgent"),
+            ("execute_tool add", "invoke_agent ReActAgent"),
+            ("chat scripted", "invoke_agent ReActAgent"),
+            ("invoke_agent ReActAgent", None),
+        ]
+    )
     chat, tool, chat2, agent = spans
     assert len({s.context.trace_id for s in spans}) == 1
     assert dict(chat.attributes) == {
-        GA.GEN_AI_OPERATION_NAME: "chat", GA.GEN_AI_PROVIDER_NAME: "scripted", GA.GEN_AI_REQUEST_MODEL: "scripted",
-        GA.GEN_AI_REQUEST_TEMPERATURE: 0.2, GA.GEN_AI_REQUEST_MAX_TOKENS: 64, GA.GEN_AI_RESPONSE_MODEL: "scripted",
-        GA.GEN_AI_RESPONSE_FINISH_REASONS: ("tool_call",), GA.GEN_AI_USAGE_INPUT_TOKENS: usage[0]["prompt_tokens"],
+        GA.GEN_AI_OPERATION_NAME: "chat",
+        GA.GEN_AI_PROVIDER_NAME: "scripted",
+        GA.GEN_AI_REQUEST_MODEL: "scripted",
+        GA.GEN_AI_REQUEST_TEMPERATURE: 0.2,
+        GA.GEN_AI_REQUEST_MAX_TOKENS: 64,
+        GA.GEN_AI_RESPONSE_MODEL: "scripted",
+        GA.GEN_AI_RESPONSE_FINISH_REASONS: ("tool_call",),
+        GA.GEN_AI_USAGE_INPUT_TOKENS: usage[0]["prompt_tokens"],
         GA.GEN_AI_USAGE_OUTPUT_TOKENS: usage[0]["completion_tokens"],
-        GA.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: chat.attributes[GA.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]}
+        GA.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: chat.attributes[GA.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK],
+    }
     assert chat2.attributes[GA.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
-    assert dict(tool.attributes) == {GA.GEN_AI_OPERATION_NAME: "execute_tool", GA.GEN_AI_TOOL_NAME: "add",
-                                     GA.GEN_AI_TOOL_CALL_ID: "c1", GA.GEN_AI_TOOL_TYPE: "function"}
+    assert dict(tool.attributes) == {
+        GA.GEN_AI_OPERATION_NAME: "execute_tool",
+        GA.GEN_AI_TOOL_NAME: "add",
+        GA.GEN_AI_TOOL_CALL_ID: "c1",
+        GA.GEN_AI_TOOL_TYPE: "function",
+    }
     assert agent.attributes[GA.GEN_AI_OPERATION_NAME] == "invoke_agent"
-    assert agent.attributes[GA.GEN_AI_USAGE_INPUT_TOKENS] == usage[0]["prompt_tokens"] + usage[1]["prompt_tokens"]
-    assert agent.attributes[GA.GEN_AI_USAGE_OUTPUT_TOKENS] == 3 + 4  # "Let me add." and "The sum is 3." in words
-    assert agent.start_time <= chat.start_time <= chat.end_time <= tool.start_time <= tool.end_time \
-        <= chat2.start_time <= chat2.end_time <= agent.end_time
+    assert (
+        agent.attributes[GA.GEN_AI_USAGE_INPUT_TOKENS]
+        == usage[0]["prompt_tokens"] + usage[1]["prompt_tokens"]
+    )
+    assert (
+        agent.attributes[GA.GEN_AI_USAGE_OUTPUT_TOKENS] == 3 + 4
+    )  # "Let me add." and "The sum is 3." in words
+    assert (
+        agent.start_time
+        <= chat.start_time
+        <= chat.end_time
+        <= tool.start_time
+        <= tool.end_time
+        <= chat2.start_time
+        <= chat2.end_time
+        <= agent.end_time
+    )
     assert all(s.status.status_code == StatusCode.UNSET for s in spans)
 
 
 def test_content_only_on_opt_in(tmp_path, memory, monkeypatch):
     provider, _ = memory
     native_run(tmp_path / "run.jsonl")
-    content_keys = {GA.GEN_AI_INPUT_MESSAGES, GA.GEN_AI_OUTPUT_MESSAGES, GA.GEN_AI_TOOL_CALL_ARGUMENTS,
-                    GA.GEN_AI_TOOL_CALL_RESULT}
+    content_keys = {
+        GA.GEN_AI_INPUT_MESSAGES,
+        GA.GEN_AI_OUTPUT_MESSAGES,
+        GA.GEN_AI_TOOL_CALL_ARGUMENTS,
+        GA.GEN_AI_TOOL_CALL_RESULT,
+    }
     monkeypatch.delenv(CAPTURE_ENV, raising=False)
     plain = otel.export_trace(tmp_path / "run.jsonl", tracer_provider=provider)
     assert not content_keys & {k for s in plain for k in s.attributes}
@@ -80,22 +114,39 @@ def test_content_only_on_opt_in(tmp_path, memory, monkeypatch):
     assert json.loads(tool.attributes[GA.GEN_AI_TOOL_CALL_ARGUMENTS]) == {"a": 1, "b": 2}
     assert tool.attributes[GA.GEN_AI_TOOL_CALL_RESULT] == "3"
     assert json.loads(chat.attributes[GA.GEN_AI_INPUT_MESSAGES])[-1] == {
-        "role": "user", "parts": [{"type": "text", "content": "What is 1 + 2?"}]}
-    assert json.loads(chat.attributes[GA.GEN_AI_OUTPUT_MESSAGES]) == [{"role": "assistant", "parts": [
-        {"type": "text", "content": "Let me add."},
-        {"type": "tool_call", "id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}], "finish_reason": "tool_call"}]
-    assert json.loads(agent.attributes[GA.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0]["content"] == "The sum is 3."
+        "role": "user",
+        "parts": [{"type": "text", "content": "What is 1 + 2?"}],
+    }
+    assert json.loads(chat.attributes[GA.GEN_AI_OUTPUT_MESSAGES]) == [
+        {
+            "role": "assistant",
+            "parts": [
+                {"type": "text", "content": "Let me add."},
+                {"type": "tool_call", "id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}},
+            ],
+            "finish_reason": "tool_call",
+        }
+    ]
+    assert (
+        json.loads(agent.attributes[GA.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0]["content"] == "The sum is 3."
+    )
     off = otel.export_trace(tmp_path / "run.jsonl", tracer_provider=provider, capture_content=False)
     assert not content_keys & {k for s in off for k in s.attributes}
 
 
 def test_text_react_thoughts_are_reasoning_parts(tmp_path, memory):
     text_run(tmp_path / "run.jsonl")
-    chat, _, chat2, _ = otel.export_trace(tmp_path / "run.jsonl", tracer_provider=memory[0], capture_content=True)
+    chat, _, chat2, _ = otel.export_trace(
+        tmp_path / "run.jsonl", tracer_provider=memory[0], capture_content=True
+    )
     assert json.loads(chat.attributes[GA.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0] == {
-        "type": "reasoning", "content": "I should add."}
+        "type": "reasoning",
+        "content": "I should add.",
+    }
     assert [p["type"] for p in json.loads(chat2.attributes[GA.GEN_AI_OUTPUT_MESSAGES])[0]["parts"]] == [
-        "reasoning", "text"]
+        "reasoning",
+        "text",
+    ]
 
 
 def test_failures_carry_error_type_and_status(tmp_path, memory):
@@ -112,13 +163,18 @@ def test_failures_carry_error_type_and_status(tmp_path, memory):
 
 def test_a_provider_error_marks_the_chat_span(memory):
     provider, exporter = memory
-    turn = ScriptedTurn(chunks="partial text here", error=RateLimitError("slow down", status_code=429), error_after=1)
+    turn = ScriptedTurn(
+        chunks="partial text here", error=RateLimitError("slow down", status_code=429), error_after=1
+    )
     rlm = RLM(ScriptedProvider(turns=[turn]), max_retries=0, callbacks=[otel.OTelCallback(provider)])
     with pytest.raises(RateLimitError):
         rlm.run("hi")
     [chat] = exporter.get_finished_spans()
     assert chat.name == "chat scripted" and chat.parent is None
-    assert chat.attributes[names().ERROR_TYPE] == "RateLimitError" and chat.status.status_code == StatusCode.ERROR
+    assert (
+        chat.attributes[names().ERROR_TYPE] == "RateLimitError"
+        and chat.status.status_code == StatusCode.ERROR
+    )
 
 
 def test_no_key_reaches_a_span(tmp_path, memory, monkeypatch):
@@ -129,8 +185,12 @@ def test_no_key_reaches_a_span(tmp_path, memory, monkeypatch):
         """Look something up."""
         return f"found {key} and tok-0123456789-secret"
 
-    turns = [ScriptedTurn(chunks=f"I will use {key}", tool_calls=[{"name": "lookup", "arguments": {"query": key}}]),
-             f"Done, the key was {key}"]
+    turns = [
+        ScriptedTurn(
+            chunks=f"I will use {key}", tool_calls=[{"name": "lookup", "arguments": {"query": key}}]
+        ),
+        f"Done, the key was {key}",
+    ]
     from rlm_toolkit.agents.react import ReActAgent
 
     agent = ReActAgent(ScriptedProvider(turns=turns), tools=[lookup])
@@ -151,8 +211,9 @@ def test_live_callback_spans_match_the_recorded_trace(tmp_path, memory):
     assert tree(live.spans) == tree(exported)
     for a, b in zip(live.spans, exported):
         skip = {GA.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK}
-        assert {k: v for k, v in a.attributes.items() if k not in skip} == \
-            {k: v for k, v in b.attributes.items() if k not in skip}, a.name
+        assert {k: v for k, v in a.attributes.items() if k not in skip} == {
+            k: v for k, v in b.attributes.items() if k not in skip
+        }, a.name
 
 
 def test_a_plain_stream_is_one_chat_span(memory):
@@ -172,7 +233,10 @@ def test_attribute_names_come_from_the_semconv_package(tmp_path, memory, monkeyp
         native_run(tmp_path / "run.jsonl")
         spans = otel.export_trace(tmp_path / "run.jsonl", tracer_provider=memory[0])
         tool = next(s for s in spans if s.name.startswith("execute_tool"))
-        assert tool.attributes["gen_ai.tool.renamed_upstream"] == "add" and "gen_ai.tool.name" not in tool.attributes
+        assert (
+            tool.attributes["gen_ai.tool.renamed_upstream"] == "add"
+            and "gen_ai.tool.name" not in tool.attributes
+        )
     finally:
         monkeypatch.undo()
         names.cache_clear()
@@ -192,7 +256,9 @@ def test_spans_reach_an_otlp_http_receiver(tmp_path, otlp_receiver):
     attrs = {a.key: a.value for a in tool.attributes}
     assert attrs[GA.GEN_AI_TOOL_NAME].string_value == "add"
     assert attrs[GA.GEN_AI_TOOL_CALL_RESULT].string_value == "3"
-    resource = {a.key: a.value.string_value for a in otlp_receiver.requests[0].resource_spans[0].resource.attributes}
+    resource = {
+        a.key: a.value.string_value for a in otlp_receiver.requests[0].resource_spans[0].resource.attributes
+    }
     assert resource["service.name"] == "rlm"
 
 
@@ -214,3 +280,26 @@ def test_otlp_json_follows_the_spec_encoding(tmp_path):
     assert {s["kind"] for s in spans} == {1, 3}  # INTERNAL, CLIENT: enums as integers
     assert isinstance(spans[0]["startTimeUnixNano"], str)
     assert add(1, 2) == 3
+
+
+def test_an_agents_model_calls_tell_callbacks_their_step():
+    from rlm_toolkit import StreamingCallback
+    from rlm_toolkit.agents.react import ReActAgent
+
+    class Seen(StreamingCallback):
+        def __init__(self):
+            self.starts, self.ends = [], []
+
+        def on_llm_start(self, *, model, messages, **kwargs):
+            self.starts.append(kwargs.get("step"))
+
+        def on_llm_end(self, response, **kwargs):
+            self.ends.append(kwargs.get("step"))
+
+    seen = Seen()
+    turns = [ScriptedTurn(tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2}}]), "3"]
+    ReActAgent(ScriptedProvider(turns=turns), tools=[add]).run("1 + 2?", callbacks=[seen])
+    assert seen.starts == seen.ends == [1, 2]
+    plain = Seen()
+    RLM(ScriptedProvider("hi")).run("hi", callbacks=[plain])
+    assert plain.starts == plain.ends == [None]

@@ -21,7 +21,7 @@ def test_runs_differing_in_one_tool_argument(tmp_path):
     assert d.final_changed
     tokens, latency, cost = d.totals().values()
     assert tokens[2] == 0 and isinstance(latency[2], float) and cost == (None, None, None)
-    assert "cost: unknown → unknown" in str(d) and "add({\"a\": 1, \"b\": 5})" in str(d)
+    assert "cost: unknown → unknown" in str(d) and 'add({"a": 1, "b": 5})' in str(d)
 
 
 def test_the_same_run_twice_has_no_changed_actions(tmp_path):
@@ -57,5 +57,10 @@ def test_html_escapes_model_text_and_keeps_text_plain(tmp_path):
 
 
 def test_word_diff():
-    assert word_diff("the cat sat", "the dog sat") == [("=", "the "), ("-", "cat"), ("+", "dog"), ("=", " sat")]
+    assert word_diff("the cat sat", "the dog sat") == [
+        ("=", "the "),
+        ("-", "cat"),
+        ("+", "dog"),
+        ("=", " sat"),
+    ]
     assert word_diff("", "new") == [("+", "new")]

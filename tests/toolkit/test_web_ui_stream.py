@@ -28,9 +28,16 @@ def divide(a: int, b: int) -> float:
     return a / b
 
 
-NATIVE = [ScriptedTurn(chunks="Let me add.", tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}]),
-          "The sum is 3."]
-TEXT = ['Thought: I should add.\nAction: add\nAction Input: {"a": 1, "b": 2}\n', "Thought: done.\nFinal Answer: 3"]
+NATIVE = [
+    ScriptedTurn(
+        chunks="Let me add.", tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}]
+    ),
+    "The sum is 3.",
+]
+TEXT = [
+    'Thought: I should add.\nAction: add\nAction Input: {"a": 1, "b": 2}\n',
+    "Thought: done.\nFinal Answer: 3",
+]
 
 
 def make_app():
@@ -54,15 +61,20 @@ def make_app():
 
     @app.post("/tool-error")
     async def tool_error(request: Request):
-        turns = [ScriptedTurn(tool_calls=[{"id": "c9", "name": "divide", "arguments": {"a": 1, "b": 0}}]),
-                 "Cannot divide by zero."]
+        turns = [
+            ScriptedTurn(tool_calls=[{"id": "c9", "name": "divide", "arguments": {"a": 1, "b": 0}}]),
+            "Cannot divide by zero.",
+        ]
         agent = ReActAgent(ScriptedProvider(turns=turns), tools=[divide], mode="native")
         return web.ui_message_response(agent.astream(web.messages_from_ui(await request.json())))
 
     @app.post("/error")
     async def error(request: Request):
-        turn = ScriptedTurn(chunks="partial answer that", error=RateLimitError(
-            "slow down, key sk-abcdefghijklmnop1234", status_code=429), error_after=2)
+        turn = ScriptedTurn(
+            chunks="partial answer that",
+            error=RateLimitError("slow down, key sk-abcdefghijklmnop1234", status_code=429),
+            error_after=2,
+        )
         rlm = RLM(ScriptedProvider(turns=[turn]), max_retries=0)
         return web.ui_message_response(rlm.astream("hi"))
 
@@ -109,8 +121,14 @@ def test_agent_run_gives_steps_text_and_a_finished_tool_part(app_url, read_ui_st
     result = read_ui_stream(app_url + "/agent-native")
     assert result["errors"] == []
     [tool] = parts(result, "dynamic-tool")
-    assert tool == {**tool, "toolName": "add", "toolCallId": "c1", "state": "output-available",
-                    "input": {"a": 1, "b": 2}, "output": "3"}
+    assert tool == {
+        **tool,
+        "toolName": "add",
+        "toolCallId": "c1",
+        "state": "output-available",
+        "input": {"a": 1, "b": 2},
+        "output": "3",
+    }
     assert [p["text"] for p in parts(result, "text")] == ["Let me add.", "The sum is 3."]
     assert len(parts(result, "step-start")) == 2
     assert result["chunks"][-1]["finishReason"] == "stop"
@@ -165,7 +183,7 @@ def frames(items, **kwargs):
 def test_every_frame_is_one_json_data_line_and_done_is_last():
     out = frames(["a\nb", "\r\nc"], message_id="m1")
     assert out[-1] == "data: [DONE]\n\n"
-    chunks = [json.loads(f[len("data: "):]) for f in out[:-1]]
+    chunks = [json.loads(f[len("data: ") :]) for f in out[:-1]]
     assert all(f.startswith("data: ") and f.endswith("\n\n") and "\n" not in f[:-2] for f in out)
     assert chunks[0] == {"type": "start", "messageId": "m1"}
     assert "".join(c["delta"] for c in chunks if c["type"] == "text-delta") == "a\nb\r\nc"
@@ -174,12 +192,25 @@ def test_every_frame_is_one_json_data_line_and_done_is_last():
 def test_model_tool_call_deltas_become_tool_input_parts():
     from rlm_toolkit import Finish, ToolCallDelta
 
-    out = frames([ToolCallDelta(index=0, call_id="x", name="add", arguments='{"a": 1'),
-                  ToolCallDelta(index=0, arguments=', "b": 2}'), Finish(reason="tool_calls")])
-    chunks = [json.loads(f[len("data: "):]) for f in out[:-1]]
+    out = frames(
+        [
+            ToolCallDelta(index=0, call_id="x", name="add", arguments='{"a": 1'),
+            ToolCallDelta(index=0, arguments=', "b": 2}'),
+            Finish(reason="tool_calls"),
+        ]
+    )
+    chunks = [json.loads(f[len("data: ") :]) for f in out[:-1]]
     kinds = [c["type"] for c in chunks]
-    assert kinds == ["start", "start-step", "tool-input-start", "tool-input-delta", "tool-input-delta",
-                     "tool-input-available", "finish-step", "finish"]
+    assert kinds == [
+        "start",
+        "start-step",
+        "tool-input-start",
+        "tool-input-delta",
+        "tool-input-delta",
+        "tool-input-available",
+        "finish-step",
+        "finish",
+    ]
     assert chunks[5]["input"] == {"a": 1, "b": 2} and chunks[-1]["finishReason"] == "tool-calls"
 
 
