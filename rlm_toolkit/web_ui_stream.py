@@ -71,6 +71,7 @@ class UIMessageStreamEncoder:
         self._step_had_text = False
         self._tools: dict[int, dict[str, Any]] = {}  # model-stream tool calls by index
         self._reason: str | None = None
+        self._reported = False  # a run-level error chunk went out already
 
     def _id(self, kind: str) -> str:
         self._count += 1
@@ -176,7 +177,9 @@ class UIMessageStreamEncoder:
         if event.type == "error":
             if not event.tool_name:  # a tool's error already went out as tool-output-error
                 self._begin(out, event.step)
+                self._close_parts(out)
                 out.append({"type": "error", "errorText": scrub(event.content)})
+                self._reported = True
             return
         self._begin(out, event.step)
         if event.type == "token":
@@ -239,7 +242,8 @@ class UIMessageStreamEncoder:
         if not self._started:
             self._begin(out)
         self._close_parts(out)
-        out.append({"type": "error", "errorText": f"{type(failure).__name__}: {scrub(failure)}"})
+        if not self._reported:  # an agent reports its failure as an event before it raises
+            out.append({"type": "error", "errorText": f"{type(failure).__name__}: {scrub(failure)}"})
         return out
 
     def abort(self, reason: str = "stopped") -> list[dict[str, Any]]:

@@ -78,6 +78,14 @@ def make_app():
         rlm = RLM(ScriptedProvider(turns=[turn]), max_retries=0)
         return web.ui_message_response(rlm.astream("hi"))
 
+    @app.post("/agent-fails")
+    async def agent_fails(request: Request):
+        turn = ScriptedTurn(
+            chunks="Thinking about it", error=RateLimitError("slow down", status_code=429), error_after=2
+        )
+        agent = ReActAgent(RLM(ScriptedProvider(turns=[turn]), max_retries=0), tools=[add])
+        return web.ui_message_response(agent.astream(web.messages_from_ui(await request.json())))
+
     @app.post("/abort")
     async def abort(request: Request):
         stop = asyncio.Event()
@@ -156,6 +164,14 @@ def test_a_provider_failure_arrives_as_an_error_the_sdk_reports(app_url, read_ui
     assert "sk-abcdefghijklmnop1234" not in result["raw"] and "sk-abcdef" not in result["errors"][0]
     assert [p["text"] for p in parts(result, "text")] == ["partial answer"]  # the partial text is kept
     assert [c["type"] for c in result["chunks"]][-2:] == ["text-end", "error"]
+    assert result["raw"].rstrip().endswith("data: [DONE]")
+
+
+def test_an_agent_whose_model_fails_reports_one_error_and_keeps_its_text(app_url, read_ui_stream):
+    result = read_ui_stream(app_url + "/agent-fails")
+    assert len(result["errors"]) == 1 and "RateLimitError" in result["errors"][0]
+    assert [p["text"] for p in parts(result, "text")] == ["Thinking about"]
+    assert [c["type"] for c in result["chunks"]].count("error") == 1
     assert result["raw"].rstrip().endswith("data: [DONE]")
 
 
