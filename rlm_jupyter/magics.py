@@ -34,7 +34,7 @@ LINE_HELP = """\
 %rlm models         providers, whether each is installed, which key it needs, example ids
 %rlm config         the current settings (change them with %config RLMMagics.<name> = …)
 %rlm reset          forget the --chat conversation
-%rlm replay FILE    show a recorded run again, no model needed (--instant: at once; --speed X)
+%rlm replay FILE    show a recorded run (or an OTLP/JSON .json export) again (--instant; --speed X)
 %rlm export FILE    a recorded run as OpenTelemetry GenAI spans (--otlp URL | --json OUT; --content)
 %rlm diff A B       how two recorded runs differ: steps aligned by action, word diffs, token/time deltas
 %rlm help           this text; %%rlm? documents the cell magic's options"""

@@ -43,6 +43,22 @@ def test_an_otlp_import_replays_in_the_timeline_like_the_original(tmp_path, run)
     assert again.messages(1) == original.messages(1)
 
 
+def test_rlm_replay_takes_an_otlp_json_export(shell, tmp_path):
+    native_run(tmp_path / "run.jsonl")
+    otel.write_otlp_json(tmp_path / "run.jsonl", tmp_path / "spans.json", capture_content=True)
+    original = rlm_jupyter.replay(load(tmp_path / "run.jsonl"), speed=None)
+    view = shell.run_line_magic("rlm", f"replay {tmp_path / 'spans.json'} --instant")
+    assert view is None  # the magic displays the timeline; the view is checked through the API below
+    from rlm_jupyter import agent_magic
+
+    assert rows(agent_magic.replay_line(f"{tmp_path / 'spans.json'} --instant")) == rows(original)
+    doubled = json.loads((tmp_path / "spans.json").read_text())
+    doubled["resourceSpans"] *= 2
+    (tmp_path / "two.json").write_text(json.dumps(doubled))
+    with pytest.raises(UsageError, match="holds 2 runs"):
+        shell.run_line_magic("rlm", f"replay {tmp_path / 'two.json'}")
+
+
 def test_rlm_diff_shows_a_table_and_returns_the_structured_result(shell, tmp_path):
     native_run(tmp_path / "a.jsonl", b=2)
     native_run(tmp_path / "b.jsonl", b=40)
