@@ -224,6 +224,7 @@ def trace_spans(
             params=step.get("params") or {},
             response=dict(footer.get("response") or {}),
         )
+        events_response: dict[str, Any] = {}
         for event in trace.events:
             if isinstance(event, TextDelta):
                 call.text += event.text
@@ -234,13 +235,11 @@ def trace_spans(
                 slot["id"] = event.call_id or slot["id"]
                 slot["name"] = event.name or slot["name"]
                 slot["arguments"] += event.arguments
-            elif isinstance(event, (Usage, Finish)) and not call.response:
-                call.response = {
-                    "usage": {
-                        "prompt_tokens": getattr(event, "prompt_tokens", None),
-                        "completion_tokens": getattr(event, "completion_tokens", None),
-                    }
-                }
+            elif isinstance(event, Usage):  # the events speak for a run whose footer is missing
+                events_response["usage"] = event.to_dict()
+            elif isinstance(event, Finish):
+                events_response["finish_reason"] = event.reason
+        call.response = call.response or events_response
         call.error = footer.get("error") if footer.get("state") == "error" else None
         writer.chat(call)
         return writer.spans

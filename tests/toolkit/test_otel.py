@@ -303,3 +303,14 @@ def test_an_agents_model_calls_tell_callbacks_their_step():
     plain = Seen()
     RLM(ScriptedProvider("hi")).run("hi", callbacks=[plain])
     assert plain.starts == plain.ends == [None]
+
+
+def test_a_crashed_stream_trace_still_gives_usage_and_finish(tmp_path, memory):
+    RLM(ScriptedProvider("Hello there")).run("hi", record=str(tmp_path / "s.jsonl"))
+    lines = (tmp_path / "s.jsonl").read_text().splitlines()
+    (tmp_path / "crashed.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # no footer
+    trace = load(tmp_path / "crashed.jsonl")
+    assert not trace.complete
+    [chat] = otel.export_trace(trace, tracer_provider=memory[0])
+    assert chat.attributes[GA.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert chat.attributes[GA.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
