@@ -56,7 +56,7 @@ def test_round_trip_replays_the_same_events(tmp_path, run):
     assert story(back) == story(original)
     assert back.text == original.text
     assert sorted(back.steps) == sorted(original.steps)
-    assert back.messages(1) == original.messages(1)
+    assert all(back.messages(n) == original.messages(n) for n in original.steps)
     assert back.times == sorted(back.times) and back.times[-1] <= back.footer["t"] + 1e-3
     assert abs(back.footer["t"] - original.footer["t"]) < 0.01
     replayed = replay_all(back)
