@@ -49,6 +49,17 @@ def _sdk() -> Any:
     return sdk_trace
 
 
+def _global_provider() -> Any:
+    """The global TracerProvider; without the extra, a MissingDependencyError naming it."""
+    try:
+        from opentelemetry import trace as otel_trace
+    except ImportError as missing:
+        raise MissingDependencyError(
+            "OpenTelemetry export needs the otel extra: pip install 'rlm[otel]'"
+        ) from missing
+    return otel_trace.get_tracer_provider()
+
+
 def _as_trace(source: Trace | PathLike) -> Trace:
     return source if isinstance(source, Trace) else load(source)
 
@@ -73,9 +84,7 @@ def export_trace(
     trace = _as_trace(source)
     if endpoint is None:
         if tracer_provider is None:
-            from opentelemetry import trace as otel_trace
-
-            tracer_provider = otel_trace.get_tracer_provider()
+            tracer_provider = _global_provider()
         return trace_spans(trace, tracer_provider, capture_content=capture_content, agent_name=agent_name)
     sdk = _sdk()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -181,9 +190,7 @@ class OTelCallback(StreamingCallback):
         agent_name: str | None = None,
     ) -> None:
         if tracer_provider is None:
-            from opentelemetry import trace as otel_trace
-
-            tracer_provider = otel_trace.get_tracer_provider()
+            tracer_provider = _global_provider()
         self.writer = SpanWriter(tracer_provider, capture_content=capture_content, agent_name=agent_name)
         self._agent: Any = None
         self._call: ChatCall | None = None

@@ -314,3 +314,13 @@ def test_a_crashed_stream_trace_still_gives_usage_and_finish(tmp_path, memory):
     [chat] = otel.export_trace(trace, tracer_provider=memory[0])
     assert chat.attributes[GA.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
     assert chat.attributes[GA.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
+
+
+def test_without_the_extra_the_error_names_it(monkeypatch):
+    import sys
+
+    from rlm_toolkit import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as if not installed
+    with pytest.raises(MissingDependencyError, match=r"rlm\[otel\]"):
+        otel.OTelCallback()
