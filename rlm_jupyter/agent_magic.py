@@ -104,6 +104,14 @@ def replay(path: str | Path | Trace, *, speed: float | None = 1.0) -> Any:
 def _load(path: str | Path) -> Trace:
     if not Path(path).exists():
         raise UsageError(f"no trace file {str(path)!r} (working directory: {Path.cwd()})")
+    if Path(path).suffix.lower() == ".json":  # an OTLP/JSON export of GenAI spans, ours or another tool's
+        from rlm_toolkit.otel_import import read_otlp_json
+
+        traces = read_otlp_json(path)
+        if len(traces) > 1:
+            raise UsageError(f"{path} holds {len(traces)} runs; replay one with "
+                             f"rlm_jupyter.replay(read_otlp_json({str(path)!r})[i])")
+        return traces[0]
     return load(path)
 
 

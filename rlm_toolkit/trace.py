@@ -398,6 +398,15 @@ class Trace:
             raise UsageError(f"the trace has no step {step}; steps: {sorted(self.steps) or 'none'}")
         return list(self.steps[step].get("messages") or [])
 
+    def to_otel(self, **kwargs: Any) -> list[Any]:
+        """This run as OpenTelemetry GenAI spans: ``trace.to_otel(endpoint="http://…/v1/traces")``.
+
+        Keyword arguments as :func:`rlm_toolkit.otel.export_trace` (needs ``pip install 'rlm[otel]'``).
+        """
+        from .otel import export_trace
+
+        return export_trace(self, **kwargs)
+
 
 def load(path: PathLike) -> Trace:
     """Read a trace file; a line that is not JSON, or a newer format version, is a UsageError."""
@@ -504,3 +513,16 @@ class Replay:
 def replay(path: PathLike | Trace, speed: float | None = 1.0) -> Replay:
     """The recorded events again, with their original timing (``speed=None``: instantly)."""
     return Replay(path if isinstance(path, Trace) else load(path), speed)
+
+
+def diff(a: PathLike | Trace, b: PathLike | Trace) -> Any:
+    """How two runs differ, steps aligned by their actions (:mod:`rlm_toolkit.trace_diff`).
+
+    ``assert not diff("before.jsonl", "after.jsonl").changed_actions`` pins an agent's behaviour.
+    """
+    from .trace_diff import diff as _diff
+
+    return _diff(a, b)
+
+
+__all__ += ["diff"]
