@@ -28,7 +28,8 @@ _STATE = "() => { const r = document.querySelector('.rlm-stream'); return r ? r.
 _BUSY_CELL = """() => { const p = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   const k = p && p.sessionContext.session && p.sessionContext.session.kernel;
   const cells = p ? p.content.widgets : [];
-  return !!k && k.status === 'busy' && cells.length > 2 && cells[2].model.executionState === 'running'; }"""
+  // not the kernel's status: a subshell's comm messages publish busy/idle of their own
+  return !!k && cells.length > 2 && cells[2].model.executionState === 'running'; }"""
 
 
 _WATCH_STOP = """() => {
