@@ -25,7 +25,7 @@ from typing import Any
 from rlm_toolkit.errors import RLMError, scrub
 
 __all__ = ["Snapshots", "register", "live_views", "stop_all", "cell_error", "error_line",
-           "answer_where_sent"]
+           "answer_where_sent", "hook_interrupt"]
 
 
 def error_line(error: BaseException) -> str:
@@ -117,6 +117,46 @@ def stop_all() -> int:
     for view in views:
         view.request_stop()
     return len(views)
+
+
+class _IdleInterrupt:
+    """The kernel's SIGINT handler while no cell runs: stop the background streams, then do what
+    the kernel did before (ipykernel ignores SIGINT when idle)."""
+
+    def __init__(self, previous: Any) -> None:
+        self.previous = previous
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        stop_all()
+        if callable(self.previous):
+            self.previous(signum, frame)
+
+
+def hook_interrupt() -> bool:
+    """Let the toolbar's ■ (a kernel interrupt) stop background streams while the kernel is idle.
+
+    ipykernel puts ``default_int_handler`` in place while a request runs and restores the handler
+    it saved before (``Kernel.saved_sigint_handler``, SIG_IGN) when the request ends: this swaps
+    the saved one for :class:`_IdleInterrupt`. While a cell runs, ■ interrupts that cell as
+    always. Must be called from a request on the kernel's main thread (a magic); returns whether
+    the hook is in place.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        from ipykernel.kernelbase import Kernel
+    except ImportError:
+        return False
+    if not Kernel.initialized():
+        return False
+    kernel = Kernel.instance()
+    saved = getattr(kernel, "saved_sigint_handler", None)
+    if isinstance(saved, _IdleInterrupt):
+        return True
+    if saved is None:
+        return False
+    kernel.saved_sigint_handler = _IdleInterrupt(saved)
+    return True
 
 
 class _OneLine:

@@ -626,6 +626,7 @@ def start_background(
 
     task = _bridge.spawn(run)
     view.on_stop = task.cancel
+    _live.hook_interrupt()  # ■ while no cell runs stops background streams
     return view, task
 
 

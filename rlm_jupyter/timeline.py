@@ -321,6 +321,7 @@ def display_agent(
 
         view.task = _bridge.spawn(run)
         view.on_stop = view.task.cancel
+        _live.hook_interrupt()  # ■ while no cell runs stops background runs
         return view
     try:
         drive(view, source)

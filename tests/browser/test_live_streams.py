@@ -156,3 +156,44 @@ def test_a_notebook_saved_mid_stream_keeps_the_text_so_far(jupyter_lab_server: J
     plain = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
     assert len(plain) > 200 and _story().startswith(plain), plain[:200]
     page.wait_for_selector('.rlm-stream[data-state="done"]', timeout=60_000)
+
+
+@pytest.fixture(scope="module")
+def lab_without_widgets(tmp_path_factory: pytest.TempPathFactory):
+    """JupyterLab with its widget manager extension disabled: widget outputs cannot render."""
+    import json
+
+    from tests.fixtures.jupyter_server import start_jupyter
+
+    base = tmp_path_factory.mktemp("jupyter-nowidgets")
+    labconfig = base / "config" / "labconfig"
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyter-widgets/jupyterlab-manager": True}}))
+    server = start_jupyter("lab", base)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_without_a_widget_manager_the_answer_still_grows_and_ends_static(lab_without_widgets: JupyterServer,
+                                                                         browser_page: BrowserPage):
+    server, page = lab_without_widgets, browser_page.page
+    name = "no_widgets.ipynb"
+    server.write_notebook(name, [SETUP, "%%rlm -m slow\nA long story."])
+    open_notebook(browser_page, server, name)
+    run_all_cells(browser_page)
+    output = page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output")
+    page.wait_for_function("() => [...document.querySelectorAll('.jp-Cell')][1]"
+                           "?.querySelector('.jp-OutputArea-output')?.innerText.includes('word')", timeout=30_000)
+    lengths = []
+    for _ in range(4):  # the text/plain copy grows while the answer streams
+        lengths.append(len(output.first.inner_text()))
+        page.wait_for_timeout(1_200)
+    browser_page.screenshot("no-widgets-streaming")
+    assert lengths == sorted(lengths) and lengths[-1] > lengths[0], lengths
+    assert page.locator(".rlm-stream .rlm-answer").count() == 0, "no live widget could render here"
+    wait_cells_done(browser_page, timeout=60_000)
+    page.wait_for_selector('.rlm-stream.rlm-static, .rlm-stream[data-state="done"]', timeout=30_000)
+    assert _story() in page.locator(".jp-Cell").nth(1).inner_text()

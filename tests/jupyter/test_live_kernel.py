@@ -175,3 +175,54 @@ def test_rlm_stop_stops_every_background_stream(kernel):
               for m in got if is_final(m)}
     assert finals == {d: "stopped" for d in displays}
     assert kernel.execute("%rlm stop").stdout.strip() == "Nothing is streaming."
+
+
+def test_the_kernel_interrupt_stops_background_streams_while_no_cell_runs(fresh_kernel):
+    assert fresh_kernel.execute(SETUP).ok
+    run = fresh_kernel.execute("%%rlm --bg -m endless -o bg_cut\ngo")
+    display = run.of("display_data")[0]["content"]["transient"]["display_id"]
+    time.sleep(0.5)
+    fresh_kernel.km.interrupt_kernel()  # the toolbar's ■, with the kernel idle
+    got = fresh_kernel.collect(5, until=is_final)
+    assert got and is_final(got[-1])
+    assert got[-1]["content"]["transient"]["display_id"] == display
+    assert got[-1]["content"]["metadata"]["rlm"]["state"] == "stopped"
+    assert value(fresh_kernel, "len(bg_cut) > 0") is True
+    # and the kernel still interrupts a running cell as always
+    run = fresh_kernel.execute("import time\ntime.sleep(10)", interrupt_after=0.5)
+    assert [e[0] for e in run.errors] == ["KeyboardInterrupt"]
+
+
+def test_agent_runs_in_the_background_and_a_late_view_gets_the_run_so_far(kernel):
+    code = """
+from rlm_toolkit import ScriptedTurn
+def add(a: int, b: int) -> int:
+    "Add two numbers."
+    time.sleep(1.0)
+    return a + b
+agent_rlm = RLM(ScriptedProvider(turns=[
+    ScriptedTurn(tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 2, "b": 40}}]),
+    ScriptedTurn(chunks="The answer is 42.", delay=0.01)]))
+"""
+    setup = kernel.execute(code)
+    assert setup.ok, setup.errors
+    kernel.collect(0.2)
+    subshell = kernel.subshell()
+    run = kernel.execute("%%rlm --agent --bg --tools add -m agent_rlm -o agent_out\nWhat is 2 + 40?")
+    assert run.ok, run.errors
+    comm = model_id(run)
+    header = run.of("comm_open")[-1]["content"]["data"]["state"]["snapshot"]
+    assert header and header[-1]["op"] == "header" and header[-1]["state"] == "running"
+    busy = kernel.execute("time.sleep(0.5)")  # another cell runs while the tool works
+    assert busy.ok
+    kernel.send_comm(comm, {}, subshell=subshell, method="request_state")
+    got = kernel.collect(15, until=lambda m: is_final(m))
+    states = [m["content"]["data"]["state"] for m in [*got, *kernel.backlog]
+              if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm
+              and m["content"]["data"].get("method") == "update" and "snapshot" in m["content"]["data"]["state"]]
+    assert states, "no state for the late view"
+    ops = [op["op"] for op in states[0]["snapshot"]]
+    assert "action" in ops and ops[-1] == "header", ops
+    final = [m for m in got if is_final(m)][-1]["content"]
+    assert final["metadata"]["rlm"]["kind"] == "agent" and "42" in final["data"]["text/plain"]
+    assert value(kernel, "agent_out") == "The answer is 42."
