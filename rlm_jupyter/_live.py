@@ -25,7 +25,7 @@ from typing import Any
 from rlm_toolkit.errors import RLMError, scrub
 
 __all__ = ["Snapshots", "register", "live_views", "stop_all", "cell_error", "error_line",
-           "answer_where_sent", "hook_interrupt"]
+           "answer_where_sent", "hook_interrupt", "widget_metadata"]
 
 
 def error_line(error: BaseException) -> str:
@@ -77,6 +77,19 @@ class Snapshots:
         self.last_length = length
         self.last_at = time.perf_counter() if now is None else now
         self.count += 1
+
+
+def widget_metadata() -> dict[str, Any]:
+    """The metadata of a live widget display: in Google Colab, its custom widget manager is
+    enabled (third-party widgets need it there) and named, as anywidget's own display does."""
+    try:
+        from anywidget._util import get_repr_metadata
+    except ImportError:  # an anywidget without it: plain metadata
+        return {}
+    try:
+        return dict(get_repr_metadata())
+    except Exception:
+        return {}
 
 
 def _as_sent(_data: Any, default: Any) -> Any:

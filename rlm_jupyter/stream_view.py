@@ -190,7 +190,7 @@ class ShownOnce:
             return self.final_bundle(widget=True)  # type: ignore[attr-defined]
         data = {"text/plain": f"<rlm {self.kind}: {self.summary()}>",  # type: ignore[attr-defined]
                 WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}}  # type: ignore[attr-defined]
-        return data, {}
+        return data, _live.widget_metadata()
 
     def _ipython_display_(self) -> None:
         if self._shown_in is not None and self._shown_in == _execution_count():
@@ -262,7 +262,7 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
         text = scrub("".join(self._parts))
         data = {"text/plain": text or f"<rlm {self.kind}: {self.summary()}>",
                 WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}}
-        return data, {"rlm": {"kind": "stream", "state": "streaming", "partial": True}}
+        return data, {**_live.widget_metadata(), "rlm": {"kind": "stream", "state": "streaming", "partial": True}}
 
     def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
         """The synced state; while streaming, ``text`` is the whole text so far (the page builds it
