@@ -40,9 +40,9 @@ class Snapshots:
     owns the clock and the display)::
 
         s = Snapshots(now=0.0)
-        s.due(length=120, now=1.1, seen=False)   # True: the first copy, a second in
-        s.taken(120, now=1.1)
-        s.due(length=150, now=2.2, seen=False)   # False: it has not grown by half yet
+        s.due(length=120, now=2.1, seen=False)   # True: the first copy, two seconds in
+        s.taken(120, now=2.1)
+        s.due(length=150, now=4.2, seen=False)   # False: it has not grown by half yet
     """
 
     __slots__ = ("blind_growth", "blind_spacing", "seen_growth", "seen_spacing", "last_length",
@@ -50,8 +50,8 @@ class Snapshots:
 
     # A refresh re-renders the widget's view in JupyterLab (its renderer builds a new view for every
     # display update), so once a page shows the widget they are rare: doubled text, 5 s apart. The
-    # first waits a second, by when a page that shows widgets has said so.
-    def __init__(self, *, blind_growth: float = 1.5, blind_spacing: float = 1.0, seen_growth: float = 2.0,
+    # first waits two seconds, by when a page that shows widgets has said so.
+    def __init__(self, *, blind_growth: float = 1.5, blind_spacing: float = 2.0, seen_growth: float = 2.0,
                  seen_spacing: float = 5.0, now: float | None = None) -> None:
         self.blind_growth, self.blind_spacing = blind_growth, blind_spacing
         self.seen_growth, self.seen_spacing = seen_growth, seen_spacing

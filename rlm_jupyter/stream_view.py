@@ -227,6 +227,7 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
         self._sent_first = False
         self._shown_in: int | None = None  # the execution count of the cell that displayed it
         self.views = 0  # views that told the kernel they rendered
+        self._view_ids: set[str] = set()
         self._handle: Any = None  # the display, for the text/plain snapshots (see _live.Snapshots)
         self._snapshots = _live.Snapshots()
         self.on_msg(self._on_page_message)
@@ -310,7 +311,8 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
             with self._lock:
                 self.send({"text": "".join(self._parts)})
         elif content.get("rendered"):
-            self.views += 1
+            self._view_ids.add(str(content["rendered"]))
+            self.views = len(self._view_ids)
 
     # -- display --------------------------------------------------------------------------------
 

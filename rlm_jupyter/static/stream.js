@@ -124,7 +124,13 @@ function render({ model, el }) {
   };
   showText();
   showState();
-  model.send({ rendered: true });
+  // Tell the kernel a page shows the widget (it then keeps its text/plain refreshes rare). A
+  // front end opens a comm's subshell asynchronously: a message sent at once may wait for the
+  // running cell, so it is repeated twice while the stream lasts.
+  const viewId = Math.random().toString(36).slice(2);
+  const told = () => { if (model.get("state") === "streaming") model.send({ rendered: viewId }); };
+  told();
+  const tellAgain = [setTimeout(told, 400), setTimeout(told, 1200)];
   // tokens/s ticks while streaming even between deltas
   timer = setInterval(() => { if (model.get("state") === "streaming") info.textContent = rlmFooter(model); }, 500);
   model.on("change:text", onText);
@@ -134,6 +140,7 @@ function render({ model, el }) {
   model.on("change:stoppable", showState);
   return () => {
     clearInterval(timer);
+    tellAgain.forEach(clearTimeout);
     model.off("change:text", onText);
     model.off("change:state", showState);
     model.off("change:info", showState);

@@ -289,7 +289,6 @@ function render({ model, el }) {
   const view = createView(model, el, store);
   store.views.add(view);
   view.rebuild();
-  model.send({ rendered: true });
   return () => {
     store.views.delete(view);
     view.dispose();

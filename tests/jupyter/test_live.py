@@ -29,14 +29,14 @@ def test_snapshots_are_geometric_so_the_bytes_stay_linear():
 
 def test_the_first_snapshot_waits_a_second_and_seen_ones_are_rare():
     s = _live.Snapshots(now=0.0)
-    assert not s.due(500, now=0.9)
-    assert s.due(500, now=1.0)
-    s.taken(500, now=1.0)
-    assert not s.due(740, now=2.5) and s.due(750, now=2.5)  # grown by half, a second later
-    s.taken(750, now=2.5)
-    assert not s.due(1600, now=4.0, seen=True)  # a page shows the widget: 5 s apart …
-    assert not s.due(1400, now=8.0, seen=True)  # … and doubled
-    assert s.due(1500, now=8.0, seen=True)
+    assert not s.due(500, now=1.9)
+    assert s.due(500, now=2.0)
+    s.taken(500, now=2.0)
+    assert not s.due(740, now=4.5) and s.due(750, now=4.5)  # grown by half, two seconds later
+    s.taken(750, now=4.5)
+    assert not s.due(1600, now=6.0, seen=True)  # a page shows the widget: 5 s apart …
+    assert not s.due(1400, now=10.0, seen=True)  # … and doubled
+    assert s.due(1500, now=10.0, seen=True)
 
 
 def test_a_view_state_mid_stream_is_the_whole_text_and_deltas_carry_offsets():
