@@ -197,3 +197,37 @@ def test_without_a_widget_manager_the_answer_still_grows_and_ends_static(lab_wit
     wait_cells_done(browser_page, timeout=60_000)
     page.wait_for_selector('.rlm-stream.rlm-static, .rlm-stream[data-state="done"]', timeout=30_000)
     assert _story() in page.locator(".jp-Cell").nth(1).inner_text()
+
+
+AGENT = '''
+from rlm_toolkit import ScriptedTurn
+import time
+def slow_add(a: int, b: int) -> int:
+    "Add two numbers, slowly."
+    time.sleep(30)
+    return a + b
+agent_rlm = RLM(ScriptedProvider(turns=[
+    ScriptedTurn(tool_calls=[{"id": "c1", "name": "slow_add", "arguments": {"a": 2, "b": 40}}]),
+    ScriptedTurn(chunks="The answer is 42.")]))
+'''
+
+
+def test_the_agent_timeline_shows_its_header_at_once_and_stops(jupyter_lab_server: JupyterServer,
+                                                               browser_page: BrowserPage):
+    server, page = jupyter_lab_server, browser_page.page
+    name = "agent_stop.ipynb"
+    server.write_notebook(name, [SETUP, AGENT, "%%rlm --agent --tools slow_add -m agent_rlm -o out\n2 + 40?",
+                                 "print('after', repr(out))"])
+    open_notebook(browser_page, server, name)
+    run_all_cells(browser_page)
+    page.wait_for_selector(".rlm-timeline .rlm-h-state", timeout=30_000)
+    assert page.inner_text(".rlm-timeline .rlm-h-state") == "running"
+    page.wait_for_selector(".rlm-timeline .rlm-action", timeout=30_000)  # the tool is running now
+    assert "1 step" in page.inner_text(".rlm-timeline .rlm-timeline-header")
+    page.click(".rlm-timeline .rlm-step-title")  # the messages of the step that is running
+    page.wait_for_selector(".rlm-timeline .rlm-messages .rlm-message", timeout=10_000)
+    page.click(".rlm-timeline .rlm-stop")
+    page.wait_for_selector('.rlm-timeline[data-state="stopped"]', timeout=10_000)
+    wait_cells_done(browser_page, timeout=60_000)
+    browser_page.screenshot("agent-stopped")
+    assert page.locator("details.rlm-messages[open]").count() == 1, "the opened step stays open in the static copy"

@@ -216,7 +216,10 @@ agent_rlm = RLM(ScriptedProvider(turns=[
     busy = kernel.execute("time.sleep(0.5)")  # another cell runs while the tool works
     assert busy.ok
     kernel.send_comm(comm, {}, subshell=subshell, method="request_state")
+    kernel.send_comm(comm, {"op": "messages", "step": 1}, subshell=subshell)  # a click on "Step 1"
     got = kernel.collect(15, until=lambda m: is_final(m))
+    replies = [c for c in custom([*got, *kernel.backlog], comm) if c.get("kind") == "messages"]
+    assert replies and replies[0]["step"] == 1 and replies[0]["messages"][-1]["content"] == "What is 2 + 40?"
     states = [m["content"]["data"]["state"] for m in [*got, *kernel.backlog]
               if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm
               and m["content"]["data"].get("method") == "update" and "snapshot" in m["content"]["data"]["state"]]
@@ -225,4 +228,6 @@ agent_rlm = RLM(ScriptedProvider(turns=[
     assert "action" in ops and ops[-1] == "header", ops
     final = [m for m in got if is_final(m)][-1]["content"]
     assert final["metadata"]["rlm"]["kind"] == "agent" and "42" in final["data"]["text/plain"]
+    assert '<details class="rlm-messages" open>' in final["data"]["text/html"], "the step opened live stays open"
+    assert "1 step ·" in final["data"]["text/plain"] or "2 steps" in final["data"]["text/plain"]
     assert value(kernel, "agent_out") == "The answer is 42."
