@@ -60,7 +60,8 @@ def _tool_index(v: Any) -> bool:
 #: in _REQUIRED must be there). Unknown fields are ignored, as the format says.
 _STREAM_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
     "text": {"text": _str},
-    "tool_call": {"index": _tool_index, "call_id": _optional(_str), "name": _optional(_str), "arguments": _str},
+    "tool_call": {"index": _tool_index, "call_id": _optional(_str), "name": _optional(_str),
+                  "arguments": _str},
     "usage": {"prompt_tokens": _optional(_whole), "completion_tokens": _optional(_whole)},
     "finish": {"reason": _str},
 }
@@ -124,7 +125,7 @@ def _step(obj: dict[str, Any]) -> int:
 def _footer(obj: dict[str, Any]) -> dict[str, Any]:
     if obj.get("state", "done") not in _STATES:
         raise _Bad(f"footer 'state' must be one of {', '.join(_STATES)}, not {_shown(obj.get('state'))}")
-    if not _optional(_str)(obj.get("error")) or not _optional(lambda v: isinstance(v, dict))(obj.get("response")):
+    if not _optional(_str)(obj.get("error")) or not isinstance(obj.get("response") or {}, dict):
         raise _Bad("footer 'error' must be text and 'response' an object")
     return obj
 
@@ -134,7 +135,8 @@ def _header(obj: dict[str, Any], where: str) -> dict[str, Any]:
         raise UsageError(f"{where}: not an rlm trace (the first line is not a header)")
     version = obj.get("version", VERSION)
     if not _whole(version) or version < 1:
-        raise UsageError(f"{where}: not a trace header: 'version' must be a whole number, not {_shown(version)}")
+        raise UsageError(f"{where}: not a trace header: 'version' must be a whole number, "
+                         f"not {_shown(version)}")
     if version > VERSION:
         raise UsageError(f"{where}: trace format version {version} is newer than this rlm_toolkit reads "
                          f"({VERSION}); upgrade rlm")

@@ -87,7 +87,8 @@ def check_writable(path: PathLike) -> Path:
     """
     target = Path(path)
     if target.is_dir():
-        raise UsageError(f"cannot record to {str(path)!r}: it is a folder; name a file, e.g. {str(target / 'run.jsonl')!r}")
+        raise UsageError(f"cannot record to {str(path)!r}: it is a folder; name a file in it, "
+                         f"e.g. {str(target / 'run.jsonl')!r}")
     folder = target.parent
     if not folder.is_dir():
         raise UsageError(f"cannot record to {str(path)!r}: no folder {str(folder)!r} (create it first)")
