@@ -14,6 +14,7 @@ import html
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,11 +81,18 @@ def pretty_args(value: Any) -> str:
 
 
 class TimelineModel:
-    """Folds agent events into steps and rows; ``state`` is running, done, error or stopped."""
+    """Folds agent events into steps and rows; ``state`` is running, done, error or stopped.
 
-    def __init__(self, model: str | None = None, started_at: float | None = None) -> None:
+    ``clock``: the run's "now" in Unix seconds — ``time.time`` for a live run, the trace's own
+    clock for a replay (:meth:`rlm_toolkit.trace.Replay.clock`), so an old trace shows how long
+    its run took, not how old it is.
+    """
+
+    def __init__(self, model: str | None = None, started_at: float | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.model = model
-        self.started_at = time.time() if started_at is None else started_at
+        self.clock = clock or time.time
+        self.started_at = self.clock() if started_at is None else started_at
         self.steps: dict[int, Step] = {}
         self.tokens = 0
         self.state = "running"
@@ -164,7 +172,7 @@ class TimelineModel:
     def end(self, error: BaseException | None = None, now: float | None = None) -> list[dict[str, Any]]:
         """The event source ended: settle the state (an exception is shown scrubbed, never a traceback)."""
         if self.ended_at is None:
-            self.ended_at = time.time() if now is None else now
+            self.ended_at = self.clock() if now is None else now
         ops: list[dict[str, Any]] = []
         if error is not None and self.state == "running":
             if isinstance(error, Exception):
@@ -182,7 +190,7 @@ class TimelineModel:
 
     @property
     def elapsed(self) -> float:
-        end = self.ended_at if self.ended_at is not None else max(self.last_at, time.time())
+        end = self.ended_at if self.ended_at is not None else max(self.last_at, self.clock())
         return max(0.0, end - self.started_at)
 
     def header(self) -> dict[str, Any]:

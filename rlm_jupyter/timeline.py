@@ -50,9 +50,9 @@ class TimelineView(ShownOnce, anywidget.AnyWidget):
     seq = traitlets.Int(0).tag(sync=True)  # the last message's number, synced with the snapshot only
 
     def __init__(self, model: str | None = None, *, started_at: float | None = None, steps: Any = None,
-                 frame: float = FRAME) -> None:
+                 frame: float = FRAME, clock: Any = None) -> None:
         super().__init__()
-        self.timeline = TimelineModel(model, started_at=started_at)
+        self.timeline = TimelineModel(model, started_at=started_at, clock=clock)
         self.coalescer = Coalescer(frame)  # paces the messages; the operations wait in _pending
         self._steps = steps
         self._ops: list[dict[str, Any]] = []  # every operation sent so far but headers, for the snapshot
@@ -236,7 +236,8 @@ def display_agent(
     if started_at is None and isinstance(run_started, float):
         # The run's own start, which its trace also uses: a replay shows the same durations.
         started_at = time.time() - (time.perf_counter() - run_started)
-    view = TimelineView(model, started_at=started_at, steps=steps)
+    # A replay's elapsed time runs on the trace's clock (its own "now"), not on today's.
+    view = TimelineView(model, started_at=started_at, steps=steps, clock=getattr(source, "clock", None))
     if not (_has_widget_frontend() if widget is None else widget):
         return _print_run(view, source)
     data, metadata = view._repr_mimebundle_() or ({}, {})
