@@ -15,12 +15,11 @@ from IPython.core.error import UsageError
 from rlm_toolkit import RLM, ScriptedProvider
 from rlm_jupyter import agent_magic
 from rlm_jupyter.timeline import TimelineView
-from tests.jupyter.test_magics import shell  # noqa: F401  (the fixture)
 
 
 @pytest.mark.parametrize("name", ["__builtins__", "__name__", "In", "Out", "get_ipython", "exit", "quit",
                                   "_", "__", "_3", "_i3", "_ih", "print", "class", "1x", "a-b", "x.y"])
-def test_o_refuses_names_that_would_break_the_namespace(shell, name):  # noqa: F811
+def test_o_refuses_names_that_would_break_the_namespace(shell, name):
     provider = ScriptedProvider("ok")
     shell.user_ns["m"] = RLM(provider)
     before = shell.user_ns.get(name, "absent")
@@ -33,7 +32,7 @@ def test_o_refuses_names_that_would_break_the_namespace(shell, name):  # noqa: F
 
 @pytest.mark.parametrize("where", ["/nonexistent/dir/x.jsonl", "{tmp}"])
 def test_record_to_a_path_that_cannot_be_written_is_a_usage_error_before_the_model_runs(shell, tmp_path,
-                                                                                        where):  # noqa: F811
+                                                                                        where):
     provider = ScriptedProvider("ok")
     shell.user_ns["m"] = RLM(provider)
     path = where.format(tmp=tmp_path)
@@ -44,7 +43,7 @@ def test_record_to_a_path_that_cannot_be_written_is_a_usage_error_before_the_mod
 
 
 @pytest.mark.parametrize("speed", ["1e-300", "1e300", "nan", "inf"])
-def test_replay_speed_out_of_range_is_a_usage_error(shell, tmp_path, speed):  # noqa: F811
+def test_replay_speed_out_of_range_is_a_usage_error(shell, tmp_path, speed):
     path = tmp_path / "run.jsonl"
     path.write_text(json.dumps(HEADER) + "\n")
     with pytest.raises(UsageError, match="speed must be"):
@@ -97,7 +96,7 @@ def test_an_old_trace_shows_its_runs_duration_not_its_age(tmp_path, widget_front
 
 @pytest.mark.parametrize("header", [{"version": "abc"}, {"created": "yesterday"}, {"kind": None}])
 def test_a_trace_with_a_bad_header_is_a_usage_error_and_no_widget_is_shown(shell, tmp_path, widget_frontend,
-                                                                           header):  # noqa: F811
+                                                                           header):
     shown, _ = widget_frontend
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({**HEADER, **header}) + "\n")
@@ -106,7 +105,8 @@ def test_a_trace_with_a_bad_header_is_a_usage_error_and_no_widget_is_shown(shell
     with pytest.raises(UsageError, match="is a folder"):
         shell.run_line_magic("rlm", f"replay {tmp_path}")
     not_utf8 = tmp_path / "latin1.jsonl"
-    not_utf8.write_bytes(json.dumps({**HEADER, "model": "caf\u00e9"}, ensure_ascii=False).encode("latin-1") + b"\n")
+    header_line = json.dumps({**HEADER, "model": "caf\u00e9"}, ensure_ascii=False)
+    not_utf8.write_bytes(header_line.encode("latin-1") + b"\n")
     with pytest.raises(UsageError, match=r"latin1\.jsonl:1: not UTF-8"):
         shell.run_line_magic("rlm", f"replay {not_utf8}")
     assert shown == []
