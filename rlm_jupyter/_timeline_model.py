@@ -297,7 +297,8 @@ MESSAGE_LIMIT = 4_000
 #: without a cap three 10 MB tool results made a 63 MB output. The trace keeps them whole.
 MESSAGES_BUDGET = 200_000
 _WHERE_ALL = ("the whole messages are in the run's trace (%%rlm --record FILE; "
-              "rlm_toolkit.trace.load(FILE).messages({step})) and in view.messages({step}) while the kernel runs")
+              "rlm_toolkit.trace.load(FILE).messages({step})) and in view.messages({step}) while the "
+              "kernel runs")
 
 
 def _capped(text: str, step: int, limit: int) -> str:
