@@ -199,8 +199,8 @@ class TimelineModel:
                 "elapsed": round(self.elapsed, 3), "state": self.state}
 
     def summary(self) -> str:
-        return (f"{self.model or 'agent'} · {len(self.steps)} step{'s' if len(self.steps) != 1 else ''} · "
-                f"{self.tokens} tokens · {self.elapsed:.1f} s · {self.state}")
+        return (f"{self.model or 'agent'} · {_count(len(self.steps), 'step')} · "
+                f"{_count(self.tokens, 'token')} · {self.elapsed:.1f} s · {self.state}")
 
     def text(self) -> str:
         """A plain transcript of the run (the display's ``text/plain``)."""
@@ -332,16 +332,18 @@ def _messages_html(
     return "".join(items), used
 
 
-def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]] | None = None) -> str:
+def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]] | None = None, *,
+                  open_steps: Any = ()) -> str:
     """The static twin of the live timeline (same classes, ``data-state``/``data-step``), for the final
     display: no script, every text escaped, the answer through the safe renderer, each step's
-    messages in a ``<details>`` that opens without a kernel."""
+    messages in a ``<details>`` that opens without a kernel (open already for ``open_steps``, the
+    steps whose messages the user had open in the live widget)."""
     header = model.header()
     parts = [f'<div class="rlm-timeline rlm-static {render._NO_MATH}" data-state="{_h(model.state)}">',
              '<div class="rlm-timeline-header" style="font-size:0.9em;opacity:0.75">',
              f'<span class="rlm-h-state"><b>{_h(model.state)}</b></span> · <span class="rlm-h-model">'
-             f'{_h(header["model"])}</span> · <span class="rlm-h-steps">{len(model.steps)} steps</span> · '
-             f'<span class="rlm-h-tokens">{model.tokens} tokens</span> · <span class="rlm-h-elapsed">'
+             f'{_h(header["model"])}</span> · <span class="rlm-h-steps">{_count(len(model.steps), "step")}</span>'
+             f' · <span class="rlm-h-tokens">{_count(model.tokens, "token")}</span> · <span class="rlm-h-elapsed">'
              f'{model.elapsed:.2f} s</span></div><div class="rlm-steps">']
     budget = MESSAGES_BUDGET  # what is left for the steps' messages in this output
     for step in model.steps.values():
@@ -355,7 +357,7 @@ def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]
                 note = (f"not saved here: this output keeps at most {MESSAGES_BUDGET:,} characters of "
                         f"messages; {_WHERE_ALL.format(step=step.number)}")
                 body = f'<div class="rlm-cut"><i>{_h(note)}</i></div>'
-            head = (f'<details class="rlm-messages"><summary class="rlm-step-title"><b>{title}</b> · the '
+            head = (f'<details class="rlm-messages"{" open" if step.number in open_steps else ""}><summary class="rlm-step-title"><b>{title}</b> · the '
                     f'{len(sent)} messages sent to the model</summary>{body}</details>')
         else:
             head = f'<div class="rlm-step-title"><b>{title}</b></div>'
@@ -367,6 +369,11 @@ def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]
         parts.append(f'<div class="rlm-row rlm-error" style="{_ERR}">{_h(model.error)}</div>')
     parts.append("</div>")
     return "".join(parts)  # every text was scrubbed on its own: scrubbing markup could cut a tag
+
+
+def _count(n: int, word: str) -> str:
+    """``1 step``, ``2 steps``, ``0 tokens``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:

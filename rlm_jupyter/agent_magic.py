@@ -58,8 +58,10 @@ def run_agent(
     system: str | None = None,
     widget: bool | None = None,
     keep_widget: bool = False,
+    background: bool = False,
 ) -> TimelineView:
-    """Run ``task`` with a :class:`~rlm_toolkit.agents.ReActAgent` and show it as a live timeline."""
+    """Run ``task`` with a :class:`~rlm_toolkit.agents.ReActAgent` and show it as a live timeline
+    (``background=True``: on the toolkit's loop thread, returning at once)."""
     from rlm_toolkit.agents import ReActAgent
 
     if not task.strip():
@@ -69,10 +71,19 @@ def run_agent(
     # Recording through our own recorder lets the live timeline start when the recording does, so
     # a replay shows the same durations.
     recorder = AgentRecorder(record, agent.rlm.model_id, history=lambda: agent.history) if record else None
-    stream = agent.stream(task.strip(), callbacks=[recorder] if recorder else None)
+    callbacks = [recorder] if recorder else None
+    started_at = recorder.recorder.created if recorder else None
+    if background and widget is not False:
+        view = display_agent(agent.astream(task.strip(), callbacks=callbacks), model=agent.rlm.model_id,
+                             keep_widget=keep_widget, started_at=started_at, steps=lambda: agent.history,
+                             background=True)
+        if recorder is not None:  # closed once the run has ended, however it ended
+            view.task.future.add_done_callback(lambda _f: recorder.recorder.close(state="stopped"))
+        return view
+    stream = agent.stream(task.strip(), callbacks=callbacks)
     try:
         return display_agent(stream, model=agent.rlm.model_id, widget=widget, keep_widget=keep_widget,
-                             started_at=recorder.recorder.created if recorder else None)
+                             started_at=started_at)
     finally:
         if recorder is not None:  # an interrupted run never reaches its final event: close it here
             recorder.recorder.close(state="stopped")

@@ -11,7 +11,10 @@
     %rlm models                   # providers, whether installed, which key each needs
 
 ``%%rlm?`` documents every option. Settings are traitlets (``%config RLMMagics.model = "…"``).
-Mistakes are one-line :class:`IPython.core.error.UsageError`\\ s; model failures show in the widget.
+Mistakes are one-line :class:`IPython.core.error.UsageError`\\ s. A failed answer shows in the widget
+with its partial text kept, and then fails its cell with one line (type and message, no traceback),
+so Run All, ``nbconvert --execute`` and papermill stop there; ``%config RLMMagics.fail_cell = False``
+lets the cell succeed instead.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ LINE_HELP = """\
 %rlm config         the current settings (change them with %config RLMMagics.<name> = …)
 %rlm reset          forget the --chat conversation
 %rlm replay FILE    show a recorded run again, no model needed (--instant: at once; --speed X)
+%rlm stop           stop every live answer and agent run of this kernel (--bg ones included)
 %rlm help           this text; %%rlm? documents the cell magic's options"""
 
 #: Environment variables that configure providers; a cached RLM is rebuilt when one changes.
@@ -129,6 +133,9 @@ class RLMMagics(Magics):
     widget = Bool(True, help="Show answers in the live widget (False: plain text on stdout)").tag(config=True)
     keep_widget = Bool(False, help="Keep the live widget in the final display (needs saved widget "
                        "state to show after reopening; default: a static copy)").tag(config=True)
+    fail_cell = Bool(True, help="A failed answer (HTTP error, cut stream …) ends its cell with error "
+                     "status and one line, so Run All and papermill stop there (False: the cell "
+                     "succeeds; the error shows in the widget only)").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -186,7 +193,7 @@ class RLMMagics(Magics):
         """``%%rlm --agent``: the cell is the task, the timeline shows the run (see agent_magic)."""
         from rlm_toolkit.errors import UsageError as ToolkitUsageError
 
-        from . import agent_magic
+        from . import _live, agent_magic
 
         if not args.agent:
             raise UsageError("--tools goes with --agent (%%rlm --agent --tools add,search)")
@@ -194,18 +201,29 @@ class RLMMagics(Magics):
             tools = agent_magic.resolve_tools(args.tools, self.shell.user_ns)
             view = agent_magic.run_agent(prompt, self.get_rlm(args.model), tools, record=args.record,
                                          system=args.system or self.system, keep_widget=self.keep_widget,
-                                         widget=None if self.widget and not args.no_widget else False)
+                                         widget=None if self.widget and not args.no_widget else False,
+                                         background=args.bg)
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
+        except KeyboardInterrupt:  # the timeline is settled ("stopped"): one line, not our internals
+            raise _live.cell_error(KeyboardInterrupt("stopped"), "; the run so far is kept above") from None
+        if getattr(view, "task", None) is not None:  # --bg: the run goes on; -o is set when it ends
+            if args.out:
+                view.task.future.add_done_callback(
+                    lambda _f: self.shell.user_ns.__setitem__(args.out, view.timeline.final or ""))
+            return view
         if args.out:
             self.shell.user_ns[args.out] = view.timeline.final or ""
+        if view.timeline.state == "error" and self.fail_cell:
+            raise _live.cell_error(view.error or RuntimeError(view.timeline.error or "the agent run failed"),
+                                   " (the run so far is shown above)")
         return view
 
     def run_prompt(self, prompt: str, args: Any) -> Any:
         """Stream ``prompt`` with the parsed ``%%rlm`` options; returns the view (or (view, task) for --bg)."""
         from rlm_toolkit.errors import UsageError as ToolkitUsageError
 
-        from . import stream_view
+        from . import _live, stream_view
 
         rlm = self.get_rlm(args.model)
         params = {
@@ -228,17 +246,22 @@ class RLMMagics(Magics):
 
         try:
             if args.bg:
-                started = stream_view.start_background(rlm.astream(messages, record=record, **params), model=rlm.model_id,
-                                                       fmt=fmt, on_end=on_end, keep_widget=self.keep_widget)
+                started = stream_view.start_background(rlm.astream(messages, record=record, **params),
+                                                       model=rlm.model_id, fmt=fmt, on_end=on_end,
+                                                       keep_widget=self.keep_widget)
                 self.streams = [s for s in self.streams if not s[1].done()] + [started]
                 return started
-            return stream_view.display_stream(rlm.stream(messages, record=record, **params), model=rlm.model_id, fmt=fmt,
-                                              widget=None if widget else False, on_end=on_end,
-                                              keep_widget=self.keep_widget, replace=True)
+            view = stream_view.display_stream(rlm.stream(messages, record=record, **params),
+                                              model=rlm.model_id, fmt=fmt, widget=None if widget else False,
+                                              on_end=on_end, keep_widget=self.keep_widget, replace=True)
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
-        except KeyboardInterrupt:  # the view is settled ("stopped"): a short traceback, not our internals
-            raise KeyboardInterrupt("stopped; the partial answer is kept above") from None
+        except KeyboardInterrupt:  # the view is settled ("stopped"): one line, not our internals
+            raise _live.cell_error(KeyboardInterrupt("stopped"), "; the partial answer is kept above") from None
+        if view.state == "error" and self.fail_cell:
+            raise _live.cell_error(view.response.error or RuntimeError(view.error),
+                                   " (the partial answer is kept above)")
+        return view
 
     def get_rlm(self, name: str | None) -> Any:
         """The RLM for ``-m``: a namespace variable (RLM or Provider), else a model id (cached)."""
@@ -285,6 +308,13 @@ class RLMMagics(Magics):
             return None
         if command == "model":
             return self._set_model(rest)
+        if command == "stop" and not rest:
+            from . import _live
+
+            stopped = _live.stop_all()
+            print(f"Stopped {stopped} live answer{'s' if stopped != 1 else ''}." if stopped
+                  else "Nothing is streaming.")
+            return None
         if command == "models" and not rest:
             print(self.models_text())
             return None
@@ -334,7 +364,8 @@ class RLMMagics(Magics):
         from rlm_toolkit.providers import default_model_id
 
         rows = [(name, getattr(self, name)) for name in
-                ("model", "system", "temperature", "max_tokens", "format", "widget", "keep_widget")]
+                ("model", "system", "temperature", "max_tokens", "format", "widget", "keep_widget",
+                 "fail_cell")]
         lines = [f"  RLMMagics.{name} = {value!r}" for name, value in rows]
         lines.append(f"  (model in use: {self.model or default_model_id()}; "
                      f"--chat history: {len(self.history) // 2} exchange(s))")

@@ -203,7 +203,7 @@ def footer_text(info: dict[str, Any]) -> str:
     parts = [str(info.get("model") or "")]
     tokens = (info.get("usage") or {}).get("completion_tokens") or info.get("chunks")
     if tokens:
-        parts.append(f"{tokens} tokens")
+        parts.append(f"{tokens} token{'' if tokens == 1 else 's'}")
     if info.get("ttft_s") is not None:
         parts.append(f"first token {_seconds(info['ttft_s'])}")
     if info.get("tokens_per_s"):

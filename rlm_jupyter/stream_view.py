@@ -6,13 +6,21 @@
     view = display_stream(rlm.stream("Tell a story"))      # or rlm.astream(...), or any iterable of str
     view.text, view.response.tokens_per_second
 
-The kernel sends each frame's new text as one custom message (``{"d": …}``; at most ~30 a second,
-none held longer than a frame, see :mod:`rlm_jupyter._coalesce`); the page appends it and renders
-markdown safely (``static/markdown.js``). When the stream ends the display is replaced by a static
-bundle — safe ``text/html`` with the same classes, ``text/markdown``, ``text/plain`` and the
-provenance (``Response.to_dict()``) in the output's metadata — so a saved notebook, nbconvert,
-GitHub and front ends without widgets show the answer. Errors end the stream with one scrubbed
-line and the partial text kept; an interrupt marks it ``stopped``.
+The kernel sends each frame's new text as one custom message (``{"d": …, "o": offset}``; at most
+~30 a second, none held longer than a frame, see :mod:`rlm_jupyter._coalesce`); the page appends it
+and renders markdown safely (``static/markdown.js``). A view that appears mid-stream (a reload, a
+second tab) gets the whole text so far in the widget's state and continues from the offsets. The
+display's ``text/plain`` is refreshed now and then (:class:`rlm_jupyter._live.Snapshots`), so a
+notebook saved mid-stream keeps the text so far and a front end without widgets sees it grow. When
+the stream ends the display is replaced by a static bundle — safe ``text/html`` with the same
+classes, ``text/markdown``, ``text/plain`` and the provenance (``Response.to_dict()``) in the
+output's metadata. Errors end the stream with one scrubbed line and the partial text kept; the Stop
+button and an interrupt mark it ``stopped``.
+
+``--bg`` streams run on the toolkit's own loop thread (:func:`rlm_toolkit._bridge.spawn`) and send
+their frames from there, so they keep going while the kernel's main thread runs other cells. A Stop
+click reaches the kernel on a subshell thread (JupyterLab ≥ 4.4 with ipykernel 7) and only sets a
+flag and cancels the producer, from that thread: nothing waits for the main thread.
 """
 
 from __future__ import annotations
@@ -31,12 +39,13 @@ import anywidget
 import traitlets
 
 from rlm_toolkit import _bridge
-from rlm_toolkit.errors import RLMError, scrub
+from rlm_toolkit.errors import scrub
 from rlm_toolkit.events import TextDelta
 from rlm_toolkit.response import Response
 
-from . import render
+from . import _live, render
 from ._coalesce import FRAME, Coalescer
+from ._live import error_line
 
 __all__ = ["StreamView", "display_stream", "adisplay_stream", "display_events", "start_background", "drive", "adrive",
            "error_line", "FRAME"]
@@ -56,11 +65,9 @@ def _esm() -> str:
     return "\n".join(line for line in lines if line and not line.startswith("//"))
 
 
-def error_line(error: BaseException) -> str:
-    """One line for the user: type and scrubbed message, never a traceback."""
-    message = error.message if isinstance(error, RLMError) else str(error)
-    first = scrub(message).strip().splitlines()[0] if message.strip() else ""
-    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+#: The longest a drive loop waits before it looks at its Stop flag again (a click also cancels the
+#: producer, which wakes it at once; this only bounds sources that cannot be cancelled).
+POLL = 0.1
 
 
 class _Fed:
@@ -78,6 +85,25 @@ class _Fed:
         self._source_response = None
         self.coalescer = Coalescer(frame)
         self._parts = []
+        self._lock = threading.RLock()  # the page's requests come on other threads than the feed
+        self._stop = threading.Event()
+        self.on_stop: Callable[[], None] | None = None  # set by whoever drives the stream
+
+    @property
+    def stopping(self) -> bool:
+        """A Stop was requested: no more text is taken, the driver settles the stream as stopped."""
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Stop the stream from any thread, without waiting (the Stop button, ``%rlm stop``)."""
+        if self._stop.is_set() or not self.live():
+            return
+        self._stop.set()
+        if self.on_stop is not None:
+            self.on_stop()
+
+    def live(self) -> bool:
+        return self.state == "streaming"
 
     def use_response(self, response: Response | None) -> None:
         """Report the source's own Response (an RLM stream's) instead of counting chunks here."""
@@ -86,6 +112,8 @@ class _Fed:
 
     def feed(self, item: Any, now: float | None = None) -> None:
         """Take a ``str`` chunk or a stream event; text goes out when its frame is due."""
+        if self._stop.is_set():
+            return
         if isinstance(item, str):
             if not item:
                 return
@@ -94,8 +122,9 @@ class _Fed:
             self.response.feed(item)
         text = item.text if getattr(item, "type", None) == "text" else ""
         if text:
-            self._parts.append(text)
-            self.coalescer.push(text, now)
+            with self._lock:
+                self._parts.append(text)
+                self.coalescer.push(text, now)
             if self.coalescer.due(now) == 0.0:
                 self.flush(now)
 
@@ -104,9 +133,10 @@ class _Fed:
 
     def flush(self, now: float | None = None, *, force: bool = False) -> None:
         """Send the pending text as one message, if its frame is due (or ``force``)."""
-        delta = self.coalescer.take(now, force=force)
-        if delta is not None:
-            self._emit(delta)
+        with self._lock:
+            delta = self.coalescer.take(now, force=force)
+            if delta is not None:
+                self._emit(delta)
 
     def _emit(self, delta: str) -> None:
         raise NotImplementedError
@@ -182,28 +212,76 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
     fmt = traitlets.Unicode("markdown").tag(sync=True)
     info = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
-    stoppable = traitlets.Bool(False).tag(sync=True)  # a Stop button only where a click can act (--bg)
+    stoppable = traitlets.Bool(False).tag(sync=True)  # a Stop button where a driver can act on it
+    # Only ever filled in get_state (never set while streaming, so it costs no message): what a
+    # view that appears mid-stream needs to show the right counts and rate.
+    progress = traitlets.Dict().tag(sync=True)
 
     def __init__(self, model: str | None = None, *, fmt: str = "markdown", frame: float = FRAME,
                  response: Response | None = None, stoppable: bool = False) -> None:
         if fmt not in render.FORMATS:
             raise ValueError(f"fmt must be one of {', '.join(render.FORMATS)}, not {fmt!r}")
         self._start(model, frame, response)
+        self._sent = 0  # UTF-16 code units sent in deltas: the offset of the next one
         super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable)
         self._sent_first = False
-        self.on_stop: Callable[[], None] | None = None  # set by whoever can stop the stream
         self._shown_in: int | None = None  # the execution count of the cell that displayed it
+        self.views = 0  # views that told the kernel they rendered
+        self._handle: Any = None  # the display, for the text/plain snapshots (see _live.Snapshots)
+        self._snapshots = _live.Snapshots()
         self.on_msg(self._on_page_message)
+        _live.answer_where_sent(self)
 
     # -- driving --------------------------------------------------------------------------------
 
     def _emit(self, delta: str) -> None:
-        message: dict[str, Any] = {"d": delta, "n": self.response.chunks}
+        offset, self._sent = self._sent, self._sent + _js_length(delta)
+        message: dict[str, Any] = {"d": delta, "o": offset, "n": self.response.chunks}
+        first = self.response.first_token_at
+        if first is not None:
+            message["e"] = round(time.perf_counter() - first, 4)
         if not self._sent_first:
             self._sent_first = True
             if self.response.ttft is not None:
                 message["t"] = round(self.response.ttft, 4)
         self.send(message)
+        self._maybe_snapshot()
+
+    def _maybe_snapshot(self) -> None:
+        """Refresh the display's text/plain copy when :class:`~rlm_jupyter._live.Snapshots` says so."""
+        if self._handle is None:
+            return
+        length = sum(map(len, self._parts))
+        if self._snapshots.due(length, seen=self.views > 0):
+            self._snapshots.taken(length)
+            data, metadata = self.live_bundle()
+            self._handle.update(data, metadata=metadata, raw=True)
+
+    def live_bundle(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The display while streaming: the widget, and the text so far as ``text/plain``."""
+        text = scrub("".join(self._parts))
+        data = {"text/plain": text or f"<rlm {self.kind}: {self.summary()}>",
+                WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}}
+        return data, {"rlm": {"kind": "stream", "state": "streaming", "partial": True}}
+
+    def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
+        """The synced state; while streaming, ``text`` is the whole text so far (the page builds it
+        from deltas, the kernel does not sync it per frame), so a view that appears mid-stream
+        (reload, second tab) starts complete and continues from the deltas' offsets."""
+        state = super().get_state(key, drop_defaults)
+        if getattr(self, "_parts", None) is not None and self.state == "streaming":
+            with self._lock:
+                if "text" in state:
+                    state["text"] = "".join(self._parts)
+                if "progress" in state:
+                    response = self.response
+                    first = response.first_token_at
+                    state["progress"] = {
+                        "n": response.chunks,
+                        "t": None if response.ttft is None else round(response.ttft, 4),
+                        "e": None if first is None else round(time.perf_counter() - first, 4),
+                    }
+        return state
 
     def finish(self, error: BaseException | None = None) -> None:
         """Send what is left, settle the state (done / stopped / error) and keep the whole text."""
@@ -222,12 +300,17 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
     # -- page messages --------------------------------------------------------------------------
 
     def _on_page_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        """Runs on whichever thread the kernel hands the message to: a subshell's while a cell
+        runs (JupyterLab ≥ 4.4, ipykernel 7). It only sets flags and sends; it never waits."""
         if not isinstance(content, dict):
             return
-        if content.get("stop") and self.on_stop is not None and self.state == "streaming":
-            self.on_stop()
+        if content.get("stop"):
+            self.request_stop()
         elif content.get("resync"):
-            self.send({"text": "".join(self._parts)})
+            with self._lock:
+                self.send({"text": "".join(self._parts)})
+        elif content.get("rendered"):
+            self.views += 1
 
     # -- display --------------------------------------------------------------------------------
 
@@ -238,9 +321,6 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
             data = {WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}, **data}
         return data, metadata
 
-    def live(self) -> bool:
-        return self.state == "streaming"
-
     def __repr__(self) -> str:
         return f"<StreamView {self.summary()}>"
 
@@ -250,25 +330,28 @@ def _js_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _puller(source: Any) -> tuple[Callable[[float | None], Any], Callable[[], None]]:
-    """``pull(timeout)`` for a stream source (raises ``queue.Empty`` / ``StopIteration``) and a closer.
+def _puller(source: Any) -> tuple[Callable[[float | None], Any], Callable[[], None], Callable[[], None]]:
+    """``pull(timeout)`` for a stream source (raises ``queue.Empty`` / ``StopIteration``), a closer
+    (waits until the source has closed what it opened) and a canceller (any thread, no waiting).
 
     Sources with ``next(timeout)`` (RLM streams, trace replays) and async iterables (through the
     toolkit's bridge) wake on the frame deadline; so do plain iterators, which are read in a
     worker thread (a generator that sleeps between tokens must not hold back the last one).
     """
+    nothing = (lambda: None)
     nxt = getattr(source, "next", None)
     if callable(nxt) and "timeout" in inspect.signature(nxt).parameters:
-        return nxt, getattr(source, "close", lambda: None)
+        return nxt, getattr(source, "close", nothing), getattr(source, "cancel", nothing)
     if hasattr(source, "__aiter__"):
         bridged = _bridge.iterate_sync(lambda: source)
-        return bridged.get, bridged.close
+        return bridged.get, bridged.close, bridged.cancel
     if isinstance(source, str):
         source = [source]
     if isinstance(source, (list, tuple)):  # already in memory: nothing to wait for
         iterator = iter(source)
-        return (lambda _timeout: next(iterator)), lambda: None
-    return _threaded(iter(source))
+        return (lambda _timeout: next(iterator)), nothing, nothing
+    pull, stop = _threaded(iter(source))
+    return pull, stop, stop
 
 
 _END = object()
@@ -316,22 +399,29 @@ class _Failed:
         self.error = error
 
 
+class Stopped(asyncio.CancelledError):
+    """How a stream stopped by its Stop button (or ``%rlm stop``) is settled: state ``stopped``."""
+
+
 def drive(view: Any, source: Any) -> Any:
     """Feed ``source`` into ``view`` in this thread, waking on frame deadlines; settle it however it ends.
 
     ``view`` is a :class:`StreamView` (or its stdout stand-in) or the agent's ``TimelineView``:
-    anything with ``feed``, ``due``, ``flush`` and ``finish``. An interrupt
+    anything with ``feed``, ``due``, ``flush``, ``finish``, ``stopping`` and ``on_stop``. A Stop
+    request (from any thread) cancels the source and ends the loop; an interrupt
     (``KeyboardInterrupt``) closes the source (and its HTTP response), marks the view
     ``stopped`` and propagates; an error ends the view with one line and is kept on it.
     """
     if hasattr(view, "use_response"):
         view.use_response(getattr(source, "response", None))
-    pull, close = _puller(source)
+    pull, close, cancel = _puller(source)
+    view.on_stop = cancel
     error: BaseException | None = None
     try:
-        while True:
+        while not view.stopping:
+            due = view.due()
             try:
-                item = pull(view.due())
+                item = pull(POLL if due is None else min(due, POLL))
             except queue.Empty:
                 view.flush()
                 continue
@@ -343,19 +433,24 @@ def drive(view: Any, source: Any) -> Any:
             view.feed(item)
     except BaseException as exc:
         error = exc
+    if error is not None or view.stopping:
         try:
             close()
         except Exception:
             pass
+    if view.stopping and (error is None or isinstance(error, asyncio.CancelledError)):
+        error = Stopped("stopped")
     view.finish(error)
-    if error is not None and not isinstance(error, Exception):
+    if error is not None and not isinstance(error, (Exception, Stopped)):
         raise error
     return view
 
 
-async def adrive(view: StreamView, source: Any) -> StreamView:
-    """Async twin of :func:`drive` for ``--bg``: runs on the current loop, flushes on a loop timer."""
-    view.use_response(getattr(source, "response", None))
+async def adrive(view: Any, source: Any) -> Any:
+    """Async twin of :func:`drive` for ``--bg``: runs on the current loop (the toolkit's, see
+    :func:`start_background`), flushes on a loop timer. Stop is the task's cancellation."""
+    if hasattr(view, "use_response"):
+        view.use_response(getattr(source, "response", None))
     loop = asyncio.get_running_loop()
     timer: asyncio.TimerHandle | None = None
 
@@ -376,6 +471,8 @@ async def adrive(view: StreamView, source: Any) -> StreamView:
     try:
         if iterator is None:
             for item in source:  # a plain iterable: fed as it comes (it must not block)
+                if view.stopping:
+                    break
                 view.feed(item)
                 arm()
                 await asyncio.sleep(0)
@@ -397,8 +494,10 @@ async def adrive(view: StreamView, source: Any) -> StreamView:
                 await aclose()
             except BaseException:
                 pass
+    if view.stopping and (error is None or isinstance(error, asyncio.CancelledError)):
+        error = Stopped("stopped")
     view.finish(error)
-    if error is not None and not isinstance(error, Exception):
+    if error is not None and not isinstance(error, (Exception, Stopped)):
         raise error
     return view
 
@@ -453,10 +552,11 @@ def display_stream(
         widget = _has_widget_frontend()
     if not widget:
         return _print_stream(source, model, fmt, on_end, replace)  # type: ignore[return-value]
-    view = StreamView(model, fmt=fmt)
+    view = StreamView(model, fmt=fmt, stoppable=True)
     data, metadata = view._repr_mimebundle_() or ({}, {})
-    handle = display(data, metadata=metadata, raw=True, display_id=True)
+    handle = view._handle = display(data, metadata=metadata, raw=True, display_id=True)
     view._shown_in = _execution_count()
+    _live.register(view)
     try:
         drive(view, source)
     finally:
@@ -475,12 +575,16 @@ async def adisplay_stream(
     on_end: Callable[[StreamView], None] | None = None, keep_widget: bool = False,
 ) -> StreamView:
     """Async twin of :func:`display_stream`, for ``await`` in a cell: the stream runs on the
-    kernel's loop, the Stop button works, and the finished view is returned::
+    toolkit's loop thread, the Stop button works, and the finished view is returned::
 
         view = await adisplay_stream(rlm.astream("Explain SSE"))
     """
     view, task = start_background(source, model=model, fmt=fmt, on_end=on_end, keep_widget=keep_widget)
-    return await task
+    try:
+        return await asyncio.wrap_future(task.future)
+    except asyncio.CancelledError:
+        task.cancel()  # the awaiting cell was interrupted: stop the stream too
+        raise
 
 
 def display_events(source: Any, *, model: str | None = None, **options: Any) -> StreamView:
@@ -494,15 +598,18 @@ def start_background(
 ) -> tuple[StreamView, Any]:
     """Show ``source`` (an async iterable) live while the cell returns; the Stop button cancels it.
 
-    Runs as a task on the kernel's event loop (the bridge loop outside a kernel). Returns the view
-    and the task (an ``asyncio.Task`` or a ``concurrent.futures.Future``).
+    Runs as a task on the toolkit's own loop thread, not the kernel's: it keeps streaming while
+    other cells run (CPU-bound or sleeping), and its output goes to the cell that started it (the
+    task runs in that cell's context). Returns the view and a :class:`rlm_toolkit._bridge.Spawned`
+    (``.done()``, ``.cancel()`` from any thread, ``.future``).
     """
     from IPython.display import display
 
     view = StreamView(model or _model_of(source), fmt=fmt, stoppable=True)
     data, metadata = view._repr_mimebundle_() or ({}, {})
-    handle = display(data, metadata=metadata, raw=True, display_id=True)
+    handle = view._handle = display(data, metadata=metadata, raw=True, display_id=True)
     view._shown_in = _execution_count()
+    _live.register(view)
 
     async def run() -> StreamView:
         try:
@@ -517,13 +624,7 @@ def start_background(
                 on_end(view)
         return view
 
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        future = asyncio.run_coroutine_threadsafe(run(), _bridge.portal_loop())
-        view.on_stop = lambda: _bridge.portal_loop().call_soon_threadsafe(future.cancel)
-        return view, future
-    task = loop.create_task(run())
+    task = _bridge.spawn(run)
     view.on_stop = task.cancel
     return view, task
 

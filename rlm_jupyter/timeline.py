@@ -17,7 +17,9 @@ notebook, nbconvert, GitHub and front ends without widgets show the run.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import traitlets
 
 from rlm_toolkit.errors import UsageError, scrub
 
+from . import _live
 from ._coalesce import FRAME, Coalescer
 from ._timeline_model import TimelineModel, merge_ops, timeline_html
 from .stream_view import WIDGET_MIME, ShownOnce, _execution_count, _has_widget_frontend, drive
@@ -48,27 +51,61 @@ class TimelineView(ShownOnce, anywidget.AnyWidget):
     state = traitlets.Unicode("running").tag(sync=True)
     snapshot = traitlets.List().tag(sync=True)
     seq = traitlets.Int(0).tag(sync=True)  # the last message's number, synced with the snapshot only
+    stoppable = traitlets.Bool(False).tag(sync=True)  # a Stop button where a driver can act on it
 
     def __init__(self, model: str | None = None, *, started_at: float | None = None, steps: Any = None,
-                 frame: float = FRAME, clock: Any = None) -> None:
-        super().__init__()
+                 frame: float = FRAME, stoppable: bool = False, clock: Any = None) -> None:
         self.timeline = TimelineModel(model, started_at=started_at, clock=clock)
+        self._ops: list[dict[str, Any]] = []  # every operation sent so far but headers, for the snapshot
+        self._seq = 0
+        self._lock = threading.RLock()  # the page's requests come on other threads than the events
+        # The header is in the state from the start: a view shows "running · model" at once.
+        super().__init__(snapshot=[self.timeline.header()], stoppable=stoppable)
         self.coalescer = Coalescer(frame)  # paces the messages; the operations wait in _pending
         self._steps = steps
-        self._ops: list[dict[str, Any]] = []  # every operation sent so far but headers, for the snapshot
         self._pending: list[dict[str, Any]] = []
-        self._seq = 0
         self.error: BaseException | None = None
         self._shown_in: int | None = None
+        self._stop = threading.Event()
+        self.on_stop: Callable[[], None] | None = None  # set by whoever drives the run
+        self.open_steps: set[int] = set()  # steps whose messages a page has open (kept open when static)
         self.on_msg(self._on_page_message)
+        _live.answer_where_sent(self)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Stop the run from any thread, without waiting (the Stop button, ``%rlm stop``)."""
+        if self._stop.is_set() or not self.live():
+            return
+        self._stop.set()
+        if self.on_stop is not None:
+            self.on_stop()
+
+    def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
+        """The synced state; while running, ``snapshot`` holds every operation sent so far and
+        ``seq`` its number, so a view that appears mid-run (reload, second tab) starts complete."""
+        state = super().get_state(key, drop_defaults)
+        if getattr(self, "_ops", None) is not None and self.timeline.state == "running":
+            with self._lock:
+                if "snapshot" in state:
+                    state["snapshot"] = [*merge_ops(self._ops), self.timeline.header()]
+                if "seq" in state:
+                    state["seq"] = self._seq
+        return state
 
     # -- driving --------------------------------------------------------------------------------
 
     def apply(self, event: Any, now: float | None = None) -> None:
         """Fold one :class:`~rlm_toolkit.agents.AgentEvent` in; its operations leave when their frame is
         due."""
-        self._pending.extend(self.timeline.apply(event))
-        self.coalescer.push("·", now)
+        if self._stop.is_set():
+            return
+        with self._lock:
+            self._pending.extend(self.timeline.apply(event))
+            self.coalescer.push("·", now)
         if not self.timeline.model and self._steps is not None:
             self.timeline.model = _model_from(self._steps)
         if self.coalescer.due(now) == 0.0:
@@ -82,13 +119,14 @@ class TimelineView(ShownOnce, anywidget.AnyWidget):
 
     def flush(self, now: float | None = None, *, force: bool = False) -> None:
         """Send the pending operations as one custom message, if their frame is due (or ``force``)."""
-        if self.coalescer.take(now, force=force) is None or not self._pending:
-            return
-        ops = merge_ops(self._pending)
-        self._pending = []
-        self._ops.extend(op for op in ops if op["op"] != "header")
-        self._seq += 1  # not the trait: a trait change would be one more message per frame
-        self.send({"seq": self._seq, "ops": ops})
+        with self._lock:
+            if self.coalescer.take(now, force=force) is None or not self._pending:
+                return
+            ops = merge_ops(self._pending)
+            self._pending = []
+            self._ops.extend(op for op in ops if op["op"] != "header")
+            self._seq += 1  # not the trait: a trait change would be one more message per frame
+            self.send({"seq": self._seq, "ops": ops})
 
     @property
     def sent_messages(self) -> int:
@@ -97,8 +135,9 @@ class TimelineView(ShownOnce, anywidget.AnyWidget):
     def finish(self, error: BaseException | None = None) -> None:
         """Settle the state, send what is left, and keep the whole run in the ``snapshot`` trait."""
         self.error = error if isinstance(error, Exception) else None
-        self._pending.extend(self.timeline.end(error))
-        self.coalescer.push("·")
+        with self._lock:
+            self._pending.extend(self.timeline.end(error))
+            self.coalescer.push("·")
         self.flush(force=True)
         with self.hold_sync():
             self.snapshot = [*merge_ops(self._ops), self.timeline.header()]
@@ -135,8 +174,17 @@ class TimelineView(ShownOnce, anywidget.AnyWidget):
         return out
 
     def _on_page_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("op") == "messages":
-            step = int(content.get("step", 0))
+        """Runs on whichever thread the kernel hands the message to (a subshell's while a cell
+        runs): it only sets flags and sends."""
+        if not isinstance(content, dict):
+            return
+        if content.get("stop"):
+            self.request_stop()
+        elif content.get("op") == "closed":
+            self.open_steps.discard(_int(content.get("step")))
+        elif content.get("op") == "messages":
+            step = _int(content.get("step"))
+            self.open_steps.add(step)
             try:
                 reply = {"kind": "messages", "step": step, "messages": _scrubbed(self.messages(step))}
             except UsageError as error:
@@ -158,7 +206,7 @@ class TimelineView(ShownOnce, anywidget.AnyWidget):
         data: dict[str, Any] = {
             "text/plain": self.text,
             "text/markdown": self.markdown,
-            "text/html": timeline_html(self.timeline, self.all_messages()),
+            "text/html": timeline_html(self.timeline, self.all_messages(), open_steps=self.open_steps),
         }
         if widget:
             data[WIDGET_MIME] = {"version_major": 2, "version_minor": 1, "model_id": self.model_id}
@@ -175,6 +223,13 @@ class TimelineView(ShownOnce, anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         return f"<TimelineView {self.timeline.summary()}>"
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _scrubbed(value: Any) -> Any:
@@ -207,8 +262,13 @@ def display_agent(
     started_at: float | None = None,
     widget: bool | None = None,
     keep_widget: bool = False,
+    background: bool = False,
 ) -> TimelineView:
     """Show an agent run live in the cell's output and return the finished view.
+
+    ``background=True`` (``%%rlm --agent --bg``; ``source`` must be ``agent.astream(task)``):
+    return at once with the live view; the run goes on on the toolkit's loop thread while other
+    cells run, ``view.task`` is its :class:`rlm_toolkit._bridge.Spawned`.
 
     ``source``: ``agent.stream(task)``, ``agent.astream(task)``, a ``replay(...)`` or any iterable
     of :class:`~rlm_toolkit.agents.AgentEvent`. Errors end up in the timeline (scrubbed), an
@@ -221,6 +281,10 @@ def display_agent(
         view.state, view.messages(1)
     """
     from IPython.display import display
+
+    from rlm_toolkit import _bridge
+
+    from .stream_view import adrive
 
     trace = getattr(source, "trace", None)
     if steps is None:
@@ -237,12 +301,29 @@ def display_agent(
         # The run's own start, which its trace also uses: a replay shows the same durations.
         started_at = time.time() - (time.perf_counter() - run_started)
     # A replay's elapsed time runs on the trace's clock (its own "now"), not on today's.
-    view = TimelineView(model, started_at=started_at, steps=steps, clock=getattr(source, "clock", None))
+    view = TimelineView(model, started_at=started_at, steps=steps, stoppable=True,
+                        clock=getattr(source, "clock", None))
     if not (_has_widget_frontend() if widget is None else widget):
         return _print_run(view, source)
     data, metadata = view._repr_mimebundle_() or ({}, {})
     handle = display(data, metadata=metadata, raw=True, display_id=True)
     view._shown_in = _execution_count()
+    _live.register(view)
+    if background:
+        async def run() -> TimelineView:
+            try:
+                await adrive(view, source)
+            finally:
+                if view.timeline.state == "running":
+                    view.finish(KeyboardInterrupt())
+                if handle is not None:
+                    data, metadata = view.final_bundle(widget=keep_widget)
+                    handle.update(data, metadata=metadata, raw=True)
+            return view
+
+        view.task = _bridge.spawn(run)
+        view.on_stop = view.task.cancel
+        return view
     try:
         drive(view, source)
     finally:

@@ -17,7 +17,8 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["portal_loop", "run_sync", "SyncIterator", "iterate_sync", "LazySource", "BridgedIterator"]
+__all__ = ["portal_loop", "run_sync", "spawn", "Spawned", "SyncIterator", "iterate_sync", "LazySource",
+           "BridgedIterator"]
 
 T = TypeVar("T")
 CLOSE_TIMEOUT = 5.0
@@ -68,6 +69,46 @@ def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
             except BaseException:
                 pass
         raise
+
+
+class Spawned:
+    """A coroutine running on the portal loop, cancellable from any thread (see :func:`spawn`)."""
+
+    def __init__(self, factory: Callable[[], Coroutine[Any, Any, T]]) -> None:
+        self._loop = portal_loop()
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelled = False
+
+        async def main() -> Any:
+            self._task = asyncio.current_task()
+            if self._cancelled:
+                raise asyncio.CancelledError
+            return await factory()
+
+        # run_coroutine_threadsafe schedules from this thread: the task runs in a copy of this
+        # thread's context, so a kernel's contextvars (the cell's parent header) come along.
+        self.future = asyncio.run_coroutine_threadsafe(main(), self._loop)
+
+    def cancel(self) -> None:
+        """Cancel the task at its next await, from any thread, without waiting."""
+        self._cancelled = True
+        if self._task is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._task.cancel)
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self.future.result(timeout)
+
+
+def spawn(factory: Callable[[], Coroutine[Any, Any, T]]) -> Spawned:
+    """Run ``factory()`` on the portal loop in the background, in the caller's context.
+
+    Work spawned here keeps going while the calling thread (a kernel's main thread running the
+    next cell) is busy, and ``Spawned.cancel()`` may be called from any thread.
+    """
+    return Spawned(factory)
 
 
 _END = object()
@@ -162,6 +203,14 @@ class SyncIterator(Iterator[T]):
             raise item.error
         return item
 
+    def cancel(self) -> None:
+        """Ask the producer to stop, from any thread, without waiting (a Stop button's handler).
+
+        The consumer then takes the ``CancelledError`` in order, after the items already queued.
+        """
+        if not self._done.is_set():
+            self._task_future.cancel()
+
     def close(self) -> None:
         """Cancel the producer and wait until it has closed what it opened (bounded)."""
         self._finished = True
@@ -224,6 +273,12 @@ class BridgedIterator:
         if timeout is not None and not self._lazy.get().wait(timeout):
             raise queue.Empty
         return next(self._iterator)
+
+    def cancel(self) -> None:
+        """Ask the stream to stop from any thread, without waiting: the consumer's next ``next()``
+        ends it (the HTTP response is closed by then)."""
+        if self._lazy.source is not None:
+            self._lazy.source.cancel()
 
     def close(self) -> None:
         """Stop now; the HTTP response is closed before this returns."""

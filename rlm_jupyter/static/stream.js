@@ -1,19 +1,29 @@
 // The live answer widget (anywidget ESM, no build step; markdown.js is concatenated in front).
 //
 // Wire protocol (kernel → page, custom messages):
-//   {d: "new text", n: chunks so far, t: seconds to first token (first message only)}
+//   {d: "new text", o: its offset (UTF-16 units), n: chunks so far, e: seconds since the first
+//    token (kernel clock), t: seconds to first token (first message only)}
 //   {end: total length}   after the last delta; the traits state/info/error settle the footer
 //   {text: "whole answer"} only in reply to {resync: true}, if the page's copy is short
-// Page → kernel: {stop: true} (the Stop button), {resync: true}.
+// Page → kernel: {stop: true} (the Stop button), {resync: true}, {rendered: true} (once per view:
+// the kernel learns that a page shows the widget).
 // The page appends each delta to the model's `text` locally (no round trip), so every view of the
 // model and the widget state saved with the notebook hold the whole answer; the kernel sets its
-// own `text` trait at the end without sending it again.
+// own `text` trait at the end without sending it again. A model created mid-stream (a reload, a
+// second tab) gets the text so far in its state and the counts in `progress`; the offsets let it
+// skip what its state already holds.
 
 // Live stats (chunks, first-token time) are kept in one object stored on the model itself:
 // anywidget hands initialize() and each render() a different proxy of the same model.
 function rlmLive(model) {
   let live = model.get("_live");
-  if (!live) { live = { n: 0 }; model.set("_live", live); }
+  if (!live) {
+    // a model created mid-stream starts from the kernel's counts (see `progress`)
+    const p = model.get("progress") || {};
+    live = { n: p.n || 0, ttft: p.t === null ? undefined : p.t };
+    if (typeof p.e === "number") { live.e = p.e; live.at = performance.now(); }
+    model.set("_live", live);
+  }
   return live;
 }
 
@@ -28,12 +38,13 @@ function rlmFooter(model) {
   const state = model.get("state");
   const parts = [info.model || model.get("model_name") || ""];
   let tokens = (info.usage && info.usage.completion_tokens) || info.chunks || live.n || 0;
-  if (tokens) parts.push(`${tokens} tokens`);
+  if (tokens) parts.push(`${tokens} token${tokens === 1 ? "" : "s"}`);
   const ttft = info.ttft_s !== undefined && info.ttft_s !== null ? info.ttft_s : live.ttft;
   if (ttft !== undefined && ttft !== null) parts.push(`first token ${rlmSeconds(ttft)}`);
   let tps = info.tokens_per_s;
-  if (state === "streaming" && live.firstAt && live.n > 1) {
-    const span = (performance.now() - live.firstAt) / 1000;
+  if (state === "streaming" && live.at !== undefined && live.n > 1) {
+    // the kernel's clock: seconds since the first token at the last delta, plus the time since
+    const span = live.e + (performance.now() - live.at) / 1000;
     if (span > 0) tps = live.n / span;
   }
   if (tps) parts.push(`${tps.toFixed(1)} tok/s`);
@@ -47,14 +58,24 @@ function initialize({ model }) {
     if (!msg || typeof msg !== "object") return;
     const live = rlmLive(model);
     if (typeof msg.d === "string") {
-      if (!live.firstAt) live.firstAt = performance.now();
       if (typeof msg.t === "number") live.ttft = msg.t;
       if (typeof msg.n === "number") live.n = msg.n;
-      model.set("text", (model.get("text") || "") + msg.d);
+      if (typeof msg.e === "number") { live.e = msg.e; live.at = performance.now(); }
+      const text = model.get("text") || "";
+      const at = typeof msg.o === "number" ? msg.o : text.length;
+      if (at === text.length) model.set("text", text + msg.d);
+      else if (at < text.length) {
+        // the state this model started from already holds part (or all) of this delta
+        if (at + msg.d.length > text.length) model.set("text", text + msg.d.slice(text.length - at));
+      } else if (!live.asked) {
+        live.asked = true; // a gap: ask for the whole text once
+        model.send({ resync: true });
+      }
     } else if (typeof msg.end === "number") {
       if ((model.get("text") || "").length !== msg.end) model.send({ resync: true });
     } else if (typeof msg.text === "string") {
-      model.set("text", msg.text);
+      if (msg.text.length >= (model.get("text") || "").length) model.set("text", msg.text);
+      live.asked = false;
     }
   });
 }
@@ -103,6 +124,7 @@ function render({ model, el }) {
   };
   showText();
   showState();
+  model.send({ rendered: true });
   // tokens/s ticks while streaming even between deltas
   timer = setInterval(() => { if (model.get("state") === "streaming") info.textContent = rlmFooter(model); }, 500);
   model.on("change:text", onText);

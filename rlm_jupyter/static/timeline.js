@@ -10,12 +10,15 @@ const stores = new WeakMap();
 function storeOf(model) {
   let store = stores.get(model);
   if (!store) {
-    store = { ops: [], seq: 0, views: new Set(), messages: {} };
+    // A model created mid-run (a reload, a second tab) starts from the kernel's snapshot of every
+    // operation sent so far (and at least the header); later messages with a higher seq follow.
+    store = { ops: (model.get("snapshot") || []).slice(), seq: model.get("seq") || 0, views: new Set(),
+              messages: {} };
     stores.set(model, store);
     model.on("msg:custom", (msg) => receive(model, store, msg));
     model.on("change:snapshot", () => {
       const snapshot = model.get("snapshot") || [];
-      if (snapshot.length) {
+      if (snapshot.length && (model.get("seq") || 0) >= store.seq) {
         store.ops = snapshot.slice();
         store.seq = model.get("seq") || store.seq;
         for (const view of store.views) view.rebuild();
@@ -84,6 +87,12 @@ function createView(model, el, store) {
     fields[name] = h("span", `rlm-h-${name}`);
     header.appendChild(fields[name]);
   }
+  const stop = h("button", "rlm-stop", "Stop");
+  stop.type = "button";
+  stop.title = "Stop this run";
+  stop.hidden = true;
+  stop.addEventListener("click", () => { stop.disabled = true; model.send({ stop: true }); });
+  header.appendChild(stop);
   const list = h("div", "rlm-steps");
   root.append(header, list);
   el.replaceChildren(root);
@@ -106,6 +115,7 @@ function createView(model, el, store) {
     title.addEventListener("click", () => {
       if (!panel.hidden) {
         panel.hidden = true;
+        model.send({ op: "closed", step: n });
         return;
       }
       panel.hidden = false;
@@ -227,7 +237,8 @@ function createView(model, el, store) {
         fields.state.textContent = op.state;
         fields.model.textContent = op.model;
         fields.steps.textContent = `${op.steps} step${op.steps === 1 ? "" : "s"}`;
-        fields.tokens.textContent = `${op.tokens} tokens`;
+        fields.tokens.textContent = `${op.tokens} token${op.tokens === 1 ? "" : "s"}`;
+        stop.hidden = op.state !== "running" || !model.get("stoppable");
         fields.elapsed.textContent = seconds(op.elapsed);
         break;
     }
@@ -275,10 +286,10 @@ function initialize({ model }) {
 
 function render({ model, el }) {
   const store = storeOf(model);
-  if (!store.ops.length) store.ops = (model.get("snapshot") || []).slice();
   const view = createView(model, el, store);
   store.views.add(view);
   view.rebuild();
+  model.send({ rendered: true });
   return () => {
     store.views.delete(view);
     view.dispose();

@@ -30,9 +30,18 @@ def kernel(ipy_kernel):
 
 
 def final(run):
+    """The last display update (the static bundle); any before it are partial text/plain snapshots."""
     updates = run.of("update_display_data")
-    assert len(updates) == 1, [m["msg_type"] for m in run.messages]
-    return updates[0]["content"]
+    assert updates, [m["msg_type"] for m in run.messages]
+    for early in updates[:-1]:
+        assert early["content"]["metadata"]["rlm"]["partial"] is True
+        assert set(early["content"]["data"]) == {"text/plain", WIDGET}
+    return updates[-1]["content"]
+
+
+def is_final(m):
+    """The display update that replaces a settled stream (not a partial text/plain snapshot)."""
+    return m["msg_type"] == "update_display_data" and not m["content"]["metadata"]["rlm"].get("partial")
 
 
 def deltas(run):
@@ -115,10 +124,13 @@ def test_bytes_on_the_wire_stay_linear_in_the_text(kernel):
     assert run.ok, run.errors
     text_bytes = len(value(kernel, "big").encode())
     display = run.of("display_data")[0]
-    update = run.of("update_display_data")[0]
+    update = run.of("update_display_data")[-1]
     streaming = [m for m in run.messages if display["_t"] < m["_t"] < update["_t"]]
-    stream_bytes = sum(m["_bytes"] for m in streaming)
+    stream_bytes = sum(m["_bytes"] for m in streaming if m["msg_type"] == "comm_msg")
     assert stream_bytes <= 1.5 * text_bytes, (stream_bytes, text_bytes)
+    # the text/plain snapshots for saving and widget-less front ends grow geometrically: linear too
+    snapshot_bytes = sum(m["_bytes"] for m in streaming if m["msg_type"] == "update_display_data")
+    assert snapshot_bytes <= 3.5 * text_bytes, (snapshot_bytes, text_bytes)
     fixed = sum(m["_bytes"] for m in run.of("comm_open")) + display["_bytes"]
     assert fixed < 40_000, f"per-display fixed cost {fixed} bytes"  # the widget's JS and CSS, once per display
     assert update["_bytes"] < 5 * text_bytes  # plain + markdown + html of the answer
@@ -129,7 +141,11 @@ def test_error_keeps_partial_text_and_shows_one_scrubbed_line(kernel):
             '"slow down, key sk-abcdefghijklmnop1234 over quota", status_code=429), error_after=3)]), max_retries=0)')
     assert kernel.execute(code).ok
     run = kernel.execute("%%rlm -m broken\nhi")
-    assert run.ok and not run.errors
+    # the cell fails (Run All, nbconvert --execute and papermill stop here) with one line, no traceback
+    assert not run.ok
+    reply = run.reply["content"]
+    assert reply["ename"] == "RateLimitError" and "slow down" in reply["evalue"]
+    assert len(reply["traceback"]) == 1 and "partial answer is kept" in reply["traceback"][0]
     end = final(run)
     assert end["metadata"]["rlm"]["state"] == "error"
     assert end["data"]["text/plain"].startswith("Half an answer")
@@ -224,7 +240,7 @@ endless = RLM(ScriptedProvider(" ".join(f"w{i}" for i in range(100000)), delay=0
            for r, name in ((ra_run, "a"), (rb_run, "b"))}
     messages: list = [*ra_run.messages, *rb_run.messages]  # what arrived before each cell went idle
     deadline = time.perf_counter() + 15
-    while time.perf_counter() < deadline and len([m for m in messages if m["msg_type"] == "update_display_data"]) < 2:
+    while time.perf_counter() < deadline and len([m for m in messages if is_final(m)]) < 2:
         messages += kernel.collect(0.5)
     texts = {"a": "", "b": ""}
     for m in messages:
@@ -239,8 +255,8 @@ endless = RLM(ScriptedProvider(" ".join(f"w{i}" for i in range(100000)), delay=0
     comm_id = run.of("display_data")[0]["content"]["data"][WIDGET]["model_id"]
     time.sleep(0.3)
     kernel.send_comm(comm_id, {"stop": True})
-    got = kernel.collect(5, until=lambda m: m["msg_type"] == "update_display_data")
-    assert got and got[-1]["msg_type"] == "update_display_data"
+    got = kernel.collect(5, until=is_final)
+    assert got and is_final(got[-1])
     assert got[-1]["content"]["metadata"]["rlm"]["state"] == "stopped"
     partial = value(kernel, "stopped_out")
     assert partial.startswith("w0 w1") and len(partial) < 20 * 100000
