@@ -92,7 +92,7 @@ def check_writable(path: PathLike) -> Path:
     folder = target.parent
     if not folder.is_dir():
         raise UsageError(f"cannot record to {str(path)!r}: no folder {str(folder)!r} (create it first)")
-    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+    if not os.access(target if target.exists() else folder, os.W_OK):
         raise UsageError(f"cannot record to {str(path)!r}: not writable")
     return target
 

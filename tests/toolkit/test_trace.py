@@ -303,3 +303,11 @@ def test_on_time_flush_still_scrubs_a_key_split_over_pieces(tmp_path):
     assert "Zq81" not in text and "xW7p" not in text
     trace = load(path)
     assert trace.text == "鍵はsk-***です。終わり" and len(trace.events) == len(pieces)
+
+
+def test_recording_where_no_file_can_be_written_is_a_usage_error_before_the_call(tmp_path):
+    provider = ScriptedProvider("hi")
+    for where in (tmp_path / "no" / "such" / "run.jsonl", tmp_path):
+        with pytest.raises(UsageError, match="cannot record to"):
+            RLM(provider).stream("x", record=where)
+    assert not provider.requests
