@@ -157,3 +157,15 @@ def test_a_model_failure_over_a_websocket_is_an_error_frame_and_close_1011(opena
         assert TEST_KEY[3:8] not in json.dumps(frame) and TEST_KEY[-4:] not in json.dumps(frame)
     if name == "IncompleteStreamError":
         assert [f["text"] for f in frames[:-1]] == ["a"]
+
+
+def test_a_websocket_client_leaving_closes_the_model_connection(openai_server, serve_asgi):
+    from websockets.sync.client import connect
+
+    openai_server.script(Stream("word " * 50, delay=0.1))
+    url = serve_asgi(make_ws_app(openai_server)).replace("http://", "ws://")
+    with connect(url + "/chat", open_timeout=10) as ws:
+        ws.send("hi")
+        assert json.loads(ws.recv(timeout=10)) == {"type": "text", "text": "word"}
+    assert openai_server.wait_disconnect(3)
+    assert openai_server.completed == 0
