@@ -321,7 +321,7 @@ def _messages_html(
         limit = max(0, min(MESSAGE_LIMIT, budget - used))
         extra = ""
         if m.get("tool_calls"):
-            calls = json.dumps(m["tool_calls"], indent=2, ensure_ascii=False)
+            calls = json.dumps(m["tool_calls"], indent=2)
             extra = f'<pre class="rlm-args" style="{_PRE}">{_capped(calls, step, limit)}</pre>'
             used += min(len(calls), limit)
             limit = max(0, min(MESSAGE_LIMIT, budget - used))
