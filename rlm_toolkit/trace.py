@@ -15,6 +15,8 @@ one ``event`` line per event with its time offset ``t`` in seconds, one ``step``
 call with the exact request, and a ``footer`` with the provenance. Every string is passed
 through :func:`~rlm_toolkit.errors.scrub` before it is written; values of keys named like
 credentials are replaced; text that streams in pieces is scrubbed across piece boundaries.
+This module writes traces; reading and replaying them (``load``, ``replay``, ``Trace``, which
+checks every line of an untrusted file) is in :mod:`rlm_toolkit._replay` and re-exported here.
 """
 
 from __future__ import annotations
