@@ -33,6 +33,7 @@ from typing import IO, Any, Literal, Union
 from ._replay import MAX_SPEED, MIN_SPEED, VERSION, Replay, Trace, check_speed, load, replay
 from .agents.events import AgentEvent
 from .callbacks import StreamingCallback
+from . import errors
 from .errors import UsageError, scrub
 from .events import StreamEvent, TextDelta
 
@@ -58,6 +59,31 @@ _HOLD_CHARS = 4096
 #: longer when the rest is written on time (text in other scripts, spaces, punctuation is not).
 _KEY_TAIL = re.compile(r"(?i)(?:bearer\s+)?[A-Za-z0-9_\-*.…+/=]*$")
 _KEY_TAIL_MAX = 512
+
+
+def _unfinished_key_at(text: str, secrets: tuple[str, ...]) -> int:
+    """Where the end of ``text`` that could still grow into a key begins (``len(text)``: nowhere): a
+    trailing run of key characters (or ``Bearer …``), or the start of a known secret, whatever it holds."""
+    tail = _KEY_TAIL.search(text)
+    keep = tail.start() if tail is not None and len(text) - tail.start() <= _KEY_TAIL_MAX else len(text)
+    known = (*errors._secrets, *secrets)  # the keys providers registered, and this trace's
+    for secret in known:
+        for size in range(min(len(secret) - 1, len(text)), 0, -1):
+            if text.endswith(secret[:size]):
+                keep = min(keep, len(text) - size)
+                break
+    if keep < len(text):  # never cut through a whole key either: the part written is scrubbed alone
+        spans = [(m.start(), m.end()) for pattern in (errors._KEY_PATTERN, errors._BEARER_PATTERN)
+                 for m in pattern.finditer(text)]
+        for secret in known:
+            at = text.find(secret)
+            while secret and at >= 0:
+                spans.append((at, at + len(secret)))
+                at = text.find(secret, at + 1)
+        for start, end in sorted(spans, reverse=True):
+            if start < keep < end:
+                keep = start
+    return keep
 
 
 def _env_secrets() -> tuple[str, ...]:
@@ -199,8 +225,7 @@ class TraceRecorder:
         whole = "".join(pieces)
         count = len(pieces)
         if on_time:
-            tail = _KEY_TAIL.search(whole)
-            keep = len(whole) if tail is None or len(whole) - tail.start() > _KEY_TAIL_MAX else tail.start()
+            keep = _unfinished_key_at(whole, self.secrets)
             while count and len(whole) > keep:  # hold back every piece that reaches into the tail
                 whole = whole[: len(whole) - len(pieces[count - 1])]
                 count -= 1

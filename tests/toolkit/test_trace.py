@@ -311,3 +311,16 @@ def test_recording_where_no_file_can_be_written_is_a_usage_error_before_the_call
         with pytest.raises(UsageError, match="cannot record to"):
             RLM(provider).stream("x", record=where)
     assert not provider.requests
+
+
+def test_on_time_flush_holds_the_start_of_a_known_secret_whatever_its_characters(tmp_path, monkeypatch):
+    secret = "p@ss!w0rd-1234"
+    monkeypatch.setenv("MY_DB_PASSWORD", secret)
+    path = tmp_path / "secret.jsonl"
+    recorder = TraceRecorder(path, kind="stream", model="m")
+    for i, piece in enumerate(["値は", "p@", "ss!", "w0rd-1234", "です"]):
+        recorder.event(TextDelta(text=piece), t=i * 0.3)  # every piece comes after FLUSH_AFTER
+    assert "値は" in path.read_text()
+    recorder.close()
+    assert not any(part in path.read_text() for part in ("p@", "ss!", "w0rd")), path.read_text()
+    assert load(path).text == "値は***です"
