@@ -22,8 +22,14 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium"; fi; }
 
+# As root (containers, CI machines) Jupyter needs --allow-root; with no display it cannot open a
+# browser, so it only prints the URL to open. LAB_ARGS adds options (e.g. LAB_ARGS=--port=8899).
+LAB_ARGS ?=
 lab: install
-	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb
+	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) \
+	  $$([ "$$(uname -s)" = Linux ] && [ -z "$${DISPLAY}$${WAYLAND_DISPLAY}" ] && echo --no-browser) \
+	  $(LAB_ARGS)
 
 test: install browser
 	$(PY) -m pytest -p no:cacheprovider -ra $(PYTEST_ARGS)

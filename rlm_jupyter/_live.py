@@ -39,17 +39,20 @@ class Snapshots:
     """When to refresh the display's ``text/plain`` copy of a live answer (sans-IO: the caller
     owns the clock and the display)::
 
-        s = Snapshots()
-        s.due(length=120, now=0.6, seen=False)   # True: the first copy, half a second in
-        s.taken(120, now=0.6)
-        s.due(length=150, now=1.2, seen=False)   # False: it has not grown by half yet
+        s = Snapshots(now=0.0)
+        s.due(length=120, now=1.1, seen=False)   # True: the first copy, a second in
+        s.taken(120, now=1.1)
+        s.due(length=150, now=2.2, seen=False)   # False: it has not grown by half yet
     """
 
     __slots__ = ("blind_growth", "blind_spacing", "seen_growth", "seen_spacing", "last_length",
                  "last_at", "started", "count")
 
-    def __init__(self, *, blind_growth: float = 1.5, blind_spacing: float = 0.5, seen_growth: float = 2.0,
-                 seen_spacing: float = 2.0, now: float | None = None) -> None:
+    # A refresh re-renders the widget's view in JupyterLab (its renderer builds a new view for every
+    # display update), so once a page shows the widget they are rare: doubled text, 5 s apart. The
+    # first waits a second, by when a page that shows widgets has said so.
+    def __init__(self, *, blind_growth: float = 1.5, blind_spacing: float = 1.0, seen_growth: float = 2.0,
+                 seen_spacing: float = 5.0, now: float | None = None) -> None:
         self.blind_growth, self.blind_spacing = blind_growth, blind_spacing
         self.seen_growth, self.seen_spacing = seen_growth, seen_spacing
         self.last_length = 0

@@ -96,13 +96,27 @@ def replay(path: str | Path | Trace, *, speed: float | None = 1.0) -> Any:
     stream widget. ``speed=None`` replays at once.
     """
     check_speed(speed)
-    trace = path if isinstance(path, Trace) else load(path)  # checked whole before any widget shows
+    trace = path if isinstance(path, Trace) else _load(path)  # checked whole before any widget shows
     events = replay_events(trace, speed)
     if trace.problem_summary():  # a partly readable trace: replay what is readable, and say so
         print(f"rlm: {trace.problem_summary()}", file=sys.stderr)
     if trace.kind == "agent":
         return display_agent(events, model=trace.model, steps=trace.steps, started_at=trace.created)
     return _replay_stream(trace, events)
+
+
+def _load(path: str | Path) -> Trace:
+    if not Path(path).exists():
+        raise UsageError(f"no trace file {str(path)!r} (working directory: {Path.cwd()})")
+    if Path(path).suffix.lower() == ".json":  # an OTLP/JSON export of GenAI spans, ours or another tool's
+        from rlm_toolkit.otel_import import read_otlp_json
+
+        traces = read_otlp_json(path)
+        if len(traces) > 1:
+            raise UsageError(f"{path} holds {len(traces)} runs; replay one with "
+                             f"rlm_jupyter.replay(read_otlp_json({str(path)!r})[i])")
+        return traces[0]
+    return load(path)
 
 
 def _replay_stream(trace: Trace, events: Any) -> Any:

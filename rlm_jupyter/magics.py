@@ -38,7 +38,9 @@ LINE_HELP = """\
 %rlm models         providers, whether each is installed, which key it needs, example ids
 %rlm config         the current settings (change them with %config RLMMagics.<name> = …)
 %rlm reset          forget the --chat conversation
-%rlm replay FILE    show a recorded run again, no model needed (--instant: at once; --speed X)
+%rlm replay FILE    show a recorded run (or an OTLP/JSON .json export) again (--instant; --speed X)
+%rlm export FILE    a recorded run as OpenTelemetry GenAI spans (--otlp URL | --json OUT; --content)
+%rlm diff A B       how two recorded runs differ: steps aligned by action, word diffs, token/time deltas
 %rlm stop           stop every live answer and agent run of this kernel (--bg ones included)
 %rlm help           this text; %%rlm? documents the cell magic's options"""
 
@@ -306,6 +308,10 @@ class RLMMagics(Magics):
             except ToolkitUsageError as error:
                 raise UsageError(_one_line(error)) from None
             return None
+        if command in ("export", "diff"):
+            from . import trace_magic
+
+            return trace_magic.line(command, rest)
         if command == "model":
             return self._set_model(rest)
         if command == "stop" and not rest:

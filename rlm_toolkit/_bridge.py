@@ -39,7 +39,15 @@ def portal_loop() -> asyncio.AbstractEventLoop:
             def main() -> None:
                 asyncio.set_event_loop(loop)
                 loop.call_soon(ready.set)
-                loop.run_forever()
+                while True:
+                    try:
+                        loop.run_forever()
+                        return
+                    except BaseException:  # noqa: BLE001
+                        # A task or callback raised SystemExit / KeyboardInterrupt, which asyncio
+                        # lets out of run_forever. Whoever awaited it has it already; the loop
+                        # must go on serving every later sync call, so it is run again.
+                        continue
 
             threading.Thread(target=main, name="rlm-portal", daemon=True).start()
             ready.wait()
@@ -150,8 +158,8 @@ class SyncIterator(Iterator[T]):
             put(_END)
         except BaseException as error:  # CancelledError too: the consumer must wake up
             put(_Raised(error))
-            if not isinstance(error, Exception):
-                raise
+            if isinstance(error, asyncio.CancelledError):
+                raise  # SystemExit and KeyboardInterrupt are the consumer's now, not the loop's
         finally:
             aclose = getattr(agen, "aclose", None)
             try:

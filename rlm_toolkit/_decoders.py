@@ -19,12 +19,16 @@ _BOM = b"\xef\xbb\xbf"
 
 
 class LineDecoder:
-    """Split a byte stream into lines (without their line ends)."""
+    """Split a byte stream into lines (without their line ends).
+
+    Linear in the input: a piece without a line end is appended to a ``bytearray`` and only the
+    new bytes are searched, so a long line fed in small pieces is copied once, not once per piece.
+    """
 
     __slots__ = ("_buffer", "_skip_lf", "_started")
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._buffer = bytearray()
         self._skip_lf = False
         self._started = False
 
@@ -35,27 +39,28 @@ class LineDecoder:
                 data = data[1:]
         if not data:
             return []
-        buffer = self._buffer + data if self._buffer else data
         if not self._started:
             # A byte-order mark may arrive split across chunks: wait until it can be told.
-            if len(buffer) < 3 and _BOM.startswith(buffer):
-                self._buffer = buffer
+            head = bytes(self._buffer) + data
+            if len(head) < 3 and _BOM.startswith(head):
+                self._buffer = bytearray(head)
                 return []
             self._started = True
-            if buffer.startswith(_BOM):
-                buffer = buffer[3:]
-        lines = buffer.splitlines(keepends=True)
-        if lines and lines[-1][-1:] not in (b"\n", b"\r"):
-            self._buffer = lines.pop()
-        else:
-            self._buffer = b""
-        if buffer[-1:] == b"\r":
+            self._buffer = bytearray()
+            data = head[3:] if head.startswith(_BOM) else head
+        end = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if end < 0:
+            self._buffer += data
+            return []
+        whole = bytes(self._buffer) + data[: end + 1] if self._buffer else data[: end + 1]
+        self._buffer = bytearray(data[end + 1 :])
+        if data[end : end + 1] == b"\r" and end == len(data) - 1:
             self._skip_lf = True
-        return [line.rstrip(b"\r\n").decode("utf-8", "replace") for line in lines]
+        return [line.decode("utf-8", "replace") for line in whole.splitlines()]
 
     def flush(self) -> list[str]:
         """The last line, if the body did not end with a line end."""
-        rest, self._buffer = self._buffer, b""
+        rest, self._buffer = bytes(self._buffer), bytearray()
         return [rest.decode("utf-8", "replace")] if rest else []
 
 

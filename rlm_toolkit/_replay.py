@@ -217,6 +217,15 @@ class Trace:
             raise UsageError(f"the trace has no step {step}; steps: {sorted(self.steps) or 'none'}")
         return list(self.steps[step].get("messages") or [])
 
+    def to_otel(self, **kwargs: Any) -> list[Any]:
+        """This run as OpenTelemetry GenAI spans: ``trace.to_otel(endpoint="http://…/v1/traces")``.
+
+        Keyword arguments as :func:`rlm_toolkit.otel.export_trace` (needs ``pip install 'rlm[otel]'``).
+        """
+        from .otel import export_trace
+
+        return export_trace(self, **kwargs)
+
     def problem_summary(self) -> str | None:
         """One line saying which lines were skipped, or None when every line was read."""
         if not self.skipped:

@@ -53,6 +53,8 @@ __all__ = [
 # Not inside a word: "task-based" or "risk-free" in a server's message must survive.
 _KEY_PATTERN = re.compile(r"(?<![A-Za-z0-9_\-])(sk-(?:ant-|proj-)?[A-Za-z0-9_\-*.…]{4,})")
 _BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)[^\s\"',}]+")
+# A password in a URL (``http://user:password@host``); ``ssh://git@host`` names no secret.
+_USERINFO_PATTERN = re.compile(r"(?<=://)[^\s/?#@:\"'<>]*:[^\s/?#@\"'<>]+@")
 _secrets: set[str] = set()
 
 
@@ -63,7 +65,8 @@ def register_secret(secret: str | None) -> None:
 
 
 def scrub(text: object, secrets: Iterable[str] = ()) -> str:
-    """Return ``text`` with API keys, key fragments and bearer tokens replaced by ``***``."""
+    """Return ``text`` with API keys, key fragments, bearer tokens and the credentials in URLs
+    (``http://user:pw@host``) replaced by ``***``."""
     out = str(text)
     for secret in (*_secrets, *secrets):
         if secret:
@@ -72,6 +75,7 @@ def scrub(text: object, secrets: Iterable[str] = ()) -> str:
             if len(secret) >= 12:
                 out = re.sub(re.escape(secret[:6]) + r"[A-Za-z0-9_\-]*[*…]+[A-Za-z0-9_\-*.…]*", "***", out)
     out = _KEY_PATTERN.sub("sk-***", out)
+    out = _USERINFO_PATTERN.sub("***@", out)
     return _BEARER_PATTERN.sub(r"\1***", out)
 
 

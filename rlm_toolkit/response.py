@@ -7,6 +7,7 @@ state are always there to show.
 
 from __future__ import annotations
 
+import bisect
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,6 +40,7 @@ class Response:
     created: float = field(default_factory=time.time)
     _parts: list[str] = field(default_factory=list, repr=False)
     _text: str | None = field(default="", repr=False)
+    _calls: dict[int, ToolCall] = field(default_factory=dict, repr=False)
 
     @property
     def model_id(self) -> str:
@@ -63,16 +65,23 @@ class Response:
         if kind == "tool_call":
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
-            index = event.index  # type: ignore[union-attr]
-            while len(self.tool_calls) <= index:
-                self.tool_calls.append(ToolCall(index=len(self.tool_calls)))
-            self.tool_calls[index].apply(event)  # type: ignore[arg-type]
+            self._tool_call(event.index).apply(event)  # type: ignore[union-attr,arg-type]
         elif kind == "usage":
             self.prompt_tokens = event.prompt_tokens  # type: ignore[union-attr]
             self.completion_tokens = event.completion_tokens  # type: ignore[union-attr]
         elif kind == "finish":
             self.finish_reason = event.reason  # type: ignore[union-attr]
         return None
+
+    def _tool_call(self, index: int) -> ToolCall:
+        """The call an index names. Indexes are keys, not list sizes: ``index=100000000`` makes
+        one call, not a hundred million; ``tool_calls`` stays ordered by index."""
+        call = self._calls.get(index)
+        if call is not None:
+            return call
+        call = self._calls[index] = ToolCall(index=index)
+        bisect.insort(self.tool_calls, call, key=_by_index)
+        return call
 
     def settle(self, error: BaseException | None = None) -> None:
         """End the response: done, stopped (interrupt, cancel, early close) or error."""
@@ -141,6 +150,10 @@ def _stop_errors() -> tuple[type[BaseException], ...]:
     import asyncio
 
     return (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
+
+
+def _by_index(call: ToolCall) -> int:
+    return call.index
 
 
 def _round(value: float | None) -> float | None:

@@ -55,9 +55,9 @@ _SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 FLUSH_AFTER = 0.2
 #: ... or once this many characters are held.
 _HOLD_CHARS = 4096
-#: What a key or token could still be growing at the end of held text: it is held back a little
-#: longer when the rest is written on time (text in other scripts, spaces, punctuation is not).
-_KEY_TAIL = re.compile(r"(?i)(?:bearer\s+)?[A-Za-z0-9_\-*.…+/=]*$")
+#: What a key, token or URL password could still be growing at the end of held text: it is held back
+#: a little longer when the rest is written on time (text in other scripts, spaces, punctuation is not).
+_KEY_TAIL = re.compile(r"(?i)(?:bearer\s+)?[A-Za-z0-9_\-*.…+/=]*$|://[^\s/?#@\"'<>]*$")
 _KEY_TAIL_MAX = 512
 
 
@@ -73,8 +73,8 @@ def _unfinished_key_at(text: str, secrets: tuple[str, ...]) -> int:
                 keep = min(keep, len(text) - size)
                 break
     if keep < len(text):  # never cut through a whole key either: the part written is scrubbed alone
-        spans = [(m.start(), m.end()) for pattern in (errors._KEY_PATTERN, errors._BEARER_PATTERN)
-                 for m in pattern.finditer(text)]
+        patterns = (errors._KEY_PATTERN, errors._BEARER_PATTERN, errors._USERINFO_PATTERN)
+        spans = [(m.start(), m.end()) for pattern in patterns for m in pattern.finditer(text)]
         for secret in known:
             at = text.find(secret)
             while secret and at >= 0:
@@ -434,3 +434,16 @@ def record(
         finally:
             finish(error)
     return recorded()
+
+
+def diff(a: PathLike | Trace, b: PathLike | Trace) -> Any:
+    """How two runs differ, steps aligned by their actions (:mod:`rlm_toolkit.trace_diff`).
+
+    ``assert not diff("before.jsonl", "after.jsonl").changed_actions`` pins an agent's behaviour.
+    """
+    from .trace_diff import diff as _diff
+
+    return _diff(a, b)
+
+
+__all__ += ["diff"]

@@ -41,6 +41,18 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
+# The AI SDK's UI message stream (protocol v1, for ``useChat``) lives in its own module.
+from .web_ui_stream import (  # noqa: E402
+    UI_MESSAGE_STREAM_HEADERS,
+    UIMessageStreamEncoder,
+    messages_from_ui,
+    ui_message_response,
+    ui_message_stream,
+)
+
+__all__ += ["UI_MESSAGE_STREAM_HEADERS", "UIMessageStreamEncoder", "ui_message_stream", "ui_message_response",
+            "messages_from_ui"]
+
 
 def sse_event(data: str, event: str | None = None, id: str | None = None, retry: int | None = None) -> str:
     """One event in ``text/event-stream`` framing: a ``data:`` line per line of ``data``.

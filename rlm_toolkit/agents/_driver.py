@@ -43,15 +43,17 @@ def hook(name: str, *args: Any, **kwargs: Any) -> _Hook:
 
 class _Relay:
     """Stands in as the model call's only callback handler: records the LLM hooks the caller
-    wants, so the loop can hand them to the driver instead of running them on the bridge."""
+    wants, so the loop can hand them to the driver instead of running them on the bridge.
+    Each relayed hook also gets ``step=``: a handler can tell an agent's model call from a plain one."""
 
-    def __init__(self, wanted: frozenset[str]) -> None:
+    def __init__(self, wanted: frozenset[str], step: int | None = None) -> None:
         self.wanted = wanted
+        self.step = step
         self.pending: list[_Hook] = []
 
     def _record(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if name in self.wanted:
-            self.pending.append(_Hook(name, args, kwargs))
+            self.pending.append(_Hook(name, args, {**kwargs, "step": self.step}))
 
     def on_llm_start(self, *args: Any, **kwargs: Any) -> None:
         self._record("on_llm_start", args, kwargs)

@@ -223,7 +223,7 @@ class ReActAgent:
             request = self.rlm.request(messages, tools=tools, stop=None if native else [*stop, STOP])
             record = StepRecord.begin(step, "native" if native else "text", request)
             state.history.append(record)
-            relay = _Relay(wanted)
+            relay = _Relay(wanted, step)
             model = quiet.astream_events(request, callbacks=[relay])
             self.rlm.last_response = model.response
             parser = None if native else TextReActParser()

@@ -17,7 +17,8 @@ schema, so a typed, documented function is a tool as it stands::
     agent = ReActAgent.from_openai("gpt-4o", tools=[word_count, search_docs])
 
 Arguments from the model are checked against the schema (and safely coerced: ``"3"`` → ``3``)
-before the call. Sync tools run in a worker thread, so a slow tool never blocks the event loop.
+before the call. Every tool runs in a worker thread (an async one on an event loop of its own
+there), so a slow or blocking tool never stalls the event loop and ``tool_timeout`` always holds.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from typing import Any, overload
 from ..errors import UsageError
 from ._schema import ToolInputError, check_arguments, function_schema
 
-__all__ = ["Tool", "tool", "as_tools", "ToolInputError", "observation_text"]
+__all__ = ["Tool", "tool", "as_tools", "ToolInputError", "ToolExit", "observation_text"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: Seconds a cancelled async tool gets to run its cleanup before the agent moves on without it.
+CANCEL_GRACE = 0.5
 
 
 @dataclass(eq=False)
@@ -103,15 +106,21 @@ class Tool:
         return check_arguments(arguments, self.parameters)
 
     async def ainvoke(self, arguments: dict[str, Any], *, timeout: float | None = None) -> Any:
-        """Call the tool with validated ``arguments``; TimeoutError after ``timeout`` seconds."""
-        if self.is_async:
-            call: Any = self.fn(**arguments)
-        else:
-            call = _in_thread(self.fn, arguments, self.name)
-        result = await asyncio.wait_for(call, timeout) if timeout else await call
-        if inspect.isawaitable(result):  # a sync function that returned a coroutine
-            result = await (asyncio.wait_for(result, timeout) if timeout else result)
-        return result
+        """Call the tool with validated ``arguments``; ``TimeoutError`` after ``timeout`` seconds.
+
+        The call runs on a daemon thread of its own, an async tool on an event loop of its own
+        there, so a tool that blocks (``time.sleep`` in ``async def``) stalls no stream and a tool
+        that ignores cancellation cannot outlive ``timeout``: it is asked to stop and abandoned.
+        Whatever it raises comes back as an ``Exception`` (``SystemExit`` as :class:`ToolExit`).
+        """
+        worker = _Worker(self.fn, arguments, self.name)
+        try:
+            return await (asyncio.wait_for(worker.future, timeout) if timeout else worker.future)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"tool {self.name!r} did not finish within {timeout:g} s") from None
+        finally:
+            if worker.cancel():  # give its ``finally`` blocks a moment, never more
+                await asyncio.wait({worker.ended}, timeout=CANCEL_GRACE)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -187,26 +196,84 @@ def _is_async(fn: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(getattr(target, "__call__", None))
 
 
-async def _in_thread(fn: Callable[..., Any], arguments: dict[str, Any], name: str) -> Any:
-    """Run a sync tool in a daemon thread (not the loop's executor, whose threads are joined at
-    interpreter exit: a tool that hangs past its timeout must not keep the process alive)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
-    context = contextvars.copy_context()
+class ToolExit(Exception):
+    """A tool raised ``SystemExit``, ``KeyboardInterrupt`` or another ``BaseException`` that is
+    not an ``Exception``; carried as an ordinary error, so it ends that tool call, not the agent,
+    the caller's event loop or the bridge's."""
 
-    def settle(ok: bool, value: Any) -> None:
-        if not future.done():
-            future.set_result(value) if ok else future.set_exception(value)
+    def __init__(self, name: str, error: BaseException) -> None:
+        self.error = error
+        detail = f": {error}" if str(error) else ""
+        super().__init__(f"tool {name!r} raised {type(error).__name__}{detail}")
 
-    def work() -> None:
+
+class _Worker:
+    """One tool call on a daemon thread (not the loop's executor, whose threads are joined at
+    interpreter exit: a tool that hangs past its timeout must not keep the process alive).
+
+    ``future`` settles on the caller's loop with the result or an ``Exception``. An awaitable
+    (an async tool, or a sync function returning a coroutine) runs on a fresh event loop in that
+    thread; ``cancel()`` cancels it there, and a tool that swallows the cancellation is left to
+    finish on its own thread while the caller has long moved on.
+    """
+
+    def __init__(self, fn: Callable[..., Any], arguments: dict[str, Any], name: str) -> None:
+        self._caller = asyncio.get_running_loop()
+        self.future: asyncio.Future[Any] = self._caller.create_future()
+        self.ended: asyncio.Future[None] = self._caller.create_future()  # the thread is done with it
+        self._name = name
+        self._lock = threading.Lock()
+        self._inner: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = None
+        self._cancelled = False
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(self._work, fn, arguments), name=f"rlm-tool-{name}",
+                         daemon=True).start()
+
+    def _work(self, fn: Callable[..., Any], arguments: dict[str, Any]) -> None:
         try:
-            outcome = (True, context.run(fn, **arguments))
-        except BaseException as error:  # noqa: BLE001 - handed to the awaiting task
-            outcome = (False, error)
+            result = fn(**arguments)
+            outcome = (True, self._await(result) if inspect.isawaitable(result) else result)
+        except BaseException as error:  # noqa: BLE001 - SystemExit too: handed over as an Exception
+            outcome = (False, error if isinstance(error, Exception) else ToolExit(self._name, error))
         try:
-            loop.call_soon_threadsafe(settle, *outcome)
-        except RuntimeError:  # the loop closed while the tool ran
+            self._caller.call_soon_threadsafe(self._settle, *outcome)
+        except RuntimeError:  # the caller's loop closed while the tool ran
             pass
 
-    threading.Thread(target=work, name=f"rlm-tool-{name}", daemon=True).start()
-    return await future
+    def _await(self, awaitable: Any) -> Any:
+        loop = asyncio.new_event_loop()
+        try:
+            task = loop.create_task(_wrap(awaitable))
+            with self._lock:
+                self._inner = (loop, task)
+                if self._cancelled:
+                    task.cancel()
+            return loop.run_until_complete(task)
+        finally:
+            with self._lock:
+                self._inner = None
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
+    def _settle(self, ok: bool, value: Any) -> None:
+        if not self.future.done():
+            self.future.set_result(value) if ok else self.future.set_exception(value)
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+    def cancel(self) -> bool:
+        """The caller stopped waiting (done, timed out or cancelled): cancel an async tool's task.
+        True if one was still running and has been asked to stop."""
+        with self._lock:
+            self._cancelled = True
+            if self._inner is None:
+                return False
+            loop, task = self._inner
+            loop.call_soon_threadsafe(task.cancel)
+            return True
+
+
+async def _wrap(awaitable: Any) -> Any:
+    return await awaitable

@@ -8,7 +8,10 @@ the message out of an error response.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import re
+import urllib.parse
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,11 +24,19 @@ from ..errors import (
     MalformedResponseError,
     MissingDependencyError,
     ProviderError,
+    register_secret,
     scrub,
     status_error,
 )
 
-__all__ = ["HTTPClients", "open_stream", "DEFAULT_TIMEOUT", "error_message"]
+__all__ = [
+    "HTTPClients",
+    "open_stream",
+    "DEFAULT_TIMEOUT",
+    "error_message",
+    "register_credentials",
+    "split_userinfo",
+]
 
 #: Seconds to connect and to wait for each next piece of the body (the openai SDK waits 600).
 DEFAULT_TIMEOUT = 60.0
@@ -41,11 +52,50 @@ def _httpx() -> Any:
     return httpx
 
 
+#: Header names whose values are credentials: ``Authorization``, ``api-key`` (Azure),
+#: ``X-Api-Key``, ``x-goog-api-key``, ``Ocp-Apim-Subscription-Key``, ``Cookie``, ``*-Token``, …
+_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|passw|cookie|credential|signature|session", re.I)
+
+
+def register_credentials(headers: dict[str, str]) -> None:
+    """Register every credential a request will carry, so no echo of it survives :func:`scrub`:
+    the value of each credential-bearing header (of ``Scheme token`` values, the token)."""
+    for name, value in headers.items():
+        if isinstance(value, str) and _CREDENTIAL_HEADER.search(str(name)):
+            scheme, _, token = value.strip().partition(" ")
+            register_secret(token.strip() if token and scheme.isalpha() else value.strip())
+
+
+def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``http://user:pw@host/v1`` → (``http://host/v1``, (user, pw)); the password is registered.
+
+    httpx would send these as Basic auth anyway, but it also logs the URL it was given (its INFO
+    line ``HTTP Request: POST http://user:pw@…``), so the client gets a URL without them.
+    """
+    parts = urllib.parse.urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    user, _, password = userinfo.partition(":")
+    user, password = urllib.parse.unquote(user), urllib.parse.unquote(password)
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    for secret in (password, userinfo, basic):
+        register_secret(secret)
+    if not password:  # ``https://TOKEN@host``: the user name is the credential
+        register_secret(user)
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), (user, password)
+
+
 class HTTPClients:
-    """One ``httpx.AsyncClient`` per event loop: a client must not be shared across loops."""
+    """One ``httpx.AsyncClient`` per event loop: a client must not be shared across loops.
+
+    Every credential in ``headers`` or in ``base_url`` is registered for scrubbing here, the one
+    place every HTTP provider builds its client through, and ``base_url`` keeps no password.
+    """
 
     def __init__(self, *, base_url: str, headers: dict[str, str], timeout: float) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url, self._userinfo = split_userinfo(base_url.rstrip("/"))
+        register_credentials(headers)
         self.headers = headers
         self.timeout = timeout
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
@@ -58,6 +108,7 @@ class HTTPClients:
             client = httpx.AsyncClient(
                 base_url=self.base_url,
                 headers=self.headers,
+                auth=httpx.BasicAuth(*self._userinfo) if self._userinfo else None,
                 timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
                 follow_redirects=True,
                 # Honour HTTP(S)_PROXY, NO_PROXY and SSL_CERT_FILE as the openai SDK does, but
@@ -136,6 +187,8 @@ async def open_stream(
     """
     httpx = _httpx()
     client = clients.get()
+    if headers:
+        register_credentials(headers)
     try:
         request = client.build_request("POST", path, json=body, headers=headers)
         response = await client.send(request, stream=True)

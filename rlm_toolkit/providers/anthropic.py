@@ -16,6 +16,7 @@ from .._decoders import SSEDecoder, ServerSentEvent
 from ..errors import MalformedResponseError, MissingCredentialsError, ProviderError, register_secret, status_error
 from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import DEFAULT_TIMEOUT, HTTPClients, open_stream
+from ._shape import expect_object, get
 from .base import Provider, Request
 
 __all__ = ["AnthropicProvider", "AnthropicParser", "anthropic_body", "ANTHROPIC_URL"]
@@ -107,26 +108,31 @@ class AnthropicParser:
                 provider="anthropic",
                 model=self.model,
             ) from None
-        kind = data.get("type", sse.event)
+        data = expect_object(data, "the event", data)
+        kind = get(data, "type", str, data) or sse.event
         if kind == "message_start":
-            usage = (data.get("message") or {}).get("usage") or {}
-            self._prompt_tokens = usage.get("input_tokens")
+            message = get(data, "message", dict, data) or {}
+            usage = get(message, "usage", dict, data, "message.usage") or {}
+            self._prompt_tokens = get(usage, "input_tokens", int, data, "usage.input_tokens")
         elif kind == "content_block_start":
-            block = data.get("content_block") or {}
+            block = get(data, "content_block", dict, data) or {}
             if block.get("type") == "tool_use":
-                index = self._blocks[data.get("index", 0)] = len(self._blocks)
-                return [ToolCallDelta(index=index, call_id=block.get("id"), name=block.get("name"))]
+                index = self._blocks[get(data, "index", int, data) or 0] = len(self._blocks)
+                return [ToolCallDelta(index=index, call_id=get(block, "id", str, data, "content_block.id"),
+                                      name=get(block, "name", str, data, "content_block.name"))]
         elif kind == "content_block_delta":
-            delta = data.get("delta") or {}
-            if delta.get("type") == "text_delta" and delta.get("text"):
-                return [TextDelta(text=delta["text"])]
+            delta = get(data, "delta", dict, data) or {}
+            if delta.get("type") == "text_delta":
+                text = get(delta, "text", str, data, "delta.text")
+                return [TextDelta(text=text)] if text else []
             if delta.get("type") == "input_json_delta":
-                index = self._blocks.get(data.get("index", 0), 0)
-                return [ToolCallDelta(index=index, arguments=delta.get("partial_json") or "")]
+                index = self._blocks.get(get(data, "index", int, data) or 0, 0)
+                return [ToolCallDelta(index=index, arguments=get(delta, "partial_json", str, data) or "")]
         elif kind == "message_delta":
-            reason = (data.get("delta") or {}).get("stop_reason")
+            reason = get(get(data, "delta", dict, data) or {}, "stop_reason", str, data, "delta.stop_reason")
             self._reason = _REASONS.get(reason, reason) if reason else self._reason
-            output = (data.get("usage") or {}).get("output_tokens")
+            usage = get(data, "usage", dict, data) or {}
+            output = get(usage, "output_tokens", int, data, "usage.output_tokens")
             return [Usage(prompt_tokens=self._prompt_tokens, completion_tokens=output)]
         elif kind == "message_stop":
             self.stopped = True
@@ -139,7 +145,9 @@ class AnthropicParser:
 def stream_error(data: dict[str, Any], model: str) -> ProviderError:
     """An ``error`` event or body as the toolkit error its type stands for."""
     error = data.get("error") or {}
-    kind = error.get("type", "api_error")
+    if not isinstance(error, dict):
+        error = {"message": str(error)}
+    kind = error.get("type") if isinstance(error.get("type"), str) else "api_error"
     return status_error(
         ERROR_STATUS.get(kind, 500), f"{kind}: {error.get('message', '')}", provider="anthropic", model=model
     )

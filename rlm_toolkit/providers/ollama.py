@@ -16,6 +16,7 @@ from .._decoders import NDJSONDecoder
 from ..errors import MalformedResponseError
 from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import DEFAULT_TIMEOUT, HTTPClients, open_stream
+from ._shape import expect_object, get
 from .base import Provider, Request
 
 __all__ = ["OllamaProvider", "parse_line", "ollama_messages", "DEFAULT_HOST"]
@@ -91,24 +92,28 @@ def parse_line(line: Any, *, first_index: int = 0) -> list[StreamEvent]:
     if "error" in line:
         raise MalformedResponseError(f"ollama reported an error mid-stream: {line['error']}")
     events: list[StreamEvent] = []
-    message = line.get("message") or {}
-    content = message.get("content")
+    message = get(line, "message", dict, line) or {}
+    content = get(message, "content", str, line, "message.content")
     if content:
         events.append(TextDelta(text=content))
-    for offset, call in enumerate(message.get("tool_calls") or ()):
-        function = call.get("function") or {}
-        arguments = function.get("arguments", {})
+    for offset, call in enumerate(get(message, "tool_calls", list, line, "message.tool_calls") or ()):
+        function = get(expect_object(call, "tool_calls[]", line), "function", dict, line) or {}
+        arguments = get(function, "arguments", (dict, str), line, "function.arguments")
+        arguments = {} if arguments is None else arguments
+        call_id = get(call, "id", str, line, "tool_calls[].id")
         events.append(
             ToolCallDelta(
                 index=first_index + offset,
-                call_id=call.get("id") or f"ollama_call_{first_index + offset}",
-                name=function.get("name"),
+                call_id=call_id or f"ollama_call_{first_index + offset}",
+                name=get(function, "name", str, line, "function.name"),
                 arguments=arguments if isinstance(arguments, str) else json.dumps(arguments),
             )
         )
     if line.get("done"):
-        events.append(Usage(prompt_tokens=line.get("prompt_eval_count"), completion_tokens=line.get("eval_count")))
-        reason = _REASONS.get(line.get("done_reason") or "stop", line.get("done_reason"))
+        events.append(Usage(prompt_tokens=get(line, "prompt_eval_count", int, line),
+                            completion_tokens=get(line, "eval_count", int, line)))
+        done_reason = get(line, "done_reason", str, line) or "stop"
+        reason = _REASONS.get(done_reason, done_reason)
         if first_index or any(e.type == "tool_call" for e in events):
             reason = "tool_calls"
         events.append(Finish(reason=reason))

@@ -18,9 +18,10 @@ from .._decoders import SSEDecoder
 from ..errors import IncompleteStreamError, MalformedResponseError, MissingCredentialsError, register_secret
 from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import DEFAULT_TIMEOUT, HTTPClients, error_message, open_stream
+from ._shape import expect_object, get
 from .base import Provider, Request
 
-__all__ = ["OpenAIProvider", "parse_chunk", "OPENAI_URL"]
+__all__ = ["OpenAIProvider", "parse_chunk", "OPENAI_URL", "MAX_TOOL_CALLS"]
 
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -64,9 +65,9 @@ class OpenAIProvider(Provider):
             all_headers["Authorization"] = f"Bearer {key}"
         if organization:
             all_headers["OpenAI-Organization"] = organization
-        self.base_url = base_url
         self.include_usage = include_usage
         self._clients = HTTPClients(base_url=base_url, headers=all_headers, timeout=timeout)
+        self.base_url = self._clients.base_url  # without a password it may have carried
 
     def body(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -98,10 +99,18 @@ class OpenAIProvider(Provider):
             try:
                 async for data in body:
                     for sse in decoder.feed(data):
-                        if sse.data == "[DONE]":
+                        if sse.data.lstrip().startswith("[DONE]"):  # "[DONE] " too, as openai-python
                             if not finished:
                                 yield Finish(reason="stop")
                             return
+                        if sse.event == "ping" or not sse.data.strip():
+                            continue  # keep-alives: an empty ``data:``, an ``event: ping``
+                        if sse.event == "error":
+                            raise MalformedResponseError(
+                                f"the server reported an error mid-stream: {error_message(sse.data)}",
+                                provider=self.name,
+                                model=self.model,
+                            )
                         for event in self._parse(sse.data):
                             if event.type == "finish":
                                 finished = True
@@ -133,38 +142,63 @@ class OpenAIProvider(Provider):
 
 
 def parse_chunk(chunk: Any) -> list[StreamEvent]:
-    """Turn one ``chat.completion.chunk`` object into events (the only place that reads one)."""
+    """Turn one ``chat.completion.chunk`` object into events (the only place that reads one).
+
+    Every field is read through :func:`~rlm_toolkit.providers._shape.get`: valid JSON of the wrong
+    shape (``{"choices": [null]}``, ``"content": 5``, a tool call ``"index": "a"`` or
+    ``100000000``) is a :class:`MalformedResponseError`. An empty object or a ``{"type": "ping"}``
+    is a keep-alive and gives no events.
+    """
     if not isinstance(chunk, dict):
         raise MalformedResponseError(f"expected a JSON object in the stream, got {type(chunk).__name__}")
-    if "error" in chunk:
+    if chunk.get("error"):  # ``"error": null`` is no error (openai-python reads it the same way)
         raise MalformedResponseError(f"the server reported an error mid-stream: {error_message(json.dumps(chunk))}")
+    choices = get(chunk, "choices", list, chunk)
+    usage = get(chunk, "usage", dict, chunk)
+    if choices is None and usage is None and "choices" not in chunk:
+        if not chunk or chunk.get("type") in _KEEPALIVE_TYPES:
+            return []
+        raise MalformedResponseError(f"unexpected event in the stream: {json.dumps(chunk)[:200]}")
     events: list[StreamEvent] = []
-    choices = chunk.get("choices") or ()
-    for choice in choices:
-        if choice.get("index", 0) != 0:
+    for choice in choices or ():
+        choice = expect_object(choice, "choices[]", chunk)
+        if get(choice, "index", int, chunk, "choices[].index") not in (None, 0):
             continue
-        delta = choice.get("delta") or {}
-        content = delta.get("content")
+        delta = get(choice, "delta", dict, chunk, "choices[].delta") or {}
+        content = get(delta, "content", str, chunk, "delta.content")
         if content:
             events.append(TextDelta(text=content))
-        for call in delta.get("tool_calls") or ():
-            function = call.get("function") or {}
+        for call in get(delta, "tool_calls", list, chunk, "delta.tool_calls") or ():
+            call = expect_object(call, "delta.tool_calls[]", chunk)
+            index = get(call, "index", int, chunk, "tool_calls[].index") or 0
+            if not 0 <= index < MAX_TOOL_CALLS:
+                raise MalformedResponseError(
+                    f"tool call index {index} is out of range (0 to {MAX_TOOL_CALLS - 1}): "
+                    f"{json.dumps(chunk)[:200]}"
+                )
+            function = get(call, "function", dict, chunk, "tool_calls[].function") or {}
             events.append(
                 ToolCallDelta(
-                    index=call.get("index", 0),
-                    call_id=call.get("id"),
-                    name=function.get("name"),
-                    arguments=function.get("arguments") or "",
+                    index=index,
+                    call_id=get(call, "id", str, chunk, "tool_calls[].id"),
+                    name=get(function, "name", str, chunk, "function.name"),
+                    arguments=get(function, "arguments", str, chunk, "function.arguments") or "",
                 )
             )
-        reason = choice.get("finish_reason")
+        reason = get(choice, "finish_reason", str, chunk, "choices[].finish_reason")
         if reason:
             events.append(Finish(reason=reason))
-    usage = chunk.get("usage")
     if usage:
         events.append(
-            Usage(prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"))
+            Usage(
+                prompt_tokens=get(usage, "prompt_tokens", int, chunk, "usage.prompt_tokens"),
+                completion_tokens=get(usage, "completion_tokens", int, chunk, "usage.completion_tokens"),
+            )
         )
-    elif not choices and "choices" not in chunk:
-        raise MalformedResponseError(f"unexpected event in the stream: {json.dumps(chunk)[:200]}")
     return events
+
+
+#: Tool-call indexes are keys (0, 1, 2 … in the order the model makes the calls); a chunk that
+#: numbers one beyond this is a broken server, not a model making a hundred million calls.
+MAX_TOOL_CALLS = 1024
+_KEEPALIVE_TYPES = ("ping", "keepalive", "keep-alive")

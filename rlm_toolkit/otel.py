@@ -1,0 +1,301 @@
+"""OpenTelemetry GenAI spans from rlm runs: live as they happen, or from any recorded trace.
+
+Spans follow the GenAI semantic conventions: ``invoke_agent {name}`` per agent run, with a
+``chat {model}`` child per model call and an ``execute_tool {name}`` child per tool call; a plain
+``rlm.stream`` call is one ``chat {model}`` span. Message content (prompts, answers, tool
+arguments and results) is written only when asked for — ``capture_content=True`` or
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` — and every string is scrubbed of keys::
+
+    pip install 'rlm[otel]'
+
+    from rlm_toolkit.otel import OTelCallback, export_trace, to_otlp_json
+    agent.run(task, callbacks=[OTelCallback()])          # live, to the global TracerProvider
+    export_trace("run.jsonl", endpoint="http://127.0.0.1:6006/v1/traces")   # Phoenix, any collector
+    to_otlp_json("run.jsonl")                             # OTLP/JSON, readable by otel_import.read_otlp_json
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+from ._genai import capture_content_default, names
+from ._otel_spans import ChatCall, SpanWriter, trace_spans
+from .callbacks import StreamingCallback
+from .errors import MissingDependencyError, UsageError
+from .trace import PathLike, Trace, load
+
+__all__ = [
+    "OTelCallback",
+    "SpanWriter",
+    "export_trace",
+    "to_otlp_json",
+    "write_otlp_json",
+    "otlp_json_from_spans",
+    "names",
+    "capture_content_default",
+]
+
+
+def _sdk() -> Any:
+    try:
+        from opentelemetry.sdk import trace as sdk_trace
+    except ImportError as missing:
+        raise MissingDependencyError(
+            "OpenTelemetry export needs the otel extra: pip install 'rlm[otel]'"
+        ) from missing
+    return sdk_trace
+
+
+def _global_provider() -> Any:
+    """The global TracerProvider; without the extra, a MissingDependencyError naming it."""
+    try:
+        from opentelemetry import trace as otel_trace
+    except ImportError as missing:
+        raise MissingDependencyError(
+            "OpenTelemetry export needs the otel extra: pip install 'rlm[otel]'"
+        ) from missing
+    return otel_trace.get_tracer_provider()
+
+
+def _as_trace(source: Trace | PathLike) -> Trace:
+    return source if isinstance(source, Trace) else load(source)
+
+
+def export_trace(
+    source: Trace | PathLike,
+    *,
+    tracer_provider: Any = None,
+    endpoint: str | None = None,
+    headers: dict[str, str] | None = None,
+    capture_content: bool | None = None,
+    agent_name: str | None = None,
+    timeout: float = 10.0,
+) -> list[Any]:
+    """Emit the spans of a recorded trace; return them (SDK spans, in the order they ended).
+
+    ``endpoint``: an OTLP/HTTP traces URL (``http://host:4318/v1/traces``): the spans go there
+    through a private provider that is flushed and shut down before this returns — a failed
+    send is a :class:`~rlm_toolkit.errors.UsageError` naming the endpoint. Otherwise the spans go
+    to ``tracer_provider`` (default: the global one).
+    """
+    trace = _as_trace(source)
+    if endpoint is None:
+        if tracer_provider is None:
+            tracer_provider = _global_provider()
+        return trace_spans(trace, tracer_provider, capture_content=capture_content, agent_name=agent_name)
+    sdk = _sdk()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+
+    if not endpoint.startswith(("http://", "https://")):
+        raise UsageError(f"the OTLP endpoint must be an http(s) URL, got {endpoint!r}")
+    exporter = _CheckedExporter(
+        OTLPSpanExporter(endpoint=endpoint, headers=headers, timeout=timeout), SpanExportResult.SUCCESS
+    )
+    provider = sdk.TracerProvider(resource=_resource())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    try:
+        spans = trace_spans(trace, provider, capture_content=capture_content, agent_name=agent_name)
+        provider.force_flush()
+    finally:
+        provider.shutdown()
+    if exporter.failed:
+        raise UsageError(f"the OTLP endpoint {endpoint} did not accept the spans (see the log for why)")
+    return spans
+
+
+class _CheckedExporter:
+    """Wraps an exporter to remember whether any export failed (the SDK only logs it)."""
+
+    def __init__(self, inner: Any, success: Any) -> None:
+        self.inner, self.success, self.failed = inner, success, False
+
+    def export(self, spans: Any) -> Any:
+        result = self.inner.export(spans)
+        self.failed = self.failed or result != self.success
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def _resource() -> Any:
+    from opentelemetry.sdk.resources import Resource
+
+    from . import __version__
+
+    return Resource.create(
+        {"service.name": "rlm", "telemetry.sdk.name": "opentelemetry", "rlm.version": __version__}
+    )
+
+
+def to_otlp_json(
+    source: Trace | PathLike, *, capture_content: bool | None = None, agent_name: str | None = None
+) -> dict[str, Any]:
+    """The trace's spans as an OTLP/JSON ``ExportTraceServiceRequest`` (hex ids, as the spec says)."""
+    sdk = _sdk()
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = sdk.TracerProvider(resource=_resource())
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    trace_spans(_as_trace(source), provider, capture_content=capture_content, agent_name=agent_name)
+    provider.shutdown()
+    return otlp_json_from_spans(memory.get_finished_spans())
+
+
+def otlp_json_from_spans(spans: Any) -> dict[str, Any]:
+    """Finished SDK spans → OTLP/JSON, through the exporter's own protobuf encoder."""
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    data = MessageToDict(encode_spans(list(spans)), use_integers_for_enums=True)  # OTLP/JSON: enums as ints
+    for resource in data.get("resourceSpans", []):
+        for scope in resource.get("scopeSpans", []):
+            for span in scope.get("spans", []):
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if span.get(key):  # protobuf's JSON mapping gives base64; OTLP/JSON wants hex
+                        span[key] = base64.b64decode(span[key]).hex()
+    return data
+
+
+def write_otlp_json(source: Trace | PathLike, path: PathLike, **kwargs: Any) -> None:
+    """Write :func:`to_otlp_json` to a file."""
+    from pathlib import Path
+
+    Path(path).write_text(json.dumps(to_otlp_json(source, **kwargs), ensure_ascii=False), encoding="utf-8")
+
+
+class OTelCallback(StreamingCallback):
+    """Emits GenAI spans as a run happens: ``callbacks=[OTelCallback()]`` on an RLM or an agent.
+
+    A plain model call becomes a ``chat`` span when it ends. In an agent run (its model calls
+    carry ``step=``) the first call opens ``invoke_agent``; each ``chat`` span is written once its
+    step's thoughts and tool calls are known, each ``execute_tool`` span when the tool returns,
+    and the agent span at the final answer (or when the run is stopped).
+    """
+
+    def __init__(
+        self,
+        tracer_provider: Any = None,
+        *,
+        capture_content: bool | None = None,
+        agent_name: str | None = None,
+    ) -> None:
+        if tracer_provider is None:
+            tracer_provider = _global_provider()
+        self.writer = SpanWriter(tracer_provider, capture_content=capture_content, agent_name=agent_name)
+        self._agent: Any = None
+        self._call: ChatCall | None = None
+        self._call_done = False
+        self._tools: dict[str | None, tuple[float, Any]] = {}
+        self._usage = [0, 0]
+        self._error: str | None = None
+
+    @property
+    def spans(self) -> list[Any]:
+        return self.writer.spans
+
+    def _flush(self) -> None:
+        if self._call is not None and self._call_done:
+            self.writer.chat(self._call, self._agent)
+            self._call, self._call_done = None, False
+
+    def on_llm_start(self, *, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> None:
+        self._flush()
+        now = time.time()
+        if kwargs.get("step") is not None and self._agent is None:
+            self._agent = self.writer.agent_start(now, model)
+            self._usage, self._error = [0, 0], None
+        self._call = ChatCall(
+            start=now,
+            end=now,
+            model_id=model,
+            messages=list(messages or []),
+            params=dict(kwargs.get("params") or {}),
+        )
+        self._call_done = False
+
+    def _llm_done(self, response: Any, error: BaseException | None) -> None:
+        if self._call is None:
+            return
+        self._call.end = time.time()
+        if response is not None:
+            self._call.response = response.to_dict()
+            self._call.text = self._call.text if self._agent is not None else response.text
+            if self._agent is None:
+                self._call.tool_calls = [
+                    {"id": c.call_id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls
+                ]
+            self._usage[0] += response.prompt_tokens or 0
+            self._usage[1] += response.completion_tokens or 0
+        if error is not None:
+            self._call.error = f"{type(error).__name__}: {error}"
+        self._call_done = True
+        if self._agent is None:
+            self._flush()
+
+    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+        self._llm_done(response, None)
+
+    def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
+        self._llm_done(kwargs.get("response"), error)
+        if self._agent is not None and not isinstance(error, Exception):  # interrupted or cancelled
+            self._flush()
+            self.writer.agent_end(
+                self._agent,
+                time.time(),
+                final=None,
+                usage=tuple(self._usage),  # type: ignore[arg-type]
+                error=None,
+                stopped=True,
+            )
+            self._agent = None
+
+    def on_agent_event(self, event: Any, **kwargs: Any) -> None:
+        call, now = self._call, time.time()
+        if event.type == "token" and call is not None:
+            call.text += event.content
+        elif event.type == "thought" and not event.streamed and call is not None:
+            call.thoughts.append(event.content)
+        elif event.type == "action":
+            if call is not None:
+                call.tool_calls.append(
+                    {"id": event.call_id, "name": event.tool_name, "arguments": event.input}
+                )
+            self._flush()
+            self._tools[event.call_id] = (now, event.input)
+        elif event.type == "observation":
+            start, arguments = self._tools.pop(event.call_id, (now - (event.duration or 0.0), event.input))
+            self.writer.tool(
+                self._agent,
+                start,
+                now,
+                name=event.tool_name or "",
+                call_id=event.call_id,
+                arguments=arguments,
+                result=event.content,
+                error=event.content if event.is_error else None,
+            )
+        elif event.type == "error" and not event.tool_name:
+            self._error = event.content
+
+    def on_agent_finish(self, final: Any, **kwargs: Any) -> None:
+        self._flush()
+        if self._agent is None:
+            return
+        self.writer.agent_end(
+            self._agent,
+            time.time(),
+            final=final.content,
+            usage=tuple(self._usage),  # type: ignore[arg-type]
+            error=self._error if final.is_error else None,
+        )
+        self._agent = None

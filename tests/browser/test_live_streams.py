@@ -1,0 +1,157 @@
+"""Live while the kernel is busy and the page reloads, in JupyterLab 4 and Notebook 7 (Chromium):
+``--bg`` keeps streaming while another cell sleeps, Stop ends a foreground cell within a second,
+a reload or a second tab mid-stream shows the whole text so far and then the rest, and a notebook
+saved mid-stream keeps the text."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser._ui import open_notebook, run_all_cells, save_notebook, wait_cells_done, wait_for_output
+from tests.fixtures.browser import BrowserPage
+from tests.fixtures.jupyter_server import JupyterServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+WORDS = 400
+SETUP = f'''
+%load_ext rlm_jupyter
+from rlm_toolkit import RLM, ScriptedProvider
+story = " ".join(f"word{{i}}" for i in range({WORDS}))
+slow = RLM(ScriptedProvider(story, delay=0.02))
+endless = RLM(ScriptedProvider(" ".join(f"w{{i}}" for i in range(100000)), delay=0.01))
+'''
+
+_LENGTH = """() => { const a = document.querySelector('.rlm-stream .rlm-answer');
+                     return a ? a.textContent.length : -1; }"""
+_STATE = "() => { const r = document.querySelector('.rlm-stream'); return r ? r.dataset.state : null; }"
+_BUSY_CELL = """() => { const p = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = p && p.sessionContext.session && p.sessionContext.session.kernel;
+  const cells = p ? p.content.widgets : [];
+  return !!k && k.status === 'busy' && cells.length > 2 && cells[2].model.executionState === 'running'; }"""
+
+
+_WATCH_STOP = """() => {
+  document.addEventListener('click', (e) => {
+    if (e.target.closest('.rlm-stop')) window.__rlmClickAt = performance.now();
+  }, true);
+  const seen = () => {
+    if (window.__rlmStoppedAt === undefined && document.querySelector('.rlm-stream[data-state="stopped"]'))
+      window.__rlmStoppedAt = performance.now();
+  };
+  new MutationObserver(seen).observe(document.body, {subtree: true, attributes: true, childList: true,
+                                                     attributeFilter: ['data-state']});
+}"""
+
+
+def _answer(page) -> str:
+    return page.evaluate("() => document.querySelector('.rlm-stream .rlm-answer').textContent")
+
+
+def _story() -> str:
+    return " ".join(f"word{i}" for i in range(WORDS))
+
+
+def test_bg_keeps_streaming_while_another_cell_sleeps(jupyter_frontend: JupyterServer, browser_page: BrowserPage):
+    server, page = jupyter_frontend, browser_page.page
+    name = f"bg_busy_{server.flavor}.ipynb"
+    server.write_notebook(name, [SETUP, "%%rlm --bg -m slow\nA long story.", "import time\ntime.sleep(6)"])
+    open_notebook(browser_page, server, name)
+    run_all_cells(browser_page)
+    wait_for_output(browser_page, ".rlm-stream .rlm-answer")
+    page.wait_for_function(_BUSY_CELL, timeout=30_000)
+    page.wait_for_timeout(500)
+    seen = []
+    for _ in range(5):  # while the sleeping cell holds the kernel's main thread
+        assert page.evaluate(_BUSY_CELL), "the sleeping cell should still be running"
+        seen.append(page.evaluate(_LENGTH))
+        page.wait_for_timeout(600)
+    browser_page.screenshot("bg-while-busy")
+    assert all(b > a for a, b in zip(seen, seen[1:])), f"the answer froze while another cell ran: {seen}"
+    page.wait_for_selector('.rlm-stream[data-state="done"]', timeout=60_000)
+    wait_cells_done(browser_page)
+    assert _story() in page.inner_text(".rlm-stream")
+
+
+def test_stop_ends_a_foreground_cell_within_a_second(jupyter_frontend: JupyterServer, browser_page: BrowserPage):
+    server, page = jupyter_frontend, browser_page.page
+    name = f"fg_stop_{server.flavor}.ipynb"
+    server.write_notebook(name, [SETUP, "%%rlm -m endless -o cut\nGo on forever.", "print('after', len(cut) > 0)"])
+    open_notebook(browser_page, server, name)
+    run_all_cells(browser_page)
+    wait_for_output(browser_page, ".rlm-stream .rlm-stop")
+    page.wait_for_function(f"() => ({_LENGTH})() > 200", timeout=30_000)
+    stop = page.locator(".rlm-stream .rlm-stop")
+    assert stop.is_visible(), "a foreground answer has a Stop button"
+    page.evaluate(_WATCH_STOP)  # times taken in the page: the click itself, and the widget's state
+    stop.click()
+    page.wait_for_selector('.rlm-stream[data-state="stopped"]', timeout=10_000)
+    page.wait_for_function("() => window.__rlmStoppedAt !== undefined", timeout=10_000)
+    stopped_after = page.evaluate("() => (window.__rlmStoppedAt - window.__rlmClickAt) / 1000")
+    wait_cells_done(browser_page, timeout=30_000)
+    browser_page.screenshot("stopped")
+    assert 0 < stopped_after < 1.0, f"Stop took {stopped_after:.2f} s"
+    texts = page.locator(".jp-OutputArea-output").all_inner_texts()
+    assert any("after True" in t for t in texts), "a stopped answer does not fail its cell; -o keeps the text"
+
+
+@pytest.mark.parametrize("mode", ["bg", "fg"])
+def test_reload_mid_stream_shows_the_whole_text_so_far(jupyter_frontend: JupyterServer,
+                                                       browser_page: BrowserPage, mode: str):
+    server, page = jupyter_frontend, browser_page.page
+    name = f"reload_{mode}_{server.flavor}.ipynb"
+    flag = "--bg " if mode == "bg" else ""
+    server.write_notebook(name, [SETUP, f"%%rlm {flag}-m slow\nA long story."])
+    open_notebook(browser_page, server, name)
+    run_all_cells(browser_page)
+    wait_for_output(browser_page, ".rlm-stream .rlm-answer")
+    page.wait_for_function(f"() => ({_LENGTH})() > 300", timeout=30_000)
+    save_notebook(browser_page)  # the reloaded page shows the saved output: the live widget
+    before = page.evaluate(_LENGTH)
+    page.reload(wait_until="domcontentloaded")
+    page.wait_for_selector(".rlm-stream .rlm-answer", timeout=30_000)
+    page.wait_for_function(f"() => ({_LENGTH})() >= {before}", timeout=5_000, polling="raf")
+    first = _answer(page)
+    browser_page.screenshot("reloaded")
+    assert _story().startswith(first), "the reloaded view shows a prefix of the answer, in order"
+    page.wait_for_selector('.rlm-stream[data-state="done"]', timeout=60_000)
+    assert _story() in page.inner_text(".rlm-stream"), "and then the rest, once"
+
+
+def test_a_second_tab_mid_stream_shows_the_whole_text(jupyter_lab_server: JupyterServer,
+                                                      browser_page: BrowserPage):
+    server, page = jupyter_lab_server, browser_page.page
+    name = "second_tab.ipynb"
+    server.write_notebook(name, [SETUP, "%%rlm --bg -m slow\nA long story."])
+    open_notebook(browser_page, server, name)
+    run_all_cells(browser_page)
+    page.wait_for_function(f"() => ({_LENGTH})() > 300", timeout=30_000)
+    save_notebook(browser_page)
+    other = page.context.new_page()
+    try:
+        before = page.evaluate(_LENGTH)
+        other.goto(server.page_url(name), wait_until="domcontentloaded")
+        other.wait_for_selector(".rlm-stream .rlm-answer", timeout=60_000)
+        other.wait_for_function(f"() => ({_LENGTH})() >= {before}", timeout=10_000, polling="raf")
+        assert _story().startswith(_answer(other))
+        other.wait_for_selector('.rlm-stream[data-state="done"]', timeout=60_000)
+        assert _story() in other.inner_text(".rlm-stream")
+    finally:
+        other.close()
+
+
+def test_a_notebook_saved_mid_stream_keeps_the_text_so_far(jupyter_lab_server: JupyterServer,
+                                                           browser_page: BrowserPage):
+    server, page = jupyter_lab_server, browser_page.page
+    name = "saved_mid_stream.ipynb"
+    server.write_notebook(name, [SETUP, "%%rlm --bg -m slow\nA long story."])
+    open_notebook(browser_page, server, name)
+    run_all_cells(browser_page)
+    wait_for_output(browser_page, ".rlm-stream .rlm-answer")
+    page.wait_for_timeout(6_000)  # past the first refresh of the display's text copy
+    assert page.evaluate(_STATE) == "streaming"
+    save_notebook(browser_page)
+    outputs = server.read_notebook(name)["cells"][1]["outputs"]
+    plain = "".join(o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert len(plain) > 200 and _story().startswith(plain), plain[:200]
+    page.wait_for_selector('.rlm-stream[data-state="done"]', timeout=60_000)
