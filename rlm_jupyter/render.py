@@ -12,8 +12,8 @@ button/form/input/iframe/style/img, links only http/https/mailto with ``rel="noo
 noreferrer"`` and ``target="_blank"``), and ``$`` kept away from MathJax. Markdown: raw HTML
 escaped, links with other schemes defused (a target on the line after ``](`` or ``[label]:`` too),
 ``$`` escaped; the result is then read by a CommonMark parser that accepts anything, and if it
-still finds HTML or such a link, the answer is shown without links (or, failing that, as text). ``fmt`` is ``markdown``, ``text`` or
-``code`` (what ``%%rlm -f`` takes). The live widget renders the same way in the page
+still finds HTML or such a link, the answer is shown without links (or, failing that, as text).
+``fmt`` is ``markdown``, ``text`` or ``code`` (what ``%%rlm -f`` takes). The live widget renders the same way in the page
 (``static/markdown.js``).
 """
 
