@@ -131,8 +131,8 @@ def _escape_markdown_line(line: str, brackets: bool = False) -> tuple[str, bool]
 def _unsafe(markdown: str) -> bool:
     """Whether a CommonMark parser that takes raw HTML and any URL finds HTML or a link we would not
     write: the check behind the line-based escaping, in case a form slipped past it."""
-    if "]" not in markdown and "<" not in markdown and "`" not in markdown and "~" not in markdown:
-        return False
+    if "<" not in markdown and "](" not in markdown and "]:" not in markdown:
+        return False  # no tag or autolink without "<", no link without "](" or a "[label]:" definition
     for token in _permissive_markdown_it().parse(markdown):
         if token.type == "html_block":
             return True
