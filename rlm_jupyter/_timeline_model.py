@@ -14,6 +14,7 @@ import html
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,8 @@ from rlm_toolkit.errors import scrub
 
 from . import render
 
-__all__ = ["TimelineModel", "Row", "Step", "merge_ops", "timeline_html", "OBSERVATION_LIMIT"]
+__all__ = ["TimelineModel", "Row", "Step", "merge_ops", "timeline_html", "OBSERVATION_LIMIT", "MESSAGE_LIMIT",
+           "MESSAGES_BUDGET"]
 
 #: Observations longer than this are cut before they are sent to the page (the rest stays in Python).
 OBSERVATION_LIMIT = 20_000
@@ -80,11 +82,18 @@ def pretty_args(value: Any) -> str:
 
 
 class TimelineModel:
-    """Folds agent events into steps and rows; ``state`` is running, done, error or stopped."""
+    """Folds agent events into steps and rows; ``state`` is running, done, error or stopped.
 
-    def __init__(self, model: str | None = None, started_at: float | None = None) -> None:
+    ``clock``: the run's "now" in Unix seconds — ``time.time`` for a live run, the trace's own
+    clock for a replay (:meth:`rlm_toolkit.trace.Replay.clock`), so an old trace shows how long
+    its run took, not how old it is.
+    """
+
+    def __init__(self, model: str | None = None, started_at: float | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.model = model
-        self.started_at = time.time() if started_at is None else started_at
+        self.clock = clock or time.time
+        self.started_at = self.clock() if started_at is None else started_at
         self.steps: dict[int, Step] = {}
         self.tokens = 0
         self.state = "running"
@@ -164,7 +173,7 @@ class TimelineModel:
     def end(self, error: BaseException | None = None, now: float | None = None) -> list[dict[str, Any]]:
         """The event source ended: settle the state (an exception is shown scrubbed, never a traceback)."""
         if self.ended_at is None:
-            self.ended_at = time.time() if now is None else now
+            self.ended_at = self.clock() if now is None else now
         ops: list[dict[str, Any]] = []
         if error is not None and self.state == "running":
             if isinstance(error, Exception):
@@ -182,7 +191,7 @@ class TimelineModel:
 
     @property
     def elapsed(self) -> float:
-        end = self.ended_at if self.ended_at is not None else max(self.last_at, time.time())
+        end = self.ended_at if self.ended_at is not None else max(self.last_at, self.clock())
         return max(0.0, end - self.started_at)
 
     def header(self) -> dict[str, Any]:
@@ -265,8 +274,11 @@ def _row_html(row: Row) -> str:
     elif kind == "observation":
         text = row.text[:OBSERVATION_LIMIT]
         if len(text) > 400:
+            shown = (f"show all ({len(row.text)} characters)" if len(row.text) <= OBSERVATION_LIMIT else
+                     f"show the first {OBSERVATION_LIMIT:,} of {len(row.text):,} characters (the run's "
+                     "trace, %%rlm --record FILE, keeps them all)")
             body = (f'<pre class="rlm-text" style="{_PRE}">{_h(text[:400])}…</pre>'
-                    f'<details><summary>show all ({len(row.text)} characters)</summary>'
+                    f'<details><summary>{_h(shown)}</summary>'
                     f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre></details>')
         else:
             body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
@@ -279,18 +291,45 @@ def _row_html(row: Row) -> str:
     return f'<div class="{classes}">{head}<div class="rlm-body">{body}</div></div>'
 
 
-def _messages_html(messages: list[dict[str, Any]]) -> str:
-    items = []
+#: The static copy keeps at most this much of each message sent to the model (content, tool calls) ...
+MESSAGE_LIMIT = 4_000
+#: ... and this much of all the steps' messages together: they repeat every earlier tool result, so
+#: without a cap three 10 MB tool results made a 63 MB output. The trace keeps them whole.
+MESSAGES_BUDGET = 200_000
+_WHERE_ALL = ("the whole messages are in the run's trace (%%rlm --record FILE; "
+              "rlm_toolkit.trace.load(FILE).messages({step})) and in view.messages({step}) while the "
+              "kernel runs")
+
+
+def _capped(text: str, step: int, limit: int) -> str:
+    """``text`` escaped, cut at ``limit`` characters with a note saying what was cut and where it all is."""
+    if len(text) <= limit:
+        return _h(text)
+    note = f"… [{len(text) - limit:,} more characters not saved here; {_WHERE_ALL.format(step=step)}]"
+    kept = scrub(text[: limit + 500])[:limit]  # scrubbed before the cut: a key across it goes whole
+    return _h(kept) + f'<span class="rlm-cut"><i>{_h(note)}</i></span>'
+
+
+def _messages_html(
+    messages: list[dict[str, Any]], step: int = 0, budget: int = MESSAGES_BUDGET
+) -> tuple[str, int]:
+    """The messages of one step as HTML, and how much of ``budget`` (characters of text) they used."""
+    items, used = [], 0
     for m in messages:
         content = m.get("content")
         text = content if isinstance(content, str) else json.dumps(content, indent=2, ensure_ascii=False)
+        limit = max(0, min(MESSAGE_LIMIT, budget - used))
         extra = ""
         if m.get("tool_calls"):
-            extra = f'<pre class="rlm-args" style="{_PRE}">{_h(json.dumps(m["tool_calls"], indent=2))}</pre>'
+            calls = json.dumps(m["tool_calls"], indent=2)
+            extra = f'<pre class="rlm-args" style="{_PRE}">{_capped(calls, step, limit)}</pre>'
+            used += min(len(calls), limit)
+            limit = max(0, min(MESSAGE_LIMIT, budget - used))
         role = _h(m.get("role", ""))
         items.append(f'<div class="rlm-message" data-role="{role}"><b class="rlm-role">{role}</b>'
-                     f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>{extra}</div>')
-    return "".join(items)
+                     f'<pre class="rlm-text" style="{_PRE}">{_capped(text, step, limit)}</pre>{extra}</div>')
+        used += min(len(text), limit)
+    return "".join(items), used
 
 
 def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]] | None = None, *,
@@ -306,12 +345,20 @@ def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]
              f'{_h(header["model"])}</span> · <span class="rlm-h-steps">{_count(len(model.steps), "step")}</span>'
              f' · <span class="rlm-h-tokens">{_count(model.tokens, "token")}</span> · <span class="rlm-h-elapsed">'
              f'{model.elapsed:.2f} s</span></div><div class="rlm-steps">']
+    budget = MESSAGES_BUDGET  # what is left for the steps' messages in this output
     for step in model.steps.values():
         sent = (messages or {}).get(step.number)
         title = f"Step {step.number}"
         if sent:
+            if budget > 0:
+                body, used = _messages_html(sent, step.number, budget)
+                budget -= used
+            else:
+                note = (f"not saved here: this output keeps at most {MESSAGES_BUDGET:,} characters of "
+                        f"messages; {_WHERE_ALL.format(step=step.number)}")
+                body = f'<div class="rlm-cut"><i>{_h(note)}</i></div>'
             head = (f'<details class="rlm-messages"{" open" if step.number in open_steps else ""}><summary class="rlm-step-title"><b>{title}</b> · the '
-                    f'{len(sent)} messages sent to the model</summary>{_messages_html(sent)}</details>')
+                    f'{len(sent)} messages sent to the model</summary>{body}</details>')
         else:
             head = f'<div class="rlm-step-title"><b>{title}</b></div>'
         rows = "".join(_row_html(row) for row in step.rows)

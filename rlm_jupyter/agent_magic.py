@@ -14,12 +14,13 @@ Also from Python: :func:`replay` (exported as ``rlm_jupyter.replay``).
 from __future__ import annotations
 
 import shlex
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from rlm_toolkit.errors import UsageError
-from rlm_toolkit.trace import AgentRecorder, Trace, load
+from rlm_toolkit.trace import AgentRecorder, Trace, check_speed, load
 from rlm_toolkit.trace import replay as replay_events
 
 from .timeline import TimelineView, display_agent
@@ -94,8 +95,11 @@ def replay(path: str | Path | Trace, *, speed: float | None = 1.0) -> Any:
     Agent traces replay into the timeline (``view.messages(n)`` works); stream traces into the
     stream widget. ``speed=None`` replays at once.
     """
-    trace = path if isinstance(path, Trace) else _load(path)
+    check_speed(speed)
+    trace = path if isinstance(path, Trace) else _load(path)  # checked whole before any widget shows
     events = replay_events(trace, speed)
+    if trace.problem_summary():  # a partly readable trace: replay what is readable, and say so
+        print(f"rlm: {trace.problem_summary()}", file=sys.stderr)
     if trace.kind == "agent":
         return display_agent(events, model=trace.model, steps=trace.steps, started_at=trace.created)
     return _replay_stream(trace, events)
@@ -143,6 +147,7 @@ def replay_line(line: str) -> Any:
                 raise UsageError(f"--speed needs a number, not {words[i + 1]!r}") from None
             if speed <= 0:
                 raise UsageError("--speed must be positive (use --instant to replay at once)")
+            check_speed(speed)
             i += 1
         elif word.startswith("-"):
             raise UsageError(f"unknown option {word!r}; usage: {REPLAY_USAGE}")

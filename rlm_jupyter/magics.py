@@ -19,6 +19,7 @@ lets the cell succeed instead.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import os
 import re
@@ -30,7 +31,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
-__all__ = ["RLMMagics", "interpolate", "parse_options", "LINE_HELP"]
+__all__ = ["RLMMagics", "interpolate", "parse_options", "check_out_name", "LINE_HELP"]
 
 LINE_HELP = """\
 %rlm model NAME     set the default model: a provider:model id, an alias, or a variable holding an RLM
@@ -94,6 +95,25 @@ def parse_options(magic: Any, line: str) -> Any:
     return magic.parser.parse_args(words)
 
 
+#: Names IPython itself keeps in the namespace: ``-o`` must not overwrite them.
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "_ih", "_oh", "_dh", "_i", "_ii",
+                            "_iii"})
+_IPYTHON_PATTERN = re.compile(r"^_+$|^_i?\d+$|^__\w*__$")
+
+
+def check_out_name(name: str, shell: Any = None) -> str:
+    """``name`` if ``-o`` may store the answer there: an identifier that is not a keyword, a dunder
+    (``__builtins__``, ``__name__``), a builtin (``print``, ``list``) or one of the names IPython keeps
+    (``In``, ``Out``, ``get_ipython``, ``_``, ``_3``…)."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise UsageError(f"-o needs a variable name, not {name!r}")
+    hidden = getattr(shell, "user_ns_hidden", None) or {}
+    if name in _IPYTHON_NAMES or _IPYTHON_PATTERN.match(name) or name in hidden or hasattr(builtins, name):
+        raise UsageError(f"-o {name}: that name belongs to Python or IPython (overwriting it would break "
+                         "the notebook); pick another, e.g. -o answer")
+    return name
+
+
 def _one_line(error: BaseException) -> str:
     from rlm_toolkit.errors import RLMError, scrub
 
@@ -153,8 +173,16 @@ class RLMMagics(Magics):
         With no model set: ``$RLM_MODEL``, else the embedded local model (no key needed).
         """
         args = parse_options(self.rlm, line)
-        if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
-            raise UsageError(f"-o needs a variable name, not {args.out!r}")
+        if args.out is not None:
+            check_out_name(args.out, self.shell)
+        if args.record is not None:  # a bad path is a mistake to hear about before the model runs
+            from rlm_toolkit.errors import UsageError as ToolkitUsageError
+            from rlm_toolkit.trace import check_writable
+
+            try:
+                check_writable(args.record)
+            except ToolkitUsageError as error:
+                raise UsageError(f"--record: {_one_line(error)}") from None
         prompt = interpolate(cell, self.shell.user_ns).strip()
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")

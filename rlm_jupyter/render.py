@@ -10,8 +10,10 @@ widget or a magic puts in a static output goes through this module::
 HTML: markdown-it-py with raw HTML off, then the nh3 allowlist (no ``data-*``, no
 button/form/input/iframe/style/img, links only http/https/mailto with ``rel="noopener
 noreferrer"`` and ``target="_blank"``), and ``$`` kept away from MathJax. Markdown: raw HTML
-escaped, links with other schemes defused, ``$`` escaped. ``fmt`` is ``markdown``, ``text`` or
-``code`` (what ``%%rlm -f`` takes). The live widget renders the same way in the page
+escaped, links with other schemes defused (a target on the line after ``](`` or ``[label]:`` too),
+``$`` escaped; the result is then read by a CommonMark parser that accepts anything, and if it
+still finds HTML or such a link, the answer is shown without links (or, failing that, as text).
+``fmt`` is ``markdown``, ``text`` or ``code`` (what ``%%rlm -f`` takes). The live widget renders the same way in the page
 (``static/markdown.js``).
 """
 
@@ -85,35 +87,69 @@ def to_html(text: str, fmt: str = "markdown") -> str:
     return f'<div class="rlm-md {_NO_MATH}">{body.replace("$", "&#36;")}</div>'
 
 
-_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}(?=[^`\n]*$)|~{3,})", re.M)  # a backtick fence's info has no backtick
 _CODE_SPAN = re.compile(r"(`+)(.*?)(?<!`)\1(?!`)", re.S)
-_LINK_DEST = re.compile(r"(\]\(\s*<?|^ {0,3}\[[^\]\n]+\]:\s*<?)([^\s)>]*)", re.M)
+_LIST_MARKS = r"(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)"
+# A link destination after "](" or after a reference definition's "[label]:" (at a line's start, in a
+# list item, or ending a label that began on an earlier line), with the whitespace CommonMark allows.
+_LINK_DEST = re.compile(
+    rf"(\]\(\s*<?|^ {{0,3}}{_LIST_MARKS}*\[[^\]\n]+\]:\s*<?|^[^\[\]\n]*\]:\s*<?)([^\s)>]*)", re.M
+)
+# The same openers at the end of a line: the destination may be on the next line ("up to one line
+# ending" is whitespace there), so the next line's first word is a destination too.
+_OPENER_AT_END = re.compile(rf"(?:\]\(|^ {{0,3}}{_LIST_MARKS}*\[[^\]]*\]:|^[^\[\]]*\]:)[ \t\r]*<?$")
+_NEXT_DEST = re.compile(r"^([ \t]*<?)([^\s)>]*)")
 _SAFE_DEST = re.compile(r"(?i)^(?:https?://|mailto:|#|[^:&%\\]*$)")
+_SAFE_HREF = re.compile(r"(?i)^(?:https?:|mailto:|#|[^:]*$|[^:]*[/?#])")
 
 
-def _defuse_links(line: str) -> str:
+def _defuse(m: re.Match[str]) -> str:
     """A link destination that is not http(s)/mailto/relative becomes a fragment (``#…``)."""
-
-    def fix(m: re.Match[str]) -> str:
-        dest = m.group(2)
-        return m.group(0) if not dest or _SAFE_DEST.match(dest) else m.group(1) + "#" + dest
-
-    return _LINK_DEST.sub(fix, line)
+    dest = m.group(2)
+    return m.group(0) if not dest or _SAFE_DEST.match(dest) else m.group(1) + "#" + dest
 
 
-def _escape_inline(segment: str) -> str:
-    return _defuse_links(segment.replace("<", "&lt;").replace(">", "&gt;").replace("$", r"\$"))
+def _escape_inline(segment: str, brackets: bool) -> str:
+    segment = segment.replace("<", "&lt;").replace(">", "&gt;").replace("$", r"\$")
+    if brackets:  # the fallback: no link can form at all
+        return segment.replace("[", r"\[").replace("]", r"\]")
+    return _LINK_DEST.sub(_defuse, segment)
 
 
-def _escape_markdown_line(line: str) -> str:
-    """Escape raw HTML and ``$`` outside code spans (inside them nothing is interpreted)."""
+def _escape_markdown_line(line: str, brackets: bool = False) -> tuple[str, bool]:
+    """Escape raw HTML and ``$`` outside code spans (inside them nothing is interpreted); also say
+    whether the line ends with a link opener whose destination would be on the next line."""
     out, pos = [], 0
     for m in _CODE_SPAN.finditer(line):
-        out.append(_escape_inline(line[pos:m.start()]))
+        out.append(_escape_inline(line[pos:m.start()], brackets))
         out.append(m.group(0))
         pos = m.end()
-    out.append(_escape_inline(line[pos:]))
-    return "".join(out)
+    out.append(_escape_inline(line[pos:], brackets))
+    return "".join(out), bool(_OPENER_AT_END.search(line[pos:] if pos else line))
+
+
+def _unsafe(markdown: str) -> bool:
+    """Whether a CommonMark parser that takes raw HTML and any URL finds HTML or a link we would not
+    write: the check behind the line-based escaping, in case a form slipped past it."""
+    if "<" not in markdown and "](" not in markdown and "]:" not in markdown:
+        return False  # no tag or autolink without "<", no link without "](" or a "[label]:" definition
+    for token in _permissive_markdown_it().parse(markdown):
+        if token.type == "html_block":
+            return True
+        for child in token.children or ():
+            href = child.attrGet("href") if child.type == "link_open" else None
+            if child.type == "html_inline" or (href is not None and not _SAFE_HREF.match(str(href).strip())):
+                return True
+    return False
+
+
+@lru_cache(maxsize=1)
+def _permissive_markdown_it() -> Any:
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": True, "linkify": False})
+    md.validateLink = lambda url: True  # see every link a front end could make, dangerous ones included
+    return md
 
 
 def to_markdown(text: str, fmt: str = "markdown") -> str:
@@ -125,15 +161,27 @@ def to_markdown(text: str, fmt: str = "markdown") -> str:
     if fmt == "text":
         escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$&])", r"\\\1", text)
         return escaped.replace("\n", "  \n")
-    lines, fence = [], None
+    out = _escape_markdown(text, brackets=False)
+    if _unsafe(out):  # a form the line-based escaping missed: show the answer without links
+        out = _escape_markdown(text, brackets=True)
+        if _unsafe(out):  # ... or, failing that, as escaped text
+            out = to_markdown(text, "text")
+    return out
+
+
+def _escape_markdown(text: str, brackets: bool) -> str:
+    lines, fence, carried = [], None, False
     for line in text.split("\n"):
         m = _FENCE_LINE.match(line)
         if fence is None:
             if m:
-                fence = m.group(1)
+                fence, carried = m.group(1), False
                 lines.append(line)
-            else:
-                lines.append(_escape_markdown_line(line))
+                continue
+            if carried and line.strip():  # the previous line opened a link: this line starts its target
+                line = _NEXT_DEST.sub(_defuse, line, count=1)
+            escaped, carried = _escape_markdown_line(line, brackets)
+            lines.append(escaped)
         else:
             lines.append(line)
             if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line.strip(" `~"):

@@ -54,8 +54,8 @@ class TimelineView(ShownOnce, anywidget.AnyWidget):
     stoppable = traitlets.Bool(False).tag(sync=True)  # a Stop button where a driver can act on it
 
     def __init__(self, model: str | None = None, *, started_at: float | None = None, steps: Any = None,
-                 frame: float = FRAME, stoppable: bool = False) -> None:
-        self.timeline = TimelineModel(model, started_at=started_at)
+                 frame: float = FRAME, stoppable: bool = False, clock: Any = None) -> None:
+        self.timeline = TimelineModel(model, started_at=started_at, clock=clock)
         self._ops: list[dict[str, Any]] = []  # every operation sent so far but headers, for the snapshot
         self._seq = 0
         self._lock = threading.RLock()  # the page's requests come on other threads than the events
@@ -300,7 +300,9 @@ def display_agent(
     if started_at is None and isinstance(run_started, float):
         # The run's own start, which its trace also uses: a replay shows the same durations.
         started_at = time.time() - (time.perf_counter() - run_started)
-    view = TimelineView(model, started_at=started_at, steps=steps, stoppable=True)
+    # A replay's elapsed time runs on the trace's clock (its own "now"), not on today's.
+    view = TimelineView(model, started_at=started_at, steps=steps, stoppable=True,
+                        clock=getattr(source, "clock", None))
     if not (_has_widget_frontend() if widget is None else widget):
         return _print_run(view, source)
     data, metadata = view._repr_mimebundle_() or ({}, {})

@@ -6,13 +6,17 @@
     echo "Tell a story" | rlm               # the prompt from stdin
     rlm --models                            # the providers and whether they are ready
 
-Errors print as one line on stderr (exit code 1, never a traceback that could show a key);
-Ctrl-C stops the stream, closes the connection and exits with 130.
+Errors print as one line on stderr (exit code 1, never a traceback that could show a key), on a
+line of their own after a partial answer; Ctrl-C stops the stream, closes the connection and exits
+with 130. Model text is untrusted: on a terminal its control characters (escape sequences that
+retitle the window, clear the screen or write the clipboard) are shown as ``\\x1b``-style text;
+piped, the text is passed on exactly, and ``--raw`` passes it on exactly to a terminal too.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -30,7 +34,39 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-tokens", type=int, help="maximum tokens in the answer")
     parser.add_argument("--stats", action="store_true", help="print usage and timings to stderr at the end")
     parser.add_argument("--models", action="store_true", help="list the providers and exit")
+    parser.add_argument("--raw", action="store_true", help="write the model's control characters (escape "
+                        "sequences) to the terminal as they are (piped output always is exact)")
     return parser
+
+
+# C0 controls but tab and line feed, DEL and C1 controls (\x9b is a one-byte CSI to some terminals).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class TerminalText:
+    """Makes model text safe to write to a terminal: each control character becomes visible text
+    (``ESC]0;title`` shows as ``\\x1b]0;title``), so no escape sequence reaches the terminal. CR LF
+    is a line end (LF); a lone CR, which would let text overwrite its own line, is shown too.
+    """
+
+    def __init__(self) -> None:
+        self._cr = False  # the last chunk ended with CR: is the next one's first character LF?
+
+    def feed(self, chunk: str) -> str:
+        text = ("\r" if self._cr else "") + chunk
+        self._cr = text.endswith("\r")
+        if self._cr:
+            text = text[:-1]
+        return _CONTROL.sub(_visible, text.replace("\r\n", "\n"))
+
+    def flush(self) -> str:
+        """What is still held (a CR at the very end), made visible."""
+        held, self._cr = ("\\r" if self._cr else ""), False
+        return held
+
+
+def _visible(m: re.Match[str]) -> str:
+    return f"\\x{ord(m.group(0)):02x}"
 
 
 def _list_models() -> None:
@@ -58,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0, 1 on an error, 130 on Ctrl-C)."""
     args = _parser().parse_args(argv)
     out = sys.stdout
+    safe = None if args.raw or not _isatty(out) else TerminalText()
+    last = ""
     try:
         if args.models:
             _list_models()
@@ -69,21 +107,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         rlm = RLM(args.model)
         params = {"system": args.system, "temperature": args.temperature, "max_tokens": args.max_tokens}
-        last = ""
         with rlm.stream(prompt, **params) as chunks:
             for chunk in chunks:
-                out.write(chunk)
+                out.write(safe.feed(chunk) if safe else chunk)
                 out.flush()
                 last = chunk or last
             response = chunks.response
-        if last and not last.endswith("\n"):
-            out.write("\n")
-        out.flush()
+        _end_line(out, last, safe)
         if args.stats:
             print(_stats(response), file=sys.stderr)
         return 0
     except RLMError as error:
+        _end_line(out, last, safe)  # the error goes on a line of its own, not after the partial answer
         message = " ".join(scrub(error.message).split())
+        if _isatty(sys.stderr):  # a server's error body is no more trusted than the model's text
+            message = TerminalText().feed(message)
         print(f"rlm: {type(error).__name__}: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -91,6 +129,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `rlm … | head`: the reader left; nothing more to say
         return 0
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+def _end_line(out: object, last: str, safe: TerminalText | None) -> None:
+    """End the answer's last line (and show a held CR), so what follows starts on a line of its own."""
+    tail = safe.flush() if safe else ""
+    if tail or (last and not last.endswith("\n")):
+        out.write(tail + "\n")  # type: ignore[attr-defined]
+    out.flush()  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

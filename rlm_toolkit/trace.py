@@ -15,6 +15,8 @@ one ``event`` line per event with its time offset ``t`` in seconds, one ``step``
 call with the exact request, and a ``footer`` with the provenance. Every string is passed
 through :func:`~rlm_toolkit.errors.scrub` before it is written; values of keys named like
 credentials are replaced; text that streams in pieces is scrubbed across piece boundaries.
+This module writes traces; reading and replaying them (``load``, ``replay``, ``Trace``, which
+checks every line of an untrusted file) is in :mod:`rlm_toolkit._replay` and re-exported here.
 """
 
 from __future__ import annotations
@@ -22,22 +24,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import queue
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, Union
 
+from ._replay import MAX_SPEED, MIN_SPEED, VERSION, Replay, Trace, check_speed, load, replay
 from .agents.events import AgentEvent
 from .callbacks import StreamingCallback
-from .errors import ProviderError, UsageError, scrub
-from .events import StreamEvent, TextDelta, event_from_dict
+from . import errors
+from .errors import UsageError, scrub
+from .events import StreamEvent, TextDelta
 
 __all__ = ["VERSION", "Trace", "TraceRecorder", "StreamRecorder", "AgentRecorder", "record", "load", "replay",
-           "Replay"]
+           "Replay", "check_writable", "check_speed", "MIN_SPEED", "MAX_SPEED"]
 
-VERSION = 1
 Kind = Literal["stream", "agent"]
 Event = Union[StreamEvent, AgentEvent]
 PathLike = Union[str, "os.PathLike[str]"]
@@ -47,6 +49,41 @@ _SECRET_KEYS = frozenset(
     {"authorization", "proxy-authorization", "api_key", "api-key", "x-api-key", "apikey"}
 )
 _SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+
+
+#: Held streamed text is written at the latest this many seconds (of the run) after it arrived.
+FLUSH_AFTER = 0.2
+#: ... or once this many characters are held.
+_HOLD_CHARS = 4096
+#: What a key, token or URL password could still be growing at the end of held text: it is held back
+#: a little longer when the rest is written on time (text in other scripts, spaces, punctuation is not).
+_KEY_TAIL = re.compile(r"(?i)(?:bearer\s+)?[A-Za-z0-9_\-*.…+/=]*$|://[^\s/?#@\"'<>]*$")
+_KEY_TAIL_MAX = 512
+
+
+def _unfinished_key_at(text: str, secrets: tuple[str, ...]) -> int:
+    """Where the end of ``text`` that could still grow into a key begins (``len(text)``: nowhere): a
+    trailing run of key characters (or ``Bearer …``), or the start of a known secret, whatever it holds."""
+    tail = _KEY_TAIL.search(text)
+    keep = tail.start() if tail is not None and len(text) - tail.start() <= _KEY_TAIL_MAX else len(text)
+    known = (*errors._secrets, *secrets)  # the keys providers registered, and this trace's
+    for secret in known:
+        for size in range(min(len(secret) - 1, len(text)), 0, -1):
+            if text.endswith(secret[:size]):
+                keep = min(keep, len(text) - size)
+                break
+    if keep < len(text):  # never cut through a whole key either: the part written is scrubbed alone
+        patterns = (errors._KEY_PATTERN, errors._BEARER_PATTERN, errors._USERINFO_PATTERN)
+        spans = [(m.start(), m.end()) for pattern in patterns for m in pattern.finditer(text)]
+        for secret in known:
+            at = text.find(secret)
+            while secret and at >= 0:
+                spans.append((at, at + len(secret)))
+                at = text.find(secret, at + 1)
+        for start, end in sorted(spans, reverse=True):
+            if start < keep < end:
+                keep = start
+    return keep
 
 
 def _env_secrets() -> tuple[str, ...]:
@@ -71,6 +108,31 @@ def _clean(value: Any, secrets: tuple[str, ...]) -> Any:
     return scrub(repr(value), secrets)
 
 
+def check_writable(path: PathLike) -> Path:
+    """``path`` as a Path if a trace can be written there (its folder exists, it is not a folder).
+
+    Callers check before a run starts (``%%rlm --record``), so a typo costs no model call.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"cannot record to {str(path)!r}: it is a folder; name a file in it, "
+                         f"e.g. {str(target / 'run.jsonl')!r}")
+    folder = target.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot record to {str(path)!r}: no folder {str(folder)!r} (create it first)")
+    if not os.access(target if target.exists() else folder, os.W_OK):
+        raise UsageError(f"cannot record to {str(path)!r}: not writable")
+    return target
+
+
+def _open_for_writing(path: Path) -> IO[str]:
+    check_writable(path)
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot record to {str(path)!r}: {error.strerror or error}") from None
+
+
 def _text_of(event: Any) -> str | None:
     """The streamed text an event carries (text deltas, agent tokens), else None."""
     if isinstance(event, TextDelta):
@@ -90,7 +152,10 @@ class TraceRecorder:
     """Writes one trace file as a run happens: ``event()`` per event, ``step()``, then ``close()``.
 
     Streamed text is held back until a piece that starts a new word arrives, then the held
-    pieces are scrubbed together, so a key split over several tokens is still removed.
+    pieces are scrubbed together, so a key split over several tokens is still removed. Text is
+    never held longer than :data:`FLUSH_AFTER` seconds (or :data:`_HOLD_CHARS` characters), so an
+    answer without spaces (Japanese, Chinese, a long URL) is on disk as it streams; only a
+    trailing run that could still be part of a key waits for the next piece.
     """
 
     def __init__(
@@ -109,9 +174,10 @@ class TraceRecorder:
         # ``started``: when the run began (``time.perf_counter()``), if that was before now.
         self._t0 = time.perf_counter() if started is None else started
         self.created = time.time() - (time.perf_counter() - self._t0)
-        self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
+        self._file: IO[str] | None = _open_for_writing(self.path)
         self._header_written = False
         self._pending: list[tuple[float, Any]] = []
+        self._held = 0  # characters in _pending
         self.closed = False
 
     def now(self) -> float:
@@ -143,13 +209,29 @@ class TraceRecorder:
         if text[:1].isspace():
             self._flush_text()
         self._pending.append((t, event))
+        self._held += len(text)
+        if t - self._pending[0][0] >= FLUSH_AFTER or self._held >= _HOLD_CHARS:
+            self._flush_text(on_time=True)
 
-    def _flush_text(self) -> None:
-        """Write held text pieces, scrubbed as one text and split again at the same offsets."""
+    def _flush_text(self, on_time: bool = False) -> None:
+        """Write held text pieces, scrubbed as one text and split again at the same offsets.
+
+        ``on_time``: written because it was held long enough, not at a word boundary; the trailing
+        pieces that could still be the start of a key stay held (at most ``_KEY_TAIL_MAX`` characters).
+        """
         if not self._pending:
             return
         pieces = [_text_of(e) or "" for _, e in self._pending]
         whole = "".join(pieces)
+        count = len(pieces)
+        if on_time:
+            keep = _unfinished_key_at(whole, self.secrets)
+            while count and len(whole) > keep:  # hold back every piece that reaches into the tail
+                whole = whole[: len(whole) - len(pieces[count - 1])]
+                count -= 1
+            if count == 0:
+                return
+            pieces = pieces[:count]
         clean = scrub(whole, self.secrets)
         out: list[str] = pieces
         if clean != whole:
@@ -161,7 +243,8 @@ class TraceRecorder:
         for (t, event), text in zip(self._pending, out):
             data = _with_text(event, text)
             self._write({"type": "event", "t": round(t, 4), "event": _clean(data, self.secrets)})
-        self._pending = []
+        self._pending = self._pending[count:]
+        self._held = sum(len(_text_of(e) or "") for _, e in self._pending)
 
     def step(self, number: int, data: dict[str, Any] | Any) -> None:
         """Record the request of one model call: the exact messages, tool specs, response."""
@@ -351,168 +434,6 @@ def record(
         finally:
             finish(error)
     return recorded()
-
-
-@dataclass
-class Trace:
-    """A trace read back: header, events with their offsets, step requests and footer."""
-
-    header: dict[str, Any]
-    events: list[Event] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
-    steps: dict[int, dict[str, Any]] = field(default_factory=dict)
-    footer: dict[str, Any] | None = None
-
-    @property
-    def kind(self) -> str:
-        return str(self.header.get("kind"))
-
-    @property
-    def model(self) -> str | None:
-        return self.header.get("model")
-
-    @property
-    def created(self) -> float:
-        return float(self.header.get("created") or 0.0)
-
-    @property
-    def complete(self) -> bool:
-        """Whether the recording was closed (a crashed run leaves no footer)."""
-        return self.footer is not None
-
-    @property
-    def state(self) -> str:
-        return self.footer.get("state", "done") if self.footer else "stopped"
-
-    @property
-    def text(self) -> str:
-        """The answer: the streamed text, or an agent's final answer."""
-        if self.kind == "agent":
-            finals = [e.content for e in self.events if isinstance(e, AgentEvent) and e.type == "final"]
-            return finals[-1] if finals else ""
-        return "".join(e.text for e in self.events if isinstance(e, TextDelta))
-
-    def messages(self, step: int) -> list[dict[str, Any]]:
-        """The exact messages sent to the model at ``step`` (1-based)."""
-        if step not in self.steps:
-            raise UsageError(f"the trace has no step {step}; steps: {sorted(self.steps) or 'none'}")
-        return list(self.steps[step].get("messages") or [])
-
-    def to_otel(self, **kwargs: Any) -> list[Any]:
-        """This run as OpenTelemetry GenAI spans: ``trace.to_otel(endpoint="http://…/v1/traces")``.
-
-        Keyword arguments as :func:`rlm_toolkit.otel.export_trace` (needs ``pip install 'rlm[otel]'``).
-        """
-        from .otel import export_trace
-
-        return export_trace(self, **kwargs)
-
-
-def load(path: PathLike) -> Trace:
-    """Read a trace file; a line that is not JSON, or a newer format version, is a UsageError."""
-    trace: Trace | None = None
-    with Path(path).open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                kind = obj["type"]
-            except (ValueError, KeyError, TypeError):
-                if trace is not None and trace.footer is None and not line.endswith("\n"):
-                    break  # a run that crashed mid-write: keep what was complete
-                raise UsageError(f"{path}:{number}: not a trace line (JSON object with a 'type')") from None
-            if trace is None:
-                if kind != "header":
-                    raise UsageError(f"{path}: not an rlm trace (the first line is not a header)")
-                if int(obj.get("version", 0)) > VERSION:
-                    raise UsageError(f"{path}: trace format version {obj['version']} is newer than this "
-                                     f"rlm_toolkit reads ({VERSION}); upgrade rlm")
-                trace = Trace(header=obj)
-            elif kind == "event":
-                data = obj["event"]
-                event = AgentEvent.from_dict(data) if trace.kind == "agent" else event_from_dict(data)
-                trace.events.append(event)
-                trace.times.append(float(obj.get("t", 0.0)))
-            elif kind == "step":
-                trace.steps[int(obj["step"])] = obj
-            elif kind == "footer":
-                trace.footer = obj
-    if trace is None:
-        raise UsageError(f"{path}: empty file, not an rlm trace")
-    return trace
-
-
-class Replay:
-    """Iterate a trace's events again, sync or async, at ``speed`` × the original pace (None: at once).
-
-    ``next(timeout)`` returns the next event if it is due within ``timeout`` seconds, else waits
-    ``timeout`` and raises ``queue.Empty`` (what the widgets use to flush on a timer). A trace
-    whose run failed raises a :class:`~rlm_toolkit.errors.ProviderError` after its last event.
-    """
-
-    def __init__(self, trace: Trace, speed: float | None = 1.0) -> None:
-        if speed is not None and speed <= 0:
-            raise UsageError("speed must be positive, or None to replay at once")
-        self.trace = trace
-        self.speed = speed
-        self._index = 0
-        self._start: float | None = None
-
-    def _due_in(self) -> float:
-        if self._start is None:
-            self._start = time.perf_counter()
-        if self.speed is None or self._index >= len(self.trace.events):
-            return 0.0
-        due = self._start + self.trace.times[self._index] / self.speed
-        return max(0.0, due - time.perf_counter())
-
-    def _take(self) -> Event:
-        if self._index >= len(self.trace.events):
-            self._index += 1
-            footer = self.trace.footer or {}
-            if footer.get("state") == "error" and self._index == len(self.trace.events) + 1:
-                raise ProviderError(str(footer.get("error") or "the recorded run failed"),
-                                    partial_text=self.trace.text)
-            raise StopIteration
-        event = self.trace.events[self._index]
-        self._index += 1
-        return event
-
-    def __iter__(self) -> Replay:
-        return self
-
-    def __next__(self) -> Event:
-        wait = self._due_in()
-        if wait:
-            time.sleep(wait)
-        return self._take()
-
-    def next(self, timeout: float | None = None) -> Event:
-        wait = self._due_in()
-        if timeout is not None and wait > timeout:
-            time.sleep(timeout)
-            raise queue.Empty
-        if wait:
-            time.sleep(wait)
-        return self._take()
-
-    def __aiter__(self) -> Replay:
-        return self
-
-    async def __anext__(self) -> Event:
-        wait = self._due_in()
-        if wait:
-            await asyncio.sleep(wait)
-        try:
-            return self._take()
-        except StopIteration:
-            raise StopAsyncIteration from None
-
-
-def replay(path: PathLike | Trace, speed: float | None = 1.0) -> Replay:
-    """The recorded events again, with their original timing (``speed=None``: instantly)."""
-    return Replay(path if isinstance(path, Trace) else load(path), speed)
 
 
 def diff(a: PathLike | Trace, b: PathLike | Trace) -> Any:

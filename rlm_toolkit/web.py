@@ -1,4 +1,4 @@
-"""Server-Sent Events for FastAPI / Starlette, framed correctly.
+"""Server-Sent Events and WebSocket frames for FastAPI / Starlette, framed correctly.
 
 The usual one-liner ``yield f"data: {chunk}\\n\\n"`` breaks as soon as a chunk holds a line break
 (markdown, code): the browser sees a blank line as the end of the event and drops or splits the
@@ -19,7 +19,9 @@ the chunk again, exactly::
 The stream ends with an ``event: done`` (its data: the response's provenance as JSON, see
 :meth:`Response.to_dict`), or with an ``event: error`` whose data is the scrubbed error message.
 The SSE format cannot carry a bare carriage return: ``\\r\\n`` and ``\\r`` inside a chunk arrive
-as ``\\n``.
+as ``\\n``. Over a WebSocket, :func:`websocket_stream` sends the same three outcomes as JSON frames
+(``text``, then ``done`` or ``error``), so a model failure reaches the client as a message, not as
+a connection dropped with code 1006.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from .errors import MissingDependencyError, UsageError, scrub
 
-__all__ = ["sse_event", "sse_stream", "sse_response", "SSE_HEADERS"]
+__all__ = ["sse_event", "sse_stream", "sse_response", "ws_frames", "websocket_stream", "SSE_HEADERS"]
 
 #: Headers that keep proxies (nginx) and browsers from buffering or caching the stream.
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -69,6 +72,24 @@ def sse_event(data: str, event: str | None = None, id: str | None = None, retry:
     return "".join(head) + body + "\n"
 
 
+async def _outcomes(chunks: AsyncIterable[str]) -> AsyncIterator[tuple[str, Any]]:
+    """What every web framing sends, in order: ``("text", chunk)`` per chunk, then ``("done", provenance)``
+    or ``("error", "ErrorType: scrubbed message")``. Closing it closes ``chunks`` (and the model's
+    connection)."""
+    try:
+        async for chunk in chunks:
+            yield "text", chunk
+    except Exception as failure:  # the client gets a typed, scrubbed message instead of a cut
+        yield "error", f"{type(failure).__name__}: {scrub(failure)}"
+        return
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    response = getattr(chunks, "response", None)
+    yield "done", (response.to_dict() if response is not None else {})
+
+
 async def sse_stream(
     chunks: AsyncIterable[str], *, event: str | None = None, done: str = "done", error: str = "error"
 ) -> AsyncIterator[str]:
@@ -78,19 +99,58 @@ async def sse_stream(
     carries its provenance (model, usage, finish reason, timings) as JSON. Closing this
     generator (the client went away) closes ``chunks`` and with it the model's connection.
     """
-    try:
-        async for chunk in chunks:
-            yield sse_event(chunk, event=event)
-    except Exception as failure:  # the client gets a typed, scrubbed message instead of a cut
-        yield sse_event(f"{type(failure).__name__}: {scrub(failure)}", event=error)
-        return
-    finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
-    response = getattr(chunks, "response", None)
-    info: dict[str, Any] = response.to_dict() if response is not None else {}
-    yield sse_event(json.dumps(info, ensure_ascii=False), event=done)
+    async with aclosing(_outcomes(chunks)) as outcomes:
+        async for kind, value in outcomes:
+            if kind == "text":
+                yield sse_event(value, event=event)
+            elif kind == "error":
+                yield sse_event(value, event=error)
+            else:
+                yield sse_event(json.dumps(value, ensure_ascii=False), event=done)
+
+
+async def ws_frames(chunks: AsyncIterable[str]) -> AsyncIterator[str]:
+    """The WebSocket text frames for ``chunks``: one JSON object each (see :func:`websocket_stream`)."""
+    async with aclosing(_outcomes(chunks)) as outcomes:
+        async for kind, value in outcomes:
+            yield _ws_frame(kind, value)
+
+
+def _ws_frame(kind: str, value: Any) -> str:
+    key = {"text": "text", "error": "error", "done": "response"}[kind]
+    return json.dumps({"type": kind, key: value}, ensure_ascii=False)
+
+
+async def websocket_stream(websocket: Any, chunks: AsyncIterable[str], *, close: bool = True) -> str:
+    """Send ``chunks`` over an accepted Starlette/FastAPI WebSocket, ending with a frame that says how.
+
+    Text frames, each a JSON object: ``{"type": "text", "text": chunk}`` per chunk, then
+    ``{"type": "done", "response": {…provenance…}}`` or ``{"type": "error", "error": "IncompleteStreamError:
+    …"}`` (scrubbed). With ``close=True`` the socket is then closed with code 1000 (done) or 1011
+    and the error as the reason (cut to the 123 bytes a close frame holds). Returns ``"done"`` or
+    ``"error"``. If the client goes away, ``chunks`` (and the model's connection) is closed and
+    the disconnect propagates. ::
+
+        @app.websocket("/chat")
+        async def chat(websocket: WebSocket):
+            await websocket.accept()
+            await websocket_stream(websocket, rlm.astream(await websocket.receive_text()))
+    """
+    outcome, reason = "done", ""
+    async with aclosing(_outcomes(chunks)) as outcomes:
+        async for kind, value in outcomes:
+            if kind == "error":
+                outcome, reason = "error", value
+            await websocket.send_text(_ws_frame(kind, value))
+    if close:
+        await websocket.close(code=1000 if outcome == "done" else 1011, reason=_close_reason(reason))
+    return outcome
+
+
+def _close_reason(text: str) -> str:
+    """At most 123 UTF-8 bytes (RFC 6455 §5.5: a control frame's payload is 125 bytes, 2 are the code)."""
+    data = text.encode("utf-8")
+    return text if len(data) <= 123 else data[:120].decode("utf-8", "ignore") + "..."
 
 
 def sse_response(chunks: AsyncIterable[str], *, status_code: int = 200, **kwargs: Any) -> Any:

@@ -255,3 +255,26 @@ def test_while_running_only_custom_messages_cross_the_comm(kernel):
     sent = sum(m["_bytes"] for m in comm if m["content"]["data"].get("method") == "custom")
     transcript = run.of("update_display_data")[0]["content"]["data"]["text/plain"]
     assert sent < custom * 900 + 2 * len(transcript), (sent, custom, len(transcript))
+
+
+def test_a_damaged_trace_never_leaves_a_widget_and_a_traceback_in_the_notebook(kernel, tmp_path):
+    """Fatal damage: one UsageError line and nothing displayed; a bad line: the rest replays, one note."""
+    header = {"type": "header", "version": 1, "kind": "agent", "model": "m", "created": 1_700_000_000.0}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**header, "created": "yesterday"}) + "\n")
+    run = kernel.execute(f"%rlm replay {bad} --instant")
+    assert "bad.jsonl:1: not a trace header: 'created'" in usage_error(run) and not run.of("display_data")
+    part = tmp_path / "part.jsonl"
+    rows = [header,
+            {"type": "event", "t": 0.1, "event": {"type": "thought", "content": "x", "step": "one"}},
+            {"type": "event", "t": 0.2, "event": {"type": "final", "content": "42", "step": 1,
+                                                  "timestamp": 1_700_000_000.2}},
+            {"type": "footer", "t": 0.2, "state": "done", "response": None, "error": None}]
+    part.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = kernel.execute(f"%rlm replay {part} --instant")
+    assert run.ok and not run.errors, run.errors
+    stderr = "".join(m["content"]["text"] for m in run.of("stream") if m["content"]["name"] == "stderr")
+    assert "1 line could not be read" in stderr and "part.jsonl:2: " in stderr and "Traceback" not in stderr
+    assert len(run.of("display_data")) == 1
+    final = run.of("update_display_data")[-1]["content"]["data"]
+    assert "42" in final["text/plain"] and "done" in final["text/plain"]

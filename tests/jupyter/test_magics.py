@@ -1,22 +1,13 @@
-"""The magics in an in-process IPython shell: loading, settings, line forms, unloading."""
+"""The magics in an in-process IPython shell (``shell``, tests/jupyter/conftest.py): loading, settings, line
+forms, unloading."""
 
 from __future__ import annotations
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
 from rlm_toolkit import RLM, ScriptedProvider
 from rlm_jupyter.magics import RLMMagics
-
-
-@pytest.fixture
-def shell():
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "rlm_jupyter")
-    yield ip
-    ip.run_line_magic("unload_ext", "rlm_jupyter")
-    InteractiveShell.clear_instance()
 
 
 def magics(ip) -> RLMMagics:

@@ -111,3 +111,55 @@ def test_code_format_shows_an_already_fenced_answer_as_that_block():
     html = to_html(fenced, fmt="code")
     assert '<code class="language-python">' in html and "```" not in html and "&lt;b&gt;" in html
     assert to_markdown("x = 1", fmt="code") == "```\nx = 1\n```"
+
+
+# Link targets CommonMark finds after whitespace that holds a line ending, definitions in list items
+# and with labels over two lines, and places where a line-based reading of code could disagree.
+HOSTILE_ACROSS_LINES = [
+    "[x](\njavascript:alert(1))",
+    "[x](  \n  javascript:alert(1))",
+    "[x](\t\n\tjavascript:alert(1) \"title\")",
+    "[x](\r\njavascript:alert(1))",
+    "[x](\rjavascript:alert(1))",
+    "[x](\n<javascript:alert(1)>)",
+    "[x](\n  data:text/html;base64,PHNjcmlwdD4=)",
+    "[x]:\n javascript:alert(1)\n\n[x]",
+    "[x]:\njavascript:alert(1)\n\n[x]",
+    "[x]: \t\r\n\t javascript:alert(1)\n\n[x]",
+    "[x\ny]: javascript:alert(1)\n\n[x y]",
+    "[x\ny]:\njavascript:alert(1)\n\n[x y]",
+    "- [x]: javascript:alert(1)\n\n[x]",
+    "1. [x]:\n   javascript:alert(1)\n\n[x]",
+    "foo `\n`[x](javascript:alert(1))`",
+    "```js`x`\n<img src=x onerror=alert(1)>",
+]
+
+
+def active_markdown(markdown: str) -> list[str]:
+    """What a CommonMark reader that keeps raw HTML and any URL would make active in ``markdown``."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": True})
+    md.validateLink = lambda url: True
+    found = []
+    for token in md.parse(markdown):
+        found += [token.content] if token.type == "html_block" else []
+        for child in token.children or ():
+            href = child.attrGet("href") if child.type == "link_open" else None
+            if child.type == "html_inline" or (href and re.match(r"(?i)[a-z][a-z0-9+.-]*:", href)
+                                               and not re.match(r"(?i)(https?|mailto):", href)):
+                found.append(href or child.content)
+    return found
+
+
+@pytest.mark.parametrize("text", HOSTILE_ACROSS_LINES)
+def test_markdown_defuses_link_targets_on_the_next_line_and_every_whitespace_variant(text):
+    assert active_markdown(text), "the case must be dangerous unescaped"
+    assert active_markdown(to_markdown(text)) == []
+
+
+def test_a_target_on_the_next_line_is_defused_in_place_and_safe_ones_are_kept():
+    assert to_markdown("[x](\njavascript:alert(1))") == "[x](\n#javascript:alert(1))"
+    assert to_markdown("[x]:\n  javascript:alert(1)\n\n[x]") == "[x]:\n  #javascript:alert(1)\n\n[x]"
+    for safe in ("[ok](\nhttps://example.org)", "[ok]:\n  https://example.org\n\n[ok]", "a `](`\nb:c"):
+        assert to_markdown(safe) == safe

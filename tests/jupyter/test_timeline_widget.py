@@ -193,3 +193,29 @@ def test_a_recorded_run_and_its_replay_show_the_same_durations(tmp_path):
     assert all(abs(a[2] - b[2]) < 1e-3 for a, b in zip(rows(again), rows(live)))
     assert again.timeline.model == live.timeline.model
     assert rows(live)[0][2] > 0.02  # the thought took its two tokens' time, counted from the run's start
+
+
+def test_the_saved_copy_caps_the_messages_it_embeds_and_says_where_they_all_are():
+    """A tool returning 1 MB three times: each later step's messages repeat every earlier result."""
+    from rlm_jupyter._timeline_model import MESSAGES_BUDGET, OBSERVATION_LIMIT
+
+    def dump(n: int) -> str:
+        """Return a lot of text."""
+        return f"{n}:" + "y" * 1_000_000
+
+    calls = [ScriptedTurn(chunks=f"Dump {n}.", tool_calls=[{"name": "dump", "arguments": {"n": n}}])
+             for n in range(3)]
+    a = ReActAgent(RLM(ScriptedProvider(turns=[*calls, "Done."])), tools=[dump])
+    stream = a.stream("dump three times")
+    view = TimelineView(steps=lambda: stream.history)
+    captured(view)
+    drive(view, stream)
+    assert view.state == "done" and len(view.messages(4)[-1]["content"]) > 1_000_000  # nothing lost in Python
+    data, _ = view.final_bundle()
+    size = sum(len(v) for v in data.values() if isinstance(v, str))
+    assert size < MESSAGES_BUDGET * 1.2 + 4 * 60_000, size  # messages budget + the capped observation rows
+    html = data["text/html"]
+    assert "more characters not saved here" in html and "rlm_toolkit.trace.load(FILE).messages(2)" in html
+    assert "y" * (OBSERVATION_LIMIT + 1) not in html
+    assert "show the first 20,000 of 1,000,002 characters" in html
+    assert "Done." in html  # the answer itself is not cut

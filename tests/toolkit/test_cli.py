@@ -47,7 +47,7 @@ def test_typed_error_is_one_line_without_the_key(openai_server):
 def test_cut_stream_keeps_the_partial_output_and_fails(openai_server):
     openai_server.script(Stream("one two three", cut_after=2))
     done = rlm_cli(openai_server, "hi", "-m", "openai:gpt-4o")
-    assert done.returncode == 1 and done.stdout == "one two"
+    assert done.returncode == 1 and done.stdout == "one two\n"  # the error line starts a line of its own
     assert done.stderr.startswith("rlm: IncompleteStreamError:")
 
 
@@ -96,3 +96,58 @@ def test_missing_key_names_the_variable():
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith("rlm: MissingCredentialsError: OPENAI_API_KEY is not set")
     assert "local:smollm2" in done.stderr and done.stderr.count("\n") == 1
+
+
+HOSTILE_CHUNKS = ["Hi", "\x1b]0;pwned\x07", "\x1b[2J\x1b[H", "\x1b]52;c;ZXZpbA==\x07", " done\r", "\nnext\x9b31m",
+                  " end\r"]
+
+
+def rlm_on_a_terminal(server, *args: str) -> bytes:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; return what the terminal received."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    env = {**os.environ, **server.env, "PYTHONIOENCODING": "utf-8"}
+    proc = subprocess.Popen([sys.executable, "-m", "rlm_toolkit", *args], env=env, stdin=subprocess.DEVNULL,
+                            stdout=secondary, stderr=secondary)
+    os.close(secondary)
+    received = b""
+    try:
+        while True:
+            try:
+                data = os.read(primary, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            received += data
+    finally:
+        os.close(primary)
+        assert proc.wait(30) is not None
+    return received
+
+
+def test_control_sequences_from_the_model_never_reach_a_terminal(openai_server):
+    openai_server.script(Stream(HOSTILE_CHUNKS))
+    screen = rlm_on_a_terminal(openai_server, "hi", "-m", "openai:gpt-4o")
+    for byte in (b"\x1b", b"\x07", b"\xc2\x9b"):  # ESC, BEL, the one-byte CSI
+        assert byte not in screen, screen
+    text = screen.decode().replace("\r\n", "\n")  # the terminal turns each LF into CR LF
+    assert text == ("Hi\\x1b]0;pwned\\x07\\x1b[2J\\x1b[H\\x1b]52;c;ZXZpbA==\\x07 done\nnext\\x9b31m end\\r\n")
+
+
+def test_piped_output_and_raw_keep_the_text_exactly(openai_server):
+    openai_server.script(Stream(HOSTILE_CHUNKS))
+    env = {**os.environ, **openai_server.env, "PYTHONIOENCODING": "utf-8"}
+    done = subprocess.run([sys.executable, "-m", "rlm_toolkit", "hi", "-m", "openai:gpt-4o"], env=env,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == ("".join(HOSTILE_CHUNKS) + "\n").encode()
+    openai_server.script(Stream(["\x1b]0;title\x07", "ok"]))
+    screen = rlm_on_a_terminal(openai_server, "hi", "-m", "openai:gpt-4o", "--raw")
+    assert b"\x1b]0;title\x07ok" in screen
+
+
+def test_on_a_terminal_the_error_after_a_partial_answer_starts_a_new_line(openai_server):
+    openai_server.script(Stream("one two three", cut_after=2))
+    screen = rlm_on_a_terminal(openai_server, "hi", "-m", "openai:gpt-4o").decode()
+    assert screen.startswith("one two\r\nrlm: IncompleteStreamError:"), screen

@@ -73,3 +73,26 @@ def test_web_page_app_streams_line_breaks_exactly(openai_server, serve_asgi, mon
     body = httpx.get(serve_asgi(namespace["app"]) + "/stream", params={"query": "rivers"}, timeout=10).content
     events = decoder.feed(body) + decoder.flush()
     assert [e.data for e in events[:-1]] == chunks and events[-1].event == "done"
+
+
+def test_web_page_websocket_app_sends_the_documented_frames(openai_server, serve_asgi, monkeypatch):
+    import json
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    code = [m["code"] for m in _BLOCKS.finditer((DOCS / "web.md").read_text(encoding="utf-8"))
+            if "websocket_stream" in m["code"]][0]
+    for name, value in openai_server.env.items():
+        monkeypatch.setenv(name, value)
+    namespace: dict = {"__name__": "web_doc"}
+    exec(compile(code, "<docs/web.md>", "exec"), namespace)
+    openai_server.script(Stream("one two three", cut_after=2))
+    frames = []
+    with connect(serve_asgi(namespace["app"]).replace("http://", "ws://") + "/chat", open_timeout=10) as ws:
+        ws.send("hi")
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                frames.append(json.loads(ws.recv(timeout=10)))
+    assert [f["type"] for f in frames] == ["text", "text", "error"]
+    assert frames[-1]["error"].startswith("IncompleteStreamError") and closed.value.rcvd.code == 1011

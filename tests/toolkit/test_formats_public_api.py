@@ -12,6 +12,8 @@ PINNED = {
         "sse_stream",
         "sse_response",
         "SSE_HEADERS",
+        "ws_frames",
+        "websocket_stream",
         "UI_MESSAGE_STREAM_HEADERS",
         "UIMessageStreamEncoder",
         "ui_message_stream",
@@ -48,6 +50,10 @@ PINNED = {
         "replay",
         "Replay",
         "diff",
+        "check_writable",
+        "check_speed",
+        "MIN_SPEED",
+        "MAX_SPEED",
     },
 }
 

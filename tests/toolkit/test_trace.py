@@ -272,3 +272,55 @@ def test_a_run_left_early_is_closed_as_stopped(tmp_path):
         break
     gc.collect()
     assert load(path2).state == "stopped"
+
+
+def test_text_without_spaces_is_written_as_it_streams_not_at_the_end(tmp_path):
+    """1,000 Japanese chunks: the held text is written on time (FLUSH_AFTER), so a crash keeps it."""
+    path = tmp_path / "ja.jsonl"
+    recorder = TraceRecorder(path, kind="stream", model="m")
+    pieces = ["これは", "日本語", "の", "答え", "です", "。"] * 167
+    written_during = []
+    for i, piece in enumerate(pieces[:1000]):
+        recorder.event(TextDelta(text=piece), t=i * 0.01)  # ten seconds of streaming
+        if i % 100 == 99:
+            written_during.append(sum(1 for r in lines(path) if r["type"] == "event"))
+    # At most FLUSH_AFTER (0.2 s = 20 chunks here) is held at any time.
+    assert all(n >= (k + 1) * 100 - 21 for k, n in enumerate(written_during)), written_during
+    recorder.close()
+    assert load(path).text == "".join(pieces[:1000])
+
+
+def test_on_time_flush_still_scrubs_a_key_split_over_pieces(tmp_path):
+    """Written on time, the text that could still be a key waits: the key is scrubbed whole."""
+    path = tmp_path / "key.jsonl"
+    recorder = TraceRecorder(path, kind="stream", model="m")
+    pieces = ["鍵は", "sk", "-proj", "-Zq81"] + ["xW7p"] * 60 + ["です", "。", "終わり"]
+    for i, piece in enumerate(pieces):
+        recorder.event(TextDelta(text=piece), t=i * 0.1)
+    assert "鍵は" in path.read_text()  # written before the end
+    recorder.close()
+    text = path.read_text()
+    assert "Zq81" not in text and "xW7p" not in text
+    trace = load(path)
+    assert trace.text == "鍵はsk-***です。終わり" and len(trace.events) == len(pieces)
+
+
+def test_recording_where_no_file_can_be_written_is_a_usage_error_before_the_call(tmp_path):
+    provider = ScriptedProvider("hi")
+    for where in (tmp_path / "no" / "such" / "run.jsonl", tmp_path):
+        with pytest.raises(UsageError, match="cannot record to"):
+            RLM(provider).stream("x", record=where)
+    assert not provider.requests
+
+
+def test_on_time_flush_holds_the_start_of_a_known_secret_whatever_its_characters(tmp_path, monkeypatch):
+    secret = "p@ss!w0rd-1234"
+    monkeypatch.setenv("MY_DB_PASSWORD", secret)
+    path = tmp_path / "secret.jsonl"
+    recorder = TraceRecorder(path, kind="stream", model="m")
+    for i, piece in enumerate(["値は", "p@", "ss!", "w0rd-1234", "です"]):
+        recorder.event(TextDelta(text=piece), t=i * 0.3)  # every piece comes after FLUSH_AFTER
+    assert "値は" in path.read_text()
+    recorder.close()
+    assert not any(part in path.read_text() for part in ("p@", "ss!", "w0rd")), path.read_text()
+    assert load(path).text == "値は***です"

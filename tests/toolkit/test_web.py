@@ -103,3 +103,69 @@ def test_missing_web_extra_names_it(monkeypatch):
 
     with pytest.raises(errors.MissingDependencyError, match=r"rlm\[web\]"):
         sse_response(nothing())
+
+
+def make_ws_app(server):
+    from fastapi import FastAPI
+    from starlette.routing import WebSocketRoute
+
+    from rlm_toolkit.web import websocket_stream
+
+    rlm = RLM.from_openai("gpt-4o", base_url=server.base_url, api_key=server.api_key, max_retries=0)
+    app = FastAPI()
+
+    async def chat(websocket):  # a Starlette route: no annotation to resolve in this module
+        await websocket.accept()
+        await websocket_stream(websocket, rlm.astream(await websocket.receive_text()))
+
+    app.router.routes.append(WebSocketRoute("/chat", chat))
+    return app
+
+
+def ws_exchange(url: str) -> tuple[list[dict], object]:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    frames = []
+    with connect(url.replace("http://", "ws://") + "/chat", open_timeout=10) as ws:
+        ws.send("hi")
+        try:
+            while True:
+                frames.append(json.loads(ws.recv(timeout=10)))
+        except ConnectionClosed as closed:
+            return frames, closed.rcvd
+
+
+def test_websocket_frames_end_with_done_and_a_normal_close(openai_server, serve_asgi):
+    chunks = [c for c in TRICKY if c]
+    openai_server.script(Stream(chunks, delay=0.005))
+    frames, close = ws_exchange(serve_asgi(make_ws_app(openai_server)))
+    assert [f["text"] for f in frames if f["type"] == "text"] == chunks
+    assert frames[-1]["type"] == "done" and frames[-1]["response"]["finish_reason"] == "stop"
+    assert close.code == 1000
+
+
+@pytest.mark.parametrize(("fault", "name"), [(Stream("a b c", cut_after=1), "IncompleteStreamError"),
+                                             (Unauthorized(), "AuthenticationError")])
+def test_a_model_failure_over_a_websocket_is_an_error_frame_and_close_1011(openai_server, serve_asgi, fault,
+                                                                            name):
+    openai_server.script(fault)
+    frames, close = ws_exchange(serve_asgi(make_ws_app(openai_server)))
+    assert frames[-1]["type"] == "error" and frames[-1]["error"].startswith(name)
+    assert close.code == 1011 and close.reason.startswith(name) and len(close.reason.encode()) <= 123
+    for frame in frames:
+        assert TEST_KEY[3:8] not in json.dumps(frame) and TEST_KEY[-4:] not in json.dumps(frame)
+    if name == "IncompleteStreamError":
+        assert [f["text"] for f in frames[:-1]] == ["a"]
+
+
+def test_a_websocket_client_leaving_closes_the_model_connection(openai_server, serve_asgi):
+    from websockets.sync.client import connect
+
+    openai_server.script(Stream("word " * 50, delay=0.1))
+    url = serve_asgi(make_ws_app(openai_server)).replace("http://", "ws://")
+    with connect(url + "/chat", open_timeout=10) as ws:
+        ws.send("hi")
+        assert json.loads(ws.recv(timeout=10)) == {"type": "text", "text": "word"}
+    assert openai_server.wait_disconnect(3)
+    assert openai_server.completed == 0

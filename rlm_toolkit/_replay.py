@@ -1,0 +1,412 @@
+"""Reading a trace back (:func:`load`) and replaying it with its timing (:class:`Replay`).
+
+A trace file is untrusted input: it may be hand-edited, cut by a crash, or not a trace at all.
+:func:`load` checks every line against the format (docs/traces.md) before anything is shown, so
+a widget never starts on a trace that fails half-way. A file that cannot be a trace (no header,
+a header of the wrong shape, a folder, unreadable) is one :class:`~rlm_toolkit.errors.UsageError`
+naming the file and line; lines of the wrong shape after a good header are skipped and listed in
+``trace.problems``, so a partly readable trace replays what is readable and says what it left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from .agents.events import EVENT_TYPES, AgentEvent
+from .errors import ProviderError, UsageError
+from .events import StreamEvent, TextDelta, event_from_dict
+
+__all__ = ["VERSION", "Trace", "load", "Replay", "replay", "check_speed", "MIN_SPEED", "MAX_SPEED"]
+
+VERSION = 1
+#: ``replay(speed=…)`` / ``%rlm replay --speed``: slower or faster than this is a mistake, not a wish.
+MIN_SPEED, MAX_SPEED = 0.001, 1000.0
+Event = Union[StreamEvent, AgentEvent]
+PathLike = Union[str, "os.PathLike[str]"]
+_MAX_PROBLEMS = 20  # problems listed one by one; the rest are counted
+_LONGEST_WAIT = 3600.0  # one sleep at most (time.sleep overflows near 1e10 s); a longer pause is several
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _whole(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+def _str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _tool_index(v: Any) -> bool:
+    return _whole(v) and 0 <= v < 10_000
+
+
+#: Each event type's fields and what they must hold (a missing field takes its default; the ones
+#: in _REQUIRED must be there). Unknown fields are ignored, as the format says.
+_STREAM_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
+    "text": {"text": _str},
+    "tool_call": {"index": _tool_index, "call_id": _optional(_str), "name": _optional(_str),
+                  "arguments": _str},
+    "usage": {"prompt_tokens": _optional(_whole), "completion_tokens": _optional(_whole)},
+    "finish": {"reason": _str},
+}
+_AGENT_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "content": _str, "tool_name": _optional(_str), "input": _optional(lambda v: isinstance(v, dict)),
+    "step": lambda v: _whole(v) and v >= 0, "call_id": _optional(_str), "timestamp": _number,
+    "duration": _optional(_number), "is_error": lambda v: isinstance(v, bool),
+    "streamed": lambda v: isinstance(v, bool),
+}
+_REQUIRED = {"text": ("text",), "tool_call": ("index",), "finish": ("reason",)}
+_STATES = ("done", "stopped", "error")
+
+
+class _Bad(Exception):
+    """One line's problem (becomes ``file:line: message``)."""
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_fields(data: dict[str, Any], fields: dict[str, Callable[[Any], bool]], what: str) -> None:
+    for name, check in fields.items():
+        if name in data and not check(data[name]):
+            raise _Bad(f"{what} field {name!r} cannot be {_shown(data[name])}")
+
+
+def _event(obj: dict[str, Any], kind: str) -> tuple[float, Event]:
+    """The offset and event of an ``event`` line, or _Bad saying what is wrong with it."""
+    t, data = obj.get("t", 0.0), obj.get("event")
+    if not _number(t):
+        raise _Bad(f"'t' must be seconds (a number), not {_shown(t)}")
+    if not isinstance(data, dict):
+        raise _Bad(f"'event' must be a JSON object, not {_shown(data)}")
+    etype = data.get("type")
+    if kind == "agent":
+        if etype not in EVENT_TYPES:
+            raise _Bad(f"unknown agent event type {_shown(etype)} (known: {', '.join(EVENT_TYPES)})")
+        _check_fields(data, _AGENT_FIELDS, f"{etype} event")
+        return float(t), AgentEvent.from_dict(data)
+    fields = _STREAM_FIELDS.get(etype) if isinstance(etype, str) else None
+    if fields is None:
+        raise _Bad(f"unknown stream event type {_shown(etype)} (known: {', '.join(_STREAM_FIELDS)})")
+    missing = [name for name in _REQUIRED.get(etype, ()) if name not in data]
+    if missing:
+        raise _Bad(f"{etype} event without {missing[0]!r}")
+    _check_fields(data, fields, f"{etype} event")
+    return float(t), event_from_dict(data)
+
+
+def _step(obj: dict[str, Any]) -> int:
+    number, messages = obj.get("step"), obj.get("messages", [])
+    if not _whole(number) or number < 1:
+        raise _Bad(f"'step' must be a step number (1, 2, …), not {_shown(number)}")
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise _Bad("'messages' must be a list of message objects")
+    return number
+
+
+def _footer(obj: dict[str, Any]) -> dict[str, Any]:
+    if obj.get("state", "done") not in _STATES:
+        raise _Bad(f"footer 'state' must be one of {', '.join(_STATES)}, not {_shown(obj.get('state'))}")
+    if not _optional(_str)(obj.get("error")) or not isinstance(obj.get("response") or {}, dict):
+        raise _Bad("footer 'error' must be text and 'response' an object")
+    return obj
+
+
+def _header(obj: dict[str, Any], where: str) -> dict[str, Any]:
+    if obj.get("type") != "header":
+        raise UsageError(f"{where}: not an rlm trace (the first line is not a header)")
+    version = obj.get("version", VERSION)
+    if not _whole(version) or version < 1:
+        raise UsageError(f"{where}: not a trace header: 'version' must be a whole number, "
+                         f"not {_shown(version)}")
+    if version > VERSION:
+        raise UsageError(f"{where}: trace format version {version} is newer than this rlm_toolkit reads "
+                         f"({VERSION}); upgrade rlm")
+    if obj.get("kind") not in ("stream", "agent"):
+        raise UsageError(f"{where}: not a trace header: 'kind' must be \"stream\" or \"agent\", "
+                         f"not {_shown(obj.get('kind'))}")
+    if not _optional(_number)(obj.get("created")):
+        raise UsageError(f"{where}: not a trace header: 'created' must be a Unix time (seconds), "
+                         f"not {_shown(obj.get('created'))}")
+    if not _optional(_str)(obj.get("model")):
+        raise UsageError(f"{where}: not a trace header: 'model' must be text, not {_shown(obj.get('model'))}")
+    return obj
+
+
+@dataclass
+class Trace:
+    """A trace read back: header, events with their offsets, step requests and footer.
+
+    ``problems``: lines that were skipped because they do not fit the format (``file:line: why``,
+    the first few), ``skipped``: how many there were.
+    """
+
+    header: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    steps: dict[int, dict[str, Any]] = field(default_factory=dict)
+    footer: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+    skipped: int = 0
+    path: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return str(self.header.get("kind"))
+
+    @property
+    def model(self) -> str | None:
+        return self.header.get("model")
+
+    @property
+    def created(self) -> float:
+        """When the recorded run started (Unix time); from its first agent event if the header has none."""
+        created = self.header.get("created")
+        if created is not None:
+            return float(created)
+        for event, t in zip(self.events, self.times):
+            if isinstance(event, AgentEvent):
+                return event.timestamp - t
+        return 0.0
+
+    @property
+    def complete(self) -> bool:
+        """Whether the recording was closed (a crashed run leaves no footer)."""
+        return self.footer is not None
+
+    @property
+    def state(self) -> str:
+        return self.footer.get("state", "done") if self.footer else "stopped"
+
+    @property
+    def text(self) -> str:
+        """The answer: the streamed text, or an agent's final answer."""
+        if self.kind == "agent":
+            finals = [e.content for e in self.events if isinstance(e, AgentEvent) and e.type == "final"]
+            return finals[-1] if finals else ""
+        return "".join(e.text for e in self.events if isinstance(e, TextDelta))
+
+    @property
+    def duration(self) -> float:
+        """Seconds the recorded run took, by its own clock (the footer's, else the last event's offset)."""
+        if self.footer is not None and _number(self.footer.get("t")):
+            return float(self.footer["t"])
+        return self.times[-1] if self.times else 0.0
+
+    def messages(self, step: int) -> list[dict[str, Any]]:
+        """The exact messages sent to the model at ``step`` (1-based)."""
+        if step not in self.steps:
+            raise UsageError(f"the trace has no step {step}; steps: {sorted(self.steps) or 'none'}")
+        return list(self.steps[step].get("messages") or [])
+
+    def to_otel(self, **kwargs: Any) -> list[Any]:
+        """This run as OpenTelemetry GenAI spans: ``trace.to_otel(endpoint="http://…/v1/traces")``.
+
+        Keyword arguments as :func:`rlm_toolkit.otel.export_trace` (needs ``pip install 'rlm[otel]'``).
+        """
+        from .otel import export_trace
+
+        return export_trace(self, **kwargs)
+
+    def problem_summary(self) -> str | None:
+        """One line saying which lines were skipped, or None when every line was read."""
+        if not self.skipped:
+            return None
+        more = f" (and {self.skipped - len(self.problems)} more)" if self.skipped > len(self.problems) else ""
+        return (f"{self.path or 'trace'}: {self.skipped} line{'s' if self.skipped != 1 else ''} could not be "
+                f"read and {'were' if self.skipped != 1 else 'was'} left out of the replay; first: "
+                f"{self.problems[0]}{more}")
+
+
+def _lines(path: PathLike) -> Any:
+    """The file's lines as bytes; a folder or an unreadable file is a UsageError."""
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{str(path)!r} is a folder, not a trace file")
+    try:
+        with target.open("rb") as raw:
+            yield from raw
+    except FileNotFoundError:
+        raise UsageError(f"no trace file {str(path)!r} (working directory: {Path.cwd()})") from None
+    except OSError as error:
+        raise UsageError(f"cannot read the trace {str(path)!r}: {error.strerror or error}") from None
+
+
+def load(path: PathLike) -> Trace:
+    """Read a trace file, checking every line; see the module's docstring for what is an error.
+
+    ``trace.problems`` lists the lines that were skipped. A last line cut mid-write (a crash) is
+    not a problem: the trace is then incomplete (``trace.complete`` is False).
+    """
+    trace: Trace | None = None
+    for number, raw in enumerate(_lines(path), start=1):
+        where = f"{path}:{number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line, bad = None, f"not UTF-8 text (byte {raw[error.start]:#04x} at column {error.start + 1})"
+        if line is not None and not line.strip():
+            continue
+        obj: Any = None
+        if line is not None:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                obj = None
+            bad = "not a trace line (JSON object with a 'type')"
+        if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+            if trace is None:
+                raise UsageError(f"{where}: {bad}")
+            if trace.footer is None and not raw.endswith(b"\n"):
+                break  # a run that crashed mid-write: keep what was complete
+            _skip(trace, where, bad)
+            continue
+        if trace is None:
+            trace = Trace(header=_header(obj, where), path=str(path))
+            continue
+        try:
+            _read_line(trace, obj)
+        except _Bad as problem:
+            _skip(trace, where, str(problem))
+    if trace is None:
+        raise UsageError(f"{path}: empty file, not an rlm trace")
+    return trace
+
+
+def _read_line(trace: Trace, obj: dict[str, Any]) -> None:
+    kind = obj["type"]
+    if kind == "event":
+        t, event = _event(obj, trace.kind)
+        trace.events.append(event)
+        trace.times.append(t)
+    elif kind == "step":
+        trace.steps[_step(obj)] = obj
+    elif kind == "footer":
+        trace.footer = _footer(obj)
+    elif kind == "header":
+        raise _Bad("a second header (two traces in one file?)")
+    # other line types: a newer writer's addition, ignored as the format says
+
+
+def _skip(trace: Trace, where: str, why: str) -> None:
+    trace.skipped += 1
+    if len(trace.problems) < _MAX_PROBLEMS:
+        trace.problems.append(f"{where}: {why}")
+
+
+def check_speed(speed: float | None) -> float | None:
+    """``speed`` if a replay can run at it (None: at once); else a UsageError saying the range."""
+    if speed is None:
+        return None
+    if not _number(speed) or not MIN_SPEED <= speed <= MAX_SPEED:
+        raise UsageError(f"speed must be between {MIN_SPEED:g} and {MAX_SPEED:g} times the recorded pace, "
+                         f"not {speed!r} (or None / --instant to replay at once)")
+    return float(speed)
+
+
+class Replay:
+    """Iterate a trace's events again, sync or async, at ``speed`` × the original pace (None: at once).
+
+    ``next(timeout)`` returns the next event if it is due within ``timeout`` seconds, else waits
+    ``timeout`` and raises ``queue.Empty`` (what the widgets use to flush on a timer). A trace
+    whose run failed raises a :class:`~rlm_toolkit.errors.ProviderError` after its last event.
+    ``clock()`` is the recorded run's time now (Unix seconds), for showing elapsed times.
+    """
+
+    def __init__(self, trace: Trace, speed: float | None = 1.0) -> None:
+        self.trace = trace
+        self.speed = check_speed(speed)
+        self._index = 0
+        self._start: float | None = None
+
+    def position(self) -> float:
+        """Seconds into the recorded run the replay has reached (by the trace's clock, not this one's)."""
+        if self._start is None:
+            return 0.0
+        count, taken = len(self.trace.times), min(self._index, len(self.trace.times))
+        reached = self.trace.times[taken - 1] if taken else 0.0
+        if self._index >= count:
+            return max(reached, self.trace.duration)
+        if self.speed is None:
+            return reached
+        return max(reached, min((time.perf_counter() - self._start) * self.speed, self.trace.duration))
+
+    def clock(self) -> float:
+        """The recorded run's wall-clock time at the point replayed (``trace.created`` + position)."""
+        return self.trace.created + self.position()
+
+    def _due_in(self) -> float:
+        if self._start is None:
+            self._start = time.perf_counter()
+        if self.speed is None or self._index >= len(self.trace.events):
+            return 0.0
+        due = self._start + self.trace.times[self._index] / self.speed
+        return max(0.0, due - time.perf_counter())
+
+    def _take(self) -> Event:
+        if self._index >= len(self.trace.events):
+            self._index += 1
+            footer = self.trace.footer or {}
+            if footer.get("state") == "error" and self._index == len(self.trace.events) + 1:
+                raise ProviderError(str(footer.get("error") or "the recorded run failed"),
+                                    partial_text=self.trace.text)
+            raise StopIteration
+        event = self.trace.events[self._index]
+        self._index += 1
+        return event
+
+    def __iter__(self) -> Replay:
+        return self
+
+    def __next__(self) -> Event:
+        while wait := self._due_in():
+            time.sleep(min(wait, _LONGEST_WAIT))
+        return self._take()
+
+    def next(self, timeout: float | None = None) -> Event:
+        wait = self._due_in()
+        if timeout is not None and wait > timeout:
+            time.sleep(timeout)
+            raise queue.Empty
+        while wait:
+            time.sleep(min(wait, _LONGEST_WAIT))
+            wait = self._due_in()
+        return self._take()
+
+    def __aiter__(self) -> Replay:
+        return self
+
+    async def __anext__(self) -> Event:
+        while wait := self._due_in():
+            await asyncio.sleep(min(wait, _LONGEST_WAIT))
+        try:
+            return self._take()
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+
+def replay(path: PathLike | Trace, speed: float | None = 1.0) -> Replay:
+    """The recorded events again, with their original timing (``speed=None``: instantly).
+
+    Lines of the file that could not be read are left out (``replay(...).trace.problems``).
+    """
+    check_speed(speed)
+    return Replay(path if isinstance(path, Trace) else load(path), speed)
