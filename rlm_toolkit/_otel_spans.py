@@ -305,7 +305,7 @@ def trace_spans(
                 final = e.content
     writer.agent_end(
         agent,
-        end,
+        max(end, previous_end),  # step records and the footer use different clocks: never end early
         final=final,
         usage=(prompt, completion) if trace.steps else None,
         error=error if trace.state == "error" or error else None,
