@@ -25,7 +25,7 @@ from typing import Any
 from rlm_toolkit.errors import RLMError, scrub
 
 __all__ = ["Snapshots", "register", "live_views", "stop_all", "cell_error", "error_line",
-           "answer_where_sent", "hook_interrupt", "widget_metadata"]
+           "answer_where_sent", "hook_interrupt", "widget_metadata", "Stoppable", "settle"]
 
 
 def error_line(error: BaseException) -> str:
@@ -107,6 +107,42 @@ def answer_where_sent(widget: Any) -> None:
     comm = getattr(widget, "comm", None)
     if comm is not None and hasattr(comm, "_reply_subshell_for"):
         comm._reply_subshell_for = _as_sent
+
+
+class Stoppable:
+    """Stop from any thread, for a live view: the Stop button's handler (a subshell thread),
+    ``%rlm stop`` and the idle interrupt call :meth:`request_stop`; the driver that owns the
+    stream sets ``on_stop`` (a canceller that never waits) and reads ``stopping``."""
+
+    _stop: threading.Event
+    on_stop: Any
+
+    def _init_stop(self) -> None:
+        self._stop = threading.Event()
+        self.on_stop = None
+
+    @property
+    def stopping(self) -> bool:
+        """A Stop was requested: no more text is taken, the driver settles the view as stopped."""
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Stop from any thread, without waiting."""
+        if self._stop.is_set() or not self.live():  # type: ignore[attr-defined]
+            return
+        self._stop.set()
+        if self.on_stop is not None:
+            self.on_stop()
+
+
+def settle(view: Any, handle: Any, keep_widget: bool, unsettled: BaseException) -> None:
+    """The end of every live display: a view the driver left live is settled with ``unsettled``,
+    and the display becomes the static bundle (the widget first with ``keep_widget``)."""
+    if view.live():
+        view.finish(unsettled)
+    if handle is not None:
+        data, metadata = view.final_bundle(widget=keep_widget)
+        handle.update(data, metadata=metadata, raw=True)
 
 
 _views: weakref.WeakSet[Any] = weakref.WeakSet()

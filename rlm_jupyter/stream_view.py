@@ -70,7 +70,7 @@ def _esm() -> str:
 POLL = 0.1
 
 
-class _Fed:
+class _Fed(_live.Stoppable):
     """What the widget and its stdout stand-in share: taking chunks, coalescing them per frame,
     the Response that counts them. Subclasses say where a frame's text goes (``_emit``)."""
 
@@ -86,21 +86,7 @@ class _Fed:
         self.coalescer = Coalescer(frame)
         self._parts = []
         self._lock = threading.RLock()  # the page's requests come on other threads than the feed
-        self._stop = threading.Event()
-        self.on_stop: Callable[[], None] | None = None  # set by whoever drives the stream
-
-    @property
-    def stopping(self) -> bool:
-        """A Stop was requested: no more text is taken, the driver settles the stream as stopped."""
-        return self._stop.is_set()
-
-    def request_stop(self) -> None:
-        """Stop the stream from any thread, without waiting (the Stop button, ``%rlm stop``)."""
-        if self._stop.is_set() or not self.live():
-            return
-        self._stop.set()
-        if self.on_stop is not None:
-            self.on_stop()
+        self._init_stop()
 
     def live(self) -> bool:
         return self.state == "streaming"
@@ -562,11 +548,7 @@ def display_stream(
     try:
         drive(view, source)
     finally:
-        if view.state == "streaming":
-            view.finish(KeyboardInterrupt())
-        if handle is not None:
-            data, metadata = view.final_bundle(widget=keep_widget)
-            handle.update(data, metadata=metadata, raw=True)
+        _live.settle(view, handle, keep_widget, KeyboardInterrupt())
         if on_end is not None:
             on_end(view)
     return view
@@ -617,11 +599,7 @@ def start_background(
         try:
             await adrive(view, source)
         finally:
-            if view.state == "streaming":
-                view.finish(asyncio.CancelledError())
-            if handle is not None:
-                data, metadata = view.final_bundle(widget=keep_widget)
-                handle.update(data, metadata=metadata, raw=True)
+            _live.settle(view, handle, keep_widget, asyncio.CancelledError())
             if on_end is not None:
                 on_end(view)
         return view

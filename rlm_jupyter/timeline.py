@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,7 @@ def _esm() -> str:
     return "\n".join((_STATIC / name).read_text(encoding="utf-8") for name in ("markdown.js", "timeline.js"))
 
 
-class TimelineView(ShownOnce, anywidget.AnyWidget):
+class TimelineView(ShownOnce, _live.Stoppable, anywidget.AnyWidget):
     """The widget: ``apply(event)`` / ``flush()`` / ``finish()`` drive it; :func:`display_agent` does all."""
 
     _esm = _esm()
@@ -66,23 +65,10 @@ class TimelineView(ShownOnce, anywidget.AnyWidget):
         self._pending: list[dict[str, Any]] = []
         self.error: BaseException | None = None
         self._shown_in: int | None = None
-        self._stop = threading.Event()
-        self.on_stop: Callable[[], None] | None = None  # set by whoever drives the run
+        self._init_stop()
         self.open_steps: set[int] = set()  # steps whose messages a page has open (kept open when static)
         self.on_msg(self._on_page_message)
         _live.answer_where_sent(self)
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def request_stop(self) -> None:
-        """Stop the run from any thread, without waiting (the Stop button, ``%rlm stop``)."""
-        if self._stop.is_set() or not self.live():
-            return
-        self._stop.set()
-        if self.on_stop is not None:
-            self.on_stop()
 
     def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
         """The synced state; while running, ``snapshot`` holds every operation sent so far and
@@ -314,11 +300,7 @@ def display_agent(
             try:
                 await adrive(view, source)
             finally:
-                if view.timeline.state == "running":
-                    view.finish(KeyboardInterrupt())
-                if handle is not None:
-                    data, metadata = view.final_bundle(widget=keep_widget)
-                    handle.update(data, metadata=metadata, raw=True)
+                _live.settle(view, handle, keep_widget, KeyboardInterrupt())
             return view
 
         view.task = _bridge.spawn(run)
@@ -328,11 +310,7 @@ def display_agent(
     try:
         drive(view, source)
     finally:
-        if view.timeline.state == "running":
-            view.finish(KeyboardInterrupt())
-        if handle is not None:
-            data, metadata = view.final_bundle(widget=keep_widget)
-            handle.update(data, metadata=metadata, raw=True)
+        _live.settle(view, handle, keep_widget, KeyboardInterrupt())
     return view
 
 

@@ -153,17 +153,17 @@ def _close_reason(text: str) -> str:
     return text if len(data) <= 123 else data[:120].decode("utf-8", "ignore") + "..."
 
 
-def sse_response(chunks: AsyncIterable[str], *, status_code: int = 200, **kwargs: Any) -> Any:
-    """A Starlette/FastAPI ``StreamingResponse`` of :func:`sse_stream` (``text/event-stream``)."""
+def event_stream_response(body: AsyncIterable[str], headers: Any, status_code: int = 200) -> Any:
+    """A Starlette/FastAPI ``StreamingResponse`` (``text/event-stream``) of SSE text."""
     try:
         from starlette.responses import StreamingResponse
     except ImportError as missing:
         raise MissingDependencyError(
             "rlm_toolkit.web needs FastAPI or Starlette: pip install 'rlm[web]'"
         ) from missing
-    return StreamingResponse(
-        sse_stream(chunks, **kwargs),
-        status_code=status_code,
-        media_type="text/event-stream",
-        headers=dict(SSE_HEADERS),
-    )
+    return StreamingResponse(body, status_code=status_code, media_type="text/event-stream", headers=dict(headers))
+
+
+def sse_response(chunks: AsyncIterable[str], *, status_code: int = 200, **kwargs: Any) -> Any:
+    """A Starlette/FastAPI ``StreamingResponse`` of :func:`sse_stream` (``text/event-stream``)."""
+    return event_stream_response(sse_stream(chunks, **kwargs), SSE_HEADERS, status_code)

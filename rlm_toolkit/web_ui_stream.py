@@ -32,7 +32,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, Union
 
-from .errors import MissingDependencyError, scrub
+from .errors import scrub
 
 __all__ = [
     "UI_MESSAGE_STREAM_HEADERS",
@@ -302,18 +302,9 @@ async def ui_message_stream(
 
 def ui_message_response(source: AsyncIterable[Any], *, status_code: int = 200, **kwargs: Any) -> Any:
     """A Starlette/FastAPI ``StreamingResponse`` of :func:`ui_message_stream` with the v1 header."""
-    try:
-        from starlette.responses import StreamingResponse
-    except ImportError as missing:
-        raise MissingDependencyError(
-            "rlm_toolkit.web needs FastAPI or Starlette: pip install 'rlm[web]'"
-        ) from missing
-    return StreamingResponse(
-        ui_message_stream(source, **kwargs),
-        status_code=status_code,
-        media_type="text/event-stream",
-        headers=dict(UI_MESSAGE_STREAM_HEADERS),
-    )
+    from .web import event_stream_response
+
+    return event_stream_response(ui_message_stream(source, **kwargs), UI_MESSAGE_STREAM_HEADERS, status_code)
 
 
 def messages_from_ui(body: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
 import rlm_jupyter
 from rlm_toolkit.otel_import import read_otlp_json
@@ -16,15 +15,6 @@ from tests.toolkit._runs import failing_tool_run, native_run, text_run
 
 otel = pytest.importorskip("rlm_toolkit.otel")
 pytest.importorskip("opentelemetry.sdk", reason="needs the otel extra: pip install 'rlm[otel]'")
-
-
-@pytest.fixture
-def shell():
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "rlm_jupyter")
-    yield ip
-    ip.run_line_magic("unload_ext", "rlm_jupyter")
-    InteractiveShell.clear_instance()
 
 
 def rows(view):
