@@ -78,10 +78,11 @@ def test_bg_frames_keep_arriving_while_another_cell_blocks(kernel, blocker):
     assert "".join(f["d"] for f in frames if "d" in f) == value(kernel, "slow_text") == value(kernel, "bg_out")
 
 
-def test_stop_over_a_subshell_ends_a_foreground_stream_within_a_second(kernel):
+def test_stop_over_a_subshell_ends_a_foreground_stream_within_a_second(kernel, tmp_path):
     kernel.collect(0.2)
     subshell = kernel.subshell()
-    msg_id = kernel.start("%%rlm -m endless -o fg_out\ngo")
+    trace = tmp_path / "stopped.jsonl"
+    msg_id = kernel.start(f"%%rlm -m endless -o fg_out --record {trace}\ngo")
     deadline = time.perf_counter() + 10
     comm = None
     while comm is None and time.perf_counter() < deadline:
@@ -104,6 +105,10 @@ def test_stop_over_a_subshell_ends_a_foreground_stream_within_a_second(kernel):
     frames = custom(run.messages, comm)
     text_frames = [f for f in frames if "d" in f]
     assert "".join(f["d"] for f in text_frames) == partial
+    from rlm_toolkit.trace import load
+
+    recorded = load(trace)
+    assert recorded.state == "stopped" and recorded.complete, "the trace's footer says stopped"
 
 
 def test_a_view_created_mid_stream_gets_the_whole_text_and_continues(kernel):
