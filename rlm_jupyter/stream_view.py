@@ -293,9 +293,12 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
             return
         if content.get("stop"):
             self.request_stop()
-        elif content.get("resync"):
+        elif "resync" in content:  # a page missed deltas; it may say how much it holds
+            held = content["resync"]
             with self._lock:
-                self.send({"text": "".join(self._parts)})
+                text = "".join(self._parts)
+                if held is True or not isinstance(held, int) or _js_length(text) > held:
+                    self.send({"text": text})
         elif content.get("rendered"):
             self._view_ids.add(str(content["rendered"]))
             self.views = len(self._view_ids)

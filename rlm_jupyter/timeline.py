@@ -166,6 +166,10 @@ class TimelineView(ShownOnce, _live.Stoppable, anywidget.AnyWidget):
             return
         if content.get("stop"):
             self.request_stop()
+        elif content.get("op") == "sync":  # a page missed operations (see timeline.js)
+            with self._lock:
+                seq, ops = self._seq, [*merge_ops(self._ops), self.timeline.header()]
+                self.send({"kind": "sync", "seq": seq, "ops": ops})
         elif content.get("op") == "closed":
             self.open_steps.discard(_int(content.get("step")))
         elif content.get("op") == "messages":

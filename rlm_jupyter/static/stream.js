@@ -4,9 +4,9 @@
 //   {d: "new text", o: its offset (UTF-16 units), n: chunks so far, e: seconds since the first
 //    token (kernel clock), t: seconds to first token (first message only)}
 //   {end: total length}   after the last delta; the traits state/info/error settle the footer
-//   {text: "whole answer"} only in reply to {resync: true}, if the page's copy is short
-// Page → kernel: {stop: true} (the Stop button), {resync: true}, {rendered: true} (once per view:
-// the kernel learns that a page shows the widget).
+//   {text: "whole answer"} only in reply to {resync: n}, if the kernel holds more than n units
+// Page → kernel: {stop: true} (the Stop button), {resync: n | true} (at initialize, and on a gap),
+// {rendered: id} (a view shows the widget: the kernel keeps its text/plain refreshes rare).
 // The page appends each delta to the model's `text` locally (no round trip), so every view of the
 // model and the widget state saved with the notebook hold the whole answer; the kernel sets its
 // own `text` trait at the end without sending it again. A model created mid-stream (a reload, a
@@ -54,6 +54,15 @@ function rlmFooter(model) {
 
 function initialize({ model }) {
   rlmLive(model);
+  // anywidget binds this module after the model exists: deltas sent in between were lost.
+  // Ask for the whole text if the kernel has more than this model started from.
+  // (Repeated twice: a front end opens the comm's subshell asynchronously, see render below.)
+  const catchUp = () => {
+    if (model.get("state") === "streaming") model.send({ resync: (model.get("text") || "").length });
+  };
+  catchUp();
+  setTimeout(catchUp, 500);
+  setTimeout(catchUp, 1500);
   model.on("msg:custom", (msg) => {
     if (!msg || typeof msg !== "object") return;
     const live = rlmLive(model);

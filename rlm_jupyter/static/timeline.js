@@ -13,9 +13,17 @@ function storeOf(model) {
     // A model created mid-run (a reload, a second tab) starts from the kernel's snapshot of every
     // operation sent so far (and at least the header); later messages with a higher seq follow.
     store = { ops: (model.get("snapshot") || []).slice(), seq: model.get("seq") || 0, views: new Set(),
-              messages: {} };
+              messages: {}, asked: false };
     stores.set(model, store);
     model.on("msg:custom", (msg) => receive(model, store, msg));
+    // anywidget binds this module after the model exists: operations sent in between were lost.
+    // Ask for whatever the kernel sent after the state this model started from. A front end
+    // opens the comm's subshell asynchronously, so a request sent at once may wait for the
+    // running cell: it is repeated twice while the run lasts (replies are idempotent).
+    ask(model, store);
+    for (const wait of [500, 1500]) {
+      setTimeout(() => { if (model.get("state") === "running") { store.asked = false; ask(model, store); } }, wait);
+    }
     model.on("change:snapshot", () => {
       const snapshot = model.get("snapshot") || [];
       if (snapshot.length && (model.get("seq") || 0) >= store.seq) {
@@ -28,8 +36,23 @@ function storeOf(model) {
   return store;
 }
 
+function ask(model, store) {
+  if (store.asked) return;
+  store.asked = true;
+  model.send({ op: "sync", seq: store.seq });
+}
+
 function receive(model, store, msg) {
   if (!msg || typeof msg !== "object") return;
+  if (msg.kind === "sync") {
+    store.asked = false;
+    if (typeof msg.seq === "number" && msg.seq > store.seq) {
+      store.ops = (msg.ops || []).slice();
+      store.seq = msg.seq;
+      for (const view of store.views) view.rebuild();
+    }
+    return;
+  }
   if (msg.kind === "messages") {
     store.messages[msg.step] = msg;
     for (const view of store.views) view.showMessages(msg.step);
@@ -39,6 +62,7 @@ function receive(model, store, msg) {
     store.ops = [];
   } else if (typeof msg.seq === "number") {
     if (msg.seq <= store.seq) return; // already applied (a snapshot overtook it)
+    if (msg.seq > store.seq + 1) { ask(model, store); return; } // a gap: the sync reply has it all
   }
   if (typeof msg.seq === "number") store.seq = msg.seq;
   for (const op of msg.ops || []) {

@@ -100,7 +100,7 @@ def test_timeline_js_grows_rows_in_place_and_renders_nothing_hostile(browser_pag
     assert browser_page.dialogs == [] and browser_page.errors == []
     # Clicking a step asks the kernel for that step's messages; the reply is shown as text.
     page.locator("#a .rlm-step[data-step='1'] .rlm-step-title").click()
-    assert page.evaluate("window.sent") == [{"op": "messages", "step": 1}]
+    assert page.evaluate("window.sent") == [{"op": "sync", "seq": 0}, {"op": "messages", "step": 1}]
     page.evaluate("msg => window.model.deliver(msg)",
                   {"kind": "messages", "step": 1, "messages": [{"role": "user", "content": HOSTILE}]})
     panel = page.locator("#a .rlm-step[data-step='1'] .rlm-messages")
@@ -111,3 +111,30 @@ def test_timeline_js_grows_rows_in_place_and_renders_nothing_hostile(browser_pag
     assert page.locator("#b .rlm-step").count() == 2
     assert page.locator("#b .rlm-timeline").get_attribute("data-state") == "done"
     assert page.locator("#b .rlm-final").inner_text() == page.locator("#a .rlm-final").inner_text()
+
+
+def test_operations_lost_before_the_module_was_bound_are_asked_for_again(browser_page):
+    """anywidget binds the module after the model exists: the first messages can be lost. The
+    page asks for a sync at once, and again on a gap in the sequence; the reply restores them."""
+    page = browser_page.page
+    messages, _snapshot = recorded_messages()
+    page.set_content(PAGE)
+    page.wait_for_function("typeof window.setup === 'function'")
+    page.evaluate("source => window.setup(source)", TimelineView._esm)
+    assert page.evaluate("window.sent") == [{"op": "sync", "seq": 0}]
+    view = TimelineView("scripted:scripted")
+    replies: list[dict] = []
+    view.send = replies.append  # type: ignore[method-assign]
+    lost, gap, *rest = messages
+    for message in (lost, gap):  # what the kernel had sent when the page's request arrived
+        view._ops.extend(op for op in message["ops"] if op["op"] != "header")
+        view._seq = message["seq"]
+    page.evaluate("msg => window.model.deliver(msg)", gap)  # the first one never arrived: a gap
+    assert page.locator("#a .rlm-step").count() == 0
+    view._on_page_message(view, {"op": "sync", "seq": 0}, [])
+    page.evaluate("msg => window.model.deliver(msg)", json.loads(json.dumps(replies[0])))
+    assert page.locator("#a .rlm-step[data-step='1'] .rlm-action").count() >= 1
+    for message in rest:
+        page.evaluate("msg => window.model.deliver(msg)", message)
+    full = page.locator("#a .rlm-timeline").inner_text()
+    assert "search" in full and "fetch" in full and "TimeoutError" in full
