@@ -35,6 +35,11 @@ def error_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
+#: While a page shows the widget, the display's text/plain copy (what a notebook saved mid-stream
+#: keeps) is refreshed at most this often, in seconds.
+SAVE_EVERY = 30.0
+
+
 class Snapshots:
     """When to refresh the display's ``text/plain`` copy of a live answer (sans-IO: the caller
     owns the clock and the display)::
@@ -48,11 +53,15 @@ class Snapshots:
     __slots__ = ("blind_growth", "blind_spacing", "seen_growth", "seen_spacing", "last_length",
                  "last_at", "started", "count")
 
-    # A refresh re-renders the widget's view in JupyterLab (its renderer builds a new view for every
-    # display update), so once a page shows the widget they are rare: doubled text, 5 s apart. The
-    # first waits two seconds, by when a page that shows widgets has said so.
+    # A refresh rebuilds the widget's view in JupyterLab (its renderer makes a new view for every
+    # display update, with a "Loading widget..." flash), so once a page shows the widget they are
+    # rare: doubled text and SAVE_EVERY seconds apart (RLMMagics.save_every; 0: never). The first
+    # waits two seconds, by when a page that shows widgets has said so.
     def __init__(self, *, blind_growth: float = 1.5, blind_spacing: float = 2.0, seen_growth: float = 2.0,
-                 seen_spacing: float = 5.0, now: float | None = None) -> None:
+                 seen_spacing: float | None = None, now: float | None = None) -> None:
+        if seen_spacing is None:
+            seen_spacing = SAVE_EVERY
+        seen_spacing = float("inf") if seen_spacing <= 0 else seen_spacing
         self.blind_growth, self.blind_spacing = blind_growth, blind_spacing
         self.seen_growth, self.seen_spacing = seen_growth, seen_spacing
         self.last_length = 0

@@ -135,6 +135,9 @@ class RLMMagics(Magics):
     widget = Bool(True, help="Show answers in the live widget (False: plain text on stdout)").tag(config=True)
     keep_widget = Bool(False, help="Keep the live widget in the final display (needs saved widget "
                        "state to show after reopening; default: a static copy)").tag(config=True)
+    save_every = Float(30.0, help="While a page shows the live widget, refresh the display's text "
+                       "copy (what a notebook saved mid-stream keeps) at most every N seconds; each "
+                       "refresh rebuilds the widget in JupyterLab (0: never)").tag(config=True)
     fail_cell = Bool(True, help="A failed answer (HTTP error, cut stream …) ends its cell with error "
                      "status and one line, so Run All and papermill stop there (False: the cell "
                      "succeeds; the error shows in the widget only)").tag(config=True)
@@ -250,12 +253,13 @@ class RLMMagics(Magics):
             if args.bg:
                 started = stream_view.start_background(rlm.astream(messages, record=record, **params),
                                                        model=rlm.model_id, fmt=fmt, on_end=on_end,
-                                                       keep_widget=self.keep_widget)
+                                                       keep_widget=self.keep_widget, save_every=self.save_every)
                 self.streams = [s for s in self.streams if not s[1].done()] + [started]
                 return started
             view = stream_view.display_stream(rlm.stream(messages, record=record, **params),
                                               model=rlm.model_id, fmt=fmt, widget=None if widget else False,
-                                              on_end=on_end, keep_widget=self.keep_widget, replace=True)
+                                              on_end=on_end, keep_widget=self.keep_widget, replace=True,
+                                              save_every=self.save_every)
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
         except KeyboardInterrupt:  # the view is settled ("stopped"): one line, not our internals
@@ -371,7 +375,7 @@ class RLMMagics(Magics):
 
         rows = [(name, getattr(self, name)) for name in
                 ("model", "system", "temperature", "max_tokens", "format", "widget", "keep_widget",
-                 "fail_cell")]
+                 "save_every", "fail_cell")]
         lines = [f"  RLMMagics.{name} = {value!r}" for name, value in rows]
         lines.append(f"  (model in use: {self.model or default_model_id()}; "
                      f"--chat history: {len(self.history) // 2} exchange(s))")

@@ -204,7 +204,8 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
     progress = traitlets.Dict().tag(sync=True)
 
     def __init__(self, model: str | None = None, *, fmt: str = "markdown", frame: float = FRAME,
-                 response: Response | None = None, stoppable: bool = False) -> None:
+                 response: Response | None = None, stoppable: bool = False,
+                 save_every: float | None = None) -> None:
         if fmt not in render.FORMATS:
             raise ValueError(f"fmt must be one of {', '.join(render.FORMATS)}, not {fmt!r}")
         self._start(model, frame, response)
@@ -215,7 +216,7 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
         self.views = 0  # views that told the kernel they rendered
         self._view_ids: set[str] = set()
         self._handle: Any = None  # the display, for the text/plain snapshots (see _live.Snapshots)
-        self._snapshots = _live.Snapshots()
+        self._snapshots = _live.Snapshots(seen_spacing=save_every)
         self.on_msg(self._on_page_message)
         _live.answer_where_sent(self)
 
@@ -524,6 +525,7 @@ def display_stream(
     on_end: Callable[[StreamView], None] | None = None,
     keep_widget: bool = False,
     replace: bool = False,
+    save_every: float | None = None,
 ) -> StreamView:
     """Show a stream live in the cell's output and return the finished view.
 
@@ -543,7 +545,7 @@ def display_stream(
         widget = _has_widget_frontend()
     if not widget:
         return _print_stream(source, model, fmt, on_end, replace)  # type: ignore[return-value]
-    view = StreamView(model, fmt=fmt, stoppable=True)
+    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every)
     data, metadata = view._repr_mimebundle_() or ({}, {})
     handle = view._handle = display(data, metadata=metadata, raw=True, display_id=True)
     view._shown_in = _execution_count()
@@ -582,6 +584,7 @@ def display_events(source: Any, *, model: str | None = None, **options: Any) -> 
 def start_background(
     source: Any, *, model: str | None = None, fmt: str = "markdown",
     on_end: Callable[[StreamView], None] | None = None, keep_widget: bool = False,
+    save_every: float | None = None,
 ) -> tuple[StreamView, Any]:
     """Show ``source`` (an async iterable) live while the cell returns; the Stop button cancels it.
 
@@ -592,7 +595,7 @@ def start_background(
     """
     from IPython.display import display
 
-    view = StreamView(model or _model_of(source), fmt=fmt, stoppable=True)
+    view = StreamView(model or _model_of(source), fmt=fmt, stoppable=True, save_every=save_every)
     data, metadata = view._repr_mimebundle_() or ({}, {})
     handle = view._handle = display(data, metadata=metadata, raw=True, display_id=True)
     view._shown_in = _execution_count()

@@ -145,11 +145,12 @@ def test_a_notebook_saved_mid_stream_keeps_the_text_so_far(jupyter_lab_server: J
                                                            browser_page: BrowserPage):
     server, page = jupyter_lab_server, browser_page.page
     name = "saved_mid_stream.ipynb"
-    server.write_notebook(name, [SETUP, "%%rlm --bg -m slow\nA long story."])
+    # (a page that shows the widget refreshes the saved copy every 30 s by default: 3 s here)
+    server.write_notebook(name, [SETUP + "\n%config RLMMagics.save_every = 3", "%%rlm --bg -m slow\nA long story."])
     open_notebook(browser_page, server, name)
     run_all_cells(browser_page)
     wait_for_output(browser_page, ".rlm-stream .rlm-answer")
-    page.wait_for_timeout(6_000)  # past the first refresh of the display's text copy
+    page.wait_for_timeout(4_000)  # past the first refresh of the display's text copy
     assert page.evaluate(_STATE) == "streaming"
     save_notebook(browser_page)
     outputs = server.read_notebook(name)["cells"][1]["outputs"]

@@ -15,7 +15,7 @@ from rlm_toolkit import RLM, RateLimitError, ScriptedProvider
 
 def test_snapshots_are_geometric_so_the_bytes_stay_linear():
     for seen, bound in ((False, 3.0), (True, 2.0)):
-        s = _live.Snapshots(now=0.0)
+        s = _live.Snapshots(now=0.0, seen_spacing=5.0)
         sent = 0
         length = 0
         for tick in range(1, 20_000):  # 100 characters every 10 ms for 200 s
@@ -28,7 +28,7 @@ def test_snapshots_are_geometric_so_the_bytes_stay_linear():
 
 
 def test_the_first_snapshot_waits_a_second_and_seen_ones_are_rare():
-    s = _live.Snapshots(now=0.0)
+    s = _live.Snapshots(now=0.0, seen_spacing=5.0)
     assert not s.due(500, now=1.9)
     assert s.due(500, now=2.0)
     s.taken(500, now=2.0)
