@@ -30,7 +30,8 @@ from rlm_toolkit.errors import UsageError, scrub
 from . import _live
 from ._coalesce import FRAME, Coalescer
 from ._timeline_model import TimelineModel, merge_ops, timeline_html
-from .stream_view import WIDGET_MIME, ShownOnce, _execution_count, _has_widget_frontend, drive
+from ._drive import adrive, drive
+from .stream_view import WIDGET_MIME, ShownOnce, _execution_count, _has_widget_frontend
 
 __all__ = ["TimelineView", "display_agent", "drive", "FRAME"]
 
@@ -97,7 +98,7 @@ class TimelineView(ShownOnce, _live.Stoppable, anywidget.AnyWidget):
         if self.coalescer.due(now) == 0.0:
             self.flush(now)
 
-    feed = apply  # the name the shared drive loop (stream_view.drive) feeds by
+    feed = apply  # the name the shared drive loops (rlm_jupyter._drive) feed by
 
     def due(self, now: float | None = None) -> float | None:
         """Seconds until the pending operations must be sent (None: nothing pending)."""
@@ -273,8 +274,6 @@ def display_agent(
     from IPython.display import display
 
     from rlm_toolkit import _bridge
-
-    from .stream_view import adrive
 
     trace = getattr(source, "trace", None)
     if steps is None:
