@@ -7,7 +7,8 @@ interleaved (raw, stream, astream, raw agent, agent, raw…), each ``REPEATS`` t
 path is the median, and the ratio per path is the median of the ratios to the raw run just before
 it, so a burst of load from elsewhere on the machine hits both sides of a ratio. Tokens/s counts
 from the first token to the last; the model's prompt cache is reset before every run, so each
-side evaluates the whole prompt. Then the kernel path, in a real ipykernel: ``%%rlm`` end to end
+side evaluates the whole prompt. Each path's voluntary context switches per token (the whole process,
+``getrusage``) show what the load of the machine hardly blurs: whether OpenMP sleeps in its barriers. Then the kernel path, in a real ipykernel: ``%%rlm`` end to end
 (the widget's own figures, the ones its footer shows) vs the raw call in that kernel, interleaved.
 
     .venv/bin/python -m benchmarks.local_model            # all of it, ~2 minutes
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -52,7 +54,7 @@ def _raw(llama: Any, messages: list[dict[str, Any]], settings: dict[str, Any]) -
 
 def _stream(rlm: Any) -> Run:
     started = time.perf_counter()
-    return _timed(rlm.stream(PROMPT, **SETTINGS), started)
+    return _timed(rlm.stream(PROMPT), started)
 
 
 def _astream(rlm: Any) -> Run:
@@ -60,7 +62,7 @@ def _astream(rlm: Any) -> Run:
         started = time.perf_counter()
         first = None
         count = 0
-        async for _ in rlm.astream(PROMPT, **SETTINGS):
+        async for _ in rlm.astream(PROMPT):
             if first is None:
                 first = time.perf_counter()
             count += 1
@@ -96,45 +98,54 @@ def cold_load_seconds() -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def _summary(runs: list[Run], raws: list[Run]) -> dict[str, float]:
+def _summary(runs: list[Run], raws: list[Run]) -> dict[str, Any]:
+    ratios = [r[1] / b[1] for r, b in zip(runs, raws)]
     return {
         "tps": statistics.median(r[1] for r in runs),
         "ttft": statistics.median(r[0] for r in runs),
         "tokens": runs[0][2],
-        "ratio": statistics.median(r[1] / b[1] for r, b in zip(runs, raws)),
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
         "best_ratio": max(r[1] for r in runs) / max(b[1] for b in raws),
         "ttft_delta": statistics.median(r[0] - b[0] for r, b in zip(runs, raws)),
     }
 
 
-def measure(repeats: int = REPEATS) -> dict[str, dict[str, float]]:
+def measure(repeats: int = REPEATS, max_tokens: int = SETTINGS["max_tokens"]) -> dict[str, dict[str, Any]]:
     """Interleaved runs of every in-process path; per path its medians and ratios to raw."""
     from rlm_toolkit import RLM
     from rlm_toolkit.agents import ReActAgent
     from rlm_toolkit.providers.local import DEFAULT_SYSTEM
 
-    rlm = RLM.from_local()
+    settings = {**SETTINGS, "max_tokens": max_tokens}
+    rlm = RLM.from_local(**settings)
     llama = rlm.provider.load()
     messages = [{"role": "system", "content": DEFAULT_SYSTEM}, {"role": "user", "content": PROMPT}]
-    agent = ReActAgent(RLM.from_local(**SETTINGS), tools=[], mode="text", max_steps=1)
+    agent = ReActAgent(rlm, tools=[], mode="text", max_steps=1)
     _agent(agent)  # warm up, and learn the agent's exact request for its raw baseline
     step = agent.history[0]
     agent_settings = {k: v for k, v in step.params.items()}
     paths: dict[str, tuple[Callable[[], Run], Callable[[], Run]]] = {
-        "stream": (lambda: _raw(llama, messages, SETTINGS), lambda: _stream(rlm)),
-        "astream": (lambda: _raw(llama, messages, SETTINGS), lambda: _astream(rlm)),
+        "stream": (lambda: _raw(llama, messages, settings), lambda: _stream(rlm)),
+        "astream": (lambda: _raw(llama, messages, settings), lambda: _astream(rlm)),
         "agent": (lambda: _raw(llama, step.messages, agent_settings), lambda: _agent(agent)),
     }
     for raw, ours in paths.values():
         raw(), ours()  # warm up
     runs: dict[str, tuple[list[Run], list[Run]]] = {name: ([], []) for name in paths}
+    switches: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in paths}
     for _ in range(repeats):
         for name, (raw, ours) in paths.items():
-            llama.reset()  # no prompt prefix left in the cache from the run before: the same work each time
-            runs[name][1].append(raw())
-            llama.reset()
-            runs[name][0].append(ours())
+            for side, run in ((1, raw), (0, ours)):
+                llama.reset()  # no prompt prefix left in the cache from the run before: the same work each time
+                before = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
+                runs[name][side].append(run())
+                after = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
+                switches[name][side].append((after - before) / runs[name][side][-1][2])
     result = {name: _summary(ours, raws) for name, (ours, raws) in runs.items()}
+    for name, (ours_sw, raw_sw) in switches.items():
+        result[name]["switches"] = statistics.median(ours_sw)
+        result[name]["raw_switches"] = statistics.median(raw_sw)
     for name, (ours, raws) in runs.items():
         assert {o[2] for o in ours} == {r[2] for r in raws}, f"{name}: the two sides generated different counts"
     all_raw = [r for _, raws in runs.values() for r in raws if r[2] == runs["stream"][1][0][2]]
@@ -213,19 +224,22 @@ def main(argv: list[str] | None = None) -> None:
     raw = r["raw"]
     print(f"{raw['tokens']:.0f} tokens, temperature 0, {REPEATS} interleaved rounds; load average before: "
           f"{load:.1f}, after: {os.getloadavg()[0]:.1f}\n")
-    print("| path | tokens/s (median) | time to first token | ratio to raw (median of pairs) | best / best |")
-    print("|---|---|---|---|---|")
-    print(f"| raw `Llama.create_chat_completion(stream=True)` | {raw['tps']:.1f} | {raw['ttft'] * 1000:.0f} ms | 1 | 1 |")
+    print("| path | tokens/s (median) | time to first token (vs raw) | ratio to raw: median of pairs | "
+          "lowest – highest pair | context switches / token (raw) |")
+    print("|---|---|---|---|---|---|")
+    print(f"| raw `Llama.create_chat_completion(stream=True)` | {raw['tps']:.1f} | {raw['ttft'] * 1000:.0f} ms | 1 | | |")
     names = {"stream": "`RLM.from_local().stream`", "astream": "`RLM.from_local().astream`",
              "agent": "`ReActAgent` on it (vs raw with the agent's request)"}
     for name, label in names.items():
         p = r[name]
         print(f"| {label} | {p['tps']:.1f} | {p['ttft'] * 1000:.0f} ms ({p['ttft_delta'] * 1000:+.1f} ms) | "
-              f"**{p['ratio']:.2f}** | {p['best_ratio']:.2f} |")
+              f"**{p['ratio']:.2f}** | {min(p['ratios']):.2f} – {max(p['ratios']):.2f} | "
+              f"{p['switches']:.1f} ({p['raw_switches']:.1f}) |")
     if k is not None:
-        print(f"| kernel: raw call in the kernel | {k['raw_tps']:.1f} | {k['raw_ttft'] * 1000:.0f} ms | 1 | 1 |")
+        print(f"| kernel: raw call in the kernel | {k['raw_tps']:.1f} | {k['raw_ttft'] * 1000:.0f} ms | 1 | | |")
         print(f"| kernel: `%%rlm` (widget footer) | {k['tps']:.1f} | {k['ttft'] * 1000:.0f} ms "
-              f"({k['ttft_delta'] * 1000:+.1f} ms) | **{k['ratio']:.2f}** | {k['best_ratio']:.2f} |")
+              f"({k['ttft_delta'] * 1000:+.1f} ms) | **{k['ratio']:.2f}** | "
+              f"{min(k['ratios']):.2f} – {max(k['ratios']):.2f} | |")
     print(f"\nmodel load: cold {cold:.2f} s (fresh process)")
 
 
