@@ -54,8 +54,10 @@ def test_the_default_model_with_no_key_gives_exactly_what_raw_llama_cpp_gives(lo
     stream for the same request on the same loaded model (temperature 0), whatever the model says."""
     llama = local.provider.load()
     settings = {"temperature": 0, "max_tokens": 40}
+    llama.reset()  # each call below evaluates the whole prompt: no cached prefix to differ by
     expected, reason = raw_stream(llama, messages_for(PROMPT), **settings)
     assert len(expected) > 3
+    llama.reset()
     chunks = list(local.stream(PROMPT, **settings))
     assert all(type(c) is str for c in chunks)
     assert chunks == expected
@@ -69,8 +71,10 @@ def test_the_default_model_with_no_key_gives_exactly_what_raw_llama_cpp_gives(lo
     async def main():
         return [c async for c in local.astream(PROMPT, **settings)]
 
+    llama.reset()
     assert asyncio.run(main()) == expected
     assert local.last_response.finish_reason == reason and local.last_response.state == "done"
+    llama.reset()
     assert local.run(PROMPT, **settings) == "".join(expected)
 
 
@@ -82,10 +86,13 @@ def test_max_tokens_gives_finish_reason_length(local):
 def test_a_stop_sequence_holds(local):
     """Stop at a word the model would otherwise write (taken from its own unconstrained answer)."""
     llama = local.provider.load()
+    llama.reset()
     full = "".join(raw_stream(llama, messages_for(PROMPT), temperature=0, max_tokens=60)[0])
     words = [w.strip(".,;:!?\"'") for w in full.split()]
     stop = next(w for w in words[4:] if len(w) >= 4 and full.index(w) > 10)
+    llama.reset()
     expected, _ = raw_stream(llama, messages_for(PROMPT), temperature=0, max_tokens=60, stop=[stop])
+    llama.reset()
     text = local.run(PROMPT, temperature=0, max_tokens=60, stop=stop)
     assert text == "".join(expected) and stop not in text
     assert full.startswith(text) and len(text) >= full.index(stop) - 1
