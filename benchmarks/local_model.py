@@ -8,7 +8,8 @@ path is the median, and the ratio per path is the median of the ratios to the ra
 it, so a burst of load from elsewhere on the machine hits both sides of a ratio. Tokens/s counts
 from the first token to the last; the model's prompt cache is reset before every run, so each
 side evaluates the whole prompt. Each path's voluntary context switches per token (the whole process,
-``getrusage``) show what the load of the machine hardly blurs: whether OpenMP sleeps in its barriers. Then the kernel path, in a real ipykernel: ``%%rlm`` end to end
+``getrusage``) show what the load of the machine hardly blurs: whether OpenMP sleeps in its barriers.
+Then the kernel path, in a real ipykernel: ``%%rlm`` end to end
 (the widget's own figures, the ones its footer shows) vs the raw call in that kernel, interleaved.
 
     .venv/bin/python -m benchmarks.local_model            # all of it, ~2 minutes
@@ -92,7 +93,8 @@ def _agent(agent: Any) -> Run:
 
 
 def cold_load_seconds() -> float:
-    code = ("import time; t=time.perf_counter(); from rlm_toolkit import RLM; RLM.from_local().provider.load(); "
+    code = ("import time; t=time.perf_counter(); from rlm_toolkit import RLM; "
+            "RLM.from_local().provider.load(); "
             "print(time.perf_counter()-t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -137,7 +139,7 @@ def measure(repeats: int = REPEATS, max_tokens: int = SETTINGS["max_tokens"]) ->
     for _ in range(repeats):
         for name, (raw, ours) in paths.items():
             for side, run in ((1, raw), (0, ours)):
-                llama.reset()  # no prompt prefix left in the cache from the run before: the same work each time
+                llama.reset()  # no prompt prefix cached from the run before: the same work every time
                 before = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
                 runs[name][side].append(run())
                 after = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
@@ -147,10 +149,10 @@ def measure(repeats: int = REPEATS, max_tokens: int = SETTINGS["max_tokens"]) ->
         result[name]["switches"] = statistics.median(ours_sw)
         result[name]["raw_switches"] = statistics.median(raw_sw)
     for name, (ours, raws) in runs.items():
-        assert {o[2] for o in ours} == {r[2] for r in raws}, f"{name}: the two sides generated different counts"
+        assert {o[2] for o in ours} == {r[2] for r in raws}, f"{name}: the sides generated different counts"
     all_raw = [r for _, raws in runs.values() for r in raws if r[2] == runs["stream"][1][0][2]]
-    result["raw"] = {"tps": statistics.median(r[1] for r in all_raw), "ttft": statistics.median(r[0] for r in all_raw),
-                     "tokens": all_raw[0][2]}
+    result["raw"] = {"tps": statistics.median(r[1] for r in all_raw),
+                     "ttft": statistics.median(r[0] for r in all_raw), "tokens": all_raw[0][2]}
     return result
 
 
@@ -165,7 +167,8 @@ _messages = [{{"role": "system", "content": DEFAULT_SYSTEM}}, {{"role": "user", 
 def _raw_run():
     _llama.reset()
     started = time.perf_counter(); first = None; n = 0
-    for c in _llama.create_chat_completion(_messages, stream=True, temperature=0.0, max_tokens={SETTINGS["max_tokens"]}):
+    settings = dict(temperature=0.0, max_tokens={SETTINGS["max_tokens"]})
+    for c in _llama.create_chat_completion(_messages, stream=True, **settings):
         if c["choices"][0]["delta"].get("content"):
             first = first or time.perf_counter(); n += 1
     end = time.perf_counter()
@@ -227,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     print("| path | tokens/s (median) | time to first token (vs raw) | ratio to raw: median of pairs | "
           "lowest – highest pair | context switches / token (raw) |")
     print("|---|---|---|---|---|---|")
-    print(f"| raw `Llama.create_chat_completion(stream=True)` | {raw['tps']:.1f} | {raw['ttft'] * 1000:.0f} ms | 1 | | |")
+    print(f"| raw `Llama.create_chat_completion(stream=True)` | {raw['tps']:.1f} | "
+          f"{raw['ttft'] * 1000:.0f} ms | 1 | | |")
     names = {"stream": "`RLM.from_local().stream`", "astream": "`RLM.from_local().astream`",
              "agent": "`ReActAgent` on it (vs raw with the agent's request)"}
     for name, label in names.items():
@@ -236,7 +240,8 @@ def main(argv: list[str] | None = None) -> None:
               f"**{p['ratio']:.2f}** | {min(p['ratios']):.2f} – {max(p['ratios']):.2f} | "
               f"{p['switches']:.1f} ({p['raw_switches']:.1f}) |")
     if k is not None:
-        print(f"| kernel: raw call in the kernel | {k['raw_tps']:.1f} | {k['raw_ttft'] * 1000:.0f} ms | 1 | | |")
+        print(f"| kernel: raw call in the kernel | {k['raw_tps']:.1f} | {k['raw_ttft'] * 1000:.0f} ms "
+              "| 1 | | |")
         print(f"| kernel: `%%rlm` (widget footer) | {k['tps']:.1f} | {k['ttft'] * 1000:.0f} ms "
               f"({k['ttft_delta'] * 1000:+.1f} ms) | **{k['ratio']:.2f}** | "
               f"{min(k['ratios']):.2f} – {max(k['ratios']):.2f} | |")

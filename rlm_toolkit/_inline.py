@@ -74,7 +74,7 @@ class InlineSource(Iterator[T]):
             pass
         except KeyboardInterrupt:
             raise
-        except BaseException as error:  # raised by get(), where the driver settles the stream
+        except BaseException as error:  # noqa: BLE001 - raised by get(), where the driver settles the stream
             self._pending = _Raised(error)
         return True
 

@@ -38,8 +38,15 @@ from ..errors import ConfigurationError, MissingDependencyError, ProviderError
 from ..events import Finish, StreamEvent, TextDelta, Usage
 from .base import Provider, Request
 
-__all__ = ["LocalProvider", "embedded_model_path", "load_model", "count_prompt_tokens", "release_openmp_threads",
-           "EMBEDDED_MODELS"]
+__all__ = [
+    "EMBEDDED_MODELS",
+    "LocalProvider",
+    "count_prompt_tokens",
+    "embedded_model_path",
+    "load_model",
+    "release_openmp_threads",
+    "usable_cpus",
+]
 
 #: Used when a request has no system message. SmolLM2's own template then inserts a persona
 #: prompt under which the 135M model wanders off ("capital of France?" → a list of French
@@ -240,7 +247,7 @@ class LocalProvider(Provider):
                         return
             except (ProviderError, ConfigurationError, MissingDependencyError):
                 raise
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - whatever llama raises becomes a ProviderError
                 raise ProviderError(
                     f"local:{self.model} failed while generating: {type(error).__name__}: {error}",
                     provider=self.name,
@@ -271,7 +278,7 @@ class LocalProvider(Provider):
             try:
                 for event in self.events(request, stop):
                     handoff.put(event)
-            except BaseException as error:  # handed to the consumer, raised there
+            except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
                 handoff.put(_Failed(error))
             handoff.put(None)
 

@@ -24,7 +24,8 @@ def sdk_stream(server, messages, **settings):
 
     client = openai.OpenAI(base_url=server.base_url, api_key="sk-local-no-key-needed-000000")
     chunks, reason = [], None
-    with client.chat.completions.create(model=server.model, messages=messages, stream=True, **settings) as stream:
+    request = client.chat.completions.create(model=server.model, messages=messages, stream=True, **settings)
+    with request as stream:
         for chunk in stream:
             if not chunk.choices:
                 continue
