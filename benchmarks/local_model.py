@@ -13,7 +13,7 @@ Then the kernel path, in a real ipykernel: ``%%rlm`` end to end
 (the widget's own figures, the ones its footer shows) vs the raw call in that kernel, interleaved.
 
     .venv/bin/python -m benchmarks.local_model            # all of it, ~2 minutes
-    .venv/bin/python -m benchmarks.local_model --no-kernel
+    .venv/bin/python -m benchmarks.local_model --no-kernel --repeats 9
 """
 
 from __future__ import annotations
@@ -220,12 +220,13 @@ def measure_kernel(repeats: int = REPEATS) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    repeats = int(argv[argv.index("--repeats") + 1]) if "--repeats" in argv else REPEATS
     load = os.getloadavg()[0]
-    r = measure()
-    k = None if "--no-kernel" in argv else measure_kernel()
+    r = measure(repeats)
+    k = None if "--no-kernel" in argv else measure_kernel(repeats)
     cold = cold_load_seconds()
     raw = r["raw"]
-    print(f"{raw['tokens']:.0f} tokens, temperature 0, {REPEATS} interleaved rounds; load average before: "
+    print(f"{raw['tokens']:.0f} tokens, temperature 0, {repeats} interleaved rounds; load average before: "
           f"{load:.1f}, after: {os.getloadavg()[0]:.1f}\n")
     print("| path | tokens/s (median) | time to first token (vs raw) | ratio to raw: median of pairs | "
           "lowest – highest pair | context switches / token (raw) |")
