@@ -96,7 +96,7 @@ def load_model(path: Path, n_ctx: int = 2048) -> tuple[Any, threading.Lock]:
             llama = Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
-                n_threads=usable_cpus(),  # llama-cpp-python's default is half: 0.7× as fast here
+                n_threads=usable_cpus(),  # llama-cpp-python's default is half of them
                 n_threads_batch=usable_cpus(),
                 verbose=False,
             )
@@ -131,9 +131,11 @@ def release_openmp_threads() -> None:
     """
     global _openmp_pause
     if _openmp_pause is None:
+        if "llama_cpp" not in sys.modules:
+            return  # no model has run in this process: there are no OpenMP threads to give back
         _openmp_pause = False
         noload = getattr(os, "RTLD_NOLOAD", None)
-        if noload is not None and "llama_cpp" in sys.modules:
+        if noload is not None:
             for name in _OPENMP_RUNTIMES:
                 try:
                     pause = ctypes.CDLL(name, mode=noload | os.RTLD_LAZY).omp_pause_resource_all

@@ -99,3 +99,22 @@ def test_throughput_is_that_of_llama_cpp_called_directly():
         if not slow:
             return
     pytest.fail(f"slower than raw llama-cpp-python twice: {slow}")
+
+
+def test_the_openmp_runtime_is_looked_up_only_once_a_model_could_have_loaded_it():
+    """A first stream's thread calls release before the model is loaded; that must not disable it."""
+    import subprocess
+    import sys
+
+    code = (
+        "from rlm_toolkit.providers import local as l\n"
+        "l.release_openmp_threads(); assert l._openmp_pause is None\n"
+        "import llama_cpp\n"
+        "l.release_openmp_threads()\n"
+        "gomp = 'libgomp' in open('/proc/self/maps').read()\n"
+        "print(gomp, bool(l._openmp_pause))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    gomp, found = done.stdout.split()
+    assert found == gomp
