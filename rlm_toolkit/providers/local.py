@@ -148,24 +148,30 @@ def release_openmp_threads() -> None:
         _openmp_pause(1)  # omp_pause_soft: idle threads end; state a later region needs is kept
 
 
+_formatters: dict[int, Any] = {}  # id(llama) -> its compiled chat template (models are cached for good)
+
+
 def count_prompt_tokens(llama: Any, messages: list[dict[str, Any]]) -> int | None:
     """Tokens of the prompt the GGUF's chat template makes of ``messages`` (None if unknown).
 
     llama-cpp-python's streamed chunks carry no usage, so we render the same template it uses
-    (``tokenizer.chat_template``) and tokenize that the way its chat handler does.
+    (``tokenizer.chat_template``) and tokenize that the way its chat handler does. The template is
+    compiled once per model (compiling it took 2 ms, before the first token, on every call).
     """
     template = (llama.metadata or {}).get("tokenizer.chat_template")
     if not template or llama.chat_handler is not None or llama.chat_format != "chat_template.default":
         return None
     try:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        formatter = _formatters.get(id(llama))
+        if formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        model = llama._model
-        formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=model.token_get_text(llama.token_eos()),
-            bos_token=model.token_get_text(llama.token_bos()),
-        )
+            model = llama._model
+            formatter = _formatters[id(llama)] = Jinja2ChatFormatter(
+                template=template,
+                eos_token=model.token_get_text(llama.token_eos()),
+                bos_token=model.token_get_text(llama.token_bos()),
+            )
         result = formatter(messages=messages)
         return len(llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True))
     except Exception:  # a template we cannot render here: usage just lacks the prompt count
