@@ -9,17 +9,21 @@
 
 Everything funnels into one async producer (:meth:`RLM._produce`: the provider's events, with
 retries before the first event); ``stream``/``astream`` are thin drivers over it, the sync one
-through the background-loop bridge in :mod:`rlm_toolkit._bridge`.
+through the background-loop bridge in :mod:`rlm_toolkit._bridge`. A provider whose work blocks
+anyway (a model in this process) is read by sync callers in their own thread instead
+(:meth:`RLM._produce_blocking`, the same retries and checks; :mod:`rlm_toolkit._inline`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Union
 
 from . import _bridge
+from ._inline import InlineSource
 from .callbacks import CallbackManager
 from .errors import IncompleteStreamError, ProviderError, UsageError
 from .events import StreamEvent
@@ -207,30 +211,58 @@ class RLM:
                     finished = False
                     async for event in events:
                         started = True
-                        if event.type == "finish":
-                            finished = True
+                        finished = finished or event.type == "finish"
                         yield event
                 finally:
                     await events.aclose()  # type: ignore[attr-defined]
                 if not finished:
-                    raise IncompleteStreamError(
-                        f"the stream from {self.model_id} ended before the model finished "
-                        "(connection closed without a finish reason)",
-                        provider=self.provider.name,
-                        model=self.provider.model,
-                    )
+                    raise self._incomplete()
                 return
             except ProviderError as error:
-                if started or not error.retryable or attempt >= self.max_retries:
-                    raise
                 attempt += 1
-                delay = min(8.0, self.retry_backoff * 2 ** (attempt - 1)) * random.uniform(0.75, 1.0)
-                retry_after = getattr(error, "retry_after", None)
-                if retry_after is not None:
-                    if retry_after > 30:
-                        raise
-                    delay = retry_after
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self._retry_delay(error, started, attempt))
+
+    def _produce_blocking(self, request: Request) -> Iterator[StreamEvent]:
+        """:meth:`_produce` for a ``blocking`` provider, run in the calling thread."""
+        attempt = 0
+        while True:
+            started = False
+            try:
+                events = self.provider.stream_blocking(request)
+                try:
+                    finished = False
+                    for event in events:
+                        started = True
+                        finished = finished or event.type == "finish"
+                        yield event
+                finally:
+                    events.close()  # type: ignore[attr-defined]
+                if not finished:
+                    raise self._incomplete()
+                return
+            except ProviderError as error:
+                attempt += 1
+                time.sleep(self._retry_delay(error, started, attempt))
+
+    def _retry_delay(self, error: ProviderError, started: bool, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` after ``error``; raises it if none is due."""
+        if started or not error.retryable or attempt > self.max_retries:
+            raise error
+        delay = min(8.0, self.retry_backoff * 2 ** (attempt - 1)) * random.uniform(0.75, 1.0)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            if retry_after > 30:
+                raise error
+            delay = retry_after
+        return delay
+
+    def _incomplete(self) -> IncompleteStreamError:
+        return IncompleteStreamError(
+            f"the stream from {self.model_id} ended before the model finished "
+            "(connection closed without a finish reason)",
+            provider=self.provider.name,
+            model=self.provider.model,
+        )
 
 
 class _Stream:
@@ -289,8 +321,10 @@ class EventStream(_bridge.BridgedIterator, _Stream, Iterator[StreamEvent]):
         # stream at once (refcount) and ``__del__`` closes the connection, without waiting for gc.
         start_kwargs, manager = self._start_kwargs(), self._callbacks
 
-        def open_source() -> _bridge.SyncIterator[StreamEvent]:
+        def open_source() -> _bridge.SyncIterator[StreamEvent] | InlineSource[StreamEvent]:
             manager.call("on_llm_start", **start_kwargs)
+            if rlm.provider.blocking:
+                return InlineSource(rlm._produce_blocking(request))
             return _bridge.iterate_sync(lambda: rlm._produce(request))
 
         self._lazy = _bridge.LazySource(open_source)

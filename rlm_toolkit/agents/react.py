@@ -124,6 +124,7 @@ class ReActAgent:
         """
         state = self._new_run()
         callbacks = self._recording(callbacks, record, state)
+        self.rlm.provider.before_wait()  # this thread waits while the model runs on the bridge
         return AgentStream(lambda s, w: self._loop(task, s, w), self._manager(callbacks), state)
 
     def astream(

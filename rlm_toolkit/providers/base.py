@@ -10,7 +10,7 @@ everything else; the RLM turns a stream that ends without ``Finish`` into
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -59,6 +59,9 @@ class Provider(ABC):
     name: ClassVar[str] = "provider"
     #: Whether the provider streams native tool calls (else agents use the text ReAct format).
     supports_tools: ClassVar[bool] = False
+    #: Whether :meth:`stream_blocking` exists: the provider's work blocks anyway (a model run in this
+    #: process), so sync callers run it in their own thread rather than through the bridge.
+    blocking: ClassVar[bool] = False
 
     def __init__(self, model: str) -> None:
         self.model = model
@@ -70,6 +73,14 @@ class Provider(ABC):
     @abstractmethod
     def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         """Send ``request`` and yield its events; closing the iterator closes the connection."""
+
+    def stream_blocking(self, request: Request) -> Iterator[StreamEvent]:
+        """The events of :meth:`stream`, produced in the calling thread (only where ``blocking``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no blocking stream")
+
+    def before_wait(self) -> None:
+        """Called in a thread that is about to wait while this provider's stream runs elsewhere
+        (the agent's sync face); the local provider gives back that thread's idle OpenMP threads."""
 
     async def aclose(self) -> None:
         """Release connections or models held by the provider."""

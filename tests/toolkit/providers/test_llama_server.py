@@ -18,14 +18,39 @@ def openai_env(llama_server, monkeypatch):
     return llama_server
 
 
+def sdk_stream(server, messages, **settings):
+    """What the openai SDK itself reads from the server for a request: text chunks and finish reason."""
+    import openai
+
+    client = openai.OpenAI(base_url=server.base_url, api_key="sk-local-no-key-needed-000000")
+    chunks, reason = [], None
+    request = client.chat.completions.create(model=server.model, messages=messages, stream=True, **settings)
+    with request as stream:
+        for chunk in stream:
+            if not chunk.choices:
+                continue
+            if chunk.choices[0].delta.content:
+                chunks.append(chunk.choices[0].delta.content)
+            reason = chunk.choices[0].finish_reason or reason
+    return chunks, reason
+
+
 def test_stream_from_a_real_openai_compatible_server(openai_env):
+    """RLM.from_openai streams exactly what the openai SDK reads from the same server for the same
+    request at temperature 0, chunk for chunk — whatever the model says."""
+    pytest.importorskip("openai")
+    system, prompt = "You are a helpful assistant.", "Write a few sentences about a river."
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+    settings = {"temperature": 0, "max_tokens": 30}
+    sdk_stream(openai_env, messages, **settings)  # the same prompt cached on the server for both calls below
+    expected, reason = sdk_stream(openai_env, messages, **settings)
+    assert len(expected) > 3
     rlm = RLM.from_openai("gpt-4o")
-    chunks = list(rlm.stream("What is the capital of France?", system="You are a helpful assistant.",
-                             temperature=0, max_tokens=30))
-    text = "".join(chunks)
-    assert len(chunks) > 3 and "Paris" in text
+    chunks = list(rlm.stream(prompt, system=system, **settings))
+    assert all(type(c) is str for c in chunks)
+    assert chunks == expected
     response = rlm.last_response
-    assert response.state == "done" and response.finish_reason in ("stop", "length")
+    assert response.state == "done" and response.finish_reason == reason in ("stop", "length")
     # llama_cpp.server accepts stream_options.include_usage but sends no usage chunk: the token
     # count falls back to the chunks received (one token each on this server).
     assert response.completion_tokens is None and response.tokens == response.chunks == len(chunks)

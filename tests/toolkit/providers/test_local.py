@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 import time
 
@@ -27,13 +29,74 @@ def local():
     return rlm
 
 
-def test_default_model_answers_with_no_key(local):
-    answer = local.run("What is the capital of France?", temperature=0, seed=1, max_tokens=30)
-    assert "Paris" in answer
+def raw_stream(llama, messages, **settings):
+    """What llama-cpp-python itself streams for a request: its text chunks and finish reason."""
+    chunks, reason = [], None
+    for chunk in llama.create_chat_completion(messages, stream=True, **settings):
+        choice = chunk["choices"][0]
+        if choice["delta"].get("content"):
+            chunks.append(choice["delta"]["content"])
+        reason = choice.get("finish_reason") or reason
+    return chunks, reason
+
+
+PROMPT = "Write a few sentences about a river."
+
+
+def messages_for(prompt):
+    from rlm_toolkit.providers.local import DEFAULT_SYSTEM
+
+    return [{"role": "system", "content": DEFAULT_SYSTEM}, {"role": "user", "content": prompt}]
+
+
+def test_the_default_model_with_no_key_gives_exactly_what_raw_llama_cpp_gives(local):
+    """rlm adds nothing and drops nothing: the same chunks, one by one, as llama-cpp-python's own
+    stream for the same request on the same loaded model (temperature 0), whatever the model says."""
+    llama = local.provider.load()
+    settings = {"temperature": 0, "max_tokens": 40}
+    llama.reset()  # each call below evaluates the whole prompt: no cached prefix to differ by
+    expected, reason = raw_stream(llama, messages_for(PROMPT), **settings)
+    assert len(expected) > 3
+    llama.reset()
+    chunks = list(local.stream(PROMPT, **settings))
+    assert all(type(c) is str for c in chunks)
+    assert chunks == expected
     response = local.last_response
-    assert response.state == "done" and response.finish_reason == "stop"
-    assert response.completion_tokens == response.chunks > 0
+    assert response.state == "done" and response.finish_reason == reason
+    assert response.text == "".join(expected)
+    assert response.completion_tokens == response.chunks == len(expected)
+    assert response.prompt_tokens and response.prompt_tokens > 10
     assert response.ttft is not None and response.tokens_per_second
+
+    async def main():
+        return [c async for c in local.astream(PROMPT, **settings)]
+
+    llama.reset()
+    assert asyncio.run(main()) == expected
+    assert local.last_response.finish_reason == reason and local.last_response.state == "done"
+    llama.reset()
+    assert local.run(PROMPT, **settings) == "".join(expected)
+
+
+def test_max_tokens_gives_finish_reason_length(local):
+    chunks = list(local.stream(PROMPT, temperature=0, max_tokens=5))
+    assert len(chunks) == 5 and local.last_response.finish_reason == "length"
+
+
+def test_a_stop_sequence_holds(local):
+    """Stop at a word the model would otherwise write (taken from its own unconstrained answer)."""
+    llama = local.provider.load()
+    llama.reset()
+    full = "".join(raw_stream(llama, messages_for(PROMPT), temperature=0, max_tokens=60)[0])
+    words = [w.strip(".,;:!?\"'") for w in full.split()]
+    stop = next(w for w in words[4:] if len(w) >= 4 and full.index(w) > 10)
+    llama.reset()
+    expected, _ = raw_stream(llama, messages_for(PROMPT), temperature=0, max_tokens=60, stop=[stop])
+    llama.reset()
+    text = local.run(PROMPT, temperature=0, max_tokens=60, stop=stop)
+    assert text == "".join(expected) and stop not in text
+    assert full.startswith(text) and len(text) >= full.index(stop) - 1
+    assert local.last_response.finish_reason == "stop"
 
 
 def test_prompt_tokens_match_llama_cpps_own_count(local):
@@ -77,18 +140,85 @@ def _workers() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("rlm-local-")]
 
 
+def model_is_free(local) -> bool:
+    """No generation holds the model: llama's generator has been closed."""
+    from rlm_toolkit.providers.local import load_model
+
+    lock = load_model(local.provider.path, local.provider.n_ctx)[1]
+    if not lock.acquire(blocking=False):
+        return False
+    lock.release()
+    return True
+
+
+def test_sync_streams_generate_in_the_callers_thread(local):
+    from rlm_toolkit import StreamingCallback
+
+    seen = set()
+
+    class Where(StreamingCallback):
+        def on_llm_new_token(self, token, **kwargs):
+            seen.add(threading.current_thread())
+            assert not _workers()
+
+    local.run("Count to five.", max_tokens=8, callbacks=[Where()])
+    assert seen == {threading.current_thread()}
+
+
 def test_closing_the_stream_stops_generation_at_once(local):
     stream = local.stream("Write a very long story about the sea.", max_tokens=400)
     for i, _ in enumerate(stream):
         if i == 3:
             break
-    started = time.perf_counter()
     stream.close()
-    while _workers() and time.perf_counter() - started < 2:
-        time.sleep(0.01)
-    assert not _workers(), "the generation thread went on after the stream was closed"
+    assert model_is_free(local), "the model was still generating after the stream was closed"
+    assert not _workers()
     assert local.last_response.state == "stopped"
-    assert local.last_response.chunks < 50
+    assert local.last_response.chunks == 4
+
+
+def test_breaking_out_of_a_bare_for_loop_frees_the_model(local):
+    for i, _ in enumerate(local.stream("Write a very long story about the sea.", max_tokens=400)):
+        if i == 2:
+            break
+    assert model_is_free(local) and local.last_response.state == "stopped"
+
+
+def test_keyboard_interrupt_while_the_model_computes_stops_at_the_next_token(local):
+    chunks = []
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        for chunk in local.stream("Write a very long story about the sea.", max_tokens=400):
+            chunks.append(chunk)
+            if len(chunks) == 1:
+                timer.start()
+    timer.join()
+    assert model_is_free(local) and local.last_response.state == "stopped"
+    assert 1 <= len(chunks) < 400 and local.last_response.text == "".join(chunks)
+
+
+def test_keyboard_interrupt_raised_in_a_callback(local):
+    from rlm_toolkit import StreamingCallback
+
+    class Interrupt(StreamingCallback):
+        def on_llm_new_token(self, token, **kwargs):
+            if kwargs["response"].chunks == 3:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        local.run("Write a very long story about the sea.", max_tokens=400, callbacks=[Interrupt()])
+    assert model_is_free(local) and local.last_response.state == "stopped"
+    assert local.last_response.chunks == 3
+
+
+def test_close_from_another_thread_stops_at_the_next_token(local):
+    """What a Stop button handled on another thread does: the running token ends, nothing after it."""
+    stream = local.stream("Write a very long story about the sea.", max_tokens=400)
+    got = [next(stream)]
+    threading.Timer(0.1, stream._source.close).start()
+    got.extend(stream)
+    assert model_is_free(local)
+    assert 1 <= len(got) < 400
 
 
 def test_cancelling_astream_stops_generation(local):
@@ -129,3 +259,19 @@ def test_corrupt_gguf_is_a_clear_error(tmp_path):
 def test_unknown_local_model_names_the_embedded_ones():
     with pytest.raises(ConfigurationError, match="local:smollm2"):
         RLM("local:gpt-5")
+
+
+@pytest.mark.timeout(120)
+def test_a_stream_left_open_in_this_thread_does_not_block_the_next_one(local):
+    """The model runs in the caller's thread: a half-read stream of this thread is stopped, not
+    waited for (it could never go on while this thread waits), and says so when read again."""
+    from rlm_toolkit import IncompleteStreamError
+
+    first = local.stream("Write a very long story about the sea.", max_tokens=200)
+    kept = [next(first), next(first)]
+    second = local.run("Count to three.", max_tokens=8)
+    assert second and local.last_response.state == "done"
+    with pytest.raises(IncompleteStreamError) as info:
+        kept.extend(first)
+    assert info.value.partial_text == "".join(kept) and first.response.state == "error"
+    assert model_is_free(local)
