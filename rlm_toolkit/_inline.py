@@ -17,6 +17,7 @@ know which one they read:
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from typing import Any, TypeVar
@@ -42,12 +43,16 @@ class InlineSource(Iterator[T]):
         self._pending: Any = _NOTHING
         self._finished = False
         self._closed = False
+        self._cancelled = False  # stopped by cancel(): the consumer sees CancelledError, not the end
         self._busy = threading.Lock()  # held while a thread is making the next item
+
+    def _ended(self) -> BaseException:
+        return asyncio.CancelledError("stopped") if self._cancelled else StopIteration()
 
     def _make(self) -> Any:
         with self._busy:
             if self._closed:
-                raise StopIteration
+                raise self._ended()
             try:
                 item = next(self._items)
             except BaseException:
@@ -55,7 +60,7 @@ class InlineSource(Iterator[T]):
                 raise
             if self._closed:  # closed from another thread while this item was being made
                 self._items.close()  # type: ignore[attr-defined]
-                raise StopIteration
+                raise self._ended()
             return item
 
     def __iter__(self) -> InlineSource[T]:
@@ -86,11 +91,14 @@ class InlineSource(Iterator[T]):
                 raise item.error
             return item
         if self._finished:
-            raise StopIteration
+            raise self._ended()
         return self._make()
 
     def cancel(self) -> None:
-        """Stop from any thread without waiting (a Stop button's handler): see :meth:`close`."""
+        """Stop from any thread without waiting (a Stop button's handler), as :meth:`close`; the
+        consumer's next ``get`` raises ``CancelledError``, as the bridge's does, so the stream is
+        settled ``stopped`` rather than ``done``."""
+        self._cancelled = True
         self.close()
 
     def close(self) -> None:

@@ -236,3 +236,38 @@ agent_rlm = RLM(ScriptedProvider(turns=[
     assert '<details class="rlm-messages" open>' in final["data"]["text/html"], "the step opened live stays open"
     assert "1 step ·" in final["data"]["text/plain"] or "2 steps" in final["data"]["text/plain"]
     assert value(kernel, "agent_out") == "The answer is 42."
+
+
+@pytest.mark.model
+def test_stop_ends_a_foreground_answer_of_the_embedded_model(fresh_kernel):
+    """The embedded model generates in the kernel's main thread (issue 15): Stop still reaches it."""
+    from tests.conftest import require
+    from tests.fixtures.notebooks import embedded_model_missing
+
+    missing = embedded_model_missing()
+    if missing:
+        if require("model"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    assert fresh_kernel.execute("%load_ext rlm_jupyter\nimport json").ok
+    subshell = fresh_kernel.subshell()
+    msg_id = fresh_kernel.start("%%rlm --max-tokens 400 -o local_cut\nTell a very long story about the sea.")
+    comm = None
+    frames = 0
+    deadline = time.perf_counter() + 120
+    while frames < 3 and time.perf_counter() < deadline:
+        for m in fresh_kernel.collect(0.1):
+            fresh_kernel.backlog.append(m)
+            if m["msg_type"] == "display_data" and WIDGET in m["content"]["data"]:
+                comm = m["content"]["data"][WIDGET]["model_id"]
+            if comm and custom([m], comm) and "d" in custom([m], comm)[0]:
+                frames += 1
+    assert frames >= 3, "the embedded model did not start answering"
+    clicked = time.perf_counter()
+    fresh_kernel.send_comm(comm, {"stop": True}, subshell=subshell)
+    run = fresh_kernel.until_idle(msg_id, timeout=60)
+    assert run.ended - clicked < 1.0, f"the cell took {run.ended - clicked:.2f} s to end after Stop"
+    assert run.ok
+    end = [m for m in run.messages if is_final(m)][-1]["content"]
+    assert end["metadata"]["rlm"]["state"] == "stopped"
+    assert value(fresh_kernel, "len(local_cut) > 0") is True
