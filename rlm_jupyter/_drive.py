@@ -104,6 +104,17 @@ class Stopped(asyncio.CancelledError):
     """How a stream stopped by its Stop button (or ``%rlm stop``) is settled: state ``stopped``."""
 
 
+def _settle(view: Any, error: BaseException | None) -> Any:
+    """End ``view`` however its loop ended: a requested Stop is ``stopped`` (not an error, not an
+    interrupt); an interrupt or cancellation is re-raised once the view is settled."""
+    if view.stopping and (error is None or isinstance(error, asyncio.CancelledError)):
+        error = Stopped("stopped")
+    view.finish(error)
+    if error is not None and not isinstance(error, (Exception, Stopped)):
+        raise error
+    return view
+
+
 def drive(view: Any, source: Any) -> Any:
     """Feed ``source`` into ``view`` in this thread, waking on frame deadlines; settle it however it ends.
 
@@ -139,12 +150,7 @@ def drive(view: Any, source: Any) -> Any:
             close()
         except Exception:
             pass
-    if view.stopping and (error is None or isinstance(error, asyncio.CancelledError)):
-        error = Stopped("stopped")
-    view.finish(error)
-    if error is not None and not isinstance(error, (Exception, Stopped)):
-        raise error
-    return view
+    return _settle(view, error)
 
 
 async def adrive(view: Any, source: Any) -> Any:
@@ -195,9 +201,4 @@ async def adrive(view: Any, source: Any) -> Any:
                 await aclose()
             except BaseException:
                 pass
-    if view.stopping and (error is None or isinstance(error, asyncio.CancelledError)):
-        error = Stopped("stopped")
-    view.finish(error)
-    if error is not None and not isinstance(error, (Exception, Stopped)):
-        raise error
-    return view
+    return _settle(view, error)
