@@ -51,7 +51,7 @@ class Snapshots:
     """
 
     __slots__ = ("blind_growth", "blind_spacing", "seen_growth", "seen_spacing", "last_length",
-                 "last_at", "started", "count")
+                 "last_at", "count")
 
     # A refresh rebuilds the widget's view in JupyterLab (its renderer makes a new view for every
     # display update, with a "Loading widget..." flash), so once a page shows the widget they are
@@ -65,7 +65,7 @@ class Snapshots:
         self.blind_growth, self.blind_spacing = blind_growth, blind_spacing
         self.seen_growth, self.seen_spacing = seen_growth, seen_spacing
         self.last_length = 0
-        self.started = self.last_at = time.perf_counter() if now is None else now
+        self.last_at = time.perf_counter() if now is None else now
         self.count = 0
 
     def due(self, length: int, now: float | None = None, *, seen: bool = False) -> bool:

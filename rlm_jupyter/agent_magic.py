@@ -78,7 +78,7 @@ def run_agent(
                              keep_widget=keep_widget, started_at=started_at, steps=lambda: agent.history,
                              background=True)
         if recorder is not None:  # closed once the run has ended, however it ended
-            view.task.future.add_done_callback(lambda _f: recorder.recorder.close(state="stopped"))
+            view.task.add_done_callback(lambda _f: recorder.recorder.close(state="stopped"))
         return view
     stream = agent.stream(task.strip(), callbacks=callbacks)
     try:

@@ -214,7 +214,7 @@ class RLMMagics(Magics):
             raise _live.cell_error(KeyboardInterrupt("stopped"), "; the run so far is kept above") from None
         if getattr(view, "task", None) is not None:  # --bg: the run goes on; -o is set when it ends
             if args.out:
-                view.task.future.add_done_callback(
+                view.task.add_done_callback(
                     lambda _f: self.shell.user_ns.__setitem__(args.out, view.timeline.final or ""))
             return view
         if args.out:

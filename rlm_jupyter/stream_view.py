@@ -207,8 +207,7 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
         super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable)
         self._sent_first = False
         self._shown_in: int | None = None  # the execution count of the cell that displayed it
-        self.views = 0  # views that told the kernel they rendered
-        self._view_ids: set[str] = set()
+        self._view_ids: set[str] = set()  # views that told the kernel they rendered
         self._handle: Any = None  # the display, for the text/plain snapshots (see _live.Snapshots)
         self._snapshots = _live.Snapshots(seen_spacing=save_every)
         self.on_msg(self._on_page_message)
@@ -233,11 +232,16 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
         """Refresh the display's text/plain copy when :class:`~rlm_jupyter._live.Snapshots` says so."""
         if self._handle is None:
             return
-        length = sum(map(len, self._parts))
+        length = self.coalescer.chars  # the text sent so far (kept by the coalescer, O(1))
         if self._snapshots.due(length, seen=self.views > 0):
             self._snapshots.taken(length)
             data, metadata = self.live_bundle()
             self._handle.update(data, metadata=metadata, raw=True)
+
+    @property
+    def views(self) -> int:
+        """How many page views have said they render this widget."""
+        return len(self._view_ids)
 
     def live_bundle(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The display while streaming: the widget, and the text so far as ``text/plain``."""
@@ -296,7 +300,6 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
                     self.send({"text": text})
         elif content.get("rendered"):
             self._view_ids.add(str(content["rendered"]))
-            self.views = len(self._view_ids)
 
     # -- display --------------------------------------------------------------------------------
 
@@ -392,7 +395,7 @@ async def adisplay_stream(
     """
     view, task = start_background(source, model=model, fmt=fmt, on_end=on_end, keep_widget=keep_widget)
     try:
-        return await asyncio.wrap_future(task.future)
+        return await asyncio.wrap_future(task)
     except asyncio.CancelledError:
         task.cancel()  # the awaiting cell was interrupted: stop the stream too
         raise
@@ -412,8 +415,8 @@ def start_background(
 
     Runs as a task on the toolkit's own loop thread, not the kernel's: it keeps streaming while
     other cells run (CPU-bound or sleeping), and its output goes to the cell that started it (the
-    task runs in that cell's context). Returns the view and a :class:`rlm_toolkit._bridge.Spawned`
-    (``.done()``, ``.cancel()`` from any thread, ``.future``).
+    task runs in that cell's context). Returns the view and the task's ``concurrent.futures.Future``
+    (``.done()``, ``.cancel()`` from any thread).
     """
     from IPython.display import display
 

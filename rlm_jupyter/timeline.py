@@ -76,12 +76,17 @@ class TimelineView(ShownOnce, _live.Stoppable, anywidget.AnyWidget):
         ``seq`` its number, so a view that appears mid-run (reload, second tab) starts complete."""
         state = super().get_state(key, drop_defaults)
         if getattr(self, "_ops", None) is not None and self.timeline.state == "running":
-            with self._lock:
-                if "snapshot" in state:
-                    state["snapshot"] = [*merge_ops(self._ops), self.timeline.header()]
-                if "seq" in state:
-                    state["seq"] = self._seq
+            seq, ops = self._sent_so_far()
+            if "snapshot" in state:
+                state["snapshot"] = ops
+            if "seq" in state:
+                state["seq"] = seq
         return state
+
+    def _sent_so_far(self) -> tuple[int, list[dict[str, Any]]]:
+        """The number of the last message sent and every operation up to it, header last."""
+        with self._lock:
+            return self._seq, [*merge_ops(self._ops), self.timeline.header()]
 
     # -- driving --------------------------------------------------------------------------------
 
@@ -126,9 +131,10 @@ class TimelineView(ShownOnce, _live.Stoppable, anywidget.AnyWidget):
             self._pending.extend(self.timeline.end(error))
             self.coalescer.push("·")
         self.flush(force=True)
+        seq, ops = self._sent_so_far()
         with self.hold_sync():
-            self.snapshot = [*merge_ops(self._ops), self.timeline.header()]
-            self.seq = self._seq
+            self.snapshot = ops
+            self.seq = seq
             self.state = self.timeline.state
 
     # -- inspecting -----------------------------------------------------------------------------
@@ -167,9 +173,9 @@ class TimelineView(ShownOnce, _live.Stoppable, anywidget.AnyWidget):
             return
         if content.get("stop"):
             self.request_stop()
-        elif content.get("op") == "sync":  # a page missed operations (see timeline.js)
-            with self._lock:
-                seq, ops = self._seq, [*merge_ops(self._ops), self.timeline.header()]
+        elif content.get("op") == "sync":  # a page may have missed operations (see timeline.js)
+            seq, ops = self._sent_so_far()
+            if seq > _int(content.get("seq")):  # only what the page lacks
                 self.send({"kind": "sync", "seq": seq, "ops": ops})
         elif content.get("op") == "closed":
             self.open_steps.discard(_int(content.get("step")))
@@ -259,7 +265,7 @@ def display_agent(
 
     ``background=True`` (``%%rlm --agent --bg``; ``source`` must be ``agent.astream(task)``):
     return at once with the live view; the run goes on on the toolkit's loop thread while other
-    cells run, ``view.task`` is its :class:`rlm_toolkit._bridge.Spawned`.
+    cells run, ``view.task`` is its ``concurrent.futures.Future`` (``cancel()`` from any thread).
 
     ``source``: ``agent.stream(task)``, ``agent.astream(task)``, a ``replay(...)`` or any iterable
     of :class:`~rlm_toolkit.agents.AgentEvent`. Errors end up in the timeline (scrubbed), an

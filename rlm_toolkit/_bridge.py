@@ -11,13 +11,14 @@ the work on the loop and waits (briefly) until it has closed its connections, th
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["portal_loop", "run_sync", "spawn", "Spawned", "SyncIterator", "iterate_sync", "LazySource",
+__all__ = ["portal_loop", "run_sync", "spawn", "SyncIterator", "iterate_sync", "LazySource",
            "BridgedIterator"]
 
 T = TypeVar("T")
@@ -79,44 +80,16 @@ def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise
 
 
-class Spawned:
-    """A coroutine running on the portal loop, cancellable from any thread (see :func:`spawn`)."""
-
-    def __init__(self, factory: Callable[[], Coroutine[Any, Any, T]]) -> None:
-        self._loop = portal_loop()
-        self._task: asyncio.Task[Any] | None = None
-        self._cancelled = False
-
-        async def main() -> Any:
-            self._task = asyncio.current_task()
-            if self._cancelled:
-                raise asyncio.CancelledError
-            return await factory()
-
-        # run_coroutine_threadsafe schedules from this thread: the task runs in a copy of this
-        # thread's context, so a kernel's contextvars (the cell's parent header) come along.
-        self.future = asyncio.run_coroutine_threadsafe(main(), self._loop)
-
-    def cancel(self) -> None:
-        """Cancel the task at its next await, from any thread, without waiting."""
-        self._cancelled = True
-        if self._task is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._task.cancel)
-
-    def done(self) -> bool:
-        return self.future.done()
-
-    def result(self, timeout: float | None = None) -> Any:
-        return self.future.result(timeout)
-
-
-def spawn(factory: Callable[[], Coroutine[Any, Any, T]]) -> Spawned:
-    """Run ``factory()`` on the portal loop in the background, in the caller's context.
+def spawn(factory: Callable[[], Coroutine[Any, Any, T]]) -> concurrent.futures.Future[T]:
+    """Run ``factory()`` on the portal loop in the background; return its future.
 
     Work spawned here keeps going while the calling thread (a kernel's main thread running the
-    next cell) is busy, and ``Spawned.cancel()`` may be called from any thread.
+    next cell) is busy. It is scheduled from this thread, so the task runs in a copy of this
+    thread's context: a kernel's contextvars (the cell's parent header) come along. The future
+    stays pending until the task ends, so ``future.cancel()`` cancels the task, from any thread,
+    without waiting.
     """
-    return Spawned(factory)
+    return asyncio.run_coroutine_threadsafe(factory(), portal_loop())
 
 
 _END = object()

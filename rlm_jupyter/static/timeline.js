@@ -19,7 +19,8 @@ function storeOf(model) {
     // anywidget binds this module after the model exists: operations sent in between were lost.
     // Ask for whatever the kernel sent after the state this model started from. A front end
     // opens the comm's subshell asynchronously, so a request sent at once may wait for the
-    // running cell: it is repeated twice while the run lasts (replies are idempotent).
+    // running cell: it is repeated twice while the run lasts (the kernel replies only when it has
+    // more than this model).
     ask(model, store);
     for (const wait of [500, 1500]) {
       setTimeout(() => { if (model.get("state") === "running") { store.asked = false; ask(model, store); } }, wait);
@@ -58,18 +59,16 @@ function receive(model, store, msg) {
     for (const view of store.views) view.showMessages(msg.step);
     return;
   }
-  if (msg.reset) {
-    store.ops = [];
-  } else if (typeof msg.seq === "number") {
+  if (typeof msg.seq === "number") {
     if (msg.seq <= store.seq) return; // already applied (a snapshot overtook it)
     if (msg.seq > store.seq + 1) { ask(model, store); return; } // a gap: the sync reply has it all
+    store.seq = msg.seq;
+    store.asked = false; // in order again: a later gap may ask again
   }
-  if (typeof msg.seq === "number") store.seq = msg.seq;
   for (const op of msg.ops || []) {
     store.ops.push(op);
     for (const view of store.views) view.apply(op);
   }
-  if (msg.reset) for (const view of store.views) view.rebuild();
 }
 
 function h(tag, cls, text) {
