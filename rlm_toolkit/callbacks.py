@@ -10,7 +10,8 @@ They run in the caller's thread (or task), in token order::
 
     RLM.from_openai("gpt-4o", callbacks=[MyStreamer()]).run("Tell a story")
 
-Lifecycle of one model call: ``on_llm_start`` → ``on_llm_new_token``… → ``on_llm_end`` (or
+Lifecycle of one model call: ``on_llm_start`` → ``on_llm_new_token``… (and ``on_llm_reasoning``…
+for a model that streams its reasoning) → ``on_llm_end`` (or
 ``on_llm_error``, which also fires on interrupt and cancellation). An agent adds
 ``on_agent_action`` → ``on_tool_start`` → ``on_tool_end`` / ``on_tool_error`` per step, and
 ``on_agent_finish`` once; ``on_agent_event`` sees every agent event.
@@ -39,6 +40,7 @@ __all__ = [
 HOOKS = (
     "on_llm_start",
     "on_llm_new_token",
+    "on_llm_reasoning",
     "on_llm_end",
     "on_llm_error",
     "on_tool_start",
@@ -65,6 +67,9 @@ class StreamingCallback:
 
     def on_llm_new_token(self, token: str, **kwargs: Any) -> Any:
         """One chunk of text arrived, exactly as the provider sent it."""
+
+    def on_llm_reasoning(self, text: str, **kwargs: Any) -> Any:
+        """One piece of the model's reasoning arrived (never passed to ``on_llm_new_token``)."""
 
     def on_llm_end(self, response: Any, **kwargs: Any) -> Any:
         """The model call finished; ``response`` carries text, usage and timings."""

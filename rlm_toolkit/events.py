@@ -13,6 +13,7 @@ from typing import Any, Literal, Union
 
 __all__ = [
     "TextDelta",
+    "ReasoningDelta",
     "ToolCallDelta",
     "Usage",
     "Finish",
@@ -31,6 +32,34 @@ class TextDelta:
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "text": self.text}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning ("thinking"), streamed before or between answer text.
+
+    ``text`` is what the provider shows of the reasoning (raw reasoning from open models, a
+    summary from OpenAI's Responses API, Anthropic's ``thinking_delta``). ``signature`` carries
+    Anthropic's ``signature_delta`` (an opaque token, no text) for the block being streamed;
+    ``redacted`` Anthropic's encrypted ``redacted_thinking`` data. Both must be sent back with the
+    history of a tool-use turn. ``index`` says which reasoning block a piece belongs to.
+    """
+
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+    index: int = 0
+    type: Literal["reasoning"] = "reasoning"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "text": self.text}
+        if self.signature is not None:
+            out["signature"] = self.signature
+        if self.redacted is not None:
+            out["redacted"] = self.redacted
+        if self.index:
+            out["index"] = self.index
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,18 +84,30 @@ class ToolCallDelta:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Usage:
-    """Token counts for the request, when the provider reports them."""
+    """Token counts for the request, when the provider reports them (None, never 0, when not).
+
+    ``cached_input_tokens`` are prompt tokens read from the provider's cache (part of
+    ``prompt_tokens``); ``reasoning_tokens`` are completion tokens spent on reasoning (part of
+    ``completion_tokens``).
+    """
 
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
     type: Literal["usage"] = "usage"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "type": self.type,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
         }
+        if self.cached_input_tokens is not None:
+            out["cached_input_tokens"] = self.cached_input_tokens
+        if self.reasoning_tokens is not None:
+            out["reasoning_tokens"] = self.reasoning_tokens
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,9 +121,11 @@ class Finish:
         return {"type": self.type, "reason": self.reason}
 
 
-StreamEvent = Union[TextDelta, ToolCallDelta, Usage, Finish]
+StreamEvent = Union[TextDelta, ReasoningDelta, ToolCallDelta, Usage, Finish]
 
-_BY_TYPE: dict[str, type] = {"text": TextDelta, "tool_call": ToolCallDelta, "usage": Usage, "finish": Finish}
+_BY_TYPE: dict[str, type] = {
+    "text": TextDelta, "reasoning": ReasoningDelta, "tool_call": ToolCallDelta, "usage": Usage, "finish": Finish,
+}
 
 
 def event_from_dict(data: dict[str, Any]) -> StreamEvent:

@@ -31,6 +31,8 @@ class Response:
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     chunks: int = 0
     error: BaseException | None = None
@@ -41,6 +43,10 @@ class Response:
     _parts: list[str] = field(default_factory=list, repr=False)
     _text: str | None = field(default="", repr=False)
     _calls: dict[int, ToolCall] = field(default_factory=dict, repr=False)
+    _reasoning: list[str] = field(default_factory=list, repr=False)
+    #: Reasoning blocks, in order, as a provider may need them back in a tool-use turn's history
+    #: (Anthropic's signed ``thinking`` and ``redacted_thinking`` blocks); others ignore them.
+    reasoning_blocks: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
     def model_id(self) -> str:
@@ -52,8 +58,13 @@ class Response:
             self._text = "".join(self._parts)
         return self._text
 
+    @property
+    def reasoning(self) -> str:
+        """The reasoning text streamed so far ("" when the model streamed none)."""
+        return "".join(self._reasoning)
+
     def feed(self, event: StreamEvent) -> str | None:
-        """Apply one event; return its text if it carried any."""
+        """Apply one event; return its answer text if it carried any (reasoning is not answer)."""
         kind = event.type
         if kind == "text":
             if self.first_token_at is None:
@@ -66,12 +77,34 @@ class Response:
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
             self._tool_call(event.index).apply(event)  # type: ignore[union-attr,arg-type]
+        elif kind == "reasoning":
+            self._reasoning_piece(event)  # type: ignore[arg-type]
         elif kind == "usage":
             self.prompt_tokens = event.prompt_tokens  # type: ignore[union-attr]
             self.completion_tokens = event.completion_tokens  # type: ignore[union-attr]
+            self.cached_input_tokens = event.cached_input_tokens  # type: ignore[union-attr]
+            self.reasoning_tokens = event.reasoning_tokens  # type: ignore[union-attr]
         elif kind == "finish":
             self.finish_reason = event.reason  # type: ignore[union-attr]
         return None
+
+    def _reasoning_piece(self, event: Any) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        if event.text:
+            self._reasoning.append(event.text)
+        # Keep the blocks as a provider may need them back (Anthropic): per index, text + signature.
+        while len(self.reasoning_blocks) <= event.index:
+            self.reasoning_blocks.append({"type": "thinking", "thinking": "", "signature": None})
+        block = self.reasoning_blocks[event.index]
+        if event.redacted is not None:
+            block.clear()
+            block.update({"type": "redacted_thinking", "data": event.redacted})
+            return
+        if block.get("type") == "thinking":
+            block["thinking"] += event.text
+            if event.signature is not None:
+                block["signature"] = (block["signature"] or "") + event.signature
 
     def _tool_call(self, index: int) -> ToolCall:
         """The call an index names. Indexes are keys, not list sizes: ``index=100000000`` makes
@@ -130,7 +163,7 @@ class Response:
             "params": dict(self.params),
             "state": self.state,
             "finish_reason": self.finish_reason,
-            "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
+            "usage": self._usage_dict(),
             "chunks": self.chunks,
             "ttft_s": _round(self.ttft),
             "elapsed_s": _round(self.elapsed),
@@ -138,6 +171,14 @@ class Response:
             "error": scrub(f"{type(self.error).__name__}: {self.error}") if self.error else None,
             "created": self.created,
         }
+
+    def _usage_dict(self) -> dict[str, int | None]:
+        usage = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+        if self.cached_input_tokens is not None:
+            usage["cached_input_tokens"] = self.cached_input_tokens
+        if self.reasoning_tokens is not None:
+            usage["reasoning_tokens"] = self.reasoning_tokens
+        return usage
 
     def __repr__(self) -> str:
         return (

@@ -296,6 +296,8 @@ def _drive_sync(
             text = response.feed(event)
             if text is not None and token_hook:
                 callbacks.call("on_llm_new_token", text, response=response)
+            elif event.type == "reasoning" and event.text:  # type: ignore[union-attr]
+                callbacks.call("on_llm_reasoning", event.text, response=response)  # type: ignore[union-attr]
             if not text_only:
                 yield event
             elif text is not None:
@@ -371,6 +373,8 @@ async def _drive_async(
             text = response.feed(event)
             if text is not None and token_hook:
                 await callbacks.acall("on_llm_new_token", text, response=response)
+            elif event.type == "reasoning" and event.text:  # type: ignore[union-attr]
+                await callbacks.acall("on_llm_reasoning", event.text, response=response)  # type: ignore[union-attr]
             if not text_only:
                 yield event
             elif text is not None:

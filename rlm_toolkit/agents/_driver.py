@@ -21,7 +21,7 @@ from .events import AgentEvent
 
 __all__ = ["StepRecord", "AgentStream", "AsyncAgentStream"]
 
-LLM_HOOKS = ("on_llm_start", "on_llm_new_token", "on_llm_end", "on_llm_error")
+LLM_HOOKS = ("on_llm_start", "on_llm_new_token", "on_llm_reasoning", "on_llm_end", "on_llm_error")
 
 
 class _Hook(NamedTuple):
@@ -60,6 +60,9 @@ class _Relay:
 
     def on_llm_new_token(self, *args: Any, **kwargs: Any) -> None:
         self._record("on_llm_new_token", args, kwargs)
+
+    def on_llm_reasoning(self, *args: Any, **kwargs: Any) -> None:
+        self._record("on_llm_reasoning", args, kwargs)
 
     def on_llm_end(self, *args: Any, **kwargs: Any) -> None:
         self._record("on_llm_end", args, kwargs)
