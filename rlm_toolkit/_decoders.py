@@ -56,6 +56,8 @@ class LineDecoder:
         self._buffer = bytearray(data[end + 1 :])
         if data[end : end + 1] == b"\r" and end == len(data) - 1:
             self._skip_lf = True
+        if b"\r" not in whole:  # LF only, the usual case: one decode for the whole piece
+            return whole.decode("utf-8", "replace").split("\n")[:-1]
         return [line.decode("utf-8", "replace") for line in whole.splitlines()]
 
     def flush(self) -> list[str]:
@@ -90,7 +92,10 @@ class SSEDecoder:
     def feed(self, data: bytes) -> list[ServerSentEvent]:
         events: list[ServerSentEvent] = []
         for line in self._lines.feed(data):
-            self._line(line, events)
+            if line.startswith("data: "):  # most lines: read here, not through _line
+                self._data.append(line[6:])
+            else:
+                self._line(line, events)
         return events
 
     def flush(self) -> list[ServerSentEvent]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._genai import capture_content_default, names, split_model, to_genai_messages
-from .agents.events import AgentEvent
+from .events import AgentEvent
 from .errors import scrub
 from .events import Finish, TextDelta, ToolCallDelta, Usage
 from .trace import Trace, _env_secrets

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, Union
 
 from ._replay import MAX_SPEED, MIN_SPEED, VERSION, Replay, Trace, check_speed, load, replay
-from .agents.events import AgentEvent
+from .events import AgentEvent
 from .callbacks import StreamingCallback
 from . import errors
 from .errors import UsageError, scrub

@@ -22,7 +22,7 @@ retries, :class:`~rlm_toolkit.response.Response` timings and LLM callbacks work 
 from __future__ import annotations
 
 import asyncio
-import copy
+import functools
 import json
 import re
 import time
@@ -33,9 +33,10 @@ from ..callbacks import CallbackManager
 from ..errors import UsageError, scrub
 from ..providers.base import Provider
 from ..rlm import RLM, Prompt
-from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit, _Relay, hook
+from .._pump import Hook, apump
+from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit, hook
 from ._text_format import STOP, TextReActParser, parse_action_input, text_prompt
-from .events import AgentEvent
+from ..events import AgentEvent
 from .tools import Tool, ToolInputError, as_tools, observation_text
 
 __all__ = ["ReActAgent", "AGENT_OPTIONS", "DEFAULT_SYSTEM_PROMPT"]
@@ -125,7 +126,7 @@ class ReActAgent:
         state = self._new_run()
         callbacks = self._recording(callbacks, record, state)
         self.rlm.provider.before_wait()  # this thread waits while the model runs on the bridge
-        return AgentStream(lambda s, w: self._loop(task, s, w), self._manager(callbacks), state)
+        return AgentStream(lambda s, m: self._loop(task, s, m), self._manager(callbacks), state)
 
     def astream(
         self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None
@@ -133,7 +134,7 @@ class ReActAgent:
         """Async twin of :meth:`stream`, run in the calling event loop."""
         state = self._new_run()
         callbacks = self._recording(callbacks, record, state)
-        return AsyncAgentStream(lambda s, w: self._loop(task, s, w), self._manager(callbacks), state)
+        return AsyncAgentStream(lambda s, m: self._loop(task, s, m), self._manager(callbacks), state)
 
     def run(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None) -> str:
         """Run to the end and return the final answer's text (see :meth:`stream` for errors).
@@ -190,13 +191,13 @@ class ReActAgent:
             return messages
         return [{"role": "system", "content": system}, *messages]
 
-    async def _loop(self, task: Prompt, state: RunState, wanted: frozenset[str]) -> AsyncIterator[Any]:
+    async def _loop(self, task: Prompt, state: RunState, manager: CallbackManager) -> AsyncIterator[Any]:
         """The agent: one async generator of events and hooks (see ``_driver`` for how it is driven).
 
         Whatever fails on the way (the provider, a bad parameter, a bug) still ends the run with
         an ``error`` and a failed ``final`` before the exception propagates.
         """
-        steps = self._steps(task, state, wanted)
+        steps = self._steps(task, state, manager)
         try:
             async for item in steps:
                 yield item
@@ -209,49 +210,42 @@ class ReActAgent:
         finally:
             await steps.aclose()  # type: ignore[attr-defined]
 
-    async def _steps(self, task: Prompt, state: RunState, wanted: frozenset[str]) -> AsyncIterator[Any]:
+    async def _steps(self, task: Prompt, state: RunState, manager: CallbackManager) -> AsyncIterator[Any]:
         native, by_name = self.native, {t.name: t for t in self.tools}
         messages = self._messages(task)
         stop = self.rlm.params.get("stop") or []
         stop = [stop] if isinstance(stop, str) else list(stop)
         tools = [t.spec() for t in self.tools] if native and self.tools else None
-        # Model calls go through a shallow copy of the RLM without its handlers: every hook,
-        # the RLM's own included, reaches the caller through the relay and the driver.
-        quiet = copy.copy(self.rlm)
-        quiet.callbacks = []
         last_action = ""
         for step in range(1, self.max_steps + 1):
             request = self.rlm.request(messages, tools=tools, stop=None if native else [*stop, STOP])
             record = StepRecord.begin(step, "native" if native else "text", request)
             state.history.append(record)
-            relay = _Relay(wanted, step)
-            model = quiet.astream_events(request, callbacks=[relay])
-            self.rlm.last_response = model.response
+            # The model call's own step function and pump: its LLM hooks (with step=) come out as
+            # Hook items, in order, and go on to the caller's thread through this loop's driver.
+            call = self.rlm._call(request, manager, step=step)
+            model = apump(functools.partial(self.rlm._produce, request), call)
             parser = None if native else TextReActParser()
             began = time.perf_counter()
             try:
                 async for piece in model:
-                    for h in relay.drain():
-                        yield h
-                    if piece.type != "text":
+                    if isinstance(piece, Hook):
+                        yield piece
+                    elif piece.type != "text":
                         continue
-                    if parser is None:
+                    elif parser is None:
                         yield AgentEvent(type="token", content=piece.text, step=step)
                     else:
                         for item in parser.feed(piece.text):
                             yield self._parsed(item, step)
-                for h in relay.drain():
-                    yield h
             except Exception as error:
-                for h in relay.drain():
-                    yield h
-                record.end(model.response, began)
+                record.end(call.response, began)
                 record.error = _describe(error)
-                state.partial = model.response.text
+                state.partial = call.response.text
                 raise
             finally:
                 await model.aclose()
-            response = model.response
+            response = call.response
             record.end(response, began)
 
             if native:

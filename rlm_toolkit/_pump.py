@@ -1,0 +1,286 @@
+"""One step function per kind of stream, and the two thin pumps that drive them.
+
+A *step* object is sans-IO: ``begin()``, ``step(item)`` and ``end(error)`` update its state and
+append the callback hooks they owe to ``hooks``; ``step`` returns what to hand out (or ``SKIP``).
+Two are written: :class:`ModelCall` (one model call: feeds the :class:`~rlm_toolkit.response.Response`,
+owes the LLM hooks) and the agent's ``AgentStep`` (``rlm_toolkit.agents._driver``). The pumps own
+the I/O and nothing else, as httpx's sync and async clients drive one auth generator:
+
+- :class:`SyncPump`, the sync face of ``RLM.stream`` and ``ReActAgent.stream``: takes *batches*
+  from a source (the bridge's :class:`~rlm_toolkit._bridge.SyncIterator`: everything decoded
+  between two network reads crosses threads at once; or an inline source), steps each item and
+  runs its hooks in the calling thread, in order, as it hands the item out;
+- :func:`apump`, the async twin, in the caller's task; with no manager it hands the hooks out as
+  :class:`Hook` items instead (the agent's loop forwards a model call's hooks to its own driver).
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import AsyncIterator, Callable
+from typing import Any, NamedTuple, Protocol
+
+from .callbacks import CallbackManager
+from .response import Response
+
+__all__ = ["SKIP", "Hook", "Step", "ModelCall", "SyncPump", "apump"]
+
+#: What ``step`` returns for an item that hands nothing out (usage and finish in a text stream).
+SKIP: Any = object()
+
+
+class Hook(NamedTuple):
+    """One callback to run: ``manager.call(name, *args, **kwargs)``."""
+
+    name: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+class Step(Protocol):
+    hooks: list[Hook]
+
+    def begin(self) -> None: ...
+    def step(self, item: Any) -> Any: ...
+    def end(self, error: BaseException | None) -> None: ...
+
+
+class ModelCall:
+    """The step function of one model call: apply each event to the Response, owe the LLM hooks
+    (``on_llm_start`` → ``on_llm_new_token`` / ``on_llm_reasoning``… → ``on_llm_end`` or
+    ``on_llm_error``; each with ``step=`` when an agent makes the call) and say what to hand out:
+    the event, or with ``text_only`` its answer text."""
+
+    __slots__ = ("response", "hooks", "_feed", "_wanted", "_start", "_text_only", "_extra")
+
+    def __init__(self, response: Response, manager: CallbackManager, start: dict[str, Any], *,
+                 text_only: bool = False, step: int | None = None) -> None:
+        self.response = response
+        self.hooks: list[Hook] = []
+        self._feed = response.feed
+        self._wanted = manager.wants
+        self._start = start
+        self._text_only = text_only
+        self._extra = {} if step is None else {"step": step}
+
+    def _owe(self, name: str, *args: Any, **kwargs: Any) -> None:
+        if self._wanted(name):
+            self.hooks.append(Hook(name, args, {**kwargs, **self._extra}))
+
+    def begin(self) -> None:
+        self._owe("on_llm_start", **self._start)
+
+    def step(self, event: Any) -> Any:
+        text = self._feed(event)
+        # A check of a condition on self.response that ends the call cleanly ("stopped", a budget)
+        # goes here: the pumps close the source and settle as they do for a Stop.
+        if text is not None:
+            if self._wanted("on_llm_new_token"):
+                self.hooks.append(Hook("on_llm_new_token", (text,), {"response": self.response, **self._extra}))
+            return text if self._text_only else event
+        if event.type == "reasoning" and event.text:
+            self._owe("on_llm_reasoning", event.text, response=self.response)
+        return SKIP if self._text_only else event
+
+    def end(self, error: BaseException | None) -> None:
+        """Settle the Response (done / stopped / error) and owe ``on_llm_end`` or ``on_llm_error``."""
+        response = self.response
+        response.settle(error)
+        if error is None or isinstance(error, GeneratorExit):
+            self._owe("on_llm_end", response)
+        else:
+            self._owe("on_llm_error", error, partial_text=response.text, response=response)
+
+
+def _run(manager: CallbackManager, hooks: list[Hook]) -> None:
+    try:
+        for hook in hooks:
+            manager.call(hook.name, *hook.args, **hook.kwargs)
+    finally:
+        hooks.clear()
+
+
+class SyncPump:
+    """The sync face shared by ``RLM.stream`` and ``ReActAgent.stream``: an iterator that steps
+    each item of its source's batches and runs the hooks in the calling thread before handing it out.
+
+    ``next(timeout)`` and ``take(timeout)`` wake on a deadline (widgets flush on a timer);
+    ``cancel()`` asks the producer to stop from any thread without waiting; ``close()`` (or a
+    ``with`` block, or dropping the iterator) stops now, the HTTP response closed before it returns.
+    Subclasses call :meth:`_pump_over` and hold no reference cycle, so a bare ``for … : break``
+    drops the stream at once by refcount and ``__del__`` closes the connection.
+    """
+
+    _source: Any = None
+    _done = True
+
+    def _pump_over(self, open_source: Callable[[], Any], step: Step, manager: CallbackManager) -> None:
+        self._open, self._step, self._manager = open_source, step, manager
+        self._items: list[Any] = []  # the batch being handed out, from index _at on
+        self._at = 0
+        self._done = False
+
+    def _started(self) -> Any:
+        """The source, opened on first use, after the ``begin`` hooks."""
+        if self._source is None:
+            self._step.begin()
+            _run(self._manager, self._step.hooks)
+            self._source = self._open()
+        return self._source
+
+    def _hand(self, collect: list[Any] | None) -> Any:
+        """Step the current batch from where it stands, running each item's hooks: up to the first
+        item that hands something out (returned), or with ``collect`` all of them (appended)."""
+        step, hooks, items, at = self._step.step, self._step.hooks, self._items, self._at
+        while at < len(items):
+            out = step(items[at])
+            at += 1
+            if hooks:
+                self._at = at
+                _run(self._manager, hooks)
+            if out is not SKIP:
+                if collect is None:
+                    self._at = at
+                    return out
+                collect.append(out)
+        self._at = at
+        return SKIP
+
+    def _ended(self) -> None:
+        self._done = True
+        self._step.end(None)
+        _run(self._manager, self._step.hooks)
+
+    def _failed(self, error: BaseException) -> None:
+        """End after ``error`` (``GeneratorExit``: closed early): close the source, settle, run the hooks."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            if self._source is not None:
+                self._source.close()
+        finally:
+            self._step.end(error)
+            _run(self._manager, self._step.hooks)
+
+    def __iter__(self) -> Any:
+        return self
+
+    def __next__(self) -> Any:
+        if self._done:
+            raise StopIteration
+        try:
+            while (out := self._hand(None)) is SKIP:
+                self._items, self._at = self._started().take(), 0
+            return out
+        except StopIteration:
+            self._ended()
+            raise
+        except BaseException as error:
+            self._failed(error)
+            raise
+
+    def next(self, timeout: float | None = None) -> Any:
+        """Like ``next()``, but raise ``queue.Empty`` if nothing arrives within ``timeout`` s."""
+        if timeout is not None and not self._done and self._at >= len(self._items):
+            try:
+                ready = self._started().wait(timeout)
+            except BaseException as error:
+                self._failed(error)
+                raise
+            if not ready:
+                raise queue.Empty
+        return next(self)
+
+    def take(self, timeout: float | None = None) -> list[Any]:
+        """What the next batch hands out (possibly nothing), its hooks run: ``queue.Empty`` if no
+        batch arrives within ``timeout`` s, ``StopIteration`` at the end."""
+        if self._done:
+            raise StopIteration
+        out: list[Any] = []
+        try:
+            if self._at >= len(self._items):
+                source = self._started()
+                if timeout is not None and not source.wait(timeout):
+                    raise queue.Empty
+                self._items, self._at = source.take(), 0
+            self._hand(out)
+            return out
+        except queue.Empty:
+            raise
+        except StopIteration:
+            self._ended()
+            raise
+        except BaseException as error:
+            self._failed(error)
+            raise
+
+    def cancel(self) -> None:
+        """Ask the stream to stop from any thread, without waiting: the consumer's next ``next()``
+        ends it (the HTTP response is closed by then)."""
+        if self._source is not None:
+            self._source.cancel()
+
+    def close(self) -> None:
+        """Stop now; the HTTP response is closed before this returns. (Never started: nothing to do.)"""
+        if self._source is None:
+            self._done = True
+        self._failed(GeneratorExit())
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+async def _owed(hooks: list[Hook], manager: CallbackManager | None) -> AsyncIterator[Hook]:
+    """Run the hooks owed so far in order, or with no manager hand them out."""
+    try:
+        for hook in hooks:
+            if manager is None:
+                yield hook
+            else:
+                await manager.acall(hook.name, *hook.args, **hook.kwargs)
+    finally:
+        hooks.clear()
+
+
+async def apump(open_source: Callable[[], AsyncIterator[Any]], step: Step,
+                manager: CallbackManager | None = None) -> AsyncIterator[Any]:
+    """Async twin of :class:`SyncPump`, in the caller's task. With ``manager`` None the hooks are
+    handed out as :class:`Hook` items, in order, instead of being run (those owed after a
+    cancellation or a close are dropped: nobody reads on)."""
+    hooks = step.hooks
+    source: Any = None
+    try:
+        step.begin()
+        async for hook in _owed(hooks, manager):
+            yield hook
+        source = open_source()
+        async for item in source:
+            out = step.step(item)
+            if hooks:
+                async for hook in _owed(hooks, manager):
+                    yield hook
+            if out is not SKIP:
+                yield out
+    except BaseException as error:
+        hooks.clear()
+        if source is not None:
+            await source.aclose()
+        step.end(error)
+        if manager is not None or isinstance(error, Exception):
+            async for hook in _owed(hooks, manager):
+                yield hook
+        hooks.clear()
+        raise
+    step.end(None)
+    async for hook in _owed(hooks, manager):
+        yield hook
