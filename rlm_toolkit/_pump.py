@@ -23,7 +23,9 @@ from typing import Any, NamedTuple, Protocol
 from .callbacks import CallbackManager
 from .response import Response
 
-__all__ = ["SKIP", "Hook", "Step", "ModelCall", "SyncPump", "apump"]
+__all__ = ["SKIP", "Hook", "Step", "ModelCall", "SyncPump", "apump", "LLM_HOOKS", "wanted"]
+
+LLM_HOOKS = ("on_llm_start", "on_llm_new_token", "on_llm_reasoning", "on_llm_end", "on_llm_error")
 
 #: What ``step`` returns for an item that hands nothing out (usage and finish in a text stream).
 SKIP: Any = object()
@@ -45,26 +47,34 @@ class Step(Protocol):
     def end(self, error: BaseException | None) -> None: ...
 
 
+def wanted(manager: CallbackManager) -> frozenset[str]:
+    """The LLM hooks some handler of ``manager`` has. A step holds this set, not the manager: a
+    stopped call's Response keeps its error, whose traceback keeps the step's frames, and they
+    must not keep the handlers alive (a trace recorder writes its footer when it is dropped)."""
+    return frozenset(h for h in LLM_HOOKS if manager.wants(h))
+
+
 class ModelCall:
     """The step function of one model call: apply each event to the Response, owe the LLM hooks
     (``on_llm_start`` → ``on_llm_new_token`` / ``on_llm_reasoning``… → ``on_llm_end`` or
     ``on_llm_error``; each with ``step=`` when an agent makes the call) and say what to hand out:
     the event, or with ``text_only`` its answer text."""
 
-    __slots__ = ("response", "hooks", "_feed", "_wanted", "_start", "_text_only", "_extra")
+    __slots__ = ("response", "hooks", "_feed", "_wanted", "_token", "_start", "_text_only", "_extra")
 
-    def __init__(self, response: Response, manager: CallbackManager, start: dict[str, Any], *,
+    def __init__(self, response: Response, wanted: frozenset[str], start: dict[str, Any], *,
                  text_only: bool = False, step: int | None = None) -> None:
         self.response = response
         self.hooks: list[Hook] = []
         self._feed = response.feed
-        self._wanted = manager.wants
+        self._wanted = wanted
+        self._token = "on_llm_new_token" in wanted
         self._start = start
         self._text_only = text_only
         self._extra = {} if step is None else {"step": step}
 
     def _owe(self, name: str, *args: Any, **kwargs: Any) -> None:
-        if self._wanted(name):
+        if name in self._wanted:
             self.hooks.append(Hook(name, args, {**kwargs, **self._extra}))
 
     def begin(self) -> None:
@@ -75,7 +85,7 @@ class ModelCall:
         # A check of a condition on self.response that ends the call cleanly ("stopped", a budget)
         # goes here: the pumps close the source and settle as they do for a Stop.
         if text is not None:
-            if self._wanted("on_llm_new_token"):
+            if self._token:
                 self.hooks.append(Hook("on_llm_new_token", (text,), {"response": self.response, **self._extra}))
             return text if self._text_only else event
         if event.type == "reasoning" and event.text:

@@ -26,7 +26,7 @@ from typing import Any, Union
 
 from . import _bridge
 from ._inline import InlineSource
-from ._pump import ModelCall, SyncPump, apump
+from ._pump import ModelCall, SyncPump, apump, wanted
 from .callbacks import CallbackManager
 from .errors import IncompleteStreamError, ProviderError, UsageError
 from .events import StreamEvent
@@ -197,13 +197,14 @@ class RLM:
             merged["stop"] = [stop]
         return Request(messages=messages, **merged)
 
-    def _call(self, request: Request, manager: CallbackManager, *, text_only: bool = False,
+    def _call(self, request: Request, wanted: frozenset[str], *, text_only: bool = False,
               step: int | None = None) -> ModelCall:
-        """The step function of one call of ``request`` (its Response becomes ``last_response``)."""
+        """The step function of one call of ``request``, owing the ``wanted`` LLM hooks (its
+        Response becomes ``last_response``)."""
         response = Response(model=self.provider.model, provider=self.provider.name, params=request.sampling())
         self.last_response = response
         start = {"model": self.model_id, "messages": request.messages, "params": response.params}
-        return ModelCall(response, manager, start, text_only=text_only, step=step)
+        return ModelCall(response, wanted, start, text_only=text_only, step=step)
 
     async def _produce(self, request: Request) -> AsyncIterator[StreamEvent]:
         """The provider's events, retried with backoff while nothing has been yielded yet."""
@@ -278,7 +279,7 @@ class EventStream(SyncPump, Iterator[StreamEvent]):
     def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
         self.request = request
         manager = CallbackManager.merge(rlm.callbacks, callbacks)
-        call = rlm._call(request, manager, text_only=self._text_only)
+        call = rlm._call(request, wanted(manager), text_only=self._text_only)
         self.response = call.response
 
         def open_source() -> _bridge.SyncIterator | InlineSource[StreamEvent]:
@@ -312,7 +313,7 @@ class AsyncEventStream:
     def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
         self.request = request
         manager = CallbackManager.merge(rlm.callbacks, callbacks)
-        call = rlm._call(request, manager, text_only=self._text_only)
+        call = rlm._call(request, wanted(manager), text_only=self._text_only)
         self.response = call.response
         # The pump holds no reference back to this object (no cycle).
         self._iterator = apump(lambda: rlm._produce(request), call, manager)

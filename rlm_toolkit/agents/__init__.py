@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from ._driver import AgentStream, AsyncAgentStream, StepRecord
-from ..events import EVENT_TYPES, AgentEvent, AgentEventType
+from .events import EVENT_TYPES, AgentEvent, AgentEventType
 from .react import AGENT_OPTIONS, ReActAgent
 from .tools import Tool, ToolInputError, as_tools, tool
 

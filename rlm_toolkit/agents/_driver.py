@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 from .. import _bridge
-from .._pump import SKIP, Hook, SyncPump, apump
+from .._pump import SKIP, Hook, SyncPump, apump, wanted
 from ..callbacks import CallbackManager
 from ..events import AgentEvent
 
@@ -105,7 +105,7 @@ class RunState:
     partial: str = ""  # the failed step's text, for the final event of a failed run
 
 
-Loop = Callable[[RunState, CallbackManager], AsyncIterator[Any]]
+Loop = Callable[[RunState, frozenset[str]], AsyncIterator[Any]]
 
 
 class _Base:
@@ -131,7 +131,8 @@ class AgentStream(SyncPump, _Base, Iterator[AgentEvent]):
 
     def __init__(self, loop: Loop, manager: CallbackManager, state: RunState) -> None:
         self.state = state
-        self._pump_over(lambda: _bridge.iterate_sync(lambda: loop(state, manager)), AgentStep(manager), manager)
+        llm = wanted(manager)  # not the manager: see rlm_toolkit._pump.wanted
+        self._pump_over(lambda: _bridge.iterate_sync(lambda: loop(state, llm)), AgentStep(manager), manager)
 
     def __iter__(self) -> AgentStream:
         return self
@@ -145,7 +146,8 @@ class AsyncAgentStream(_Base):
 
     def __init__(self, loop: Loop, manager: CallbackManager, state: RunState) -> None:
         self.state = state
-        self._iterator = apump(lambda: loop(state, manager), AgentStep(manager), manager)
+        llm = wanted(manager)
+        self._iterator = apump(lambda: loop(state, llm), AgentStep(manager), manager)
 
     def __aiter__(self) -> AsyncAgentStream:
         return self

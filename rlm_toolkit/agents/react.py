@@ -126,7 +126,7 @@ class ReActAgent:
         state = self._new_run()
         callbacks = self._recording(callbacks, record, state)
         self.rlm.provider.before_wait()  # this thread waits while the model runs on the bridge
-        return AgentStream(lambda s, m: self._loop(task, s, m), self._manager(callbacks), state)
+        return AgentStream(lambda s, w: self._loop(task, s, w), self._manager(callbacks), state)
 
     def astream(
         self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None
@@ -134,7 +134,7 @@ class ReActAgent:
         """Async twin of :meth:`stream`, run in the calling event loop."""
         state = self._new_run()
         callbacks = self._recording(callbacks, record, state)
-        return AsyncAgentStream(lambda s, m: self._loop(task, s, m), self._manager(callbacks), state)
+        return AsyncAgentStream(lambda s, w: self._loop(task, s, w), self._manager(callbacks), state)
 
     def run(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None) -> str:
         """Run to the end and return the final answer's text (see :meth:`stream` for errors).
@@ -191,13 +191,13 @@ class ReActAgent:
             return messages
         return [{"role": "system", "content": system}, *messages]
 
-    async def _loop(self, task: Prompt, state: RunState, manager: CallbackManager) -> AsyncIterator[Any]:
+    async def _loop(self, task: Prompt, state: RunState, wanted: frozenset[str]) -> AsyncIterator[Any]:
         """The agent: one async generator of events and hooks (see ``_driver`` for how it is driven).
 
         Whatever fails on the way (the provider, a bad parameter, a bug) still ends the run with
         an ``error`` and a failed ``final`` before the exception propagates.
         """
-        steps = self._steps(task, state, manager)
+        steps = self._steps(task, state, wanted)
         try:
             async for item in steps:
                 yield item
@@ -210,7 +210,7 @@ class ReActAgent:
         finally:
             await steps.aclose()  # type: ignore[attr-defined]
 
-    async def _steps(self, task: Prompt, state: RunState, manager: CallbackManager) -> AsyncIterator[Any]:
+    async def _steps(self, task: Prompt, state: RunState, wanted: frozenset[str]) -> AsyncIterator[Any]:
         native, by_name = self.native, {t.name: t for t in self.tools}
         messages = self._messages(task)
         stop = self.rlm.params.get("stop") or []
@@ -223,7 +223,7 @@ class ReActAgent:
             state.history.append(record)
             # The model call's own step function and pump: its LLM hooks (with step=) come out as
             # Hook items, in order, and go on to the caller's thread through this loop's driver.
-            call = self.rlm._call(request, manager, step=step)
+            call = self.rlm._call(request, wanted, step=step)
             model = apump(functools.partial(self.rlm._produce, request), call)
             parser = None if native else TextReActParser()
             began = time.perf_counter()
