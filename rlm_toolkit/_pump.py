@@ -126,6 +126,7 @@ class SyncPump:
 
     def _pump_over(self, open_source: Callable[[], Any], step: Step, manager: CallbackManager) -> None:
         self._open, self._step, self._manager = open_source, step, manager
+        self._apply, self._hooks = step.step, step.hooks
         self._items: list[Any] = []  # the batch being handed out, from index _at on
         self._at = 0
         self._done = False
@@ -134,27 +135,9 @@ class SyncPump:
         """The source, opened on first use, after the ``begin`` hooks."""
         if self._source is None:
             self._step.begin()
-            _run(self._manager, self._step.hooks)
+            _run(self._manager, self._hooks)
             self._source = self._open()
         return self._source
-
-    def _hand(self, collect: list[Any] | None) -> Any:
-        """Step the current batch from where it stands, running each item's hooks: up to the first
-        item that hands something out (returned), or with ``collect`` all of them (appended)."""
-        step, hooks, items, at = self._step.step, self._step.hooks, self._items, self._at
-        while at < len(items):
-            out = step(items[at])
-            at += 1
-            if hooks:
-                self._at = at
-                _run(self._manager, hooks)
-            if out is not SKIP:
-                if collect is None:
-                    self._at = at
-                    return out
-                collect.append(out)
-        self._at = at
-        return SKIP
 
     def _ended(self) -> None:
         self._done = True
@@ -180,9 +163,17 @@ class SyncPump:
         if self._done:
             raise StopIteration
         try:
-            while (out := self._hand(None)) is SKIP:
-                self._items, self._at = self._started().take(), 0
-            return out
+            while True:
+                items, at = self._items, self._at
+                if at < len(items):
+                    self._at = at + 1
+                    out = self._apply(items[at])
+                    if self._hooks:
+                        _run(self._manager, self._hooks)
+                    if out is not SKIP:
+                        return out
+                else:
+                    self._items, self._at = self._started().take(), 0
         except StopIteration:
             self._ended()
             raise
@@ -203,8 +194,10 @@ class SyncPump:
         return next(self)
 
     def take(self, timeout: float | None = None) -> list[Any]:
-        """What the next batch hands out (possibly nothing), its hooks run: ``queue.Empty`` if no
-        batch arrives within ``timeout`` s, ``StopIteration`` at the end."""
+        """What the rest of the current batch, or else the next one, hands out (possibly nothing),
+        its hooks run (``__next__`` per item, this per batch: a consumer that wakes on a timer
+        takes everything that has arrived). ``queue.Empty`` if no batch arrives within
+        ``timeout`` s, ``StopIteration`` at the end."""
         if self._done:
             raise StopIteration
         out: list[Any] = []
@@ -214,7 +207,14 @@ class SyncPump:
                 if timeout is not None and not source.wait(timeout):
                     raise queue.Empty
                 self._items, self._at = source.take(), 0
-            self._hand(out)
+            items = self._items
+            while self._at < len(items):
+                self._at += 1
+                got = self._apply(items[self._at - 1])
+                if self._hooks:
+                    _run(self._manager, self._hooks)
+                if got is not SKIP:
+                    out.append(got)
             return out
         except queue.Empty:
             raise
@@ -274,11 +274,17 @@ async def apump(open_source: Callable[[], AsyncIterator[Any]], step: Step,
         async for hook in _owed(hooks, manager):
             yield hook
         source = open_source()
+        take = step.step
         async for item in source:
-            out = step.step(item)
-            if hooks:
-                async for hook in _owed(hooks, manager):
-                    yield hook
+            out = take(item)
+            if hooks:  # _owed, inlined: this runs per token
+                if manager is None:
+                    for hook in hooks:
+                        yield hook
+                else:
+                    for hook in hooks:
+                        await manager.acall(hook.name, *hook.args, **hook.kwargs)
+                hooks.clear()
             if out is not SKIP:
                 yield out
     except BaseException as error:
