@@ -318,8 +318,8 @@ class AsyncEventStream:
         # The pump holds no reference back to this object (no cycle).
         self._iterator = apump(lambda: rlm._produce(request), call, manager)
 
-    def __aiter__(self) -> AsyncEventStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iterator  # ``async for`` drives the pump itself: one await less per event
 
     async def __anext__(self) -> Any:
         return await self._iterator.__anext__()
@@ -338,9 +338,6 @@ class AsyncTextStream(AsyncEventStream):
     """Async iterator of ``str`` chunks (what :meth:`RLM.astream` returns)."""
 
     _text_only = True
-
-    def __aiter__(self) -> AsyncTextStream:
-        return self
 
     async def __aenter__(self) -> AsyncTextStream:
         return self
