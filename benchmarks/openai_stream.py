@@ -45,7 +45,8 @@ HEADERS = {"Authorization": f"Bearer {TEST_KEY}", "Accept": "text/event-stream"}
 #: (path, its baseline) in the order they run in each round.
 PATHS = (("bare", None), ("stream", "bare"), ("stream+cb", "bare"),
          ("abare", None), ("astream", "abare"), ("astream+cb", "abare"), ("openai", None))
-LABELS = {"bare": "bare httpx loop (sync)", "stream": "`RLM.stream`", "stream+cb": "`RLM.stream` + no-op callback",
+LABELS = {"bare": "bare httpx loop (sync)", "stream": "`RLM.stream`",
+          "stream+cb": "`RLM.stream` + no-op callback",
           "abare": "bare httpx loop (async)", "astream": "`RLM.astream`",
           "astream+cb": "`RLM.astream` + no-op callback", "openai": "raw `openai` SDK"}
 
@@ -154,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--chunks", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
-    print(f"| server mode | path | chunks/s | ratio to its baseline | `RLM.stream` / openai SDK {_sdk_version()} |")
+    sdk = f"`RLM.stream` / openai SDK {_sdk_version()}"
+    print(f"| server mode | path | chunks/s | ratio to its baseline | {sdk} |")
     print("|---|---|---|---|---|")
     figures: dict[str, float] = {}
     for mode, bulk in (("bulk", True), ("per-event", False)):

@@ -32,7 +32,10 @@ __all__ = ["drive", "adrive", "Stopped", "POLL"]
 POLL = 0.1
 
 
-def _puller(source: Any) -> tuple[Callable[[float | None], list[Any]], Callable[[], None], Callable[[], None]]:
+Pull = Callable[[float | None], list[Any]]
+
+
+def _puller(source: Any) -> tuple[Pull, Callable[[], None], Callable[[], None]]:
     """``pull(timeout)`` for a stream source — the items that have arrived, as a list (raises
     ``queue.Empty`` / ``StopIteration``) —, a closer (waits until the source has closed what it
     opened) and a canceller (any thread, no waiting).
@@ -49,7 +52,8 @@ def _puller(source: Any) -> tuple[Callable[[float | None], list[Any]], Callable[
         return take, getattr(source, "close", nothing), getattr(source, "cancel", nothing)
     nxt = getattr(source, "next", None)
     if callable(nxt) and "timeout" in inspect.signature(nxt).parameters:
-        return (lambda timeout: [nxt(timeout)]), getattr(source, "close", nothing), getattr(source, "cancel", nothing)
+        one: Pull = lambda timeout: [nxt(timeout)]  # noqa: E731
+        return one, getattr(source, "close", nothing), getattr(source, "cancel", nothing)
     if hasattr(source, "__aiter__"):
         bridged = _bridge.iterate_sync(lambda: source)
         return bridged.take, bridged.close, bridged.cancel
@@ -65,7 +69,7 @@ def _puller(source: Any) -> tuple[Callable[[float | None], list[Any]], Callable[
 _END = object()
 
 
-def _threaded(iterator: Any) -> tuple[Callable[[float | None], list[Any]], Callable[[], None]]:
+def _threaded(iterator: Any) -> tuple[Pull, Callable[[], None]]:
     """Read ``iterator`` in a daemon thread; ``pull(timeout)`` takes its items in order, one at a time."""
     items: queue.SimpleQueue[Any] = queue.SimpleQueue()
     stop = threading.Event()

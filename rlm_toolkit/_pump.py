@@ -16,6 +16,7 @@ the I/O and nothing else, as httpx's sync and async clients drive one auth gener
 
 from __future__ import annotations
 
+import functools
 import queue
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple, Protocol
@@ -37,6 +38,10 @@ class Hook(NamedTuple):
     name: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+
+
+#: ``Hook(name, args, kwargs)`` without the named tuple's Python-level ``__new__`` (per token).
+_hook = functools.partial(tuple.__new__, Hook)
 
 
 class Step(Protocol):
@@ -61,6 +66,7 @@ class ModelCall:
     the event, or with ``text_only`` its answer text."""
 
     __slots__ = ("response", "hooks", "_feed", "_wanted", "_token", "_start", "_text_only", "_extra")
+    # _token: the keyword arguments of every on_llm_new_token (one dict: a call copies it), or None
 
     def __init__(self, response: Response, wanted: frozenset[str], start: dict[str, Any], *,
                  text_only: bool = False, step: int | None = None) -> None:
@@ -68,10 +74,10 @@ class ModelCall:
         self.hooks: list[Hook] = []
         self._feed = response.feed
         self._wanted = wanted
-        self._token = "on_llm_new_token" in wanted
         self._start = start
         self._text_only = text_only
         self._extra = {} if step is None else {"step": step}
+        self._token = {"response": response, **self._extra} if "on_llm_new_token" in wanted else None
 
     def _owe(self, name: str, *args: Any, **kwargs: Any) -> None:
         if name in self._wanted:
@@ -85,8 +91,8 @@ class ModelCall:
         # A check of a condition on self.response that ends the call cleanly ("stopped", a budget)
         # goes here: the pumps close the source and settle as they do for a Stop.
         if text is not None:
-            if self._token:
-                self.hooks.append(Hook("on_llm_new_token", (text,), {"response": self.response, **self._extra}))
+            if self._token is not None:
+                self.hooks.append(_hook(("on_llm_new_token", (text,), self._token)))
             return text if self._text_only else event
         if event.type == "reasoning" and event.text:
             self._owe("on_llm_reasoning", event.text, response=self.response)

@@ -25,9 +25,9 @@ class Thinker(Provider):
     name = "thinker"
 
     async def stream(self, request):
-        for event in (ReasoningDelta(text="hm, "), ReasoningDelta(text="yes"), ReasoningDelta(signature="sig"),
-                      TextDelta(text="a"), TextDelta(text="b"), Usage(prompt_tokens=3, completion_tokens=2),
-                      Finish(reason="stop")):
+        for event in (ReasoningDelta(text="hm, "), ReasoningDelta(text="yes"),
+                      ReasoningDelta(signature="sig"), TextDelta(text="a"), TextDelta(text="b"),
+                      Usage(prompt_tokens=3, completion_tokens=2), Finish(reason="stop")):
             await asyncio.sleep(0)
             yield event
 
@@ -79,7 +79,8 @@ def test_the_same_hooks_in_the_same_order_sync_and_async():
 
 
 def test_agent_model_calls_deliver_the_llm_hooks_with_step_in_the_callers_thread():
-    turns = [ScriptedTurn(chunks="Adding.", tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2}}]), "It is 3."]
+    turns = [ScriptedTurn(chunks="Adding.", tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2}}]),
+             "It is 3."]
 
     def add(a: int, b: int) -> int:
         """Add two integers."""
@@ -109,7 +110,8 @@ def test_an_agent_model_call_that_fails_reports_on_llm_error_with_its_step():
     agent = ReActAgent(RLM(ScriptedProvider(turns=turns)), tools=[])
     with pytest.raises(RuntimeError, match="down"):
         agent.run("x", callbacks=[log])
-    assert hooks_of(log) == [("start", "scripted:scripted", 1), ("token", "partial", 1), ("error", "RuntimeError", 1)]
+    assert hooks_of(log) == [("start", "scripted:scripted", 1), ("token", "partial", 1),
+                             ("error", "RuntimeError", 1)]
 
 
 async def counted(n: int, every: int):
@@ -195,7 +197,8 @@ def test_a_stream_taken_in_batches_runs_its_hooks_in_order_and_stops_cleanly(ope
 def test_traces_and_exporters_do_not_import_the_agent():
     core = "import rlm_toolkit.trace, rlm_toolkit._replay, rlm_toolkit.otel_import, rlm_toolkit._otel_spans"
     check = "import sys; print(sorted(m for m in sys.modules if m.startswith('rlm_toolkit.agents')))"
-    out = subprocess.run([sys.executable, "-c", f"{core}; {check}"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", f"{core}; {check}"], capture_output=True, text=True,
+                         check=True)
     assert out.stdout.strip() == "[]"
     from rlm_toolkit import agents, events
 
