@@ -17,7 +17,10 @@ loopback server running in a process of its own (so its CPU is not the client's)
 
 Ours run with no callback and with one no-op ``on_llm_new_token`` callback. Runs alternate
 (bare, ours, ours + callback, bare async, …, SDK) so drift on a shared machine hits all alike; each
-path's median is reported with its ratio to its baseline's median. A chunk counts when the caller
+path's median is reported with its ratio to its baseline's median, and so is the client's CPU per
+chunk (every thread of this process; the server's CPU is its own): on a shared machine the CPU
+ratio moves far less than the wall-clock one, and where the client is the bottleneck (``bulk``)
+it is what the wall-clock ratio would be on an idle one. A chunk counts when the caller
 receives its text: a ``str`` from ours, a ``delta.content`` from the baselines.
 """
 
@@ -56,14 +59,15 @@ class NoOp(StreamingCallback):
         pass
 
 
-def timed(count: Callable[[], int], expected: int) -> float:
-    """Chunks per second of one run, from sending the request to the end of the stream."""
-    started = time.perf_counter()
+def timed(count: Callable[[], int], expected: int) -> tuple[float, float]:
+    """Chunks per second of one run, from sending the request to the end of the stream, and the
+    client's CPU per chunk in µs (this process, every thread; the server runs in its own)."""
+    started, cpu = time.perf_counter(), time.process_time()
     received = count()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if received != expected:
         raise AssertionError(f"expected {expected} chunks, received {received}")
-    return received / elapsed
+    return received / elapsed, cpu / received * 1e6
 
 
 def _content(line: str) -> int | None:
@@ -77,7 +81,7 @@ def _content(line: str) -> int | None:
     return 1 if choices and (choices[0].get("delta") or {}).get("content") else 0
 
 
-def measure(chunks: int, repeat: int, *, bulk: bool = True) -> dict[str, list[float]]:
+def measure(chunks: int, repeat: int, *, bulk: bool = True) -> dict[str, list[tuple[float, float]]]:
     import httpx
     import openai
 
@@ -130,7 +134,7 @@ def measure(chunks: int, repeat: int, *, bulk: bool = True) -> dict[str, list[fl
         "astream+cb": lambda: loop.run_until_complete(astream([NoOp()])),
         "openai": raw,
     }
-    results: dict[str, list[float]] = {name: [] for name, _ in PATHS}
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in PATHS}
     try:
         for run in runs.values():  # warm up: connections, imports, pydantic models
             run()
@@ -156,21 +160,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     sdk = f"`RLM.stream` / openai SDK {_sdk_version()}"
-    print(f"| server mode | path | chunks/s | ratio to its baseline | {sdk} |")
-    print("|---|---|---|---|---|")
+    print(f"| server mode | path | chunks/s | ratio to baseline | client CPU µs/chunk | CPU ratio | {sdk} |")
+    print("|---|---|---|---|---|---|---|")
     figures: dict[str, float] = {}
     for mode, bulk in (("bulk", True), ("per-event", False)):
         results = measure(args.chunks, args.repeat, bulk=bulk)
-        medians = {name: statistics.median(values) for name, values in results.items()}
-        sdk_ratio = medians["stream"] / medians["openai"]
+        rate = {name: statistics.median(r for r, _ in runs) for name, runs in results.items()}
+        cpu = {name: statistics.median(c for _, c in runs) for name, runs in results.items()}
+        sdk_ratio = rate["stream"] / rate["openai"]
         for name, baseline in PATHS:
-            figures[f"{mode}:{name}"] = medians[name]
-            ratio = ""
+            figures[f"{mode}:{name}"] = rate[name]
+            wall = cpu_ratio = ""
             if baseline is not None:
-                figures[f"{mode}:{name}/{baseline}"] = medians[name] / medians[baseline]
-                ratio = f"**{medians[name] / medians[baseline]:.2f}**"
+                figures[f"{mode}:{name}/{baseline}"] = rate[name] / rate[baseline]
+                figures[f"{mode}:{name}/{baseline}:cpu"] = cpu[baseline] / cpu[name]
+                wall, cpu_ratio = f"**{rate[name] / rate[baseline]:.2f}**", f"{cpu[baseline] / cpu[name]:.2f}"
             shown = f"**{sdk_ratio:.2f}**" if name == "openai" else ""
-            print(f"| {mode} | {LABELS[name]} | {medians[name]:,.0f} | {ratio} | {shown} |", flush=True)
+            cells = [mode, LABELS[name], f"{rate[name]:,.0f}", wall, f"{cpu[name]:.2f}", cpu_ratio, shown]
+            print(f"| {' | '.join(cells)} |", flush=True)
         figures[f"{mode}:ratio"] = sdk_ratio
     figures["ratio"] = min(figures["bulk:ratio"], figures["per-event:ratio"])
     print(f"\nmedian of {args.repeat} interleaved runs, {args.chunks:,} chunks each")
