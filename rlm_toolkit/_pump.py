@@ -45,6 +45,8 @@ _hook = functools.partial(tuple.__new__, Hook)
 
 
 class Step(Protocol):
+    """What a pump drives (see the module docstring)."""
+
     hooks: list[Hook]
 
     def begin(self) -> None: ...
@@ -109,9 +111,10 @@ class ModelCall:
 
 
 def _run(manager: CallbackManager, hooks: list[Hook]) -> None:
+    call = manager.call
     try:
-        for hook in hooks:
-            manager.call(hook.name, *hook.args, **hook.kwargs)
+        for name, args, kwargs in hooks:
+            call(name, *args, **kwargs)
     finally:
         hooks.clear()
 
@@ -148,7 +151,7 @@ class SyncPump:
     def _ended(self) -> None:
         self._done = True
         self._step.end(None)
-        _run(self._manager, self._step.hooks)
+        _run(self._manager, self._hooks)
 
     def _failed(self, error: BaseException) -> None:
         """End after ``error`` (``GeneratorExit``: closed early): close the source, settle, run the hooks."""
@@ -160,7 +163,7 @@ class SyncPump:
                 self._source.close()
         finally:
             self._step.end(error)
-            _run(self._manager, self._step.hooks)
+            _run(self._manager, self._hooks)
 
     def __iter__(self) -> Any:
         return self
@@ -280,9 +283,9 @@ async def apump(open_source: Callable[[], AsyncIterator[Any]], step: Step,
         async for hook in _owed(hooks, manager):
             yield hook
         source = open_source()
-        take = step.step
+        apply = step.step
         async for item in source:
-            out = take(item)
+            out = apply(item)
             if hooks:  # _owed, inlined: this runs per token
                 if manager is None:
                     for hook in hooks:
