@@ -14,7 +14,7 @@ A trace is plain JSON lines (format version 1, documented in docs/traces.md): a 
 one ``event`` line per event with its time offset ``t`` in seconds, one ``step`` line per model
 call with the exact request, and a ``footer`` with the provenance. Every string is passed
 through :func:`~rlm_toolkit.errors.scrub` before it is written; values of keys named like
-credentials are replaced; text that streams in pieces is scrubbed across piece boundaries.
+credentials are replaced (:func:`~rlm_toolkit.errors.scrub_data`); text that streams in pieces is scrubbed across piece boundaries.
 This module writes traces; reading and replaying them (``load``, ``replay``, ``Trace``, which
 checks every line of an untrusted file) is in :mod:`rlm_toolkit._replay` and re-exported here.
 """
@@ -34,7 +34,7 @@ from ._replay import MAX_SPEED, MIN_SPEED, VERSION, Replay, Trace, check_speed, 
 from .agents.events import AgentEvent
 from .callbacks import StreamingCallback
 from . import errors
-from .errors import UsageError, scrub
+from .errors import UsageError, describe, scrub, scrub_data
 from .events import StreamEvent, TextDelta
 
 __all__ = ["VERSION", "Trace", "TraceRecorder", "StreamRecorder", "AgentRecorder", "record", "load", "replay",
@@ -44,10 +44,6 @@ Kind = Literal["stream", "agent"]
 Event = Union[StreamEvent, AgentEvent]
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: Dict keys whose values are never written, whatever they hold.
-_SECRET_KEYS = frozenset(
-    {"authorization", "proxy-authorization", "api_key", "api-key", "x-api-key", "apikey"}
-)
 _SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 
 
@@ -89,23 +85,6 @@ def _unfinished_key_at(text: str, secrets: tuple[str, ...]) -> int:
 def _env_secrets() -> tuple[str, ...]:
     """Values of credential-like environment variables: scrubbed even if they look like nothing."""
     return tuple(v for k, v in os.environ.items() if k.upper().endswith(_SECRET_ENV_SUFFIXES) and len(v) >= 8)
-
-
-def _clean(value: Any, secrets: tuple[str, ...]) -> Any:
-    """A JSON-ready copy of ``value`` with every string scrubbed and credential keys blanked."""
-    if isinstance(value, str):
-        return scrub(value, secrets)
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    if isinstance(value, dict):
-        return {
-            str(k): "***" if str(k).lower() in _SECRET_KEYS else _clean(v, secrets) for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [_clean(v, secrets) for v in value]
-    if hasattr(value, "to_dict"):
-        return _clean(value.to_dict(), secrets)
-    return scrub(repr(value), secrets)
 
 
 def check_writable(path: PathLike) -> Path:
@@ -190,7 +169,7 @@ class TraceRecorder:
             self._header_written = True
             header = {"type": "header", "version": VERSION, "kind": self.kind, "model": self.model,
                       "created": self.created}
-            self._file.write(json.dumps(_clean(header, self.secrets), ensure_ascii=False) + "\n")
+            self._file.write(json.dumps(scrub_data(header, self.secrets), ensure_ascii=False) + "\n")
         self._file.write(json.dumps(obj, ensure_ascii=False) + "\n")
         self._file.flush()  # a crashed or interrupted run still leaves every line written so far
 
@@ -204,7 +183,7 @@ class TraceRecorder:
         text = _text_of(event)
         if text is None:
             self._flush_text()
-            self._write({"type": "event", "t": round(t, 4), "event": _clean(event.to_dict(), self.secrets)})
+            self._write({"type": "event", "t": round(t, 4), "event": scrub_data(event.to_dict(), self.secrets)})
             return
         if text[:1].isspace():
             self._flush_text()
@@ -242,7 +221,7 @@ class TraceRecorder:
                 start = end
         for (t, event), text in zip(self._pending, out):
             data = _with_text(event, text)
-            self._write({"type": "event", "t": round(t, 4), "event": _clean(data, self.secrets)})
+            self._write({"type": "event", "t": round(t, 4), "event": scrub_data(data, self.secrets)})
         self._pending = self._pending[count:]
         self._held = sum(len(_text_of(e) or "") for _, e in self._pending)
 
@@ -252,7 +231,7 @@ class TraceRecorder:
             return
         self._flush_text()
         body = data.to_dict() if hasattr(data, "to_dict") else dict(data)
-        self._write({"type": "step", **_clean(body, self.secrets), "step": number})
+        self._write({"type": "step", **scrub_data(body, self.secrets), "step": number})
 
     def close(
         self,
@@ -267,9 +246,9 @@ class TraceRecorder:
         self._flush_text()
         message = None
         if error is not None:
-            message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+            message = error if isinstance(error, str) else describe(error)
         self._write({"type": "footer", "t": round(self.now(), 4), "state": state,
-                     "response": _clean(response, self.secrets), "error": _clean(message, self.secrets)})
+                     "response": scrub_data(response, self.secrets), "error": scrub_data(message, self.secrets)})
         self.closed = True
         if self._file is not None:
             self._file.close()
