@@ -103,8 +103,6 @@ class OpenAIProvider(HTTPProvider):
                 if not finished:
                     raise
                 return  # the answer was complete; only the usage / [DONE] trailer was lost
-            for sse in decoder.flush():  # a last event without its blank line is dropped
-                pass
 
     def _parse(self, data: str) -> list[StreamEvent]:
         try:
