@@ -95,9 +95,8 @@ def scrub_data(value: Any, secrets: Iterable[str] = ()) -> Any:
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, dict):
-        return {
-            str(k): "***" if str(k).lower() in _SECRET_KEYS else scrub_data(v, secrets) for k, v in value.items()
-        }
+        return {str(k): "***" if str(k).lower() in _SECRET_KEYS else scrub_data(v, secrets)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [scrub_data(v, secrets) for v in value]
     if hasattr(value, "to_dict"):

@@ -59,5 +59,6 @@ def test_import_loads_no_http_model_jupyter_or_otel_code():
         "         'rlm_toolkit.providers.openai', 'rlm_toolkit.providers.local', 'rlm_toolkit.trace')\n"
         "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         timeout=60)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -24,7 +24,8 @@ ANTHROPIC_ANSWER = [
     ("message_start", {"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 3}}}),
     ("content_block_delta", {"type": "content_block_delta", "index": 0,
                              "delta": {"type": "text_delta", "text": "Hello"}}),
-    ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}}),
+    ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                       "usage": {"output_tokens": 1}}),
     ("message_stop", {"type": "message_stop"}),
 ]
 OLLAMA_ANSWER = [{"model": "m", "message": {"role": "assistant", "content": "Hello"}, "done": False},
@@ -39,7 +40,8 @@ class Served:
         if name == "openai":
             self.server = openai_server
             self.answer = lambda: None  # the server's default reply is a complete stream
-            self.rlm = RLM.from_openai("gpt-4o", base_url=openai_server.base_url, api_key=openai_server.api_key)
+            self.rlm = RLM.from_openai("gpt-4o", base_url=openai_server.base_url,
+                                       api_key=openai_server.api_key)
             return
         self.server = vendor_server
         if name == "anthropic":
