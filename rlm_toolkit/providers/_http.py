@@ -104,10 +104,17 @@ class HTTPClients:
         self.headers = headers
         self.timeout = timeout
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._pid = os.getpid()
+
+    def _mine(self) -> weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]:
+        """The clients of this process: a forked child forgets its parent's (their loops do not run here)."""
+        if self._pid != os.getpid():
+            self._clients, self._pid = weakref.WeakKeyDictionary(), os.getpid()
+        return self._clients
 
     def get(self) -> Any:
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
+        client = self._mine().get(loop)
         if client is None or client.is_closed:
             for old in [old for old in self._clients if old.is_closed()]:
                 del self._clients[old]  # it holds its loop: the weak key alone would never let go
@@ -139,7 +146,7 @@ class HTTPClients:
         from .. import _bridge
 
         current = asyncio.get_running_loop()
-        clients = list(self._clients.items())
+        clients = list(self._mine().items())
         self._clients.clear()
         for loop, client in clients:
             if client.is_closed or loop.is_closed():

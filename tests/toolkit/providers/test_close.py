@@ -160,3 +160,27 @@ def test_local_close_leaves_no_worker_and_the_model_free():
         time.sleep(0.01)
     assert not any(t.name.startswith("rlm-local") for t in threading.enumerate())
     assert rlm.run("Say hi.", max_tokens=3, temperature=0)  # the model's lock was given back
+
+
+def test_a_forked_child_forgets_its_parents_clients_instead_of_waiting_on_their_loops(served):
+    """The parent's bridge loop has no thread in a forked child: closing must not wait on it."""
+    import multiprocessing
+
+    served.run()  # a client on the parent's bridge loop
+    (parent_client,) = served.clients()
+
+    def child(rlm, queue) -> None:
+        asyncio.run(rlm.aclose())
+        queue.put(len(rlm.provider._clients._clients))
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=child, args=(served.rlm, queue))
+    process.start()
+    process.join(20)
+    if process.is_alive():
+        process.kill()
+    assert process.exitcode == 0 and queue.get(timeout=5) == 0
+    assert not parent_client.is_closed  # the parent's own client is the parent's to close
+    served.rlm.close()
+    assert parent_client.is_closed
