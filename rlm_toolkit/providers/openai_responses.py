@@ -102,9 +102,9 @@ class ResponsesParser:
             if not sse.data.strip():
                 return []  # a keep-alive: an empty ``data:``
             raise self._malformed(f"an event that is not JSON: {sse.data[:200]!r}") from None
-        data = expect_object(data, "the event", data)
-        kind = get(data, "type", str, data) or sse.event
         try:
+            data = expect_object(data, "the event", data)
+            kind = get(data, "type", str, data) or sse.event
             handler = _HANDLERS.get(kind)
             return handler(self, data) if handler else []
         except MalformedResponseError as error:
@@ -125,13 +125,15 @@ class ResponsesParser:
 
     def _reasoning(self, data: dict[str, Any], part: str) -> list[StreamEvent]:
         delta = get(data, "delta", str, data)
+        if not delta:
+            return []
         key = (get(data, "output_index", int, data) or 0, part, get(data, f"{part}_index", int, data) or 0)
         index = self._blocks.get(key)
         if index is None:
             index = self._blocks[key] = len(self._blocks)
-            if index and delta:
+            if index:
                 delta = "\n\n" + delta  # summary parts are paragraphs: keep them apart in the text
-        return [ReasoningDelta(text=delta, index=index)] if delta else []
+        return [ReasoningDelta(text=delta, index=index)]
 
     # -- function calls ----------------------------------------------------------------------
 
@@ -142,8 +144,14 @@ class ResponsesParser:
         output_index = get(data, "output_index", int, data) or 0
         arguments = get(item, "arguments", str, data, "item.arguments") or ""
         self._arguments[output_index] = arguments
-        return [ToolCallDelta(index=self._call(output_index), call_id=get(item, "call_id", str, data, "item.call_id"),
-                              name=get(item, "name", str, data, "item.name"), arguments=arguments)]
+        return [
+            ToolCallDelta(
+                index=self._call(output_index),
+                call_id=get(item, "call_id", str, data, "item.call_id"),
+                name=get(item, "name", str, data, "item.name"),
+                arguments=arguments,
+            )
+        ]
 
     def _arguments_delta(self, data: dict[str, Any]) -> list[StreamEvent]:
         output_index = get(data, "output_index", int, data) or 0
@@ -159,7 +167,7 @@ class ResponsesParser:
         if not whole.startswith(seen):
             raise self._malformed(f"function call arguments {whole[:100]!r} do not continue {seen[:100]!r}")
         self._arguments[output_index] = whole
-        rest = whole[len(seen):]
+        rest = whole[len(seen) :]
         return [ToolCallDelta(index=self._call(output_index), arguments=rest)] if rest else []
 
     def _call(self, output_index: int) -> int:
@@ -189,12 +197,18 @@ class ResponsesParser:
         if usage:
             cached = get(usage, "input_tokens_details", dict, data, "usage.input_tokens_details") or {}
             thought = get(usage, "output_tokens_details", dict, data, "usage.output_tokens_details") or {}
-            events.append(Usage(
-                prompt_tokens=get(usage, "input_tokens", int, data, "usage.input_tokens"),
-                completion_tokens=get(usage, "output_tokens", int, data, "usage.output_tokens"),
-                cached_input_tokens=get(cached, "cached_tokens", int, data, "input_tokens_details.cached_tokens"),
-                reasoning_tokens=get(thought, "reasoning_tokens", int, data, "output_tokens_details.reasoning_tokens"),
-            ))
+            events.append(
+                Usage(
+                    prompt_tokens=get(usage, "input_tokens", int, data, "usage.input_tokens"),
+                    completion_tokens=get(usage, "output_tokens", int, data, "usage.output_tokens"),
+                    cached_input_tokens=get(
+                        cached, "cached_tokens", int, data, "input_tokens_details.cached_tokens"
+                    ),
+                    reasoning_tokens=get(
+                        thought, "reasoning_tokens", int, data, "output_tokens_details.reasoning_tokens"
+                    ),
+                )
+            )
         events.append(Finish(reason=reason))
         return events
 
@@ -206,18 +220,24 @@ class ResponsesParser:
     def _error_event(self, data: dict[str, Any]) -> list[StreamEvent]:
         # Documented flat (``code``, ``message`` beside ``type``); the live API nests them in ``error``.
         nested = data.get("error")
-        raise self._error("the server reported an error mid-stream", nested if isinstance(nested, dict) else data)
+        raise self._error(
+            "the server reported an error mid-stream", nested if isinstance(nested, dict) else data
+        )
 
     def _error(self, what: str, error: dict[str, Any]) -> ProviderError:
-        code = next((v for v in (error.get("code"), error.get("type")) if isinstance(v, str) and v != "error"), "")
+        code = next(
+            (v for v in (error.get("code"), error.get("type")) if isinstance(v, str) and v != "error"), ""
+        )
         status = ERROR_STATUS.get(code) or (400 if "image" in code else 500)
         message = error.get("message") if isinstance(error.get("message"), str) else "no message"
-        return status_error(status, f"{what} ({code or 'no code'}): {message}",
-                            provider="openai-responses", model=self.model)
+        return status_error(
+            status, f"{what} ({code or 'no code'}): {message}", provider="openai-responses", model=self.model
+        )
 
     def _malformed(self, message: str) -> MalformedResponseError:
-        return MalformedResponseError(f"openai-responses:{self.model} sent {message}",
-                                      provider="openai-responses", model=self.model)
+        return MalformedResponseError(
+            f"openai-responses:{self.model} sent {message}", provider="openai-responses", model=self.model
+        )
 
 
 _HANDLERS = {
@@ -244,27 +264,43 @@ def responses_body(request: Request, model: str) -> dict[str, Any]:
     """
     for name in ("stop", "seed"):
         if getattr(request, name) is not None:
-            raise ConfigurationError(f"the Responses API takes no {name!r}; use api='chat' (openai:{model}) for it")
+            raise ConfigurationError(
+                f"the Responses API takes no {name!r}; use api='chat' (openai:{model}) for it"
+            )
     instructions = [_text(m.get("content")) for m in request.messages if m["role"] in ("system", "developer")]
     items: list[dict[str, Any]] = []
     for message in request.messages:
         role = message["role"]
         if role == "tool":
-            items.append({"type": "function_call_output", "call_id": message.get("tool_call_id"),
-                          "output": _text(message.get("content"))})
+            items.append(
+                {
+                    "type": "function_call_output",
+                    "call_id": message.get("tool_call_id"),
+                    "output": _text(message.get("content")),
+                }
+            )
         elif role in ("user", "assistant"):
             content = message.get("content")
             if content:
                 items.append({"type": "message", "role": role, "content": _content(content, role)})
             for call in message.get("tool_calls") or ():
                 function = call.get("function") or {}
-                items.append({"type": "function_call", "call_id": call.get("id"), "name": function.get("name"),
-                              "arguments": function.get("arguments") or "{}"})
+                items.append(
+                    {
+                        "type": "function_call",
+                        "call_id": call.get("id"),
+                        "name": function.get("name"),
+                        "arguments": function.get("arguments") or "{}",
+                    }
+                )
     body: dict[str, Any] = {"model": model, "input": items, "stream": True, "store": False}
     if instructions:
         body["instructions"] = "\n\n".join(instructions)
-    for name, value in (("max_output_tokens", request.max_tokens), ("temperature", request.temperature),
-                        ("top_p", request.top_p)):
+    for name, value in (
+        ("max_output_tokens", request.max_tokens),
+        ("temperature", request.temperature),
+        ("top_p", request.top_p),
+    ):
         if value is not None:
             body[name] = value
     if request.tools:
@@ -284,9 +320,13 @@ def _tool(tool: dict[str, Any]) -> dict[str, Any]:
     function = tool.get("function")
     if tool.get("type") != "function" or not isinstance(function, dict):
         return tool  # already in the Responses shape, or a built-in tool (``{"type": "web_search"}``)
-    return {"type": "function", "name": function.get("name"), "description": function.get("description", ""),
-            "parameters": function.get("parameters") or {"type": "object", "properties": {}},
-            "strict": bool(function.get("strict", False))}
+    return {
+        "type": "function",
+        "name": function.get("name"),
+        "description": function.get("description", ""),
+        "parameters": function.get("parameters") or {"type": "object", "properties": {}},
+        "strict": bool(function.get("strict", False)),
+    }
 
 
 def _content(content: Any, role: str) -> Any:
@@ -303,7 +343,9 @@ def _content(content: Any, role: str) -> Any:
             parts.append({"type": "input_text", "text": part.get("text", "")})
         elif kind == "image_url":
             image = part.get("image_url")
-            url, detail = (image.get("url"), image.get("detail")) if isinstance(image, dict) else (image, None)
+            url, detail = (
+                (image.get("url"), image.get("detail")) if isinstance(image, dict) else (image, None)
+            )
             parts.append({"type": "input_image", "image_url": url, "detail": detail or "auto"})
         else:
             parts.append(part)  # already a Responses part (``input_file``, …)
