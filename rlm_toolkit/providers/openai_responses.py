@@ -93,7 +93,8 @@ class ResponsesParser:
         self.stopped = False
         self._calls: dict[int, int] = {}  # output_index → tool call index
         self._arguments: dict[int, str] = {}  # output_index → arguments streamed so far
-        self._blocks: dict[tuple[int, str, int], int] = {}  # (output_index, part kind, part) → block
+        self._blocks: dict[int, int] = {}  # output_index of a reasoning item → reasoning block
+        self._parts: set[tuple[int, str, int]] = set()  # (output_index, part kind, part) seen
 
     def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
         try:
@@ -127,13 +128,26 @@ class ResponsesParser:
         delta = get(data, "delta", str, data)
         if not delta:
             return []
-        key = (get(data, "output_index", int, data) or 0, part, get(data, f"{part}_index", int, data) or 0)
-        index = self._blocks.get(key)
-        if index is None:
-            index = self._blocks[key] = len(self._blocks)
-            if index:
+        output_index = get(data, "output_index", int, data) or 0
+        key = (output_index, part, get(data, f"{part}_index", int, data) or 0)
+        if key not in self._parts:
+            if self._parts:
                 delta = "\n\n" + delta  # summary parts are paragraphs: keep them apart in the text
-        return [ReasoningDelta(text=delta, index=index)]
+            self._parts.add(key)
+        return [ReasoningDelta(text=delta, index=self._block(output_index))]
+
+    def _block(self, output_index: int) -> int:
+        return self._blocks.setdefault(output_index, len(self._blocks))
+
+    def _item_done(self, data: dict[str, Any]) -> list[StreamEvent]:
+        """A reasoning item's ``encrypted_content`` (asked for with ``include``), kept as its block's
+        ``signature`` so that a tool turn can send the item back (see :func:`responses_body`)."""
+        item = get(data, "item", dict, data) or {}
+        encrypted = get(item, "encrypted_content", str, data, "item.encrypted_content")
+        if item.get("type") != "reasoning" or not encrypted:
+            return []
+        token = json.dumps({"id": get(item, "id", str, data, "item.id"), "encrypted_content": encrypted})
+        return [ReasoningDelta(signature=token, index=self._block(get(data, "output_index", int, data) or 0))]
 
     # -- function calls ----------------------------------------------------------------------
 
@@ -246,6 +260,7 @@ _HANDLERS = {
     "response.reasoning_summary_text.delta": ResponsesParser._summary,
     "response.reasoning_text.delta": ResponsesParser._reasoning_text,
     "response.output_item.added": ResponsesParser._item_added,
+    "response.output_item.done": ResponsesParser._item_done,
     "response.function_call_arguments.delta": ResponsesParser._arguments_delta,
     "response.function_call_arguments.done": ResponsesParser._arguments_done,
     "response.completed": ResponsesParser._completed,
@@ -280,6 +295,7 @@ def responses_body(request: Request, model: str) -> dict[str, Any]:
                 }
             )
         elif role in ("user", "assistant"):
+            items.extend(_reasoning_items(message.get("reasoning_blocks") or ()))
             content = message.get("content")
             if content:
                 items.append({"type": "message", "role": role, "content": _content(content, role)})
@@ -312,6 +328,28 @@ def responses_body(request: Request, model: str) -> dict[str, Any]:
             body["tool_choice"] = choice
     body.update(request.extra)
     return body
+
+
+def _reasoning_items(blocks: Any) -> list[dict[str, Any]]:
+    """The reasoning items of an assistant turn, from the blocks whose signature this provider
+    wrote (:meth:`ResponsesParser._item_done`); another vendor's signed blocks are not ours to send."""
+    items = []
+    for block in blocks:
+        try:
+            token = json.loads(block.get("signature") or "")
+        except (AttributeError, ValueError):
+            continue
+        if isinstance(token, dict) and token.get("encrypted_content"):
+            summary = (block.get("thinking") or "").strip()
+            items.append(
+                {
+                    "type": "reasoning",
+                    "id": token.get("id"),
+                    "encrypted_content": token["encrypted_content"],
+                    "summary": [{"type": "summary_text", "text": summary}] if summary else [],
+                }
+            )
+    return items
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def test_reasoning_summary_streams_as_reasoning_not_answer(vendor_server):
         )
     )
     reasoning = [e for e in events if isinstance(e, ReasoningDelta)]
-    assert {e.index for e in reasoning} == {0, 1}
+    assert {e.index for e in reasoning} == {0}  # one reasoning item, two summary parts
     response = rlm.last_response
     assert response.text == "5" and response.reasoning_tokens == 32
     assert response.reasoning == "**Plan** Add the numbers.\n\n**Check** It is 5."
@@ -142,6 +142,46 @@ def test_function_calls_after_reasoning_have_stable_indexes(vendor_server):
         }
     ]
     assert body["tool_choice"] == {"type": "function", "name": "add"}
+
+
+def test_encrypted_reasoning_goes_back_with_the_tool_turn(vendor_server):
+    """Stateless tool turns keep a reasoning model's reasoning: with ``include`` asking for it, the
+    item's ``encrypted_content`` comes back on the reasoning block and goes out before the call."""
+    first = (
+        ResponsesStream().reasoning("Use add.", encrypted="gAAAA-opaque").function_call("add", {"a": 1}, "c1")
+    )
+    vendor_server.script(first.completed().reply(), ResponsesStream().message("1").completed().reply())
+    rlm, include = rlm_for(vendor_server), {"include": ["reasoning.encrypted_content"]}
+    list(rlm.stream_events("go", extra=include))
+    call = {"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}}
+    history = [
+        {"role": "user", "content": "go"},
+        {
+            "role": "assistant",
+            "content": None,
+            "reasoning_blocks": rlm.last_response.reasoning_blocks,
+            "tool_calls": [call],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "1"},
+    ]
+    assert rlm.run(history, extra=include) == "1"
+    sent = vendor_server.requests[1][2]
+    assert sent["include"] == ["reasoning.encrypted_content"]
+    assert sent["input"][1:3] == [
+        {
+            "type": "reasoning",
+            "id": "re_0000",
+            "encrypted_content": "gAAAA-opaque",
+            "summary": [{"type": "summary_text", "text": "Use add."}],
+        },
+        {"type": "function_call", "call_id": "c1", "name": "add", "arguments": '{"a": 1}'},
+    ]
+    history[1]["reasoning_blocks"] = [{"type": "thinking", "thinking": "x", "signature": "EqQBCkgIAR"}]
+    assert [i["type"] for i in rlm.provider.body(rlm.request(history))["input"]] == [
+        "message",
+        "function_call",
+        "function_call_output",
+    ]  # another vendor's signed block stays out
 
 
 @pytest.mark.parametrize(
