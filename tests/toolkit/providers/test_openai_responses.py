@@ -24,6 +24,7 @@ from rlm_toolkit.providers.openai_responses import OpenAIResponsesProvider
 
 from ...fixtures.responses_events import ResponsesStream
 from ...fixtures.vendor_servers import Reply
+from ..test_cli import rlm_cli
 
 KEY = "sk-proj-Resp0nsesTESTkey0123456789abcdefghijKLMN"
 
@@ -364,3 +365,12 @@ def test_agent_native_tool_call_then_answer(vendor_server):
         {"type": "function_call", "call_id": "call_sum", "name": "add", "arguments": '{"a": 2, "b": 3}'},
         {"type": "function_call_output", "call_id": "call_sum", "output": "5"},
     ]
+
+
+def test_the_cli_reaches_it_by_id_with_the_env_key_and_url(openai_server):
+    """``$OPENAI_BASE_URL`` / ``$OPENAI_API_KEY`` as for the chat provider, from a fresh process."""
+    openai_server.script(ResponsesStream().reasoning("Short.").message("Hi there.").completed())
+    done = rlm_cli(openai_server, "hello", "-m", "openai-responses:gpt-5")
+    assert done.returncode == 0 and done.stdout == "Hi there.\n", done.stderr
+    assert openai_server.requests[0]["input"] == [{"type": "message", "role": "user", "content": "hello"}]
+    assert openai_server.headers[0]["authorization"] == f"Bearer {openai_server.api_key}"
