@@ -51,7 +51,8 @@ class OpenAIResponsesProvider(OpenAIProvider):
     """The Responses API with ``stream=True``; native tool calls; reasoning summaries.
 
     Takes the chat provider's arguments (``api_key``, ``base_url``, ``api_key_env``, ``headers``,
-    ``organization``, ``timeout``); usage always arrives with ``response.completed``.
+    ``organization``, ``timeout``); ``include_usage`` means nothing here, as usage always arrives
+    with ``response.completed``.
     """
 
     name = "openai-responses"
@@ -83,8 +84,8 @@ class ResponsesParser:
 
     Sans-IO: :meth:`feed` takes one decoded server-sent event. Tool calls are numbered 0, 1, 2 … in
     the order their ``function_call`` items appear, keyed by the item's ``output_index`` (reasoning
-    and message items share that numbering); reasoning blocks likewise, one per summary part or
-    reasoning-text part. ``stopped`` is set by the terminal event (``response.completed`` or
+    and message items share that numbering); reasoning blocks likewise, one per ``reasoning`` item,
+    its summary parts separated as paragraphs. ``stopped`` is set by the terminal event (``response.completed`` or
     ``response.incomplete``); ``response.failed`` and ``error`` raise.
     """
 
