@@ -15,6 +15,7 @@ from rlm_toolkit import (
     ConfigurationError,
     IncompleteStreamError,
     MalformedResponseError,
+    MissingCredentialsError,
     RateLimitError,
     ServerError,
 )
@@ -335,6 +336,8 @@ def test_ids_aliases_and_api_switch():
     assert RLM.from_openai("gpt-4o", base_url="http://127.0.0.1:9/v1").model_id == "openai:gpt-4o"
     with pytest.raises(ConfigurationError, match="api must be one of 'chat', 'responses'"):
         RLM.from_openai("gpt-5", api="assistants")
+    with pytest.raises(MissingCredentialsError, match="OPENAI_API_KEY is not set .* openai-responses:gpt-5"):
+        RLM.from_openai("gpt-5", api="responses")  # api.openai.com without a key: refused before sending
 
 
 def test_agent_native_tool_call_then_answer(vendor_server):
