@@ -17,7 +17,9 @@ import pytest
 from rlm_toolkit import RLM, ScriptedProvider
 from rlm_toolkit.providers.anthropic import AnthropicProvider
 from rlm_toolkit.providers.ollama import OllamaProvider
+from rlm_toolkit.providers.openai_responses import OpenAIResponsesProvider
 
+from ...fixtures.responses_events import ResponsesStream
 from ...fixtures.vendor_servers import Reply, ndjson, sse
 
 ANTHROPIC_ANSWER = [
@@ -48,9 +50,13 @@ class Served:
             provider = AnthropicProvider("claude-test", api_key="sk-ant-TESTKEY-0123456789",
                                          base_url=vendor_server.base_url)
             reply = Reply(200, "text/event-stream", sse(*ANTHROPIC_ANSWER))
-        else:
+        elif name == "ollama":
             provider = OllamaProvider("llama3.2", host=vendor_server.base_url)
             reply = Reply(200, "application/x-ndjson", ndjson(*OLLAMA_ANSWER))
+        else:
+            provider = OpenAIResponsesProvider("gpt-5", api_key="sk-TESTKEY-responses-0123456789",
+                                               base_url=vendor_server.base_url)
+            reply = ResponsesStream().message("Hello").completed().reply()
         self.answer = lambda: vendor_server.script(reply)
         self.rlm = RLM(provider, max_retries=0)
 
@@ -75,7 +81,7 @@ def closed(clients: list, timeout: float = 5.0) -> bool:
     return all(c.is_closed for c in clients)
 
 
-@pytest.fixture(params=["openai", "anthropic", "ollama"])
+@pytest.fixture(params=["openai", "anthropic", "ollama", "openai-responses"])
 def served(request, openai_server, vendor_server):
     return Served(request.param, openai_server, vendor_server)
 
