@@ -7,13 +7,16 @@ terminal gets at most ~30 writes a second and nothing waits longer than a frame;
 with the same static bundle, which :func:`rlm_jupyter._display.run_plain` can put in place of
 the printed text in a kernel::
 
-    $ ipython -c "from rlm_jupyter import display_agent; display_agent(agent.stream('2 + 40?'))"
+    >>> display_agent(agent.stream("add 1 and 2"))     # in a terminal IPython or a script
+
     [step 1]
-    I should add.
-    -> add({"a": 2, "b": 40})
-    <- 42
-    ...
-    [scripted · 2 steps · 31 tokens · 0.4 s · done]
+    Let me add.
+    -> add({ "a": 1, "b": 2 })
+    <- 3
+
+    [step 2]
+    The **sum** is 3.
+    [scripted:scripted · 2 steps · 7 tokens · 0.1 s · done]
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@
 tests drive the same logic. ``apply(event)`` returns the operations the page needs to grow the
 timeline in place (``{"op": "live", "step": 2, "delta": "The "}``…); :func:`merge_ops` joins
 consecutive text deltas so a frame carries one message; ``markdown()`` / ``text()`` give the
-transcript a saved notebook shows. Texts are untrusted: the page renders them with textContent
-or the safe markdown renderer, and the markdown transcript escapes raw HTML.
+transcript a saved notebook shows (its safe HTML is :func:`rlm_jupyter.render.timeline_html`).
+Texts are untrusted: the page renders them with textContent or the safe markdown renderer, and the
+markdown transcript escapes raw HTML.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from . import render
 from .render import OBSERVATION_LIMIT, fenced, plural
 
 __all__ = ["TimelineModel", "Row", "Step", "merge_ops", "OBSERVATION_LIMIT"]
-
 
 
 class Row:
