@@ -109,19 +109,26 @@ def show(view: Any) -> Any:
     return handle
 
 
-def settle(view: Any, handle: Any, keep_widget: bool, unsettled: BaseException) -> None:
+def settle(view: Any, handle: Any, keep_widget: bool, unsettled: BaseException,
+           on_end: Callable[[Any], None] | None = None) -> None:
     """The end of every live display: a view the driver left live is settled with ``unsettled``,
-    and the display becomes the static bundle (the widget first with ``keep_widget``)."""
-    if view.live():
-        view.finish(unsettled)
-    if handle is not None:
-        data, metadata = view.final_bundle(widget=keep_widget)
-        handle.update(data, metadata=metadata, raw=True)
+    ``on_end(view)`` runs, and the display becomes the static bundle (the widget first with
+    ``keep_widget``). In that order: whoever sees the static display can count on what ``on_end``
+    did (``-o`` is set when a ``--bg`` answer shows as ended)."""
+    try:
+        if view.live():
+            view.finish(unsettled)
+        if on_end is not None:
+            on_end(view)
+    finally:
+        if handle is not None:
+            data, metadata = view.final_bundle(widget=keep_widget)
+            handle.update(data, metadata=metadata, raw=True)
 
 
 def run_live(view: Any, source: Any, *, keep_widget: bool = False, on_end: Callable[[Any], None] | None = None,
              background: bool = False) -> Any:
-    """Show ``view``, drive ``source`` into it and settle the display; ``on_end(view)`` runs last.
+    """Show ``view``, drive ``source`` into it and :func:`settle` the display (``on_end`` there).
 
     In the foreground, returns the settled view (an interrupt settles it ``stopped`` and
     propagates). ``background=True`` (``source`` an async iterable): the run is a task on the
@@ -129,24 +136,18 @@ def run_live(view: Any, source: Any, *, keep_widget: bool = False, on_end: Calla
     the task's ``concurrent.futures.Future`` at once, which Stop, ``%rlm stop`` and ■ cancel.
     """
     handle = show(view)
-
-    def end(unsettled: BaseException) -> None:
-        settle(view, handle, keep_widget, unsettled)
-        if on_end is not None:
-            on_end(view)
-
     if not background:
         try:
             drive(view, source)
         finally:
-            end(KeyboardInterrupt())
+            settle(view, handle, keep_widget, KeyboardInterrupt(), on_end)
         return view
 
     async def run() -> Any:
         try:
             await adrive(view, source)
         finally:
-            end(asyncio.CancelledError())
+            settle(view, handle, keep_widget, asyncio.CancelledError(), on_end)
         return view
 
     task = _bridge.spawn(run)
