@@ -126,8 +126,8 @@ def settle(view: Any, handle: Any, keep_widget: bool, unsettled: BaseException,
             handle.update(data, metadata=metadata, raw=True)
 
 
-def run_live(view: Any, source: Any, *, keep_widget: bool = False, on_end: Callable[[Any], None] | None = None,
-             background: bool = False) -> Any:
+def run_live(view: Any, source: Any, *, keep_widget: bool = False,
+             on_end: Callable[[Any], None] | None = None, background: bool = False) -> Any:
     """Show ``view``, drive ``source`` into it and :func:`settle` the display (``on_end`` there).
 
     In the foreground, returns the settled view (an interrupt settles it ``stopped`` and

@@ -59,7 +59,8 @@ def capture(monkeypatch) -> Writes:
 def test_a_widget_less_agent_run_prints_its_rows_as_they_happen(monkeypatch):
     stdout = capture(monkeypatch)
     view = display_agent(agent(delay=0.02).stream("add 1 and 2"), widget=False)
-    assert isinstance(view, PlainTimeline) and view.state == "done" and view.timeline.final == "The **sum** is 3."
+    assert isinstance(view, PlainTimeline) and view.state == "done"
+    assert view.timeline.final == "The **sum** is 3."
     out = stdout.getvalue()
     body, summary = out.rsplit("\n[", 1)
     assert body == ('\n[step 1]\nLet me add.\n-> add({ "a": 1, "b": 2 })\n<- 3\n'
