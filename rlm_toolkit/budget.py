@@ -1,0 +1,124 @@
+"""Budgets: stop a call or an agent run cleanly once it has spent more than it may.
+
+::
+
+    rlm.run("Write a long story", max_tokens_total=500)     # the text so far, state "stopped"
+    rlm.last_response.stop_reason                          # 'budget'
+    agent.run("…", max_cost=0.05)                          # summed over the run's steps
+
+``max_tokens_total`` counts prompt and completion tokens together; ``max_cost`` is money in the
+price table's currency (USD, see :mod:`rlm_toolkit.cost`). The budget is checked after every
+event, so a stream is cut mid-answer, not only when the provider reports usage (most report it
+once, at the end). Until then the counts are estimated (see :meth:`CostBasis.counts
+<rlm_toolkit.cost.CostBasis.counts>`: a chunk is a token, a prompt is a token per four characters)
+and the money from the model's base input and output prices, cache discounts ignored, so the
+estimate errs high. Reported counts replace the estimates as soon as they arrive. A stream that
+has already finished is not cut (its answer is whole); an agent stops before its next step.
+
+A budget stop is no error: the response is settled ``stopped`` with ``stop_reason == "budget"``,
+its partial text kept; an agent's run ends with a ``final`` event carrying ``stop_reason="budget"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .cost import CostBasis, basis_for, money
+from .errors import UsageError
+
+__all__ = ["Budget", "BUDGET_PARAMS"]
+
+#: The per-call keyword arguments that set a budget.
+BUDGET_PARAMS = ("max_cost", "max_tokens_total")
+
+
+@dataclass
+class Budget:
+    """Limits for one call or one agent run, and what the calls that ended have spent so far."""
+
+    max_cost: Decimal | None = None
+    max_tokens_total: int | None = None
+    spent_cost: Decimal = Decimal(0)
+    spent_tokens: int = 0
+    #: Why the run was stopped, once it was (``"max_tokens_total 50 exceeded: 57 tokens"``).
+    reason: str | None = None
+    _rates: dict[CostBasis, tuple[float, float] | None] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, max_cost: Any = None, max_tokens_total: Any = None, provider: Any = None) -> Budget | None:
+        """A budget from the keyword arguments (None if both are None); checks them, and that
+        ``provider``'s model has a price when ``max_cost`` is set (a cost that cannot be known
+        cannot be kept to)."""
+        if max_cost is None and max_tokens_total is None:
+            return None
+        if max_tokens_total is not None and (
+                isinstance(max_tokens_total, bool) or not isinstance(max_tokens_total, int) or max_tokens_total < 1):
+            raise UsageError(f"max_tokens_total must be a positive whole number of tokens, not {max_tokens_total!r}")
+        cost = None
+        if max_cost is not None:
+            try:
+                cost = Decimal(str(max_cost)) if not isinstance(max_cost, bool) else None
+            except InvalidOperation:
+                cost = None
+            if cost is None or not cost.is_finite() or cost <= 0:
+                raise UsageError(f"max_cost must be a positive amount of money (USD), not {max_cost!r}")
+            if provider is not None:
+                reason = basis_for(provider).unknown_reason()
+                if reason is not None:
+                    raise UsageError(f"max_cost cannot be kept for {provider.model_id}: {reason}; "
+                                     "use max_tokens_total, or set provider.priced_as")
+        return cls(max_cost=cost, max_tokens_total=max_tokens_total)
+
+    def over(self, response: Any) -> bool:
+        """Whether ``response`` (still streaming) takes the run past a limit; if so, marks it
+        ``stop_reason = "budget"``. Called after every event, so it does no table lookup per token."""
+        basis = response.cost_basis
+        if response.finish_reason is not None or basis is None:
+            return False
+        prompt, completion, estimated = basis.counts(response)
+        tokens = self.spent_tokens + prompt + completion
+        if self.max_tokens_total is not None and tokens > self.max_tokens_total:
+            return self._stop(response, f"max_tokens_total {self.max_tokens_total} exceeded: "
+                                        f"{'≈' if estimated else ''}{tokens} tokens")
+        if self.max_cost is None:
+            return False
+        if estimated:
+            rates = self._rates[basis] if basis in self._rates else self._rates.setdefault(basis, basis.rates())
+            spent = 0.0 if rates is None else prompt * rates[0] + completion * rates[1]
+            total = float(self.spent_cost) + spent
+        else:
+            cost = response.cost
+            total = float(self.spent_cost + (cost.total or 0))
+        if total > self.max_cost:
+            shown = money({"total": total, "estimated": estimated})
+            return self._stop(response, f"max_cost {money({'total': float(self.max_cost)})} exceeded: {shown}")
+        return False
+
+    def add(self, response: Any) -> None:
+        """Count a call that ended (an agent's step) toward the run's total."""
+        basis = response.cost_basis
+        if basis is None:
+            return
+        prompt, completion, _ = basis.counts(response)
+        self.spent_tokens += prompt + completion
+        cost = response.cost
+        if cost is not None and cost.total is not None:
+            self.spent_cost += cost.total
+
+    def exceeded(self) -> bool:
+        """After :meth:`add`: whether the calls so far went past a limit (the run stops before its next step)."""
+        if self.reason is not None:
+            return True
+        if self.max_tokens_total is not None and self.spent_tokens > self.max_tokens_total:
+            self.reason = f"max_tokens_total {self.max_tokens_total} exceeded: {self.spent_tokens} tokens"
+        elif self.max_cost is not None and self.spent_cost > self.max_cost:
+            self.reason = (f"max_cost {money({'total': float(self.max_cost)})} exceeded: "
+                           f"{money({'total': float(self.spent_cost)})}")
+        return self.reason is not None
+
+    def _stop(self, response: Any, reason: str) -> bool:
+        self.reason = reason
+        response.stop_reason = "budget"
+        return True
