@@ -12,8 +12,9 @@ event, so a stream is cut mid-answer, not only when the provider reports usage (
 once, at the end). Until then the counts are estimated (see :meth:`CostBasis.counts
 <rlm_toolkit.cost.CostBasis.counts>`: a chunk is a token, a prompt is a token per four characters)
 and the money from the model's base input and output prices, cache discounts ignored, so the
-estimate errs high. Reported counts replace the estimates as soon as they arrive. A stream that
-has already finished is not cut (its answer is whole); an agent stops before its next step.
+estimate errs high. Reported counts replace the estimates as soon as they arrive. Only the
+answer's pieces cut a stream: a usage report that goes past the limit comes with a whole answer
+(most providers send it last), which is kept as done; an agent then stops before its next step.
 
 A budget stop is no error: the response is settled ``stopped`` with ``stop_reason == "budget"``,
 its partial text kept; an agent's run ends with a ``final`` event carrying ``stop_reason="budget"``.
@@ -71,11 +72,13 @@ class Budget:
                                      "use max_tokens_total, or set provider.priced_as")
         return cls(max_cost=cost, max_tokens_total=max_tokens_total)
 
-    def over(self, response: Any) -> bool:
-        """Whether ``response`` (still streaming) takes the run past a limit; if so, marks it
-        ``stop_reason = "budget"``. Called after every event, so it does no table lookup per token."""
+    def over(self, response: Any, event: Any) -> bool:
+        """Whether ``response``, after ``event``, takes the run past a limit; if so, marks it
+        ``stop_reason = "budget"``. Called after every event, so it does no table lookup per token.
+        Only the answer's pieces cut a stream: a usage report or a finish comes when the answer is
+        whole (it then counts for the run's next call)."""
         basis = response.cost_basis
-        if response.finish_reason is not None or basis is None:
+        if event.type in ("usage", "finish") or response.finish_reason is not None or basis is None:
             return False
         prompt, completion, estimated = basis.counts(response)
         tokens = self.spent_tokens + prompt + completion

@@ -101,9 +101,13 @@ def money(cost: dict[str, Any] | None) -> str:
     if total == 0 and str(cost.get("note") or "").startswith("free"):
         return "free"
     sign = "$" if cost.get("currency", "USD") == "USD" else f"{cost.get('currency')} "
-    amount = f"{total:.2f}" if total >= 1 else f"{total:.4f}" if total >= 0.0001 or total == 0 else "0.0001"
-    prefix = "<" if 0 < total < 0.0001 else ""
-    return f"{'≈' if cost.get('estimated') else ''}{prefix}{sign}{amount}"
+    if total == 0:
+        amount = "0"
+    elif total < 0.0001:
+        sign, amount = f"<{sign}", "0.0001"
+    else:
+        amount = f"{total:.2f}" if total >= 1 else f"{total:.4f}"
+    return f"{'≈' if cost.get('estimated') else ''}{sign}{amount}"
 
 
 @dataclass(frozen=True, slots=True)

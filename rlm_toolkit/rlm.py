@@ -308,7 +308,7 @@ def _drive_sync(
                 yield event
             elif text is not None:
                 yield text
-            if budget is not None and budget.over(response):
+            if budget is not None and budget.over(response, event):
                 source.close()  # settled below as stopped, stop_reason "budget"
                 break
     except BaseException as error:
@@ -389,7 +389,7 @@ async def _drive_async(
                 yield event
             elif text is not None:
                 yield text
-            if request.budget is not None and request.budget.over(response):
+            if request.budget is not None and request.budget.over(response, event):
                 await source.aclose()  # type: ignore[attr-defined]  # settled below: stopped, "budget"
                 break
     except BaseException as error:
