@@ -33,7 +33,7 @@ from typing import Any
 
 from .errors import scrub
 
-__all__ = ["Cost", "CostBasis", "basis_for", "estimate_prompt_tokens", "FREE"]
+__all__ = ["Cost", "CostBasis", "Recorded", "basis_for", "estimate_prompt_tokens", "summed", "money", "FREE"]
 
 #: Providers whose calls cost no money, and why.
 FREE = {"local": "free: runs in this process", "scripted": "free: a scripted model"}
@@ -162,6 +162,27 @@ class CostBasis:
         """Why this model has no price (None if it has one)."""
         found = self.price(1, 1)
         return None if found.known else found.note
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A cost read back from a trace: a replay shows what the run cost then, not today's prices."""
+
+    recorded: Cost
+
+    def cost(self, response: Any) -> Cost:
+        return self.recorded
+
+
+def summed(responses: Any) -> Cost | None:
+    """The total of the costs in ``Response.to_dict()`` dicts (an agent's steps); None if none has one."""
+    costs = [Cost.from_dict(r["cost"]) for r in responses if isinstance(r, dict) and isinstance(r.get("cost"), dict)]
+    if not costs:
+        return None
+    total = costs[0]
+    for cost in costs[1:]:
+        total += cost
+    return total
 
 
 def basis_for(provider: Any, messages: list[dict[str, Any]] | None = None) -> CostBasis:

@@ -158,3 +158,28 @@ def test_a_budget_stop_is_recorded_in_the_trace(tmp_path):
     footer = [json.loads(line) for line in (tmp_path / "call.jsonl").read_text().splitlines()][-1]
     assert footer["response"]["stop_reason"] == "budget"
     assert footer["response"]["cost"]["total"] == float(rlm.last_response.cost.total)
+
+
+def test_an_agent_trace_sums_the_steps_costs_and_keeps_the_stop_reason(tmp_path):
+    from rlm_toolkit.cost import Cost
+    from rlm_toolkit.trace import load
+
+    agent, _ = budget_agent(priced_as="openai:gpt-4o")
+    agent.run("What is 1 + 2?", max_cost=0.0006, record=str(tmp_path / "run.jsonl"))
+    trace = load(tmp_path / "run.jsonl")
+    assert trace.state == "stopped" and trace.footer["response"]["stop_reason"] == "budget"
+    steps = [Cost.from_dict(s.response["cost"]) for s in agent.history]
+    assert trace.footer["response"]["cost"]["total"] == float(steps[0].total + steps[1].total)
+    assert trace.events[-1].stop_reason == "budget"  # the final event, read back
+
+
+def test_a_replayed_stream_shows_the_recorded_cost_and_stop_reason(tmp_path):
+    from rlm_toolkit.trace import replay
+
+    rlm = scripted(priced_as="openai:gpt-4o")
+    rlm.run("hello", max_tokens_total=11, record=str(tmp_path / "call.jsonl"))
+    replayed = replay(tmp_path / "call.jsonl", speed=None)
+    assert "".join(e.text for e in replayed if e.type == "text") == rlm.last_response.text
+    replayed.response.settle()
+    assert (replayed.response.state, replayed.response.stop_reason) == ("stopped", "budget")
+    assert replayed.response.cost == rlm.last_response.cost  # what it cost then, not today's table
