@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlm_toolkit.agents.events import AgentEvent
+from rlm_toolkit.cost import money
 from rlm_toolkit.errors import scrub
 
 from . import render
@@ -102,6 +103,8 @@ class TimelineModel:
         self.last_at = self.started_at
         self.ended_at: float | None = None
         self.events = 0
+        self.cost: dict[str, Any] | None = None  # the steps' summed cost (Cost.to_dict()), set by the view
+        self.stop_reason: str | None = None  # "budget" when a budget ended the run
 
     # -- events in, operations out -----------------------------------------------------------
 
@@ -160,7 +163,8 @@ class TimelineModel:
                 step.rows.append(row := Row("final"))
             row.kind, row.text, row.is_error, row.duration = "final", event.content, event.is_error, since
             self.final = event.content
-            self.state = "error" if event.is_error else "done"
+            self.stop_reason = event.stop_reason
+            self.state = "error" if event.is_error else "stopped" if event.stop_reason else "done"
             self.ended_at = event.timestamp
             if event.duration is not None:
                 self.ended_at = max(self.ended_at, self.started_at + event.duration)
@@ -196,11 +200,16 @@ class TimelineModel:
 
     def header(self) -> dict[str, Any]:
         return {"op": "header", "model": self.model or "", "steps": len(self.steps), "tokens": self.tokens,
-                "elapsed": round(self.elapsed, 3), "state": self.state}
+                "cost": money(self.cost), "elapsed": round(self.elapsed, 3), "state": self.state,
+                "reason": self.stop_reason or ""}
 
     def summary(self) -> str:
+        cost = f" · {money(self.cost)}" if self.cost else ""
         return (f"{self.model or 'agent'} · {_count(len(self.steps), 'step')} · "
-                f"{_count(self.tokens, 'token')} · {self.elapsed:.1f} s · {self.state}")
+                f"{_count(self.tokens, 'token')}{cost} · {self.elapsed:.1f} s · {self._state_text()}")
+
+    def _state_text(self) -> str:
+        return f"{self.state} ({self.stop_reason})" if self.stop_reason else self.state
 
     def text(self) -> str:
         """A plain transcript of the run (the display's ``text/plain``)."""
@@ -341,10 +350,11 @@ def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]
     header = model.header()
     parts = [f'<div class="rlm-timeline rlm-static {render._NO_MATH}" data-state="{_h(model.state)}">',
              '<div class="rlm-timeline-header" style="font-size:0.9em;opacity:0.75">',
-             f'<span class="rlm-h-state"><b>{_h(model.state)}</b></span> · <span class="rlm-h-model">'
+             f'<span class="rlm-h-state"><b>{_h(model._state_text())}</b></span> · <span class="rlm-h-model">'
              f'{_h(header["model"])}</span> · <span class="rlm-h-steps">{_count(len(model.steps), "step")}</span>'
-             f' · <span class="rlm-h-tokens">{_count(model.tokens, "token")}</span> · <span class="rlm-h-elapsed">'
-             f'{model.elapsed:.2f} s</span></div><div class="rlm-steps">']
+             f' · <span class="rlm-h-tokens">{_count(model.tokens, "token")}</span>'
+             + (f' · <span class="rlm-h-cost">{_h(header["cost"])}</span>' if header["cost"] else "")
+             + f' · <span class="rlm-h-elapsed">{model.elapsed:.2f} s</span></div><div class="rlm-steps">']
     budget = MESSAGES_BUDGET  # what is left for the steps' messages in this output
     for step in model.steps.values():
         sent = (messages or {}).get(step.number)

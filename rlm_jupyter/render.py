@@ -199,16 +199,21 @@ def _seconds(value: float | None) -> str:
 
 
 def footer_text(info: dict[str, Any]) -> str:
-    """One footer line from provenance (``Response.to_dict()`` shape): model · tokens · TTFT · tok/s · state."""
+    """One footer line from provenance (``Response.to_dict()`` shape): model · tokens · cost · TTFT ·
+    tok/s · state (and why it stopped, when a budget stopped it)."""
+    from rlm_toolkit.cost import money
+
     parts = [str(info.get("model") or "")]
     tokens = (info.get("usage") or {}).get("completion_tokens") or info.get("chunks")
     if tokens:
         parts.append(f"{tokens} token{'' if tokens == 1 else 's'}")
+    parts.append(money(info.get("cost")))
     if info.get("ttft_s") is not None:
         parts.append(f"first token {_seconds(info['ttft_s'])}")
     if info.get("tokens_per_s"):
         parts.append(f"{info['tokens_per_s']:.1f} tok/s")
-    parts.append(str(info.get("state") or ""))
+    reason = f" ({info['stop_reason']})" if info.get("stop_reason") else ""
+    parts.append(f"{info.get('state') or ''}{reason}")
     return " · ".join(p for p in parts if p)
 
 

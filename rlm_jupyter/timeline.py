@@ -96,6 +96,8 @@ class TimelineView(ShownOnce, _live.Stoppable, anywidget.AnyWidget):
         if self._stop.is_set():
             return
         with self._lock:
+            if event.type != "token" and self._steps is not None:  # a step ended: its cost is known
+                self.timeline.cost = _run_cost(self._step_records())
             self._pending.extend(self.timeline.apply(event))
             self.coalescer.push("·", now)
         if not self.timeline.model and self._steps is not None:
@@ -237,6 +239,15 @@ def _scrubbed(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_scrubbed(v) for v in value]
     return value if value is None or isinstance(value, (bool, int, float)) else scrub(repr(value))
+
+
+def _run_cost(steps: Any) -> dict[str, Any] | None:
+    """The summed cost of the step records (live ``StepRecord`` s or a trace's step dicts)."""
+    from rlm_toolkit.cost import summed
+
+    records = steps.values() if isinstance(steps, dict) else steps or ()
+    cost = summed(r.get("response") if isinstance(r, dict) else getattr(r, "response", None) for r in records)
+    return None if cost is None else cost.to_dict()
 
 
 def _model_from(steps: Any) -> str | None:

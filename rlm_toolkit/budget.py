@@ -22,6 +22,7 @@ its partial text kept; an agent's run ends with a ``final`` event carrying ``sto
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -29,10 +30,32 @@ from typing import Any
 from .cost import CostBasis, basis_for, money
 from .errors import UsageError
 
-__all__ = ["Budget", "BUDGET_PARAMS"]
+__all__ = ["Budget", "BUDGET_PARAMS", "parse_budget", "BUDGET_SYNTAX"]
 
 #: The per-call keyword arguments that set a budget.
 BUDGET_PARAMS = ("max_cost", "max_tokens_total")
+BUDGET_SYNTAX = ("0.05 (USD), 2000tok (prompt + completion tokens), 2ktok, or both: 0.05,2000tok")
+_TOKENS = re.compile(r"^(\d+(?:\.\d+)?)\s*(k?)\s*(?:tok|toks|tokens?)$", re.I)
+_MONEY = re.compile(r"^\$?\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:\$|usd)?$", re.I)
+
+
+def parse_budget(text: str) -> dict[str, Any]:
+    """``"0.05"`` → ``{"max_cost": 0.05}``, ``"2000tok"`` → ``{"max_tokens_total": 2000}``, and both
+    comma-separated (what ``%%rlm --budget`` takes); anything else is a UsageError."""
+    out: dict[str, Any] = {}
+    for part in (p.strip() for p in str(text).split(",")):
+        tokens, money_ = _TOKENS.match(part), _MONEY.match(part)
+        if tokens and "max_tokens_total" not in out:
+            count = float(tokens.group(1)) * (1000 if tokens.group(2) else 1)
+            if count != int(count):
+                raise UsageError(f"budget {part!r}: a whole number of tokens, please")
+            out["max_tokens_total"] = int(count)
+        elif money_ and "max_cost" not in out:
+            out["max_cost"] = Decimal(money_.group(1))
+        else:
+            raise UsageError(f"budget {text!r} is not one of: {BUDGET_SYNTAX}")
+    Budget.of(**out)  # a zero budget is a mistake too
+    return out
 
 
 @dataclass
