@@ -4,8 +4,8 @@
 
     rlm = RLM("openai:gpt-4o")
     rlm.run("Hello")
-    rlm.last_response.cost             # Cost(total=Decimal('0.000085'), currency='USD', …)
-    str(rlm.last_response.cost)        # '$0.0001'
+    rlm.last_response.cost             # Cost(total=Decimal('0.0000825'), currency='USD', …)
+    str(rlm.last_response.cost)        # '$0.000082'
 
 Prices come from `genai-prices <https://github.com/pydantic/genai-prices>`_ (pydantic's maintained
 table, also used by pydantic-ai), read from the copy bundled in the installed package: rlm never
@@ -26,6 +26,7 @@ chunks count one token each, the prompt one token per four characters. Such a co
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -91,8 +92,8 @@ class Cost:
 
 
 def money(cost: dict[str, Any] | None) -> str:
-    """A cost dict (:meth:`Cost.to_dict`) as footers show it: ``$0.0012``, ``≈$0.0012``, ``free``,
-    ``cost unknown``; "" for None."""
+    """A cost dict (:meth:`Cost.to_dict`) as footers show it: ``$0.0012``, ``≈$0.0012`` (estimated),
+    ``$0.000083`` (two significant digits below a cent), ``free``, ``cost unknown``; "" for None."""
     if not cost:
         return ""
     total = cost.get("total")
@@ -103,10 +104,9 @@ def money(cost: dict[str, Any] | None) -> str:
     sign = "$" if cost.get("currency", "USD") == "USD" else f"{cost.get('currency')} "
     if total == 0:
         amount = "0"
-    elif total < 0.0001:
-        sign, amount = f"<{sign}", "0.0001"
     else:
-        amount = f"{total:.2f}" if total >= 1 else f"{total:.4f}"
+        digits = 2 if total >= 1 else max(4, 1 - math.floor(math.log10(total)))
+        amount = f"{total:.{digits}f}"
     return f"{'≈' if cost.get('estimated') else ''}{sign}{amount}"
 
 

@@ -32,16 +32,15 @@ function rlmSeconds(v) {
   return v < 10 ? `${v.toFixed(2)} s` : `${v.toFixed(1)} s`;
 }
 
-// rlm_toolkit.cost.money: $0.0012, ≈$0.0012 (estimated), free, cost unknown
+// rlm_toolkit.cost.money: $0.0012, ≈$0.0012 (estimated), $0.000083, free, cost unknown
 function rlmMoney(cost) {
   if (!cost) return "";
   const total = cost.total;
   if (total === null || total === undefined) return "cost unknown";
   if (total === 0 && String(cost.note || "").startsWith("free")) return "free";
-  let sign = cost.currency && cost.currency !== "USD" ? `${cost.currency} ` : "$";
-  let amount = total >= 1 ? total.toFixed(2) : total.toFixed(4);
-  if (total === 0) amount = "0";
-  else if (total < 0.0001) { sign = `<${sign}`; amount = "0.0001"; }
+  const sign = cost.currency && cost.currency !== "USD" ? `${cost.currency} ` : "$";
+  const digits = total >= 1 ? 2 : Math.max(4, 1 - Math.floor(Math.log10(total)));
+  const amount = total === 0 ? "0" : total.toFixed(digits);
   return `${cost.estimated ? "≈" : ""}${sign}${amount}`;
 }
 

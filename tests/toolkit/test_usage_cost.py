@@ -216,5 +216,5 @@ def test_costs_add_up_and_unknown_stays_unknown():
     assert (a + b).total == Decimal("0.002")
     unknown = Cost(None, note="no price")
     assert (a + unknown).total is None and (a + unknown).note == "no price"
-    assert money({"total": 0.00001}) == "<$0.0001" and money({"total": 1.5}) == "$1.50"
+    assert money({"total": 0.0000826}) == "$0.000083" and money({"total": 1.5}) == "$1.50"
     assert money({"total": 0.0}) == "$0" and money({"total": 0.01234, "estimated": True}) == "≈$0.0123"
