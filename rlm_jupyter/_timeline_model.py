@@ -206,9 +206,10 @@ class TimelineModel:
     def summary(self) -> str:
         cost = f" · {money(self.cost)}" if self.cost else ""
         return (f"{self.model or 'agent'} · {_count(len(self.steps), 'step')} · "
-                f"{_count(self.tokens, 'token')}{cost} · {self.elapsed:.1f} s · {self._state_text()}")
+                f"{_count(self.tokens, 'token')}{cost} · {self.elapsed:.1f} s · {self.state_text()}")
 
-    def _state_text(self) -> str:
+    def state_text(self) -> str:
+        """``done``, or ``stopped (budget)`` when a budget ended the run."""
         return f"{self.state} ({self.stop_reason})" if self.stop_reason else self.state
 
     def text(self) -> str:
@@ -350,7 +351,7 @@ def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]
     header = model.header()
     parts = [f'<div class="rlm-timeline rlm-static {render._NO_MATH}" data-state="{_h(model.state)}">',
              '<div class="rlm-timeline-header" style="font-size:0.9em;opacity:0.75">',
-             f'<span class="rlm-h-state"><b>{_h(model._state_text())}</b></span> · <span class="rlm-h-model">'
+             f'<span class="rlm-h-state"><b>{_h(model.state_text())}</b></span> · <span class="rlm-h-model">'
              f'{_h(header["model"])}</span> · <span class="rlm-h-steps">{_count(len(model.steps), "step")}</span>'
              f' · <span class="rlm-h-tokens">{_count(model.tokens, "token")}</span>'
              + (f' · <span class="rlm-h-cost">{_h(header["cost"])}</span>' if header["cost"] else "")

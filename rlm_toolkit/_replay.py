@@ -63,8 +63,8 @@ _STREAM_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
     "text": {"text": _str},
     "tool_call": {"index": _tool_index, "call_id": _optional(_str), "name": _optional(_str),
                   "arguments": _str},
-    "usage": {name: _optional(_whole) for name in ("prompt_tokens", "completion_tokens", "cached_input_tokens",
-                                                   "reasoning_tokens", "cache_write_tokens")},
+    "usage": {name: _optional(_whole) for name in ("prompt_tokens", "completion_tokens",
+                                                   "cached_input_tokens", "reasoning_tokens", "cache_write_tokens")},
     "finish": {"reason": _str},
 }
 _AGENT_FIELDS: dict[str, Callable[[Any], bool]] = {

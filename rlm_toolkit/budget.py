@@ -30,13 +30,13 @@ from typing import Any
 from .cost import CostBasis, basis_for, money
 from .errors import UsageError
 
-__all__ = ["Budget", "BUDGET_PARAMS", "parse_budget", "BUDGET_SYNTAX"]
+__all__ = ["BUDGET_PARAMS", "BUDGET_SYNTAX", "Budget", "parse_budget"]
 
 #: The per-call keyword arguments that set a budget.
 BUDGET_PARAMS = ("max_cost", "max_tokens_total")
 BUDGET_SYNTAX = ("0.05 (USD), 2000tok (prompt + completion tokens), 2ktok, or both: 0.05,2000tok")
-_TOKENS = re.compile(r"^(\d+(?:\.\d+)?)\s*(k?)\s*(?:tok|toks|tokens?)$", re.I)
-_MONEY = re.compile(r"^\$?\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:\$|usd)?$", re.I)
+_TOKENS = re.compile(r"^(\d+(?:\.\d+)?)\s*(k?)\s*(?:tok|toks|tokens?)$", re.IGNORECASE)
+_MONEY = re.compile(r"^\$?\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:\$|usd)?$", re.IGNORECASE)
 
 
 def parse_budget(text: str) -> dict[str, Any]:
@@ -77,9 +77,9 @@ class Budget:
         cannot be kept to)."""
         if max_cost is None and max_tokens_total is None:
             return None
-        if max_tokens_total is not None and (
-                isinstance(max_tokens_total, bool) or not isinstance(max_tokens_total, int) or max_tokens_total < 1):
-            raise UsageError(f"max_tokens_total must be a positive whole number of tokens, not {max_tokens_total!r}")
+        tokens = max_tokens_total
+        if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
+            raise UsageError(f"max_tokens_total must be a positive whole number of tokens, not {tokens!r}")
         cost = None
         if max_cost is not None:
             try:
@@ -111,15 +111,18 @@ class Budget:
         if self.max_cost is None:
             return False
         if estimated:
-            rates = self._rates[basis] if basis in self._rates else self._rates.setdefault(basis, basis.rates())
+            if basis not in self._rates:
+                self._rates[basis] = basis.rates()
+            rates = self._rates[basis]
             spent = 0.0 if rates is None else prompt * rates[0] + completion * rates[1]
             total = float(self.spent_cost) + spent
         else:
             cost = response.cost
             total = float(self.spent_cost + (cost.total or 0))
         if total > self.max_cost:
+            limit = money({"total": float(self.max_cost)})
             shown = money({"total": total, "estimated": estimated})
-            return self._stop(response, f"max_cost {money({'total': float(self.max_cost)})} exceeded: {shown}")
+            return self._stop(response, f"max_cost {limit} exceeded: {shown}")
         return False
 
     def add(self, response: Any) -> None:
@@ -134,7 +137,8 @@ class Budget:
             self.spent_cost += cost.total
 
     def exceeded(self) -> bool:
-        """After :meth:`add`: whether the calls so far went past a limit (the run stops before its next step)."""
+        """After :meth:`add`: whether the calls so far went past a limit (the run stops before its
+        next step)."""
         if self.reason is not None:
             return True
         if self.max_tokens_total is not None and self.spent_tokens > self.max_tokens_total:

@@ -34,7 +34,7 @@ from typing import Any
 
 from .errors import scrub
 
-__all__ = ["Cost", "CostBasis", "Recorded", "basis_for", "estimate_prompt_tokens", "summed", "money", "FREE"]
+__all__ = ["FREE", "Cost", "CostBasis", "Recorded", "basis_for", "estimate_prompt_tokens", "money", "summed"]
 
 #: Providers whose calls cost no money, and why.
 FREE = {"local": "free: runs in this process", "scripted": "free: a scripted model"}
@@ -64,8 +64,8 @@ class Cost:
             return None if a is None or b is None else a + b
 
         note = self.note if not self.known else other.note if not other.known else self.note or other.note
-        return Cost(add(self.total, other.total), add(self.input, other.input), add(self.output, other.output),
-                    self.currency, self.estimated or other.estimated, note)
+        return Cost(add(self.total, other.total), add(self.input, other.input),
+                    add(self.output, other.output), self.currency, self.estimated or other.estimated, note)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"total": _float(self.total), "input": _float(self.input),
@@ -124,7 +124,8 @@ class CostBasis:
     def cost(self, response: Any) -> Cost:
         """The cost of a :class:`~rlm_toolkit.response.Response` from its counts (estimated where missing)."""
         prompt, completion, estimated = self.counts(response)
-        return self.price(prompt, completion, response.cached_input_tokens, response.cache_write_tokens, estimated)
+        cached, written = response.cached_input_tokens, response.cache_write_tokens
+        return self.price(prompt, completion, cached, written, estimated)
 
     def counts(self, response: Any) -> tuple[int, int, bool]:
         """Prompt and completion tokens as reported, else estimated (and whether they were)."""
@@ -176,7 +177,8 @@ class Recorded:
 
 def summed(responses: Any) -> Cost | None:
     """The total of the costs in ``Response.to_dict()`` dicts (an agent's steps); None if none has one."""
-    costs = [Cost.from_dict(r["cost"]) for r in responses if isinstance(r, dict) and isinstance(r.get("cost"), dict)]
+    costs = [Cost.from_dict(r["cost"]) for r in responses
+             if isinstance(r, dict) and isinstance(r.get("cost"), dict)]
     if not costs:
         return None
     total = costs[0]

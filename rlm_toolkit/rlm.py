@@ -116,7 +116,8 @@ class RLM:
         """Stream the answer as ``str`` chunks. Closing or breaking out closes the connection.
 
         ``record="run.jsonl"`` writes the call to a trace (see :mod:`rlm_toolkit.trace`);
-        ``max_cost=`` / ``max_tokens_total=`` stop it cleanly past a budget (see :mod:`rlm_toolkit.budget`)."""
+        ``max_cost=`` / ``max_tokens_total=`` stop it cleanly past a budget
+        (see :mod:`rlm_toolkit.budget`)."""
         return TextStream(self, self.request(prompt, **params), self._recording(callbacks, record))
 
     def astream(
@@ -288,8 +289,8 @@ class _Stream:
 
 
 def _drive_sync(
-    lazy: _bridge.LazySource, callbacks: CallbackManager, response: Response, text_only: bool, token_hook: bool,
-    budget: Budget | None = None,
+    lazy: _bridge.LazySource, callbacks: CallbackManager, response: Response, text_only: bool,
+    token_hook: bool, budget: Budget | None = None,
 ) -> Iterator[Any]:
     try:
         source = lazy.get()

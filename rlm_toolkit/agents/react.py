@@ -124,7 +124,8 @@ class ReActAgent:
         text) are yielded, then the provider's typed error is raised from the loop.
         ``record="run.jsonl"`` writes the run to a trace (see :mod:`rlm_toolkit.trace`).
         ``max_cost`` / ``max_tokens_total``: a budget for the whole run, summed over its steps; past
-        it the run ends with a ``final`` whose ``stop_reason`` is ``"budget"`` (see :mod:`rlm_toolkit.budget`).
+        it the run ends with a ``final`` whose ``stop_reason`` is ``"budget"``
+        (see :mod:`rlm_toolkit.budget`).
         """
         state = self._new_run(max_cost, max_tokens_total)
         callbacks = self._recording(callbacks, record, state)
@@ -141,19 +142,21 @@ class ReActAgent:
         return AsyncAgentStream(lambda s, w: self._loop(task, s, w), self._manager(callbacks), state)
 
     def run(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None,
-            **budget: Any) -> str:
+            max_cost: float | None = None, max_tokens_total: int | None = None) -> str:
         """Run to the end and return the final answer's text (see :meth:`stream` for errors).
 
         After ``max_steps`` without an answer the text explains that; ``agent.last_final.is_error``
         tells the two apart.
         """
+        budget = {"max_cost": max_cost, "max_tokens_total": max_tokens_total}
         with self.stream(task, callbacks=callbacks, record=record, **budget) as events:
             for _ in events:
                 pass
             return events.final.content if events.final else ""
 
     async def arun(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None,
-                   **budget: Any) -> str:
+                   max_cost: float | None = None, max_tokens_total: int | None = None) -> str:
+        budget = {"max_cost": max_cost, "max_tokens_total": max_tokens_total}
         async with self.astream(task, callbacks=callbacks, record=record, **budget) as events:
             async for _ in events:
                 pass

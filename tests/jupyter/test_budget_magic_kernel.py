@@ -18,7 +18,8 @@ def add(a: int, b: int) -> int:
     '''Add two integers.'''
     return a + b
 steps = RLM(ScriptedProvider(turns=[
-    ScriptedTurn(chunks="Let me add.", tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}]),
+    ScriptedTurn(chunks="Let me add.",
+                 tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}]),
     "The sum is 3." + " and more" * 200], priced_as="openai:gpt-4o"))
 """
 
@@ -80,5 +81,6 @@ def test_a_bad_budget_is_one_usage_line(kernel, spec):
 
 def test_a_money_budget_for_a_model_without_a_price_is_a_usage_error(kernel):
     run = kernel.execute("%%rlm -m ollama:llama3.2 --budget 0.01\nhello")
-    assert not run.ok and "max_cost cannot be kept for ollama:llama3.2" in (run.usage_error or ""), run.messages
+    assert not run.ok, run.messages
+    assert "max_cost cannot be kept for ollama:llama3.2" in (run.usage_error or "")
     assert not run.of("display_data")

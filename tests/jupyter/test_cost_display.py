@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
-from rlm_toolkit.agents.react import ReActAgent
-from rlm_toolkit.cost import summed
 from rlm_jupyter import render
 from rlm_jupyter.stream_view import StreamView, drive
 from rlm_jupyter.timeline import TimelineView
 from rlm_jupyter.timeline import drive as drive_timeline
+from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
+from rlm_toolkit.agents.react import ReActAgent
+from rlm_toolkit.cost import summed
 
 pytest.importorskip("genai_prices")
 
@@ -54,7 +54,8 @@ def add(a: int, b: int) -> int:
 
 
 def budget_agent_view() -> tuple[TimelineView, ReActAgent, list[dict]]:
-    turns = [ScriptedTurn(chunks="Let me add.", tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}]),
+    call = {"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}
+    turns = [ScriptedTurn(chunks="Let me add.", tool_calls=[call]),
              "The sum is 3." + " and more" * 100]
     agent = ReActAgent(RLM(ScriptedProvider(turns=turns, priced_as="openai:gpt-4o")), [add], mode="native")
     view = TimelineView("scripted:scripted", steps=lambda: agent.history)

@@ -9,7 +9,6 @@ import pytest
 
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn, UsageError
 from rlm_toolkit.agents.react import ReActAgent
-from rlm_toolkit.providers.openai import OpenAIProvider
 
 from ..fixtures.openai_server import Stream
 
@@ -102,7 +101,8 @@ def add(a: int, b: int) -> int:
 
 
 def agent_turns() -> list:
-    return [ScriptedTurn(chunks="Let me add.", tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}]),
+    call = {"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}
+    return [ScriptedTurn(chunks="Let me add.", tool_calls=[call]),
             ScriptedTurn(chunks="The sum is 3." + " and more" * 100), "never asked"]
 
 

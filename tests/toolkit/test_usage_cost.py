@@ -11,17 +11,17 @@ from decimal import Decimal
 
 import pytest
 
+from rlm_toolkit import RLM, ScriptedProvider, UsageError
+from rlm_toolkit.cost import Cost, basis_for, money
+from rlm_toolkit.events import Finish, TextDelta, Usage
+from rlm_toolkit.providers.anthropic import AnthropicProvider
+from rlm_toolkit.providers.ollama import OllamaProvider
+from rlm_toolkit.providers.openai import OpenAIProvider
+from rlm_toolkit.response import Response
+
+from ..fixtures.vendor_servers import Reply, ndjson, sse
+
 genai_prices = pytest.importorskip("genai_prices")
-
-from rlm_toolkit import RLM, ScriptedProvider, UsageError  # noqa: E402
-from rlm_toolkit.cost import Cost, basis_for, money  # noqa: E402
-from rlm_toolkit.events import Finish, TextDelta, Usage  # noqa: E402
-from rlm_toolkit.providers.anthropic import AnthropicProvider  # noqa: E402
-from rlm_toolkit.providers.ollama import OllamaProvider  # noqa: E402
-from rlm_toolkit.providers.openai import OpenAIProvider  # noqa: E402
-from rlm_toolkit.response import Response  # noqa: E402
-
-from ..fixtures.vendor_servers import Reply, ndjson, sse  # noqa: E402
 
 KEY = "sk-ant-api03-TESTKEY0123456789abcdefghijkl"
 
@@ -30,8 +30,8 @@ def openai_chunks(usage: dict) -> list[bytes]:
     """OpenAI's streamed chat completion with ``include_usage``: text, finish, then the usage chunk."""
     base = {"id": "c", "object": "chat.completion.chunk", "model": "gpt-4o"}
     chunks = [
-        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}],
-         "usage": None},
+        {**base, "usage": None,
+         "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}]},
         {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None},
         {**base, "choices": [], "usage": usage},
     ]
@@ -55,7 +55,7 @@ def test_openai_reports_cached_and_reasoning_tokens(vendor_server):
 
 def test_a_compatible_server_without_details_reports_none_not_zero(vendor_server):
     vendor_server.script(Reply(200, "text/event-stream",
-                               openai_chunks({"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6})))
+                               openai_chunks({"prompt_tokens": 5, "completion_tokens": 1})))
     rlm = RLM(OpenAIProvider("qwen", base_url=vendor_server.base_url, api_key="sk-test"))
     rlm.run("hi")
     assert rlm.last_response.cached_input_tokens is None
@@ -71,7 +71,8 @@ def anthropic_events(start_usage: dict, delta_usage: dict) -> list[bytes]:
         ("content_block_delta", {"type": "content_block_delta", "index": 0,
                                  "delta": {"type": "text_delta", "text": "Hi"}}),
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": delta_usage}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                           "usage": delta_usage}),
         ("message_stop", {"type": "message_stop"}),
     )
 
@@ -96,14 +97,16 @@ def test_anthropic_prompt_tokens_are_the_whole_input_cache_reads_and_writes_incl
 def test_anthropic_counts_repeated_in_message_delta_win(vendor_server):
     response = anthropic(vendor_server, {"input_tokens": 50, "output_tokens": 1},
                          {"input_tokens": 60, "cache_read_input_tokens": 5, "output_tokens": 30})
-    assert (response.prompt_tokens, response.cached_input_tokens, response.cache_write_tokens) == (65, 5, None)
+    counts = (response.prompt_tokens, response.cached_input_tokens, response.cache_write_tokens)
+    assert counts == (65, 5, None)
 
 
 def test_anthropic_cost_prices_cache_reads_and_writes_at_their_own_rates(vendor_server):
     response = anthropic(vendor_server, {"input_tokens": 50, "cache_read_input_tokens": 1000,
                                          "cache_creation_input_tokens": 200}, {"output_tokens": 30})
     expected = genai_prices.calc_price(
-        genai_prices.Usage(input_tokens=1250, output_tokens=30, cache_read_tokens=1000, cache_write_tokens=200),
+        genai_prices.Usage(input_tokens=1250, output_tokens=30, cache_read_tokens=1000,
+                           cache_write_tokens=200),
         "claude-sonnet-4-5", provider_id="anthropic")
     assert response.cost.total == expected.total_price
     assert response.cost.total != genai_prices.calc_price(
@@ -162,7 +165,7 @@ def test_an_openai_compatible_server_is_priced_by_its_url_and_unknown_urls_say_s
 
 def test_priced_as_prices_a_proxy_or_a_scripted_model_as_a_known_model(vendor_server):
     vendor_server.script(Reply(200, "text/event-stream",
-                               openai_chunks({"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120})))
+                               openai_chunks({"prompt_tokens": 100, "completion_tokens": 20})))
     provider = OpenAIProvider("gpt-4o", base_url=vendor_server.base_url, api_key="sk-test")
     provider.priced_as = "openai:gpt-4o"
     rlm = RLM(provider)
