@@ -57,14 +57,15 @@ def _tool_index(v: Any) -> bool:
     return _whole(v) and 0 <= v < 10_000
 
 
+_USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "cached_input_tokens", "reasoning_tokens",
+                 "cache_write_tokens")
 #: Each event type's fields and what they must hold (a missing field takes its default; the ones
 #: in _REQUIRED must be there). Unknown fields are ignored, as the format says.
 _STREAM_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
     "text": {"text": _str},
     "tool_call": {"index": _tool_index, "call_id": _optional(_str), "name": _optional(_str),
                   "arguments": _str},
-    "usage": {name: _optional(_whole) for name in ("prompt_tokens", "completion_tokens",
-                                                   "cached_input_tokens", "reasoning_tokens", "cache_write_tokens")},
+    "usage": {name: _optional(_whole) for name in _USAGE_COUNTS},
     "finish": {"reason": _str},
 }
 _AGENT_FIELDS: dict[str, Callable[[Any], bool]] = {
