@@ -109,3 +109,24 @@ def test_timeline_js_header_shows_the_cost_and_the_budget_stop(browser_page):
     assert page.locator("#a .rlm-h-cost").inner_text() == header["cost"]
     assert page.locator("#a .rlm-h-state").inner_text() == "stopped (budget)"
     assert browser_page.errors == []
+
+
+def test_replays_show_the_recorded_cost_and_stop(tmp_path):
+    from rlm_toolkit.trace import load, replay
+
+    rlm = RLM(ScriptedProvider(WORDS, priced_as="openai:gpt-4o"))
+    rlm.run("hello", max_tokens_total=12, record=str(tmp_path / "call.jsonl"))
+    view = StreamView("scripted:scripted", frame=0.0)
+    view.send = lambda content, buffers=None: None  # type: ignore[method-assign]
+    drive(view, replay(tmp_path / "call.jsonl", speed=None))
+    assert view.response.cost == rlm.last_response.cost  # what it cost then, as recorded
+    assert "stopped (budget)" in view.summary() and str(rlm.last_response.cost) in view.summary()
+
+    _, agent, _ = budget_agent_view()
+    agent.run("What is 1 + 2?", max_tokens_total=150, record=str(tmp_path / "run.jsonl"))
+    trace = load(tmp_path / "run.jsonl")
+    timeline = TimelineView(trace.model, steps=trace.steps)
+    timeline.send = lambda content, buffers=None: None  # type: ignore[method-assign]
+    drive_timeline(timeline, replay(trace, speed=None))
+    assert timeline.timeline.header()["cost"] == str(summed(s.response for s in agent.history))
+    assert timeline.timeline.state_text() == "stopped (budget)"

@@ -221,3 +221,10 @@ def test_costs_add_up_and_unknown_stays_unknown():
     assert (a + unknown).total is None and (a + unknown).note == "no price"
     assert money({"total": 0.0000826}) == "$0.000083" and money({"total": 1.5}) == "$1.50"
     assert money({"total": 0.0}) == "$0" and money({"total": 0.01234, "estimated": True}) == "≈$0.0123"
+
+
+def test_the_responses_api_is_priced_as_openai():
+    provider = RLM("openai-responses:gpt-5", api_key="sk-test").provider
+    expected = genai_prices.calc_price(genai_prices.Usage(input_tokens=1000, output_tokens=100), "gpt-5",
+                                       provider_id="openai")
+    assert basis_for(provider).price(1000, 100).total == expected.total_price
