@@ -175,7 +175,7 @@ class Response:
         return self.tokens / span if span > 0 and self.tokens > 1 else None
 
     def to_dict(self) -> dict[str, Any]:
-        """Provenance: model, parameters, usage, timings and state (no text, no key)."""
+        """Provenance: model, parameters, usage, cost (once settled), timings and state (no text, no key)."""
         return {
             "model": self.model_id,
             "params": dict(self.params),
@@ -183,7 +183,8 @@ class Response:
             **({"stop_reason": self.stop_reason} if self.stop_reason else {}),
             "finish_reason": self.finish_reason,
             "usage": self._usage_dict(),
-            **({"cost": cost.to_dict()} if (cost := self.cost) is not None else {}),
+            # once settled: pricing loads the price table, which a live footer must not wait for
+            **({"cost": cost.to_dict()} if self.state != "streaming" and (cost := self.cost) else {}),
             "chunks": self.chunks,
             "ttft_s": _round(self.ttft),
             "elapsed_s": _round(self.elapsed),
