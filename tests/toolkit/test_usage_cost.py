@@ -79,7 +79,9 @@ def anthropic_events(start_usage: dict, delta_usage: dict) -> list[bytes]:
 
 def anthropic(vendor_server, start_usage, delta_usage) -> Response:
     vendor_server.script(Reply(200, "text/event-stream", anthropic_events(start_usage, delta_usage)))
-    rlm = RLM(AnthropicProvider("claude-sonnet-4-5", base_url=vendor_server.base_url, api_key=KEY))
+    provider = AnthropicProvider("claude-sonnet-4-5", base_url=vendor_server.base_url, api_key=KEY)
+    provider.priced_as = "anthropic:claude-sonnet-4-5"  # the loopback stand-in is priced as the real API
+    rlm = RLM(provider)
     rlm.run("hi")
     return rlm.last_response
 
@@ -221,6 +223,13 @@ def test_costs_add_up_and_unknown_stays_unknown():
     assert (a + unknown).total is None and (a + unknown).note == "no price"
     assert money({"total": 0.0000826}) == "$0.000083" and money({"total": 1.5}) == "$1.50"
     assert money({"total": 0.0}) == "$0" and money({"total": 0.01234, "estimated": True}) == "≈$0.0123"
+
+
+def test_anthropic_is_priced_by_its_api_url():
+    provider = AnthropicProvider("claude-sonnet-4-5", api_key=KEY)
+    expected = genai_prices.calc_price(genai_prices.Usage(input_tokens=10, output_tokens=5), "claude-sonnet-4-5",
+                                       provider_id="anthropic")
+    assert basis_for(provider).price(10, 5).total == expected.total_price
 
 
 def test_the_responses_api_is_priced_as_openai():
