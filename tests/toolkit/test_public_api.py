@@ -55,7 +55,8 @@ def test_nothing_else_public_is_importable_from_the_package_but_its_modules():
 def test_import_loads_no_http_model_jupyter_or_otel_code():
     probe = (
         "import sys, json, rlm_toolkit\n"
-        "heavy = ('httpx', 'llama_cpp', 'openai', 'opentelemetry', 'IPython', 'rlm_jupyter', 'genai_prices',\n"
+        "heavy = ('httpx', 'llama_cpp', 'openai', 'opentelemetry', 'IPython', 'rlm_jupyter',\n"
+        "         'genai_prices',\n"
         "         'rlm_toolkit.providers.openai', 'rlm_toolkit.providers.local', 'rlm_toolkit.trace')\n"
         "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
     )

@@ -227,8 +227,8 @@ def test_costs_add_up_and_unknown_stays_unknown():
 
 def test_anthropic_is_priced_by_its_api_url():
     provider = AnthropicProvider("claude-sonnet-4-5", api_key=KEY)
-    expected = genai_prices.calc_price(genai_prices.Usage(input_tokens=10, output_tokens=5), "claude-sonnet-4-5",
-                                       provider_id="anthropic")
+    usage = genai_prices.Usage(input_tokens=10, output_tokens=5)
+    expected = genai_prices.calc_price(usage, "claude-sonnet-4-5", provider_id="anthropic")
     assert basis_for(provider).price(10, 5).total == expected.total_price
 
 
