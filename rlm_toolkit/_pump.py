@@ -19,10 +19,13 @@ from __future__ import annotations
 import functools
 import queue
 from collections.abc import AsyncIterator, Callable
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .callbacks import CallbackManager
 from .response import Response
+
+if TYPE_CHECKING:
+    from .budget import Budget
 
 __all__ = ["SKIP", "Hook", "Step", "ModelCall", "SyncPump", "apump", "LLM_HOOKS", "wanted"]
 
@@ -45,9 +48,11 @@ _hook = functools.partial(tuple.__new__, Hook)
 
 
 class Step(Protocol):
-    """What a pump drives (see the module docstring)."""
+    """What a pump drives (see the module docstring). ``stopped``: the step wants the stream to
+    end cleanly after the item just handed out (a budget); the pumps close the source and end it."""
 
     hooks: list[Hook]
+    stopped: bool
 
     def begin(self) -> None: ...
     def step(self, item: Any) -> Any: ...
@@ -67,13 +72,16 @@ class ModelCall:
     ``on_llm_error``; each with ``step=`` when an agent makes the call) and say what to hand out:
     the event, or with ``text_only`` its answer text."""
 
-    __slots__ = ("response", "hooks", "_feed", "_wanted", "_token", "_start", "_text_only", "_extra")
+    __slots__ = ("response", "hooks", "stopped", "_feed", "_wanted", "_token", "_start", "_text_only",
+                 "_extra", "_budget")
     # _token: the keyword arguments of every on_llm_new_token (one dict: a call copies it), or None
 
     def __init__(self, response: Response, wanted: frozenset[str], start: dict[str, Any], *,
-                 text_only: bool = False, step: int | None = None) -> None:
+                 text_only: bool = False, step: int | None = None, budget: Budget | None = None) -> None:
         self.response = response
         self.hooks: list[Hook] = []
+        self.stopped = False
+        self._budget = budget
         self._feed = response.feed
         self._wanted = wanted
         self._start = start
@@ -90,8 +98,8 @@ class ModelCall:
 
     def step(self, event: Any) -> Any:
         text = self._feed(event)
-        # A check of a condition on self.response that ends the call cleanly ("stopped", a budget)
-        # goes here: the pumps close the source and settle as they do for a Stop.
+        if self._budget is not None and self._budget.over(self.response, event):
+            self.stopped = True  # this event is handed out, then the call ends: "stopped", "budget"
         if text is not None:
             if self._token is not None:
                 self.hooks.append(_hook(("on_llm_new_token", (text,), self._token)))
@@ -174,6 +182,9 @@ class SyncPump:
         try:
             while True:
                 items, at = self._items, self._at
+                if self._step.stopped:
+                    self._source.close()
+                    raise StopIteration
                 if at < len(items):
                     self._at = at + 1
                     out = self._apply(items[at])
@@ -211,13 +222,16 @@ class SyncPump:
             raise StopIteration
         out: list[Any] = []
         try:
+            if self._step.stopped:
+                self._source.close()
+                raise StopIteration
             if self._at >= len(self._items):
                 source = self._started()
                 if timeout is not None and not source.wait(timeout):
                     raise queue.Empty
                 self._items, self._at = source.take(), 0
             items = self._items
-            while self._at < len(items):
+            while self._at < len(items) and not self._step.stopped:
                 self._at += 1
                 got = self._apply(items[self._at - 1])
                 if self._hooks:
@@ -296,6 +310,9 @@ async def apump(open_source: Callable[[], AsyncIterator[Any]], step: Step,
                 hooks.clear()
             if out is not SKIP:
                 yield out
+            if step.stopped:
+                await source.aclose()
+                break
     except BaseException as error:
         hooks.clear()
         if source is not None:

@@ -100,15 +100,18 @@ class ToolCallDelta:
 class Usage:
     """Token counts for the request, when the provider reports them (None, never 0, when not).
 
-    ``cached_input_tokens`` are prompt tokens read from the provider's cache (part of
-    ``prompt_tokens``); ``reasoning_tokens`` are completion tokens spent on reasoning (part of
-    ``completion_tokens``).
+    ``prompt_tokens`` is the whole input, however the provider splits it (Anthropic reports
+    cache reads and writes beside ``input_tokens``; they are added in). ``cached_input_tokens``
+    are prompt tokens read from the provider's cache and ``cache_write_tokens`` prompt tokens
+    written to it (both part of ``prompt_tokens``, priced differently); ``reasoning_tokens`` are
+    completion tokens spent on reasoning (part of ``completion_tokens``).
     """
 
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached_input_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cache_write_tokens: int | None = None
     type: Literal["usage"] = "usage"
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,6 +124,8 @@ class Usage:
             out["cached_input_tokens"] = self.cached_input_tokens
         if self.reasoning_tokens is not None:
             out["reasoning_tokens"] = self.reasoning_tokens
+        if self.cache_write_tokens is not None:
+            out["cache_write_tokens"] = self.cache_write_tokens
         return out
 
 
@@ -181,6 +186,8 @@ class AgentEvent:
     ``step``: 1-based step number. ``duration``: seconds the tool took (observations) or the
     whole run took (final). ``is_error``: an observation from a tool that raised or timed out,
     or a final that ends a failed run. ``streamed``: a thought whose text came as tokens first.
+    ``stop_reason``: on a ``final`` that ends a run stopped early — ``"budget"`` (its ``content`` is
+    the text the last step got to).
     """
 
     type: AgentEventType
@@ -193,6 +200,7 @@ class AgentEvent:
     duration: float | None = None
     is_error: bool = False
     streamed: bool = False
+    stop_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

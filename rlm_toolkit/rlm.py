@@ -27,10 +27,12 @@ from typing import Any, Union
 from . import _bridge
 from ._inline import InlineSource
 from ._pump import ModelCall, SyncPump, apump, wanted
+from .budget import BUDGET_PARAMS, Budget
 from .callbacks import CallbackManager
+from .cost import basis_for
 from .errors import IncompleteStreamError, ProviderError, UsageError
 from .events import StreamEvent
-from .providers import resolve
+from .providers import openai_model_id, resolve
 from .providers.base import Provider, Request
 from .response import Response
 
@@ -80,9 +82,10 @@ class RLM:
         return cls(model_id, callbacks=callbacks, **kwargs)
 
     @classmethod
-    def from_openai(cls, model: str = "gpt-4o-mini", **kwargs: Any) -> RLM:
-        """OpenAI, or any OpenAI-compatible server through ``base_url`` / ``$OPENAI_BASE_URL``."""
-        return cls(f"openai:{model}", **kwargs)
+    def from_openai(cls, model: str = "gpt-4o-mini", *, api: str = "chat", **kwargs: Any) -> RLM:
+        """OpenAI, or any OpenAI-compatible server through ``base_url`` / ``$OPENAI_BASE_URL``;
+        ``api="responses"`` speaks OpenAI's Responses API (reasoning summaries) instead of Chat Completions."""
+        return cls(openai_model_id(model, api), **kwargs)
 
     @classmethod
     def from_anthropic(cls, model: str = "claude-sonnet-4-5", **kwargs: Any) -> RLM:
@@ -116,7 +119,9 @@ class RLM:
     ) -> TextStream:
         """Stream the answer as ``str`` chunks. Closing or breaking out closes the connection.
 
-        ``record="run.jsonl"`` writes the call to a trace (see :mod:`rlm_toolkit.trace`)."""
+        ``record="run.jsonl"`` writes the call to a trace (see :mod:`rlm_toolkit.trace`);
+        ``max_cost=`` / ``max_tokens_total=`` stop it cleanly past a budget
+        (see :mod:`rlm_toolkit.budget`)."""
         return TextStream(self, self.request(prompt, **params), self._recording(callbacks, record))
 
     def astream(
@@ -179,6 +184,7 @@ class RLM:
 
     def request(self, prompt: Prompt, **params: Any) -> Request:
         """Build the :class:`Request` for a prompt: per-call parameters over the RLM's defaults."""
+        budget = Budget.of(*(params.pop(k, None) for k in BUDGET_PARAMS), provider=self.provider)
         unknown = set(params) - set(PARAMS) - {"tools", "tool_choice", "extra"}
         if unknown:
             raise UsageError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(PARAMS)}")
@@ -195,16 +201,17 @@ class RLM:
         stop = merged.get("stop")
         if isinstance(stop, str):
             merged["stop"] = [stop]
-        return Request(messages=messages, **merged)
+        return Request(messages=messages, budget=budget, **merged)
 
     def _call(self, request: Request, wanted: frozenset[str], *, text_only: bool = False,
               step: int | None = None) -> ModelCall:
         """The step function of one call of ``request``, owing the ``wanted`` LLM hooks (its
         Response becomes ``last_response``)."""
-        response = Response(model=self.provider.model, provider=self.provider.name, params=request.sampling())
+        response = Response(model=self.provider.model, provider=self.provider.name, params=request.sampling(),
+                            cost_basis=basis_for(self.provider, request.messages))
         self.last_response = response
         start = {"model": self.model_id, "messages": request.messages, "params": response.params}
-        return ModelCall(response, wanted, start, text_only=text_only, step=step)
+        return ModelCall(response, wanted, start, text_only=text_only, step=step, budget=request.budget)
 
     async def _produce(self, request: Request) -> AsyncIterator[StreamEvent]:
         """The provider's events, retried with backoff while nothing has been yielded yet."""

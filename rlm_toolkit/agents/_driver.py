@@ -41,6 +41,7 @@ class AgentStep:
     ``on_agent_event`` (and the hooks it carries) and is handed out."""
 
     __slots__ = ("hooks", "_every")
+    stopped = False  # the loop ends the run itself (a budget: a final event)
 
     def __init__(self, manager: CallbackManager) -> None:
         self.hooks: list[Hook] = []
@@ -103,6 +104,7 @@ class RunState:
     final: AgentEvent | None = None
     started: float = field(default_factory=time.perf_counter)
     partial: str = ""  # the failed step's text, for the final event of a failed run
+    budget: Any = None  # the run's rlm_toolkit.budget.Budget, summed over its steps
 
 
 Loop = Callable[[RunState, frozenset[str]], AsyncIterator[Any]]

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .._decoders import SSEDecoder, ServerSentEvent
-from ..errors import MalformedResponseError, MissingCredentialsError, ProviderError, register_secret, status_error
+from ..errors import MalformedResponseError, ProviderError, status_error
 from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
-from ._http import DEFAULT_TIMEOUT, HTTPClients, open_stream
+from ._http import DEFAULT_TIMEOUT, HTTPProvider
 from ._shape import expect_object, get
-from .base import Provider, Request
+from .base import Request
 
 __all__ = ["AnthropicProvider", "AnthropicParser", "anthropic_body", "ANTHROPIC_URL"]
 
@@ -37,7 +37,7 @@ ERROR_STATUS = {
 }
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(HTTPProvider):
     """Claude models through the Messages API; native tool use."""
 
     name = "anthropic"
@@ -53,34 +53,19 @@ class AnthropicProvider(Provider):
         max_tokens: int = 1024,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        super().__init__(model)
         base_url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_URL).rstrip("/")
-        key = api_key if api_key is not None else os.environ.get(api_key_env)
-        if not key and base_url == ANTHROPIC_URL:
-            raise MissingCredentialsError(
-                f"{api_key_env} is not set in this Python process, so anthropic:{model} cannot be used. "
-                f"Set it where the kernel runs (os.environ[{api_key_env!r}] = …), or pick a model that "
-                "needs no key: local:smollm2",
-                env_var=api_key_env,
-            )
-        register_secret(key)
+        key = self.find_key(model, api_key, api_key_env, base_url=base_url, home=ANTHROPIC_URL)
         headers = {"anthropic-version": VERSION, "accept": "text/event-stream"}
         if key:
             headers["x-api-key"] = key
         self.max_tokens = max_tokens
-        self._clients = HTTPClients(base_url=base_url, headers=headers, timeout=timeout)
+        super().__init__(model, base_url=base_url, headers=headers, timeout=timeout)
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         decoder = SSEDecoder()
         parser = AnthropicParser(model=self.model)
-        async with open_stream(
-            self._clients,
-            "/v1/messages",
-            anthropic_body(request, self.model, self.max_tokens),
-            provider=self.name,
-            model=self.model,
-            content_types=("text/event-stream",),
-        ) as body:
+        payload = anthropic_body(request, self.model, self.max_tokens)
+        async with self.post("/v1/messages", payload, content_types=("text/event-stream",)) as body:
             async for data in body:
                 for sse in decoder.feed(data):
                     for event in parser.feed(sse):
@@ -96,7 +81,7 @@ class AnthropicParser:
         self.model = model
         self.stopped = False
         self._blocks: dict[int, int] = {}  # content block index → tool call index
-        self._prompt_tokens: int | None = None
+        self._input: dict[str, int | None] = _input_counts({}, None)
         self._reason: str | None = None
 
     def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
@@ -112,8 +97,7 @@ class AnthropicParser:
         kind = get(data, "type", str, data) or sse.event
         if kind == "message_start":
             message = get(data, "message", dict, data) or {}
-            usage = get(message, "usage", dict, data, "message.usage") or {}
-            self._prompt_tokens = get(usage, "input_tokens", int, data, "usage.input_tokens")
+            self._input = _input_counts(get(message, "usage", dict, data, "message.usage") or {}, data)
         elif kind == "content_block_start":
             block = get(data, "content_block", dict, data) or {}
             if block.get("type") == "tool_use":
@@ -133,13 +117,33 @@ class AnthropicParser:
             self._reason = _REASONS.get(reason, reason) if reason else self._reason
             usage = get(data, "usage", dict, data) or {}
             output = get(usage, "output_tokens", int, data, "usage.output_tokens")
-            return [Usage(prompt_tokens=self._prompt_tokens, completion_tokens=output)]
+            # Newer streams repeat the (cumulative) input counts here: they win over message_start's.
+            later = _input_counts(usage, data)
+            self._input = {k: v if v is not None else self._input[k] for k, v in later.items()}
+            return [_usage(self._input, output)]
         elif kind == "message_stop":
             self.stopped = True
             return [Finish(reason=self._reason or "stop")]
         elif kind == "error":
             raise stream_error(data, self.model)
         return []  # ping, content_block_stop, and event types added later
+
+
+_INPUT_COUNTS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def _input_counts(usage: dict[str, Any], data: Any) -> dict[str, int | None]:
+    return {name: get(usage, name, int, data, f"usage.{name}") for name in _INPUT_COUNTS}
+
+
+def _usage(counts: dict[str, int | None], output: int | None) -> Usage:
+    """Anthropic's counts as a :class:`Usage`. Its ``input_tokens`` excludes the tokens read from
+    and written to the prompt cache; ``prompt_tokens`` is the whole input, so the three are added
+    (None when none is reported), and the cache reads and writes are also given on their own."""
+    parts = [n for n in counts.values() if n is not None]
+    return Usage(prompt_tokens=sum(parts) if parts else None, completion_tokens=output,
+                 cached_input_tokens=counts["cache_read_input_tokens"],
+                 cache_write_tokens=counts["cache_creation_input_tokens"])
 
 
 def stream_error(data: dict[str, Any], model: str) -> ProviderError:
