@@ -20,7 +20,7 @@ import inspect
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rlm_toolkit import _bridge
@@ -32,11 +32,11 @@ __all__ = ["drive", "adrive", "Stopped", "POLL"]
 POLL = 0.1
 
 
-Pull = Callable[[float | None], list[Any]]
+Pull = Callable[[float | None], Sequence[Any]]
 
 
 def _puller(source: Any) -> tuple[Pull, Callable[[], None], Callable[[], None]]:
-    """``pull(timeout)`` for a stream source — the items that have arrived, as a list (raises
+    """``pull(timeout)`` for a stream source — the items that have arrived, in order (raises
     ``queue.Empty`` / ``StopIteration``) —, a closer (waits until the source has closed what it
     opened) and a canceller (any thread, no waiting).
 
@@ -52,7 +52,7 @@ def _puller(source: Any) -> tuple[Pull, Callable[[], None], Callable[[], None]]:
         return take, getattr(source, "close", nothing), getattr(source, "cancel", nothing)
     nxt = getattr(source, "next", None)
     if callable(nxt) and "timeout" in inspect.signature(nxt).parameters:
-        one: Pull = lambda timeout: [nxt(timeout)]  # noqa: E731
+        one: Pull = lambda timeout: (nxt(timeout),)  # noqa: E731
         return one, getattr(source, "close", nothing), getattr(source, "cancel", nothing)
     if hasattr(source, "__aiter__"):
         bridged = _bridge.iterate_sync(lambda: source)
@@ -61,7 +61,7 @@ def _puller(source: Any) -> tuple[Pull, Callable[[], None], Callable[[], None]]:
         source = [source]
     if isinstance(source, (list, tuple)):  # already in memory: nothing to wait for
         iterator = iter(source)
-        return (lambda _timeout: [next(iterator)]), nothing, nothing
+        return (lambda _timeout: (next(iterator),)), nothing, nothing
     pull, stop = _threaded(iter(source))
     return pull, stop, stop
 
@@ -93,13 +93,13 @@ def _threaded(iterator: Any) -> tuple[Pull, Callable[[], None]]:
 
     threading.Thread(target=work, name="rlm-display-stream", daemon=True).start()
 
-    def pull(timeout: float | None) -> list[Any]:
+    def pull(timeout: float | None) -> Sequence[Any]:
         item = items.get() if timeout is None else items.get(timeout=timeout)
         if item is _END:
             raise StopIteration
         if isinstance(item, _Failed):
             raise item.error
-        return [item]
+        return (item,)
 
     return pull, stop.set
 
