@@ -203,3 +203,18 @@ def test_traces_and_exporters_do_not_import_the_agent():
     from rlm_toolkit import agents, events
 
     assert agents.AgentEvent is events.AgentEvent  # still importable where it was
+
+
+def test_a_budget_ends_a_stream_taken_in_batches_after_the_event_that_crossed_it():
+    words = [f" w{i}" for i in range(200)]
+    rlm = RLM(ScriptedProvider(words))
+    log = Log()
+    stream = rlm.stream("hello", max_tokens_total=20, callbacks=[log])  # 2 prompt tokens (estimated)
+    taken = []
+    with pytest.raises(StopIteration):
+        while True:
+            taken.extend(stream.take(timeout=5))
+    assert "".join(taken) == stream.response.text == "".join(words[:19])
+    assert (stream.response.state, stream.response.stop_reason) == ("stopped", "budget")
+    assert [c[1] for c in log.calls if c[0] == "token"] == words[:19]
+    assert log.calls[-1][:2] == ("end", "stopped")
