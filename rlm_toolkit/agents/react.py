@@ -29,16 +29,16 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from .._pump import Hook, apump
 from ..budget import Budget
 from ..callbacks import CallbackManager
 from ..errors import UsageError, describe
+from ..events import AgentEvent
 from ..providers import openai_model_id
 from ..providers.base import Provider
 from ..rlm import RLM, Prompt
-from .._pump import Hook, apump
 from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit, hook
 from ._text_format import STOP, TextReActParser, parse_action_input, text_prompt
-from ..events import AgentEvent
 from .tools import Tool, ToolInputError, as_tools, observation_text
 
 __all__ = ["ReActAgent", "AGENT_OPTIONS", "DEFAULT_SYSTEM_PROMPT"]
