@@ -109,13 +109,14 @@ class SyncIterator:
 
     The producer appends items to a batch and hands the batch over (one queue put, one wake-up)
     when it next yields to the loop — typically when it waits for the network, so everything
-    decoded from one read crosses threads at once — or when it holds ``MAX_BATCH`` items.
+    decoded from one read crosses threads at once — or when it holds ``MAX_BATCH`` items or more.
+    With ``batches`` the producer yields lists (a network read's events) and their items join the batch.
     ``take(timeout)`` returns the next batch; ``wait(timeout)`` lets a consumer wake up on a
     deadline (the widget flushes on a timer); ``close()`` cancels the producer and waits until it
     has finished cleaning up.
     """
 
-    def __init__(self, factory: Callable[[], AsyncIterator[Any]]) -> None:
+    def __init__(self, factory: Callable[[], AsyncIterator[Any]], *, batches: bool = False) -> None:
         if _in_portal():
             raise RuntimeError("a sync stream cannot be consumed on the rlm portal loop; use astream")
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -124,9 +125,9 @@ class SyncIterator:
         self._finished = False
         loop = portal_loop()
         self._loop = loop
-        self._task_future = asyncio.run_coroutine_threadsafe(self._pump(factory), loop)
+        self._task_future = asyncio.run_coroutine_threadsafe(self._pump(factory, batches), loop)
 
-    async def _pump(self, factory: Callable[[], AsyncIterator[Any]]) -> None:
+    async def _pump(self, factory: Callable[[], AsyncIterator[Any]], batches: bool) -> None:
         put, call_soon = self._queue.put, self._loop.call_soon
         batch: list[Any] = []
 
@@ -141,7 +142,10 @@ class SyncIterator:
             async for item in agen:
                 if not batch:
                     call_soon(hand_over)  # runs once this task yields to the loop
-                batch.append(item)
+                if batches:
+                    batch += item
+                else:
+                    batch.append(item)
                 if len(batch) >= MAX_BATCH:
                     hand_over()
             hand_over()
@@ -221,5 +225,5 @@ class SyncIterator:
             pass
 
 
-def iterate_sync(factory: Callable[[], AsyncIterator[Any]]) -> SyncIterator:
-    return SyncIterator(factory)
+def iterate_sync(factory: Callable[[], AsyncIterator[Any]], *, batches: bool = False) -> SyncIterator:
+    return SyncIterator(factory, batches=batches)

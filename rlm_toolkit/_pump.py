@@ -285,32 +285,46 @@ async def _owed(hooks: list[Hook], manager: CallbackManager | None) -> AsyncIter
         hooks.clear()
 
 
+async def _one_each(source: AsyncIterator[Any]) -> AsyncIterator[tuple[Any]]:
+    """A source of single items as a source of one-item batches."""
+    try:
+        async for item in source:
+            yield (item,)
+    finally:
+        await source.aclose()  # type: ignore[attr-defined]
+
+
 async def apump(open_source: Callable[[], AsyncIterator[Any]], step: Step,
-                manager: CallbackManager | None = None) -> AsyncIterator[Any]:
-    """Async twin of :class:`SyncPump`, in the caller's task. With ``manager`` None the hooks are
-    handed out as :class:`Hook` items, in order, instead of being run (those owed after a
-    cancellation or a close are dropped: nobody reads on)."""
+                manager: CallbackManager | None = None, *, batches: bool = False) -> AsyncIterator[Any]:
+    """Async twin of :class:`SyncPump`, in the caller's task. With ``batches`` the source yields
+    lists of items (``RLM._produce``: one per network read, so one async step per read), else
+    single items. With ``manager`` None the hooks are handed out as :class:`Hook` items, in
+    order, instead of being run (those owed after a cancellation or a close are dropped: nobody
+    reads on)."""
     hooks = step.hooks
     source: Any = None
     try:
         step.begin()
         async for hook in _owed(hooks, manager):
             yield hook
-        source = open_source()
+        source = open_source() if batches else _one_each(open_source())
         apply = step.step
-        async for item in source:
-            out = apply(item)
-            if hooks:  # _owed, inlined: this runs per token
-                if manager is None:
-                    for hook in hooks:
-                        yield hook
-                else:
-                    for hook in hooks:
-                        await manager.acall(hook.name, *hook.args, **hook.kwargs)
-                hooks.clear()
-            if out is not SKIP:
-                yield out
-            if step.stopped:
+        async for items in source:
+            for item in items:
+                out = apply(item)
+                if hooks:  # _owed, inlined: this runs per token
+                    if manager is None:
+                        for hook in hooks:
+                            yield hook
+                    else:
+                        for hook in hooks:
+                            await manager.acall(hook.name, *hook.args, **hook.kwargs)
+                    hooks.clear()
+                if out is not SKIP:
+                    yield out
+                if step.stopped:
+                    break
+            if step.stopped:  # a budget: cut at the item that crossed it, mid-batch too
                 await source.aclose()
                 break
     except BaseException as error:

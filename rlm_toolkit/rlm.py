@@ -7,8 +7,8 @@
         print(chunk, end="", flush=True)
     rlm.last_response.ttft, rlm.last_response.tokens_per_second
 
-Everything funnels into one async producer (:meth:`RLM._produce`: the provider's events, with
-retries before the first event); each call's events go through one step function
+Everything funnels into one async producer (:meth:`RLM._produce`: the provider's events, a batch
+per network read, with retries before the first); each call's events go through one step function
 (:class:`~rlm_toolkit._pump.ModelCall`: Response, hooks, what to hand out), driven by the thin
 pumps of :mod:`rlm_toolkit._pump` — ``stream`` in the caller's thread over the background-loop
 bridge in :mod:`rlm_toolkit._bridge`, ``astream`` in the caller's task. A provider whose work blocks
@@ -19,6 +19,7 @@ anyway (a model in this process) is read by sync callers in their own thread ins
 from __future__ import annotations
 
 import asyncio
+import operator
 import random
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -42,6 +43,7 @@ Prompt = Union[str, Sequence[dict[str, Any]]]
 
 #: Keyword arguments that are sampling parameters (everything else configures the provider).
 PARAMS = ("system", "temperature", "max_tokens", "top_p", "stop", "seed")
+_TYPE = operator.attrgetter("type")
 
 
 class RLM:
@@ -214,21 +216,25 @@ class RLM:
         start = {"model": self.model_id, "messages": request.messages, "params": response.params}
         return ModelCall(response, wanted, start, text_only=text_only, step=step, budget=request.budget)
 
-    async def _produce(self, request: Request) -> AsyncIterator[StreamEvent]:
-        """The provider's events, retried with backoff while nothing has been yielded yet."""
+    async def _produce(self, request: Request) -> AsyncIterator[list[StreamEvent]]:
+        """The provider's events in batches (what one network read gave: one async step per read,
+        not per event; see ``Provider.stream_batches``), retried with backoff while nothing has
+        been yielded yet."""
         attempt = 0
         while True:
             started = False
             try:
-                events = self.provider.stream(request)
+                batches = self.provider.stream_batches(request)
                 try:
                     finished = False
-                    async for event in events:
+                    async for batch in batches:
+                        if not batch:
+                            continue
                         started = True
-                        finished = finished or event.type == "finish"
-                        yield event
+                        finished = finished or "finish" in map(_TYPE, batch)
+                        yield batch
                 finally:
-                    await events.aclose()  # type: ignore[attr-defined]
+                    await batches.aclose()  # type: ignore[attr-defined]
                 if not finished:
                     raise self._incomplete()
                 return
@@ -293,7 +299,7 @@ class EventStream(SyncPump, Iterator[StreamEvent]):
         def open_source() -> _bridge.SyncIterator | InlineSource[StreamEvent]:
             if rlm.provider.blocking:
                 return InlineSource(rlm._produce_blocking(request))
-            return _bridge.iterate_sync(lambda: rlm._produce(request))
+            return _bridge.iterate_sync(lambda: rlm._produce(request), batches=True)
 
         self._pump_over(open_source, call, manager)
 
@@ -324,7 +330,7 @@ class AsyncEventStream:
         call = rlm._call(request, wanted(manager), text_only=self._text_only)
         self.response = call.response
         # The pump holds no reference back to this object (no cycle).
-        self._iterator = apump(lambda: rlm._produce(request), call, manager)
+        self._iterator = apump(lambda: rlm._produce(request), call, manager, batches=True)
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._iterator  # ``async for`` drives the pump itself: one await less per event

@@ -239,7 +239,7 @@ class ReActAgent:
             # The model call's own step function and pump: its LLM hooks (with step=) come out as
             # Hook items, in order, and go on to the caller's thread through this loop's driver.
             call = self.rlm._call(request, wanted, step=step)
-            model = apump(functools.partial(self.rlm._produce, request), call)
+            model = apump(functools.partial(self.rlm._produce, request), call, batches=True)
             parser = None if native else TextReActParser()
             began = time.perf_counter()
             try:

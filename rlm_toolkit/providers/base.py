@@ -73,6 +73,20 @@ class Provider(ABC):
     def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         """Send ``request`` and yield its events; closing the iterator closes the connection."""
 
+    async def stream_batches(self, request: Request) -> AsyncIterator[list[StreamEvent]]:
+        """The events of :meth:`stream` in non-empty lists, in order: what the RLM reads.
+
+        A provider that decodes several events from one network read overrides this to yield
+        them as one list (one async step per read instead of per event; see ``openai.py``),
+        and yields what it decoded before an error before raising it. This default hands over
+        one event per list."""
+        events = self.stream(request)
+        try:
+            async for event in events:
+                yield [event]
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+
     def stream_blocking(self, request: Request) -> Iterator[StreamEvent]:
         """The events of :meth:`stream`, produced in the calling thread (only where ``blocking``)."""
         raise NotImplementedError(f"{type(self).__name__} has no blocking stream")

@@ -10,13 +10,14 @@ mapping for this API live here and nowhere else.
 from __future__ import annotations
 
 import json
+import json.scanner
 import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from .._decoders import SSEDecoder
 from ..errors import IncompleteStreamError, MalformedResponseError
-from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
+from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage, text_delta
 from ._http import DEFAULT_TIMEOUT, HTTPProvider, error_message
 from ._shape import expect_object, get
 from .base import Request
@@ -76,48 +77,97 @@ class OpenAIProvider(HTTPProvider):
         return body
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        batches = self.stream_batches(request)
+        try:
+            async for batch in batches:
+                for event in batch:
+                    yield event
+        finally:
+            await batches.aclose()
+
+    async def stream_batches(self, request: Request) -> AsyncIterator[list[StreamEvent]]:
+        """The events decoded from each network read, as one list (what the RLM reads)."""
         decoder = SSEDecoder()
         finished = False
         payload = self.body(request)
         async with self.post("/chat/completions", payload, content_types=("text/event-stream",)) as body:
             try:
                 async for data in body:
-                    for sse in decoder.feed(data):
-                        if sse.data.lstrip().startswith("[DONE]"):  # "[DONE] " too, as openai-python
-                            if not finished:
-                                yield Finish(reason="stop")
-                            return
-                        if sse.event == "ping" or not sse.data.strip():
-                            continue  # keep-alives: an empty ``data:``, an ``event: ping``
-                        if sse.event == "error":
-                            raise MalformedResponseError(
-                                f"the server reported an error mid-stream: {error_message(sse.data)}",
-                                provider=self.name,
-                                model=self.model,
-                            )
-                        for event in self._parse(sse.data):
-                            if event.type == "finish":
-                                finished = True
-                            yield event
+                    batch: list[StreamEvent] = []
+                    done = False
+                    try:
+                        for sse in decoder.feed(data):
+                            text = sse.data
+                            if text[:1] == "{" and sse.event == "message":  # a plain ``data: {…}``
+                                chunk = self._loads(text)
+                                plain = _plain_text(chunk)
+                                if plain is not None:
+                                    if plain:
+                                        batch.append(text_delta(plain))
+                                    continue
+                                events = self._chunk(chunk)
+                            elif text.lstrip().startswith("[DONE]"):  # "[DONE] " too, as openai-python
+                                if not finished:
+                                    batch.append(Finish(reason="stop"))
+                                done = True
+                                break
+                            elif sse.event == "ping" or not text.strip():
+                                continue  # keep-alives: an empty ``data:``, an ``event: ping``
+                            elif sse.event == "error":
+                                raise MalformedResponseError(
+                                    f"the server reported an error mid-stream: {error_message(text)}",
+                                    provider=self.name,
+                                    model=self.model,
+                                )
+                            else:
+                                events = self._chunk(self._loads(text))
+                            for event in events:
+                                if event.type == "finish":
+                                    finished = True
+                            batch += events
+                    except Exception:
+                        if batch:  # what this read gave before the error goes out first
+                            yield batch
+                        raise
+                    if batch:
+                        yield batch
+                    if done:
+                        return
             except IncompleteStreamError:
                 if not finished:
                     raise
                 return  # the answer was complete; only the usage / [DONE] trailer was lost
 
-    def _parse(self, data: str) -> list[StreamEvent]:
+    def _loads(self, data: str) -> Any:
         try:
-            chunk = json.loads(data)
+            return _loads(data)
         except ValueError:
             raise MalformedResponseError(
                 f"openai:{self.model} sent an event that is not JSON: {data[:200]!r}",
                 provider=self.name,
                 model=self.model,
             ) from None
+
+    def _chunk(self, chunk: Any) -> list[StreamEvent]:
         try:
             return parse_chunk(chunk)
         except MalformedResponseError as error:
             error.provider, error.model = self.name, self.model
             raise
+
+
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]
+
+
+def _loads(data: str) -> Any:
+    """``json.loads(data)``, calling the C scanner directly when the value fills ``data`` (every
+    well-formed chunk: two Python frames and two regex matches less, ~0.7 µs of ~2); anything
+    else — whitespace around it, invalid JSON — goes through ``json.loads`` for its answer or error."""
+    try:
+        value, end = _scan(data, 0)
+    except (StopIteration, ValueError):
+        return json.loads(data)
+    return value if end == len(data) else json.loads(data)
 
 
 def parse_chunk(chunk: Any) -> list[StreamEvent]:
@@ -130,7 +180,7 @@ def parse_chunk(chunk: Any) -> list[StreamEvent]:
     """
     text = _plain_text(chunk)
     if text is not None:
-        return [TextDelta(text=text)] if text else []
+        return [text_delta(text)] if text else []
     if not isinstance(chunk, dict):
         raise MalformedResponseError(f"expected a JSON object in the stream, got {type(chunk).__name__}")
     if chunk.get("error"):  # ``"error": null`` is no error (openai-python reads it the same way)

@@ -22,7 +22,7 @@ from .._decoders import SSEDecoder, ServerSentEvent
 from ..errors import ConfigurationError, MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._shape import expect_object, get
-from .base import Request
+from .base import Provider, Request
 from .openai import MAX_TOOL_CALLS, OpenAIProvider
 
 __all__ = ["OpenAIResponsesProvider", "ResponsesParser", "responses_body", "ERROR_STATUS"]
@@ -55,6 +55,8 @@ class OpenAIResponsesProvider(OpenAIProvider):
     """
 
     name = "openai-responses"
+    #: The base's one event per list: the chat provider's batches read Chat Completions chunks.
+    stream_batches = Provider.stream_batches
 
     def body(self, request: Request) -> dict[str, Any]:
         return responses_body(request, self.model)
