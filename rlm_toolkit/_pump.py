@@ -36,7 +36,7 @@ SKIP: Any = object()
 
 
 class Hook(NamedTuple):
-    """One callback to run: ``manager.call(name, *args, **kwargs)``."""
+    """One callback to run: ``manager.call(name, *args, **kwargs)`` (a list of them: ``call_all``)."""
 
     name: str
     args: tuple[Any, ...]
@@ -119,10 +119,9 @@ class ModelCall:
 
 
 def _run(manager: CallbackManager, hooks: list[Hook]) -> None:
-    call = manager.call
     try:
-        for name, args, kwargs in hooks:
-            call(name, *args, **kwargs)
+        if (paused := manager.run(hooks)) is not None:  # an async hook: wait for it
+            manager.resume(paused)
     finally:
         hooks.clear()
 
@@ -143,7 +142,7 @@ class SyncPump:
 
     def _pump_over(self, open_source: Callable[[], Any], step: Step, manager: CallbackManager) -> None:
         self._open, self._step, self._manager = open_source, step, manager
-        self._apply, self._hooks = step.step, step.hooks
+        self._apply, self._hooks, self._run_hooks = step.step, step.hooks, manager.run
         self._items: list[Any] = []  # the batch being handed out, from index _at on
         self._at = 0
         self._done = False
@@ -188,8 +187,12 @@ class SyncPump:
                 if at < len(items):
                     self._at = at + 1
                     out = self._apply(items[at])
-                    if self._hooks:
-                        _run(self._manager, self._hooks)
+                    if self._hooks:  # _run, inlined: this runs per token
+                        try:
+                            if (paused := self._run_hooks(self._hooks)) is not None:
+                                self._manager.resume(paused)
+                        finally:
+                            self._hooks.clear()
                     if out is not SKIP:
                         return out
                 else:
@@ -276,11 +279,11 @@ class SyncPump:
 async def _owed(hooks: list[Hook], manager: CallbackManager | None) -> AsyncIterator[Hook]:
     """Run the hooks owed so far in order, or with no manager hand them out."""
     try:
-        for hook in hooks:
-            if manager is None:
+        if manager is None:
+            for hook in hooks:
                 yield hook
-            else:
-                await manager.acall(hook.name, *hook.args, **hook.kwargs)
+        else:
+            await manager.acall_all(hooks)
     finally:
         hooks.clear()
 
@@ -316,9 +319,8 @@ async def apump(open_source: Callable[[], AsyncIterator[Any]], step: Step,
                     if manager is None:
                         for hook in hooks:
                             yield hook
-                    else:
-                        for hook in hooks:
-                            await manager.acall(hook.name, *hook.args, **hook.kwargs)
+                    elif (paused := manager.run(hooks)) is not None:  # an async hook: wait for it
+                        await manager.aresume(paused)
                     hooks.clear()
                 if out is not SKIP:
                     yield out

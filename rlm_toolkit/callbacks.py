@@ -133,28 +133,66 @@ class CallbackManager:
 
     def call(self, hook: str, *args: Any, **kwargs: Any) -> None:
         """Call ``hook`` on every handler from sync code; async hooks are run on the portal."""
-        for handler in self._by_hook[hook]:
-            try:
-                result = getattr(handler, hook)(*args, **kwargs)
-                if result is not None and inspect.isawaitable(result):
-                    from ._bridge import run_sync
-
-                    async def wait(awaitable: Any = result) -> Any:
-                        return await awaitable
-
-                    run_sync(wait)
-            except Exception as error:
-                self._report(handler, hook, error)
+        self.call_all(((hook, args, kwargs),))
 
     async def acall(self, hook: str, *args: Any, **kwargs: Any) -> None:
         """Call ``hook`` on every handler from async code, awaiting async hooks in order."""
-        for handler in self._by_hook[hook]:
+        await self.acall_all(((hook, args, kwargs),))
+
+    def call_all(self, hooks: Sequence[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> None:
+        """Call each ``(hook, args, kwargs)`` in order from sync code (the pumps, per token: no
+        call per hook); an async hook's awaitable is awaited on the portal before the next handler."""
+        self.resume(self.run(hooks))
+
+    def resume(self, paused: Any) -> None:
+        """Wait (on the portal) for the awaitable :meth:`run` stopped at, then go on with the rest."""
+        while paused is not None:
+            from ._bridge import run_sync
+
+            awaitable, handler, rest, skip = paused
+
+            async def wait(awaitable: Any = awaitable) -> Any:
+                return await awaitable
+
             try:
-                result = getattr(handler, hook)(*args, **kwargs)
-                if result is not None and inspect.isawaitable(result):
-                    await result
+                run_sync(wait)
             except Exception as error:
-                self._report(handler, hook, error)
+                self._report(handler, rest[0][0], error)
+            paused = self.run(rest, skip)
+
+    async def acall_all(self, hooks: Sequence[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> None:
+        """:meth:`call_all` from async code: an async hook's awaitable is awaited here."""
+        await self.aresume(self.run(hooks))
+
+    async def aresume(self, paused: Any) -> None:
+        """Await the awaitable :meth:`run` stopped at, then go on with the rest, the same way."""
+        while paused is not None:
+            awaitable, handler, rest, skip = paused
+            try:
+                await awaitable
+            except Exception as error:
+                self._report(handler, rest[0][0], error)
+            paused = self.run(rest, skip)
+
+    def run(self, hooks: Sequence[tuple[str, tuple[Any, ...], dict[str, Any]]], skip: int = 0) -> Any:
+        """Call each hook on its handlers, in order, until one returns an awaitable (an ``async def``
+        hook); then return ``(awaitable, handler, hooks from that one on, its handlers called)``
+        for :meth:`call_all` / :meth:`acall_all` to wait for it and go on. None when all ran."""
+        by_hook = self._by_hook
+        for item in hooks:
+            hook, args, kwargs = item
+            handlers = by_hook[hook]
+            for n in range(skip, len(handlers)):
+                handler = handlers[n]
+                try:
+                    result = getattr(handler, hook)(*args, **kwargs)
+                    if result is not None and inspect.isawaitable(result):
+                        at = next(i for i, other in enumerate(hooks) if other is item)
+                        return result, handler, hooks[at:], n + 1
+                except Exception as error:
+                    self._report(handler, hook, error)
+            skip = 0
+        return None
 
     def _report(self, handler: Any, hook: str, error: Exception) -> None:
         name = f"{type(handler).__qualname__}.{hook}"

@@ -171,3 +171,32 @@ def test_leaving_an_async_stream_early_closes_the_connection(openai_server):
 
     assert asyncio.run(first()) == WORDS[0]
     assert openai_server.wait_disconnect(2)
+
+
+class Logged(StreamingCallback):
+    """A token hook, plain or ``async def``, that logs (its name, the token, its thread)."""
+
+    def __init__(self, name: str, log: list, *, asynchronous: bool = False) -> None:
+        self.name, self.log = name, log
+        if asynchronous:
+            self.on_llm_new_token = self._later  # type: ignore[method-assign]
+
+    def on_llm_new_token(self, token, **kwargs):
+        self.log.append((self.name, token, threading.get_ident()))
+
+    async def _later(self, token, **kwargs):
+        await asyncio.sleep(0)
+        self.log.append((self.name, token, None))
+
+
+@pytest.mark.parametrize("face", ["sync", "async"])
+def test_an_async_hook_between_plain_ones_keeps_every_handlers_order(face):
+    log: list = []
+    handlers = [Logged("a", log, asynchronous=True), Logged("b", log), Logged("c", log, asynchronous=True),
+                Logged("d", log)]
+    rlm = RLM(Batches([texts(["x", "y"]), texts(["z"]), [Finish(reason="stop")]]), callbacks=handlers)
+    got = list(rlm.stream("q")) if face == "sync" else arun_text(rlm)
+    assert got == ["x", "y", "z"]
+    assert [(name, token) for name, token, _ in log] == [(n, t) for t in "xyz" for n in "abcd"]
+    if face == "sync":  # the plain hooks ran in the caller's thread
+        assert {thread for name, _, thread in log if name in "bd"} == {threading.get_ident()}
