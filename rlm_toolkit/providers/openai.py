@@ -249,14 +249,11 @@ def _plain_text(chunk: Any) -> str | None:
     index = choice.get("index", 0)
     if type(index) is not int or index:
         return None
-    delta = choice.get("delta")
-    if type(delta) is not dict or not delta.keys() <= _PLAIN_DELTA:
+    delta = choice.get("delta")  # only ``content``, or ``content`` and ``role``: else None below
+    if type(delta) is not dict or len(delta) > 1 and (len(delta) > 2 or "role" not in delta):
         return None
     text = delta.get("content")
     return text if type(text) is str else None
-
-
-_PLAIN_DELTA = frozenset(("content", "role"))
 
 #: Tool-call indexes are keys (0, 1, 2 … in the order the model makes the calls); a chunk that
 #: numbers one beyond this is a broken server, not a model making a hundred million calls.

@@ -200,3 +200,23 @@ def test_an_async_hook_between_plain_ones_keeps_every_handlers_order(face):
     assert [(name, token) for name, token, _ in log] == [(n, t) for t in "xyz" for n in "abcd"]
     if face == "sync":  # the plain hooks ran in the caller's thread
         assert {thread for name, _, thread in log if name in "bd"} == {threading.get_ident()}
+
+
+@pytest.mark.parametrize(("choice", "plain"), [
+    ({"index": 0, "delta": {"content": "a"}}, "a"),
+    ({"delta": {"role": "assistant", "content": ""}, "finish_reason": None}, ""),
+    ({"index": 0, "delta": {"content": "a", "reasoning_content": "r"}}, None),  # reasoning: the full path
+    ({"index": 0, "delta": {"role": "assistant", "reasoning": "r"}}, None),
+    ({"index": 0, "delta": {"content": "a", "role": "assistant", "refusal": None}}, None),
+    ({"index": 0, "delta": {"content": "a", "tool_calls": []}}, None),
+    ({"index": 0, "delta": {"content": "a"}, "finish_reason": "stop"}, None),
+    ({"index": 1, "delta": {"content": "a"}}, None),
+    ({"index": False, "delta": {"content": "a"}}, None),
+    ({"index": 0.0, "delta": {"content": "a"}}, None),
+    ({"index": 0, "delta": {"content": 5}}, None),
+])
+def test_the_one_go_read_of_a_text_chunk_leaves_every_other_chunk_to_the_full_parser(choice, plain):
+    from rlm_toolkit.providers.openai import _plain_text
+
+    assert _plain_text({"choices": [choice]}) == plain
+    assert _plain_text({"choices": [choice], "usage": {"prompt_tokens": 1}}) is None
