@@ -25,12 +25,15 @@ def openai(server) -> OpenAIProvider:
     return OpenAIProvider("gpt-4o", base_url=server.base_url, api_key=server.api_key)
 
 
+REQUEST = Request(messages=[{"role": "user", "content": "x"}])
+
+
 async def batches_of(provider: Provider) -> list[list]:
-    return [batch async for batch in provider.stream_batches(Request(messages=[{"role": "user", "content": "x"}]))]
+    return [batch async for batch in provider.stream_batches(REQUEST)]
 
 
 async def events_of(provider: Provider) -> list:
-    return [event async for event in provider.stream(Request(messages=[{"role": "user", "content": "x"}]))]
+    return [event async for event in provider.stream(REQUEST)]
 
 
 def test_the_openai_provider_hands_over_a_reads_events_as_one_list_in_order(openai_server):
@@ -68,9 +71,11 @@ class Batches(Provider):
 
     name = "batches"
 
-    def __init__(self, batches, *, fail_first: int = 0, fail_after_first: bool = False, wait: float = 0) -> None:
+    def __init__(self, batches, *, fail_first: int = 0, fail_after_first: bool = False,
+                 wait: float = 0) -> None:
         super().__init__("scripted")
-        self.batches, self.fail_first, self.fail_after_first, self.wait = batches, fail_first, fail_after_first, wait
+        self.batches, self.fail_first, self.fail_after_first = batches, fail_first, fail_after_first
+        self.wait = wait
         self.attempts = 0
         self.closed = threading.Event()
 
