@@ -43,7 +43,6 @@ Prompt = Union[str, Sequence[dict[str, Any]]]
 
 #: Keyword arguments that are sampling parameters (everything else configures the provider).
 PARAMS = ("system", "temperature", "max_tokens", "top_p", "stop", "seed")
-_TYPE = operator.attrgetter("type")
 
 
 class RLM:
@@ -283,6 +282,10 @@ class RLM:
             provider=self.provider.name,
             model=self.provider.model,
         )
+
+
+#: An event's ``type``, read in C over a batch (``_produce``'s finish check).
+_TYPE = operator.attrgetter("type")
 
 
 class EventStream(SyncPump, Iterator[StreamEvent]):
