@@ -107,6 +107,32 @@ class SSEDecoder:
                 self._line(line, events)
         return events
 
+    def messages(self, data: bytes) -> list[ServerSentEvent | str]:
+        """:meth:`feed`, except that a run of one-line ``message`` events (``data: …`` and a blank
+        line: nearly every event of an OpenAI-style stream) comes as their data strings, cut out
+        in one ``split`` (no line list, no event object: this runs per token)."""
+        out: list[ServerSentEvent | str] = []
+        if not self._between_events():  # a read starts mid-event: finish that one line by line
+            cut = data.find(b"\n\n") + 2
+            if cut < 2:
+                return self.feed(data)  # type: ignore[return-value]
+            out += self.feed(data[:cut])
+            data = data[cut:]
+        end = data.rfind(b"\n\n")
+        if end < 0 or not data.startswith(b"data: ") or b"\r" in data or not self._between_events():
+            return out + self.feed(data)
+        text = data[6:end].decode("utf-8", "replace")
+        datas = text.split("\n\ndata: ")
+        if text.count("\n") != 2 * (len(datas) - 1):  # a line of another kind among them
+            return out + self.feed(data)
+        out += datas
+        out += self.feed(data[end + 2 :])
+        return out
+
+    def _between_events(self) -> bool:
+        lines = self._lines
+        return not (self._data or self._event or lines._buffer or lines._skip_lf) and lines._started
+
     def flush(self) -> list[ServerSentEvent]:
         """End of body: a last line is processed, but an event without its blank line is dropped."""
         events: list[ServerSentEvent] = []

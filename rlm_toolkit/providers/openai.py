@@ -96,7 +96,8 @@ class OpenAIProvider(HTTPProvider):
                     batch: list[StreamEvent] = []
                     done = False
                     try:
-                        for text, kind, _, _ in decoder.feed(data):  # (data, event, id, retry)
+                        for sse in decoder.messages(data):
+                            text, kind = (sse, "message") if type(sse) is str else sse[:2]
                             if text[:1] == "{" and kind == "message":  # a plain ``data: {…}``
                                 try:  # the C scanner (no json.loads layers), when the value is all
                                     chunk, end = scan(text, 0)

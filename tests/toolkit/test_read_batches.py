@@ -225,3 +225,33 @@ def test_the_one_go_read_of_a_text_chunk_leaves_every_other_chunk_to_the_full_pa
 
     assert _plain_text({"choices": [choice]}) == plain
     assert _plain_text({"choices": [choice], "usage": {"prompt_tokens": 1}}) is None
+
+
+SSE_BODIES = [
+    "".join(f"data: {{\"n\": {i}}}\n\n" for i in range(50)),
+    "\ufeffdata: a\n\ndata: b\n\n: comment\n\ndata: c\ndata: d\n\nevent: ping\ndata: \n\ndata: é€😀\n\n",
+    "data: a\r\n\r\ndata: b\r\rdata: c\n\ndata: d\n\n",
+    "id: 7\ndata: a\n\nretry: 10\ndata: b\n\ndata:c\n\ndata: d\n\n\n\ndata: e\n\n",
+    "data: x\n\n" * 20 + "event: error\ndata: {\"error\": 1}\n\n" + "data: y\n\n" * 20 + "data: [DONE]\n\n",
+]
+
+
+@pytest.mark.parametrize("body", SSE_BODIES)
+def test_the_sse_decoders_run_of_data_strings_is_feed_event_for_event(body):
+    from rlm_toolkit._decoders import SSEDecoder
+
+    raw = body.encode()
+    expected = [(e.data, e.event) for e in SSEDecoder().feed(raw)]
+    for size in (1, 2, 3, 5, 7, 13, 64, 1000, len(raw)):
+        decoder, got = SSEDecoder(), []
+        for start in range(0, len(raw), size):
+            got += decoder.messages(raw[start : start + size])
+        assert [(e, "message") if isinstance(e, str) else (e.data, e.event) for e in got] == expected, size
+
+
+def test_a_read_of_whole_data_events_comes_as_their_strings():
+    from rlm_toolkit._decoders import SSEDecoder
+
+    decoder = SSEDecoder()
+    assert [e.data for e in decoder.messages(b"data: 0\n\ndata: 1")] == ["0"]  # the first read: by line
+    assert decoder.messages(b"\n\ndata: 2\n\ndata: 3\n\ndata: 4") == [("1", "message", None, None), "2", "3"]
