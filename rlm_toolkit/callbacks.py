@@ -182,13 +182,14 @@ class CallbackManager:
         for item in hooks:
             hook, args, kwargs = item
             handlers = by_hook[hook]
-            for n in range(skip, len(handlers)):
-                handler = handlers[n]
+            called = skip
+            for handler in handlers[skip:] if skip else handlers:
+                called += 1
                 try:
                     result = getattr(handler, hook)(*args, **kwargs)
                     if result is not None and inspect.isawaitable(result):
                         at = next(i for i, other in enumerate(hooks) if other is item)
-                        return result, handler, hooks[at:], n + 1
+                        return result, handler, hooks[at:], called
                 except Exception as error:
                     self._report(handler, hook, error)
             skip = 0
