@@ -126,7 +126,8 @@ class SSEDecoder:
         if text.count("\n") != 2 * (len(datas) - 1):  # a line of another kind among them
             return out + self.feed(data)
         out += datas
-        out += self.feed(data[end + 2 :])
+        if end + 2 < len(data):  # the start of the next event
+            out += self.feed(data[end + 2 :])
         return out
 
     def _between_events(self) -> bool:
