@@ -28,6 +28,7 @@ from .errors import (
     UsageError,
 )
 from .events import Finish, TextDelta, ToolCall, ToolCallDelta, Usage
+from .images import Image, image
 from .providers import Provider, Request
 from .providers.scripted import ScriptedProvider, ScriptedTurn
 from .response import Response
@@ -38,6 +39,8 @@ __version__ = "0.1.0"
 __all__ = [
     "RLM",
     "Response",
+    "image",
+    "Image",
     "TextStream",
     "AsyncTextStream",
     "StreamingCallback",

@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Union
 
-from . import _bridge
+from . import _bridge, images
 from ._inline import InlineSource
 from .callbacks import CallbackManager
 from .errors import IncompleteStreamError, ProviderError, UsageError
@@ -33,7 +33,7 @@ from .response import Response
 
 __all__ = ["RLM", "Prompt", "TextStream", "AsyncTextStream", "EventStream", "AsyncEventStream"]
 
-Prompt = Union[str, Sequence[dict[str, Any]]]
+Prompt = Union[str, Sequence[Any]]  # a string, messages, or the content parts of one user message
 
 #: Keyword arguments that are sampling parameters (everything else configures the provider).
 PARAMS = ("system", "temperature", "max_tokens", "top_p", "stop", "seed")
@@ -181,12 +181,18 @@ class RLM:
             raise UsageError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(PARAMS)}")
         merged = {**self.params, **{k: v for k, v in params.items() if v is not None}}
         system = merged.pop("system", None)
+        listed = isinstance(prompt, (list, tuple))
+        roles = [isinstance(m, dict) and "role" in m for m in prompt] if listed else []
         if isinstance(prompt, str):
             messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
-        elif isinstance(prompt, Sequence) and all(isinstance(m, dict) and "role" in m for m in prompt):
-            messages = [dict(m) for m in prompt]
+        elif listed and all(roles):
+            messages = [{**m, "content": images.parts(m["content"])} if isinstance(m.get("content"), list)
+                        else dict(m) for m in prompt]
+        elif listed and not any(roles):  # the parts of one user message: text, figures, images
+            messages = [{"role": "user", "content": images.parts(prompt)}]
         else:
-            raise UsageError("a prompt is a string or a list of {'role': …, 'content': …} messages")
+            raise UsageError("a prompt is a string, a list of {'role': …, 'content': …} messages, or a list "
+                             "of content parts (text and images: rlm_toolkit.image)")
         if system and not any(m["role"] == "system" for m in messages):
             messages.insert(0, {"role": "system", "content": system})
         stop = merged.get("stop")

@@ -33,7 +33,7 @@ from typing import IO, Any, Literal, Union
 from ._replay import MAX_SPEED, MIN_SPEED, VERSION, Replay, Trace, check_speed, load, replay
 from .agents.events import AgentEvent
 from .callbacks import StreamingCallback
-from . import errors
+from . import errors, images
 from .errors import UsageError, scrub
 from .events import StreamEvent, TextDelta
 
@@ -156,6 +156,9 @@ class TraceRecorder:
     never held longer than :data:`FLUSH_AFTER` seconds (or :data:`_HOLD_CHARS` characters), so an
     answer without spaces (Japanese, Chinese, a long URL) is on disk as it streams; only a
     trailing run that could still be part of a key waits for the next piece.
+
+    A prompt's images are written as their media type, size, dimensions and sha256, not their bytes
+    (``keep_images=True`` writes them whole).
     """
 
     def __init__(
@@ -166,8 +169,10 @@ class TraceRecorder:
         model: str | None = None,
         secrets: tuple[str, ...] = (),
         started: float | None = None,
+        keep_images: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.keep_images = keep_images
         self.kind = kind
         self.model = model
         self.secrets = (*_env_secrets(), *secrets)
@@ -252,6 +257,8 @@ class TraceRecorder:
             return
         self._flush_text()
         body = data.to_dict() if hasattr(data, "to_dict") else dict(data)
+        if not self.keep_images:
+            body = images.for_trace(body)
         self._write({"type": "step", **_clean(body, self.secrets), "step": number})
 
     def close(
@@ -296,8 +303,8 @@ def _state_of(error: BaseException | None) -> str:
 class StreamRecorder(StreamingCallback):
     """A callback that records one model call (``rlm.stream(..., record=path)`` adds it)."""
 
-    def __init__(self, path: PathLike, model: str | None = None) -> None:
-        self.recorder = TraceRecorder(path, kind="stream", model=model)
+    def __init__(self, path: PathLike, model: str | None = None, *, keep_images: bool = False) -> None:
+        self.recorder = TraceRecorder(path, kind="stream", model=model, keep_images=keep_images)
 
     def on_llm_start(self, *, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> None:
         self.recorder.model = self.recorder.model or model

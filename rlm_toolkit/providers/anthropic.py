@@ -12,6 +12,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .. import images
 from .._decoders import SSEDecoder, ServerSentEvent
 from ..errors import MalformedResponseError, MissingCredentialsError, ProviderError, register_secret, status_error
 from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
@@ -153,8 +154,23 @@ def stream_error(data: dict[str, Any], model: str) -> ProviderError:
     )
 
 
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    """A message's content as text and ``image`` blocks (empty text is dropped: the API refuses it)."""
+    blocks: list[dict[str, Any]] = []
+    for kind, value in images.content_parts(content):
+        if kind == "text" and value.strip():
+            blocks.append({"type": "text", "text": value})
+        elif kind == "image":
+            blocks.append({"type": "image", "source": {"type": "base64", "media_type": value.media_type,
+                                                       "data": value.base64}})
+        elif kind == "url":
+            blocks.append({"type": "image", "source": {"type": "url", "url": value}})
+    return blocks
+
+
 def anthropic_body(request: Request, model: str, max_tokens: int) -> dict[str, Any]:
     """The Messages API request for a toolkit :class:`Request`."""
+    images.check(request.messages, images.ANTHROPIC, f"anthropic:{model}")
     system = [m.get("content") or "" for m in request.messages if m["role"] == "system"]
     messages: list[dict[str, Any]] = []
     for message in request.messages:
@@ -167,7 +183,7 @@ def anthropic_body(request: Request, model: str, max_tokens: int) -> dict[str, A
             blocks.append({"type": "tool_result", "tool_use_id": message.get("tool_call_id"),
                            "content": str(message.get("content") or "")})
         elif message.get("content"):
-            blocks.append({"type": "text", "text": str(message["content"])})
+            blocks.extend(_blocks(message["content"]))
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
             try:

