@@ -212,8 +212,14 @@ def image(obj: Any, *, detail: str | None = None) -> dict[str, Any]:
 
 def parts(items: Any) -> list[dict[str, Any]]:
     """Content parts from a list of strings (text), part dicts (as they are) and images (:func:`image`)."""
-    return [{"type": "text", "text": item} if isinstance(item, str) else item if isinstance(item, dict)
-            else image(item) for item in items]
+    out = []
+    for item in items:
+        if isinstance(item, dict) and item.get("type") not in ("text", "image_url"):
+            raise UsageError(f"{str(item)[:60]} is neither a message (it has no 'role') nor a content part "
+                             "(type 'text' or 'image_url')")
+        out.append({"type": "text", "text": item} if isinstance(item, str) else item if isinstance(item, dict)
+                   else image(item))
+    return out
 
 
 def is_image(obj: Any) -> bool:
