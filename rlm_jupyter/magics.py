@@ -31,7 +31,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
-__all__ = ["RLMMagics", "interpolate", "parse_options", "check_out_name", "LINE_HELP"]
+__all__ = ["RLMMagics", "interpolate", "lookup", "parse_options", "check_out_name", "LINE_HELP"]
 
 LINE_HELP = """\
 %rlm model NAME     set the default model: a provider:model id, an alias, or a variable holding an RLM
@@ -51,38 +51,87 @@ _FIELD = re.compile(r"\{\{|\}\}|\{([^{}\n]*)\}")
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 
 
-def interpolate(template: str, namespace: dict[str, Any]) -> str:
+def interpolate(template: str, namespace: dict[str, Any]) -> str | list[dict[str, Any]]:
     """Replace ``{name}`` / ``{name.attr}`` with values from ``namespace``; ``{{`` / ``}}`` are braces.
 
     Names only, never ``eval``: ``{x + 1}`` or ``{f()}`` is a UsageError. ``{}`` and braces that
-    span lines (code in the prompt) are left as they are.
+    span lines (code in the prompt) are left as they are. A value that is an image (a matplotlib
+    Figure or Axes, a PIL image, image bytes, a ``Path`` to an image file) becomes an image part
+    in its place: the result is then a list of content parts instead of a string.
     """
+    from rlm_toolkit.images import image, is_image
 
-    def replace(m: re.Match[str]) -> str:
+    pieces: list[str | dict[str, Any]] = []
+    at = 0
+    for m in _FIELD.finditer(template):
+        pieces.append(template[at : m.start()])
+        at = m.end()
         whole = m.group(0)
-        if whole in ("{{", "}}"):
-            return whole[0]
         field = (m.group(1) or "").strip()
-        if not field:
-            return whole
-        if not _DOTTED.match(field) or any(keyword.iskeyword(p) for p in field.split(".")):
-            raise UsageError(f"{{{field}}}: only variable names (and .attributes) are filled in, not "
-                             "expressions; compute it in a cell first, or write {{ and }} for literal braces")
-        head, *attrs = field.split(".")
-        if head not in namespace:
-            raise UsageError(f"{{{field}}}: no variable named {head!r} in the notebook "
-                             "(write {{ and }} for literal braces)")
-        value = namespace[head]
-        for attr in attrs:
-            if attr.startswith("_"):
-                raise UsageError(f"{{{field}}}: private attributes are not filled in")
-            try:
-                value = getattr(value, attr)
-            except AttributeError:
-                raise UsageError(f"{{{field}}}: {type(value).__name__} has no attribute {attr!r}") from None
-        return str(value)
+        if whole in ("{{", "}}") or not field:
+            pieces.append(whole[0] if whole in ("{{", "}}") else whole)
+            continue
+        value = lookup(field, namespace, f"{{{field}}}")
+        pieces.append(_image_part(image, value, f"{{{field}}}") if is_image(value) else str(value))
+    pieces.append(template[at:])
+    if all(isinstance(p, str) for p in pieces):
+        return "".join(pieces)  # type: ignore[arg-type]
+    parts: list[dict[str, Any]] = []
+    for piece in pieces:  # neighbouring text becomes one part
+        if isinstance(piece, dict):
+            parts.append(piece)
+        elif parts and parts[-1]["type"] == "text":
+            parts[-1]["text"] += piece
+        else:
+            parts.append({"type": "text", "text": piece})
+    return parts
 
-    return _FIELD.sub(replace, template)
+
+def lookup(field: str, namespace: dict[str, Any], where: str) -> Any:
+    """The value a ``name`` or ``name.attr`` names in the notebook; a UsageError naming ``where`` if none."""
+    braces = " (write {{ and }} for literal braces)" if where.startswith("{") else ""
+    if not _DOTTED.match(field) or any(keyword.iskeyword(p) for p in field.split(".")):
+        raise UsageError(f"{where}: only variable names (and .attributes) are filled in, not "
+                         f"expressions; compute it in a cell first{braces}")
+    head, *attrs = field.split(".")
+    if head not in namespace:
+        raise UsageError(f"{where}: no variable named {head!r} in the notebook{braces}")
+    value = namespace[head]
+    for attr in attrs:
+        if attr.startswith("_"):
+            raise UsageError(f"{where}: private attributes are not filled in")
+        try:
+            value = getattr(value, attr)
+        except AttributeError:
+            raise UsageError(f"{where}: {type(value).__name__} has no attribute {attr!r}") from None
+    return value
+
+
+def attach(prompt: str | list[dict[str, Any]], names: list[str], namespace: dict[str, Any]) -> Any:
+    """The cell's prompt, stripped, after the images that ``--image NAME`` names (images first: what
+    Anthropic's vision guide advises); a plain string when there is no image."""
+    from rlm_toolkit.images import image
+
+    parts = [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
+    if parts and parts[0]["type"] == "text":
+        parts[0] = {"type": "text", "text": parts[0]["text"].lstrip()}
+    if parts and parts[-1]["type"] == "text":
+        parts[-1] = {"type": "text", "text": parts[-1]["text"].rstrip()}
+    attached = [_image_part(image, lookup(name, namespace, f"--image {name}"), f"--image {name}")
+                for name in names]
+    parts = attached + [p for p in parts if p["type"] != "text" or p["text"]]
+    if all(p["type"] == "text" for p in parts):
+        return "".join(p["text"] for p in parts)
+    return parts
+
+
+def _image_part(image: Any, value: Any, where: str) -> dict[str, Any]:
+    from rlm_toolkit.errors import UsageError as ToolkitUsageError
+
+    try:
+        return image(value)
+    except ToolkitUsageError as error:
+        raise UsageError(f"{where}: {_one_line(error)}") from None
 
 
 def parse_options(magic: Any, line: str) -> Any:
@@ -168,11 +217,15 @@ class RLMMagics(Magics):
               "(%%rlm replay FILE shows it again)")
     @argument("--bg", action="store_true", help="return at once and stream in the background "
               "(other cells run meanwhile; the Stop button cancels)")
+    @argument("--image", action="append", metavar="NAME", default=[], help="send the image this variable "
+              "holds (a matplotlib Figure or Axes, a PIL image, PNG/JPEG/GIF/WebP bytes, a path) before the "
+              "prompt; repeatable. {name} in the cell puts such an image in its place")
     @cell_magic
     def rlm(self, line: str, cell: str) -> None:
         """Send the cell to a language model and stream the answer in place.
 
-        ``{name}`` in the cell is replaced by the variable's value (``{{``/``}}`` for braces).
+        ``{name}`` in the cell is replaced by the variable's value (``{{``/``}}`` for braces); a
+        variable holding a figure or an image sends the image there (see ``--image``).
         With no model set: ``$RLM_MODEL``, else the embedded local model (no key needed).
         """
         args = parse_options(self.rlm, line)
@@ -186,10 +239,12 @@ class RLMMagics(Magics):
                 check_writable(args.record)
             except ToolkitUsageError as error:
                 raise UsageError(f"--record: {_one_line(error)}") from None
-        prompt = interpolate(cell, self.shell.user_ns).strip()
+        prompt = attach(interpolate(cell, self.shell.user_ns), args.image, self.shell.user_ns)
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
         if args.agent or args.tools:
+            if not isinstance(prompt, str):
+                raise UsageError("--agent takes a text task; images go with a plain %%rlm prompt")
             self.run_agent(prompt, args)
             return
         self.run_prompt(prompt, args)

@@ -56,6 +56,11 @@ def _media_type(data: bytes) -> str | None:
 
 def _dimensions(data: bytes, media_type: str) -> tuple[int, int] | None:
     """Width and height from the image's header (None where it cannot be read)."""
+    size = _header_size(data, media_type)
+    return size if size and all(size) else None
+
+
+def _header_size(data: bytes, media_type: str) -> tuple[int, int] | None:
     try:
         if media_type == "image/png":
             return struct.unpack(">II", data[16:24])
