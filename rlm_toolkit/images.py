@@ -31,8 +31,8 @@ from typing import Any
 
 from .errors import UsageError
 
-__all__ = ["Image", "image", "parts", "is_image", "Limits", "OPENAI", "ANTHROPIC", "OLLAMA", "check",
-           "content_parts", "text_only", "for_trace"]
+__all__ = ["ANTHROPIC", "OLLAMA", "OPENAI", "Image", "Limits", "check", "content_parts", "for_trace", "image",
+           "is_image", "parts", "text_only"]
 
 MB = 1024 * 1024
 #: Path suffixes :func:`is_image` takes for an image file (the bytes still decide the format).
@@ -238,7 +238,8 @@ def is_image(obj: Any) -> bool:
         return _media_type(bytes(obj[:12])) is not None
     if isinstance(obj, os.PathLike):
         return Path(obj).suffix.lower() in SUFFIXES
-    if callable(getattr(obj, "savefig", None)) or callable(getattr(getattr(obj, "figure", None), "savefig", None)):
+    figure = getattr(obj, "figure", None)  # an Axes
+    if callable(getattr(obj, "savefig", None)) or callable(getattr(figure, "savefig", None)):
         return True
     return type(obj).__module__.startswith("PIL.") and callable(getattr(obj, "save", None))
 
@@ -320,8 +321,9 @@ def check(messages: list[dict[str, Any]], limits: Limits, model_id: str) -> None
                              f"{limits.vendor} takes at most {limits.per_image // MB} MB{counted} per image "
                              "(save it smaller: a lower dpi, JPEG, or fewer pixels)")
         if side is not None and img.dimensions and max(img.dimensions) > side:
+            many = " with this many images" if side != limits.max_side else ""
             raise UsageError(f"{model_id}: image {number} ({img.describe()}) is over {side} pixels a side, "
-                             f"{limits.vendor}'s limit{' with this many images' if side != limits.max_side else ''}")
+                             f"{limits.vendor}'s limit{many}")
         if limits.per_request is not None and total > limits.per_request:
             raise UsageError(f"{model_id}: the images of this request add up to over "
                              f"{limits.per_request // MB} MB{counted}; {limits.vendor} takes at most that")

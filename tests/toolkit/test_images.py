@@ -24,7 +24,7 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 PIL = pytest.importorskip("PIL.Image")
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 @pytest.fixture
@@ -87,7 +87,8 @@ def test_anthropic_gets_base64_image_blocks(vendor_server, fig):
 def test_ollama_gets_images_on_the_message(vendor_server, fig, tmp_path):
     vendor_server.script(Reply(200, "application/x-ndjson", ndjson(
         {"model": "llava", "message": {"role": "assistant", "content": "ok"}, "done": False},
-        {"model": "llava", "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop"})))
+        {"model": "llava", "message": {"role": "assistant", "content": ""}, "done": True,
+         "done_reason": "stop"})))
     path = tmp_path / "photo.jpg"
     path.write_bytes(encoded("JPEG"))
     rlm = RLM(OllamaProvider("llava", host=vendor_server.base_url), max_retries=0)
@@ -124,7 +125,7 @@ def test_sources_and_formats_are_read_from_the_bytes(tmp_path, fig):
     ("/no/such/picture.png", "cannot read the image '/no/such/picture.png'"),
     (object(), "a object is not an image"),
     ({"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}, "not valid base64"),
-    ({"type": "image_url", "image_url": {"url": "data:image/bmp;base64," + base64.b64encode(b"BM..").decode()}},
+    ({"type": "image_url", "image_url": {"url": "data:image/bmp;base64,Qk0uLg=="}},  # "BM..": a bitmap
      "not a PNG, JPEG, GIF or WebP image"),
 ])
 def test_what_is_not_an_image_is_a_usage_error(source, message):
@@ -150,12 +151,12 @@ def oversized_png(width: int, height: int, size: int) -> bytes:
 
 
 @pytest.mark.parametrize("parts, message", [
-    ([oversized_png(10, 10, 4 * 1024 * 1024)], r"image 1 \(PNG 10×10, 4\.0 MB\) is 5\.3 MB as base64; "
-     "Anthropic takes at most 5 MB as base64 per image"),
+    ([oversized_png(10, 10, 4 * 1024 * 1024)], (r"image 1 \(PNG 10×10, 4\.0 MB\) is 5\.3 MB as base64; "
+                                                 "Anthropic takes at most 5 MB as base64 per image")),
     ([PIL.new("L", (8001, 2))], r"image 1 \(PNG 8001×2, .*\) is over 8000 pixels a side"),
-    ([PIL.new("L", (2001, 2))] * 21, r"image 1 .* is over 2000 pixels a side, Anthropic's limit with this many"),
+    ([PIL.new("L", (2001, 2))] * 21, "image 1 .* is over 2000 pixels a side, Anthropic's limit with this"),
     ([PIL.new("L", (1, 1))] * 101, "101 images in one request; Anthropic takes at most 100"),
-    ([oversized_png(10, 10, 3 * 1024 * 1024)] * 9, "the images of this request add up to over 32 MB as base64"),
+    ([oversized_png(10, 10, 3 * 1024 * 1024)] * 9, "the images of this request add up to over 32 MB"),
 ])
 def test_anthropic_limits_are_checked_before_sending(vendor_server, parts, message):
     rlm = RLM(AnthropicProvider("claude-test", api_key=KEY, base_url=vendor_server.base_url), max_retries=0)
@@ -179,7 +180,8 @@ def test_openai_limits_are_checked_before_sending(openai_server, parts, message)
 
 def test_a_remote_image_url_goes_to_openai_and_anthropic_but_not_ollama(vendor_server, openai_server):
     remote = {"type": "image_url", "image_url": {"url": "https://example.org/cat.png"}}
-    RLM.from_openai("gpt-4o", base_url=openai_server.base_url, api_key=openai_server.api_key).run(["Cat?", remote])
+    openai = RLM.from_openai("gpt-4o", base_url=openai_server.base_url, api_key=openai_server.api_key)
+    openai.run(["Cat?", remote])
     assert openai_server.requests[0]["messages"][0]["content"][1] == remote
     vendor_server.script(Reply(200, "text/event-stream", sse(start(), text_block(), text("ok"), *end())))
     RLM(AnthropicProvider("claude-test", api_key=KEY, base_url=vendor_server.base_url)).run(["Cat?", remote])
@@ -193,7 +195,7 @@ def test_a_remote_image_url_goes_to_openai_and_anthropic_but_not_ollama(vendor_s
 def test_the_local_model_says_it_takes_no_images(fig):
     pytest.importorskip("llama_cpp")
     rlm = RLM.from_local()
-    with pytest.raises(UsageError, match="local:smollm2 takes no images: .*SmolLM2 reads no pictures.*vision model"):
+    with pytest.raises(UsageError, match="local:smollm2 takes no images: .*SmolLM2 reads no pictures.*vision"):
         rlm.run(["What is in this plot?", fig])
     assert rlm.last_response.state == "error"
 
