@@ -219,9 +219,9 @@ def parts(items: Any) -> list[dict[str, Any]]:
     """Content parts from a list of strings (text), part dicts (as they are) and images (:func:`image`)."""
     out = []
     for item in items:
-        if isinstance(item, dict) and item.get("type") not in ("text", "image_url"):
+        if isinstance(item, dict) and "type" not in item:
             raise UsageError(f"{str(item)[:60]} is neither a message (it has no 'role') nor a content part "
-                             "(type 'text' or 'image_url')")
+                             "(it has no 'type')")
         out.append({"type": "text", "text": item} if isinstance(item, str) else item if isinstance(item, dict)
                    else image(item))
     return out
@@ -253,9 +253,10 @@ def _url_of(part: dict[str, Any]) -> str:
 
 
 def content_parts(content: Any) -> Iterator[tuple[str, Any]]:
-    """A message's content as ``("text", str)``, ``("image", Image)`` and ``("url", str)`` (a remote
-    image) items, in order: what every provider's converter reads. Content that is not a list, and a
-    plain string in a list, are text."""
+    """A message's content as ``("text", str)``, ``("image", Image)``, ``("url", str)`` (a remote
+    image) and ``("other", part)`` (a part of another type, e.g. OpenAI's ``input_audio``) items, in
+    order: what every provider's converter reads. Content that is not a list, and a plain string in a
+    list, are text."""
     if content is None:
         return
     if not isinstance(content, list):
@@ -273,8 +274,7 @@ def content_parts(content: Any) -> Iterator[tuple[str, Any]]:
             url = _url_of(part)
             yield ("url", url) if url.startswith(_REMOTE) else ("image", Image.from_part(part))
         else:
-            raise UsageError(f"a content part of type {part.get('type')!r} cannot be sent; "
-                             "parts are text or image_url")
+            yield "other", part
 
 
 @dataclass(frozen=True)
@@ -337,8 +337,11 @@ def text_only(messages: list[dict[str, Any]], model_id: str, why: str) -> list[d
         content = message.get("content")
         if isinstance(content, list):
             parts = list(content_parts(content))
-            if any(kind != "text" for kind, _ in parts):
+            if any(kind in ("image", "url") for kind, _ in parts):
                 raise UsageError(f"{model_id} takes no images: {why}")
+            for kind, part in parts:
+                if kind == "other":
+                    raise UsageError(f"{model_id} takes text only, not {part.get('type')!r} parts")
             message = {**message, "content": "".join(text for _, text in parts)}
         out.append(message)
     return out

@@ -165,6 +165,8 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
                                                        "data": value.base64}})
         elif kind == "url":
             blocks.append({"type": "image", "source": {"type": "url", "url": value}})
+        elif kind == "other":  # a block in Anthropic's own shape (a document, …) goes as it is
+            blocks.append(value)
     return blocks
 
 

@@ -129,6 +129,8 @@ def _content(content: Any) -> dict[str, Any]:
         if kind == "url":
             raise UsageError(f"Ollama takes images as data, not URLs ({value[:60]}): download it and pass "
                              "the bytes or the file (rlm_toolkit.image)")
+        if kind == "other":
+            raise UsageError(f"Ollama takes text and images, not {value.get('type')!r} parts")
         if kind == "text":
             text.append(value)
         else:

@@ -216,3 +216,13 @@ def test_traces_keep_the_hash_and_size_not_the_bytes(tmp_path, fig):
     kept = load(tmp_path / "kept.jsonl").messages(1)[0]["content"][1]
     assert Image.of(kept).data == png.data
     assert for_trace([{"type": "image_url", "image_url": {"url": "data:,junk"}}]) == [{"type": "image"}]
+
+
+def test_parts_of_other_types_go_to_openai_as_they_are(openai_server):
+    audio = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+    rlm = RLM.from_openai("gpt-4o", base_url=openai_server.base_url, api_key=openai_server.api_key)
+    rlm.run([{"role": "user", "content": ["Transcribe this.", audio]}])
+    assert openai_server.requests[0]["messages"][0]["content"] == [
+        {"type": "text", "text": "Transcribe this."}, audio]
+    with pytest.raises(UsageError, match="neither a message .* nor a content part"):
+        rlm.request([{"content": "no role, no type"}])
