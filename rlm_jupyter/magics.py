@@ -7,6 +7,9 @@
     %%rlm -m openai:gpt-4o-mini -o answer
     Explain {topic} in three sentences.
 
+    %%rlm -m openai:gpt-4o-mini   # {fig} of a Figure / PIL image / image bytes sends the image there
+    What trend does {fig} show?   # (--image NAME sends one before the text)
+
     %rlm model local:smollm2      # the default model for the next cells
     %rlm models                   # providers, whether installed, which key each needs
 
