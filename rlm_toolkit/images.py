@@ -304,7 +304,8 @@ OLLAMA = Limits("Ollama")
 
 def check(messages: list[dict[str, Any]], limits: Limits, model_id: str) -> None:
     """A UsageError naming the image and the limit if ``messages`` hold images ``limits`` refuse."""
-    found = [img for m in messages for kind, img in content_parts(m.get("content")) if kind == "image"]
+    found = [img for m in messages if isinstance(m.get("content"), list)
+             for kind, img in content_parts(m["content"]) if kind == "image"]
     if not found:
         return
     if limits.count is not None and len(found) > limits.count:
