@@ -34,7 +34,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
-__all__ = ["RLMMagics", "interpolate", "lookup", "parse_options", "check_out_name", "LINE_HELP"]
+__all__ = ["RLMMagics", "interpolate", "parse_options", "check_out_name", "LINE_HELP"]
 
 LINE_HELP = """\
 %rlm model NAME     set the default model: a provider:model id, an alias, or a variable holding an RLM
@@ -62,7 +62,7 @@ def interpolate(template: str, namespace: dict[str, Any]) -> str | list[dict[str
     Figure or Axes, a PIL image, image bytes, a ``Path`` to an image file) becomes an image part
     in its place: the result is then a list of content parts instead of a string.
     """
-    from rlm_toolkit.images import image, is_image
+    from rlm_toolkit.images import is_image
 
     pieces: list[str | dict[str, Any]] = []
     at = 0
@@ -74,8 +74,8 @@ def interpolate(template: str, namespace: dict[str, Any]) -> str | list[dict[str
         if whole in ("{{", "}}") or not field:
             pieces.append(whole[0] if whole in ("{{", "}}") else whole)
             continue
-        value = lookup(field, namespace, f"{{{field}}}")
-        pieces.append(_image_part(image, value, f"{{{field}}}") if is_image(value) else str(value))
+        value = _lookup(field, namespace, f"{{{field}}}")
+        pieces.append(_image_part(value, f"{{{field}}}") if is_image(value) else str(value))
     pieces.append(template[at:])
     if all(isinstance(p, str) for p in pieces):
         return "".join(pieces)  # type: ignore[arg-type]
@@ -90,7 +90,7 @@ def interpolate(template: str, namespace: dict[str, Any]) -> str | list[dict[str
     return parts
 
 
-def lookup(field: str, namespace: dict[str, Any], where: str) -> Any:
+def _lookup(field: str, namespace: dict[str, Any], where: str) -> Any:
     """The value a ``name`` or ``name.attr`` names in the notebook; a UsageError naming ``where`` if none."""
     braces = " (write {{ and }} for literal braces)" if where.startswith("{") else ""
     if not _DOTTED.match(field) or any(keyword.iskeyword(p) for p in field.split(".")):
@@ -110,25 +110,23 @@ def lookup(field: str, namespace: dict[str, Any], where: str) -> Any:
     return value
 
 
-def attach(prompt: str | list[dict[str, Any]], names: list[str], namespace: dict[str, Any]) -> Any:
+def _attach(prompt: str | list[dict[str, Any]], names: list[str], namespace: dict[str, Any]) -> Any:
     """The cell's prompt, stripped, after the images that ``--image NAME`` names (images first: what
     Anthropic's vision guide advises); a plain string when there is no image."""
-    from rlm_toolkit.images import image
-
     parts = [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
     if parts and parts[0]["type"] == "text":
         parts[0] = {"type": "text", "text": parts[0]["text"].lstrip()}
     if parts and parts[-1]["type"] == "text":
         parts[-1] = {"type": "text", "text": parts[-1]["text"].rstrip()}
-    attached = [_image_part(image, lookup(name, namespace, f"--image {name}"), f"--image {name}")
-                for name in names]
+    attached = [_image_part(_lookup(name, namespace, f"--image {name}"), f"--image {name}") for name in names]
     parts = attached + [p for p in parts if p["type"] != "text" or p["text"]]
     if all(p["type"] == "text" for p in parts):
         return "".join(p["text"] for p in parts)
     return parts
 
 
-def _image_part(image: Any, value: Any, where: str) -> dict[str, Any]:
+def _image_part(value: Any, where: str) -> dict[str, Any]:
+    from rlm_toolkit import image
     from rlm_toolkit.errors import UsageError as ToolkitUsageError
 
     try:
@@ -242,7 +240,7 @@ class RLMMagics(Magics):
                 check_writable(args.record)
             except ToolkitUsageError as error:
                 raise UsageError(f"--record: {_one_line(error)}") from None
-        prompt = attach(interpolate(cell, self.shell.user_ns), args.image, self.shell.user_ns)
+        prompt = _attach(interpolate(cell, self.shell.user_ns), args.image, self.shell.user_ns)
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
         if args.agent or args.tools:
