@@ -83,6 +83,8 @@ def interpolate(template: str, namespace: dict[str, Any]) -> str | list[dict[str
     for piece in pieces:  # neighbouring text becomes one part
         if isinstance(piece, dict):
             parts.append(piece)
+        elif not piece:
+            continue
         elif parts and parts[-1]["type"] == "text":
             parts[-1]["text"] += piece
         else:
