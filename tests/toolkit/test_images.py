@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from rlm_toolkit import RLM, Image, UsageError, image
-from rlm_toolkit.images import for_trace, is_image
+from rlm_toolkit.images import for_trace, is_image, text_only
 from rlm_toolkit.providers.anthropic import AnthropicProvider
 from rlm_toolkit.providers.ollama import OllamaProvider
 
@@ -198,6 +198,8 @@ def test_the_local_model_says_it_takes_no_images(fig):
     with pytest.raises(UsageError, match="local:smollm2 takes no images: .*SmolLM2 reads no pictures.*vision"):
         rlm.run(["What is in this plot?", fig])
     assert rlm.last_response.state == "error"
+    text = [{"role": "user", "content": [{"type": "text", "text": "Say "}, "hi."]}]
+    assert text_only(text, "local:smollm2", "") == [{"role": "user", "content": "Say hi."}]  # its template: a str
 
 
 def test_traces_keep_the_hash_and_size_not_the_bytes(tmp_path, fig):
