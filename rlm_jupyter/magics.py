@@ -212,6 +212,9 @@ class RLMMagics(Magics):
     @argument("-o", "--out", metavar="NAME", help="store the answer (str) in this variable")
     @argument("--chat", action="store_true", help="continue the conversation of earlier --chat cells "
               "(%%rlm reset forgets it)")
+    @argument("--image", action="append", metavar="NAME", default=[], help="send the image this variable "
+              "holds (a matplotlib Figure or Axes, a PIL image, PNG/JPEG/GIF/WebP bytes, a path) before the "
+              "prompt; repeatable. {name} in the cell puts such an image in its place")
     @argument("--no-widget", action="store_true", help="stream plain text instead of the widget")
     @argument("--agent", action="store_true", help="run the cell as a task for a ReActAgent and show "
               "its live timeline (tools from --tools)")
@@ -220,9 +223,6 @@ class RLMMagics(Magics):
               "(%%rlm replay FILE shows it again)")
     @argument("--bg", action="store_true", help="return at once and stream in the background "
               "(other cells run meanwhile; the Stop button cancels)")
-    @argument("--image", action="append", metavar="NAME", default=[], help="send the image this variable "
-              "holds (a matplotlib Figure or Axes, a PIL image, PNG/JPEG/GIF/WebP bytes, a path) before the "
-              "prompt; repeatable. {name} in the cell puts such an image in its place")
     @cell_magic
     def rlm(self, line: str, cell: str) -> None:
         """Send the cell to a language model and stream the answer in place.
@@ -246,14 +246,14 @@ class RLMMagics(Magics):
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
         if args.agent or args.tools:
-            if not isinstance(prompt, str):
-                raise UsageError("--agent takes a text task; images go with a plain %%rlm prompt")
             self.run_agent(prompt, args)
             return
         self.run_prompt(prompt, args)
 
     def run_agent(self, prompt: str, args: Any) -> Any:
         """``%%rlm --agent``: the cell is the task, the timeline shows the run (see agent_magic)."""
+        if not isinstance(prompt, str):
+            raise UsageError("--agent takes a text task; images go with a plain %%rlm prompt")
         from rlm_toolkit.errors import UsageError as ToolkitUsageError
 
         from . import _live, agent_magic
