@@ -212,6 +212,8 @@ def image(obj: Any, *, detail: str | None = None) -> dict[str, Any]:
     ``{"role": "user", "content": [{"type": "text", "text": "Why?"}, image(fig)]}``; every provider
     takes it. A list of parts as the prompt (``rlm.stream(["Why?", fig])``) calls this for you.
     """
+    if isinstance(obj, dict) and obj.get("type") == "image_url" and detail is None:
+        return obj  # a part already (a remote URL's too)
     return Image.of(obj).part(detail)
 
 

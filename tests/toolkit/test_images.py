@@ -116,6 +116,8 @@ def test_sources_and_formats_are_read_from_the_bytes(tmp_path, fig):
     assert png_size(cmyk.data) == (5, 6)
     part = image(PIL.new("L", (3, 4)), detail="low")
     assert part["image_url"]["detail"] == "low" and Image.of(part).dimensions == (3, 4)
+    remote = {"type": "image_url", "image_url": {"url": "https://example.org/a.png", "detail": "high"}}
+    assert image(part) is part and image(remote) is remote
     assert is_image(fig) and is_image(axes) and is_image(PIL.new("L", (1, 1))) and is_image(encoded("GIF"))
     assert not is_image("chart.png") and not is_image(b"plain bytes") and not is_image(42)
 
