@@ -18,6 +18,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .. import images
 from .._decoders import SSEDecoder, ServerSentEvent
 from ..errors import ConfigurationError, MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
@@ -283,6 +284,7 @@ def responses_body(request: Request, model: str) -> dict[str, Any]:
             raise ConfigurationError(
                 f"the Responses API takes no {name!r}; use api='chat' (openai:{model}) for it"
             )
+    images.check(request.messages, images.OPENAI, f"openai-responses:{model}")  # OpenAI's image limits
     instructions = [_text(m.get("content")) for m in request.messages if m["role"] in ("system", "developer")]
     items: list[dict[str, Any]] = []
     for message in request.messages:

@@ -230,3 +230,21 @@ def test_parts_of_other_types_go_to_openai_as_they_are(openai_server):
         {"type": "text", "text": "Transcribe this."}, audio]
     with pytest.raises(UsageError, match="neither a message .* nor a content part"):
         rlm.request([{"content": "no role, no type"}])
+
+
+def test_the_responses_api_gets_input_image_parts_and_openais_limits(vendor_server, fig):
+    from ..fixtures.responses_events import ResponsesStream
+
+    vendor_server.script(ResponsesStream().message("A rising line.").completed(5, 3).reply())
+    rlm = RLM.from_openai("gpt-5", api="responses", base_url=vendor_server.base_url + "/v1", api_key=KEY,
+                          max_retries=0)
+    assert rlm.run(["What is this?", fig]) == "A rising line."
+    (item,) = vendor_server.requests[0][2]["input"]
+    text_part, image_part = item["content"]
+    assert text_part == {"type": "input_text", "text": "What is this?"} and image_part["type"] == "input_image"
+    head, _, payload = image_part["image_url"].partition(",")
+    assert head == "data:image/png;base64"
+    assert png_size(base64.b64decode(payload, validate=True)) == expected_png(fig)[1]
+    with pytest.raises(UsageError, match="openai-responses:gpt-5: image 1 .* OpenAI takes at most 20 MB"):
+        rlm.run(["Look:", oversized_png(10, 10, 21 * 1024 * 1024)])
+    assert len(vendor_server.requests) == 1
