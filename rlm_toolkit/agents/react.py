@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ..callbacks import CallbackManager
-from ..errors import UsageError, scrub
+from ..errors import UsageError, describe
 from ..providers import openai_model_id
 from ..providers.base import Provider
 from ..rlm import RLM, Prompt
@@ -207,7 +207,7 @@ class ReActAgent:
         except Exception as error:
             if state.final is None:
                 step = len(state.history) or 1
-                yield AgentEvent(type="error", content=_describe(error), step=step, is_error=True)
+                yield AgentEvent(type="error", content=describe(error), step=step, is_error=True)
                 yield self._final(state, state.partial, step, is_error=True)
             raise
         finally:
@@ -250,7 +250,7 @@ class ReActAgent:
                 for h in relay.drain():
                     yield h
                 record.end(model.response, began)
-                record.error = _describe(error)
+                record.error = describe(error)
                 state.partial = model.response.text
                 raise
             finally:
@@ -341,7 +341,7 @@ class ReActAgent:
             content = observation_text(result)
         except Exception as exc:
             error = exc
-            content = scrub(_describe(exc))
+            content = describe(exc)
         duration = time.perf_counter() - began
         common = {"tool_name": name, "call_id": call_id, "step": step}
         observation = AgentEvent(type="observation", content=content, input=shown, duration=duration,
@@ -373,8 +373,3 @@ def _json_arguments(raw: str) -> Any:
     except ValueError as error:
         return ToolInputError(f"the arguments are not valid JSON ({error}): {raw[:200]!r}")
     return value
-
-
-def _describe(error: BaseException) -> str:
-    message = getattr(error, "message", None) or str(error)
-    return scrub(f"{type(error).__name__}: {message}" if message else type(error).__name__)
