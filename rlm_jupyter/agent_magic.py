@@ -23,7 +23,7 @@ from rlm_toolkit.errors import UsageError
 from rlm_toolkit.trace import AgentRecorder, Trace, check_speed, load
 from rlm_toolkit.trace import replay as replay_events
 
-from .timeline import TimelineView, display_agent
+from .timeline import PlainTimeline, TimelineView, display_agent
 
 __all__ = ["resolve_tools", "run_agent", "replay", "replay_line", "REPLAY_USAGE"]
 
@@ -59,9 +59,10 @@ def run_agent(
     widget: bool | None = None,
     keep_widget: bool = False,
     background: bool = False,
-) -> TimelineView:
+) -> TimelineView | PlainTimeline:
     """Run ``task`` with a :class:`~rlm_toolkit.agents.ReActAgent` and show it as a live timeline
-    (``background=True``: on the toolkit's loop thread, returning at once)."""
+    (``background=True``: on the toolkit's loop thread, returning at once; with no widget front
+    end, printed as it happens and then, in a kernel, replaced by the static twin)."""
     from rlm_toolkit.agents import ReActAgent
 
     if not task.strip():
@@ -83,7 +84,7 @@ def run_agent(
     stream = agent.stream(task.strip(), callbacks=callbacks)
     try:
         return display_agent(stream, model=agent.rlm.model_id, widget=widget, keep_widget=keep_widget,
-                             started_at=started_at)
+                             started_at=started_at, replace=True)
     finally:
         if recorder is not None:  # an interrupted run never reaches its final event: close it here
             recorder.recorder.close(state="stopped")
