@@ -159,7 +159,8 @@ class RLM:
         return AsyncEventStream(self, request, self._recording(callbacks, record))
 
     def close(self) -> None:
-        """Close the provider's connections held on the bridge loop."""
+        """Close every client the provider opened, on every loop it was used on (sync calls' on the
+        bridge loop, ``arun``'s on the caller's); a later call opens a new one."""
         _bridge.run_sync(self.provider.aclose)
 
     async def aclose(self) -> None:
