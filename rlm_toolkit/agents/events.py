@@ -5,6 +5,10 @@ a ``thought`` with the step's reasoning, an ``action`` and an ``observation`` pe
 end of the run. The run ends with exactly one ``final`` event, always last; ``error`` events
 report what went wrong on the way (a tool that raised, max_steps reached, a provider failure).
 
+With ``approve=`` (see :mod:`rlm_toolkit.agents.approval`) each call's ``action`` is followed by
+an ``approval`` event (waiting for the decision) and a second one with ``outcome`` ``"approved"`` or
+``"denied"`` (``content``: the reason); a denied call's ``observation`` says so (``outcome="denied"``).
+
 ``token`` events carry text as it streams; when a step turns out to call tools, its text was
 reasoning, and the ``thought`` event that follows repeats it whole (``streamed=True``).
 """
@@ -17,8 +21,8 @@ from typing import Any, Literal
 
 __all__ = ["AgentEvent", "AgentEventType", "EVENT_TYPES"]
 
-AgentEventType = Literal["thought", "action", "observation", "token", "final", "error"]
-EVENT_TYPES: tuple[str, ...] = ("thought", "action", "observation", "token", "final", "error")
+AgentEventType = Literal["thought", "action", "approval", "observation", "token", "final", "error"]
+EVENT_TYPES: tuple[str, ...] = ("thought", "action", "approval", "observation", "token", "final", "error")
 
 
 @dataclass(kw_only=True, slots=True)
@@ -30,6 +34,8 @@ class AgentEvent:
     ``step``: 1-based step number. ``duration``: seconds the tool took (observations) or the
     whole run took (final). ``is_error``: an observation from a tool that raised or timed out,
     or a final that ends a failed run. ``streamed``: a thought whose text came as tokens first.
+    ``outcome``: on ``approval`` events None while waiting, then ``"approved"`` or ``"denied"``;
+    ``"denied"`` on the observation of a call that was not allowed to run.
     """
 
     type: AgentEventType
@@ -42,6 +48,7 @@ class AgentEvent:
     duration: float | None = None
     is_error: bool = False
     streamed: bool = False
+    outcome: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
