@@ -31,17 +31,20 @@ OBSERVATION_LIMIT = 20_000
 
 
 class Row:
-    """One row of a step: ``kind`` is live (text still streaming), thought, action, observation,
-    error or final. Streamed text is kept as pieces and joined when read (no quadratic growth)."""
+    """One row of a step: ``kind`` is live (text still streaming), thought, action, approval,
+    observation, error or final. Streamed text is kept as pieces and joined when read (no quadratic
+    growth). ``outcome``: an approval's state (pending, approved, denied), "denied" on the
+    observation of a denied call."""
 
-    __slots__ = ("kind", "_parts", "tool", "args", "call_id", "is_error", "duration")
+    __slots__ = ("kind", "_parts", "tool", "args", "call_id", "is_error", "duration", "outcome")
 
     def __init__(self, kind: str, text: str = "", *, tool: str | None = None, args: str | None = None,
-                 call_id: str | None = None, is_error: bool = False, duration: float | None = None) -> None:
+                 call_id: str | None = None, is_error: bool = False, duration: float | None = None,
+                 outcome: str | None = None) -> None:
         self.kind = kind
         self._parts = [text] if text else []
         self.tool, self.args, self.call_id = tool, args, call_id
-        self.is_error, self.duration = is_error, duration
+        self.is_error, self.duration, self.outcome = is_error, duration, outcome
 
     @property
     def text(self) -> str:
@@ -102,6 +105,7 @@ class TimelineModel:
         self.last_at = self.started_at
         self.ended_at: float | None = None
         self.events = 0
+        self.asks = False  # pending approvals wait for this timeline's buttons (the view sets it)
 
     # -- events in, operations out -----------------------------------------------------------
 
@@ -138,6 +142,8 @@ class TimelineModel:
             step.rows.append(Row("action", tool=event.tool_name, args=args, call_id=event.call_id))
             ops.append({"op": "action", "step": number, "id": event.call_id, "tool": event.tool_name or "",
                         "args": args})
+        elif kind == "approval":
+            ops.append(self._approval(step, number, event))
         elif kind == "observation":
             action = step.row("action", event.call_id) if event.call_id else step.row("action")
             duration = event.duration
@@ -146,11 +152,12 @@ class TimelineModel:
             if action is not None:
                 action.duration = duration
             step.rows.append(Row("observation", text=event.content, tool=event.tool_name,
-                                 call_id=event.call_id, is_error=event.is_error, duration=duration))
+                                 call_id=event.call_id, is_error=event.is_error, duration=duration,
+                                 outcome=event.outcome))
             ops.append({"op": "observation", "step": number, "id": event.call_id,
                         "tool": event.tool_name or "",
                         "text": event.content[:OBSERVATION_LIMIT], "length": len(event.content),
-                        "error": event.is_error, "duration": duration})
+                        "error": event.is_error, "duration": duration, "outcome": event.outcome})
         elif kind == "error":
             step.rows.append(Row("error", text=event.content, is_error=True))
             ops.append({"op": "error", "step": number, "text": event.content})
@@ -169,6 +176,16 @@ class TimelineModel:
         self.last_at = max(self.last_at, event.timestamp)
         ops.append(self.header())
         return ops
+
+    def _approval(self, step: Step, number: int, event: AgentEvent) -> dict[str, Any]:
+        """An approval's row: added while it waits, updated in place with the decision."""
+        row = step.row("approval", event.call_id)
+        if row is None or row.outcome != "pending":
+            step.rows.append(row := Row("approval", tool=event.tool_name, args=pretty_args(event.input),
+                                        call_id=event.call_id))
+        row.outcome, row.text = event.outcome or "pending", event.content
+        return {"op": "approval", "step": number, "id": event.call_id, "tool": row.tool or "", "args": row.args,
+                "state": row.outcome, "reason": row.text, "ask": self.asks and row.outcome == "pending"}
 
     def end(self, error: BaseException | None = None, now: float | None = None) -> list[dict[str, Any]]:
         """The event source ended: settle the state (an exception is shown scrubbed, never a traceback)."""
@@ -211,6 +228,8 @@ class TimelineModel:
                 took = f" ({row.duration:.2f} s)" if row.duration is not None else ""
                 if row.kind == "action":
                     out.append(f"Action: {row.tool}({_one_line(row.args)}){took}")
+                elif row.kind == "approval":
+                    out.append(f"Approval: {_decision(row)}")
                 elif row.kind == "observation":
                     label = "Observation (error)" if row.is_error else "Observation"
                     out.append(f"{label}{took}: {_clip(row.text)}")
@@ -235,6 +254,8 @@ class TimelineModel:
                 if row.kind == "action":
                     out.append(f"**Action{took}:** {render.to_markdown(row.tool or '', 'text')}\n\n"
                                f"{_fence(row.args or '', 'json')}")
+                elif row.kind == "approval":
+                    out.append(f"**Approval:** {render.to_markdown(_decision(row), 'text')}")
                 elif row.kind == "observation":
                     label = "Observation (error)" if row.is_error else "Observation"
                     out.append(f"**{label}{took}:**\n\n{_fence(_clip(row.text, 2000))}")
@@ -263,10 +284,13 @@ def _row_html(row: Row) -> str:
     took = f"{row.duration:.2f} s" if row.duration is not None else ""
     kind = {"live": "thought"}.get(row.kind, row.kind)
     label = {"thought": "Thought", "action": "Action", "observation": "Observation", "error": "Error",
-             "final": "Answer"}[kind]
+             "final": "Answer", "approval": "Approval"}[kind]
     if kind == "observation" and row.is_error:
         label = "Error"
+    if row.outcome == "denied":
+        label = "Denied"
     classes = f"rlm-row rlm-{kind}" + (" rlm-error" if row.is_error and kind != "error" else "")
+    outcome = f' data-outcome="{_h(row.outcome)}"' if row.outcome else ""  # the decision, as on the page
     style = f' style="{_ERR}"' if row.is_error or kind == "error" else ""
     if kind == "action":
         body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
@@ -282,13 +306,16 @@ def _row_html(row: Row) -> str:
                     f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre></details>')
         else:
             body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
+    elif kind == "approval":
+        body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
+                f' <span class="rlm-verdict">{_h(_decision(row))}</span>')
     elif kind == "final":
         body = render.to_html(scrub(row.text), "markdown")
     else:
         body = f'<div class="rlm-text" style="{_PRE}">{_h(row.text)}</div>'
     head = (f'<div class="rlm-row-head" style="font-size:0.85em;opacity:0.75"><span class="rlm-label"{style}>'
             f'<b>{label}</b></span> <span class="rlm-duration">{took}</span></div>')
-    return f'<div class="{classes}">{head}<div class="rlm-body">{body}</div></div>'
+    return f'<div class="{classes}"{outcome}>{head}<div class="rlm-body">{body}</div></div>'
 
 
 #: The static copy keeps at most this much of each message sent to the model (content, tool calls) ...
@@ -369,6 +396,13 @@ def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]
         parts.append(f'<div class="rlm-row rlm-error" style="{_ERR}">{_h(model.error)}</div>')
     parts.append("</div>")
     return "".join(parts)  # every text was scrubbed on its own: scrubbing markup could cut a tag
+
+
+def _decision(row: Row) -> str:
+    """``approved`` / ``denied: reason`` / ``waiting`` (an approval row's state in words)."""
+    if row.outcome == "denied":
+        return f"denied: {row.text}" if row.text else "denied"
+    return "approved" if row.outcome == "approved" else "waiting"
 
 
 def _count(n: int, word: str) -> str:

@@ -28,6 +28,7 @@ import traitlets
 from rlm_toolkit.errors import UsageError, scrub
 
 from . import _live
+from ._approval import Approvals
 from ._coalesce import FRAME, Coalescer
 from ._timeline_model import TimelineModel, merge_ops, timeline_html
 from ._drive import adrive, drive
@@ -43,7 +44,7 @@ def _esm() -> str:
     return "\n".join((_STATIC / name).read_text(encoding="utf-8") for name in ("markdown.js", "timeline.js"))
 
 
-class TimelineView(ShownOnce, _live.Stoppable, anywidget.AnyWidget):
+class TimelineView(ShownOnce, _live.Stoppable, Approvals, anywidget.AnyWidget):
     """The widget: ``apply(event)`` / ``flush()`` / ``finish()`` drive it; :func:`display_agent` does all."""
 
     _esm = _esm()
@@ -67,6 +68,7 @@ class TimelineView(ShownOnce, _live.Stoppable, anywidget.AnyWidget):
         self.error: BaseException | None = None
         self._shown_in: int | None = None
         self._init_stop()
+        self._init_approvals()
         self.open_steps: set[int] = set()  # steps whose messages a page has open (kept open when static)
         self.on_msg(self._on_page_message)
         _live.answer_where_sent(self)
@@ -127,6 +129,7 @@ class TimelineView(ShownOnce, _live.Stoppable, anywidget.AnyWidget):
     def finish(self, error: BaseException | None = None) -> None:
         """Settle the state, send what is left, and keep the whole run in the ``snapshot`` trait."""
         self.error = error if isinstance(error, Exception) else None
+        self.end_approvals("the run ended before anyone decided")
         with self._lock:
             self._pending.extend(self.timeline.end(error))
             self.coalescer.push("·")
@@ -171,8 +174,11 @@ class TimelineView(ShownOnce, _live.Stoppable, anywidget.AnyWidget):
         runs): it only sets flags and sends."""
         if not isinstance(content, dict):
             return
+        self.page_seen()
         if content.get("stop"):
             self.request_stop()
+        elif content.get("op") == "decide":  # Approve / Deny (see _approval)
+            self.decided(content)
         elif content.get("op") == "sync":  # a page may have missed operations (see timeline.js)
             seq, ops = self._sent_so_far()
             if seq > _int(content.get("seq")):  # only what the page lacks
@@ -299,7 +305,11 @@ def display_agent(
     view = TimelineView(model, started_at=started_at, steps=steps, stoppable=True,
                         clock=getattr(source, "clock", None))
     if not (_has_widget_frontend() if widget is None else widget):
-        return _print_run(view, source)
+        return _print_run(view, source)  # approve=True asks with input() there
+    run = getattr(source, "state", None)
+    if getattr(run, "approver", None) is True:  # approve=True: this timeline's buttons decide
+        run.approver = view.ask
+        view.timeline.asks = True
     data, metadata = view._repr_mimebundle_() or ({}, {})
     handle = display(data, metadata=metadata, raw=True, display_id=True)
     view._shown_in = _execution_count()
@@ -348,6 +358,8 @@ def _print_run(view: TimelineView, source: Any) -> TimelineView:
             elif kind == "observation":
                 text = op["text"] if len(op["text"]) <= 300 else op["text"][:300] + "…"
                 line(f"<- {'error: ' if op['error'] else ''}{text}\n")
+            elif kind == "approval" and op["state"] != "pending":
+                line(f"   {op['state']}{': ' + op['reason'] if op['reason'] else ''}\n")
             elif kind == "error":
                 line(f"! {op['text']}\n")
             elif kind == "final" and op["step"] not in streamed:
