@@ -287,8 +287,8 @@ def _row_html(row: Row) -> str:
              "final": "Answer", "approval": "Approval"}[kind]
     if kind == "observation" and row.is_error:
         label = "Error"
-    if row.outcome == "denied":
-        label = "Denied"
+    if row.outcome in ("approved", "denied"):
+        label = row.outcome.capitalize()
     classes = f"rlm-row rlm-{kind}" + (" rlm-error" if row.is_error and kind != "error" else "")
     outcome = f' data-outcome="{_h(row.outcome)}"' if row.outcome else ""  # the decision, as on the page
     style = f' style="{_ERR}"' if row.is_error or kind == "error" else ""
@@ -308,7 +308,7 @@ def _row_html(row: Row) -> str:
             body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
     elif kind == "approval":
         body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
-                f' <span class="rlm-verdict">{_h(_decision(row))}</span>')
+                f' <span class="rlm-verdict">{_h(row.text if row.outcome == "denied" else "")}</span>')
     elif kind == "final":
         body = render.to_html(scrub(row.text), "markdown")
     else:
