@@ -192,7 +192,7 @@ class RLMMagics(Magics):
         prompt = interpolate(cell, self.shell.user_ns).strip()
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
-        if args.agent or args.tools:
+        if args.agent or args.tools or args.approve:
             self.run_agent(prompt, args)
             return
         self.run_prompt(prompt, args)

@@ -128,13 +128,15 @@ def test_stop_while_waiting_for_approval_ends_the_run(kernel):
     assert value(kernel, "ran") == []
 
 
-def test_without_a_page_the_question_goes_to_input_over_the_stdin_channel(kernel):
+@pytest.mark.parametrize("option", ["", "--no-widget"], ids=["no-page", "no-widget"])
+def test_without_a_page_the_question_goes_to_input_over_the_stdin_channel(kernel, option):
     """No page ever speaks (a front end without widgets): after page_wait, ``input()`` asks; the
-    client answers on the stdin channel, as JupyterLab's input box does."""
+    client answers on the stdin channel, as JupyterLab's input box does. With ``--no-widget`` it
+    asks at once."""
     kernel.execute("ran.clear(); model = two_calls(); "
                    "from rlm_jupyter.timeline import TimelineView; TimelineView.page_wait = 0.3")
     kernel.collect(0.2)
-    msg_id = kernel.kc.execute(CELL, allow_stdin=True)
+    msg_id = kernel.kc.execute(CELL.replace("--approve", f"--approve {option}"), allow_stdin=True)
     prompts = []
     for answer in ("y", "n"):
         request = kernel.kc.get_stdin_msg(timeout=20)
@@ -144,9 +146,9 @@ def test_without_a_page_the_question_goes_to_input_over_the_stdin_channel(kernel
     run = kernel.until_idle(msg_id, timeout=30)
     assert run.ok, run.errors
     assert prompts[0] == 'rlm: step 1 wants to run add({"a": 2, "b": 40}) — approve? [y/N] '
-    html = final_display(run)["data"]["text/html"]
-    assert "the user answered &#x27;n&#x27;" in html
-    assert value(kernel, "ran") == [[2, 40]]
+    shown = run.stdout if option else final_display(run)["data"]["text/html"]
+    assert ("denied: the user answered 'n'" if option else "the user answered &#x27;n&#x27;") in shown
+    assert value(kernel, "ran") == [[2, 40]] and value(kernel, "out") == "Done adding."
 
 
 def test_where_nothing_can_be_typed_the_call_is_denied_not_left_waiting(kernel):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
 from rlm_toolkit.agents import ApprovalRequest, ReActAgent
 from rlm_jupyter._timeline_model import TimelineModel, timeline_html
@@ -92,3 +94,10 @@ def test_a_run_that_ends_denies_what_waits_and_the_buttons_drive_a_real_run():
     ended.finish()
     assert ended.ask(ApprovalRequest(tool_name="add", arguments={}, call_id="c9", step=1)) == (
         "the run ended before anyone decided")
+
+
+def test_approve_goes_with_agent(shell):
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="--approve goes with --agent"):
+        shell.run_cell_magic("rlm", "--approve -m scripted", "hi")

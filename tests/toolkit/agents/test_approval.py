@@ -106,10 +106,17 @@ def test_async_approver_in_arun():
 
 
 @pytest.mark.parametrize("approved", [True, False])
-def test_text_mode(approved):
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_text_mode(approved, driver):
     provider = text_mode_provider()
     agent = ReActAgent(RLM(provider), tools=[add], mode="text", approve=lambda request: approved)
-    events = list(agent.stream("2+3"))
+    if driver == "sync":
+        events = list(agent.stream("2+3"))
+    else:
+        async def collect():
+            return [e async for e in agent.astream("2+3")]
+
+        events = asyncio.run(collect())
     observation = next(e for e in events if e.type == "observation")
     sent = provider.requests[1].messages[-1]
     if approved:
