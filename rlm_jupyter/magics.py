@@ -204,9 +204,9 @@ class RLMMagics(Magics):
         from . import _live, agent_magic
 
         if not args.agent:
-            raise UsageError("--tools goes with --agent (%%rlm --agent --tools add,search)")
-        if args.approve and not args.agent:
-            raise UsageError("--approve goes with --agent (%%rlm --agent --approve --tools add)")
+            option = "--tools" if args.tools else "--approve"
+            raise UsageError(f"{option} goes with --agent (%%rlm --agent --tools add,search"
+                             f"{'' if args.tools else ' --approve'})")
         try:
             tools = agent_magic.resolve_tools(args.tools, self.shell.user_ns)
             view = agent_magic.run_agent(prompt, self.get_rlm(args.model), tools, record=args.record,
