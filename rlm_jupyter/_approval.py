@@ -55,7 +55,8 @@ class Approvals:
         future = self._decision(str(content.get("id")))
         with self._decisions_lock:
             if not future.done():  # a second click, or one after the run ended, changes nothing
-                future.set_result(True if content.get("approved") is True else "the user denied it in the timeline")
+                approved = content.get("approved") is True
+                future.set_result(True if approved else "the user denied it in the timeline")
 
     def end_approvals(self, reason: str) -> None:
         """The run has ended: what still waits is denied, and so is anything asked later."""

@@ -184,8 +184,9 @@ class TimelineModel:
             step.rows.append(row := Row("approval", tool=event.tool_name, args=pretty_args(event.input),
                                         call_id=event.call_id))
         row.outcome, row.text = event.outcome or "pending", event.content
-        return {"op": "approval", "step": number, "id": event.call_id, "tool": row.tool or "", "args": row.args,
-                "state": row.outcome, "reason": row.text, "ask": self.asks and row.outcome == "pending"}
+        return {"op": "approval", "step": number, "id": event.call_id, "tool": row.tool or "",
+                "args": row.args, "state": row.outcome, "reason": row.text,
+                "ask": self.asks and row.outcome == "pending"}
 
     def end(self, error: BaseException | None = None, now: float | None = None) -> list[dict[str, Any]]:
         """The event source ended: settle the state (an exception is shown scrubbed, never a traceback)."""

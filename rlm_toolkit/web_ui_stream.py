@@ -201,7 +201,8 @@ class UIMessageStreamEncoder:
                 }
             )
         elif event.type == "approval" and event.outcome is None:  # waiting: the AI SDK's approval state
-            out.append({"type": "tool-approval-request", "approvalId": event.call_id, "toolCallId": event.call_id})
+            out.append({"type": "tool-approval-request", "approvalId": event.call_id,
+                        "toolCallId": event.call_id})
         elif event.type == "observation":
             if event.outcome == "denied":
                 out.append({"type": "tool-output-denied", "toolCallId": event.call_id})

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from ..errors import UsageError, scrub
-from .tools import Tool, ToolExit
+from .tools import ToolExit, call_in_thread
 
 __all__ = ["ApprovalRequest", "Approver", "ask_user", "as_approver", "decide", "denial_text"]
 
@@ -75,14 +75,12 @@ def as_approver(approve: Any) -> Approver | bool | None:
 async def decide(approver: Approver, request: ApprovalRequest) -> tuple[bool, str]:
     """Ask ``approver`` about ``request``: ``(True, "")`` to run it, ``(False, reason)`` to deny it.
 
-    The approver runs as a tool does (:meth:`Tool.ainvoke`, no timeout: a person may take their
+    The approver runs as a tool does (:func:`~.tools.call_in_thread`, no timeout: a person may take their
     time); if it raises or returns something that is not a decision, the call is denied and the
     reason says why. Cancelling the run cancels the wait.
     """
-    asking = Tool(name="approve", description="the approver", parameters={"type": "object"},
-                  fn=lambda: approver(request))
     try:
-        answer = await asking.ainvoke({})
+        answer = await call_in_thread(lambda: approver(request), {}, "approve")
     except Exception as exc:  # SystemExit and the like arrive as ToolExit, an Exception
         error = exc.error if isinstance(exc, ToolExit) else exc
         detail = getattr(error, "message", None) or str(error)

@@ -316,7 +316,8 @@ class ReActAgent:
         yield self._final(state, f"No final answer: {message}.", self.max_steps, is_error=True)
 
     async def _act(
-        self, state: RunState, step: int, call_id: str, name: str, arguments: Any, raw: str, by_name: dict[str, Tool]
+        self, state: RunState, step: int, call_id: str, name: str, arguments: Any, raw: str,
+        by_name: dict[str, Tool],
     ) -> AsyncIterator[Any]:
         """One tool call: ``action``, then ``observation`` (and ``error`` if it failed). With an
         approver, a call that could run is first put to it (two ``approval`` events); a denied one
