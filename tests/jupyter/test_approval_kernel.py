@@ -159,3 +159,22 @@ def test_where_nothing_can_be_typed_the_call_is_denied_not_left_waiting(kernel):
     # twice each: the approval row, the observation, and the tool message step 2 sent the model
     assert html.count("nobody could be asked: this front end takes no input") == 6
     assert value(kernel, "ran") == [] and value(kernel, "out") == "Done adding."
+
+
+def test_a_background_run_waits_for_its_buttons_while_the_kernel_is_idle(kernel):
+    kernel.execute("ran.clear(); model = two_calls(); out = None; TimelineView.page_wait = 5.0")
+    kernel.collect(0.2)
+    run = kernel.execute(CELL.replace("--approve", "--approve --bg"))
+    assert run.ok, run.errors  # the cell returned at once; the run waits on the toolkit's thread
+    watch = Watch(kernel)
+    watch.comm = next(m["content"]["data"][WIDGET]["model_id"] for m in run.messages
+                      if m["msg_type"] == "display_data" and WIDGET in m["content"].get("data", {}))
+    watch.ops = [op for m in run.comm_msgs() if "ops" in m for op in m["ops"]]
+    for call_id in ("c1", "c2"):
+        watch.approval(call_id)
+        kernel.send_comm(watch.comm, {"op": "decide", "id": call_id, "approved": True})  # the main shell: idle
+    watch.until(lambda w: any(op["op"] == "final" for op in w.ops))
+    deadline = time.perf_counter() + 10
+    while value(kernel, "out") is None and time.perf_counter() < deadline:  # -o is set once the run settles
+        time.sleep(0.1)
+    assert value(kernel, "ran") == [[2, 40], [1, 1]] and value(kernel, "out") == "Done adding."
