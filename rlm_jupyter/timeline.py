@@ -304,12 +304,14 @@ def display_agent(
     # A replay's elapsed time runs on the trace's clock (its own "now"), not on today's.
     view = TimelineView(model, started_at=started_at, steps=steps, stoppable=True,
                         clock=getattr(source, "clock", None))
-    if not (_has_widget_frontend() if widget is None else widget):
-        return _print_run(view, source)  # approve=True asks with input() there
     run = getattr(source, "state", None)
-    if getattr(run, "approver", None) is True:  # approve=True: this timeline's buttons decide
+    asks = getattr(run, "approver", None) is True  # approve=True: this view asks (see _approval)
+    if asks:
         run.approver = view.ask
-        view.timeline.asks = True
+    if not (_has_widget_frontend() if widget is None else widget):
+        view.page_wait = 0.0  # no buttons: straight to input()
+        return _print_run(view, source)
+    view.timeline.asks = asks
     data, metadata = view._repr_mimebundle_() or ({}, {})
     handle = display(data, metadata=metadata, raw=True, display_id=True)
     view._shown_in = _execution_count()

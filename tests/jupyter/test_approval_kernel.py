@@ -178,3 +178,23 @@ def test_a_background_run_waits_for_its_buttons_while_the_kernel_is_idle(kernel)
     while value(kernel, "out") is None and time.perf_counter() < deadline:  # -o is set once the run settles
         time.sleep(0.1)
     assert value(kernel, "ran") == [[2, 40], [1, 1]] and value(kernel, "out") == "Done adding."
+
+
+def test_an_interrupt_while_input_asks_withdraws_the_prompt(kernel):
+    """■ while the prompt waits: the cell ends, no approver thread is left polling stdin, and the
+    next ``input()`` gets its own answer."""
+    kernel.execute("ran.clear(); model = two_calls()")
+    kernel.collect(0.2)
+    msg_id = kernel.kc.execute(CELL.replace("--approve", "--approve --no-widget"), allow_stdin=True)
+    assert kernel.kc.get_stdin_msg(timeout=20)["msg_type"] == "input_request"
+    kernel.km.interrupt_kernel()
+    run = kernel.until_idle(msg_id, timeout=20)
+    assert not run.ok and run.errors  # an interrupted cell ends with one line
+    time.sleep(0.3)
+    threads = value(kernel, "[t.name for t in __import__('threading').enumerate()]")
+    assert not [name for name in threads if name.startswith("rlm-tool-approve")], threads
+    msg_id = kernel.kc.execute("typed = input('again? ')", allow_stdin=True)
+    assert kernel.kc.get_stdin_msg(timeout=20)["content"]["prompt"] == "again? "
+    kernel.kc.input("yes")
+    assert kernel.until_idle(msg_id, timeout=20).ok
+    assert value(kernel, "typed") == "yes" and value(kernel, "ran") == []
