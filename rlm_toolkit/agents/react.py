@@ -329,7 +329,8 @@ class ReActAgent:
         action = AgentEvent(type="action", tool_name=name, input=shown, step=step, call_id=call_id)
         start = hook("on_tool_start", name, shown, call_id=call_id, step=step)
         approver = state.approver
-        yield _Emit(action, (hook("on_agent_action", action, step=step), *(() if approver else (start,))))
+        started = not approver  # with an approver, a tool starts once approved
+        yield _Emit(action, (hook("on_agent_action", action, step=step), *((start,) if started else ())))
         common = {"tool_name": name, "call_id": call_id, "step": step}
         error: BaseException | None = None
         tool = by_name.get(name)
@@ -354,6 +355,7 @@ class ReActAgent:
                                        duration=0.0, outcome="denied", **common))
                 return
             yield _Emit(decision, (start,))
+            started = True
         began = time.perf_counter()
         try:
             if error is not None:
@@ -373,7 +375,7 @@ class ReActAgent:
         if error is None:
             yield _Emit(observation, (hook("on_tool_end", content, duration=duration, **common),))
         else:
-            yield _Emit(observation, (*((start,) if approver else ()),
+            yield _Emit(observation, (*(() if started else (start,)),
                                       hook("on_tool_error", error, duration=duration, **common)))
             yield AgentEvent(type="error", content=content, is_error=True, **common)
 

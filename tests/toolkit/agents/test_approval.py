@@ -225,3 +225,27 @@ def test_traces_keep_the_decisions(tmp_path):
     replayed = [e for e in replay(load(path), None) if getattr(e, "type", None) == "approval"]
     assert [(e.call_id, e.outcome, e.content) for e in replayed] == [
         ("c1", None, ""), ("c1", "approved", ""), ("c2", None, ""), ("c2", "denied", "not this one")]
+
+
+def test_each_tool_start_fires_once_with_or_without_an_error():
+    def broken(x: int) -> int:
+        """Fails."""
+        raise ValueError("broken")
+
+    class Hooks(StreamingCallback):
+        def __init__(self):
+            self.calls = []
+
+        def on_tool_start(self, tool_name, input, **kw):
+            self.calls.append(("start", kw["call_id"]))
+
+        def on_tool_error(self, error, **kw):
+            self.calls.append(("error", kw["call_id"]))
+
+    provider = ScriptedProvider(turns=[ScriptedTurn(tool_calls=[
+        {"id": "ok", "name": "broken", "arguments": {"x": 1}},        # approved, raises
+        {"id": "bad", "name": "broken", "arguments": {"x": "one"}}]),  # invalid: never asked
+        "Done."])
+    hooks = Hooks()
+    ReActAgent(RLM(provider), tools=[broken], approve=lambda r: True).run("x", callbacks=[hooks])
+    assert hooks.calls == [("start", "ok"), ("error", "ok"), ("start", "bad"), ("error", "bad")]
