@@ -13,9 +13,8 @@ message per ``frame`` seconds, and a delta that arrives after a quiet spell goes
     c.take(now=0.034)        # 'lo'
 
 The driver loop is: push what arrives; ``take`` when ``due() == 0``; otherwise wait for the
-next delta with ``timeout=due()`` (``EventStream.next(timeout)`` or the bridge's ``wait``), so
-the last token before a pause leaves on time too (``stream_view.StreamView.drive`` is that loop;
-the timeline widget does the same with its operations).
+next delta no longer than ``due()``, so the last token before a pause leaves on time too
+(``_drive.drive`` and ``_drive.adrive`` are that loop, for the stream widget and the timeline).
 """
 
 from __future__ import annotations

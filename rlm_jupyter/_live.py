@@ -22,7 +22,7 @@ import time
 import weakref
 from typing import Any
 
-from rlm_toolkit.errors import RLMError, scrub
+from rlm_toolkit.errors import RLMError, describe, scrub
 
 __all__ = ["Snapshots", "register", "live_views", "stop_all", "cell_error", "error_line",
            "answer_where_sent", "hook_interrupt", "widget_metadata", "Stoppable", "settle"]
@@ -30,9 +30,7 @@ __all__ = ["Snapshots", "register", "live_views", "stop_all", "cell_error", "err
 
 def error_line(error: BaseException) -> str:
     """One line for the user: type and scrubbed message, never a traceback."""
-    message = error.message if isinstance(error, RLMError) else str(error)
-    first = scrub(message).strip().splitlines()[0] if message.strip() else ""
-    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+    return describe(error).splitlines()[0]
 
 
 #: While a page shows the widget, the display's text/plain copy (what a notebook saved mid-stream

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlm_toolkit.agents.events import AgentEvent
-from rlm_toolkit.errors import scrub
+from rlm_toolkit.errors import describe, scrub
 
 from . import render
 
@@ -196,7 +196,7 @@ class TimelineModel:
         if error is not None and self.state == "running":
             if isinstance(error, Exception):
                 self.state = "error"
-                self.error = scrub(f"{type(error).__name__}: {error}")
+                self.error = describe(error)
                 ops.append({"op": "error", "step": max(self.steps) if self.steps else 0, "text": self.error})
             else:
                 self.state = "stopped"

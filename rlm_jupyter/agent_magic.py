@@ -104,7 +104,9 @@ def replay(path: str | Path | Trace, *, speed: float | None = 1.0) -> Any:
         print(f"rlm: {trace.problem_summary()}", file=sys.stderr)
     if trace.kind == "agent":
         return display_agent(events, model=trace.model, steps=trace.steps, started_at=trace.created)
-    return _replay_stream(trace, events)
+    from .stream_view import display_stream  # the stream widget consumes replayed events like a live stream
+
+    return display_stream(events, model=trace.model)
 
 
 def _load(path: str | Path) -> Trace:
@@ -119,13 +121,6 @@ def _load(path: str | Path) -> Trace:
                              f"rlm_jupyter.replay(read_otlp_json({str(path)!r})[i])")
         return traces[0]
     return load(path)
-
-
-def _replay_stream(trace: Trace, events: Any) -> Any:
-    """A stream trace in the stream widget: the widget consumes the replayed events like a live stream."""
-    from . import stream_view
-
-    return stream_view.display_events(events, model=trace.model)
 
 
 def replay_line(line: str) -> Any:

@@ -24,7 +24,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["FORMATS", "to_html", "to_markdown", "to_text", "answer_html"]
+__all__ = ["FORMATS", "to_html", "to_markdown", "answer_html"]
 
 FORMATS = ("markdown", "text", "code")
 
@@ -187,11 +187,6 @@ def _escape_markdown(text: str, brackets: bool) -> str:
             if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line.strip(" `~"):
                 fence = None
     return "\n".join(lines)
-
-
-def to_text(text: str, fmt: str = "markdown") -> str:
-    """The answer as plain text (what ``text/plain`` shows); the text itself, never a repr."""
-    return text
 
 
 def _seconds(value: float | None) -> str:

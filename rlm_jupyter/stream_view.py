@@ -46,7 +46,7 @@ from ._coalesce import FRAME, Coalescer
 from ._drive import adrive, drive
 from ._live import error_line
 
-__all__ = ["StreamView", "display_stream", "adisplay_stream", "display_events", "start_background", "drive", "adrive",
+__all__ = ["StreamView", "display_stream", "adisplay_stream", "start_background", "drive", "adrive",
            "error_line", "FRAME"]
 
 _STATIC = Path(__file__).parent / "static"
@@ -399,11 +399,6 @@ async def adisplay_stream(
     except asyncio.CancelledError:
         task.cancel()  # the awaiting cell was interrupted: stop the stream too
         raise
-
-
-def display_events(source: Any, *, model: str | None = None, **options: Any) -> StreamView:
-    """:func:`display_stream` for a source of stream events (a trace replay, ``rlm.stream_events``)."""
-    return display_stream(source, model=model, **options)
 
 
 def start_background(

@@ -25,7 +25,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from rlm_toolkit.errors import UsageError, scrub
+from rlm_toolkit.errors import UsageError, scrub_data
 
 from . import _live
 from ._approval import Approvals
@@ -164,7 +164,7 @@ class TimelineView(ShownOnce, _live.Stoppable, Approvals, anywidget.AnyWidget):
         out = {}
         for number in self.timeline.steps:
             try:
-                out[number] = _scrubbed(self.messages(number))
+                out[number] = scrub_data(self.messages(number))
             except UsageError:
                 pass
         return out
@@ -189,7 +189,7 @@ class TimelineView(ShownOnce, _live.Stoppable, Approvals, anywidget.AnyWidget):
             step = _int(content.get("step"))
             self.open_steps.add(step)
             try:
-                reply = {"kind": "messages", "step": step, "messages": _scrubbed(self.messages(step))}
+                reply = {"kind": "messages", "step": step, "messages": scrub_data(self.messages(step))}
             except UsageError as error:
                 reply = {"kind": "messages", "step": step, "messages": [], "error": error.message}
             self.send(reply)
@@ -233,16 +233,6 @@ def _int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
-
-
-def _scrubbed(value: Any) -> Any:
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, dict):
-        return {str(k): _scrubbed(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_scrubbed(v) for v in value]
-    return value if value is None or isinstance(value, (bool, int, float)) else scrub(repr(value))
 
 
 def _model_from(steps: Any) -> str | None:

@@ -32,7 +32,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from .errors import MissingDependencyError, UsageError, scrub
+from .errors import MissingDependencyError, UsageError, describe
 
 __all__ = ["sse_event", "sse_stream", "sse_response", "ws_frames", "websocket_stream", "SSE_HEADERS"]
 
@@ -80,7 +80,7 @@ async def _outcomes(chunks: AsyncIterable[str]) -> AsyncIterator[tuple[str, Any]
         async for chunk in chunks:
             yield "text", chunk
     except Exception as failure:  # the client gets a typed, scrubbed message instead of a cut
-        yield "error", f"{type(failure).__name__}: {scrub(failure)}"
+        yield "error", describe(failure)
         return
     finally:
         aclose = getattr(chunks, "aclose", None)

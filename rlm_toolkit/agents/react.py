@@ -30,7 +30,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ..callbacks import CallbackManager
-from ..errors import UsageError, scrub
+from ..errors import UsageError, describe
+from ..providers import openai_model_id
 from ..providers.base import Provider
 from ..rlm import RLM, Prompt
 from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit, _Relay, hook
@@ -113,9 +114,12 @@ class ReActAgent:
         return cls(RLM(model_id, **kwargs), tools, **options)
 
     @classmethod
-    def from_openai(cls, model: str = "gpt-4o-mini", tools: Sequence[Any] | None = None, **kwargs: Any) -> ReActAgent:
-        """OpenAI or any OpenAI-compatible server (``base_url=`` or ``$OPENAI_BASE_URL``)."""
-        return cls.from_model(f"openai:{model}", tools, **kwargs)
+    def from_openai(
+        cls, model: str = "gpt-4o-mini", tools: Sequence[Any] | None = None, *, api: str = "chat", **kwargs: Any
+    ) -> ReActAgent:
+        """OpenAI or any OpenAI-compatible server (``base_url=`` or ``$OPENAI_BASE_URL``);
+        ``api="responses"`` for OpenAI's Responses API."""
+        return cls.from_model(openai_model_id(model, api), tools, **kwargs)
 
     # -- the public calls -----------------------------------------------------------------------
 
@@ -209,7 +213,7 @@ class ReActAgent:
         except Exception as error:
             if state.final is None:
                 step = len(state.history) or 1
-                yield AgentEvent(type="error", content=_describe(error), step=step, is_error=True)
+                yield AgentEvent(type="error", content=describe(error), step=step, is_error=True)
                 yield self._final(state, state.partial, step, is_error=True)
             raise
         finally:
@@ -252,7 +256,7 @@ class ReActAgent:
                 for h in relay.drain():
                     yield h
                 record.end(model.response, began)
-                record.error = _describe(error)
+                record.error = describe(error)
                 state.partial = model.response.text
                 raise
             finally:
@@ -368,7 +372,7 @@ class ReActAgent:
             content = observation_text(result)
         except Exception as exc:
             error = exc
-            content = scrub(_describe(exc))
+            content = describe(exc)
         duration = time.perf_counter() - began
         observation = AgentEvent(type="observation", content=content, input=shown, duration=duration,
                                  is_error=error is not None, **common)
@@ -400,8 +404,3 @@ def _json_arguments(raw: str) -> Any:
     except ValueError as error:
         return ToolInputError(f"the arguments are not valid JSON ({error}): {raw[:200]!r}")
     return value
-
-
-def _describe(error: BaseException) -> str:
-    message = getattr(error, "message", None) or str(error)
-    return scrub(f"{type(error).__name__}: {message}" if message else type(error).__name__)
