@@ -25,7 +25,7 @@ from typing import Any
 from rlm_toolkit.errors import RLMError, describe, scrub
 
 __all__ = ["Snapshots", "register", "live_views", "stop_all", "cell_error", "error_line",
-           "answer_where_sent", "hook_interrupt", "widget_metadata", "Stoppable", "settle"]
+           "answer_where_sent", "hook_interrupt", "widget_metadata", "Stoppable"]
 
 
 def error_line(error: BaseException) -> str:
@@ -140,16 +140,6 @@ class Stoppable:
         self._stop.set()
         if self.on_stop is not None:
             self.on_stop()
-
-
-def settle(view: Any, handle: Any, keep_widget: bool, unsettled: BaseException) -> None:
-    """The end of every live display: a view the driver left live is settled with ``unsettled``,
-    and the display becomes the static bundle (the widget first with ``keep_widget``)."""
-    if view.live():
-        view.finish(unsettled)
-    if handle is not None:
-        data, metadata = view.final_bundle(widget=keep_widget)
-        handle.update(data, metadata=metadata, raw=True)
 
 
 _views: weakref.WeakSet[Any] = weakref.WeakSet()

@@ -116,6 +116,7 @@ class RunState:
     started: float = field(default_factory=time.perf_counter)
     partial: str = ""  # the failed step's text, for the final event of a failed run
     approver: Any = None  # who decides on tool calls (agents.approval); a front end may replace it
+    budget: Any = None  # the run's rlm_toolkit.budget.Budget, summed over its steps
 
 
 Loop = Callable[[RunState, frozenset[str]], AsyncIterator[Any]]

@@ -36,6 +36,8 @@ class AgentEvent:
     or a final that ends a failed run. ``streamed``: a thought whose text came as tokens first.
     ``outcome``: on ``approval`` events None while waiting, then ``"approved"`` or ``"denied"``;
     ``"denied"`` on the observation of a call that was not allowed to run.
+    ``stop_reason``: on a ``final`` that ends a run stopped early — ``"budget"`` (its ``content`` is
+    the text the last step got to).
     """
 
     type: AgentEventType
@@ -49,6 +51,7 @@ class AgentEvent:
     is_error: bool = False
     streamed: bool = False
     outcome: str | None = None
+    stop_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
