@@ -28,7 +28,8 @@ def note(text: str) -> str:
     return "noted"
 
 agent_model = RLM(ScriptedProvider(turns=[
-    ScriptedTurn(chunks="First the sum.", tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 2, "b": 40}}]),
+    ScriptedTurn(chunks="First the sum.",
+                 tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 2, "b": 40}}]),
     ScriptedTurn(chunks="Now a note.", tool_calls=[
         {"id": "c2", "name": "note", "arguments": {"text": "<img src=x onerror=\\"window.__pwned=1\\">"}}]),
     "The sum is 42; the note was not kept.",

@@ -28,8 +28,9 @@ def add(a: int, b: int) -> int:
 
 def two_calls():
     return RLM(ScriptedProvider(turns=[
-        ScriptedTurn(chunks="Adding both.", tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 2, "b": 40}},
-                                                        {"id": "c2", "name": "add", "arguments": {"a": 1, "b": 1}}]),
+        ScriptedTurn(chunks="Adding both.", tool_calls=[
+            {"id": "c1", "name": "add", "arguments": {"a": 2, "b": 40}},
+            {"id": "c2", "name": "add", "arguments": {"a": 1, "b": 1}}]),
         "Done adding.",
     ], delay=0.005))
 """
@@ -103,7 +104,8 @@ def test_approve_then_deny_from_the_page_while_the_cell_runs(kernel):
     end = final_display(run)
     assert end["metadata"]["rlm"]["state"] == "done"
     html = end["data"]["text/html"]
-    assert html.count('data-outcome="approved"') == 1 and html.count('data-outcome="denied"') == 2  # row + obs
+    assert html.count('data-outcome="approved"') == 1
+    assert html.count('data-outcome="denied"') == 2  # the approval row and the observation
     assert "the user denied it in the timeline" in html
     assert value(kernel, "ran") == [[2, 40]] and value(kernel, "out") == "Done adding."
 
@@ -172,7 +174,7 @@ def test_a_background_run_waits_for_its_buttons_while_the_kernel_is_idle(kernel)
     watch.ops = [op for m in run.comm_msgs() if "ops" in m for op in m["ops"]]
     for call_id in ("c1", "c2"):
         watch.approval(call_id)
-        kernel.send_comm(watch.comm, {"op": "decide", "id": call_id, "approved": True})  # the main shell: idle
+        kernel.send_comm(watch.comm, {"op": "decide", "id": call_id, "approved": True})  # main shell: idle
     watch.until(lambda w: any(op["op"] == "final" for op in w.ops))
     deadline = time.perf_counter() + 10
     while value(kernel, "out") is None and time.perf_counter() < deadline:  # -o is set once the run settles

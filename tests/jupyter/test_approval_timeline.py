@@ -30,7 +30,8 @@ def run_events(approve):
 
 def test_an_approval_is_one_row_updated_in_place_and_the_static_copy_keeps_the_decision():
     model = TimelineModel("m")
-    ops = [op for e in run_events(lambda r: True if r.call_id == "c1" else "too big <b>") for op in model.apply(e)]
+    events = run_events(lambda r: True if r.call_id == "c1" else "too big <b>")
+    ops = [op for e in events for op in model.apply(e)]
     approvals = [op for op in ops if op["op"] == "approval"]
     assert [(op["id"], op["state"], op["reason"]) for op in approvals] == [
         ("c1", "pending", ""), ("c1", "approved", ""), ("c2", "pending", ""), ("c2", "denied", "too big <b>")]
@@ -56,7 +57,7 @@ def test_the_views_approver_waits_for_the_page_and_a_click_decides():
     time.sleep(0.1)
     assert answers == []  # still waiting for a click
     view._on_page_message(view, {"op": "decide", "id": "c1", "approved": False}, [])
-    view._on_page_message(view, {"op": "decide", "id": "c1", "approved": True}, [])  # a second click: too late
+    view._on_page_message(view, {"op": "decide", "id": "c1", "approved": True}, [])  # too late: ignored
     asking.join(5)
     assert answers == ["the user denied it in the timeline"]
 
@@ -76,7 +77,8 @@ def test_a_run_that_ends_denies_what_waits_and_the_buttons_drive_a_real_run():
         for op in message.get("ops", ()):
             if op["op"] == "approval" and op["ask"]:
                 clicks.append(op["id"])
-                view._on_page_message(view, {"op": "decide", "id": op["id"], "approved": op["id"] == "c1"}, [])
+                click = {"op": "decide", "id": op["id"], "approved": op["id"] == "c1"}
+                view._on_page_message(view, click, [])
 
     view.send = click_when_asked  # type: ignore[method-assign]
     view.page_seen()

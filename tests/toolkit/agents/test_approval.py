@@ -32,8 +32,9 @@ def _clear():
 def two_calls_then_answer():
     """One step asking for two calls (2+40 and 1+1), then an answer."""
     return ScriptedProvider(turns=[
-        ScriptedTurn(chunks="Adding.", tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 2, "b": 40}},
-                                                   {"id": "c2", "name": "add", "arguments": {"a": 1, "b": "1"}}]),
+        ScriptedTurn(chunks="Adding.", tool_calls=[
+            {"id": "c1", "name": "add", "arguments": {"a": 2, "b": 40}},
+            {"id": "c2", "name": "add", "arguments": {"a": 1, "b": "1"}}]),
         "Done."])
 
 
@@ -123,8 +124,8 @@ def test_text_mode(approved, driver):
         assert observation.content == "5" and RAN == [(2, 3)] and sent["content"] == "Observation: 5"
     else:
         assert observation.outcome == "denied" and RAN == []
-        assert sent == {"role": "user", "content": "Observation: The call to 'add' was denied and did not run: "
-                                                   "denied by the approver."}
+        told = "Observation: The call to 'add' was denied and did not run: denied by the approver."
+        assert sent == {"role": "user", "content": told}
     assert events[-1].type == "final" and not events[-1].is_error
 
 
@@ -152,7 +153,8 @@ def test_an_approver_that_raises_denies_and_the_run_goes_on(raised, named):
 def test_a_non_decision_is_a_denial_that_says_so():
     agent = ReActAgent(RLM(text_mode_provider()), tools=[add], mode="text", approve=lambda r: 1)
     denied = next(e for e in agent.stream("2+3") if e.type == "approval" and e.outcome)
-    assert denied.outcome == "denied" and denied.content == "the approver returned int, not True, False or a reason"
+    assert denied.outcome == "denied"
+    assert denied.content == "the approver returned int, not True, False or a reason"
 
 
 def test_a_call_that_cannot_run_is_not_put_to_the_approver():
@@ -204,10 +206,10 @@ def test_ask_user_where_nothing_can_be_typed_denies_with_a_reason():
         raise EOFError
 
     def no_stdin(prompt):
-        raise StdinNotImplementedError("raw_input was called, but this frontend does not support input requests.")
+        raise StdinNotImplementedError("raw_input was called, but this frontend does not support input")
 
     assert ask_user(request, prompt=closed) == "nobody could be asked: standard input is closed"
-    assert ask_user(request, prompt=no_stdin).startswith("nobody could be asked: this front end takes no input")
+    assert ask_user(request, prompt=no_stdin).startswith("nobody could be asked: this front end takes no")
     assert ask_user(request, prompt=lambda p: " YES ") is True
     assert ask_user(request, prompt=lambda p: "") == "the user said no"
 
