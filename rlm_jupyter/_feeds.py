@@ -63,12 +63,13 @@ class TextFeed(_live.Stoppable):
         if self._stop.is_set():
             return
         if isinstance(item, str):
-            if not item:
-                return
-            item = TextDelta(text=item)
-        if self.response is not self._source_response:
-            self.response.feed(item)
-        text = item.text if getattr(item, "type", None) == "text" else ""
+            text = item  # an RLM stream's own Response has counted it already
+            if text and self.response is not self._source_response:
+                self.response.feed(TextDelta(text=text))
+        else:
+            if self.response is not self._source_response:
+                self.response.feed(item)
+            text = item.text if getattr(item, "type", None) == "text" else ""
         if text:
             with self._lock:
                 self._parts.append(text)
