@@ -23,6 +23,7 @@ from rlm_toolkit.events import TextDelta
 from rlm_toolkit.response import Response
 
 from . import _live, render
+from ._approval import Approvals
 from ._coalesce import Coalescer, Pacer
 from ._live import error_line
 from ._timeline_model import TimelineModel, merge_ops
@@ -120,10 +121,10 @@ class TextFeed(_live.Stoppable):
         return data, {"rlm": {"kind": "stream", **info}}
 
 
-class RunFeed(_live.Stoppable):
+class RunFeed(_live.Stoppable, Approvals):
     """What the timeline widget and :class:`~rlm_jupyter._plain.PlainTimeline` share: events folded
-    into page operations that leave once per frame, the steps' messages, the static bundle.
-    Subclasses say where a frame's operations go (``_emit``)."""
+    into page operations that leave once per frame, the steps' messages, the static bundle, the
+    approver of ``approve=True`` runs. Subclasses say where a frame's operations go (``_emit``)."""
 
     timeline: TimelineModel
     pacer: Pacer
@@ -139,6 +140,7 @@ class RunFeed(_live.Stoppable):
         self.open_steps: set[int] = set()  # steps whose messages a page has open (kept open when static)
         self._lock = threading.RLock()  # the page's requests come on other threads than the events
         self._init_stop()
+        self._init_approvals()
 
     def live(self) -> bool:
         return self.timeline.state == "running"
@@ -188,6 +190,7 @@ class RunFeed(_live.Stoppable):
     def finish(self, error: BaseException | None = None) -> None:
         """Settle the run (done / stopped / error) and send what is left."""
         self.error = error if isinstance(error, Exception) else None
+        self.end_approvals("the run ended before anyone decided")
         with self._lock:
             self._pending.extend(self.timeline.end(error))
             self.pacer.arm()

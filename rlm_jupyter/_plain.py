@@ -69,6 +69,8 @@ class PlainTimeline(RunFeed):
     ``view.timeline``, ``view.messages(step)`` and ``view.final_bundle()`` work as on the widget.
     """
 
+    page_wait = 0.0  # no page will ever show it: an approval asks with input() at once
+
     def __init__(self, model: str | None = None, *, started_at: float | None = None, steps: Any = None,
                  frame: float = FRAME, clock: Any = None) -> None:
         self._start(model, started_at=started_at, steps=steps, frame=frame, clock=clock)
@@ -98,6 +100,8 @@ class PlainTimeline(RunFeed):
             text = op["text"]
             text = text if len(text) <= OBSERVATION_SHOWN else text[:OBSERVATION_SHOWN] + "…"
             return f"<- {'error: ' if op['error'] else ''}{text}\n"
+        if kind == "approval" and op["state"] != "pending":
+            return f"   {op['state']}{': ' + op['reason'] if op['reason'] else ''}\n"
         if kind == "error":
             return f"! {op['text']}\n"
         if kind == "final" and step not in self._streamed:

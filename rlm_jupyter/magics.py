@@ -45,7 +45,8 @@ LINE_HELP = """\
 %rlm export FILE    a recorded run as OpenTelemetry GenAI spans (--otlp URL | --json OUT; --content)
 %rlm diff A B       how two recorded runs differ: steps aligned by action, word diffs, token/time deltas
 %rlm stop           stop every live answer and agent run of this kernel (--bg ones included)
-%rlm help           this text; %%rlm? documents the cell magic's options"""
+%rlm help           this text; %%rlm? documents the cell magic's options
+%%rlm --agent --tools a,b --approve    an agent run whose every tool call waits for Approve / Deny"""
 
 #: Environment variables that configure providers; a cached RLM is rebuilt when one changes.
 _PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "OLLAMA_HOST")
@@ -232,6 +233,8 @@ class RLMMagics(Magics):
     @argument("--agent", action="store_true", help="run the cell as a task for a ReActAgent and show "
               "its live timeline (tools from --tools)")
     @argument("--tools", metavar="NAMES", help="with --agent: comma-separated functions from the notebook")
+    @argument("--approve", action="store_true", help="with --agent: each tool call waits for Approve / "
+              "Deny in the timeline (input() where there are no widgets); a denied call does not run")
     @argument("--record", metavar="FILE", help="record the run to a JSONL trace "
               "(%%rlm replay FILE shows it again)")
     @argument("--bg", action="store_true", help="return at once and stream in the background "
@@ -263,7 +266,7 @@ class RLMMagics(Magics):
         prompt = _attach(interpolate(cell, self.shell.user_ns), args.image, self.shell.user_ns)
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
-        if args.agent or args.tools:
+        if args.agent or args.tools or args.approve:
             self.run_agent(prompt, args)
             return
         self.run_prompt(prompt, args)
@@ -277,13 +280,15 @@ class RLMMagics(Magics):
         from . import _live, agent_magic
 
         if not args.agent:
-            raise UsageError("--tools goes with --agent (%%rlm --agent --tools add,search)")
+            option = "--tools" if args.tools else "--approve"
+            raise UsageError(f"{option} goes with --agent (%%rlm --agent --tools add,search"
+                             f"{'' if args.tools else ' --approve'})")
         try:
             tools = agent_magic.resolve_tools(args.tools, self.shell.user_ns)
             view = agent_magic.run_agent(prompt, self.get_rlm(args.model), tools, record=args.record,
                                          system=args.system or self.system, keep_widget=self.keep_widget,
                                          widget=None if self.widget and not args.no_widget else False,
-                                         background=args.bg, budget=args.budget)
+                                         background=args.bg, budget=args.budget, approve=args.approve)
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
         except KeyboardInterrupt:  # the timeline is settled ("stopped"): one line, not our internals

@@ -263,10 +263,13 @@ def _row_html(row: Row) -> str:
     took = f"{row.duration:.2f} s" if row.duration is not None else ""
     kind = {"live": "thought"}.get(row.kind, row.kind)
     label = {"thought": "Thought", "action": "Action", "observation": "Observation", "error": "Error",
-             "final": "Answer"}[kind]
+             "final": "Answer", "approval": "Approval"}[kind]
     if kind == "observation" and row.is_error:
         label = "Error"
+    if row.outcome in ("approved", "denied"):
+        label = row.outcome.capitalize()
     classes = f"rlm-row rlm-{kind}" + (" rlm-error" if row.is_error and kind != "error" else "")
+    outcome = f' data-outcome="{_h(row.outcome)}"' if row.outcome else ""  # the decision, as on the page
     style = f' style="{_ERR}"' if row.is_error or kind == "error" else ""
     if kind == "action":
         body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
@@ -282,13 +285,16 @@ def _row_html(row: Row) -> str:
                     f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre></details>')
         else:
             body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
+    elif kind == "approval":
+        body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
+                f' <span class="rlm-verdict">{_h(row.text if row.outcome == "denied" else "")}</span>')
     elif kind == "final":
         body = to_html(scrub(row.text), "markdown")
     else:
         body = f'<div class="rlm-text" style="{_PRE}">{_h(row.text)}</div>'
     head = (f'<div class="rlm-row-head" style="font-size:0.85em;opacity:0.75"><span class="rlm-label"{style}>'
             f'<b>{label}</b></span> <span class="rlm-duration">{took}</span></div>')
-    return f'<div class="{classes}">{head}<div class="rlm-body">{body}</div></div>'
+    return f'<div class="{classes}"{outcome}>{head}<div class="rlm-body">{body}</div></div>'
 
 
 #: The static copy keeps at most this much of each message sent to the model (content, tool calls) ...

@@ -19,7 +19,7 @@ from .events import AgentEvent
 from .errors import scrub
 from .events import Finish, TextDelta, ToolCallDelta, Usage
 
-__all__ = ["SpanWriter", "ChatCall", "trace_spans"]
+__all__ = ["SpanWriter", "ChatCall", "trace_spans", "tool_error"]
 
 _FINISH = {"tool_calls": "tool_call"}  # rlm/OpenAI words → the conventions' words where they differ
 
@@ -208,6 +208,14 @@ class SpanWriter:
         return span
 
 
+def tool_error(observation: Any) -> str | None:
+    """What marks an ``execute_tool`` span as failed: the error, or ``denied: …`` for a call its
+    approver refused (``error.type`` "denied"; the tool never ran)."""
+    if observation.outcome == "denied":
+        return f"denied: {observation.content}"
+    return observation.content if observation.is_error else None
+
+
 def trace_spans(
     trace: Trace, tracer_provider: Any, *, capture_content: bool | None = None, agent_name: str | None = None
 ) -> list[Any]:
@@ -298,7 +306,7 @@ def trace_spans(
                     call_id=e.call_id,
                     arguments=action.input,
                     result=e.content,
-                    error=e.content if e.is_error else None,
+                    error=tool_error(e),
                 )
             elif e.type == "error" and not e.tool_name:
                 error = e.content

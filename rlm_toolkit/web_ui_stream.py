@@ -200,8 +200,13 @@ class UIMessageStreamEncoder:
                     "dynamic": True,
                 }
             )
+        elif event.type == "approval" and event.outcome is None:  # waiting: the AI SDK's approval state
+            out.append({"type": "tool-approval-request", "approvalId": event.call_id,
+                        "toolCallId": event.call_id})
         elif event.type == "observation":
-            if event.is_error:
+            if event.outcome == "denied":
+                out.append({"type": "tool-output-denied", "toolCallId": event.call_id})
+            elif event.is_error:
                 out.append(
                     {
                         "type": "tool-output-error",

@@ -150,7 +150,7 @@ function createView(model, el, store) {
     });
     box.append(title, panel, rows);
     list.appendChild(box);
-    step = { box, rows, panel, live: null, actions: new Map() };
+    step = { box, rows, panel, live: null, actions: new Map(), approvals: new Map() };
     steps.set(n, step);
     return step;
   }
@@ -171,8 +171,44 @@ function createView(model, el, store) {
     r.querySelector(".rlm-duration").textContent = seconds(duration);
   }
 
+  // Approve / Deny: the tool and its arguments (model output: textContent only), and while the run
+  // waits for this timeline, two buttons whose click goes back to the kernel over the comm
+  // (handled on a subshell while the cell runs). The kernel's decision op updates the same row.
+  function approval(op) {
+    const step = stepOf(op.step);
+    let r = step.approvals.get(op.id);
+    if (!r) {
+      r = row("approval", "Approval", null);
+      r._verdict = h("div", "rlm-verdict");
+      r._body.append(h("code", "rlm-tool", op.tool), h("pre", "rlm-args", op.args), r._verdict);
+      step.rows.appendChild(r);
+      step.approvals.set(op.id, r);
+    }
+    r.dataset.outcome = op.state;
+    if (op.state !== "pending") {
+      retag(r, "approval", op.state === "approved" ? "Approved" : "Denied", null);
+      r._verdict.textContent = op.state === "denied" && op.reason ? op.reason : "";
+      return;
+    }
+    r._verdict.replaceChildren(h("span", "rlm-ask", op.ask ? `Run ${op.tool}?` : "waiting for approval"));
+    if (!op.ask) return;
+    const buttons = h("span", "rlm-decide");
+    for (const [label, approved] of [["Approve", true], ["Deny", false]]) {
+      const b = h("button", approved ? "rlm-approve" : "rlm-deny", label);
+      b.type = "button";
+      b.addEventListener("click", () => {
+        for (const other of buttons.querySelectorAll("button")) other.disabled = true;
+        model.send({ op: "decide", id: op.id, approved });
+      });
+      buttons.appendChild(b);
+    }
+    r._verdict.appendChild(buttons);
+  }
+
   function observation(op) {
-    const r = row(op.error ? "observation rlm-error" : "observation", op.error ? "Error" : "Observation", op.duration);
+    const label = op.outcome === "denied" ? "Denied" : op.error ? "Error" : "Observation";
+    const r = row(op.error ? "observation rlm-error" : "observation", label, op.duration);
+    if (op.outcome) r.dataset.outcome = op.outcome;
     const pre = h("pre", "rlm-text");
     const full = op.text || "";
     const cut = op.length > full.length ? `\n… (${op.length - full.length} more characters not shown)` : "";
@@ -229,6 +265,9 @@ function createView(model, el, store) {
         step.actions.set(op.id, r);
         break;
       }
+      case "approval":
+        approval(op);
+        break;
       case "observation": {
         const step = stepOf(op.step);
         const action = step.actions.get(op.id);

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from .approval import ApprovalRequest, ask_user
 from ._driver import AgentStream, AsyncAgentStream, StepRecord
 from .events import EVENT_TYPES, AgentEvent, AgentEventType
 from .react import AGENT_OPTIONS, ReActAgent
@@ -29,4 +30,6 @@ __all__ = [
     "as_tools",
     "ToolInputError",
     "AGENT_OPTIONS",
+    "ApprovalRequest",
+    "ask_user",
 ]

@@ -36,7 +36,7 @@ from typing import Any, overload
 from ..errors import UsageError
 from ._schema import ToolInputError, check_arguments, function_schema
 
-__all__ = ["Tool", "tool", "as_tools", "ToolInputError", "ToolExit", "observation_text"]
+__all__ = ["Tool", "tool", "as_tools", "ToolInputError", "ToolExit", "observation_text", "call_in_thread"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: Seconds a cancelled async tool gets to run its cleanup before the agent moves on without it.
@@ -113,14 +113,7 @@ class Tool:
         that ignores cancellation cannot outlive ``timeout``: it is asked to stop and abandoned.
         Whatever it raises comes back as an ``Exception`` (``SystemExit`` as :class:`ToolExit`).
         """
-        worker = _Worker(self.fn, arguments, self.name)
-        try:
-            return await (asyncio.wait_for(worker.future, timeout) if timeout else worker.future)
-        except asyncio.TimeoutError:
-            raise TimeoutError(f"tool {self.name!r} did not finish within {timeout:g} s") from None
-        finally:
-            if worker.cancel():  # give its ``finally`` blocks a moment, never more
-                await asyncio.wait({worker.ended}, timeout=CANCEL_GRACE)
+        return await call_in_thread(self.fn, arguments, self.name, timeout=timeout)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -175,6 +168,20 @@ def as_tools(tools: Any) -> list[Tool]:
             raise UsageError(f"two tools are named {t.name!r}; rename one with @tool(name='...')")
         seen.add(t.name)
     return out
+
+
+async def call_in_thread(fn: Callable[..., Any], arguments: dict[str, Any], name: str, *,
+                         timeout: float | None = None) -> Any:
+    """``fn(**arguments)`` on a daemon thread of its own, as :meth:`Tool.ainvoke` describes (also
+    how an agent's approver is asked); ``name`` names it in errors and in the thread's name."""
+    worker = _Worker(fn, arguments, name)
+    try:
+        return await (asyncio.wait_for(worker.future, timeout) if timeout else worker.future)
+    except asyncio.TimeoutError:
+        raise TimeoutError(f"tool {name!r} did not finish within {timeout:g} s") from None
+    finally:
+        if worker.cancel():  # give its ``finally`` blocks a moment, never more
+            await asyncio.wait({worker.ended}, timeout=CANCEL_GRACE)
 
 
 def observation_text(result: Any) -> str:

@@ -324,3 +324,18 @@ def test_without_the_extra_the_error_names_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as if not installed
     with pytest.raises(MissingDependencyError, match=r"rlm\[otel\]"):
         otel.OTelCallback()
+
+
+def test_a_denied_tool_call_is_an_execute_tool_span_with_error_type_denied(tmp_path, memory):
+    from rlm_toolkit.agents import ReActAgent
+
+    provider, exporter = memory
+    model = RLM(ScriptedProvider(turns=[ScriptedTurn(tool_calls=[{"id": "c1", "name": "add",
+                                                                  "arguments": {"a": 1, "b": 2}}]), "No."]))
+    agent = ReActAgent(model, tools=[add], approve=lambda request: "not today")
+    agent.run("1+2", record=tmp_path / "run.jsonl", callbacks=[otel.OTelCallback(provider)])
+    replayed = load(tmp_path / "run.jsonl").to_otel(tracer_provider=provider)
+    live = [s for s in exporter.get_finished_spans() if s.name == "execute_tool add"]
+    for span in (live[0], next(s for s in replayed if s.name == "execute_tool add")):
+        assert span.attributes[names().ERROR_TYPE] == "denied"
+        assert span.status.description == "denied: The call to 'add' was denied and did not run: not today."

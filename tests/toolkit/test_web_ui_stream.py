@@ -68,6 +68,11 @@ def make_app():
         agent = ReActAgent(ScriptedProvider(turns=turns), tools=[divide], mode="native")
         return web.ui_message_response(agent.astream(web.messages_from_ui(await request.json())))
 
+    @app.post("/denied")
+    async def denied(request: Request):
+        agent = ReActAgent(ScriptedProvider(turns=NATIVE), tools=[add], approve=lambda r: "no adding today")
+        return web.ui_message_response(agent.astream(web.messages_from_ui(await request.json())))
+
     @app.post("/error")
     async def error(request: Request):
         turn = ScriptedTurn(
@@ -149,6 +154,16 @@ def test_text_react_thoughts_arrive_as_reasoning(app_url, read_ui_stream):
     assert all(p["state"] == "done" for p in parts(result, "reasoning"))
     assert parts(result, "dynamic-tool")[0]["state"] == "output-available"
     assert [p["text"] for p in parts(result, "text")] == ["3"]
+
+
+def test_a_denied_call_is_asked_then_denied_as_the_sdk_shows_it(app_url, read_ui_stream):
+    result = read_ui_stream(app_url + "/denied")
+    assert result["errors"] == []
+    kinds = [c["type"] for c in result["chunks"]]
+    assert kinds.index("tool-input-available") < kinds.index("tool-approval-request") < kinds.index(
+        "tool-output-denied")
+    [tool] = parts(result, "dynamic-tool")
+    assert tool["state"] == "output-denied" and tool["approval"]["id"] == "c1"
 
 
 def test_a_failing_tool_is_an_output_error_part(app_url, read_ui_stream):
