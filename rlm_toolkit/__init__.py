@@ -27,7 +27,7 @@ from .errors import (
     ServerError,
     UsageError,
 )
-from .events import Finish, TextDelta, ToolCall, ToolCallDelta, Usage
+from .events import Finish, ReasoningDelta, TextDelta, ToolCall, ToolCallDelta, Usage
 from .providers import Provider, Request
 from .providers.scripted import ScriptedProvider, ScriptedTurn
 from .response import Response
@@ -48,6 +48,7 @@ __all__ = [
     "ScriptedProvider",
     "ScriptedTurn",
     "TextDelta",
+    "ReasoningDelta",
     "ToolCallDelta",
     "ToolCall",
     "Usage",

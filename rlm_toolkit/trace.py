@@ -35,7 +35,7 @@ from .agents.events import AgentEvent
 from .callbacks import StreamingCallback
 from . import errors
 from .errors import UsageError, scrub
-from .events import StreamEvent, TextDelta
+from .events import ReasoningDelta, StreamEvent, TextDelta
 
 __all__ = ["VERSION", "Trace", "TraceRecorder", "StreamRecorder", "AgentRecorder", "record", "load", "replay",
            "Replay", "check_writable", "check_speed", "MIN_SPEED", "MAX_SPEED"]
@@ -134,17 +134,18 @@ def _open_for_writing(path: Path) -> IO[str]:
 
 
 def _text_of(event: Any) -> str | None:
-    """The streamed text an event carries (text deltas, agent tokens), else None."""
-    if isinstance(event, TextDelta):
+    """The streamed text an event carries (text and reasoning deltas, agent tokens and reasoning), else None."""
+    if isinstance(event, TextDelta) or (isinstance(event, ReasoningDelta) and event.signature is None
+                                        and event.redacted is None):
         return event.text
-    if isinstance(event, AgentEvent) and event.type == "token":
+    if isinstance(event, AgentEvent) and event.type in ("token", "reasoning"):
         return event.content
     return None
 
 
 def _with_text(event: Any, text: str) -> dict[str, Any]:
     data = event.to_dict()
-    data["text" if isinstance(event, TextDelta) else "content"] = text
+    data["content" if isinstance(event, AgentEvent) else "text"] = text
     return data
 
 
@@ -306,10 +307,17 @@ class StreamRecorder(StreamingCallback):
     def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
         self.recorder.event(TextDelta(text=token))
 
+    def on_llm_reasoning(self, text: str, **kwargs: Any) -> None:
+        self.recorder.event(ReasoningDelta(text=text))
+
     def _end(self, response: Any, error: BaseException | None) -> None:
         from .events import Finish, ToolCallDelta, Usage
 
         if response is not None:
+            for index, block in enumerate(response.reasoning_blocks):  # signatures are opaque: at the end
+                if block.get("signature") or block.get("type") == "redacted_thinking":
+                    self.recorder.event(ReasoningDelta(signature=block.get("signature"), redacted=block.get("data"),
+                                                       index=index))
             for call in response.tool_calls:
                 self.recorder.event(ToolCallDelta(index=call.index, call_id=call.call_id, name=call.name,
                                                   arguments=call.arguments))

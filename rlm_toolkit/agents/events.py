@@ -7,6 +7,8 @@ report what went wrong on the way (a tool that raised, max_steps reached, a prov
 
 ``token`` events carry text as it streams; when a step turns out to call tools, its text was
 reasoning, and the ``thought`` event that follows repeats it whole (``streamed=True``).
+``reasoning`` events carry the model's own reasoning as it streams (a reasoning model's thinking,
+before the step's text); it belongs to the step's thought and is never part of an answer.
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ from typing import Any, Literal
 
 __all__ = ["AgentEvent", "AgentEventType", "EVENT_TYPES"]
 
-AgentEventType = Literal["thought", "action", "observation", "token", "final", "error"]
-EVENT_TYPES: tuple[str, ...] = ("thought", "action", "observation", "token", "final", "error")
+AgentEventType = Literal["thought", "action", "observation", "token", "reasoning", "final", "error"]
+EVENT_TYPES: tuple[str, ...] = ("thought", "action", "observation", "token", "reasoning", "final", "error")
 
 
 @dataclass(kw_only=True, slots=True)
 class AgentEvent:
     """One typed, timestamped agent event.
 
-    ``content``: the text (thought, observation, token, final answer, error message).
+    ``content``: the text (thought, observation, token, reasoning, final answer, error message).
     ``tool_name`` / ``input`` (a dict) / ``call_id``: set on ``action`` and ``observation``.
     ``step``: 1-based step number. ``duration``: seconds the tool took (observations) or the
     whole run took (final). ``is_error``: an observation from a tool that raised or timed out,

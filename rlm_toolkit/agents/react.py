@@ -233,6 +233,8 @@ class ReActAgent:
                 async for piece in model:
                     for h in relay.drain():
                         yield h
+                    if piece.type == "reasoning" and piece.text:
+                        yield AgentEvent(type="reasoning", content=piece.text, step=step)
                     if piece.type != "text":
                         continue
                     if parser is None:
@@ -271,6 +273,7 @@ class ReActAgent:
                     "content": response.text or None,
                     "tool_calls": [{"id": cid, "type": "function", "function": {"name": name, "arguments": raw}}
                                    for cid, name, _, raw in planned],
+                    **_signed_reasoning(response),
                 })
             else:
                 assert parser is not None
@@ -369,6 +372,13 @@ def _json_arguments(raw: str) -> Any:
     except ValueError as error:
         return ToolInputError(f"the arguments are not valid JSON ({error}): {raw[:200]!r}")
     return value
+
+
+def _signed_reasoning(response: Any) -> dict[str, Any]:
+    """``reasoning_blocks`` for the assistant message of a tool-use turn, when the provider signed
+    them (Anthropic's thinking): it must get them back unchanged. Unsigned reasoning is not sent back."""
+    blocks = [b for b in response.reasoning_blocks if b.get("signature") or b.get("type") == "redacted_thinking"]
+    return {"reasoning_blocks": blocks} if blocks else {}
 
 
 def _describe(error: BaseException) -> str:
