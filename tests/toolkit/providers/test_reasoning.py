@@ -218,3 +218,45 @@ def test_ollama_native_thinking(vendor_server):
     assert list(rlm.stream("r's in strawberry?", extra={"think": True})) == ["Three."]
     assert rlm.last_response.reasoning == "Count the r's." and heard.reasoning == ["Count ", "the r's."]
     assert vendor_server.requests[0][2]["think"] is True
+
+
+# -- traces ---------------------------------------------------------------------------------------
+
+def test_traces_record_and_replay_reasoning_with_its_signature(vendor_server, tmp_path):
+    from rlm_toolkit.trace import load, replay
+
+    vendor_server.script(Reply(200, "text/event-stream", sse(*message(
+        block_start(0, {"type": "thinking", "thinking": ""}),
+        block_delta(0, {"type": "thinking_delta", "thinking": "Think "}),
+        block_delta(0, {"type": "thinking_delta", "thinking": "twice."}),
+        block_delta(0, {"type": "signature_delta", "signature": SIGNATURE}),
+        block_stop(0),
+        block_start(1, {"type": "text", "text": ""}),
+        block_delta(1, {"type": "text_delta", "text": "Once."}),
+        block_stop(1)))))
+    provider = AnthropicProvider("claude-test", api_key="sk-ant-test-0123456789abcdef", base_url=vendor_server.base_url)
+    path = tmp_path / "thinking.jsonl"
+    assert list(RLM(provider, max_retries=0).stream("?", record=path)) == ["Once."]
+    trace = load(path)
+    assert (trace.text, trace.reasoning) == ("Once.", "Think twice.")
+    replayed = list(replay(path))
+    assert [e for e in replayed if e.type == "reasoning"] == [
+        ReasoningDelta(text="Think "), ReasoningDelta(text="twice."), ReasoningDelta(signature=SIGNATURE)]
+    from rlm_toolkit.response import Response
+
+    again = Response(model="claude-test", provider="anthropic")
+    for event in replayed:
+        again.feed(event)
+    assert again.reasoning_blocks == [{"type": "thinking", "thinking": "Think twice.", "signature": SIGNATURE}]
+
+
+def test_agent_traces_keep_reasoning_events(tmp_path):
+    from rlm_toolkit import ScriptedProvider, ScriptedTurn
+    from rlm_toolkit.trace import load
+
+    agent = ReActAgent(ScriptedProvider(turns=[ScriptedTurn(reasoning="Easy one.", chunks="Four.")]))
+    path = tmp_path / "run.jsonl"
+    assert agent.run("2 + 2?", record=path) == "Four."
+    trace = load(path)
+    assert trace.reasoning == "Easy one." and trace.text == "Four."
+    assert [e.step for e in trace.events if e.type == "reasoning"] == [1, 1]
