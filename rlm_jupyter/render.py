@@ -24,7 +24,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["FORMATS", "to_html", "to_markdown", "to_text", "answer_html"]
+__all__ = ["FORMATS", "to_html", "to_markdown", "to_text", "answer_html", "thinking_html", "thinking_note"]
 
 FORMATS = ("markdown", "text", "code")
 
@@ -212,13 +212,32 @@ def footer_text(info: dict[str, Any]) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def answer_html(text: str, fmt: str, info: dict[str, Any], error: str | None = None) -> str:
-    """The static twin of the stream widget (same classes, ``data-state``), for the final display."""
+def thinking_note(thinking: str) -> str:
+    """The reasoning in a few words, for ``text/plain`` and ``text/markdown`` ("" when there was none)."""
+    if not thinking:
+        return ""
+    words = len(thinking.split())
+    return f"thinking: {words:,} word{'' if words == 1 else 's'}, folded in the HTML output"
+
+
+def thinking_html(thinking: str) -> str:
+    """The reasoning as a folded ``<details>`` ("Thinking"), as plain escaped text ("" when none)."""
+    if not thinking:
+        return ""
+    body = _html.escape(thinking).replace("$", "&#36;")
+    return (f'<details class="rlm-thinking"><summary class="rlm-thinking-title" style="opacity:0.75">Thinking'
+            f'</summary><div class="rlm-thinking-text" style="white-space:pre-wrap;opacity:0.75">{body}</div>'
+            "</details>")
+
+
+def answer_html(text: str, fmt: str, info: dict[str, Any], error: str | None = None, *, thinking: str = "") -> str:
+    """The static twin of the stream widget (same classes, ``data-state``), for the final display;
+    the model's reasoning, if any, folded above the answer."""
     state = _html.escape(str(info.get("state") or "done"), quote=True)
     error_html = f'<div class="rlm-error">{_html.escape(error)}</div>' if error else ""
     footer = _html.escape(footer_text(info)).replace("$", "&#36;")
     return (
-        f'<div class="rlm-stream rlm-static {_NO_MATH}" data-state="{state}">'
+        f'<div class="rlm-stream rlm-static {_NO_MATH}" data-state="{state}">{thinking_html(thinking)}'
         f'<div class="rlm-answer">{to_html(text, fmt)}</div>{error_html.replace("$", "&#36;")}'
         f'<div class="rlm-footer" style="font-size:0.85em;opacity:0.7">{footer}</div></div>'
     )

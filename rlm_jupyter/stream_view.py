@@ -8,7 +8,10 @@
 
 The kernel sends each frame's new text as one custom message (``{"d": …, "o": offset}``; at most
 ~30 a second, none held longer than a frame, see :mod:`rlm_jupyter._coalesce`); the page appends it
-and renders markdown safely (``static/markdown.js``). A view that appears mid-stream (a reload, a
+and renders markdown safely (``static/markdown.js``). A reasoning model's thinking travels the same
+way (``{"r": …, "ro": offset}``, in the same frames) into a "Thinking" section above the answer,
+shown as plain text, that folds when the answer starts; the static copy keeps it in a folded
+``<details>``. A view that appears mid-stream (a reload, a
 second tab) gets the whole text so far in the widget's state and continues from the offsets. The
 display's ``text/plain`` is refreshed now and then (:class:`rlm_jupyter._live.Snapshots`), so a
 notebook saved mid-stream keeps the text so far and a front end without widgets sees it grow. When
@@ -71,6 +74,7 @@ class _Fed(_live.Stoppable):
     response: Response
     coalescer: Coalescer
     _parts: list[str]
+    _thought: list[str]
     _source_response: Response | None
 
     def _start(self, model: str | None, frame: float, response: Response | None) -> None:
@@ -78,7 +82,9 @@ class _Fed(_live.Stoppable):
         self.response = response or Response(model=name or provider, provider=provider if name else "")
         self._source_response = None
         self.coalescer = Coalescer(frame)
+        self.thinking_coalescer = Coalescer(frame)  # the reasoning, sent in the same frames as the text
         self._parts = []
+        self._thought = []
         self._lock = threading.RLock()  # the page's requests come on other threads than the feed
         self._init_stop()
 
@@ -100,30 +106,52 @@ class _Fed(_live.Stoppable):
             item = TextDelta(text=item)
         if self.response is not self._source_response:
             self.response.feed(item)
-        text = item.text if getattr(item, "type", None) == "text" else ""
+        kind = getattr(item, "type", None)
+        if kind == "text":
+            parts, coalescer = self._parts, self.coalescer
+        elif kind == "reasoning":
+            parts, coalescer = self._thought, self.thinking_coalescer
+        else:
+            return
+        text = item.text
         if text:
             with self._lock:
-                self._parts.append(text)
-                self.coalescer.push(text, now)
-            if self.coalescer.due(now) == 0.0:
+                parts.append(text)
+                coalescer.push(text, now)
+            if coalescer.due(now) == 0.0:
                 self.flush(now)
 
     def due(self, now: float | None = None) -> float | None:
-        return self.coalescer.due(now)
+        if not self.thinking_coalescer.pending:
+            return self.coalescer.due(now)
+        dues = [d for d in (self.coalescer.due(now), self.thinking_coalescer.due(now)) if d is not None]
+        return min(dues)
 
     def flush(self, now: float | None = None, *, force: bool = False) -> None:
-        """Send the pending text as one message, if its frame is due (or ``force``)."""
+        """Send the pending text (and reasoning) as one message, if its frame is due (or ``force``)."""
         with self._lock:
+            thought = None
+            if self.thinking_coalescer.pending:  # both leave in one frame once either is due
+                force = force or self.due(now) == 0.0
+                thought = self.thinking_coalescer.take(now, force=force)
             delta = self.coalescer.take(now, force=force)
-            if delta is not None:
-                self._emit(delta)
+            if delta is not None or thought is not None:
+                self._emit(delta, thought)
+                # one pace for both: a frame that carried either starts the wait for the next
+                self.coalescer.last_sent = self.thinking_coalescer.last_sent = max(
+                    self.coalescer.last_sent, self.thinking_coalescer.last_sent)
 
-    def _emit(self, delta: str) -> None:
+    def _emit(self, delta: str | None, thought: str | None = None) -> None:
         raise NotImplementedError
 
     @property
     def answer(self) -> str:
         return "".join(self._parts)
+
+    @property
+    def reasoning(self) -> str:
+        """The model's reasoning shown so far ("" when it streamed none)."""
+        return "".join(self._thought)
 
     def provenance(self) -> dict[str, Any]:
         """``Response.to_dict()`` with its error as one scrubbed line (it is saved with the notebook)."""
@@ -141,13 +169,14 @@ class _Fed(_live.Stoppable):
         This is what a saved notebook keeps, so the text is scrubbed of anything key-shaped.
         """
         fmt, error = getattr(self, "fmt", "markdown"), getattr(self, "error", "")
-        text, info = scrub(self.answer), self.provenance()
+        text, info, thought = scrub(self.answer), self.provenance(), scrub(self.reasoning)
         plain = text if not error else f"{text}\n[{error}]" if text else f"[{error}]"
+        note = render.thinking_note(thought)
         data: dict[str, Any] = {
-            "text/plain": plain,
-            "text/markdown": render.to_markdown(text, fmt) + (f"\n\n*{render.to_markdown(error, 'text')}*"
-                                                              if error else ""),
-            "text/html": render.answer_html(text, fmt, info, error or None),
+            "text/plain": f"[{note}]\n{plain}" if note else plain,
+            "text/markdown": (f"*[{note}]*\n\n" if note else "") + render.to_markdown(text, fmt)
+            + (f"\n\n*{render.to_markdown(error, 'text')}*" if error else ""),
+            "text/html": render.answer_html(text, fmt, info, error or None, thinking=thought),
         }
         return data, {"rlm": {"kind": "stream", **info}}
 
@@ -187,6 +216,7 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
     _esm = _esm()
     _css = (_STATIC / "stream.css").read_text(encoding="utf-8")
     text = traitlets.Unicode("").tag(sync=True)
+    thinking = traitlets.Unicode("").tag(sync=True)  # the reasoning, kept like ``text``
     state = traitlets.Unicode("streaming").tag(sync=True)
     model_name = traitlets.Unicode("").tag(sync=True)  # the language model (model_id is the comm's)
     fmt = traitlets.Unicode("markdown").tag(sync=True)
@@ -204,6 +234,7 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
             raise ValueError(f"fmt must be one of {', '.join(render.FORMATS)}, not {fmt!r}")
         self._start(model, frame, response)
         self._sent = 0  # UTF-16 code units sent in deltas: the offset of the next one
+        self._thought_sent = 0  # the same for the reasoning
         super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable)
         self._sent_first = False
         self._shown_in: int | None = None  # the execution count of the cell that displayed it
@@ -215,9 +246,14 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
 
     # -- driving --------------------------------------------------------------------------------
 
-    def _emit(self, delta: str) -> None:
-        offset, self._sent = self._sent, self._sent + _js_length(delta)
-        message: dict[str, Any] = {"d": delta, "o": offset, "n": self.response.chunks}
+    def _emit(self, delta: str | None, thought: str | None = None) -> None:
+        message: dict[str, Any] = {"n": self.response.chunks}
+        if thought is not None:
+            message["r"], message["ro"] = thought, self._thought_sent
+            self._thought_sent += _js_length(thought)
+        if delta is not None:
+            message["d"], message["o"] = delta, self._sent
+            self._sent += _js_length(delta)
         first = self.response.first_token_at
         if first is not None:
             message["e"] = round(time.perf_counter() - first, 4)
@@ -259,6 +295,8 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
             with self._lock:
                 if "text" in state:
                     state["text"] = "".join(self._parts)
+                if "thinking" in state:
+                    state["thinking"] = "".join(self._thought)
                 if "progress" in state:
                     response = self.response
                     first = response.first_token_at
@@ -273,15 +311,15 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
         """Send what is left, settle the state (done / stopped / error) and keep the whole text."""
         self.flush(force=True)
         self.response.settle(error)
-        text = "".join(self._parts)
+        text, thought = "".join(self._parts), "".join(self._thought)
         with self.hold_sync():
             self.info = self.provenance()
             if error is not None and self.response.state == "error":
                 self.error = error_line(error)
             self.state = self.response.state if self.response.state != "streaming" else "done"
-        with self._lock_property(text=text):  # the page already has it: set without re-sending
-            self.text = text
-        self.send({"end": _js_length(text)})
+        with self._lock_property(text=text, thinking=thought):  # the page already has them: not re-sent
+            self.text, self.thinking = text, thought
+        self.send({"end": _js_length(text), **({"thought": _js_length(thought)} if thought else {})})
 
     # -- page messages --------------------------------------------------------------------------
 
@@ -293,11 +331,12 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
         if content.get("stop"):
             self.request_stop()
         elif "resync" in content:  # a page missed deltas; it may say how much it holds
-            held = content["resync"]
+            held, held_thought = content["resync"], content.get("thinking", 0)
             with self._lock:
-                text = "".join(self._parts)
-                if held is True or not isinstance(held, int) or _js_length(text) > held:
-                    self.send({"text": text})
+                text, thought = "".join(self._parts), "".join(self._thought)
+                if (held is True or not isinstance(held, int) or _js_length(text) > held
+                        or not isinstance(held_thought, int) or _js_length(thought) > held_thought):
+                    self.send({"text": text, **({"thinking": thought} if thought else {})})
         elif content.get("rendered"):
             self._view_ids.add(str(content["rendered"]))
 
@@ -448,9 +487,10 @@ class PlainStream(_Fed):
         self._start(model, frame, None)
         self.fmt, self.error, self.state = fmt, "", "streaming"
 
-    def _emit(self, delta: str) -> None:
-        sys.stdout.write(delta)
-        sys.stdout.flush()
+    def _emit(self, delta: str | None, thought: str | None = None) -> None:
+        if delta:  # stdout carries the answer only; the reasoning is in the final bundle
+            sys.stdout.write(delta)
+            sys.stdout.flush()
 
     def finish(self, error: BaseException | None = None) -> None:
         self.flush(force=True)
