@@ -62,9 +62,10 @@ function initialize({ model }) {
   // Ask for the whole text if the kernel has more than this model started from.
   // (Repeated twice: a front end opens the comm's subshell asynchronously, see render below.)
   const catchUp = () => {
-    if (model.get("state") === "streaming") {
-      model.send({ resync: (model.get("text") || "").length, thinking: (model.get("thinking") || "").length });
-    }
+    if (model.get("state") !== "streaming") return;
+    const held = { resync: (model.get("text") || "").length };
+    const thought = (model.get("thinking") || "").length;
+    model.send(thought ? { ...held, thinking: thought } : held);
   };
   catchUp();
   setTimeout(catchUp, 500);
