@@ -31,8 +31,8 @@ OBSERVATION_LIMIT = 20_000
 
 
 class Row:
-    """One row of a step: ``kind`` is live (text still streaming), thought, action, observation,
-    error or final. Streamed text is kept as pieces and joined when read (no quadratic growth)."""
+    """One row of a step: ``kind`` is reasoning (the model's thinking, shown folded with the step's
+    thought), live (text still streaming), thought, action, observation, error or final. Streamed text is kept as pieces and joined when read (no quadratic growth)."""
 
     __slots__ = ("kind", "_parts", "tool", "args", "call_id", "is_error", "duration")
 
@@ -127,6 +127,12 @@ class TimelineModel:
                 step.rows.append(row := Row("live"))
             row.append(event.content)
             ops.append({"op": "live", "step": number, "delta": event.content})
+        elif kind == "reasoning":
+            row = step.row("reasoning")
+            if row is None:
+                step.rows.append(row := Row("reasoning"))
+            row.append(event.content)
+            ops.append({"op": "reasoning", "step": number, "delta": event.content})
         elif kind == "thought":
             row = step.row("live")
             if row is None or not event.streamed:
@@ -216,6 +222,8 @@ class TimelineModel:
                     out.append(f"{label}{took}: {_clip(row.text)}")
                 elif row.kind in ("thought", "live"):
                     out.append(f"Thought{took}: {row.text}")
+                elif row.kind == "reasoning":
+                    out.append(f"({render.thinking_note(row.text)})")
                 elif row.kind == "error":
                     out.append(f"Error: {row.text}")
                 elif row.kind == "final":
@@ -240,6 +248,8 @@ class TimelineModel:
                     out.append(f"**{label}{took}:**\n\n{_fence(_clip(row.text, 2000))}")
                 elif row.kind in ("thought", "live"):
                     out.append(f"**Thought{took}:** {render.to_markdown(row.text, 'text')}")
+                elif row.kind == "reasoning":
+                    out.append(f"*({render.thinking_note(row.text)})*")
                 elif row.kind == "error":
                     out.append(f"**Error:** {render.to_markdown(row.text, 'text')}")
                 elif row.kind == "final":
@@ -260,6 +270,8 @@ def _h(text: Any) -> str:
 
 
 def _row_html(row: Row) -> str:
+    if row.kind == "reasoning":  # folded, as plain escaped text
+        return f'<div class="rlm-row rlm-reasoning">{render.thinking_html(scrub(row.text))}</div>'
     took = f"{row.duration:.2f} s" if row.duration is not None else ""
     kind = {"live": "thought"}.get(row.kind, row.kind)
     label = {"thought": "Thought", "action": "Action", "observation": "Observation", "error": "Error",
@@ -377,7 +389,7 @@ def _count(n: int, word: str) -> str:
 
 
 def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Join consecutive ``live`` deltas of one step and keep only the last header."""
+    """Join consecutive ``live`` (or ``reasoning``) deltas of one step and keep only the last header."""
     out: list[dict[str, Any]] = []
     header: dict[str, Any] | None = None
     pieces: list[str] = []  # the deltas of the live op at out[-1], joined when it is complete
@@ -392,7 +404,8 @@ def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
             header = op
             continue
         last = out[-1] if out else None
-        if op["op"] == "live" and last is not None and last["op"] == "live" and last["step"] == op["step"]:
+        if (op["op"] in _DELTAS and last is not None and last["op"] == op["op"]
+                and last["step"] == op["step"]):
             if not pieces:
                 pieces.append(last["delta"])
             pieces.append(op["delta"])
@@ -403,6 +416,9 @@ def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if header is not None:
         out.append(header)
     return out
+
+
+_DELTAS = ("live", "reasoning")
 
 
 def _fence(text: str, info: str = "") -> str:
