@@ -260,3 +260,22 @@ def test_agent_traces_keep_reasoning_events(tmp_path):
     trace = load(path)
     assert trace.reasoning == "Easy one." and trace.text == "Four."
     assert [e.step for e in trace.events if e.type == "reasoning"] == [1, 1]
+
+
+def test_a_long_reasoning_is_kept_in_linear_time():
+    """200,000 reasoning pieces (a long think) cost about ten times 20,000, not a hundred."""
+    import time
+
+    from rlm_toolkit.response import Response
+
+    def feed(n: int) -> float:
+        events = [ReasoningDelta(text=f"tok{i:06d} ") for i in range(n)] + [ReasoningDelta(signature="s")]
+        response = Response(model="m", provider="p")
+        began = time.perf_counter()
+        for event in events:
+            response.feed(event)
+        assert len(response.reasoning_blocks[0]["thinking"]) == 10 * n
+        return time.perf_counter() - began
+
+    small = min(feed(20_000) for _ in range(3))
+    assert feed(200_000) < 40 * small
