@@ -32,7 +32,8 @@ OBSERVATION_LIMIT = 20_000
 
 class Row:
     """One row of a step: ``kind`` is reasoning (the model's thinking, shown folded with the step's
-    thought), live (text still streaming), thought, action, observation, error or final. Streamed text is kept as pieces and joined when read (no quadratic growth)."""
+    thought), live (text still streaming), thought, action, observation, error or final.
+    Streamed text is kept as pieces and joined when read (no quadratic growth)."""
 
     __slots__ = ("kind", "_parts", "tool", "args", "call_id", "is_error", "duration")
 

@@ -230,7 +230,9 @@ def thinking_html(thinking: str) -> str:
             "</details>")
 
 
-def answer_html(text: str, fmt: str, info: dict[str, Any], error: str | None = None, *, thinking: str = "") -> str:
+def answer_html(
+    text: str, fmt: str, info: dict[str, Any], error: str | None = None, *, thinking: str = ""
+) -> str:
     """The static twin of the stream widget (same classes, ``data-state``), for the final display;
     the model's reasoning, if any, folded above the answer."""
     state = _html.escape(str(info.get("state") or "done"), quote=True)

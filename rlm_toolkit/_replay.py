@@ -60,7 +60,8 @@ def _tool_index(v: Any) -> bool:
 #: in _REQUIRED must be there). Unknown fields are ignored, as the format says.
 _STREAM_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
     "text": {"text": _str},
-    "reasoning": {"text": _str, "signature": _optional(_str), "redacted": _optional(_str), "index": _tool_index},
+    "reasoning": {"text": _str, "signature": _optional(_str), "redacted": _optional(_str),
+                  "index": _tool_index},
     "tool_call": {"index": _tool_index, "call_id": _optional(_str), "name": _optional(_str),
                   "arguments": _str},
     "usage": {"prompt_tokens": _optional(_whole), "completion_tokens": _optional(_whole)},

@@ -134,7 +134,8 @@ def _open_for_writing(path: Path) -> IO[str]:
 
 
 def _text_of(event: Any) -> str | None:
-    """The streamed text an event carries (text and reasoning deltas, agent tokens and reasoning), else None."""
+    """The streamed text an event carries (text and reasoning deltas, agent tokens and reasoning),
+    else None."""
     if isinstance(event, TextDelta) or (isinstance(event, ReasoningDelta) and event.signature is None
                                         and event.redacted is None):
         return event.text
@@ -316,8 +317,8 @@ class StreamRecorder(StreamingCallback):
         if response is not None:
             for index, block in enumerate(response.reasoning_blocks):  # signatures are opaque: at the end
                 if block.get("signature") or block.get("type") == "redacted_thinking":
-                    self.recorder.event(ReasoningDelta(signature=block.get("signature"), redacted=block.get("data"),
-                                                       index=index))
+                    self.recorder.event(ReasoningDelta(signature=block.get("signature"),
+                                                       redacted=block.get("data"), index=index))
             for call in response.tool_calls:
                 self.recorder.event(ToolCallDelta(index=call.index, call_id=call.call_id, name=call.name,
                                                   arguments=call.arguments))

@@ -377,7 +377,8 @@ def _json_arguments(raw: str) -> Any:
 def _signed_reasoning(response: Any) -> dict[str, Any]:
     """``reasoning_blocks`` for the assistant message of a tool-use turn, when the provider signed
     them (Anthropic's thinking): it must get them back unchanged. Unsigned reasoning is not sent back."""
-    blocks = [b for b in response.reasoning_blocks if b.get("signature") or b.get("type") == "redacted_thinking"]
+    blocks = [b for b in response.reasoning_blocks
+              if b.get("signature") or b.get("type") == "redacted_thinking"]
     return {"reasoning_blocks": blocks} if blocks else {}
 
 

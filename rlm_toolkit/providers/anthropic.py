@@ -146,7 +146,8 @@ class AnthropicParser:
                 return [ReasoningDelta(text=text, index=self._reasoning_index(data))] if text else []
             if piece == "signature_delta":
                 signature = get(delta, "signature", str, data, "delta.signature")
-                return [ReasoningDelta(signature=signature, index=self._reasoning_index(data))] if signature else []
+                index = self._reasoning_index(data)
+                return [ReasoningDelta(signature=signature, index=index)] if signature else []
         elif kind == "message_delta":
             reason = get(get(data, "delta", dict, data) or {}, "stop_reason", str, data, "delta.stop_reason")
             self._reason = _REASONS.get(reason, reason) if reason else self._reason
@@ -172,7 +173,8 @@ class AnthropicParser:
         ``redacted_thinking`` block arrives whole (its ``data`` is encrypted, never shown)."""
         index = self._reasoning_index(data)
         if block["type"] == "redacted_thinking":
-            return [ReasoningDelta(redacted=get(block, "data", str, data, "content_block.data") or "", index=index)]
+            redacted = get(block, "data", str, data, "content_block.data") or ""
+            return [ReasoningDelta(redacted=redacted, index=index)]
         text = get(block, "thinking", str, data, "content_block.thinking") or ""
         signature = get(block, "signature", str, data, "content_block.signature")
         return [ReasoningDelta(text=text, signature=signature, index=index)] if text or signature else []
@@ -200,7 +202,8 @@ def _thinking_blocks(blocks: Any) -> list[dict[str, Any]]:
         if block.get("type") == "redacted_thinking" and block.get("data"):
             out.append({"type": "redacted_thinking", "data": block["data"]})
         elif block.get("type") == "thinking" and block.get("signature"):
-            out.append({"type": "thinking", "thinking": block.get("thinking") or "", "signature": block["signature"]})
+            out.append({"type": "thinking", "thinking": block.get("thinking") or "",
+                        "signature": block["signature"]})
     return out
 
 

@@ -3,7 +3,8 @@
 Ollama also serves an OpenAI-compatible ``/v1`` (use ``openai:`` with ``base_url`` for that);
 this provider speaks the native format so ``done_reason``, token counts and tool calls come as
 Ollama reports them. A thinking model streams ``message.thinking`` when asked to
-(``extra={"think": True}``): it arrives as :class:`~rlm_toolkit.events.ReasoningDelta` s. The host is ``host=`` or ``$OLLAMA_HOST`` (default 127.0.0.1:11434).
+(``extra={"think": True}``): it arrives as :class:`~rlm_toolkit.events.ReasoningDelta` s.
+The host is ``host=`` or ``$OLLAMA_HOST`` (default 127.0.0.1:11434).
 """
 
 from __future__ import annotations

@@ -39,8 +39,9 @@ _SAMPLE = """() => {
   if (!root) return null;
   const details = root.querySelector('.rlm-thinking');
   const answer = root.querySelector('.rlm-answer');
+  const text = details && !details.hidden ? details.querySelector('.rlm-thinking-text') : null;
   return {state: root.dataset.state, static: root.classList.contains('rlm-static'),
-          thinking: details && !details.hidden ? details.querySelector('.rlm-thinking-text').textContent.length : 0,
+          thinking: text ? text.textContent.length : 0,
           open: details ? details.open : null, answer: answer ? answer.textContent.trim().length : 0};
 }"""
 
@@ -49,7 +50,8 @@ _CHANGED = """(last) => {
   if (!root) return false;
   const details = root.querySelector('.rlm-thinking');
   const answer = root.querySelector('.rlm-answer');
-  const thinking = details && !details.hidden ? details.querySelector('.rlm-thinking-text').textContent.length : 0;
+  const text = details && !details.hidden ? details.querySelector('.rlm-thinking-text') : null;
+  const thinking = text ? text.textContent.length : 0;
   return root.dataset.state !== last.state || thinking !== last.thinking
       || (answer ? answer.textContent.trim().length : 0) !== last.answer;
 }"""
@@ -110,7 +112,8 @@ def test_agent_steps_show_their_reasoning_in_the_thought_row(jupyter_lab_server:
     wait_cells_done(browser_page)
     rows = page.locator(".rlm-timeline .rlm-reasoning details.rlm-thinking")
     assert rows.count() == 2 and all(rows.nth(i).get_attribute("open") is None for i in range(2))
-    assert rows.nth(0).locator(".rlm-thinking-text").text_content() == "Two plus forty: the add tool does that exactly."
+    first = rows.nth(0).locator(".rlm-thinking-text").text_content()
+    assert first == "Two plus forty: the add tool does that exactly."
     assert rows.nth(1).locator(".rlm-thinking-text").text_content() == "It said 42."
     assert "The sum is 42." in page.locator(".rlm-timeline .rlm-row.rlm-final").last.inner_text()
     assert browser_page.errors_since(mark) == []

@@ -243,7 +243,8 @@ def test_thinking_grows_live_then_folds_when_the_answer_starts(browser_page):
     from rlm_toolkit import ScriptedTurn
 
     page = browser_page.page
-    reasoning = "First <img src=x onerror=\"window.__pwned='thinking'\"> I add one and two, then check it twice."
+    reasoning = ("First <img src=x onerror=\"window.__pwned='thinking'\"> "
+                 "I add one and two, then check it twice.")
     rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(reasoning=reasoning, chunks="It is **3**.")]))
     view = StreamView(rlm.model_id, frame=0.0)
     sent: list[dict] = []

@@ -145,7 +145,8 @@ def test_a_steps_reasoning_grows_in_its_thinking_row_then_folds(browser_page):
     <details> of the step, which folds once the step's text begins; a late view rebuilds it folded."""
     events = [AgentEvent(type="reasoning", content=piece, step=1)
               for piece in ("I should ", "add ", HOSTILE, " then answer.")]
-    events += [AgentEvent(type="token", content="The sum ", step=1), AgentEvent(type="token", content="is 3.", step=1),
+    events += [AgentEvent(type="token", content="The sum ", step=1),
+               AgentEvent(type="token", content="is 3.", step=1),
                AgentEvent(type="final", content="The sum is 3.", step=1, duration=1.0)]
     view = TimelineView("scripted:scripted", frame=0.0)
     sent: list[dict] = []
@@ -160,7 +161,8 @@ def test_a_steps_reasoning_grows_in_its_thinking_row_then_folds(browser_page):
         page.evaluate("msg => window.model.deliver(msg)", msg)
         seen.append(page.evaluate("""() => { const d = document.querySelector('#a .rlm-step .rlm-thinking');
             const answer = document.querySelector('#a .rlm-step .rlm-live, #a .rlm-step .rlm-final');
-            return d ? [d.querySelector('.rlm-thinking-text').textContent.length, d.open, !!answer] : null; }"""))
+            if (!d) return null;
+            return [d.querySelector('.rlm-thinking-text').textContent.length, d.open, !!answer]; }"""))
     growing = [s for s in seen if s is not None and not s[2]]
     assert len(growing) >= 3 and [s[0] for s in growing] == sorted(s[0] for s in growing)
     assert growing[0][0] < growing[-1][0] and all(s[1] for s in growing)  # open while it grows

@@ -342,4 +342,5 @@ def test_a_thinking_models_reasoning_is_a_reasoning_part(tmp_path, memory):
         chats = [s for s in spans if s.name.startswith("chat")]
         parts = [json.loads(c.attributes[GA.GEN_AI_OUTPUT_MESSAGES])[0]["parts"] for c in chats]
         assert parts[0][0] == {"type": "reasoning", "content": "Add them with the tool."}
-        assert parts[1][:2] == [{"type": "reasoning", "content": "Got 3."}, {"type": "text", "content": "It is 3."}]
+        assert parts[1][:2] == [{"type": "reasoning", "content": "Got 3."},
+                                {"type": "text", "content": "It is 3."}]

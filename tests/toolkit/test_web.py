@@ -194,9 +194,10 @@ def test_an_event_stream_sends_reasoning_apart_from_the_answer(serve_asgi):
     assert events[-1].event == "done"
 
     async def frames():
-        return [json.loads(f) async for f in ws_frames(RLM(ScriptedProvider(turns=[turn])).astream_events("q"))]
+        source = RLM(ScriptedProvider(turns=[turn])).astream_events("q")
+        return [json.loads(frame) async for frame in ws_frames(source)]
 
     got = asyncio.run(frames())
-    assert got[:3] == [{"type": "reasoning", "text": "Step one.\n"}, {"type": "reasoning", "text": "Step two."},
-                       {"type": "text", "text": "The "}]
+    assert got[:3] == [{"type": "reasoning", "text": "Step one.\n"},
+                       {"type": "reasoning", "text": "Step two."}, {"type": "text", "text": "The "}]
     assert got[-1]["type"] == "done"

@@ -99,6 +99,10 @@ REDACTED = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
 THINKING = {"type": "enabled", "budget_tokens": 2048}
 
 
+def anthropic(server) -> AnthropicProvider:
+    return AnthropicProvider("claude-test", api_key="sk-ant-test-0123456789abcdef", base_url=server.base_url)
+
+
 def block_start(index, block):
     return ("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
 
@@ -112,7 +116,8 @@ def block_stop(index):
 
 
 def message(*events, reason="end_turn"):
-    return [("message_start", {"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 9}}}),
+    started = {"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 9}}}
+    return [("message_start", started),
             *events,
             ("message_delta", {"type": "message_delta", "delta": {"stop_reason": reason},
                                "usage": {"output_tokens": 30}}),
@@ -150,19 +155,21 @@ def test_anthropic_thinking_signed_blocks_go_back_before_tool_use(vendor_server)
         """Add two integers."""
         return a + b
 
-    provider = AnthropicProvider("claude-test", api_key="sk-ant-test-0123456789abcdef", base_url=vendor_server.base_url)
-    agent = ReActAgent(RLM(provider, max_retries=0, max_tokens=4096, extra={"thinking": THINKING}), tools=[add])
+    rlm = RLM(anthropic(vendor_server), max_retries=0, max_tokens=4096, extra={"thinking": THINKING})
+    agent = ReActAgent(rlm, tools=[add])
     with agent.stream("What is 2 + 40?") as run:
         events = list(run)
     assert run.final.content == "42"
     reasoning = [(e.step, e.content) for e in events if e.type == "reasoning"]
-    assert reasoning == [(1, "The user wants 2 + 40; "), (1, "I'll use the add tool."), (2, "It returned 42.")]
+    assert reasoning == [(1, "The user wants 2 + 40; "), (1, "I'll use the add tool."),
+                         (2, "It returned 42.")]
     assert not any(e.type == "token" and "add tool" in e.content for e in events)
 
     (_, _, body1), (_, _, body2) = vendor_server.requests
     assert body1["thinking"] == THINKING and body2["thinking"] == THINKING
     assert body2["messages"][1] == {"role": "assistant", "content": [
-        {"type": "thinking", "thinking": "The user wants 2 + 40; I'll use the add tool.", "signature": SIGNATURE},
+        {"type": "thinking", "thinking": "The user wants 2 + 40; I'll use the add tool.",
+         "signature": SIGNATURE},
         {"type": "redacted_thinking", "data": REDACTED},
         {"type": "tool_use", "id": "toolu_01", "name": "add", "input": {"a": 2, "b": 40}},
     ]}
@@ -178,8 +185,7 @@ def test_anthropic_thinking_events_and_response_blocks(vendor_server):
         block_start(1, {"type": "text", "text": ""}),
         block_delta(1, {"type": "text_delta", "text": "Yes."}),
         block_stop(1))))))
-    provider = AnthropicProvider("claude-test", api_key="sk-ant-test-0123456789abcdef", base_url=vendor_server.base_url)
-    rlm = RLM(provider, max_retries=0)
+    rlm = RLM(anthropic(vendor_server), max_retries=0)
     with rlm.stream_events("?") as stream:
         events = [e for e in stream if e.type in ("reasoning", "text")]
     assert events == [ReasoningDelta(text="Hmm."), ReasoningDelta(signature=SIGNATURE),
@@ -197,7 +203,8 @@ def test_unsigned_reasoning_is_not_sent_back_to_anthropic(vendor_server):
     history = [{"role": "user", "content": "q"},
                {"role": "assistant", "content": "", "reasoning_blocks": [
                    {"type": "thinking", "thinking": "unsigned", "signature": None}],
-                "tool_calls": [{"id": "t", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]
+                "tool_calls": [{"id": "t", "type": "function",
+                                "function": {"name": "f", "arguments": "{}"}}]}]
     body = anthropic_body(Request(messages=history), "claude-test", 100)
     assert body["messages"][1]["content"] == [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]
 
@@ -205,13 +212,12 @@ def test_unsigned_reasoning_is_not_sent_back_to_anthropic(vendor_server):
 # -- Ollama native thinking -----------------------------------------------------------------------
 
 def test_ollama_native_thinking(vendor_server):
-    lines = ndjson(
-        {"model": "qwen3", "message": {"role": "assistant", "content": "", "thinking": "Count "}, "done": False},
-        {"model": "qwen3", "message": {"role": "assistant", "content": "", "thinking": "the r's."}, "done": False},
-        {"model": "qwen3", "message": {"role": "assistant", "content": "Three."}, "done": False},
-        {"model": "qwen3", "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
-         "prompt_eval_count": 5, "eval_count": 12},
-    )
+    def line(content, thinking=None, **done):
+        message = {"role": "assistant", "content": content, **({"thinking": thinking} if thinking else {})}
+        return {"model": "qwen3", "message": message, "done": bool(done), **done}
+
+    lines = ndjson(line("", "Count "), line("", "the r's."), line("Three."),
+                   line("", done=True, done_reason="stop", prompt_eval_count=5, eval_count=12))
     vendor_server.script(Reply(200, "application/x-ndjson", bytewise(lines)))
     heard = Heard()
     rlm = RLM(OllamaProvider("qwen3", host=vendor_server.base_url), max_retries=0, callbacks=[heard])
@@ -234,9 +240,8 @@ def test_traces_record_and_replay_reasoning_with_its_signature(vendor_server, tm
         block_start(1, {"type": "text", "text": ""}),
         block_delta(1, {"type": "text_delta", "text": "Once."}),
         block_stop(1)))))
-    provider = AnthropicProvider("claude-test", api_key="sk-ant-test-0123456789abcdef", base_url=vendor_server.base_url)
     path = tmp_path / "thinking.jsonl"
-    assert list(RLM(provider, max_retries=0).stream("?", record=path)) == ["Once."]
+    assert list(RLM(anthropic(vendor_server), max_retries=0).stream("?", record=path)) == ["Once."]
     trace = load(path)
     assert (trace.text, trace.reasoning) == ("Once.", "Think twice.")
     replayed = list(replay(path))
@@ -247,7 +252,8 @@ def test_traces_record_and_replay_reasoning_with_its_signature(vendor_server, tm
     again = Response(model="claude-test", provider="anthropic")
     for event in replayed:
         again.feed(event)
-    assert again.reasoning_blocks == [{"type": "thinking", "thinking": "Think twice.", "signature": SIGNATURE}]
+    assert again.reasoning_blocks == [
+        {"type": "thinking", "thinking": "Think twice.", "signature": SIGNATURE}]
 
 
 def test_agent_traces_keep_reasoning_events(tmp_path):
