@@ -11,8 +11,8 @@ The kernel sends each frame's new text as one custom message (``{"d": …, "o": 
 and renders markdown safely (``static/markdown.js``). A reasoning model's thinking travels the same
 way (``{"r": …, "ro": offset}``, in the same frames) into a "Thinking" section above the answer,
 shown as plain text, that folds when the answer starts; the static copy keeps it in a folded
-``<details>``. A view that appears mid-stream (a reload, a
-second tab) gets the whole text so far in the widget's state and continues from the offsets. The
+``<details>``. A view that appears mid-stream (a reload, a second tab) gets the whole text (and
+reasoning) so far in the widget's state and continues from the offsets. The
 display's ``text/plain`` is refreshed now and then (:class:`rlm_jupyter._live.Snapshots`), so a
 notebook saved mid-stream keeps the text so far and a front end without widgets sees it grow. When
 the stream ends the display is replaced by a static bundle — safe ``text/html`` with the same

@@ -8,8 +8,9 @@
 //    state/info/error settle the footer
 //   {text: "whole answer", thinking: "whole reasoning"} only in reply to {resync: n, thinking: m},
 //    if the kernel holds more than that
-// Page → kernel: {stop: true} (the Stop button), {resync: n | true, thinking: m} (at initialize, and on a gap),
-// {rendered: id} (a view shows the widget: the kernel keeps its text/plain refreshes rare).
+// Page → kernel: {stop: true} (the Stop button), {resync: n | true, thinking: m} (at initialize,
+// and on a gap; `thinking` only when the page holds some), {rendered: id} (a view shows the widget:
+// the kernel keeps its text/plain refreshes rare).
 // The page appends each delta to the model's `text` locally (no round trip), so every view of the
 // model and the widget state saved with the notebook hold the whole answer; the kernel sets its
 // own `text` trait at the end without sending it again. A model created mid-stream (a reload, a
@@ -168,6 +169,10 @@ function render({ model, el }) {
     showThinking();
     info.textContent = rlmFooter(model);
   };
+  const onThinking = () => {
+    showThinking();
+    info.textContent = rlmFooter(model);
+  };
   showThinking();
   showText();
   showState();
@@ -181,7 +186,7 @@ function render({ model, el }) {
   // tokens/s ticks while streaming even between deltas
   timer = setInterval(() => { if (model.get("state") === "streaming") info.textContent = rlmFooter(model); }, 500);
   model.on("change:text", onText);
-  model.on("change:thinking", onText);
+  model.on("change:thinking", onThinking);
   model.on("change:state", showState);
   model.on("change:info", showState);
   model.on("change:error", showState);
@@ -190,7 +195,7 @@ function render({ model, el }) {
     clearInterval(timer);
     tellAgain.forEach(clearTimeout);
     model.off("change:text", onText);
-    model.off("change:thinking", onText);
+    model.off("change:thinking", onThinking);
     model.off("change:state", showState);
     model.off("change:info", showState);
     model.off("change:error", showState);
