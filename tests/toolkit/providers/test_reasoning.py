@@ -285,3 +285,29 @@ def test_a_long_reasoning_is_kept_in_linear_time():
 
     small = min(feed(20_000) for _ in range(3))
     assert feed(200_000) < 40 * small
+
+
+def test_reasoning_of_the_wrong_shape_is_a_malformed_response():
+    """Valid JSON, wrong types in the reasoning fields: a typed error naming the field, as for text."""
+    import pytest
+
+    from rlm_toolkit import MalformedResponseError
+    from rlm_toolkit._decoders import ServerSentEvent
+    from rlm_toolkit.providers.anthropic import AnthropicParser
+    from rlm_toolkit.providers.ollama import parse_line
+    from rlm_toolkit.providers.openai import parse_chunk
+
+    with pytest.raises(MalformedResponseError, match="delta.reasoning_content"):
+        parse_chunk(chat_chunk({"reasoning_content": 5}))
+    with pytest.raises(MalformedResponseError, match="delta.reasoning"):
+        parse_chunk(chat_chunk({"reasoning": ["a"]}))
+    for delta, field in (({"type": "thinking_delta", "thinking": 5}, "delta.thinking"),
+                         ({"type": "signature_delta", "signature": {}}, "delta.signature")):
+        event = ServerSentEvent(event="content_block_delta", data=json.dumps(block_delta(0, delta)[1]))
+        with pytest.raises(MalformedResponseError, match=field):
+            AnthropicParser().feed(event)
+    start = block_start(0, {"type": "redacted_thinking", "data": 7})[1]
+    with pytest.raises(MalformedResponseError, match="content_block.data"):
+        AnthropicParser().feed(ServerSentEvent(event="content_block_start", data=json.dumps(start)))
+    with pytest.raises(MalformedResponseError, match="message.thinking"):
+        parse_line({"message": {"role": "assistant", "content": "", "thinking": 5}, "done": False})
