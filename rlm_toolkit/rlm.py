@@ -27,7 +27,7 @@ from ._inline import InlineSource
 from .callbacks import CallbackManager
 from .errors import IncompleteStreamError, ProviderError, UsageError
 from .events import StreamEvent
-from .providers import resolve
+from .providers import openai_model_id, resolve
 from .providers.base import Provider, Request
 from .response import Response
 
@@ -79,9 +79,10 @@ class RLM:
         return cls(model_id, callbacks=callbacks, **kwargs)
 
     @classmethod
-    def from_openai(cls, model: str = "gpt-4o-mini", **kwargs: Any) -> RLM:
-        """OpenAI, or any OpenAI-compatible server through ``base_url`` / ``$OPENAI_BASE_URL``."""
-        return cls(f"openai:{model}", **kwargs)
+    def from_openai(cls, model: str = "gpt-4o-mini", *, api: str = "chat", **kwargs: Any) -> RLM:
+        """OpenAI, or any OpenAI-compatible server through ``base_url`` / ``$OPENAI_BASE_URL``;
+        ``api="responses"`` speaks OpenAI's Responses API (reasoning summaries) instead of Chat Completions."""
+        return cls(openai_model_id(model, api), **kwargs)
 
     @classmethod
     def from_anthropic(cls, model: str = "claude-sonnet-4-5", **kwargs: Any) -> RLM:

@@ -31,6 +31,7 @@ from typing import Any
 
 from ..callbacks import CallbackManager
 from ..errors import UsageError, scrub
+from ..providers import openai_model_id
 from ..providers.base import Provider
 from ..rlm import RLM, Prompt
 from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit, _Relay, hook
@@ -107,9 +108,12 @@ class ReActAgent:
         return cls(RLM(model_id, **kwargs), tools, **options)
 
     @classmethod
-    def from_openai(cls, model: str = "gpt-4o-mini", tools: Sequence[Any] | None = None, **kwargs: Any) -> ReActAgent:
-        """OpenAI or any OpenAI-compatible server (``base_url=`` or ``$OPENAI_BASE_URL``)."""
-        return cls.from_model(f"openai:{model}", tools, **kwargs)
+    def from_openai(
+        cls, model: str = "gpt-4o-mini", tools: Sequence[Any] | None = None, *, api: str = "chat", **kwargs: Any
+    ) -> ReActAgent:
+        """OpenAI or any OpenAI-compatible server (``base_url=`` or ``$OPENAI_BASE_URL``);
+        ``api="responses"`` for OpenAI's Responses API."""
+        return cls.from_model(openai_model_id(model, api), tools, **kwargs)
 
     # -- the public calls -----------------------------------------------------------------------
 

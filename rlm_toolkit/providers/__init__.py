@@ -27,6 +27,7 @@ __all__ = [
     "ALIASES",
     "DEFAULT_MODEL",
     "default_model_id",
+    "openai_model_id",
 ]
 
 DEFAULT_MODEL = "local:smollm2"
@@ -40,6 +41,8 @@ ALIASES: dict[str, str] = {
     "gpt-4o-mini": "openai:gpt-4o-mini",
     "gpt-4.1": "openai:gpt-4.1",
     "gpt-4.1-mini": "openai:gpt-4.1-mini",
+    "gpt-5": "openai-responses:gpt-5",
+    "gpt-5-mini": "openai-responses:gpt-5-mini",
     "claude": "anthropic:claude-sonnet-4-5",
     "sonnet": "anthropic:claude-sonnet-4-5",
     "haiku": "anthropic:claude-haiku-4-5",
@@ -87,6 +90,9 @@ def providers() -> list[ProviderInfo]:
 register(ProviderInfo("openai", ".openai:OpenAIProvider", "OpenAI or any OpenAI-compatible server "
                       "($OPENAI_BASE_URL)", env_var="OPENAI_API_KEY", requires=("httpx",),
                       example="openai:gpt-4o-mini"))
+register(ProviderInfo("openai-responses", ".openai_responses:OpenAIResponsesProvider",
+                      "OpenAI's Responses API (reasoning summaries; $OPENAI_BASE_URL)",
+                      env_var="OPENAI_API_KEY", requires=("httpx",), example="openai-responses:gpt-5"))
 register(ProviderInfo("anthropic", ".anthropic:AnthropicProvider", "Anthropic Messages API",
                       env_var="ANTHROPIC_API_KEY", requires=("httpx",), example="anthropic:claude-sonnet-4-5"))
 register(ProviderInfo("ollama", ".ollama:OllamaProvider", "Ollama's native API ($OLLAMA_HOST)",
@@ -101,6 +107,18 @@ register(ProviderInfo("scripted", ".scripted:ScriptedProvider", "deterministic s
 def default_model_id() -> str:
     """``$RLM_MODEL`` if set, else the embedded local model."""
     return os.environ.get("RLM_MODEL") or DEFAULT_MODEL
+
+
+#: The wire formats of the OpenAI provider, as ``RLM.from_openai(model, api=…)`` names them.
+OPENAI_APIS = {"chat": "openai", "responses": "openai-responses"}
+
+
+def openai_model_id(model: str, api: str = "chat") -> str:
+    """``("gpt-5", "responses")`` → ``"openai-responses:gpt-5"``: the id of an OpenAI model spoken
+    to through Chat Completions (``api="chat"``) or the Responses API (``api="responses"``)."""
+    if api not in OPENAI_APIS:
+        raise ConfigurationError(f"api must be one of {', '.join(map(repr, OPENAI_APIS))}, not {api!r}")
+    return f"{OPENAI_APIS[api]}:{model}"
 
 
 def split_model_id(model_id: str | None) -> tuple[str, str]:

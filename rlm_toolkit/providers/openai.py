@@ -54,7 +54,7 @@ class OpenAIProvider(Provider):
         key = api_key if api_key is not None else os.environ.get(api_key_env)
         if not key and base_url.rstrip("/") == OPENAI_URL:
             raise MissingCredentialsError(
-                f"{api_key_env} is not set in this Python process, so openai:{model} cannot be used. "
+                f"{api_key_env} is not set in this Python process, so {self.name}:{model} cannot be used. "
                 f"Set it where the kernel runs (os.environ[{api_key_env!r}] = …), or pick a model that "
                 "needs no key: local:smollm2",
                 env_var=api_key_env,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.openai_server import Stream, Unauthorized
+from tests.fixtures.responses_events import ResponsesStream
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 _BLOCKS = re.compile(r"```python\n(?P<code>.*?)```\s*(?:```text\n(?P<out>.*?)```)?", re.S)
@@ -40,7 +41,8 @@ def run_page(name: str, env: dict[str, str]) -> list[tuple[str, str | None, str]
 
 @pytest.mark.parametrize("page", ["callbacks.md", "providers.md"])
 def test_page_snippets_print_what_the_page_shows(page, openai_server):
-    openai_server.script(Stream(["Volga,", " Nile,", " Amazon."]), Unauthorized())
+    thinking = ResponsesStream().reasoning("**Checking divisors** 221 = 13 × 17.").message("No: 221 = 13 × 17.")
+    openai_server.script(Stream(["Volga,", " Nile,", " Amazon."]), Unauthorized(), thinking.completed(reasoning=64))
     results = run_page(page, openai_server.env)
     assert len(results) >= 3
     for code, expected, actual in results:
@@ -49,6 +51,7 @@ def test_page_snippets_print_what_the_page_shows(page, openai_server):
     if page == "providers.md":
         first = openai_server.requests[0]
         assert first["temperature"] == 0.2 and first["max_tokens"] == 50
+        assert openai_server.requests[2]["reasoning"] == {"effort": "low", "summary": "auto"}
 
 
 def test_the_seed_links_to_these_pages():

@@ -17,7 +17,7 @@ def test_ids_and_aliases():
 
 
 def test_unknown_provider_lists_the_known_ones():
-    with pytest.raises(ConfigurationError, match="known providers: anthropic, local, ollama, openai, scripted"):
+    with pytest.raises(ConfigurationError, match="known providers: anthropic, local, ollama, openai, openai-responses, scripted"):
         RLM("nope:model")
 
 
@@ -29,7 +29,7 @@ def test_default_model(monkeypatch):
 
 def test_listing_says_what_is_installed_and_which_keys_are_set(monkeypatch):
     by_name = {info.name: info for info in providers()}
-    assert set(by_name) == {"openai", "anthropic", "ollama", "local", "scripted"}
+    assert set(by_name) == {"openai", "openai-responses", "anthropic", "ollama", "local", "scripted"}
     assert by_name["openai"].installed and by_name["scripted"].has_credentials is None
     assert by_name["anthropic"].has_credentials is False
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-000000000000")
