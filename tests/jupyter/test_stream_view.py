@@ -254,3 +254,16 @@ def test_reasoning_and_text_share_frames():
     assert state["thinking"] == "Hmm so" and state["text"] == "Yes"  # a late view starts complete
     view._on_page_message(view, {"resync": 3, "thinking": 2}, [])
     assert sent[-1] == {"text": "Yes", "thinking": "Hmm so"}
+
+
+def test_a_replayed_trace_shows_its_reasoning_again(tmp_path):
+    """``%rlm replay`` of a thinking model's stream: the widget gets the reasoning from the trace."""
+    from rlm_toolkit.trace import replay
+
+    rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(reasoning="Think it over.", chunks="Done.")]))
+    assert list(rlm.stream("q", record=tmp_path / "t.jsonl")) == ["Done."]
+    view = StreamView("scripted:scripted", frame=0.0)
+    sent = recorded(view)
+    drive(view, replay(tmp_path / "t.jsonl"))
+    assert (view.reasoning, view.answer) == ("Think it over.", "Done.")
+    assert "".join(m.get("r", "") for m in sent) == "Think it over."
