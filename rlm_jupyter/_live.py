@@ -22,17 +22,15 @@ import time
 import weakref
 from typing import Any
 
-from rlm_toolkit.errors import RLMError, scrub
+from rlm_toolkit.errors import RLMError, describe, scrub
 
 __all__ = ["Snapshots", "register", "live_views", "stop_all", "cell_error", "error_line",
-           "answer_where_sent", "hook_interrupt", "widget_metadata", "Stoppable", "settle"]
+           "answer_where_sent", "hook_interrupt", "widget_metadata", "Stoppable"]
 
 
 def error_line(error: BaseException) -> str:
     """One line for the user: type and scrubbed message, never a traceback."""
-    message = error.message if isinstance(error, RLMError) else str(error)
-    first = scrub(message).strip().splitlines()[0] if message.strip() else ""
-    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+    return describe(error).splitlines()[0]
 
 
 #: While a page shows the widget, the display's text/plain copy (what a notebook saved mid-stream
@@ -142,16 +140,6 @@ class Stoppable:
         self._stop.set()
         if self.on_stop is not None:
             self.on_stop()
-
-
-def settle(view: Any, handle: Any, keep_widget: bool, unsettled: BaseException) -> None:
-    """The end of every live display: a view the driver left live is settled with ``unsettled``,
-    and the display becomes the static bundle (the widget first with ``keep_widget``)."""
-    if view.live():
-        view.finish(unsettled)
-    if handle is not None:
-        data, metadata = view.final_bundle(widget=keep_widget)
-        handle.update(data, metadata=metadata, raw=True)
 
 
 _views: weakref.WeakSet[Any] = weakref.WeakSet()

@@ -4,30 +4,26 @@
 tests drive the same logic. ``apply(event)`` returns the operations the page needs to grow the
 timeline in place (``{"op": "live", "step": 2, "delta": "The "}``…); :func:`merge_ops` joins
 consecutive text deltas so a frame carries one message; ``markdown()`` / ``text()`` give the
-transcript a saved notebook shows. Texts are untrusted: the page renders them with textContent
-or the safe markdown renderer, and the markdown transcript escapes raw HTML.
+transcript a saved notebook shows (its safe HTML is :func:`rlm_jupyter.render.timeline_html`).
+Texts are untrusted: the page renders them with textContent or the safe markdown renderer, and the
+markdown transcript escapes raw HTML.
 """
 
 from __future__ import annotations
 
-import html
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rlm_toolkit.agents.events import AgentEvent
-from rlm_toolkit.errors import scrub
+from rlm_toolkit.errors import describe, scrub
 
 from . import render
+from .render import OBSERVATION_LIMIT, fenced, plural
 
-__all__ = ["TimelineModel", "Row", "Step", "merge_ops", "timeline_html", "OBSERVATION_LIMIT", "MESSAGE_LIMIT",
-           "MESSAGES_BUDGET"]
-
-#: Observations longer than this are cut before they are sent to the page (the rest stays in Python).
-OBSERVATION_LIMIT = 20_000
+__all__ = ["TimelineModel", "Row", "Step", "merge_ops", "OBSERVATION_LIMIT"]
 
 
 class Row:
@@ -185,7 +181,7 @@ class TimelineModel:
         if error is not None and self.state == "running":
             if isinstance(error, Exception):
                 self.state = "error"
-                self.error = scrub(f"{type(error).__name__}: {error}")
+                self.error = describe(error)
                 ops.append({"op": "error", "step": max(self.steps) if self.steps else 0, "text": self.error})
             else:
                 self.state = "stopped"
@@ -206,8 +202,8 @@ class TimelineModel:
                 "elapsed": round(self.elapsed, 3), "state": self.state}
 
     def summary(self) -> str:
-        return (f"{self.model or 'agent'} · {_count(len(self.steps), 'step')} · "
-                f"{_count(self.tokens, 'token')} · {self.elapsed:.1f} s · {self.state}")
+        return (f"{self.model or 'agent'} · {plural(len(self.steps), 'step')} · "
+                f"{plural(self.tokens, 'token')} · {self.elapsed:.1f} s · {self.state}")
 
     def text(self) -> str:
         """A plain transcript of the run (the display's ``text/plain``)."""
@@ -243,10 +239,10 @@ class TimelineModel:
                 took = f" *({row.duration:.2f} s)*" if row.duration is not None else ""
                 if row.kind == "action":
                     out.append(f"**Action{took}:** {render.to_markdown(row.tool or '', 'text')}\n\n"
-                               f"{_fence(row.args or '', 'json')}")
+                               f"{fenced(row.args or '', 'json')}")
                 elif row.kind == "observation":
                     label = "Observation (error)" if row.is_error else "Observation"
-                    out.append(f"**{label}{took}:**\n\n{_fence(_clip(row.text, 2000))}")
+                    out.append(f"**{label}{took}:**\n\n{fenced(_clip(row.text, 2000))}")
                 elif row.kind in ("thought", "live"):
                     out.append(f"**Thought{took}:** {render.to_markdown(row.text, 'text')}")
                 elif row.kind == "reasoning":
@@ -260,133 +256,9 @@ class TimelineModel:
         return scrub("\n\n".join(out))
 
 
-_PRE = "white-space:pre-wrap;word-break:break-word;margin:2px 0"
-_ERR = "color:#d32f2f"
-_STEP = "margin-top:6px;padding-left:6px;border-left:2px solid #ccc"
 
-
-def _h(text: Any) -> str:
-    """Escaped for HTML, and ``$`` kept away from MathJax."""
-    return html.escape(scrub(str(text)), quote=True).replace("$", "&#36;")
-
-
-def _row_html(row: Row) -> str:
-    if row.kind == "reasoning":  # folded, as plain escaped text
-        return f'<div class="rlm-row rlm-reasoning">{render.thinking_html(scrub(row.text))}</div>'
-    took = f"{row.duration:.2f} s" if row.duration is not None else ""
-    kind = {"live": "thought"}.get(row.kind, row.kind)
-    label = {"thought": "Thought", "action": "Action", "observation": "Observation", "error": "Error",
-             "final": "Answer"}[kind]
-    if kind == "observation" and row.is_error:
-        label = "Error"
-    classes = f"rlm-row rlm-{kind}" + (" rlm-error" if row.is_error and kind != "error" else "")
-    style = f' style="{_ERR}"' if row.is_error or kind == "error" else ""
-    if kind == "action":
-        body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
-                f'<pre class="rlm-args" style="{_PRE}">{_h(row.args)}</pre>')
-    elif kind == "observation":
-        text = row.text[:OBSERVATION_LIMIT]
-        if len(text) > 400:
-            shown = (f"show all ({len(row.text)} characters)" if len(row.text) <= OBSERVATION_LIMIT else
-                     f"show the first {OBSERVATION_LIMIT:,} of {len(row.text):,} characters (the run's "
-                     "trace, %%rlm --record FILE, keeps them all)")
-            body = (f'<pre class="rlm-text" style="{_PRE}">{_h(text[:400])}…</pre>'
-                    f'<details><summary>{_h(shown)}</summary>'
-                    f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre></details>')
-        else:
-            body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
-    elif kind == "final":
-        body = render.to_html(scrub(row.text), "markdown")
-    else:
-        body = f'<div class="rlm-text" style="{_PRE}">{_h(row.text)}</div>'
-    head = (f'<div class="rlm-row-head" style="font-size:0.85em;opacity:0.75"><span class="rlm-label"{style}>'
-            f'<b>{label}</b></span> <span class="rlm-duration">{took}</span></div>')
-    return f'<div class="{classes}">{head}<div class="rlm-body">{body}</div></div>'
-
-
-#: The static copy keeps at most this much of each message sent to the model (content, tool calls) ...
-MESSAGE_LIMIT = 4_000
-#: ... and this much of all the steps' messages together: they repeat every earlier tool result, so
-#: without a cap three 10 MB tool results made a 63 MB output. The trace keeps them whole.
-MESSAGES_BUDGET = 200_000
-_WHERE_ALL = ("the whole messages are in the run's trace (%%rlm --record FILE; "
-              "rlm_toolkit.trace.load(FILE).messages({step})) and in view.messages({step}) while the "
-              "kernel runs")
-
-
-def _capped(text: str, step: int, limit: int) -> str:
-    """``text`` escaped, cut at ``limit`` characters with a note saying what was cut and where it all is."""
-    if len(text) <= limit:
-        return _h(text)
-    note = f"… [{len(text) - limit:,} more characters not saved here; {_WHERE_ALL.format(step=step)}]"
-    kept = scrub(text[: limit + 500])[:limit]  # scrubbed before the cut: a key across it goes whole
-    return _h(kept) + f'<span class="rlm-cut"><i>{_h(note)}</i></span>'
-
-
-def _messages_html(
-    messages: list[dict[str, Any]], step: int = 0, budget: int = MESSAGES_BUDGET
-) -> tuple[str, int]:
-    """The messages of one step as HTML, and how much of ``budget`` (characters of text) they used."""
-    items, used = [], 0
-    for m in messages:
-        content = m.get("content")
-        text = content if isinstance(content, str) else json.dumps(content, indent=2, ensure_ascii=False)
-        limit = max(0, min(MESSAGE_LIMIT, budget - used))
-        extra = ""
-        if m.get("tool_calls"):
-            calls = json.dumps(m["tool_calls"], indent=2)
-            extra = f'<pre class="rlm-args" style="{_PRE}">{_capped(calls, step, limit)}</pre>'
-            used += min(len(calls), limit)
-            limit = max(0, min(MESSAGE_LIMIT, budget - used))
-        role = _h(m.get("role", ""))
-        items.append(f'<div class="rlm-message" data-role="{role}"><b class="rlm-role">{role}</b>'
-                     f'<pre class="rlm-text" style="{_PRE}">{_capped(text, step, limit)}</pre>{extra}</div>')
-        used += min(len(text), limit)
-    return "".join(items), used
-
-
-def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]] | None = None, *,
-                  open_steps: Any = ()) -> str:
-    """The static twin of the live timeline (same classes, ``data-state``/``data-step``), for the final
-    display: no script, every text escaped, the answer through the safe renderer, each step's
-    messages in a ``<details>`` that opens without a kernel (open already for ``open_steps``, the
-    steps whose messages the user had open in the live widget)."""
-    header = model.header()
-    parts = [f'<div class="rlm-timeline rlm-static {render._NO_MATH}" data-state="{_h(model.state)}">',
-             '<div class="rlm-timeline-header" style="font-size:0.9em;opacity:0.75">',
-             f'<span class="rlm-h-state"><b>{_h(model.state)}</b></span> · <span class="rlm-h-model">'
-             f'{_h(header["model"])}</span> · <span class="rlm-h-steps">{_count(len(model.steps), "step")}</span>'
-             f' · <span class="rlm-h-tokens">{_count(model.tokens, "token")}</span> · <span class="rlm-h-elapsed">'
-             f'{model.elapsed:.2f} s</span></div><div class="rlm-steps">']
-    budget = MESSAGES_BUDGET  # what is left for the steps' messages in this output
-    for step in model.steps.values():
-        sent = (messages or {}).get(step.number)
-        title = f"Step {step.number}"
-        if sent:
-            if budget > 0:
-                body, used = _messages_html(sent, step.number, budget)
-                budget -= used
-            else:
-                note = (f"not saved here: this output keeps at most {MESSAGES_BUDGET:,} characters of "
-                        f"messages; {_WHERE_ALL.format(step=step.number)}")
-                body = f'<div class="rlm-cut"><i>{_h(note)}</i></div>'
-            head = (f'<details class="rlm-messages"{" open" if step.number in open_steps else ""}><summary class="rlm-step-title"><b>{title}</b> · the '
-                    f'{len(sent)} messages sent to the model</summary>{body}</details>')
-        else:
-            head = f'<div class="rlm-step-title"><b>{title}</b></div>'
-        rows = "".join(_row_html(row) for row in step.rows)
-        parts.append(f'<div class="rlm-step" data-step="{step.number}" style="{_STEP}">{head}'
-                     f'<div class="rlm-rows">{rows}</div></div>')
-    parts.append("</div>")
-    if model.error:
-        parts.append(f'<div class="rlm-row rlm-error" style="{_ERR}">{_h(model.error)}</div>')
-    parts.append("</div>")
-    return "".join(parts)  # every text was scrubbed on its own: scrubbing markup could cut a tag
-
-
-def _count(n: int, word: str) -> str:
-    """``1 step``, ``2 steps``, ``0 tokens``."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
+#: Operations whose consecutive deltas of one step merge into one.
+_DELTAS = ("live", "reasoning")
 
 
 def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -417,15 +289,6 @@ def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if header is not None:
         out.append(header)
     return out
-
-
-_DELTAS = ("live", "reasoning")
-
-
-def _fence(text: str, info: str = "") -> str:
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{info}\n{text}\n{ticks}"
 
 
 def _clip(text: str, limit: int = 500) -> str:

@@ -23,7 +23,7 @@ from rlm_toolkit.errors import UsageError
 from rlm_toolkit.trace import AgentRecorder, Trace, check_speed, load
 from rlm_toolkit.trace import replay as replay_events
 
-from .timeline import TimelineView, display_agent
+from .timeline import PlainTimeline, TimelineView, display_agent
 
 __all__ = ["resolve_tools", "run_agent", "replay", "replay_line", "REPLAY_USAGE"]
 
@@ -59,9 +59,10 @@ def run_agent(
     widget: bool | None = None,
     keep_widget: bool = False,
     background: bool = False,
-) -> TimelineView:
+) -> TimelineView | PlainTimeline:
     """Run ``task`` with a :class:`~rlm_toolkit.agents.ReActAgent` and show it as a live timeline
-    (``background=True``: on the toolkit's loop thread, returning at once)."""
+    (``background=True``: on the toolkit's loop thread, returning at once; with no widget front
+    end, printed as it happens and then, in a kernel, replaced by the static twin)."""
     from rlm_toolkit.agents import ReActAgent
 
     if not task.strip():
@@ -83,7 +84,7 @@ def run_agent(
     stream = agent.stream(task.strip(), callbacks=callbacks)
     try:
         return display_agent(stream, model=agent.rlm.model_id, widget=widget, keep_widget=keep_widget,
-                             started_at=started_at)
+                             started_at=started_at, replace=True)
     finally:
         if recorder is not None:  # an interrupted run never reaches its final event: close it here
             recorder.recorder.close(state="stopped")
@@ -102,7 +103,9 @@ def replay(path: str | Path | Trace, *, speed: float | None = 1.0) -> Any:
         print(f"rlm: {trace.problem_summary()}", file=sys.stderr)
     if trace.kind == "agent":
         return display_agent(events, model=trace.model, steps=trace.steps, started_at=trace.created)
-    return _replay_stream(trace, events)
+    from .stream_view import display_stream  # the stream widget consumes replayed events like a live stream
+
+    return display_stream(events, model=trace.model)
 
 
 def _load(path: str | Path) -> Trace:
@@ -117,13 +120,6 @@ def _load(path: str | Path) -> Trace:
                              f"rlm_jupyter.replay(read_otlp_json({str(path)!r})[i])")
         return traces[0]
     return load(path)
-
-
-def _replay_stream(trace: Trace, events: Any) -> Any:
-    """A stream trace in the stream widget: the widget consumes the replayed events like a live stream."""
-    from . import stream_view
-
-    return stream_view.display_events(events, model=trace.model)
 
 
 def replay_line(line: str) -> Any:

@@ -115,9 +115,9 @@ def check_out_name(name: str, shell: Any = None) -> str:
 
 
 def _one_line(error: BaseException) -> str:
-    from rlm_toolkit.errors import RLMError, scrub
+    from rlm_toolkit.errors import RLMError, describe, scrub
 
-    message = error.message if isinstance(error, RLMError) else f"{type(error).__name__}: {error}"
+    message = error.message if isinstance(error, RLMError) else describe(error)
     return scrub(message).strip().splitlines()[0] if str(message).strip() else type(error).__name__
 
 

@@ -13,18 +13,29 @@ noreferrer"`` and ``target="_blank"``), and ``$`` kept away from MathJax. Markdo
 escaped, links with other schemes defused (a target on the line after ``](`` or ``[label]:`` too),
 ``$`` escaped; the result is then read by a CommonMark parser that accepts anything, and if it
 still finds HTML or such a link, the answer is shown without links (or, failing that, as text).
-``fmt`` is ``markdown``, ``text`` or ``code`` (what ``%%rlm -f`` takes). The live widget renders the same way in the page
-(``static/markdown.js``).
+``fmt`` is ``markdown``, ``text`` or ``code`` (what ``%%rlm -f`` takes). The live widget renders the
+same way in the page (``static/markdown.js``).
+
+The static twins of both live widgets are built here, from these helpers: :func:`answer_html` (the
+stream) and :func:`timeline_html` (the agent timeline, each step's messages in a ``<details>``).
 """
 
 from __future__ import annotations
 
 import html as _html
+import json
 import re
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["FORMATS", "to_html", "to_markdown", "to_text", "answer_html", "thinking_html", "thinking_note"]
+from rlm_toolkit.errors import scrub
+
+if TYPE_CHECKING:
+    from ._timeline_model import Row, TimelineModel
+
+__all__ = ["FORMATS", "to_html", "to_markdown", "answer_html", "timeline_html", "escape_html",
+           "fenced", "plural", "thinking_html", "thinking_note", "OBSERVATION_LIMIT", "MESSAGE_LIMIT",
+           "MESSAGES_BUDGET"]
 
 FORMATS = ("markdown", "text", "code")
 
@@ -64,10 +75,21 @@ def _clean(fragment: str) -> str:
     )
 
 
-def _fence(text: str) -> str:
-    """A backtick fence longer than any run of backticks in ``text``."""
+def fenced(text: str, info: str = "") -> str:
+    """``text`` as a markdown code block, its backtick fence longer than any run of backticks in it."""
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
+
+
+def escape_html(text: Any) -> str:
+    """``text`` escaped for HTML content and attributes, with ``$`` kept away from MathJax."""
+    return _html.escape(str(text), quote=True).replace("$", "&#36;")
+
+
+def plural(n: int, word: str) -> str:
+    """``1 step``, ``2 steps``, ``0 tokens``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _shown_as(text: str, fmt: str) -> str:
@@ -156,8 +178,7 @@ def to_markdown(text: str, fmt: str = "markdown") -> str:
     """Markdown that shows ``text`` without running anything: raw HTML escaped, ``$`` escaped."""
     fmt = _shown_as(text, fmt)
     if fmt == "code":
-        fence = _fence(text)
-        return f"{fence}\n{text}\n{fence}"
+        return fenced(text)
     if fmt == "text":
         escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$&])", r"\\\1", text)
         return escaped.replace("\n", "  \n")
@@ -189,11 +210,6 @@ def _escape_markdown(text: str, brackets: bool) -> str:
     return "\n".join(lines)
 
 
-def to_text(text: str, fmt: str = "markdown") -> str:
-    """The answer as plain text (what ``text/plain`` shows); the text itself, never a repr."""
-    return text
-
-
 def _seconds(value: float | None) -> str:
     return "" if value is None else (f"{value:.2f} s" if value < 10 else f"{value:.1f} s")
 
@@ -217,17 +233,16 @@ def thinking_note(thinking: str) -> str:
     if not thinking:
         return ""
     words = len(thinking.split())
-    return f"thinking: {words:,} word{'' if words == 1 else 's'}, folded in the HTML output"
+    return f"thinking: {plural(words, 'word')}, folded in the HTML output"
 
 
 def thinking_html(thinking: str) -> str:
     """The reasoning as a folded ``<details>`` ("Thinking"), as plain escaped text ("" when none)."""
     if not thinking:
         return ""
-    body = _html.escape(thinking).replace("$", "&#36;")
     return (f'<details class="rlm-thinking"><summary class="rlm-thinking-title" style="opacity:0.75">Thinking'
-            f'</summary><div class="rlm-thinking-text" style="white-space:pre-wrap;opacity:0.75">{body}</div>'
-            "</details>")
+            f'</summary><div class="rlm-thinking-text" style="white-space:pre-wrap;opacity:0.75">'
+            f"{escape_html(thinking)}</div></details>")
 
 
 def answer_html(
@@ -235,11 +250,142 @@ def answer_html(
 ) -> str:
     """The static twin of the stream widget (same classes, ``data-state``), for the final display;
     the model's reasoning, if any, folded above the answer."""
-    state = _html.escape(str(info.get("state") or "done"), quote=True)
-    error_html = f'<div class="rlm-error">{_html.escape(error)}</div>' if error else ""
-    footer = _html.escape(footer_text(info)).replace("$", "&#36;")
+    state = escape_html(info.get("state") or "done")
+    error_html = f'<div class="rlm-error">{escape_html(error)}</div>' if error else ""
     return (
         f'<div class="rlm-stream rlm-static {_NO_MATH}" data-state="{state}">{thinking_html(thinking)}'
-        f'<div class="rlm-answer">{to_html(text, fmt)}</div>{error_html.replace("$", "&#36;")}'
-        f'<div class="rlm-footer" style="font-size:0.85em;opacity:0.7">{footer}</div></div>'
+        f'<div class="rlm-answer">{to_html(text, fmt)}</div>{error_html}'
+        f'<div class="rlm-footer" style="font-size:0.85em;opacity:0.7">{escape_html(footer_text(info))}'
+        '</div></div>'
     )
+
+
+# -- the agent timeline's static twin ------------------------------------------------------------
+
+#: Observations longer than this are cut before they are sent to the page or saved (the rest stays
+#: in Python and in the run's trace).
+OBSERVATION_LIMIT = 20_000
+_PRE = "white-space:pre-wrap;word-break:break-word;margin:2px 0"
+_ERR = "color:#d32f2f"
+_STEP = "margin-top:6px;padding-left:6px;border-left:2px solid #ccc"
+
+
+def _h(text: Any) -> str:
+    """Scrubbed of keys, escaped for HTML, ``$`` kept away from MathJax."""
+    return escape_html(scrub(str(text)))
+
+
+def _row_html(row: Row) -> str:
+    if row.kind == "reasoning":  # folded, as plain escaped text
+        return f'<div class="rlm-row rlm-reasoning">{thinking_html(scrub(row.text))}</div>'
+    took = f"{row.duration:.2f} s" if row.duration is not None else ""
+    kind = {"live": "thought"}.get(row.kind, row.kind)
+    label = {"thought": "Thought", "action": "Action", "observation": "Observation", "error": "Error",
+             "final": "Answer"}[kind]
+    if kind == "observation" and row.is_error:
+        label = "Error"
+    classes = f"rlm-row rlm-{kind}" + (" rlm-error" if row.is_error and kind != "error" else "")
+    style = f' style="{_ERR}"' if row.is_error or kind == "error" else ""
+    if kind == "action":
+        body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
+                f'<pre class="rlm-args" style="{_PRE}">{_h(row.args)}</pre>')
+    elif kind == "observation":
+        text = row.text[:OBSERVATION_LIMIT]
+        if len(text) > 400:
+            shown = (f"show all ({len(row.text)} characters)" if len(row.text) <= OBSERVATION_LIMIT else
+                     f"show the first {OBSERVATION_LIMIT:,} of {len(row.text):,} characters (the run's "
+                     "trace, %%rlm --record FILE, keeps them all)")
+            body = (f'<pre class="rlm-text" style="{_PRE}">{_h(text[:400])}…</pre>'
+                    f'<details><summary>{_h(shown)}</summary>'
+                    f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre></details>')
+        else:
+            body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
+    elif kind == "final":
+        body = to_html(scrub(row.text), "markdown")
+    else:
+        body = f'<div class="rlm-text" style="{_PRE}">{_h(row.text)}</div>'
+    head = (f'<div class="rlm-row-head" style="font-size:0.85em;opacity:0.75"><span class="rlm-label"{style}>'
+            f'<b>{label}</b></span> <span class="rlm-duration">{took}</span></div>')
+    return f'<div class="{classes}">{head}<div class="rlm-body">{body}</div></div>'
+
+
+#: The static copy keeps at most this much of each message sent to the model (content, tool calls) ...
+MESSAGE_LIMIT = 4_000
+#: ... and this much of all the steps' messages together: they repeat every earlier tool result, so
+#: without a cap three 10 MB tool results made a 63 MB output. The trace keeps them whole.
+MESSAGES_BUDGET = 200_000
+_WHERE_ALL = ("the whole messages are in the run's trace (%%rlm --record FILE; "
+              "rlm_toolkit.trace.load(FILE).messages({step})) and in view.messages({step}) while the "
+              "kernel runs")
+
+
+def _capped(text: str, step: int, limit: int) -> str:
+    """``text`` escaped, cut at ``limit`` characters with a note saying what was cut and where it all is."""
+    if len(text) <= limit:
+        return _h(text)
+    note = f"… [{len(text) - limit:,} more characters not saved here; {_WHERE_ALL.format(step=step)}]"
+    kept = scrub(text[: limit + 500])[:limit]  # scrubbed before the cut: a key across it goes whole
+    return _h(kept) + f'<span class="rlm-cut"><i>{_h(note)}</i></span>'
+
+
+def _messages_html(
+    messages: list[dict[str, Any]], step: int = 0, budget: int = MESSAGES_BUDGET
+) -> tuple[str, int]:
+    """The messages of one step as HTML, and how much of ``budget`` (characters of text) they used."""
+    items, used = [], 0
+    for m in messages:
+        content = m.get("content")
+        text = content if isinstance(content, str) else json.dumps(content, indent=2, ensure_ascii=False)
+        limit = max(0, min(MESSAGE_LIMIT, budget - used))
+        extra = ""
+        if m.get("tool_calls"):
+            calls = json.dumps(m["tool_calls"], indent=2)
+            extra = f'<pre class="rlm-args" style="{_PRE}">{_capped(calls, step, limit)}</pre>'
+            used += min(len(calls), limit)
+            limit = max(0, min(MESSAGE_LIMIT, budget - used))
+        role = _h(m.get("role", ""))
+        items.append(f'<div class="rlm-message" data-role="{role}"><b class="rlm-role">{role}</b>'
+                     f'<pre class="rlm-text" style="{_PRE}">{_capped(text, step, limit)}</pre>{extra}</div>')
+        used += min(len(text), limit)
+    return "".join(items), used
+
+
+def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]] | None = None, *,
+                  open_steps: Any = ()) -> str:
+    """The static twin of the live timeline (same classes, ``data-state``/``data-step``), for the final
+    display: no script, every text escaped, the answer through the safe renderer, each step's
+    messages in a ``<details>`` that opens without a kernel (open already for ``open_steps``, the
+    steps whose messages the user had open in the live widget)."""
+    header = model.header()
+    parts = [f'<div class="rlm-timeline rlm-static {_NO_MATH}" data-state="{_h(model.state)}">',
+             '<div class="rlm-timeline-header" style="font-size:0.9em;opacity:0.75">',
+             f'<span class="rlm-h-state"><b>{_h(model.state)}</b></span> · <span class="rlm-h-model">'
+             f'{_h(header["model"])}</span> · <span class="rlm-h-steps">'
+             f'{plural(len(model.steps), "step")}</span> · <span class="rlm-h-tokens">'
+             f'{plural(model.tokens, "token")}</span> · <span class="rlm-h-elapsed">'
+             f'{model.elapsed:.2f} s</span></div><div class="rlm-steps">']
+    budget = MESSAGES_BUDGET  # what is left for the steps' messages in this output
+    for step in model.steps.values():
+        sent = (messages or {}).get(step.number)
+        title = f"Step {step.number}"
+        if sent:
+            if budget > 0:
+                body, used = _messages_html(sent, step.number, budget)
+                budget -= used
+            else:
+                note = (f"not saved here: this output keeps at most {MESSAGES_BUDGET:,} characters of "
+                        f"messages; {_WHERE_ALL.format(step=step.number)}")
+                body = f'<div class="rlm-cut"><i>{_h(note)}</i></div>'
+            opened = " open" if step.number in open_steps else ""
+            head = (f'<details class="rlm-messages"{opened}><summary class="rlm-step-title"><b>{title}</b>'
+                    f' · the {len(sent)} messages sent to the model</summary>{body}</details>')
+        else:
+            head = f'<div class="rlm-step-title"><b>{title}</b></div>'
+        rows = "".join(_row_html(row) for row in step.rows)
+        parts.append(f'<div class="rlm-step" data-step="{step.number}" style="{_STEP}">{head}'
+                     f'<div class="rlm-rows">{rows}</div></div>')
+    parts.append("</div>")
+    if model.error:
+        parts.append(f'<div class="rlm-row rlm-error" style="{_ERR}">{_h(model.error)}</div>')
+    parts.append("</div>")
+    return "".join(parts)  # every text was scrubbed on its own: scrubbing markup could cut a tag

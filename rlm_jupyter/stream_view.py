@@ -29,8 +29,6 @@ flag and cancels the producer, from that thread: nothing waits for the main thre
 from __future__ import annotations
 
 import asyncio
-import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,21 +37,21 @@ from typing import Any
 import anywidget
 import traitlets
 
-from rlm_toolkit import _bridge
 from rlm_toolkit.errors import scrub
-from rlm_toolkit.events import TextDelta
 from rlm_toolkit.response import Response
 
-from . import _live, render
-from ._coalesce import FRAME, Coalescer
+from . import _display, _live, render
+from ._coalesce import FRAME
+from ._display import WIDGET_MIME, LiveDisplay, widget_ref
 from ._drive import adrive, drive
+from ._feeds import TextFeed
 from ._live import error_line
+from ._plain import PlainStream
 
-__all__ = ["StreamView", "display_stream", "adisplay_stream", "display_events", "start_background", "drive", "adrive",
-           "error_line", "FRAME"]
+__all__ = ["StreamView", "PlainStream", "display_stream", "adisplay_stream",
+           "start_background", "drive", "adrive", "error_line", "FRAME", "WIDGET_MIME"]
 
 _STATIC = Path(__file__).parent / "static"
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def _esm() -> str:
@@ -67,150 +65,7 @@ def _esm() -> str:
     return "\n".join(line for line in lines if line and not line.startswith("//"))
 
 
-class _Fed(_live.Stoppable):
-    """What the widget and its stdout stand-in share: taking chunks, coalescing them per frame,
-    the Response that counts them. Subclasses say where a frame's text goes (``_emit``)."""
-
-    response: Response
-    coalescer: Coalescer
-    _parts: list[str]
-    _thought: list[str]
-    _source_response: Response | None
-
-    def _start(self, model: str | None, frame: float, response: Response | None) -> None:
-        provider, _, name = (model or "stream").partition(":")
-        self.response = response or Response(model=name or provider, provider=provider if name else "")
-        self._source_response = None
-        self.coalescer = Coalescer(frame)
-        self.thinking_coalescer = Coalescer(frame)  # the reasoning, sent in the same frames as the text
-        self._parts = []
-        self._thought = []
-        self._lock = threading.RLock()  # the page's requests come on other threads than the feed
-        self._init_stop()
-
-    def live(self) -> bool:
-        return self.state == "streaming"
-
-    def use_response(self, response: Response | None) -> None:
-        """Report the source's own Response (an RLM stream's) instead of counting chunks here."""
-        if response is not None:
-            self.response = self._source_response = response
-
-    def feed(self, item: Any, now: float | None = None) -> None:
-        """Take a ``str`` chunk or a stream event; text goes out when its frame is due."""
-        if self._stop.is_set():
-            return
-        if isinstance(item, str):
-            if not item:
-                return
-            item = TextDelta(text=item)
-        if self.response is not self._source_response:
-            self.response.feed(item)
-        kind = getattr(item, "type", None)
-        if kind == "text":
-            parts, coalescer = self._parts, self.coalescer
-        elif kind == "reasoning":
-            parts, coalescer = self._thought, self.thinking_coalescer
-        else:
-            return
-        text = item.text
-        if text:
-            with self._lock:
-                parts.append(text)
-                coalescer.push(text, now)
-            if coalescer.due(now) == 0.0:
-                self.flush(now)
-
-    def due(self, now: float | None = None) -> float | None:
-        if not self.thinking_coalescer.pending:
-            return self.coalescer.due(now)
-        dues = [d for d in (self.coalescer.due(now), self.thinking_coalescer.due(now)) if d is not None]
-        return min(dues)
-
-    def flush(self, now: float | None = None, *, force: bool = False) -> None:
-        """Send the pending text (and reasoning) as one message, if its frame is due (or ``force``)."""
-        with self._lock:
-            thought = None
-            if self.thinking_coalescer.pending:  # both leave in one frame once either is due
-                force = force or self.due(now) == 0.0
-                thought = self.thinking_coalescer.take(now, force=force)
-            delta = self.coalescer.take(now, force=force)
-            if delta is not None or thought is not None:
-                self._emit(delta, thought)
-                # one pace for both: a frame that carried either starts the wait for the next
-                self.coalescer.last_sent = self.thinking_coalescer.last_sent = max(
-                    self.coalescer.last_sent, self.thinking_coalescer.last_sent)
-
-    def _emit(self, delta: str | None, thought: str | None = None) -> None:
-        raise NotImplementedError
-
-    @property
-    def answer(self) -> str:
-        return "".join(self._parts)
-
-    @property
-    def reasoning(self) -> str:
-        """The model's reasoning shown so far ("" when it streamed none)."""
-        return "".join(self._thought)
-
-    def provenance(self) -> dict[str, Any]:
-        """``Response.to_dict()`` with its error as one scrubbed line (it is saved with the notebook)."""
-        info = self.response.to_dict()
-        if self.response.error is not None:
-            info["error"] = error_line(self.response.error)
-        return info
-
-    def summary(self) -> str:
-        return render.footer_text(self.provenance())
-
-    def final_bundle(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``text/plain``, ``text/markdown`` and safe ``text/html`` of the answer, provenance in the metadata.
-
-        This is what a saved notebook keeps, so the text is scrubbed of anything key-shaped.
-        """
-        fmt, error = getattr(self, "fmt", "markdown"), getattr(self, "error", "")
-        text, info, thought = scrub(self.answer), self.provenance(), scrub(self.reasoning)
-        plain = text if not error else f"{text}\n[{error}]" if text else f"[{error}]"
-        note = render.thinking_note(thought)
-        data: dict[str, Any] = {
-            "text/plain": f"[{note}]\n{plain}" if note else plain,
-            "text/markdown": (f"*[{note}]*\n\n" if note else "") + render.to_markdown(text, fmt)
-            + (f"\n\n*{render.to_markdown(error, 'text')}*" if error else ""),
-            "text/html": render.answer_html(text, fmt, info, error or None, thinking=thought),
-        }
-        return data, {"rlm": {"kind": "stream", **info}}
-
-
-class ShownOnce:
-    """Display rules shared by the stream widget and the agent timeline.
-
-    While live, the display is the widget with a short ``text/plain``; once settled, the static
-    ``final_bundle`` (the widget view first). A cell ending in ``display_stream(...)`` or
-    ``display_agent(...)`` does not show the result twice (later cells may show it again).
-    Subclasses provide ``live()``, ``summary()``, ``final_bundle(widget=…)``, ``model_id`` and
-    the ``kind`` word of their placeholder.
-    """
-
-    kind = "stream"
-    _shown_in: int | None = None
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        if not self.live():  # type: ignore[attr-defined]
-            return self.final_bundle(widget=True)  # type: ignore[attr-defined]
-        data = {"text/plain": f"<rlm {self.kind}: {self.summary()}>",  # type: ignore[attr-defined]
-                WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}}  # type: ignore[attr-defined]
-        return data, _live.widget_metadata()
-
-    def _ipython_display_(self) -> None:
-        if self._shown_in is not None and self._shown_in == _execution_count():
-            return
-        from IPython.display import display
-
-        data, metadata = self._repr_mimebundle_() or ({}, {})
-        display(data, metadata=metadata, raw=True)
-
-
-class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
+class StreamView(LiveDisplay, TextFeed, anywidget.AnyWidget):
     """The widget. ``feed(chunk)`` / ``flush()`` / ``finish()`` drive it; :func:`display_stream` does all."""
 
     _esm = _esm()
@@ -237,9 +92,7 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
         self._thought_sent = 0  # the same for the reasoning
         super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable)
         self._sent_first = False
-        self._shown_in: int | None = None  # the execution count of the cell that displayed it
         self._view_ids: set[str] = set()  # views that told the kernel they rendered
-        self._handle: Any = None  # the display, for the text/plain snapshots (see _live.Snapshots)
         self._snapshots = _live.Snapshots(seen_spacing=save_every)
         self.on_msg(self._on_page_message)
         _live.answer_where_sent(self)
@@ -283,8 +136,9 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
         """The display while streaming: the widget, and the text so far as ``text/plain``."""
         text = scrub("".join(self._parts))
         data = {"text/plain": text or f"<rlm {self.kind}: {self.summary()}>",
-                WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}}
-        return data, {**_live.widget_metadata(), "rlm": {"kind": "stream", "state": "streaming", "partial": True}}
+                WIDGET_MIME: widget_ref(self.model_id)}
+        partial = {"kind": "stream", "state": "streaming", "partial": True}
+        return data, {**_live.widget_metadata(), "rlm": partial}
 
     def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
         """The synced state; while streaming, ``text`` is the whole text so far (the page builds it
@@ -346,7 +200,7 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
         """The static display of the answer, with ``widget=True`` the live view first."""
         data, metadata = super().final_bundle()
         if widget:
-            data = {WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id}, **data}
+            data = {WIDGET_MIME: widget_ref(self.model_id), **data}
         return data, metadata
 
     def __repr__(self) -> str:
@@ -356,28 +210,6 @@ class StreamView(ShownOnce, _Fed, anywidget.AnyWidget):
 def _js_length(text: str) -> int:
     """``text.length`` as JavaScript counts it (UTF-16 code units), for the page's end-of-stream check."""
     return len(text.encode("utf-16-le")) // 2
-
-
-def _execution_count() -> int | None:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    return None if shell is None else shell.execution_count
-
-
-def _in_kernel() -> bool:
-    """A Jupyter kernel (a front end that shows rich outputs), not a terminal IPython or a script."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
-_has_widget_frontend = _in_kernel
 
 
 def display_stream(
@@ -395,32 +227,18 @@ def display_stream(
 
     ``source``: ``rlm.stream(...)``, ``rlm.astream(...)``, ``rlm.stream_events(...)``, a trace
     replay, or any iterable / async iterable of ``str``. ``widget=False`` (or a front end without
-    widgets) streams plain text to stdout instead (``replace=True``: then swaps it in a kernel for
-    the static answer; only for cells whose sole output is this answer, as ``%%rlm``'s). ``on_end(view)`` runs once the stream has
-    settled. Example::
+    widgets) streams plain text to stdout instead, through :class:`PlainStream` (``replace=True``:
+    then swaps it in a kernel for the static answer; only for cells whose sole output is this
+    answer, as ``%%rlm``'s). ``on_end(view)`` runs once the stream has settled. Example::
 
         view = display_stream(rlm.astream("Explain SSE"), fmt="markdown")
         view.answer, view.state, view.response.to_dict()
     """
-    from IPython.display import display
-
     model = model or _model_of(source)
-    if widget is None:
-        widget = _has_widget_frontend()
-    if not widget:
-        return _print_stream(source, model, fmt, on_end, replace)  # type: ignore[return-value]
+    if not _display.use_widget(widget):
+        return _display.run_plain(PlainStream(model, fmt=fmt), source, on_end=on_end, replace=replace)
     view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every)
-    data, metadata = view._repr_mimebundle_() or ({}, {})
-    handle = view._handle = display(data, metadata=metadata, raw=True, display_id=True)
-    view._shown_in = _execution_count()
-    _live.register(view)
-    try:
-        drive(view, source)
-    finally:
-        _live.settle(view, handle, keep_widget, KeyboardInterrupt())
-        if on_end is not None:
-            on_end(view)
-    return view
+    return _display.run_live(view, source, keep_widget=keep_widget, on_end=on_end)
 
 
 async def adisplay_stream(
@@ -440,11 +258,6 @@ async def adisplay_stream(
         raise
 
 
-def display_events(source: Any, *, model: str | None = None, **options: Any) -> StreamView:
-    """:func:`display_stream` for a source of stream events (a trace replay, ``rlm.stream_events``)."""
-    return display_stream(source, model=model, **options)
-
-
 def start_background(
     source: Any, *, model: str | None = None, fmt: str = "markdown",
     on_end: Callable[[StreamView], None] | None = None, keep_widget: bool = False,
@@ -457,74 +270,8 @@ def start_background(
     task runs in that cell's context). Returns the view and the task's ``concurrent.futures.Future``
     (``.done()``, ``.cancel()`` from any thread).
     """
-    from IPython.display import display
-
     view = StreamView(model or _model_of(source), fmt=fmt, stoppable=True, save_every=save_every)
-    data, metadata = view._repr_mimebundle_() or ({}, {})
-    handle = view._handle = display(data, metadata=metadata, raw=True, display_id=True)
-    view._shown_in = _execution_count()
-    _live.register(view)
-
-    async def run() -> StreamView:
-        try:
-            await adrive(view, source)
-        finally:
-            _live.settle(view, handle, keep_widget, asyncio.CancelledError())
-            if on_end is not None:
-                on_end(view)
-        return view
-
-    task = _bridge.spawn(run)
-    view.on_stop = task.cancel
-    _live.hook_interrupt()  # ■ while no cell runs stops background streams
-    return view, task
-
-
-class PlainStream(_Fed):
-    """The widget's driving interface without a widget: each frame's text goes to stdout."""
-
-    def __init__(self, model: str | None, *, fmt: str = "markdown", frame: float = FRAME) -> None:
-        self._start(model, frame, None)
-        self.fmt, self.error, self.state = fmt, "", "streaming"
-
-    def _emit(self, delta: str | None, thought: str | None = None) -> None:
-        if delta:  # stdout carries the answer only; the reasoning is in the final bundle
-            sys.stdout.write(delta)
-            sys.stdout.flush()
-
-    def finish(self, error: BaseException | None = None) -> None:
-        self.flush(force=True)
-        self.response.settle(error)
-        self.state = self.response.state
-        if error is not None and self.state == "error":
-            self.error = error_line(error)
-        sys.stdout.write((f"\n[{self.error}]" if self.error else "") + "\n")
-        sys.stdout.flush()
-
-
-def _print_stream(source: Any, model: str | None, fmt: str,
-                  on_end: Callable[[Any], None] | None, replace: bool = False) -> PlainStream:
-    """No widgets: the text goes to stdout as it comes (one write per frame).
-
-    ``replace=True`` (a ``%%rlm --no-widget`` cell in a kernel, whose only output is the answer):
-    the streamed text is then replaced by the static bundle, so the saved notebook keeps the
-    markdown, the safe HTML and the provenance. In a terminal the printed text stays as it is.
-    """
-    view = PlainStream(model, fmt=fmt)
-    try:
-        drive(view, source)  # type: ignore[arg-type]
-    finally:
-        if view.state == "streaming":
-            view.finish(KeyboardInterrupt())
-        if replace and _in_kernel():
-            from IPython.display import clear_output, display
-
-            data, metadata = view.final_bundle()
-            clear_output(wait=True)
-            display(data, metadata=metadata, raw=True)
-        if on_end is not None:
-            on_end(view)
-    return view
+    return view, _display.run_live(view, source, keep_widget=keep_widget, on_end=on_end, background=True)
 
 
 def _model_of(source: Any) -> str | None:

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._genai import capture_content_default, names, split_model, to_genai_messages
+from ._replay import Trace
+from ._trace_writer import env_secrets
 from .agents.events import AgentEvent
 from .errors import scrub
 from .events import Finish, TextDelta, ToolCallDelta, Usage
-from .trace import Trace, _env_secrets
 
 __all__ = ["SpanWriter", "ChatCall", "trace_spans"]
 
@@ -55,7 +56,7 @@ class SpanWriter:
         self.tracer = tracer_provider.get_tracer("rlm_toolkit", __version__)
         self.capture = capture_content_default() if capture_content is None else capture_content
         self.agent_name = agent_name or "ReActAgent"
-        self.secrets = _env_secrets()
+        self.secrets = env_secrets()
         self.spans: list[Any] = []
 
     def _attrs(self, values: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .errors import scrub
+from .errors import describe
 
 __all__ = [
     "StreamingCallback",
@@ -162,7 +162,7 @@ class CallbackManager:
             raise error
         self.errors.append((name, error))
         warnings.warn(
-            f"callback {name} raised {type(error).__name__}: {scrub(error)}",
+            f"callback {name} raised {describe(error)}",
             CallbackWarning,
             stacklevel=3,
         )

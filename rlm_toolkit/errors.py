@@ -20,13 +20,14 @@ catch "the provider failed" without also swallowing its own mistakes::
         └── MalformedResponseError  an event that does not parse, or an error event
 
 No message, repr or ``str()`` of these errors contains an API key: every text is passed through
-:func:`scrub` when the error is built.
+:func:`scrub` when the error is built. :func:`describe` is the one ``Type: message`` line shown for
+any error (ours or a tool's, a callback's); :func:`scrub_data` scrubs a whole JSON-like value.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Any, Iterable
 
 __all__ = [
     "RLMError",
@@ -45,6 +46,8 @@ __all__ = [
     "IncompleteStreamError",
     "MalformedResponseError",
     "scrub",
+    "scrub_data",
+    "describe",
     "register_secret",
     "status_error",
 ]
@@ -56,6 +59,10 @@ _BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)[^\s\"',}]+")
 # A password in a URL (``http://user:password@host``); ``ssh://git@host`` names no secret.
 _USERINFO_PATTERN = re.compile(r"(?<=://)[^\s/?#@:\"'<>]*:[^\s/?#@\"'<>]+@")
 _secrets: set[str] = set()
+#: Dict keys whose values :func:`scrub_data` never keeps, whatever they hold.
+_SECRET_KEYS = frozenset(
+    {"authorization", "proxy-authorization", "api_key", "api-key", "x-api-key", "apikey"}
+)
 
 
 def register_secret(secret: str | None) -> None:
@@ -77,6 +84,31 @@ def scrub(text: object, secrets: Iterable[str] = ()) -> str:
     out = _KEY_PATTERN.sub("sk-***", out)
     out = _USERINFO_PATTERN.sub("***@", out)
     return _BEARER_PATTERN.sub(r"\1***", out)
+
+
+def scrub_data(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """A JSON-ready copy of ``value`` (dicts, lists, objects with ``to_dict``) with every string
+    scrubbed, the values of credential keys (``Authorization``, ``api_key``, …) replaced by ``***``
+    and anything else written as its scrubbed ``repr``."""
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): "***" if str(k).lower() in _SECRET_KEYS else scrub_data(v, secrets)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_data(v, secrets) for v in value]
+    if hasattr(value, "to_dict"):
+        return scrub_data(value.to_dict(), secrets)
+    return scrub(repr(value), secrets)
+
+
+def describe(error: BaseException) -> str:
+    """``Type: message`` for any error, scrubbed (just ``Type`` when the message is empty): the
+    one text a user, a trace, a page or a model is shown of it."""
+    message = scrub(getattr(error, "message", None) or str(error)).strip()
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 class RLMError(Exception):

@@ -24,7 +24,7 @@ from typing import Any
 from ._genai import capture_content_default, names
 from ._otel_spans import ChatCall, SpanWriter, trace_spans
 from .callbacks import StreamingCallback
-from .errors import MissingDependencyError, UsageError
+from .errors import MissingDependencyError, UsageError, describe
 from .trace import PathLike, Trace, load
 
 __all__ = [
@@ -237,7 +237,7 @@ class OTelCallback(StreamingCallback):
             self._usage[0] += response.prompt_tokens or 0
             self._usage[1] += response.completion_tokens or 0
         if error is not None:
-            self._call.error = f"{type(error).__name__}: {error}"
+            self._call.error = describe(error)
         self._call_done = True
         if self._agent is None:
             self._flush()

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import ProviderError, scrub
+from .errors import ProviderError, describe
 from .events import StreamEvent, ToolCall
 
 __all__ = ["Response", "State"]
@@ -177,7 +177,7 @@ class Response:
             "ttft_s": _round(self.ttft),
             "elapsed_s": _round(self.elapsed),
             "tokens_per_s": _round(self.tokens_per_second),
-            "error": scrub(f"{type(self.error).__name__}: {self.error}") if self.error else None,
+            "error": describe(self.error) if self.error else None,
             "created": self.created,
         }
 

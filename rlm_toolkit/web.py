@@ -36,7 +36,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from .errors import MissingDependencyError, UsageError, scrub
+from .errors import MissingDependencyError, UsageError, describe
 
 __all__ = ["sse_event", "sse_stream", "sse_response", "ws_frames", "websocket_stream", "SSE_HEADERS"]
 
@@ -88,7 +88,7 @@ async def _outcomes(chunks: AsyncIterable[Any]) -> AsyncIterator[tuple[str, Any]
             elif chunk.type in ("text", "reasoning") and chunk.text:
                 yield chunk.type, chunk.text
     except Exception as failure:  # the client gets a typed, scrubbed message instead of a cut
-        yield "error", f"{type(failure).__name__}: {scrub(failure)}"
+        yield "error", describe(failure)
         return
     finally:
         aclose = getattr(chunks, "aclose", None)

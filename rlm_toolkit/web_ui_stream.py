@@ -35,7 +35,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, Union
 
-from .errors import scrub
+from .errors import describe, scrub
 
 __all__ = [
     "UI_MESSAGE_STREAM_HEADERS",
@@ -249,7 +249,7 @@ class UIMessageStreamEncoder:
             self._begin(out)
         self._close_parts(out)
         if not self._reported:  # an agent reports its failure as an event before it raises
-            out.append({"type": "error", "errorText": f"{type(failure).__name__}: {scrub(failure)}"})
+            out.append({"type": "error", "errorText": describe(failure)})
         return out
 
     def abort(self, reason: str = "stopped") -> list[dict[str, Any]]:

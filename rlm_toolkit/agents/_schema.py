@@ -16,7 +16,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, describe
 
 __all__ = ["function_schema", "parse_docstring", "check_arguments", "ToolInputError"]
 
@@ -153,7 +153,7 @@ def function_schema(fn: Callable[..., Any], name: str) -> tuple[str, dict[str, A
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as error:
-        raise UsageError(f"tool {name!r}: its type hints do not resolve ({type(error).__name__}: {error})") from None
+        raise UsageError(f"tool {name!r}: its type hints do not resolve ({describe(error)})") from None
     description, docs = parse_docstring(inspect.getdoc(fn))
     properties: dict[str, Any] = {}
     required: list[str] = []

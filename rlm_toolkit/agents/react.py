@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ..callbacks import CallbackManager
-from ..errors import UsageError, scrub
+from ..errors import UsageError, describe
 from ..providers import openai_model_id
 from ..providers.base import Provider
 from ..rlm import RLM, Prompt
@@ -207,7 +207,7 @@ class ReActAgent:
         except Exception as error:
             if state.final is None:
                 step = len(state.history) or 1
-                yield AgentEvent(type="error", content=_describe(error), step=step, is_error=True)
+                yield AgentEvent(type="error", content=describe(error), step=step, is_error=True)
                 yield self._final(state, state.partial, step, is_error=True)
             raise
         finally:
@@ -252,7 +252,7 @@ class ReActAgent:
                 for h in relay.drain():
                     yield h
                 record.end(model.response, began)
-                record.error = _describe(error)
+                record.error = describe(error)
                 state.partial = model.response.text
                 raise
             finally:
@@ -344,7 +344,7 @@ class ReActAgent:
             content = observation_text(result)
         except Exception as exc:
             error = exc
-            content = scrub(_describe(exc))
+            content = describe(exc)
         duration = time.perf_counter() - began
         common = {"tool_name": name, "call_id": call_id, "step": step}
         observation = AgentEvent(type="observation", content=content, input=shown, duration=duration,
@@ -385,7 +385,3 @@ def _signed_reasoning(response: Any) -> dict[str, Any]:
               if b.get("signature") or b.get("type") == "redacted_thinking"]
     return {"reasoning_blocks": blocks} if blocks else {}
 
-
-def _describe(error: BaseException) -> str:
-    message = getattr(error, "message", None) or str(error)
-    return scrub(f"{type(error).__name__}: {message}" if message else type(error).__name__)

@@ -1,5 +1,6 @@
-"""What the HTTP providers share: one httpx client per event loop, status and transport errors
-mapped onto :mod:`rlm_toolkit.errors`, and a byte stream that raises typed errors.
+"""What the HTTP providers share: :class:`HTTPProvider` (the key check, one httpx client per event
+loop, ``aclose`` of them all), status and transport errors mapped onto :mod:`rlm_toolkit.errors`,
+and a byte stream that raises typed errors.
 
 Providers parse their own wire format; this module never looks inside a body except to pull
 the message out of an error response.
@@ -10,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
 import urllib.parse
 import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from ..errors import (
@@ -22,14 +24,17 @@ from ..errors import (
     APITimeoutError,
     IncompleteStreamError,
     MalformedResponseError,
+    MissingCredentialsError,
     MissingDependencyError,
     ProviderError,
     register_secret,
     scrub,
     status_error,
 )
+from .base import Provider
 
 __all__ = [
+    "HTTPProvider",
     "HTTPClients",
     "open_stream",
     "DEFAULT_TIMEOUT",
@@ -99,11 +104,20 @@ class HTTPClients:
         self.headers = headers
         self.timeout = timeout
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._pid = os.getpid()
+
+    def _mine(self) -> weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]:
+        """The clients of this process: a forked child forgets its parent's (their loops do not run here)."""
+        if self._pid != os.getpid():
+            self._clients, self._pid = weakref.WeakKeyDictionary(), os.getpid()
+        return self._clients
 
     def get(self) -> Any:
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
+        client = self._mine().get(loop)
         if client is None or client.is_closed:
+            for old in [old for old in self._clients if old.is_closed()]:
+                del self._clients[old]  # it holds its loop: the weak key alone would never let go
             httpx = _httpx()
             client = httpx.AsyncClient(
                 base_url=self.base_url,
@@ -120,10 +134,32 @@ class HTTPClients:
         return client
 
     async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        client = self._clients.pop(loop, None)
-        if client is not None:
-            await client.aclose()
+        """Close every client, each on the loop that opened it (a client's sockets belong to it).
+
+        This loop's client is closed here; the bridge loop's (sync calls) is closed there and
+        waited for, as that loop never waits on another. Any other loop still open gets the close
+        scheduled, to run when it next runs: it may be the very loop blocked in this call (a sync
+        ``RLM.close()`` in a Jupyter cell after an ``await``). A loop that has closed
+        (``asyncio.run`` returned) can run nothing any more; its client is dropped, and its sockets
+        close when it is collected.
+        """
+        from .. import _bridge
+
+        current = asyncio.get_running_loop()
+        clients = list(self._mine().items())
+        self._clients.clear()
+        for loop, client in clients:
+            if client.is_closed or loop.is_closed():
+                continue
+            if loop is current:
+                await client.aclose()
+            elif loop is _bridge._loop:
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(client.aclose(), loop))
+            else:
+                try:
+                    loop.call_soon_threadsafe(lambda c=client, lp=loop: lp.create_task(c.aclose()))
+                except RuntimeError:  # closed in the meantime
+                    pass
 
 
 def error_message(body: bytes | str) -> str:
@@ -239,3 +275,55 @@ async def open_stream(
         yield chunks()
     finally:
         await response.aclose()
+
+
+class HTTPProvider(Provider):
+    """A provider that speaks HTTP: it owns the key check, the clients and their ``aclose``.
+
+    A subclass finds its key with :meth:`find_key`, builds its headers, calls
+    ``super().__init__(model, base_url=…, headers=…, timeout=…)``, and streams through
+    :meth:`post`; it parses its own wire format and builds its own request body.
+    """
+
+    def __init__(
+        self, model: str, *, base_url: str, headers: dict[str, str], timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        super().__init__(model)
+        self._clients = HTTPClients(base_url=base_url, headers=headers, timeout=timeout)
+        self.base_url = self._clients.base_url  # without a password it may have carried
+
+    @classmethod
+    def find_key(
+        cls, model: str, api_key: str | None, env_var: str, *, base_url: str, home: str
+    ) -> str | None:
+        """The key from ``api_key`` or ``$env_var``, registered for scrubbing.
+
+        The vendor's own URL (``home``) without a key is a :class:`MissingCredentialsError` before
+        any request is sent; another server (a proxy, llama.cpp, vLLM) may need none.
+        """
+        key = api_key if api_key is not None else os.environ.get(env_var)
+        if not key and base_url.rstrip("/") == home.rstrip("/"):
+            raise MissingCredentialsError(
+                f"{env_var} is not set in this Python process, so {cls.name}:{model} cannot be used. "
+                f"Set it where the kernel runs (os.environ[{env_var!r}] = …), or pick a model that "
+                "needs no key: local:smollm2",
+                env_var=env_var,
+            )
+        register_secret(key)
+        return key
+
+    def post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        content_types: tuple[str, ...],
+        headers: dict[str, str] | None = None,
+    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """:func:`open_stream` on this provider's client for the running loop."""
+        return open_stream(self._clients, path, body, provider=self.name, model=self.model,
+                           content_types=content_types, headers=headers)
+
+    async def aclose(self) -> None:
+        """Close every client this provider opened, on every loop (see :meth:`HTTPClients.aclose`)."""
+        await self._clients.aclose()

@@ -22,11 +22,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .._decoders import SSEDecoder, ServerSentEvent
-from ..errors import MalformedResponseError, MissingCredentialsError, ProviderError, register_secret, status_error
+from ..errors import MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
-from ._http import DEFAULT_TIMEOUT, HTTPClients, open_stream
+from ._http import DEFAULT_TIMEOUT, HTTPProvider
 from ._shape import expect_object, get
-from .base import Provider, Request
+from .base import Request
 
 __all__ = ["AnthropicProvider", "AnthropicParser", "anthropic_body", "ANTHROPIC_URL"]
 
@@ -46,7 +46,7 @@ ERROR_STATUS = {
 }
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(HTTPProvider):
     """Claude models through the Messages API; native tool use."""
 
     name = "anthropic"
@@ -62,34 +62,19 @@ class AnthropicProvider(Provider):
         max_tokens: int = 1024,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        super().__init__(model)
         base_url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_URL).rstrip("/")
-        key = api_key if api_key is not None else os.environ.get(api_key_env)
-        if not key and base_url == ANTHROPIC_URL:
-            raise MissingCredentialsError(
-                f"{api_key_env} is not set in this Python process, so anthropic:{model} cannot be used. "
-                f"Set it where the kernel runs (os.environ[{api_key_env!r}] = …), or pick a model that "
-                "needs no key: local:smollm2",
-                env_var=api_key_env,
-            )
-        register_secret(key)
+        key = self.find_key(model, api_key, api_key_env, base_url=base_url, home=ANTHROPIC_URL)
         headers = {"anthropic-version": VERSION, "accept": "text/event-stream"}
         if key:
             headers["x-api-key"] = key
         self.max_tokens = max_tokens
-        self._clients = HTTPClients(base_url=base_url, headers=headers, timeout=timeout)
+        super().__init__(model, base_url=base_url, headers=headers, timeout=timeout)
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         decoder = SSEDecoder()
         parser = AnthropicParser(model=self.model)
-        async with open_stream(
-            self._clients,
-            "/v1/messages",
-            anthropic_body(request, self.model, self.max_tokens),
-            provider=self.name,
-            model=self.model,
-            content_types=("text/event-stream",),
-        ) as body:
+        payload = anthropic_body(request, self.model, self.max_tokens)
+        async with self.post("/v1/messages", payload, content_types=("text/event-stream",)) as body:
             async for data in body:
                 for sse in decoder.feed(data):
                     for event in parser.feed(sse):

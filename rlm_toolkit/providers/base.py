@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..events import StreamEvent
@@ -37,9 +37,6 @@ class Request:
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-    def with_params(self, **params: Any) -> Request:
-        return replace(self, **params)
 
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters that are set, by their OpenAI names."""

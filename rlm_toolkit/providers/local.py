@@ -34,9 +34,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigurationError, MissingDependencyError, ProviderError
-from ..events import Finish, StreamEvent, TextDelta, Usage
+from ..errors import ConfigurationError, MissingDependencyError, ProviderError, describe
+from ..events import Finish, StreamEvent, Usage
 from .base import Provider, Request
+from .openai import parse_chunk
 
 __all__ = [
     "EMBEDDED_MODELS",
@@ -255,20 +256,24 @@ class LocalProvider(Provider):
             prompt_tokens = count_prompt_tokens(llama, options["messages"])
             chunks = llama.create_chat_completion(**options)
             try:
-                for chunk in chunks:
-                    choice = (chunk.get("choices") or [{}])[0]
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        tokens += 1
-                        yield TextDelta(text=text)
-                    reason = choice.get("finish_reason") or reason
+                for chunk in chunks:  # llama-cpp-python's chunks are OpenAI's chat.completion.chunk
+                    for event in parse_chunk(chunk):
+                        if event.type == "finish":
+                            reason = event.reason  # type: ignore[union-attr]  # sent last, after usage
+                            continue
+                        if event.type == "text":
+                            tokens += 1
+                        yield event
                     if stop is not None and stop.is_set():
                         return
-            except (ProviderError, ConfigurationError, MissingDependencyError):
+            except ProviderError as error:
+                error.provider, error.model = self.name, self.model
+                raise
+            except (ConfigurationError, MissingDependencyError):
                 raise
             except Exception as error:  # noqa: BLE001 - whatever llama raises becomes a ProviderError
                 raise ProviderError(
-                    f"local:{self.model} failed while generating: {type(error).__name__}: {error}",
+                    f"local:{self.model} failed while generating: {describe(error)}",
                     provider=self.name,
                     model=self.model,
                 ) from None

@@ -17,9 +17,9 @@ from typing import Any
 from .._decoders import NDJSONDecoder
 from ..errors import MalformedResponseError
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
-from ._http import DEFAULT_TIMEOUT, HTTPClients, open_stream
+from ._http import DEFAULT_TIMEOUT, HTTPProvider
 from ._shape import expect_object, get
-from .base import Provider, Request
+from .base import Request
 
 __all__ = ["OllamaProvider", "parse_line", "ollama_messages", "DEFAULT_HOST"]
 
@@ -27,19 +27,18 @@ DEFAULT_HOST = "http://127.0.0.1:11434"
 _REASONS = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
 
 
-class OllamaProvider(Provider):
+class OllamaProvider(HTTPProvider):
     """A model served by Ollama; native tool calls; no key."""
 
     name = "ollama"
     supports_tools = True
 
     def __init__(self, model: str = "llama3.2", *, host: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
-        super().__init__(model)
         host = (host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).rstrip("/")
         if "://" not in host:
             host = f"http://{host}"
-        self.host = host
-        self._clients = HTTPClients(base_url=host, headers={"Accept": "application/x-ndjson"}, timeout=timeout)
+        super().__init__(model, base_url=host, headers={"Accept": "application/x-ndjson"}, timeout=timeout)
+        self.host = self.base_url
 
     def body(self, request: Request) -> dict[str, Any]:
         options = {
@@ -63,14 +62,8 @@ class OllamaProvider(Provider):
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         decoder = NDJSONDecoder()
         calls = 0
-        async with open_stream(
-            self._clients,
-            "/api/chat",
-            self.body(request),
-            provider=self.name,
-            model=self.model,
-            content_types=("application/x-ndjson", "application/json"),
-        ) as body:
+        ndjson = ("application/x-ndjson", "application/json")
+        async with self.post("/api/chat", self.body(request), content_types=ndjson) as body:
             async for data in body:
                 try:
                     lines = decoder.feed(data)

@@ -15,18 +15,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .._decoders import SSEDecoder
-from ..errors import IncompleteStreamError, MalformedResponseError, MissingCredentialsError, register_secret
+from ..errors import IncompleteStreamError, MalformedResponseError
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
-from ._http import DEFAULT_TIMEOUT, HTTPClients, error_message, open_stream
+from ._http import DEFAULT_TIMEOUT, HTTPProvider, error_message
 from ._shape import expect_object, get
-from .base import Provider, Request
+from .base import Request
 
 __all__ = ["OpenAIProvider", "parse_chunk", "OPENAI_URL", "MAX_TOOL_CALLS"]
 
 OPENAI_URL = "https://api.openai.com/v1"
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(HTTPProvider):
     """Chat Completions with ``stream=True``; native tool calls; usage from ``include_usage``.
 
     The key comes from ``api_key`` or the environment variable ``api_key_env`` (default
@@ -49,25 +49,15 @@ class OpenAIProvider(Provider):
         include_usage: bool = True,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(model)
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
-        key = api_key if api_key is not None else os.environ.get(api_key_env)
-        if not key and base_url.rstrip("/") == OPENAI_URL:
-            raise MissingCredentialsError(
-                f"{api_key_env} is not set in this Python process, so {self.name}:{model} cannot be used. "
-                f"Set it where the kernel runs (os.environ[{api_key_env!r}] = …), or pick a model that "
-                "needs no key: local:smollm2",
-                env_var=api_key_env,
-            )
-        register_secret(key)
+        key = self.find_key(model, api_key, api_key_env, base_url=base_url, home=OPENAI_URL)
         all_headers = {"Accept": "text/event-stream", **(headers or {})}
         if key:
             all_headers["Authorization"] = f"Bearer {key}"
         if organization:
             all_headers["OpenAI-Organization"] = organization
         self.include_usage = include_usage
-        self._clients = HTTPClients(base_url=base_url, headers=all_headers, timeout=timeout)
-        self.base_url = self._clients.base_url  # without a password it may have carried
+        super().__init__(model, base_url=base_url, headers=all_headers, timeout=timeout)
 
     def body(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -88,14 +78,8 @@ class OpenAIProvider(Provider):
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         decoder = SSEDecoder()
         finished = False
-        async with open_stream(
-            self._clients,
-            "/chat/completions",
-            self.body(request),
-            provider=self.name,
-            model=self.model,
-            content_types=("text/event-stream",),
-        ) as body:
+        payload = self.body(request)
+        async with self.post("/chat/completions", payload, content_types=("text/event-stream",)) as body:
             try:
                 async for data in body:
                     for sse in decoder.feed(data):
@@ -119,8 +103,6 @@ class OpenAIProvider(Provider):
                 if not finished:
                     raise
                 return  # the answer was complete; only the usage / [DONE] trailer was lost
-            for sse in decoder.flush():  # a last event without its blank line is dropped
-                pass
 
     def _parse(self, data: str) -> list[StreamEvent]:
         try:
@@ -136,9 +118,6 @@ class OpenAIProvider(Provider):
         except MalformedResponseError as error:
             error.provider, error.model = self.name, self.model
             raise
-
-    async def aclose(self) -> None:
-        await self._clients.aclose()
 
 
 def parse_chunk(chunk: Any) -> list[StreamEvent]:

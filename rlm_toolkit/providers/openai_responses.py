@@ -21,7 +21,6 @@ from typing import Any
 from .._decoders import SSEDecoder, ServerSentEvent
 from ..errors import ConfigurationError, MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
-from ._http import open_stream
 from ._shape import expect_object, get
 from .base import Request
 from .openai import MAX_TOOL_CALLS, OpenAIProvider
@@ -63,14 +62,8 @@ class OpenAIResponsesProvider(OpenAIProvider):
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         decoder = SSEDecoder()
         parser = ResponsesParser(model=self.model)
-        async with open_stream(
-            self._clients,
-            "/responses",
-            self.body(request),
-            provider=self.name,
-            model=self.model,
-            content_types=("text/event-stream",),
-        ) as body:
+        payload = self.body(request)
+        async with self.post("/responses", payload, content_types=("text/event-stream",)) as body:
             async for data in body:
                 for sse in decoder.feed(data):
                     for event in parser.feed(sse):

@@ -45,7 +45,9 @@ def test_run_agent_shows_the_run_and_records_it(tmp_path):
         agent_magic.run_agent("  \n", scripted(), [add])
 
 
-def test_replay_shows_an_agent_trace_again_without_a_model(tmp_path):
+def test_replay_shows_an_agent_trace_again_without_a_model(tmp_path, monkeypatch):
+    monkeypatch.setattr("rlm_jupyter._display.has_widget_frontend", lambda: True)  # compare the widgets' ops
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: None)
     path = tmp_path / "run.jsonl"
     live = agent_magic.run_agent("What is 20 + 22?", scripted(), [add], record=str(path))
     view = agent_magic.replay_line(f"{path} --instant")

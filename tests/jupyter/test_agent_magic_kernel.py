@@ -116,6 +116,25 @@ def test_the_page_can_ask_for_a_steps_messages(kernel):
     assert roles[:2] == ["system", "user"] and roles[-1] == "tool" and reply["messages"][-1]["content"] == "42"
 
 
+def test_no_widget_prints_the_run_then_keeps_its_static_twin_as_a_plain_stream_does(kernel):
+    """``--no-widget`` (or no widget front end): the run is printed as it happens, then, in a
+    kernel, the printed lines are swapped for the static twin, as ``%%rlm --no-widget`` does."""
+    assert kernel.execute("m3 = agent_model(delay=0)").ok
+    run = kernel.execute("%%rlm --agent --no-widget --tools add,boom -m m3 -o plain_result\nWhat is 20 + 22?")
+    assert run.ok, run.errors
+    assert not run.of("comm_open")
+    out = run.stdout
+    assert out.startswith("\n[step 1]\nI will add the numbers first.\n-> add(") and "<- 42\n" in out
+    assert "<- error: " in out and "[step 3]" in out and out.endswith(" · done]\n")
+    kinds = [m["msg_type"] for m in run.messages if m["msg_type"] in ("stream", "clear_output", "display_data")]
+    assert kinds[-2:] == ["clear_output", "display_data"] and run.of("clear_output")[0]["content"]["wait"]
+    shown = run.of("display_data")[0]["content"]
+    assert WIDGET not in shown["data"] and "Action: add" in shown["data"]["text/plain"]
+    assert shown["data"]["text/html"].count('class="rlm-step"') == 3 and "<img" not in shown["data"]["text/html"]
+    assert shown["metadata"]["rlm"]["kind"] == "agent" and shown["metadata"]["rlm"]["state"] == "done"
+    assert value(kernel, "plain_result") == value(kernel, "answer_words")
+
+
 def usage_error(run) -> str:
     """IPython prints a UsageError as one stderr line (no traceback) and the cell fails."""
     assert not run.ok and not run.errors, (run.reply["content"], [(m["msg_type"], m["content"]) for m in run.messages])

@@ -74,8 +74,7 @@ def agent_trace(path, created: float, *, footer: bool = True, extra: tuple = ())
 def widget_frontend(monkeypatch):
     """A front end with widgets: what is displayed, and the messages the timeline sends."""
     shown, sent = [], []
-    monkeypatch.setattr("rlm_jupyter.timeline._has_widget_frontend", lambda: True)
-    monkeypatch.setattr("rlm_jupyter.stream_view._has_widget_frontend", lambda: True)
+    monkeypatch.setattr("rlm_jupyter._display.has_widget_frontend", lambda: True)
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.append(a) or None)
     monkeypatch.setattr(TimelineView, "send", lambda self, message, *a: sent.append(message))
     return shown, sent

@@ -137,7 +137,7 @@ def test_folding_a_long_run_costs_linear_time():
 
 
 def test_reasoning_is_a_folded_thinking_row_of_its_step():
-    from rlm_jupyter._timeline_model import timeline_html
+    from rlm_jupyter.render import timeline_html
 
     model = TimelineModel("m", started_at=T0)
     ops = []

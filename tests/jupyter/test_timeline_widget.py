@@ -197,7 +197,7 @@ def test_a_recorded_run_and_its_replay_show_the_same_durations(tmp_path):
 
 def test_the_saved_copy_caps_the_messages_it_embeds_and_says_where_they_all_are():
     """A tool returning 1 MB three times: each later step's messages repeat every earlier result."""
-    from rlm_jupyter._timeline_model import MESSAGES_BUDGET, OBSERVATION_LIMIT
+    from rlm_jupyter.render import MESSAGES_BUDGET, OBSERVATION_LIMIT
 
     def dump(n: int) -> str:
         """Return a lot of text."""

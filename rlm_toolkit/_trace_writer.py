@@ -1,0 +1,246 @@
+"""Writing one trace file: :class:`TraceRecorder` (used by the recorders in :mod:`rlm_toolkit.trace`).
+
+Every string is passed through :func:`~rlm_toolkit.errors.scrub_data` before it is written, and
+text that streams in pieces is scrubbed across piece boundaries: a key split over several tokens
+is still removed. Reading a trace back is :mod:`rlm_toolkit._replay`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import IO, Any, Literal, Union
+
+from . import errors
+from ._replay import VERSION
+from .agents.events import AgentEvent
+from .errors import UsageError, describe, scrub, scrub_data
+from .events import ReasoningDelta, StreamEvent, TextDelta
+
+__all__ = ["TraceRecorder", "check_writable", "env_secrets", "FLUSH_AFTER", "Kind", "Event", "PathLike"]
+
+Kind = Literal["stream", "agent"]
+Event = Union[StreamEvent, AgentEvent]
+PathLike = Union[str, "os.PathLike[str]"]
+
+_SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+
+
+#: Held streamed text is written at the latest this many seconds (of the run) after it arrived.
+FLUSH_AFTER = 0.2
+#: ... or once this many characters are held.
+_HOLD_CHARS = 4096
+#: What a key, token or URL password could still be growing at the end of held text: it is held back
+#: a little longer when the rest is written on time (text in other scripts, spaces, punctuation is not).
+_KEY_TAIL = re.compile(r"(?i)(?:bearer\s+)?[A-Za-z0-9_\-*.…+/=]*$|://[^\s/?#@\"'<>]*$")
+_KEY_TAIL_MAX = 512
+
+
+def _unfinished_key_at(text: str, secrets: tuple[str, ...]) -> int:
+    """Where the end of ``text`` that could still grow into a key begins (``len(text)``: nowhere): a
+    trailing run of key characters (or ``Bearer …``), or the start of a known secret, whatever it holds."""
+    tail = _KEY_TAIL.search(text)
+    keep = tail.start() if tail is not None and len(text) - tail.start() <= _KEY_TAIL_MAX else len(text)
+    known = (*errors._secrets, *secrets)  # the keys providers registered, and this trace's
+    for secret in known:
+        for size in range(min(len(secret) - 1, len(text)), 0, -1):
+            if text.endswith(secret[:size]):
+                keep = min(keep, len(text) - size)
+                break
+    if keep < len(text):  # never cut through a whole key either: the part written is scrubbed alone
+        patterns = (errors._KEY_PATTERN, errors._BEARER_PATTERN, errors._USERINFO_PATTERN)
+        spans = [(m.start(), m.end()) for pattern in patterns for m in pattern.finditer(text)]
+        for secret in known:
+            at = text.find(secret)
+            while secret and at >= 0:
+                spans.append((at, at + len(secret)))
+                at = text.find(secret, at + 1)
+        for start, end in sorted(spans, reverse=True):
+            if start < keep < end:
+                keep = start
+    return keep
+
+
+def env_secrets() -> tuple[str, ...]:
+    """Values of credential-like environment variables: scrubbed even if they look like nothing."""
+    return tuple(v for k, v in os.environ.items() if k.upper().endswith(_SECRET_ENV_SUFFIXES) and len(v) >= 8)
+
+
+def check_writable(path: PathLike) -> Path:
+    """``path`` as a Path if a trace can be written there (its folder exists, it is not a folder).
+
+    Callers check before a run starts (``%%rlm --record``), so a typo costs no model call.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"cannot record to {str(path)!r}: it is a folder; name a file in it, "
+                         f"e.g. {str(target / 'run.jsonl')!r}")
+    folder = target.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot record to {str(path)!r}: no folder {str(folder)!r} (create it first)")
+    if not os.access(target if target.exists() else folder, os.W_OK):
+        raise UsageError(f"cannot record to {str(path)!r}: not writable")
+    return target
+
+
+def _open_for_writing(path: Path) -> IO[str]:
+    check_writable(path)
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot record to {str(path)!r}: {error.strerror or error}") from None
+
+
+def _text_of(event: Any) -> str | None:
+    """The streamed text an event carries (text and reasoning deltas, agent tokens and reasoning),
+    else None."""
+    if isinstance(event, TextDelta) or (isinstance(event, ReasoningDelta) and event.signature is None
+                                        and event.redacted is None):
+        return event.text
+    if isinstance(event, AgentEvent) and event.type in ("token", "reasoning"):
+        return event.content
+    return None
+
+
+def _with_text(event: Any, text: str) -> dict[str, Any]:
+    data = event.to_dict()
+    data["content" if isinstance(event, AgentEvent) else "text"] = text
+    return data
+
+
+class TraceRecorder:
+    """Writes one trace file as a run happens: ``event()`` per event, ``step()``, then ``close()``.
+
+    Streamed text is held back until a piece that starts a new word arrives, then the held
+    pieces are scrubbed together, so a key split over several tokens is still removed. Text is
+    never held longer than :data:`FLUSH_AFTER` seconds (or :data:`_HOLD_CHARS` characters), so an
+    answer without spaces (Japanese, Chinese, a long URL) is on disk as it streams; only a
+    trailing run that could still be part of a key waits for the next piece.
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        *,
+        kind: Kind,
+        model: str | None = None,
+        secrets: tuple[str, ...] = (),
+        started: float | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.kind = kind
+        self.model = model
+        self.secrets = (*env_secrets(), *secrets)
+        # ``started``: when the run began (``time.perf_counter()``), if that was before now.
+        self._t0 = time.perf_counter() if started is None else started
+        self.created = time.time() - (time.perf_counter() - self._t0)
+        self._file: IO[str] | None = _open_for_writing(self.path)
+        self._header_written = False
+        self._pending: list[tuple[float, Any]] = []
+        self._held = 0  # characters in _pending
+        self.closed = False
+
+    def now(self) -> float:
+        """Seconds since the recording started."""
+        return time.perf_counter() - self._t0
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        assert self._file is not None
+        if not self._header_written:
+            self._header_written = True
+            header = {"type": "header", "version": VERSION, "kind": self.kind, "model": self.model,
+                      "created": self.created}
+            self._file.write(json.dumps(scrub_data(header, self.secrets), ensure_ascii=False) + "\n")
+        self._file.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self._file.flush()  # a crashed or interrupted run still leaves every line written so far
+
+    def event(self, event: Event | str, t: float | None = None) -> None:
+        """Record one event (a ``str`` chunk is recorded as a text delta) at offset ``t``."""
+        if self.closed:
+            return
+        if isinstance(event, str):
+            event = TextDelta(text=event)
+        t = self.now() if t is None else t
+        text = _text_of(event)
+        if text is None:
+            self._flush_text()
+            data = scrub_data(event.to_dict(), self.secrets)
+            self._write({"type": "event", "t": round(t, 4), "event": data})
+            return
+        if text[:1].isspace():
+            self._flush_text()
+        self._pending.append((t, event))
+        self._held += len(text)
+        if t - self._pending[0][0] >= FLUSH_AFTER or self._held >= _HOLD_CHARS:
+            self._flush_text(on_time=True)
+
+    def _flush_text(self, on_time: bool = False) -> None:
+        """Write held text pieces, scrubbed as one text and split again at the same offsets.
+
+        ``on_time``: written because it was held long enough, not at a word boundary; the trailing
+        pieces that could still be the start of a key stay held (at most ``_KEY_TAIL_MAX`` characters).
+        """
+        if not self._pending:
+            return
+        pieces = [_text_of(e) or "" for _, e in self._pending]
+        whole = "".join(pieces)
+        count = len(pieces)
+        if on_time:
+            keep = _unfinished_key_at(whole, self.secrets)
+            while count and len(whole) > keep:  # hold back every piece that reaches into the tail
+                whole = whole[: len(whole) - len(pieces[count - 1])]
+                count -= 1
+            if count == 0:
+                return
+            pieces = pieces[:count]
+        clean = scrub(whole, self.secrets)
+        out: list[str] = pieces
+        if clean != whole:
+            out, start = [], 0
+            for i, piece in enumerate(pieces):
+                end = len(clean) if i == len(pieces) - 1 else min(len(clean), start + len(piece))
+                out.append(clean[start:end])
+                start = end
+        for (t, event), text in zip(self._pending, out):
+            data = _with_text(event, text)
+            self._write({"type": "event", "t": round(t, 4), "event": scrub_data(data, self.secrets)})
+        self._pending = self._pending[count:]
+        self._held = sum(len(_text_of(e) or "") for _, e in self._pending)
+
+    def step(self, number: int, data: dict[str, Any] | Any) -> None:
+        """Record the request of one model call: the exact messages, tool specs, response."""
+        if self.closed:
+            return
+        self._flush_text()
+        body = data.to_dict() if hasattr(data, "to_dict") else dict(data)
+        self._write({"type": "step", **scrub_data(body, self.secrets), "step": number})
+
+    def close(
+        self,
+        *,
+        state: str = "done",
+        response: dict[str, Any] | None = None,
+        error: BaseException | str | None = None,
+    ) -> None:
+        """Write the footer (state, provenance, scrubbed error) and close the file; idempotent."""
+        if self.closed:
+            return
+        self._flush_text()
+        message = error if error is None or isinstance(error, str) else describe(error)
+        footer = {"state": state, "response": response, "error": message}
+        self._write({"type": "footer", "t": round(self.now(), 4), **scrub_data(footer, self.secrets)})
+        self.closed = True
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __del__(self) -> None:
+        # A run dropped without an end (its stream closed early, an interrupt) still gets a footer.
+        try:
+            if not self.closed and self._file is not None:
+                self.close(state="stopped")
+        except Exception:
+            pass
