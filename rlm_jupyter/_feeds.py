@@ -180,6 +180,8 @@ class RunFeed(_live.Stoppable):
         if self._stop.is_set():
             return
         with self._lock:
+            if event.type != "token" and self._steps is not None:  # a step ended: its cost is known
+                self.timeline.cost = _run_cost(self._step_records())
             self._pending.extend(self.timeline.apply(event))
             self.pacer.arm(now)
         if not self.timeline.model and self._steps is not None:
@@ -219,9 +221,12 @@ class RunFeed(_live.Stoppable):
 
     # -- inspecting -----------------------------------------------------------------------------
 
+    def _step_records(self) -> Any:
+        return self._steps() if callable(self._steps) else self._steps
+
     def messages(self, step: int) -> list[dict[str, Any]]:
         """The exact messages sent to the model at ``step`` (1-based)."""
-        steps = self._steps() if callable(self._steps) else self._steps
+        steps = self._step_records()
         if isinstance(steps, dict):
             found = steps.get(step)
         elif steps is not None and 1 <= step <= len(steps):
@@ -260,6 +265,15 @@ class RunFeed(_live.Stoppable):
         }
         header = {k: v for k, v in self.timeline.header().items() if k != "op"}
         return data, {"rlm": {"kind": "agent", **header}}
+
+
+def _run_cost(steps: Any) -> dict[str, Any] | None:
+    """The summed cost of the step records (live ``StepRecord`` s or a trace's step dicts)."""
+    from rlm_toolkit.cost import summed
+
+    records = steps.values() if isinstance(steps, dict) else steps or ()
+    cost = summed(r.get("response") if isinstance(r, dict) else getattr(r, "response", None) for r in records)
+    return None if cost is None else cost.to_dict()
 
 
 def _model_from(steps: Any) -> str | None:

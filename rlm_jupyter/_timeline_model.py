@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlm_toolkit.agents.events import AgentEvent
+from rlm_toolkit.cost import money
 from rlm_toolkit.errors import describe, scrub
 
 from . import render
@@ -99,6 +100,8 @@ class TimelineModel:
         self.last_at = self.started_at
         self.ended_at: float | None = None
         self.events = 0
+        self.cost: dict[str, Any] | None = None  # the steps' summed cost (Cost.to_dict()), set by the view
+        self.stop_reason: str | None = None  # "budget" when a budget ended the run
 
     # -- events in, operations out -----------------------------------------------------------
 
@@ -163,7 +166,8 @@ class TimelineModel:
                 step.rows.append(row := Row("final"))
             row.kind, row.text, row.is_error, row.duration = "final", event.content, event.is_error, since
             self.final = event.content
-            self.state = "error" if event.is_error else "done"
+            self.stop_reason = event.stop_reason
+            self.state = "error" if event.is_error else "stopped" if event.stop_reason else "done"
             self.ended_at = event.timestamp
             if event.duration is not None:
                 self.ended_at = max(self.ended_at, self.started_at + event.duration)
@@ -199,11 +203,17 @@ class TimelineModel:
 
     def header(self) -> dict[str, Any]:
         return {"op": "header", "model": self.model or "", "steps": len(self.steps), "tokens": self.tokens,
-                "elapsed": round(self.elapsed, 3), "state": self.state}
+                "cost": money(self.cost), "elapsed": round(self.elapsed, 3), "state": self.state,
+                "reason": self.stop_reason or ""}
 
     def summary(self) -> str:
+        cost = f" · {money(self.cost)}" if self.cost else ""
         return (f"{self.model or 'agent'} · {plural(len(self.steps), 'step')} · "
-                f"{plural(self.tokens, 'token')} · {self.elapsed:.1f} s · {self.state}")
+                f"{plural(self.tokens, 'token')}{cost} · {self.elapsed:.1f} s · {self.state_text()}")
+
+    def state_text(self) -> str:
+        """``done``, or ``stopped (budget)`` when a budget ended the run."""
+        return f"{self.state} ({self.stop_reason})" if self.stop_reason else self.state
 
     def text(self) -> str:
         """A plain transcript of the run (the display's ``text/plain``)."""

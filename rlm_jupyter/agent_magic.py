@@ -59,10 +59,12 @@ def run_agent(
     widget: bool | None = None,
     keep_widget: bool = False,
     background: bool = False,
+    budget: dict[str, Any] | None = None,
 ) -> TimelineView | PlainTimeline:
     """Run ``task`` with a :class:`~rlm_toolkit.agents.ReActAgent` and show it as a live timeline
     (``background=True``: on the toolkit's loop thread, returning at once; with no widget front
-    end, printed as it happens and then, in a kernel, replaced by the static twin)."""
+    end, printed as it happens and then, in a kernel, replaced by the static twin; ``budget``: the
+    run's ``max_cost`` / ``max_tokens_total``)."""
     from rlm_toolkit.agents import ReActAgent
 
     if not task.strip():
@@ -75,13 +77,14 @@ def run_agent(
     callbacks = [recorder] if recorder else None
     started_at = recorder.recorder.created if recorder else None
     if background and widget is not False:
-        view = display_agent(agent.astream(task.strip(), callbacks=callbacks), model=agent.rlm.model_id,
+        view = display_agent(agent.astream(task.strip(), callbacks=callbacks, **(budget or {})),
+                             model=agent.rlm.model_id,
                              keep_widget=keep_widget, started_at=started_at, steps=lambda: agent.history,
                              background=True)
         if recorder is not None:  # closed once the run has ended, however it ended
             view.task.add_done_callback(lambda _f: recorder.recorder.close(state="stopped"))
         return view
-    stream = agent.stream(task.strip(), callbacks=callbacks)
+    stream = agent.stream(task.strip(), callbacks=callbacks, **(budget or {}))
     try:
         return display_agent(stream, model=agent.rlm.model_id, widget=widget, keep_widget=keep_widget,
                              started_at=started_at, replace=True)

@@ -114,6 +114,19 @@ def check_out_name(name: str, shell: Any = None) -> str:
     return name
 
 
+def _budget(spec: str | None) -> dict[str, Any]:
+    """``--budget LIMIT`` as the keyword arguments of a call or a run (see rlm_toolkit.budget)."""
+    if spec is None:
+        return {}
+    from rlm_toolkit.budget import parse_budget
+    from rlm_toolkit.errors import UsageError as ToolkitUsageError
+
+    try:
+        return parse_budget(spec)
+    except ToolkitUsageError as error:
+        raise UsageError(f"--budget: {_one_line(error)}") from None
+
+
 def _one_line(error: BaseException) -> str:
     from rlm_toolkit.errors import RLMError, describe, scrub
 
@@ -168,6 +181,10 @@ class RLMMagics(Magics):
               "(%%rlm replay FILE shows it again)")
     @argument("--bg", action="store_true", help="return at once and stream in the background "
               "(other cells run meanwhile; the Stop button cancels)")
+    @argument("--budget", metavar="LIMIT", help="stop the answer (or the whole --agent run) once it "
+              "has spent more: 0.05 is USD, 2000tok is prompt + completion tokens, 0.05,2000tok both; "
+              "counted as tokens stream in (estimated until the provider reports usage); the footer "
+              "then says stopped (budget)")
     @cell_magic
     def rlm(self, line: str, cell: str) -> None:
         """Send the cell to a language model and stream the answer in place.
@@ -186,6 +203,7 @@ class RLMMagics(Magics):
                 check_writable(args.record)
             except ToolkitUsageError as error:
                 raise UsageError(f"--record: {_one_line(error)}") from None
+        args.budget = _budget(args.budget)
         prompt = interpolate(cell, self.shell.user_ns).strip()
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
@@ -207,7 +225,7 @@ class RLMMagics(Magics):
             view = agent_magic.run_agent(prompt, self.get_rlm(args.model), tools, record=args.record,
                                          system=args.system or self.system, keep_widget=self.keep_widget,
                                          widget=None if self.widget and not args.no_widget else False,
-                                         background=args.bg)
+                                         background=args.bg, budget=args.budget)
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
         except KeyboardInterrupt:  # the timeline is settled ("stopped"): one line, not our internals
@@ -235,6 +253,7 @@ class RLMMagics(Magics):
             "system": args.system if args.system is not None else self.system,
             "temperature": args.temperature if args.temperature is not None else self.temperature,
             "max_tokens": args.max_tokens if args.max_tokens is not None else self.max_tokens,
+            **args.budget,
         }
         messages: Any = prompt
         if args.chat:

@@ -215,16 +215,21 @@ def _seconds(value: float | None) -> str:
 
 
 def footer_text(info: dict[str, Any]) -> str:
-    """One footer line from provenance (``Response.to_dict()`` shape): model · tokens · TTFT · tok/s · state."""
+    """One footer line from provenance (``Response.to_dict()`` shape): model · tokens · cost · TTFT ·
+    tok/s · state (and why it stopped, when a budget stopped it)."""
+    from rlm_toolkit.cost import money
+
     parts = [str(info.get("model") or "")]
     tokens = (info.get("usage") or {}).get("completion_tokens") or info.get("chunks")
     if tokens:
         parts.append(f"{tokens} token{'' if tokens == 1 else 's'}")
+    parts.append(money(info.get("cost")))
     if info.get("ttft_s") is not None:
         parts.append(f"first token {_seconds(info['ttft_s'])}")
     if info.get("tokens_per_s"):
         parts.append(f"{info['tokens_per_s']:.1f} tok/s")
-    parts.append(str(info.get("state") or ""))
+    reason = f" ({info['stop_reason']})" if info.get("stop_reason") else ""
+    parts.append(f"{info.get('state') or ''}{reason}")
     return " · ".join(p for p in parts if p)
 
 
@@ -359,11 +364,12 @@ def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]
     header = model.header()
     parts = [f'<div class="rlm-timeline rlm-static {_NO_MATH}" data-state="{_h(model.state)}">',
              '<div class="rlm-timeline-header" style="font-size:0.9em;opacity:0.75">',
-             f'<span class="rlm-h-state"><b>{_h(model.state)}</b></span> · <span class="rlm-h-model">'
+             f'<span class="rlm-h-state"><b>{_h(model.state_text())}</b></span> · <span class="rlm-h-model">'
              f'{_h(header["model"])}</span> · <span class="rlm-h-steps">'
              f'{plural(len(model.steps), "step")}</span> · <span class="rlm-h-tokens">'
-             f'{plural(model.tokens, "token")}</span> · <span class="rlm-h-elapsed">'
-             f'{model.elapsed:.2f} s</span></div><div class="rlm-steps">']
+             f'{plural(model.tokens, "token")}</span>'
+             + (f' · <span class="rlm-h-cost">{_h(header["cost"])}</span>' if header["cost"] else "")
+             + f' · <span class="rlm-h-elapsed">{model.elapsed:.2f} s</span></div><div class="rlm-steps">']
     budget = MESSAGES_BUDGET  # what is left for the steps' messages in this output
     for step in model.steps.values():
         sent = (messages or {}).get(step.number)

@@ -24,6 +24,7 @@ from typing import Any, Union
 from .agents.events import EVENT_TYPES, AgentEvent
 from .errors import ProviderError, UsageError
 from .events import StreamEvent, TextDelta, event_from_dict
+from .response import Response
 
 __all__ = ["VERSION", "Trace", "load", "Replay", "replay", "check_speed", "MIN_SPEED", "MAX_SPEED"]
 
@@ -56,6 +57,8 @@ def _tool_index(v: Any) -> bool:
     return _whole(v) and 0 <= v < 10_000
 
 
+_USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "cached_input_tokens", "reasoning_tokens",
+                 "cache_write_tokens")
 #: Each event type's fields and what they must hold (a missing field takes its default; the ones
 #: in _REQUIRED must be there). Unknown fields are ignored, as the format says.
 _STREAM_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
@@ -64,14 +67,14 @@ _STREAM_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
                   "index": _tool_index},
     "tool_call": {"index": _tool_index, "call_id": _optional(_str), "name": _optional(_str),
                   "arguments": _str},
-    "usage": {"prompt_tokens": _optional(_whole), "completion_tokens": _optional(_whole)},
+    "usage": {name: _optional(_whole) for name in _USAGE_COUNTS},
     "finish": {"reason": _str},
 }
 _AGENT_FIELDS: dict[str, Callable[[Any], bool]] = {
     "content": _str, "tool_name": _optional(_str), "input": _optional(lambda v: isinstance(v, dict)),
     "step": lambda v: _whole(v) and v >= 0, "call_id": _optional(_str), "timestamp": _number,
     "duration": _optional(_number), "is_error": lambda v: isinstance(v, bool),
-    "streamed": lambda v: isinstance(v, bool),
+    "streamed": lambda v: isinstance(v, bool), "stop_reason": _optional(_str),
 }
 _REQUIRED = {"text": ("text",), "tool_call": ("index",), "finish": ("reason",)}
 _STATES = ("done", "stopped", "error")
@@ -337,11 +340,14 @@ class Replay:
     ``timeout`` and raises ``queue.Empty`` (what the widgets use to flush on a timer). A trace
     whose run failed raises a :class:`~rlm_toolkit.errors.ProviderError` after its last event.
     ``clock()`` is the recorded run's time now (Unix seconds), for showing elapsed times.
+    ``response``: for a stream trace, a Response filled in as the events are replayed, with the
+    recorded cost and stop reason (what a footer shows); None for an agent trace.
     """
 
     def __init__(self, trace: Trace, speed: float | None = 1.0) -> None:
         self.trace = trace
         self.speed = check_speed(speed)
+        self.response = _recorded_response(trace) if trace.kind == "stream" else None
         self._index = 0
         self._start: float | None = None
 
@@ -379,6 +385,8 @@ class Replay:
             raise StopIteration
         event = self.trace.events[self._index]
         self._index += 1
+        if self.response is not None:
+            self.response.feed(event)  # type: ignore[arg-type]
         return event
 
     def __iter__(self) -> Replay:
@@ -409,6 +417,20 @@ class Replay:
             return self._take()
         except StopIteration:
             raise StopAsyncIteration from None
+
+
+def _recorded_response(trace: Trace) -> Response:
+    from .cost import Cost, Recorded
+
+    footer = (trace.footer or {}).get("response")
+    footer = footer if isinstance(footer, dict) else {}
+    provider, _, model = (trace.model or "stream").partition(":")
+    response = Response(model=model or provider, provider=provider if model else "")
+    if isinstance(footer.get("cost"), dict):
+        response.cost_basis = Recorded(Cost.from_dict(footer["cost"]))
+    if isinstance(footer.get("stop_reason"), str):
+        response.stop_reason = footer["stop_reason"]
+    return response
 
 
 def replay(path: PathLike | Trace, speed: float | None = 1.0) -> Replay:

@@ -86,15 +86,18 @@ class ToolCallDelta:
 class Usage:
     """Token counts for the request, when the provider reports them (None, never 0, when not).
 
-    ``cached_input_tokens`` are prompt tokens read from the provider's cache (part of
-    ``prompt_tokens``); ``reasoning_tokens`` are completion tokens spent on reasoning (part of
-    ``completion_tokens``).
+    ``prompt_tokens`` is the whole input, however the provider splits it (Anthropic reports
+    cache reads and writes beside ``input_tokens``; they are added in). ``cached_input_tokens``
+    are prompt tokens read from the provider's cache and ``cache_write_tokens`` prompt tokens
+    written to it (both part of ``prompt_tokens``, priced differently); ``reasoning_tokens`` are
+    completion tokens spent on reasoning (part of ``completion_tokens``).
     """
 
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached_input_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cache_write_tokens: int | None = None
     type: Literal["usage"] = "usage"
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,6 +110,8 @@ class Usage:
             out["cached_input_tokens"] = self.cached_input_tokens
         if self.reasoning_tokens is not None:
             out["reasoning_tokens"] = self.reasoning_tokens
+        if self.cache_write_tokens is not None:
+            out["cache_write_tokens"] = self.cache_write_tokens
         return out
 
 

@@ -33,6 +33,10 @@ class Response:
     completion_tokens: int | None = None
     cached_input_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    #: Why a ``stopped`` response stopped when something other than its consumer stopped it:
+    #: ``"budget"`` (a ``max_cost`` / ``max_tokens_total`` was exceeded, see :mod:`rlm_toolkit.budget`).
+    stop_reason: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     chunks: int = 0
     error: BaseException | None = None
@@ -47,6 +51,8 @@ class Response:
     # Per reasoning block: its text and signature as pieces (joined when read: appending to a
     # growing string would make a long reasoning quadratic), or its redacted data.
     _blocks: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: What prices this call (set by the RLM; see :mod:`rlm_toolkit.cost`); None: no cost known.
+    cost_basis: Any = field(default=None, repr=False)
 
     @property
     def model_id(self) -> str:
@@ -84,6 +90,7 @@ class Response:
             self.completion_tokens = event.completion_tokens  # type: ignore[union-attr]
             self.cached_input_tokens = event.cached_input_tokens  # type: ignore[union-attr]
             self.reasoning_tokens = event.reasoning_tokens  # type: ignore[union-attr]
+            self.cache_write_tokens = event.cache_write_tokens  # type: ignore[union-attr]
         elif kind == "finish":
             self.finish_reason = event.reason  # type: ignore[union-attr]
         return None
@@ -131,7 +138,7 @@ class Response:
             return
         self.ended_at = time.perf_counter()
         if error is None:
-            self.state = "done"
+            self.state = "stopped" if self.stop_reason else "done"
             return
         if isinstance(error, Exception) and not isinstance(error, _stop_errors()):
             self.state = "error"
@@ -146,6 +153,17 @@ class Response:
     def tokens(self) -> int:
         """Completion tokens as reported, else the number of text chunks received."""
         return self.completion_tokens if self.completion_tokens is not None else self.chunks
+
+    @property
+    def reasoning_chunks(self) -> int:
+        """Pieces of reasoning text received (a budget counts them as tokens until usage arrives)."""
+        return len(self._reasoning)
+
+    @property
+    def cost(self) -> Any:
+        """What this call cost (a :class:`rlm_toolkit.cost.Cost`: total, input/output, currency, and
+        a note when it is unknown, free or estimated); None for a response no RLM priced."""
+        return None if self.cost_basis is None else self.cost_basis.cost(self)
 
     @property
     def ttft(self) -> float | None:
@@ -166,13 +184,16 @@ class Response:
         return self.tokens / span if span > 0 and self.tokens > 1 else None
 
     def to_dict(self) -> dict[str, Any]:
-        """Provenance: model, parameters, usage, timings and state (no text, no key)."""
+        """Provenance: model, parameters, usage, cost (once settled), timings and state (no text, no key)."""
         return {
             "model": self.model_id,
             "params": dict(self.params),
             "state": self.state,
+            **({"stop_reason": self.stop_reason} if self.stop_reason else {}),
             "finish_reason": self.finish_reason,
             "usage": self._usage_dict(),
+            # once settled: pricing loads the price table, which a live footer must not wait for
+            **({"cost": cost.to_dict()} if self.state != "streaming" and (cost := self.cost) else {}),
             "chunks": self.chunks,
             "ttft_s": _round(self.ttft),
             "elapsed_s": _round(self.elapsed),
@@ -187,6 +208,8 @@ class Response:
             usage["cached_input_tokens"] = self.cached_input_tokens
         if self.reasoning_tokens is not None:
             usage["reasoning_tokens"] = self.reasoning_tokens
+        if self.cache_write_tokens is not None:
+            usage["cache_write_tokens"] = self.cache_write_tokens
         return usage
 
     def __repr__(self) -> str:

@@ -24,7 +24,9 @@ from typing import Any, Union
 
 from . import _bridge
 from ._inline import InlineSource
+from .budget import BUDGET_PARAMS, Budget
 from .callbacks import CallbackManager
+from .cost import basis_for
 from .errors import IncompleteStreamError, ProviderError, UsageError
 from .events import StreamEvent
 from .providers import openai_model_id, resolve
@@ -116,7 +118,9 @@ class RLM:
     ) -> TextStream:
         """Stream the answer as ``str`` chunks. Closing or breaking out closes the connection.
 
-        ``record="run.jsonl"`` writes the call to a trace (see :mod:`rlm_toolkit.trace`)."""
+        ``record="run.jsonl"`` writes the call to a trace (see :mod:`rlm_toolkit.trace`);
+        ``max_cost=`` / ``max_tokens_total=`` stop it cleanly past a budget
+        (see :mod:`rlm_toolkit.budget`)."""
         return TextStream(self, self.request(prompt, **params), self._recording(callbacks, record))
 
     def astream(
@@ -179,6 +183,7 @@ class RLM:
 
     def request(self, prompt: Prompt, **params: Any) -> Request:
         """Build the :class:`Request` for a prompt: per-call parameters over the RLM's defaults."""
+        budget = Budget.of(*(params.pop(k, None) for k in BUDGET_PARAMS), provider=self.provider)
         unknown = set(params) - set(PARAMS) - {"tools", "tool_choice"}
         if unknown:
             raise UsageError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(PARAMS)}")
@@ -195,11 +200,12 @@ class RLM:
         stop = merged.get("stop")
         if isinstance(stop, str):
             merged["stop"] = [stop]
-        return Request(messages=messages, **merged)
+        return Request(messages=messages, budget=budget, **merged)
 
     def _response(self, request: Request) -> Response:
         params = {k: v for k, v in request.sampling().items()}
-        response = Response(model=self.provider.model, provider=self.provider.name, params=params)
+        response = Response(model=self.provider.model, provider=self.provider.name, params=params,
+                            cost_basis=basis_for(self.provider, request.messages))
         self.last_response = response
         return response
 
@@ -286,7 +292,8 @@ class _Stream:
 
 
 def _drive_sync(
-    lazy: _bridge.LazySource, callbacks: CallbackManager, response: Response, text_only: bool, token_hook: bool
+    lazy: _bridge.LazySource, callbacks: CallbackManager, response: Response, text_only: bool,
+    token_hook: bool, budget: Budget | None = None,
 ) -> Iterator[Any]:
     try:
         source = lazy.get()
@@ -305,6 +312,9 @@ def _drive_sync(
                 yield event
             elif text is not None:
                 yield text
+            if budget is not None and budget.over(response, event):
+                source.close()  # settled below as stopped, stop_reason "budget"
+                break
     except BaseException as error:
         source.close()
         response.settle(error)
@@ -333,7 +343,8 @@ class EventStream(_bridge.BridgedIterator, _Stream, Iterator[StreamEvent]):
             return _bridge.iterate_sync(lambda: rlm._produce(request))
 
         self._lazy = _bridge.LazySource(open_source)
-        self._iterator = _drive_sync(self._lazy, manager, self.response, self._text_only(), self._token_hook)
+        self._iterator = _drive_sync(self._lazy, manager, self.response, self._text_only(), self._token_hook,
+                                     request.budget)
 
     def _start(self) -> _bridge.SyncIterator[StreamEvent]:
         return self._lazy.get()
@@ -382,6 +393,9 @@ async def _drive_async(
                 yield event
             elif text is not None:
                 yield text
+            if request.budget is not None and request.budget.over(response, event):
+                await source.aclose()  # type: ignore[attr-defined]  # settled below: stopped, "budget"
+                break
     except BaseException as error:
         await source.aclose()  # type: ignore[attr-defined]
         response.settle(error)

@@ -72,8 +72,7 @@ class StreamRecorder(StreamingCallback):
                 self.recorder.event(ToolCallDelta(index=call.index, call_id=call.call_id, name=call.name,
                                                   arguments=call.arguments))
             if response.prompt_tokens is not None or response.completion_tokens is not None:
-                self.recorder.event(Usage(prompt_tokens=response.prompt_tokens,
-                                          completion_tokens=response.completion_tokens))
+                self.recorder.event(Usage(**{k: v for k, v in response.to_dict()["usage"].items()}))
             if response.finish_reason:
                 self.recorder.event(Finish(reason=response.finish_reason))
         state = response.state if response is not None and response.state != "streaming" else _state_of(error)
@@ -111,7 +110,7 @@ class AgentRecorder(StreamingCallback):
         steps = _steps_of(self.history) if self.history is not None else []
         for number, data in steps:
             self.recorder.step(number, data)
-        self.recorder.close(state="error" if final.is_error else "done",
+        self.recorder.close(state="error" if final.is_error else "stopped" if final.stop_reason else "done",
                             response=_agent_provenance(self.recorder.model, steps, final),
                             error=self._error if final.is_error else None)
 
@@ -121,14 +120,20 @@ class AgentRecorder(StreamingCallback):
 
 
 def _agent_provenance(model: str | None, steps: list[tuple[int, Any]], final: Any) -> dict[str, Any]:
-    """The footer of an agent run: model, steps, summed usage, elapsed time."""
+    """The footer of an agent run: model, steps, summed usage and cost, elapsed time, a stop reason."""
+    from .cost import summed
+
     prompt = completion = 0
-    for _, data in steps:
-        usage = ((data.get("response") or {}).get("usage") or {}) if isinstance(data, dict) else {}
+    responses = [(data.get("response") or {}) if isinstance(data, dict) else {} for _, data in steps]
+    for response in responses:
+        usage = response.get("usage") or {}
         prompt += usage.get("prompt_tokens") or 0
         completion += usage.get("completion_tokens") or 0
     usage = {"prompt_tokens": prompt, "completion_tokens": completion}
+    cost = summed(responses)
     return {"model": model, "steps": len(steps), "usage": usage,
+            **({"cost": cost.to_dict()} if cost is not None else {}),
+            **({"stop_reason": final.stop_reason} if final.stop_reason else {}),
             "elapsed_s": None if final.duration is None else round(final.duration, 4)}
 
 

@@ -169,6 +169,8 @@ def _total(trace: Trace, key: str) -> Any:
         value = response.get("elapsed_s", (trace.footer or {}).get("t"))
         return float(value) if value is not None else None
     value = response.get("cost", response.get("cost_usd"))
+    if isinstance(value, dict):  # rlm_toolkit.cost.Cost.to_dict()
+        value = value.get("total")
     return float(value) if value is not None else None
 
 

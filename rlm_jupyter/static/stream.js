@@ -37,6 +37,18 @@ function rlmSeconds(v) {
   return v < 10 ? `${v.toFixed(2)} s` : `${v.toFixed(1)} s`;
 }
 
+// rlm_toolkit.cost.money: $0.0012, ≈$0.0012 (estimated), $0.000083, free, cost unknown
+function rlmMoney(cost) {
+  if (!cost) return "";
+  const total = cost.total;
+  if (total === null || total === undefined) return "cost unknown";
+  if (total === 0 && String(cost.note || "").startsWith("free")) return "free";
+  const sign = cost.currency && cost.currency !== "USD" ? `${cost.currency} ` : "$";
+  const digits = total >= 1 ? 2 : Math.max(4, 1 - Math.floor(Math.log10(total)));
+  const amount = total === 0 ? "0" : total.toFixed(digits);
+  return `${cost.estimated ? "≈" : ""}${sign}${amount}`;
+}
+
 function rlmFooter(model) {
   const info = model.get("info") || {};
   const live = rlmLive(model);
@@ -44,6 +56,7 @@ function rlmFooter(model) {
   const parts = [info.model || model.get("model_name") || ""];
   let tokens = (info.usage && info.usage.completion_tokens) || info.chunks || live.n || 0;
   if (tokens) parts.push(`${tokens} token${tokens === 1 ? "" : "s"}`);
+  parts.push(rlmMoney(info.cost));
   const ttft = info.ttft_s !== undefined && info.ttft_s !== null ? info.ttft_s : live.ttft;
   if (ttft !== undefined && ttft !== null) parts.push(`first token ${rlmSeconds(ttft)}`);
   let tps = info.tokens_per_s;
@@ -53,7 +66,7 @@ function rlmFooter(model) {
     if (span > 0) tps = live.n / span;
   }
   if (tps) parts.push(`${tps.toFixed(1)} tok/s`);
-  parts.push(state);
+  parts.push(info.stop_reason && state === "stopped" ? `${state} (${info.stop_reason})` : state);
   return parts.filter(Boolean).join(" · ");
 }
 

@@ -108,7 +108,7 @@ function createView(model, el, store) {
   root.dataset.state = "running";
   const header = h("div", "rlm-timeline-header");
   const fields = {};
-  for (const name of ["state", "model", "steps", "tokens", "elapsed"]) {
+  for (const name of ["state", "model", "steps", "tokens", "cost", "elapsed"]) {
     fields[name] = h("span", `rlm-h-${name}`);
     header.appendChild(fields[name]);
   }
@@ -286,10 +286,12 @@ function createView(model, el, store) {
         last = op;
         receivedAt = Date.now();
         root.dataset.state = op.state;
-        fields.state.textContent = op.state;
+        fields.state.textContent = op.reason ? `${op.state} (${op.reason})` : op.state;
         fields.model.textContent = op.model;
         fields.steps.textContent = `${op.steps} step${op.steps === 1 ? "" : "s"}`;
         fields.tokens.textContent = `${op.tokens} token${op.tokens === 1 ? "" : "s"}`;
+        fields.cost.textContent = op.cost || "";
+        fields.cost.hidden = !op.cost;
         stop.hidden = op.state !== "running" || !model.get("stoppable");
         fields.elapsed.textContent = seconds(op.elapsed);
         break;

@@ -115,6 +115,7 @@ class RunState:
     final: AgentEvent | None = None
     started: float = field(default_factory=time.perf_counter)
     partial: str = ""  # the failed step's text, for the final event of a failed run
+    budget: Any = None  # the run's rlm_toolkit.budget.Budget, summed over its steps
 
 
 Loop = Callable[[RunState, frozenset[str]], AsyncIterator[Any]]

@@ -32,6 +32,8 @@ class AgentEvent:
     ``step``: 1-based step number. ``duration``: seconds the tool took (observations) or the
     whole run took (final). ``is_error``: an observation from a tool that raised or timed out,
     or a final that ends a failed run. ``streamed``: a thought whose text came as tokens first.
+    ``stop_reason``: on a ``final`` that ends a run stopped early — ``"budget"`` (its ``content`` is
+    the text the last step got to).
     """
 
     type: AgentEventType
@@ -44,6 +46,7 @@ class AgentEvent:
     duration: float | None = None
     is_error: bool = False
     streamed: bool = False
+    stop_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

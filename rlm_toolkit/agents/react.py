@@ -29,6 +29,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from ..budget import Budget
 from ..callbacks import CallbackManager
 from ..errors import UsageError, describe
 from ..providers import openai_model_id
@@ -117,7 +118,8 @@ class ReActAgent:
 
     # -- the public calls -----------------------------------------------------------------------
 
-    def stream(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None) -> AgentStream:
+    def stream(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None,
+               max_cost: float | None = None, max_tokens_total: int | None = None) -> AgentStream:
         """The run's events as they happen, from sync code (a script, a notebook cell, a thread).
 
         Event order: per step ``token`` s, then (if it calls tools) a ``thought`` and an
@@ -125,33 +127,41 @@ class ReActAgent:
         fails mid-run, an ``error`` event and a ``final`` with ``is_error=True`` (and the partial
         text) are yielded, then the provider's typed error is raised from the loop.
         ``record="run.jsonl"`` writes the run to a trace (see :mod:`rlm_toolkit.trace`).
+        ``max_cost`` / ``max_tokens_total``: a budget for the whole run, summed over its steps; past
+        it the run ends with a ``final`` whose ``stop_reason`` is ``"budget"``
+        (see :mod:`rlm_toolkit.budget`).
         """
-        state = self._new_run()
+        state = self._new_run(max_cost, max_tokens_total)
         callbacks = self._recording(callbacks, record, state)
         self.rlm.provider.before_wait()  # this thread waits while the model runs on the bridge
         return AgentStream(lambda s, w: self._loop(task, s, w), self._manager(callbacks), state)
 
     def astream(
-        self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None
+        self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None,
+        max_cost: float | None = None, max_tokens_total: int | None = None,
     ) -> AsyncAgentStream:
         """Async twin of :meth:`stream`, run in the calling event loop."""
-        state = self._new_run()
+        state = self._new_run(max_cost, max_tokens_total)
         callbacks = self._recording(callbacks, record, state)
         return AsyncAgentStream(lambda s, w: self._loop(task, s, w), self._manager(callbacks), state)
 
-    def run(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None) -> str:
+    def run(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None,
+            max_cost: float | None = None, max_tokens_total: int | None = None) -> str:
         """Run to the end and return the final answer's text (see :meth:`stream` for errors).
 
         After ``max_steps`` without an answer the text explains that; ``agent.last_final.is_error``
         tells the two apart.
         """
-        with self.stream(task, callbacks=callbacks, record=record) as events:
+        budget = {"max_cost": max_cost, "max_tokens_total": max_tokens_total}
+        with self.stream(task, callbacks=callbacks, record=record, **budget) as events:
             for _ in events:
                 pass
             return events.final.content if events.final else ""
 
-    async def arun(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None) -> str:
-        async with self.astream(task, callbacks=callbacks, record=record) as events:
+    async def arun(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None,
+                   max_cost: float | None = None, max_tokens_total: int | None = None) -> str:
+        budget = {"max_cost": max_cost, "max_tokens_total": max_tokens_total}
+        async with self.astream(task, callbacks=callbacks, record=record, **budget) as events:
             async for _ in events:
                 pass
             return events.final.content if events.final else ""
@@ -166,8 +176,8 @@ class ReActAgent:
 
     # -- the step loop ---------------------------------------------------------------------------
 
-    def _new_run(self) -> RunState:
-        state = RunState()
+    def _new_run(self, max_cost: Any = None, max_tokens_total: Any = None) -> RunState:
+        state = RunState(budget=Budget.of(max_cost, max_tokens_total, provider=self.rlm.provider))
         self.history = state.history
         return state
 
@@ -226,6 +236,7 @@ class ReActAgent:
         last_action = ""
         for step in range(1, self.max_steps + 1):
             request = self.rlm.request(messages, tools=tools, stop=None if native else [*stop, STOP])
+            request.budget = state.budget
             record = StepRecord.begin(step, "native" if native else "text", request)
             state.history.append(record)
             relay = _Relay(wanted, step)
@@ -259,6 +270,12 @@ class ReActAgent:
                 await model.aclose()
             response = model.response
             record.end(response, began)
+            if state.budget is not None:
+                state.budget.add(response)
+                if state.budget.exceeded():  # cut mid-answer, or the step's usage went past it
+                    record.final = response.text
+                    yield self._final(state, response.text, step, stop_reason="budget")
+                    return
 
             if native:
                 calls = [c for c in response.tool_calls if c.name or c.arguments]
@@ -360,9 +377,10 @@ class ReActAgent:
             return AgentEvent(type="token", content=item[1], step=step)
         return AgentEvent(type="thought", content=item[1], step=step, streamed=item[2])
 
-    def _final(self, state: RunState, text: str, step: int, *, is_error: bool = False) -> _Emit:
+    def _final(self, state: RunState, text: str, step: int, *, is_error: bool = False,
+               stop_reason: str | None = None) -> _Emit:
         final = AgentEvent(type="final", content=text.strip(), step=step, is_error=is_error,
-                           duration=time.perf_counter() - state.started)
+                           duration=time.perf_counter() - state.started, stop_reason=stop_reason)
         state.final = self.last_final = final
         return _Emit(final, (hook("on_agent_finish", final, step=step),))
 

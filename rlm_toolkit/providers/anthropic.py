@@ -91,7 +91,7 @@ class AnthropicParser:
         self.stopped = False
         self._blocks: dict[int, int] = {}  # content block index → tool call index
         self._thinking: dict[int, int] = {}  # content block index → reasoning block index
-        self._prompt_tokens: int | None = None
+        self._input: dict[str, int | None] = _input_counts({}, None)
         self._reason: str | None = None
 
     def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
@@ -107,8 +107,7 @@ class AnthropicParser:
         kind = get(data, "type", str, data) or sse.event
         if kind == "message_start":
             message = get(data, "message", dict, data) or {}
-            usage = get(message, "usage", dict, data, "message.usage") or {}
-            self._prompt_tokens = get(usage, "input_tokens", int, data, "usage.input_tokens")
+            self._input = _input_counts(get(message, "usage", dict, data, "message.usage") or {}, data)
         elif kind == "content_block_start":
             block = get(data, "content_block", dict, data) or {}
             if block.get("type") == "tool_use":
@@ -138,7 +137,10 @@ class AnthropicParser:
             self._reason = _REASONS.get(reason, reason) if reason else self._reason
             usage = get(data, "usage", dict, data) or {}
             output = get(usage, "output_tokens", int, data, "usage.output_tokens")
-            return [Usage(prompt_tokens=self._prompt_tokens, completion_tokens=output)]
+            # Newer streams repeat the (cumulative) input counts here: they win over message_start's.
+            later = _input_counts(usage, data)
+            self._input = {k: v if v is not None else self._input[k] for k, v in later.items()}
+            return [_usage(self._input, output)]
         elif kind == "message_stop":
             self.stopped = True
             return [Finish(reason=self._reason or "stop")]
@@ -163,6 +165,23 @@ class AnthropicParser:
         text = get(block, "thinking", str, data, "content_block.thinking") or ""
         signature = get(block, "signature", str, data, "content_block.signature")
         return [ReasoningDelta(text=text, signature=signature, index=index)] if text or signature else []
+
+
+_INPUT_COUNTS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
+def _input_counts(usage: dict[str, Any], data: Any) -> dict[str, int | None]:
+    return {name: get(usage, name, int, data, f"usage.{name}") for name in _INPUT_COUNTS}
+
+
+def _usage(counts: dict[str, int | None], output: int | None) -> Usage:
+    """Anthropic's counts as a :class:`Usage`. Its ``input_tokens`` excludes the tokens read from
+    and written to the prompt cache; ``prompt_tokens`` is the whole input, so the three are added
+    (None when none is reported), and the cache reads and writes are also given on their own."""
+    parts = [n for n in counts.values() if n is not None]
+    return Usage(prompt_tokens=sum(parts) if parts else None, completion_tokens=output,
+                 cached_input_tokens=counts["cache_read_input_tokens"],
+                 cache_write_tokens=counts["cache_creation_input_tokens"])
 
 
 def stream_error(data: dict[str, Any], model: str) -> ProviderError:

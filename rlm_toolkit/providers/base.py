@@ -37,6 +37,8 @@ class Request:
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The call's :class:`~rlm_toolkit.budget.Budget` (read by the RLM's drive loops, never sent).
+    budget: Any = None
 
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters that are set, by their OpenAI names."""

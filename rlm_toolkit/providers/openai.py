@@ -174,12 +174,7 @@ def parse_chunk(chunk: Any) -> list[StreamEvent]:
         if reason:
             events.append(Finish(reason=reason))
     if usage:
-        events.append(
-            Usage(
-                prompt_tokens=get(usage, "prompt_tokens", int, chunk, "usage.prompt_tokens"),
-                completion_tokens=get(usage, "completion_tokens", int, chunk, "usage.completion_tokens"),
-            )
-        )
+        events.append(_usage(usage, chunk))
     return events
 
 
@@ -189,6 +184,20 @@ def _reasoning(delta: dict[str, Any], chunk: Any) -> str | None:
     it renames the field) sends the same text twice: it is taken once."""
     return (get(delta, "reasoning_content", str, chunk, "delta.reasoning_content")
             or get(delta, "reasoning", str, chunk, "delta.reasoning"))
+
+
+def _usage(usage: dict[str, Any], chunk: Any) -> Usage:
+    """``usage`` of a chunk: counts, plus cached prompt and reasoning tokens where the server
+    reports their ``*_details`` (OpenAI does; many compatible servers do not: None, never 0)."""
+    prompt = get(usage, "prompt_tokens_details", dict, chunk, "usage.prompt_tokens_details") or {}
+    completion = get(usage, "completion_tokens_details", dict, chunk, "usage.completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=get(usage, "prompt_tokens", int, chunk, "usage.prompt_tokens"),
+        completion_tokens=get(usage, "completion_tokens", int, chunk, "usage.completion_tokens"),
+        cached_input_tokens=get(prompt, "cached_tokens", int, chunk, "prompt_tokens_details.cached_tokens"),
+        reasoning_tokens=get(completion, "reasoning_tokens", int, chunk,
+                             "completion_tokens_details.reasoning_tokens"),
+    )
 
 
 #: Tool-call indexes are keys (0, 1, 2 … in the order the model makes the calls); a chunk that

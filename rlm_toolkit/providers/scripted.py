@@ -73,7 +73,8 @@ class ScriptedProvider(Provider):
     """Streams scripted turns in order, one per request, repeating the last one when they run out.
 
     ``fn`` instead of turns computes each turn from the request (like pydantic-ai's FunctionModel).
-    ``requests`` records every :class:`Request` received.
+    ``requests`` records every :class:`Request` received. ``priced_as="openai:gpt-4o"`` prices its
+    calls as that model's (see :mod:`rlm_toolkit.cost`; otherwise they are free).
     """
 
     script: TurnLike | None = None
@@ -83,6 +84,7 @@ class ScriptedProvider(Provider):
     fn: Callable[[Request], TurnLike] | None = None
     supports_tools_: bool = True
     requests: list[Request] = field(default_factory=list)
+    priced_as: str | None = None
     name = "scripted"  # type: ignore[assignment]
 
     def __post_init__(self) -> None:

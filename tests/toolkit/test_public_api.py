@@ -25,8 +25,8 @@ EXPECTED = {
 
 #: Modules without a leading underscore: each one's names are public (the rest can move freely).
 PUBLIC_MODULES = {
-    "agents", "callbacks", "errors", "events", "otel", "otel_import", "providers", "response", "rlm",
-    "trace", "trace_diff", "web", "web_ui_stream",
+    "agents", "budget", "callbacks", "cost", "errors", "events", "otel", "otel_import", "providers",
+    "response", "rlm", "trace", "trace_diff", "web", "web_ui_stream",
 }
 
 
@@ -56,6 +56,7 @@ def test_import_loads_no_http_model_jupyter_or_otel_code():
     probe = (
         "import sys, json, rlm_toolkit\n"
         "heavy = ('httpx', 'llama_cpp', 'openai', 'opentelemetry', 'IPython', 'rlm_jupyter',\n"
+        "         'genai_prices',\n"
         "         'rlm_toolkit.providers.openai', 'rlm_toolkit.providers.local', 'rlm_toolkit.trace')\n"
         "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
     )

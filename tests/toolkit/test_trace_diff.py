@@ -20,8 +20,8 @@ def test_runs_differing_in_one_tool_argument(tmp_path):
     assert last.changes == ["text"] and ("-", "3.") in last.text and ("+", "6.") in last.text
     assert d.final_changed
     tokens, latency, cost = d.totals().values()
-    assert tokens[2] == 0 and isinstance(latency[2], float) and cost == (None, None, None)
-    assert "cost: unknown → unknown" in str(d) and 'add({"a": 1, "b": 5})' in str(d)
+    assert tokens[2] == 0 and isinstance(latency[2], float) and cost == (0.0, 0.0, 0.0)  # scripted: free
+    assert "cost: 0.000 → 0.000" in str(d) and 'add({"a": 1, "b": 5})' in str(d)
 
 
 def test_the_same_run_twice_has_no_changed_actions(tmp_path):
