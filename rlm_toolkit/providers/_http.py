@@ -46,6 +46,9 @@ __all__ = [
 #: Seconds to connect and to wait for each next piece of the body (the openai SDK waits 600).
 DEFAULT_TIMEOUT = 60.0
 _MAX_ERROR_BODY = 64 * 1024
+#: After a stream's final event, read at most this much of what is left of the body, for this long.
+_DRAIN_BYTES = 64 * 1024
+_DRAIN_SECONDS = 0.25
 _LOOPBACK_PATTERNS = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 
 
@@ -105,6 +108,17 @@ class HTTPClients:
         self.timeout = timeout
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._pid = os.getpid()
+        # A provider dropped without close(): its pooled keep-alive connection on the bridge loop is
+        # closed there, instead of a ResourceWarning when the socket is collected.
+        weakref.finalize(self, _release, self._clients, self._pid).atexit = False
+
+    def pooled(self) -> bool:
+        """Whether connections are kept alive between calls on the running loop: only on the bridge
+        loop, which lives as long as the process. A caller's loop may be ``asyncio.run``'s, which
+        closes with no word to us, and a pooled socket there would be left to the collector."""
+        from .. import _bridge
+
+        return asyncio.get_running_loop() is _bridge._loop
 
     def _mine(self) -> weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]:
         """The clients of this process: a forked child forgets its parent's (their loops do not run here)."""
@@ -160,6 +174,20 @@ class HTTPClients:
                     loop.call_soon_threadsafe(lambda c=client, lp=loop: lp.create_task(c.aclose()))
                 except RuntimeError:  # closed in the meantime
                     pass
+
+
+def _release(clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any], pid: int) -> None:
+    """Close the bridge loop's client of a collected :class:`HTTPClients`, on that loop."""
+    from .. import _bridge
+
+    loop = _bridge._loop
+    client = clients.get(loop) if loop is not None and pid == os.getpid() else None
+    if client is None or client.is_closed or loop.is_closed():
+        return
+    try:
+        loop.call_soon_threadsafe(lambda: loop.create_task(client.aclose()))
+    except RuntimeError:  # the loop closed in the meantime
+        pass
 
 
 def error_message(body: bytes | str) -> str:
@@ -272,9 +300,35 @@ async def open_stream(
                     model=model,
                 ) from None
 
-        yield chunks()
+        body = chunks()
+        yield body
+        if clients.pooled():
+            await _drain(body)
     finally:
         await response.aclose()
+
+
+async def _drain(body: AsyncIterator[bytes]) -> None:
+    """Read what is left of a body whose stream has ended (``[DONE]``, the chunked terminator).
+
+    A provider returns at its final event, before the body's last bytes arrive; httpx then closes
+    the connection instead of putting it back in the pool, and the next call (an agent's next
+    step) pays for a new TCP and TLS handshake. Only a stream that ended normally is drained, and
+    briefly: a stream left early (a ``break``, Stop, an error) closes its connection at once, so
+    the server stops generating.
+    """
+
+    async def rest() -> None:
+        size = 0
+        async for piece in body:
+            size += len(piece)
+            if size > _DRAIN_BYTES:
+                return
+
+    try:
+        await asyncio.wait_for(rest(), _DRAIN_SECONDS)
+    except (asyncio.TimeoutError, ProviderError):
+        pass
 
 
 class HTTPProvider(Provider):

@@ -1,9 +1,9 @@
 """``RLM.close()`` / ``await RLM.aclose()`` close every connection the provider opened, on every loop.
 
 The HTTP providers keep one ``httpx.AsyncClient`` per event loop (sync calls use the bridge loop,
-``arun`` the caller's), against loopback servers that speak each vendor's wire format. (A stream
-that ends at its finish event closes its connection before the chunked body's last bytes, so no
-connection outlives a call: what is left open is the client with its pool, checked here.)
+``arun`` the caller's), against loopback servers that speak each vendor's wire format. (A finished
+stream gives its connection back to the client's pool, see test_connection_reuse.py; closing the
+client closes the pool, so ``client.is_closed`` is what is checked here.)
 """
 
 from __future__ import annotations
