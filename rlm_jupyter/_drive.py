@@ -4,7 +4,8 @@ One loop per kind of caller, over the same view interface (``feed``, ``due``, ``
 ``finish``, ``stopping``, ``on_stop``), shared by the stream widget, its stdout stand-in and the
 agent timeline:
 
-- :func:`drive` runs in the calling thread (a foreground cell) and wakes on frame deadlines;
+- :func:`drive` runs in the calling thread (a foreground cell), takes what has arrived a batch at
+  a time (the stream's pump has already run its callbacks) and wakes on frame deadlines;
 - :func:`adrive` runs on an event loop (the toolkit's loop thread for ``--bg``) with a loop timer.
 
 A Stop request (any thread) cancels the source without waiting and the loop settles the view as
@@ -19,7 +20,7 @@ import inspect
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rlm_toolkit import _bridge
@@ -31,26 +32,36 @@ __all__ = ["drive", "adrive", "Stopped", "POLL"]
 POLL = 0.1
 
 
-def _puller(source: Any) -> tuple[Callable[[float | None], Any], Callable[[], None], Callable[[], None]]:
-    """``pull(timeout)`` for a stream source (raises ``queue.Empty`` / ``StopIteration``), a closer
-    (waits until the source has closed what it opened) and a canceller (any thread, no waiting).
+Pull = Callable[[float | None], Sequence[Any]]
 
-    Sources with ``next(timeout)`` (RLM streams, trace replays) and async iterables (through the
-    toolkit's bridge) wake on the frame deadline; so do plain iterators, which are read in a
-    worker thread (a generator that sleeps between tokens must not hold back the last one).
+
+def _puller(source: Any) -> tuple[Pull, Callable[[], None], Callable[[], None]]:
+    """``pull(timeout)`` for a stream source — the items that have arrived, in order (raises
+    ``queue.Empty`` / ``StopIteration``) —, a closer (waits until the source has closed what it
+    opened) and a canceller (any thread, no waiting).
+
+    RLM and agent streams hand over a batch at a time (``take``: everything decoded since the
+    consumer last woke, callbacks run); async iterables go through the toolkit's bridge, which
+    batches the same way; trace replays (``next(timeout)``) give an item at a time. All wake on the
+    frame deadline; so do plain iterators, which are read in a worker thread (a generator that
+    sleeps between tokens must not hold back the last one).
     """
     nothing = (lambda: None)
+    take = getattr(source, "take", None)
+    if callable(take):
+        return take, getattr(source, "close", nothing), getattr(source, "cancel", nothing)
     nxt = getattr(source, "next", None)
     if callable(nxt) and "timeout" in inspect.signature(nxt).parameters:
-        return nxt, getattr(source, "close", nothing), getattr(source, "cancel", nothing)
+        one: Pull = lambda timeout: (nxt(timeout),)  # noqa: E731
+        return one, getattr(source, "close", nothing), getattr(source, "cancel", nothing)
     if hasattr(source, "__aiter__"):
         bridged = _bridge.iterate_sync(lambda: source)
-        return bridged.get, bridged.close, bridged.cancel
+        return bridged.take, bridged.close, bridged.cancel
     if isinstance(source, str):
         source = [source]
     if isinstance(source, (list, tuple)):  # already in memory: nothing to wait for
         iterator = iter(source)
-        return (lambda _timeout: next(iterator)), nothing, nothing
+        return (lambda _timeout: (next(iterator),)), nothing, nothing
     pull, stop = _threaded(iter(source))
     return pull, stop, stop
 
@@ -58,8 +69,8 @@ def _puller(source: Any) -> tuple[Callable[[float | None], Any], Callable[[], No
 _END = object()
 
 
-def _threaded(iterator: Any) -> tuple[Callable[[float | None], Any], Callable[[], None]]:
-    """Read ``iterator`` in a daemon thread; ``pull(timeout)`` takes its items in order."""
+def _threaded(iterator: Any) -> tuple[Pull, Callable[[], None]]:
+    """Read ``iterator`` in a daemon thread; ``pull(timeout)`` takes its items in order, one at a time."""
     items: queue.SimpleQueue[Any] = queue.SimpleQueue()
     stop = threading.Event()
 
@@ -82,13 +93,13 @@ def _threaded(iterator: Any) -> tuple[Callable[[float | None], Any], Callable[[]
 
     threading.Thread(target=work, name="rlm-display-stream", daemon=True).start()
 
-    def pull(timeout: float | None) -> Any:
+    def pull(timeout: float | None) -> Sequence[Any]:
         item = items.get() if timeout is None else items.get(timeout=timeout)
         if item is _END:
             raise StopIteration
         if isinstance(item, _Failed):
             raise item.error
-        return item
+        return (item,)
 
     return pull, stop.set
 
@@ -133,7 +144,7 @@ def drive(view: Any, source: Any) -> Any:
         while not view.stopping:
             due = view.due()
             try:
-                item = pull(POLL if due is None else min(due, POLL))
+                items = pull(POLL if due is None else min(due, POLL))
             except queue.Empty:
                 view.flush()
                 continue
@@ -142,7 +153,9 @@ def drive(view: Any, source: Any) -> Any:
                 if wait:  # the last text leaves at its frame too: ≤ 30 messages a second, always
                     time.sleep(wait)
                 break
-            view.feed(item)
+            now = time.perf_counter()  # one clock reading per batch
+            for item in items:
+                view.feed(item, now)
     except BaseException as exc:
         error = exc
     if error is not None or view.stopping:

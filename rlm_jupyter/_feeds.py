@@ -66,19 +66,21 @@ class TextFeed(_live.Stoppable):
         if self._stop.is_set():
             return
         if isinstance(item, str):
-            if not item:
-                return
-            item = TextDelta(text=item)
-        if self.response is not self._source_response:
-            self.response.feed(item)
-        kind = getattr(item, "type", None)
-        if kind == "text":
+            text = item  # an RLM stream's own Response has counted it already
+            if text and self.response is not self._source_response:
+                self.response.feed(TextDelta(text=text))
             parts, coalescer = self._parts, self.coalescer
-        elif kind == "reasoning":
-            parts, coalescer = self._thought, self.thinking_coalescer
         else:
-            return
-        text = item.text
+            if self.response is not self._source_response:
+                self.response.feed(item)
+            kind = getattr(item, "type", None)
+            if kind == "text":
+                parts, coalescer = self._parts, self.coalescer
+            elif kind == "reasoning":
+                parts, coalescer = self._thought, self.thinking_coalescer
+            else:
+                return
+            text = item.text
         if text:
             with self._lock:
                 parts.append(text)

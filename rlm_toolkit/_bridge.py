@@ -15,11 +15,10 @@ import concurrent.futures
 import os
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["portal_loop", "run_sync", "spawn", "SyncIterator", "iterate_sync", "LazySource",
-           "BridgedIterator"]
+__all__ = ["portal_loop", "run_sync", "spawn", "SyncIterator", "iterate_sync", "MAX_BATCH"]
 
 T = TypeVar("T")
 CLOSE_TIMEOUT = 5.0
@@ -94,6 +93,8 @@ def spawn(factory: Callable[[], Coroutine[Any, Any, T]]) -> concurrent.futures.F
 
 _END = object()
 _NOTHING = object()
+#: The most items one batch holds: a producer that never waits still hands them over in steps.
+MAX_BATCH = 512
 
 
 class _Raised:
@@ -103,15 +104,18 @@ class _Raised:
         self.error = error
 
 
-class SyncIterator(Iterator[T]):
-    """Iterate an async generator that runs on the portal loop, from any thread.
+class SyncIterator:
+    """Iterate an async generator that runs on the portal loop, from any thread, in batches.
 
-    Items cross threads through a queue; the consumer takes them one by one in order.
-    ``get(timeout)`` lets a consumer wake up on a deadline (the widget flushes on a timer) and
-    ``close()`` cancels the producer and waits until it has finished cleaning up.
+    The producer appends items to a batch and hands the batch over (one queue put, one wake-up)
+    when it next yields to the loop — typically when it waits for the network, so everything
+    decoded from one read crosses threads at once — or when it holds ``MAX_BATCH`` items.
+    ``take(timeout)`` returns the next batch; ``wait(timeout)`` lets a consumer wake up on a
+    deadline (the widget flushes on a timer); ``close()`` cancels the producer and waits until it
+    has finished cleaning up.
     """
 
-    def __init__(self, factory: Callable[[], AsyncIterator[T]]) -> None:
+    def __init__(self, factory: Callable[[], AsyncIterator[Any]]) -> None:
         if _in_portal():
             raise RuntimeError("a sync stream cannot be consumed on the rlm portal loop; use astream")
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -122,14 +126,28 @@ class SyncIterator(Iterator[T]):
         self._loop = loop
         self._task_future = asyncio.run_coroutine_threadsafe(self._pump(factory), loop)
 
-    async def _pump(self, factory: Callable[[], AsyncIterator[T]]) -> None:
-        put = self._queue.put
+    async def _pump(self, factory: Callable[[], AsyncIterator[Any]]) -> None:
+        put, call_soon = self._queue.put, self._loop.call_soon
+        batch: list[Any] = []
+
+        def hand_over() -> None:
+            nonlocal batch
+            if batch:
+                put(batch)
+                batch = []
+
         agen = factory()
         try:
             async for item in agen:
-                put(item)
+                if not batch:
+                    call_soon(hand_over)  # runs once this task yields to the loop
+                batch.append(item)
+                if len(batch) >= MAX_BATCH:
+                    hand_over()
+            hand_over()
             put(_END)
         except BaseException as error:  # CancelledError too: the consumer must wake up
+            hand_over()
             put(_Raised(error))
             if isinstance(error, asyncio.CancelledError):
                 raise  # SystemExit and KeyboardInterrupt are the consumer's now, not the loop's
@@ -141,23 +159,17 @@ class SyncIterator(Iterator[T]):
             finally:
                 self._done.set()
 
-    def __iter__(self) -> SyncIterator[T]:
-        return self
-
-    def __next__(self) -> T:
-        return self.get()
-
     def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the next item without taking it; True if one is there."""
+        """Wait up to ``timeout`` seconds for the next batch without taking it; True if one is there."""
         if self._pending is not _NOTHING or self._finished:
             return True
         try:
-            self._pending = self._take(timeout)
+            self._pending = self._get(timeout)
         except queue.Empty:
             return False
         return True
 
-    def _take(self, timeout: float | None) -> Any:
+    def _get(self, timeout: float | None) -> Any:
         try:
             return self._queue.get(timeout=timeout) if timeout is not None else self._queue.get()
         except queue.Empty:
@@ -167,14 +179,15 @@ class SyncIterator(Iterator[T]):
             self.close()
             raise
 
-    def get(self, timeout: float | None = None) -> T:
-        """The next item; ``queue.Empty`` if none came within ``timeout`` seconds."""
+    def take(self, timeout: float | None = None) -> list[Any]:
+        """The next batch (a list, in order); ``queue.Empty`` if none came within ``timeout`` s,
+        ``StopIteration`` at the end, the producer's exception once its batches are taken."""
         if self._finished:
             raise StopIteration
         if self._pending is not _NOTHING:
             item, self._pending = self._pending, _NOTHING
         else:
-            item = self._take(timeout)
+            item = self._get(timeout)
         if item is _END:
             self._finished = True
             raise StopIteration
@@ -187,7 +200,7 @@ class SyncIterator(Iterator[T]):
     def cancel(self) -> None:
         """Ask the producer to stop, from any thread, without waiting (a Stop button's handler).
 
-        The consumer then takes the ``CancelledError`` in order, after the items already queued.
+        The consumer then takes the ``CancelledError`` in order, after the batches already queued.
         """
         if not self._done.is_set():
             self._task_future.cancel()
@@ -208,73 +221,5 @@ class SyncIterator(Iterator[T]):
             pass
 
 
-def iterate_sync(factory: Callable[[], AsyncIterator[T]]) -> SyncIterator[T]:
+def iterate_sync(factory: Callable[[], AsyncIterator[Any]]) -> SyncIterator:
     return SyncIterator(factory)
-
-
-class LazySource:
-    """Opens a bridged source on first use; shared by a sync stream and its driver generator."""
-
-    __slots__ = ("_open", "source")
-
-    def __init__(self, open_source: Callable[[], SyncIterator[Any]]) -> None:
-        self._open = open_source
-        self.source: SyncIterator[Any] | None = None
-
-    def get(self) -> SyncIterator[Any]:
-        if self.source is None:
-            self.source = self._open()
-        return self.source
-
-
-class BridgedIterator:
-    """The sync face shared by ``RLM.stream`` and ``ReActAgent.stream``.
-
-    Subclasses set ``_lazy`` (a :class:`LazySource`) and ``_iterator`` (a driver generator that
-    holds no reference back to the stream: then a bare ``for … : break`` drops the stream at
-    once by refcount and ``__del__`` closes the connection without waiting for the gc).
-    """
-
-    _lazy: LazySource
-    _iterator: Iterator[Any]
-
-    @property
-    def _source(self) -> SyncIterator[Any] | None:
-        return self._lazy.source
-
-    def __iter__(self) -> Any:
-        return self
-
-    def __next__(self) -> Any:
-        return next(self._iterator)
-
-    def next(self, timeout: float | None = None) -> Any:
-        """Like ``next()``, but raise ``queue.Empty`` if nothing arrives within ``timeout`` s
-        (widgets flush on a timer while they wait)."""
-        if timeout is not None and not self._lazy.get().wait(timeout):
-            raise queue.Empty
-        return next(self._iterator)
-
-    def cancel(self) -> None:
-        """Ask the stream to stop from any thread, without waiting: the consumer's next ``next()``
-        ends it (the HTTP response is closed by then)."""
-        if self._lazy.source is not None:
-            self._lazy.source.cancel()
-
-    def close(self) -> None:
-        """Stop now; the HTTP response is closed before this returns."""
-        self._iterator.close()
-        if self._lazy.source is not None:
-            self._lazy.source.close()
-
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass

@@ -9,9 +9,9 @@ whole, so a character split across chunks survives.
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["LineDecoder", "SSEDecoder", "ServerSentEvent", "NDJSONDecoder"]
 
@@ -56,6 +56,8 @@ class LineDecoder:
         self._buffer = bytearray(data[end + 1 :])
         if data[end : end + 1] == b"\r" and end == len(data) - 1:
             self._skip_lf = True
+        if b"\r" not in whole:  # LF only, the usual case: one decode for the whole piece
+            return whole.decode("utf-8", "replace").split("\n")[:-1]
         return [line.decode("utf-8", "replace") for line in whole.splitlines()]
 
     def flush(self) -> list[str]:
@@ -64,8 +66,9 @@ class LineDecoder:
         return [rest.decode("utf-8", "replace")] if rest else []
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
+class ServerSentEvent(NamedTuple):
+    """One event; a named tuple because the OpenAI stream makes one per token (cheap to build)."""
+
     data: str
     event: str = "message"
     id: str | None = None
@@ -73,6 +76,9 @@ class ServerSentEvent:
 
     def json(self) -> Any:
         return json.loads(self.data)
+
+
+_event = functools.partial(tuple.__new__, ServerSentEvent)
 
 
 class SSEDecoder:
@@ -89,8 +95,16 @@ class SSEDecoder:
 
     def feed(self, data: bytes) -> list[ServerSentEvent]:
         events: list[ServerSentEvent] = []
-        for line in self._lines.feed(data):
-            self._line(line, events)
+        lines = self._lines.feed(data)
+        for line in lines:
+            # Most lines are a ``data: `` line or the blank line after a one-line event: read here.
+            if line.startswith("data: "):
+                self._data.append(line[6:])
+            elif not line and len(self._data) == 1 and not self._event:
+                events.append(_event((self._data[0], "message", self._id, self._retry)))
+                self._data = []
+            else:
+                self._line(line, events)
         return events
 
     def flush(self) -> list[ServerSentEvent]:

@@ -4,8 +4,8 @@ A model run in this process (``local:``) blocks while it computes a token, and i
 is the plain loop ``for chunk in llama(...)`` in the caller's thread. So sync callers of such a
 provider (:attr:`~rlm_toolkit.providers.base.Provider.blocking`) iterate its events directly, and
 :class:`InlineSource` gives that iterator the face of the bridge's
-:class:`~rlm_toolkit._bridge.SyncIterator`, so ``RLM.stream``'s driver and the widgets need not
-know which one they read:
+:class:`~rlm_toolkit._bridge.SyncIterator` (``take`` returns a batch of one), so ``RLM.stream``'s
+pump and the widgets need not know which one they read:
 
 - ``get(timeout)`` / ``wait(timeout)`` cannot return before the next item exists: the item is
   made now, in this thread, so a deadline is met at the next token (a token of the embedded model
@@ -93,6 +93,11 @@ class InlineSource(Iterator[T]):
         if self._finished:
             raise self._ended()
         return self._make()
+
+    def take(self, timeout: float | None = None) -> list[T]:
+        """The next item as a batch of one (the bridge hands out batches; here each item is made
+        on demand, so there is never more than one waiting)."""
+        return [self.get(timeout)]
 
     def cancel(self) -> None:
         """Stop from any thread without waiting (a Stop button's handler), as :meth:`close`; the

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from .agents.events import EVENT_TYPES, AgentEvent
+from .events import EVENT_TYPES, AgentEvent
 from .errors import ProviderError, UsageError
 from .events import StreamEvent, TextDelta, event_from_dict
 from .response import Response

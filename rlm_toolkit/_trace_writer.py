@@ -16,9 +16,8 @@ from typing import IO, Any, Literal, Union
 
 from . import errors
 from ._replay import VERSION
-from .agents.events import AgentEvent
 from .errors import UsageError, describe, scrub, scrub_data
-from .events import ReasoningDelta, StreamEvent, TextDelta
+from .events import AgentEvent, ReasoningDelta, StreamEvent, TextDelta
 
 __all__ = ["TraceRecorder", "check_writable", "env_secrets", "FLUSH_AFTER", "Kind", "Event", "PathLike"]
 

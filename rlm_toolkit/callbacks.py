@@ -136,7 +136,7 @@ class CallbackManager:
         for handler in self._by_hook[hook]:
             try:
                 result = getattr(handler, hook)(*args, **kwargs)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     from ._bridge import run_sync
 
                     async def wait(awaitable: Any = result) -> Any:
@@ -151,7 +151,7 @@ class CallbackManager:
         for handler in self._by_hook[hook]:
             try:
                 result = getattr(handler, hook)(*args, **kwargs)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     await result
             except Exception as error:
                 self._report(handler, hook, error)

@@ -1,14 +1,26 @@
-"""The typed events a provider's stream is made of.
+"""The typed events of the toolkit: what a provider's stream is made of, and what an agent run is.
 
-A provider turns one request into an async iterator of these; everything else (``stream``,
-``run``, callbacks, the agent, the widgets, traces) consumes that one iterator. Each event is a
-small frozen dataclass with a ``type`` discriminator and a ``to_dict`` for JSON.
+A provider turns one request into an async iterator of stream events (``TextDelta`` …
+``Finish``); everything else (``stream``, ``run``, callbacks, the agent, the widgets, traces)
+consumes that one iterator. Each is a small frozen dataclass with a ``type`` discriminator and a
+``to_dict`` for JSON.
+
+An agent run is a sequence of :class:`AgentEvent` s, in order: one step is the model's text
+(``token`` events stream it live), then either tool calls — a ``thought`` with the step's
+reasoning, an ``action`` and an ``observation`` per call — or the end of the run. The run ends
+with exactly one ``final`` event, always last; ``error`` events report what went wrong on the way
+(a tool that raised, max_steps reached, a provider failure). When a step turns out to call tools,
+its text was reasoning, and the ``thought`` that follows repeats it whole (``streamed=True``).
+``reasoning`` events carry a reasoning model's own thinking as it streams (before the step's text);
+it belongs to the step's thought and is never part of an answer. They live here, beside the stream events, so traces and exporters read them without importing
+the agent.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Union
 
 __all__ = [
@@ -20,6 +32,9 @@ __all__ = [
     "StreamEvent",
     "ToolCall",
     "event_from_dict",
+    "AgentEvent",
+    "AgentEventType",
+    "EVENT_TYPES",
 ]
 
 
@@ -157,3 +172,47 @@ class ToolCall:
         if delta.name and not self.name:
             self.name = delta.name
         self.arguments += delta.arguments
+
+
+AgentEventType = Literal["thought", "action", "observation", "token", "reasoning", "final", "error"]
+EVENT_TYPES: tuple[str, ...] = ("thought", "action", "observation", "token", "reasoning", "final", "error")
+
+
+@dataclass(kw_only=True, slots=True)
+class AgentEvent:
+    """One typed, timestamped agent event.
+
+    ``content``: the text (thought, observation, token, reasoning, final answer, error message).
+    ``tool_name`` / ``input`` (a dict) / ``call_id``: set on ``action`` and ``observation``.
+    ``step``: 1-based step number. ``duration``: seconds the tool took (observations) or the
+    whole run took (final). ``is_error``: an observation from a tool that raised or timed out,
+    or a final that ends a failed run. ``streamed``: a thought whose text came as tokens first.
+    ``stop_reason``: on a ``final`` that ends a run stopped early — ``"budget"`` (its ``content`` is
+    the text the last step got to).
+    """
+
+    type: AgentEventType
+    content: str = ""
+    tool_name: str | None = None
+    input: dict[str, Any] | None = None
+    step: int = 0
+    call_id: str | None = None
+    timestamp: float = field(default_factory=time.time)
+    duration: float | None = None
+    is_error: bool = False
+    streamed: bool = False
+    stop_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgentEvent:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def __str__(self) -> str:
+        head = f"[{self.step}] {self.type}"
+        if self.tool_name:
+            head += f" {self.tool_name}({self.input or {}})"
+        return f"{head}: {self.content}" if self.content else head

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ._genai import from_genai_messages, names
-from .agents.events import AgentEvent
+from .events import AgentEvent
 from .errors import UsageError
 from .events import Finish, TextDelta, ToolCallDelta, Usage
 from .trace import VERSION, PathLike, Trace

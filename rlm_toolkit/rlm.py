@@ -8,8 +8,10 @@
     rlm.last_response.ttft, rlm.last_response.tokens_per_second
 
 Everything funnels into one async producer (:meth:`RLM._produce`: the provider's events, with
-retries before the first event); ``stream``/``astream`` are thin drivers over it, the sync one
-through the background-loop bridge in :mod:`rlm_toolkit._bridge`. A provider whose work blocks
+retries before the first event); each call's events go through one step function
+(:class:`~rlm_toolkit._pump.ModelCall`: Response, hooks, what to hand out), driven by the thin
+pumps of :mod:`rlm_toolkit._pump` — ``stream`` in the caller's thread over the background-loop
+bridge in :mod:`rlm_toolkit._bridge`, ``astream`` in the caller's task. A provider whose work blocks
 anyway (a model in this process) is read by sync callers in their own thread instead
 (:meth:`RLM._produce_blocking`, the same retries and checks; :mod:`rlm_toolkit._inline`).
 """
@@ -24,6 +26,7 @@ from typing import Any, Union
 
 from . import _bridge
 from ._inline import InlineSource
+from ._pump import ModelCall, SyncPump, apump, wanted
 from .budget import BUDGET_PARAMS, Budget
 from .callbacks import CallbackManager
 from .cost import basis_for
@@ -158,7 +161,8 @@ class RLM:
         return AsyncEventStream(self, request, self._recording(callbacks, record))
 
     def close(self) -> None:
-        """Close the provider's connections held on the bridge loop."""
+        """Close every client the provider opened, on every loop it was used on (sync calls' on the
+        bridge loop, ``arun``'s on the caller's); a later call opens a new one."""
         _bridge.run_sync(self.provider.aclose)
 
     async def aclose(self) -> None:
@@ -202,12 +206,15 @@ class RLM:
             merged["stop"] = [stop]
         return Request(messages=messages, budget=budget, **merged)
 
-    def _response(self, request: Request) -> Response:
-        params = {k: v for k, v in request.sampling().items()}
-        response = Response(model=self.provider.model, provider=self.provider.name, params=params,
+    def _call(self, request: Request, wanted: frozenset[str], *, text_only: bool = False,
+              step: int | None = None) -> ModelCall:
+        """The step function of one call of ``request``, owing the ``wanted`` LLM hooks (its
+        Response becomes ``last_response``)."""
+        response = Response(model=self.provider.model, provider=self.provider.name, params=request.sampling(),
                             cost_basis=basis_for(self.provider, request.messages))
         self.last_response = response
-        return response
+        start = {"model": self.model_id, "messages": request.messages, "params": response.params}
+        return ModelCall(response, wanted, start, text_only=text_only, step=step, budget=request.budget)
 
     async def _produce(self, request: Request) -> AsyncIterator[StreamEvent]:
         """The provider's events, retried with backoff while nothing has been yielded yet."""
@@ -274,80 +281,23 @@ class RLM:
         )
 
 
-class _Stream:
-    """State shared by the sync and async drivers: request, response, callbacks."""
-
-    def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
-        self._rlm = rlm
-        self.request = request
-        self.response = rlm._response(request)
-        self._callbacks = CallbackManager.merge(rlm.callbacks, callbacks)
-        self._token_hook = self._callbacks.wants("on_llm_new_token")
-
-    def _start_kwargs(self) -> dict[str, Any]:
-        return {"model": self._rlm.model_id, "messages": self.request.messages, "params": self.response.params}
-
-    def _text_only(self) -> bool:
-        return False
-
-
-def _drive_sync(
-    lazy: _bridge.LazySource, callbacks: CallbackManager, response: Response, text_only: bool,
-    token_hook: bool, budget: Budget | None = None,
-) -> Iterator[Any]:
-    try:
-        source = lazy.get()
-    except BaseException as error:  # on_llm_start raised (raise_errors) or was interrupted
-        response.settle(error)
-        callbacks.call("on_llm_error", error, partial_text="", response=response)
-        raise
-    try:
-        for event in source:
-            text = response.feed(event)
-            if text is not None and token_hook:
-                callbacks.call("on_llm_new_token", text, response=response)
-            elif event.type == "reasoning" and event.text:  # type: ignore[union-attr]
-                callbacks.call("on_llm_reasoning", event.text, response=response)  # type: ignore[union-attr]
-            if not text_only:
-                yield event
-            elif text is not None:
-                yield text
-            if budget is not None and budget.over(response, event):
-                source.close()  # settled below as stopped, stop_reason "budget"
-                break
-    except BaseException as error:
-        source.close()
-        response.settle(error)
-        if isinstance(error, GeneratorExit):
-            callbacks.call("on_llm_end", response)
-        else:
-            callbacks.call("on_llm_error", error, partial_text=response.text, response=response)
-        raise
-    response.settle()
-    callbacks.call("on_llm_end", response)
-
-
-class EventStream(_bridge.BridgedIterator, _Stream, Iterator[StreamEvent]):
+class EventStream(SyncPump, Iterator[StreamEvent]):
     """Sync iterator of a call's events; a context manager; ``.response`` fills in as it goes."""
 
-    def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
-        super().__init__(rlm, request, callbacks)
-        # The driver must not refer back to this object: then a bare ``for … : break`` drops the
-        # stream at once (refcount) and ``__del__`` closes the connection, without waiting for gc.
-        start_kwargs, manager = self._start_kwargs(), self._callbacks
+    _text_only = False
 
-        def open_source() -> _bridge.SyncIterator[StreamEvent] | InlineSource[StreamEvent]:
-            manager.call("on_llm_start", **start_kwargs)
+    def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
+        self.request = request
+        manager = CallbackManager.merge(rlm.callbacks, callbacks)
+        call = rlm._call(request, wanted(manager), text_only=self._text_only)
+        self.response = call.response
+
+        def open_source() -> _bridge.SyncIterator | InlineSource[StreamEvent]:
             if rlm.provider.blocking:
                 return InlineSource(rlm._produce_blocking(request))
             return _bridge.iterate_sync(lambda: rlm._produce(request))
 
-        self._lazy = _bridge.LazySource(open_source)
-        self._iterator = _drive_sync(self._lazy, manager, self.response, self._text_only(), self._token_hook,
-                                     request.budget)
-
-    def _start(self) -> _bridge.SyncIterator[StreamEvent]:
-        return self._lazy.get()
+        self._pump_over(open_source, call, manager)
 
     def __enter__(self) -> EventStream:
         return self
@@ -356,8 +306,7 @@ class EventStream(_bridge.BridgedIterator, _Stream, Iterator[StreamEvent]):
 class TextStream(EventStream):
     """Sync iterator of ``str`` chunks (what :meth:`RLM.stream` returns)."""
 
-    def _text_only(self) -> bool:
-        return True
+    _text_only = True
 
     def __iter__(self) -> TextStream:
         return self
@@ -366,60 +315,21 @@ class TextStream(EventStream):
         return self
 
 
-async def _drive_async(
-    rlm: RLM,
-    request: Request,
-    callbacks: CallbackManager,
-    response: Response,
-    text_only: bool,
-    token_hook: bool,
-    start_kwargs: dict[str, Any],
-) -> AsyncIterator[Any]:
-    try:
-        await callbacks.acall("on_llm_start", **start_kwargs)
-    except BaseException as error:  # on_llm_start raised (raise_errors) or was cancelled
-        response.settle(error)
-        await callbacks.acall("on_llm_error", error, partial_text="", response=response)
-        raise
-    source = rlm._produce(request)
-    try:
-        async for event in source:
-            text = response.feed(event)
-            if text is not None and token_hook:
-                await callbacks.acall("on_llm_new_token", text, response=response)
-            elif event.type == "reasoning" and event.text:  # type: ignore[union-attr]
-                await callbacks.acall("on_llm_reasoning", event.text, response=response)  # type: ignore[union-attr]
-            if not text_only:
-                yield event
-            elif text is not None:
-                yield text
-            if request.budget is not None and request.budget.over(response, event):
-                await source.aclose()  # type: ignore[attr-defined]  # settled below: stopped, "budget"
-                break
-    except BaseException as error:
-        await source.aclose()  # type: ignore[attr-defined]
-        response.settle(error)
-        if isinstance(error, GeneratorExit):
-            await callbacks.acall("on_llm_end", response)
-        else:
-            await callbacks.acall("on_llm_error", error, partial_text=response.text, response=response)
-        raise
-    response.settle()
-    await callbacks.acall("on_llm_end", response)
-
-
-class AsyncEventStream(_Stream):
+class AsyncEventStream:
     """Async iterator of a call's events; ``async with`` closes it."""
 
-    def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
-        super().__init__(rlm, request, callbacks)
-        # As in EventStream, the driver holds no reference back to this object (no cycle).
-        self._iterator = _drive_async(
-            rlm, request, self._callbacks, self.response, self._text_only(), self._token_hook, self._start_kwargs()
-        )
+    _text_only = False
 
-    def __aiter__(self) -> AsyncEventStream:
-        return self
+    def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
+        self.request = request
+        manager = CallbackManager.merge(rlm.callbacks, callbacks)
+        call = rlm._call(request, wanted(manager), text_only=self._text_only)
+        self.response = call.response
+        # The pump holds no reference back to this object (no cycle).
+        self._iterator = apump(lambda: rlm._produce(request), call, manager)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iterator  # ``async for`` drives the pump itself: one await less per event
 
     async def __anext__(self) -> Any:
         return await self._iterator.__anext__()
@@ -437,11 +347,7 @@ class AsyncEventStream(_Stream):
 class AsyncTextStream(AsyncEventStream):
     """Async iterator of ``str`` chunks (what :meth:`RLM.astream` returns)."""
 
-    def _text_only(self) -> bool:
-        return True
-
-    def __aiter__(self) -> AsyncTextStream:
-        return self
+    _text_only = True
 
     async def __aenter__(self) -> AsyncTextStream:
         return self

@@ -1,10 +1,12 @@
-"""What the agent's step loop yields besides events, the per-step history, and the two drivers.
+"""What the agent's step loop yields besides events, the per-step history, and the two faces.
 
 The loop (:meth:`ReActAgent._loop`) is one async generator. It never calls a callback itself: it
-yields :class:`_Hook` items (and events with the hooks they carry), and the driver the caller
-uses — :class:`AgentStream` over the bridge for sync code, :class:`AsyncAgentStream` in the
-caller's own loop — runs them in the caller's thread or task, in order, before the event is
-handed out.
+yields :class:`~rlm_toolkit._pump.Hook` items (a model call's LLM hooks, forwarded by
+:func:`~rlm_toolkit._pump.apump`) and events with the hooks they carry. :class:`AgentStep` is the
+step function that turns those into hooks and events; the pumps of :mod:`rlm_toolkit._pump` run
+it — :class:`AgentStream` over the bridge for sync code, :class:`AsyncAgentStream` in the
+caller's own loop — so every hook runs in the caller's thread or task, in order, before the
+event is handed out.
 """
 
 from __future__ import annotations
@@ -16,63 +18,50 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 from .. import _bridge
+from .._pump import SKIP, Hook, SyncPump, apump, wanted
 from ..callbacks import CallbackManager
-from .events import AgentEvent
+from ..events import AgentEvent
 
-__all__ = ["StepRecord", "AgentStream", "AsyncAgentStream"]
-
-LLM_HOOKS = ("on_llm_start", "on_llm_new_token", "on_llm_reasoning", "on_llm_end", "on_llm_error")
-
-
-class _Hook(NamedTuple):
-    name: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
+__all__ = ["StepRecord", "AgentStream", "AsyncAgentStream", "AgentStep"]
 
 
 class _Emit(NamedTuple):
     """An event and the specific hooks it fires (after ``on_agent_event``)."""
 
     event: AgentEvent
-    hooks: tuple[_Hook, ...] = ()
+    hooks: tuple[Hook, ...] = ()
 
 
-def hook(name: str, *args: Any, **kwargs: Any) -> _Hook:
-    return _Hook(name, args, kwargs)
+def hook(name: str, *args: Any, **kwargs: Any) -> Hook:
+    return Hook(name, args, kwargs)
 
 
-class _Relay:
-    """Stands in as the model call's only callback handler: records the LLM hooks the caller
-    wants, so the loop can hand them to the driver instead of running them on the bridge.
-    Each relayed hook also gets ``step=``: a handler can tell an agent's model call from a plain one."""
+class AgentStep:
+    """The agent's step function: a :class:`Hook` is owed as it is; an event owes
+    ``on_agent_event`` (and the hooks it carries) and is handed out."""
 
-    def __init__(self, wanted: frozenset[str], step: int | None = None) -> None:
-        self.wanted = wanted
-        self.step = step
-        self.pending: list[_Hook] = []
+    __slots__ = ("hooks", "_every")
+    stopped = False  # the loop ends the run itself (a budget: a final event)
 
-    def _record(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if name in self.wanted:
-            self.pending.append(_Hook(name, args, {**kwargs, "step": self.step}))
+    def __init__(self, manager: CallbackManager) -> None:
+        self.hooks: list[Hook] = []
+        self._every = manager.wants("on_agent_event")
 
-    def on_llm_start(self, *args: Any, **kwargs: Any) -> None:
-        self._record("on_llm_start", args, kwargs)
+    def begin(self) -> None:
+        pass
 
-    def on_llm_new_token(self, *args: Any, **kwargs: Any) -> None:
-        self._record("on_llm_new_token", args, kwargs)
+    def step(self, item: Any) -> Any:
+        if isinstance(item, Hook):
+            self.hooks.append(item)
+            return SKIP
+        event, carried = item if isinstance(item, _Emit) else (item, ())
+        if self._every:
+            self.hooks.append(Hook("on_agent_event", (event,), {}))
+        self.hooks.extend(carried)
+        return event
 
-    def on_llm_reasoning(self, *args: Any, **kwargs: Any) -> None:
-        self._record("on_llm_reasoning", args, kwargs)
-
-    def on_llm_end(self, *args: Any, **kwargs: Any) -> None:
-        self._record("on_llm_end", args, kwargs)
-
-    def on_llm_error(self, *args: Any, **kwargs: Any) -> None:
-        self._record("on_llm_error", args, kwargs)
-
-    def drain(self) -> list[_Hook]:
-        out, self.pending = self.pending, []
-        return out
+    def end(self, error: BaseException | None) -> None:
+        pass
 
 
 @dataclass
@@ -121,13 +110,8 @@ class RunState:
 Loop = Callable[[RunState, frozenset[str]], AsyncIterator[Any]]
 
 
-def _wanted(manager: CallbackManager) -> frozenset[str]:
-    return frozenset(h for h in LLM_HOOKS if manager.wants(h))
-
-
 class _Base:
-    def __init__(self, loop: Loop, manager: CallbackManager, state: RunState) -> None:
-        self.state = state
+    state: RunState
 
     @property
     def history(self) -> list[StepRecord]:
@@ -140,7 +124,7 @@ class _Base:
         return self.state.final
 
 
-class AgentStream(_bridge.BridgedIterator, _Base, Iterator[AgentEvent]):
+class AgentStream(SyncPump, _Base, Iterator[AgentEvent]):
     """Sync iterator of a run's :class:`AgentEvent` s (what ``ReActAgent.stream`` returns).
 
     Callbacks run in the iterating thread. ``close()`` (or leaving a ``with`` block, or
@@ -148,45 +132,24 @@ class AgentStream(_bridge.BridgedIterator, _Base, Iterator[AgentEvent]):
     """
 
     def __init__(self, loop: Loop, manager: CallbackManager, state: RunState) -> None:
-        super().__init__(loop, manager, state)
-        wanted = _wanted(manager)
-        # The driver holds no reference back to this object, so a bare ``for … : break`` drops
-        # the stream at once (refcount) and ``__del__`` stops the run without waiting for gc.
-        self._lazy = _bridge.LazySource(lambda: _bridge.iterate_sync(lambda: loop(state, wanted)))
-        self._iterator = _drive_sync(self._lazy, manager)
+        self.state = state
+        llm = wanted(manager)  # not the manager: see rlm_toolkit._pump.wanted
+        self._pump_over(lambda: _bridge.iterate_sync(lambda: loop(state, llm)), AgentStep(manager), manager)
 
     def __iter__(self) -> AgentStream:
         return self
 
-    def __next__(self) -> AgentEvent:
-        return next(self._iterator)
-
     def __enter__(self) -> AgentStream:
         return self
-
-
-def _drive_sync(lazy: _bridge.LazySource, manager: CallbackManager) -> Iterator[AgentEvent]:
-    source = lazy.get()
-    try:
-        for item in source:
-            if isinstance(item, _Hook):
-                manager.call(item.name, *item.args, **item.kwargs)
-                continue
-            event, hooks = item if isinstance(item, _Emit) else (item, ())
-            manager.call("on_agent_event", event)
-            for h in hooks:
-                manager.call(h.name, *h.args, **h.kwargs)
-            yield event
-    finally:
-        source.close()
 
 
 class AsyncAgentStream(_Base):
     """Async iterator of a run's events (what ``ReActAgent.astream`` returns); runs in your loop."""
 
     def __init__(self, loop: Loop, manager: CallbackManager, state: RunState) -> None:
-        super().__init__(loop, manager, state)
-        self._iterator = _drive_async(loop(state, _wanted(manager)), manager)
+        self.state = state
+        llm = wanted(manager)
+        self._iterator = apump(lambda: loop(state, llm), AgentStep(manager), manager)
 
     def __aiter__(self) -> AsyncAgentStream:
         return self
@@ -202,18 +165,3 @@ class AsyncAgentStream(_Base):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-async def _drive_async(source: AsyncIterator[Any], manager: CallbackManager) -> AsyncIterator[AgentEvent]:
-    try:
-        async for item in source:
-            if isinstance(item, _Hook):
-                await manager.acall(item.name, *item.args, **item.kwargs)
-                continue
-            event, hooks = item if isinstance(item, _Emit) else (item, ())
-            await manager.acall("on_agent_event", event)
-            for h in hooks:
-                await manager.acall(h.name, *h.args, **h.kwargs)
-            yield event
-    finally:
-        await source.aclose()  # type: ignore[attr-defined]

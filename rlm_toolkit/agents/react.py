@@ -22,22 +22,23 @@ retries, :class:`~rlm_toolkit.response.Response` timings and LLM callbacks work 
 from __future__ import annotations
 
 import asyncio
-import copy
+import functools
 import json
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from .._pump import Hook, apump
 from ..budget import Budget
 from ..callbacks import CallbackManager
 from ..errors import UsageError, describe
+from ..events import AgentEvent
 from ..providers import openai_model_id
 from ..providers.base import Provider
 from ..rlm import RLM, Prompt
-from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit, _Relay, hook
+from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit, hook
 from ._text_format import STOP, TextReActParser, parse_action_input, text_prompt
-from .events import AgentEvent
 from .tools import Tool, ToolInputError, as_tools, observation_text
 
 __all__ = ["ReActAgent", "AGENT_OPTIONS", "DEFAULT_SYSTEM_PROMPT"]
@@ -229,46 +230,40 @@ class ReActAgent:
         stop = self.rlm.params.get("stop") or []
         stop = [stop] if isinstance(stop, str) else list(stop)
         tools = [t.spec() for t in self.tools] if native and self.tools else None
-        # Model calls go through a shallow copy of the RLM without its handlers: every hook,
-        # the RLM's own included, reaches the caller through the relay and the driver.
-        quiet = copy.copy(self.rlm)
-        quiet.callbacks = []
         last_action = ""
         for step in range(1, self.max_steps + 1):
             request = self.rlm.request(messages, tools=tools, stop=None if native else [*stop, STOP])
             request.budget = state.budget
             record = StepRecord.begin(step, "native" if native else "text", request)
             state.history.append(record)
-            relay = _Relay(wanted, step)
-            model = quiet.astream_events(request, callbacks=[relay])
-            self.rlm.last_response = model.response
+            # The model call's own step function and pump: its LLM hooks (with step=) come out as
+            # Hook items, in order, and go on to the caller's thread through this loop's driver.
+            call = self.rlm._call(request, wanted, step=step)
+            model = apump(functools.partial(self.rlm._produce, request), call)
             parser = None if native else TextReActParser()
             began = time.perf_counter()
             try:
                 async for piece in model:
-                    for h in relay.drain():
-                        yield h
-                    if piece.type == "reasoning" and piece.text:
-                        yield AgentEvent(type="reasoning", content=piece.text, step=step)
-                    if piece.type != "text":
+                    if isinstance(piece, Hook):
+                        yield piece
+                    elif piece.type == "reasoning":
+                        if piece.text:
+                            yield AgentEvent(type="reasoning", content=piece.text, step=step)
+                    elif piece.type != "text":
                         continue
-                    if parser is None:
+                    elif parser is None:
                         yield AgentEvent(type="token", content=piece.text, step=step)
                     else:
                         for item in parser.feed(piece.text):
                             yield self._parsed(item, step)
-                for h in relay.drain():
-                    yield h
             except Exception as error:
-                for h in relay.drain():
-                    yield h
-                record.end(model.response, began)
+                record.end(call.response, began)
                 record.error = describe(error)
-                state.partial = model.response.text
+                state.partial = call.response.text
                 raise
             finally:
                 await model.aclose()
-            response = model.response
+            response = call.response
             record.end(response, began)
             if state.budget is not None:
                 state.budget.add(response)
