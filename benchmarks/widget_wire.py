@@ -19,6 +19,9 @@ streaming phase. The naive ways are quadratic; at 20k tokens they are computed f
 per-message overhead (Σ over tokens of overhead + prefix length), not run (it would be ~GBs).
 A paced run (≈500 tokens/s) gives the message rate.
 
+``--reasoning``: only the added kernel CPU per token of a thinking model's reasoning events through
+the widget (:func:`reasoning_cost`).
+
 Kernel CPU per token (process CPU, so the bridge thread counts too), medians of 5 interleaved
 runs: **ours** = ``display_stream(chunks)`` of the same chunks from a list minus iterating the list
 (the widget path alone: coalescing, messages, final render); **end to end** = ``%%rlm`` minus a
@@ -141,7 +144,46 @@ def paced_rate(kernel: Kernel, n: int = 1000, delay: float = 0.002) -> tuple[flo
     return (len(deltas) - 1) / span if span > 0 else 0.0, span
 
 
+def reasoning_cost(kernel: Kernel, n: int) -> dict[str, float]:
+    """Kernel CPU per event through the widget path for ``n`` reasoning events (then one answer
+    word) against ``n`` answer-text events: the same words, as event objects from a list, medians
+    of interleaved runs, each minus iterating the list."""
+    run = kernel.execute(f"""
+from rlm_jupyter import display_stream
+from rlm_toolkit import ReasoningDelta, TextDelta
+words = [w + " " for w in answer({n}).split(" ")]
+as_text = [TextDelta(text=w) for w in words]
+as_reasoning = [ReasoningDelta(text=w) for w in words] + [TextDelta(text="Done.")]
+text_cpu, reasoning_cpu, loop_cpu = [], [], []
+for _ in range({REPEATS}):
+    loop_cpu.append(cpu(lambda: [e for e in as_text]))
+    text_cpu.append(cpu(lambda: display_stream(as_text, model="scripted:scripted")))
+    reasoning_cpu.append(cpu(lambda: display_stream(as_reasoning, model="scripted:scripted")))
+""", timeout=600)
+    assert run.ok, run.errors
+    text_cpus, reasoning_cpus, loop_cpus = _value(kernel, "[text_cpu, reasoning_cpu, loop_cpu]")
+    loop = statistics.median(loop_cpus)
+    text_us = (statistics.median(text_cpus) - loop) / n * 1e6
+    reasoning_us = (statistics.median(reasoning_cpus) - loop) / n * 1e6
+    return {"n": n, "text_us": text_us, "reasoning_us": reasoning_us, "added_us": reasoning_us - text_us}
+
+
+def main_reasoning() -> None:
+    kernel = Kernel()
+    try:
+        assert kernel.execute(SETUP).ok
+        rows = [reasoning_cost(kernel, n) for n in (2000, 20000)]
+    finally:
+        kernel.shutdown()
+    print("| events | kernel µs/event: answer text | reasoning | added by reasoning |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['n']:,} | {row['text_us']:.1f} | {row['reasoning_us']:.1f} | {row['added_us']:+.1f} |")
+
+
 def main(argv: list[str] | None = None) -> None:
+    if argv and "--reasoning" in argv:
+        return main_reasoning()
     kernel = Kernel()
     try:
         assert kernel.execute(SETUP).ok

@@ -46,8 +46,9 @@ class PlainStream(TextFeed):
         self._start(model, frame, None)
         self.fmt, self.error, self.state = fmt, "", "streaming"
 
-    def _emit(self, delta: str) -> None:
-        _write(delta)
+    def _emit(self, delta: str | None, thought: str | None = None) -> None:
+        if delta:  # stdout carries the answer only; the reasoning is in the final bundle
+            _write(delta)
 
     def finish(self, error: BaseException | None = None) -> None:
         """Print what is left, settle the state, end the line (with the error, if one ended it)."""

@@ -28,10 +28,10 @@ __all__ = ["TimelineModel", "Row", "Step", "merge_ops", "decision_text", "OBSERV
 
 
 class Row:
-    """One row of a step: ``kind`` is live (text still streaming), thought, action, approval,
-    observation, error or final. Streamed text is kept as pieces and joined when read (no quadratic
-    growth). ``outcome``: an approval's state (pending, approved, denied), "denied" on the
-    observation of a denied call."""
+    """One row of a step: ``kind`` is reasoning (the model's thinking, shown folded with the step's
+    thought), live (text still streaming), thought, action, approval, observation, error or final.
+    Streamed text is kept as pieces and joined when read (no quadratic growth). ``outcome``: an
+    approval's state (pending, approved, denied), "denied" on the observation of a denied call."""
 
     __slots__ = ("kind", "_parts", "tool", "args", "call_id", "is_error", "duration", "outcome")
 
@@ -130,6 +130,12 @@ class TimelineModel:
                 step.rows.append(row := Row("live"))
             row.append(event.content)
             ops.append({"op": "live", "step": number, "delta": event.content})
+        elif kind == "reasoning":
+            row = step.row("reasoning")
+            if row is None:
+                step.rows.append(row := Row("reasoning"))
+            row.append(event.content)
+            ops.append({"op": "reasoning", "step": number, "delta": event.content})
         elif kind == "thought":
             row = step.row("live")
             if row is None or not event.streamed:
@@ -242,6 +248,8 @@ class TimelineModel:
                     out.append(f"{label}{took}: {_clip(row.text)}")
                 elif row.kind in ("thought", "live"):
                     out.append(f"Thought{took}: {row.text}")
+                elif row.kind == "reasoning":
+                    out.append(f"({render.thinking_note(row.text)})")
                 elif row.kind == "error":
                     out.append(f"Error: {row.text}")
                 elif row.kind == "final":
@@ -268,6 +276,8 @@ class TimelineModel:
                     out.append(f"**{label}{took}:**\n\n{fenced(_clip(row.text, 2000))}")
                 elif row.kind in ("thought", "live"):
                     out.append(f"**Thought{took}:** {render.to_markdown(row.text, 'text')}")
+                elif row.kind == "reasoning":
+                    out.append(f"*({render.thinking_note(row.text)})*")
                 elif row.kind == "error":
                     out.append(f"**Error:** {render.to_markdown(row.text, 'text')}")
                 elif row.kind == "final":
@@ -283,9 +293,12 @@ def decision_text(row: Row) -> str:
         return f"denied: {row.text}" if row.text else "denied"
     return "approved" if row.outcome == "approved" else "waiting"
 
+#: Operations whose consecutive deltas of one step merge into one.
+_DELTAS = ("live", "reasoning")
+
 
 def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Join consecutive ``live`` deltas of one step and keep only the last header."""
+    """Join consecutive ``live`` (or ``reasoning``) deltas of one step and keep only the last header."""
     out: list[dict[str, Any]] = []
     header: dict[str, Any] | None = None
     pieces: list[str] = []  # the deltas of the live op at out[-1], joined when it is complete
@@ -300,7 +313,8 @@ def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
             header = op
             continue
         last = out[-1] if out else None
-        if op["op"] == "live" and last is not None and last["op"] == "live" and last["step"] == op["step"]:
+        if (op["op"] in _DELTAS and last is not None and last["op"] == op["op"]
+                and last["step"] == op["step"]):
             if not pieces:
                 pieces.append(last["delta"])
             pieces.append(op["delta"])

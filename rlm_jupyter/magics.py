@@ -333,12 +333,12 @@ class RLMMagics(Magics):
 
         try:
             if args.bg:
-                started = stream_view.start_background(rlm.astream(messages, record=record, **params),
+                started = stream_view.start_background(rlm.astream_events(messages, record=record, **params),
                                                        model=rlm.model_id, fmt=fmt, on_end=on_end,
                                                        keep_widget=self.keep_widget, save_every=self.save_every)
                 self.streams = [s for s in self.streams if not s[1].done()] + [started]
                 return started
-            view = stream_view.display_stream(rlm.stream(messages, record=record, **params),
+            view = stream_view.display_stream(rlm.stream_events(messages, record=record, **params),
                                               model=rlm.model_id, fmt=fmt, widget=None if widget else False,
                                               on_end=on_end, keep_widget=self.keep_widget, replace=True,
                                               save_every=self.save_every)

@@ -27,7 +27,7 @@ from .errors import (
     ServerError,
     UsageError,
 )
-from .events import Finish, TextDelta, ToolCall, ToolCallDelta, Usage
+from .events import Finish, ReasoningDelta, TextDelta, ToolCall, ToolCallDelta, Usage
 from .images import Image, image
 from .providers import Provider, Request
 from .providers.scripted import ScriptedProvider, ScriptedTurn
@@ -51,6 +51,7 @@ __all__ = [
     "ScriptedProvider",
     "ScriptedTurn",
     "TextDelta",
+    "ReasoningDelta",
     "ToolCallDelta",
     "ToolCall",
     "Usage",

@@ -38,6 +38,7 @@ class ChatCall:
     messages: list[dict[str, Any]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     response: dict[str, Any] = field(default_factory=dict)  # Response.to_dict()
+    reasoning: str = ""  # the model's own reasoning (a thinking model's ``reasoning`` events)
     thoughts: list[str] = field(default_factory=list)  # reasoning (not streamed as text)
     text: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # {id, name, arguments}
@@ -168,7 +169,8 @@ class SpanWriter:
             n.GEN_AI_USAGE_OUTPUT_TOKENS: usage.get("completion_tokens"),
         }
         if self.capture:
-            parts: list[dict[str, Any]] = [{"type": "reasoning", "content": t} for t in call.thoughts]
+            thoughts = [call.reasoning, *call.thoughts] if call.reasoning else call.thoughts
+            parts: list[dict[str, Any]] = [{"type": "reasoning", "content": t} for t in thoughts]
             if call.text:
                 parts.append({"type": "text", "content": call.text})
             parts += [{"type": "tool_call", **c} for c in call.tool_calls]
@@ -287,6 +289,8 @@ def trace_spans(
         for _, e in events:
             if e.type == "thought" and not e.streamed:
                 call.thoughts.append(e.content)
+            elif e.type == "reasoning":
+                call.reasoning += e.content
             elif e.type == "token":
                 call.text += e.content
             elif e.type == "action":

@@ -63,6 +63,8 @@ _USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "cached_input_tokens", "r
 #: in _REQUIRED must be there). Unknown fields are ignored, as the format says.
 _STREAM_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
     "text": {"text": _str},
+    "reasoning": {"text": _str, "signature": _optional(_str), "redacted": _optional(_str),
+                  "index": _tool_index},
     "tool_call": {"index": _tool_index, "call_id": _optional(_str), "name": _optional(_str),
                   "arguments": _str},
     "usage": {name: _optional(_whole) for name in _USAGE_COUNTS},
@@ -206,6 +208,12 @@ class Trace:
             finals = [e.content for e in self.events if isinstance(e, AgentEvent) and e.type == "final"]
             return finals[-1] if finals else ""
         return "".join(e.text for e in self.events if isinstance(e, TextDelta))
+
+    @property
+    def reasoning(self) -> str:
+        """The model's streamed reasoning ("" when it streamed none); an agent's, over all its steps."""
+        return "".join(e.text if e.type == "reasoning" and not isinstance(e, AgentEvent) else e.content
+                       for e in self.events if e.type == "reasoning")
 
     @property
     def duration(self) -> float:

@@ -17,7 +17,7 @@ from typing import IO, Any, Literal, Union
 from . import errors, images
 from ._replay import VERSION
 from .errors import UsageError, describe, scrub, scrub_data
-from .events import AgentEvent, StreamEvent, TextDelta
+from .events import AgentEvent, ReasoningDelta, StreamEvent, TextDelta
 
 __all__ = ["TraceRecorder", "check_writable", "env_secrets", "FLUSH_AFTER", "Kind", "Event", "PathLike"]
 
@@ -94,17 +94,19 @@ def _open_for_writing(path: Path) -> IO[str]:
 
 
 def _text_of(event: Any) -> str | None:
-    """The streamed text an event carries (text deltas, agent tokens), else None."""
-    if isinstance(event, TextDelta):
+    """The streamed text an event carries (text and reasoning deltas, agent tokens and reasoning),
+    else None."""
+    if isinstance(event, TextDelta) or (isinstance(event, ReasoningDelta) and event.signature is None
+                                        and event.redacted is None):
         return event.text
-    if isinstance(event, AgentEvent) and event.type == "token":
+    if isinstance(event, AgentEvent) and event.type in ("token", "reasoning"):
         return event.content
     return None
 
 
 def _with_text(event: Any, text: str) -> dict[str, Any]:
     data = event.to_dict()
-    data["text" if isinstance(event, TextDelta) else "content"] = text
+    data["content" if isinstance(event, AgentEvent) else "text"] = text
     return data
 
 

@@ -265,6 +265,8 @@ class OTelCallback(StreamingCallback):
             call.text += event.content
         elif event.type == "thought" and not event.streamed and call is not None:
             call.thoughts.append(event.content)
+        elif event.type == "reasoning" and call is not None:
+            call.reasoning += event.content
         elif event.type == "action":
             if call is not None:
                 call.tool_calls.append(

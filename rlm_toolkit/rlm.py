@@ -41,7 +41,9 @@ __all__ = ["RLM", "Prompt", "TextStream", "AsyncTextStream", "EventStream", "Asy
 Prompt = Union[str, Sequence[Any]]  # a string, messages, or the content parts of one user message
 
 #: Keyword arguments that are sampling parameters (everything else configures the provider).
-PARAMS = ("system", "temperature", "max_tokens", "top_p", "stop", "seed")
+#: ``extra``: vendor parameters merged into the request body as given (Anthropic's ``thinking``,
+#: Ollama's ``think``, OpenAI's ``reasoning_effort``); a call's ``extra`` replaces the default's.
+PARAMS = ("system", "temperature", "max_tokens", "top_p", "stop", "seed", "extra")
 
 
 class RLM:
@@ -186,7 +188,7 @@ class RLM:
     def request(self, prompt: Prompt, **params: Any) -> Request:
         """Build the :class:`Request` for a prompt: per-call parameters over the RLM's defaults."""
         budget = Budget.of(*(params.pop(k, None) for k in BUDGET_PARAMS), provider=self.provider)
-        unknown = set(params) - set(PARAMS) - {"tools", "tool_choice", "extra"}
+        unknown = set(params) - set(PARAMS) - {"tools", "tool_choice"}
         if unknown:
             raise UsageError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(PARAMS)}")
         merged = {**self.params, **{k: v for k, v in params.items() if v is not None}}

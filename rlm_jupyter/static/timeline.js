@@ -4,6 +4,8 @@
 // `snapshot` trait (every operation), so a view rendered later, or after a reload, is complete.
 // Model text and tool output are untrusted: they only ever reach the DOM through textContent or
 // through the safe markdown renderer (markdown.js, concatenated in front of this module).
+// A step's reasoning (a thinking model's) grows as text in a "Thinking" <details> at the top of
+// the step, open while it streams and folded once the step's text, thought or action begins.
 
 const stores = new WeakMap();
 
@@ -150,7 +152,7 @@ function createView(model, el, store) {
     });
     box.append(title, panel, rows);
     list.appendChild(box);
-    step = { box, rows, panel, live: null, actions: new Map(), approvals: new Map() };
+    step = { box, rows, panel, live: null, thinking: null, actions: new Map(), approvals: new Map() };
     steps.set(n, step);
     return step;
   }
@@ -230,7 +232,17 @@ function createView(model, el, store) {
     return r;
   }
 
+  function fold(step) {
+    if (step.thinking && !step.thinking._folded) {
+      step.thinking._folded = true;
+      step.thinking._details.open = false;
+    }
+  }
+
   function apply(op) {
+    if (op.step !== undefined && op.op !== "reasoning" && op.op !== "step" && steps.has(op.step)) {
+      fold(steps.get(op.step));
+    }
     switch (op.op) {
       case "step":
         stepOf(op.step);
@@ -245,6 +257,23 @@ function createView(model, el, store) {
         }
         step.live._text += op.delta;
         step.live._md.update(step.live._text);
+        break;
+      }
+      case "reasoning": {
+        const step = stepOf(op.step);
+        if (!step.thinking) {
+          const r = h("div", "rlm-row rlm-reasoning");
+          const details = h("details", "rlm-thinking");
+          details.open = true;
+          const text = h("div", "rlm-thinking-text");
+          details.append(h("summary", "rlm-thinking-title", "Thinking"), text);
+          r.append(details);
+          r._details = details;
+          r._text = text;
+          step.rows.appendChild(r);
+          step.thinking = r;
+        }
+        step.thinking._text.appendChild(document.createTextNode(op.delta));
         break;
       }
       case "thought": {

@@ -253,6 +253,9 @@ class ReActAgent:
                 async for piece in model:
                     if isinstance(piece, Hook):
                         yield piece
+                    elif piece.type == "reasoning":
+                        if piece.text:
+                            yield AgentEvent(type="reasoning", content=piece.text, step=step)
                     elif piece.type != "text":
                         continue
                     elif parser is None:
@@ -293,6 +296,7 @@ class ReActAgent:
                     "content": response.text or None,
                     "tool_calls": [{"id": cid, "type": "function", "function": {"name": name, "arguments": raw}}
                                    for cid, name, _, raw in planned],
+                    **_signed_reasoning(response),
                 })
             else:
                 assert parser is not None
@@ -417,3 +421,12 @@ def _json_arguments(raw: str) -> Any:
     except ValueError as error:
         return ToolInputError(f"the arguments are not valid JSON ({error}): {raw[:200]!r}")
     return value
+
+
+def _signed_reasoning(response: Any) -> dict[str, Any]:
+    """``reasoning_blocks`` for the assistant message of a tool-use turn, when the provider signed
+    them (Anthropic's thinking): it must get them back unchanged. Unsigned reasoning is not sent back."""
+    blocks = [b for b in response.reasoning_blocks
+              if b.get("signature") or b.get("type") == "redacted_thinking"]
+    return {"reasoning_blocks": blocks} if blocks else {}
+

@@ -2,7 +2,9 @@
 
 Ollama also serves an OpenAI-compatible ``/v1`` (use ``openai:`` with ``base_url`` for that);
 this provider speaks the native format so ``done_reason``, token counts and tool calls come as
-Ollama reports them. The host is ``host=`` or ``$OLLAMA_HOST`` (default 127.0.0.1:11434).
+Ollama reports them. A thinking model streams ``message.thinking`` when asked to
+(``extra={"think": True}``): it arrives as :class:`~rlm_toolkit.events.ReasoningDelta` s.
+The host is ``host=`` or ``$OLLAMA_HOST`` (default 127.0.0.1:11434).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from .. import images
 from .._decoders import NDJSONDecoder
 from ..errors import MalformedResponseError, UsageError
-from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
+from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import DEFAULT_TIMEOUT, HTTPProvider
 from ._shape import expect_object, get
 from .base import Request
@@ -88,6 +90,9 @@ def parse_line(line: Any, *, first_index: int = 0) -> list[StreamEvent]:
         raise MalformedResponseError(f"ollama reported an error mid-stream: {line['error']}")
     events: list[StreamEvent] = []
     message = get(line, "message", dict, line) or {}
+    thinking = get(message, "thinking", str, line, "message.thinking")  # with ``"think": true``
+    if thinking:
+        events.append(ReasoningDelta(text=thinking))
     content = get(message, "content", str, line, "message.content")
     if content:
         events.append(TextDelta(text=content))

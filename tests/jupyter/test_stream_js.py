@@ -234,3 +234,48 @@ def test_code_format(browser_page, text, selector, expected):
         page.evaluate("msg => window.model.deliver(msg)", {"d": text[i:i + 4], "n": i + 1})
     assert page.locator(f"#a .rlm-answer {selector}").inner_text() == expected
     assert page.locator("#a .rlm-answer > *").count() == 1
+
+
+def test_thinking_grows_live_then_folds_when_the_answer_starts(browser_page):
+    """The messages a thinking model's stream really makes: the reasoning grows in an open
+    "Thinking" section above the answer, as text (markup in it stays text), and the section folds
+    when the first answer text arrives; the user can open it again; a later view starts folded."""
+    from rlm_toolkit import ScriptedTurn
+
+    page = browser_page.page
+    reasoning = ("First <img src=x onerror=\"window.__pwned='thinking'\"> "
+                 "I add one and two, then check it twice.")
+    rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(reasoning=reasoning, chunks="It is **3**.")]))
+    view = StreamView(rlm.model_id, frame=0.0)
+    sent: list[dict] = []
+    view.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
+    drive(view, rlm.stream_events("1 + 2?"))
+    start(page, view)
+    details = "#a .rlm-thinking"
+    assert page.evaluate(f"() => document.querySelector('{details}').hidden")  # no reasoning yet: not shown
+    thinking, opened = [], []
+    for msg in sent:
+        page.evaluate("msg => window.model.deliver(msg)", msg)
+        state = page.evaluate(f"""() => {{ const d = document.querySelector('{details}');
+            return [d.querySelector('.rlm-thinking-text').textContent.length, d.open,
+                    document.querySelector('#a .rlm-answer').textContent.length]; }}""")
+        thinking.append(state[0])
+        opened.append((state[1], state[2]))
+    first_answer = next(i for i, (_, answer) in enumerate(opened) if answer > 0)
+    assert first_answer > 2 and thinking[:first_answer] == sorted(thinking[:first_answer])
+    assert thinking[0] < thinking[first_answer - 1] == len(reasoning)  # it grew, message by message
+    assert all(is_open for is_open, _ in opened[:first_answer])  # open while it streams
+    assert not any(is_open for is_open, _ in opened[first_answer:])  # folded once the answer starts
+    assert page.locator(f"{details} summary").inner_text() == "Thinking"
+    assert page.evaluate(f"() => document.querySelector('{details}').compareDocumentPosition("
+                         "document.querySelector('#a .rlm-answer')) & Node.DOCUMENT_POSITION_FOLLOWING")
+    assert page.locator(f"{details} img").count() == 0 and page.evaluate("window.__pwned === undefined")
+    settle(page, view)
+    page.locator(f"{details} summary").click()  # the user opens it again: it stays open
+    page.evaluate("msg => window.model.deliver(msg)", {"end": 12, "thought": len(reasoning)})
+    assert page.evaluate(f"() => document.querySelector('{details}').open")
+    assert page.locator(f"{details} .rlm-thinking-text").inner_text() == reasoning
+    page.evaluate("window.lateView()")
+    assert not page.evaluate("() => document.querySelector('#b .rlm-thinking').open")
+    assert page.locator("#b .rlm-thinking-text").text_content() == reasoning
+    assert user_sent(page) == [] and browser_page.errors == []

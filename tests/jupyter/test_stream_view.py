@@ -214,3 +214,56 @@ def test_adisplay_stream_runs_on_the_callers_loop_and_returns_the_finished_view(
         view, loop = pool.submit(asyncio.run, main()).result(timeout=30)
     assert view.state == "done" and view.answer == "Awaited in a cell." and view.stoppable
     assert view.info["model"] == "scripted:scripted"
+
+
+def test_reasoning_travels_beside_the_text_and_the_bundle_folds_it():
+    """A thinking model: its reasoning goes out as ``r`` deltas (same frames as the text), never as
+    answer text; the static copy keeps it folded in <details>, escaped; plain/markdown say it briefly."""
+    hostile = "I <img src=x onerror=alert(1)> think $5 "
+    rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(reasoning=hostile + "a lot.", chunks="The answer.")]))
+    view = StreamView(rlm.model_id, frame=0.0)
+    sent = recorded(view)
+    drive(view, rlm.stream_events("hi"))
+    assert "".join(m.get("r", "") for m in sent) == view.reasoning == hostile + "a lot."
+    assert "".join(m.get("d", "") for m in sent) == view.answer == "The answer."
+    offsets = [m["ro"] for m in sent if "r" in m]
+    assert offsets == sorted(offsets) and offsets[0] == 0
+    assert sent[-1] == {"end": 11, "thought": len(view.reasoning)}
+    assert view.thinking == view.reasoning and view.text == "The answer."
+    data, _ = view.final_bundle()
+    html = data["text/html"]
+    assert html.index('<details class="rlm-thinking">') < html.index('class="rlm-answer"')
+    assert "<details class=\"rlm-thinking\" open" not in html and "<img" not in html and "&lt;img" in html
+    assert "&#36;5" in html
+    assert data["text/plain"].startswith("[thinking: 8 words") and data["text/plain"].endswith("The answer.")
+    assert data["text/markdown"].startswith("*[thinking: 8 words") and "onerror" not in data["text/markdown"]
+
+
+def test_reasoning_and_text_share_frames():
+    view = StreamView("x:y", frame=1.0)
+    sent = recorded(view)
+    from rlm_toolkit import ReasoningDelta, TextDelta
+
+    view.feed(ReasoningDelta(text="Hmm"), now=0.0)      # first: at once
+    view.feed(ReasoningDelta(text=" so"), now=0.1)      # held for the frame
+    view.feed(TextDelta(text="Yes"), now=0.2)           # held too: one message carries both
+    assert sent == [{"n": 0, "r": "Hmm", "ro": 0, "e": sent[0]["e"], "t": sent[0]["t"]}]
+    view.flush(now=1.0)
+    assert {k: sent[1][k] for k in ("r", "ro", "d", "o")} == {"r": " so", "ro": 3, "d": "Yes", "o": 0}
+    state = view.get_state()
+    assert state["thinking"] == "Hmm so" and state["text"] == "Yes"  # a late view starts complete
+    view._on_page_message(view, {"resync": 3, "thinking": 2}, [])
+    assert sent[-1] == {"text": "Yes", "thinking": "Hmm so"}
+
+
+def test_a_replayed_trace_shows_its_reasoning_again(tmp_path):
+    """``%rlm replay`` of a thinking model's stream: the widget gets the reasoning from the trace."""
+    from rlm_toolkit.trace import replay
+
+    rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(reasoning="Think it over.", chunks="Done.")]))
+    assert list(rlm.stream("q", record=tmp_path / "t.jsonl")) == ["Done."]
+    view = StreamView("scripted:scripted", frame=0.0)
+    sent = recorded(view)
+    drive(view, replay(tmp_path / "t.jsonl"))
+    assert (view.reasoning, view.answer) == ("Think it over.", "Done.")
+    assert "".join(m.get("r", "") for m in sent) == "Think it over."

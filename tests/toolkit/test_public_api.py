@@ -16,7 +16,7 @@ EXPECTED = {
     "RLM", "Response", "TextStream", "AsyncTextStream", "image", "Image",
     "StreamingCallback", "AsyncStreamingCallback", "CallbackWarning",
     "Provider", "Request", "ScriptedProvider", "ScriptedTurn",
-    "TextDelta", "ToolCallDelta", "ToolCall", "Usage", "Finish",
+    "TextDelta", "ReasoningDelta", "ToolCallDelta", "ToolCall", "Usage", "Finish",
     "RLMError", "UsageError", "ConfigurationError", "MissingCredentialsError", "MissingDependencyError",
     "ProviderError", "APIConnectionError", "APITimeoutError", "APIStatusError", "AuthenticationError",
     "RateLimitError", "BadRequestError", "ServerError", "IncompleteStreamError", "MalformedResponseError",
