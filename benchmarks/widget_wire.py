@@ -62,7 +62,9 @@ def _phase(run: KernelRun) -> tuple[int, int, int, int]:
     display = run.of("display_data")[0]
     update = run.of("update_display_data")[0]
     fixed = sum(m["_bytes"] for m in run.of("comm_open")) + display["_bytes"]
-    streaming = [m for m in run.messages if display["_t"] < m["_t"] < update["_t"] and m["msg_type"] == "comm_msg"]
+    streaming = [
+        m for m in run.messages if display["_t"] < m["_t"] < update["_t"] and m["msg_type"] == "comm_msg"
+    ]
     return fixed, sum(m["_bytes"] for m in streaming), len(streaming), update["_bytes"]
 
 
@@ -193,8 +195,11 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         kernel.shutdown()
     kb = lambda b: f"{b / 1024:,.1f}"  # noqa: E731
-    print("| tokens | text KB | ours: stream KB (× text) | ours: msgs | ours: fixed KB | ours: final KB "
-          "| naive markdown KB (msgs) | naive widget.value KB (msgs) | kernel µs/token: ours (end to end) / md / widget |")
+    print(
+        "| tokens | text KB | ours: stream KB (× text) | ours: msgs | ours: fixed KB | ours: final KB "
+        "| naive markdown KB (msgs) | naive widget.value KB (msgs) "
+        "| kernel µs/token: ours (end to end) / md / widget |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     per_token = small["text"] / small["n"]
     for row in (small, large):
@@ -206,12 +211,19 @@ def main(argv: list[str] | None = None) -> None:
             md = f"≈{kb(computed_naive(row['n'], small['md_overhead'], per_token))} (computed)"
             w = f"≈{kb(computed_naive(row['n'], small['w_overhead'], per_token))} (computed)"
             cpu = f"{row['iso_us']:.1f} ({row['ours_us']:.1f}) / – / –"
-        print(f"| {row['n']:,} | {kb(row['text'])} | {kb(row['stream'])} ({row['stream'] / row['text']:.2f}×) "
-              f"| {row['messages']} | {kb(row['fixed'])} | {kb(row['final'])} | {md} | {w} | {cpu} |")
-    print(f"\nPaced stream (1,000 tokens at ≈500/s, {span:.2f} s): {rate:.1f} delta messages/s (target ≤ 30).")
+        print(
+            f"| {row['n']:,} | {kb(row['text'])} | {kb(row['stream'])} ({row['stream'] / row['text']:.2f}×) "
+            f"| {row['messages']} | {kb(row['fixed'])} | {kb(row['final'])} | {md} | {w} | {cpu} |"
+        )
+    print(
+        f"\nPaced stream (1,000 tokens at ≈500/s, {span:.2f} s): {rate:.1f} delta messages/s (target ≤ 30)."
+    )
     if "md_bytes" in small:
-        print(f"At 2,000 tokens naive markdown / ours (streaming phase): {small['md_bytes'] / small['stream']:,.0f}×; "
-              f"naive widget.value / ours: {small['w_bytes'] / small['stream']:,.0f}×.")
+        print(
+            "At 2,000 tokens naive markdown / ours (streaming phase): "
+            f"{small['md_bytes'] / small['stream']:,.0f}×; "
+            f"naive widget.value / ours: {small['w_bytes'] / small['stream']:,.0f}×."
+        )
 
 
 if __name__ == "__main__":

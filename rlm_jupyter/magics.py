@@ -211,7 +211,8 @@ class RLMMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.history: list[dict[str, str]] = []  # the --chat conversation, uncapped
-        self._rlms: dict[tuple[str | None, ...], Any] = {}  # one RLM per model id, so clients and loaded models are reused
+        # One RLM per model id, so clients and loaded models are reused.
+        self._rlms: dict[tuple[str | None, ...], Any] = {}
         self.streams: list[Any] = []  # --bg streams started here (view, task)
 
     # -- %%rlm ----------------------------------------------------------------------------------
@@ -306,7 +307,7 @@ class RLMMagics(Magics):
         return view
 
     def run_prompt(self, prompt: str, args: Any) -> Any:
-        """Stream ``prompt`` with the parsed ``%%rlm`` options; returns the view (or (view, task) for --bg)."""
+        """Stream ``prompt`` with the parsed ``%%rlm`` options; returns the view ((view, task) for --bg)."""
         from rlm_toolkit.errors import UsageError as ToolkitUsageError
 
         from . import _live, stream_view
@@ -329,13 +330,21 @@ class RLMMagics(Magics):
             if args.out:
                 self.shell.user_ns[args.out] = view.answer
             if args.chat and view.state == "done":
-                self.history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": view.answer}]
+                self.history += [
+                    {"role": "user", "content": prompt},
+                    {"role": "assistant", "content": view.answer},
+                ]
 
         try:
             if args.bg:
-                started = stream_view.start_background(rlm.astream_events(messages, record=record, **params),
-                                                       model=rlm.model_id, fmt=fmt, on_end=on_end,
-                                                       keep_widget=self.keep_widget, save_every=self.save_every)
+                started = stream_view.start_background(
+                    rlm.astream_events(messages, record=record, **params),
+                    model=rlm.model_id,
+                    fmt=fmt,
+                    on_end=on_end,
+                    keep_widget=self.keep_widget,
+                    save_every=self.save_every,
+                )
                 self.streams = [s for s in self.streams if not s[1].done()] + [started]
                 return started
             view = stream_view.display_stream(rlm.stream_events(messages, record=record, **params),
@@ -345,7 +354,9 @@ class RLMMagics(Magics):
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
         except KeyboardInterrupt:  # the view is settled ("stopped"): one line, not our internals
-            raise _live.cell_error(KeyboardInterrupt("stopped"), "; the partial answer is kept above") from None
+            raise _live.cell_error(
+                KeyboardInterrupt("stopped"), "; the partial answer is kept above"
+            ) from None
         if view.state == "error" and self.fail_cell:
             raise _live.cell_error(view.response.error or RuntimeError(view.error),
                                    " (the partial answer is kept above)")
@@ -364,7 +375,9 @@ class RLMMagics(Magics):
             if isinstance(value, Provider):
                 return RLM(value)
             if not isinstance(value, str):
-                raise UsageError(f"-m {name}: the variable holds a {type(value).__name__}, not an RLM or a Provider")
+                raise UsageError(
+                    f"-m {name}: the variable holds a {type(value).__name__}, not an RLM or a Provider"
+                )
             name = value
         model_id = name or default_model_id()
         # Reused while the environment that configures it is the same (a new key or URL: a new RLM).

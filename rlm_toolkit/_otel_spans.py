@@ -15,9 +15,8 @@ from typing import Any
 from ._genai import capture_content_default, names, split_model, to_genai_messages
 from ._replay import Trace
 from ._trace_writer import env_secrets
-from .events import AgentEvent
 from .errors import scrub
-from .events import Finish, TextDelta, ToolCallDelta, Usage
+from .events import AgentEvent, Finish, TextDelta, ToolCallDelta, Usage
 
 __all__ = ["SpanWriter", "ChatCall", "trace_spans", "tool_error"]
 

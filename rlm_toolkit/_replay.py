@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from .events import EVENT_TYPES, AgentEvent
 from .errors import ProviderError, UsageError
-from .events import StreamEvent, TextDelta, event_from_dict
+from .events import EVENT_TYPES, AgentEvent, StreamEvent, TextDelta, event_from_dict
 from .response import Response
 
 __all__ = ["VERSION", "Trace", "load", "Replay", "replay", "check_speed", "MIN_SPEED", "MAX_SPEED"]

@@ -148,7 +148,8 @@ class Finish:
 StreamEvent = Union[TextDelta, ReasoningDelta, ToolCallDelta, Usage, Finish]
 
 _BY_TYPE: dict[str, type] = {
-    "text": TextDelta, "reasoning": ReasoningDelta, "tool_call": ToolCallDelta, "usage": Usage, "finish": Finish,
+    "text": TextDelta, "reasoning": ReasoningDelta, "tool_call": ToolCallDelta, "usage": Usage,
+    "finish": Finish,
 }
 
 
@@ -178,7 +179,9 @@ class ToolCall:
         self.arguments += delta.arguments
 
 
-AgentEventType = Literal["thought", "action", "approval", "observation", "token", "reasoning", "final", "error"]
+AgentEventType = Literal[
+    "thought", "action", "approval", "observation", "token", "reasoning", "final", "error"
+]
 EVENT_TYPES: tuple[str, ...] = (
     "thought", "action", "approval", "observation", "token", "reasoning", "final", "error",
 )

@@ -86,7 +86,8 @@ class RLM:
     @classmethod
     def from_openai(cls, model: str = "gpt-4o-mini", *, api: str = "chat", **kwargs: Any) -> RLM:
         """OpenAI, or any OpenAI-compatible server through ``base_url`` / ``$OPENAI_BASE_URL``;
-        ``api="responses"`` speaks OpenAI's Responses API (reasoning summaries) instead of Chat Completions."""
+        ``api="responses"`` speaks OpenAI's Responses API (reasoning summaries) instead of Chat
+        Completions."""
         return cls(openai_model_id(model, api), **kwargs)
 
     @classmethod
@@ -190,7 +191,8 @@ class RLM:
         budget = Budget.of(*(params.pop(k, None) for k in BUDGET_PARAMS), provider=self.provider)
         unknown = set(params) - set(PARAMS) - {"tools", "tool_choice"}
         if unknown:
-            raise UsageError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(PARAMS)}")
+            known = ", ".join(PARAMS)
+            raise UsageError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {known}")
         merged = {**self.params, **{k: v for k, v in params.items() if v is not None}}
         system = merged.pop("system", None)
         listed = isinstance(prompt, (list, tuple))

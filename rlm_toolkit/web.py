@@ -172,7 +172,9 @@ def event_stream_response(body: AsyncIterable[str], headers: Any, status_code: i
         raise MissingDependencyError(
             "rlm_toolkit.web needs FastAPI or Starlette: pip install 'rlm[web]'"
         ) from missing
-    return StreamingResponse(body, status_code=status_code, media_type="text/event-stream", headers=dict(headers))
+    return StreamingResponse(
+        body, status_code=status_code, media_type="text/event-stream", headers=dict(headers)
+    )
 
 
 def sse_response(chunks: AsyncIterable[str], *, status_code: int = 200, **kwargs: Any) -> Any:

@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
-from .approval import ApprovalRequest, ask_user
 from ._driver import AgentStream, AsyncAgentStream, StepRecord
+from .approval import ApprovalRequest, ask_user
 from .events import EVENT_TYPES, AgentEvent, AgentEventType
 from .react import AGENT_OPTIONS, ReActAgent
 from .tools import Tool, ToolInputError, as_tools, tool

@@ -38,8 +38,8 @@ from ..providers import openai_model_id
 from ..providers.base import Provider
 from ..rlm import RLM, Prompt
 from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit, hook
-from .approval import ApprovalRequest, Approver, as_approver, ask_user, decide, denial_text
 from ._text_format import STOP, TextReActParser, parse_action_input, text_prompt
+from .approval import ApprovalRequest, Approver, as_approver, ask_user, decide, denial_text
 from .tools import Tool, ToolInputError, as_tools, observation_text
 
 __all__ = ["ReActAgent", "AGENT_OPTIONS", "DEFAULT_SYSTEM_PROMPT"]
@@ -83,7 +83,9 @@ class ReActAgent:
         elif rlm is None or isinstance(rlm, (Provider, str)):
             self.rlm = RLM(rlm)
         else:
-            raise UsageError(f"ReActAgent needs an RLM, a Provider or a 'provider:model' id, got {type(rlm).__name__}")
+            raise UsageError(
+                f"ReActAgent needs an RLM, a Provider or a 'provider:model' id, got {type(rlm).__name__}"
+            )
         self.tools: list[Tool] = as_tools(tools)
         if mode not in ("auto", "native", "text"):
             raise UsageError(f"mode must be 'auto', 'native' or 'text', not {mode!r}")
@@ -117,7 +119,12 @@ class ReActAgent:
 
     @classmethod
     def from_openai(
-        cls, model: str = "gpt-4o-mini", tools: Sequence[Any] | None = None, *, api: str = "chat", **kwargs: Any
+        cls,
+        model: str = "gpt-4o-mini",
+        tools: Sequence[Any] | None = None,
+        *,
+        api: str = "chat",
+        **kwargs: Any,
     ) -> ReActAgent:
         """OpenAI or any OpenAI-compatible server (``base_url=`` or ``$OPENAI_BASE_URL``);
         ``api="responses"`` for OpenAI's Responses API."""
@@ -189,13 +196,17 @@ class ReActAgent:
         self.history = state.history
         return state
 
-    def _recording(self, callbacks: Sequence[Any] | None, record: Any, state: RunState) -> Sequence[Any] | None:
+    def _recording(
+        self, callbacks: Sequence[Any] | None, record: Any, state: RunState
+    ) -> Sequence[Any] | None:
         """The run's callbacks, plus a trace recorder when ``record`` names a file."""
         if record is None:
             return callbacks
         from ..trace import AgentRecorder
 
-        recorder = AgentRecorder(record, self.rlm.model_id, history=lambda: state.history, started=state.started)
+        recorder = AgentRecorder(
+            record, self.rlm.model_id, history=lambda: state.history, started=state.started
+        )
         return [*(callbacks or ()), recorder]
 
     def _manager(self, callbacks: Sequence[Any] | None) -> CallbackManager:
@@ -291,13 +302,17 @@ class ReActAgent:
                 for index, call in enumerate(calls):
                     call_id = call.call_id or f"call_{step}_{index}"
                     planned.append((call_id, call.name, _json_arguments(call.arguments), call.arguments))
-                messages.append({
-                    "role": "assistant",
-                    "content": response.text or None,
-                    "tool_calls": [{"id": cid, "type": "function", "function": {"name": name, "arguments": raw}}
-                                   for cid, name, _, raw in planned],
-                    **_signed_reasoning(response),
-                })
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "content": response.text or None,
+                        "tool_calls": [
+                            {"id": cid, "type": "function", "function": {"name": name, "arguments": raw}}
+                            for cid, name, _, raw in planned
+                        ],
+                        **_signed_reasoning(response),
+                    }
+                )
             else:
                 assert parser is not None
                 items, parsed = parser.finish()
@@ -323,8 +338,15 @@ class ReActAgent:
                         observation = out.event
                     yield out
                 assert observation is not None
-                record.observations.append({"call_id": call_id, "tool_name": name, "content": observation.content,
-                                            "is_error": observation.is_error, "duration": observation.duration})
+                record.observations.append(
+                    {
+                        "call_id": call_id,
+                        "tool_name": name,
+                        "content": observation.content,
+                        "is_error": observation.is_error,
+                        "duration": observation.duration,
+                    }
+                )
                 if native:
                     messages.append({"role": "tool", "tool_call_id": call_id, "content": observation.content})
                 else:
@@ -384,7 +406,9 @@ class ReActAgent:
             try:
                 result = await tool.ainvoke(valid, timeout=self.tool_timeout)
             except (TimeoutError, asyncio.TimeoutError):
-                raise TimeoutError(f"tool {name!r} did not finish within {self.tool_timeout:g} s (tool_timeout)") from None
+                raise TimeoutError(
+                    f"tool {name!r} did not finish within {self.tool_timeout:g} s (tool_timeout)"
+                ) from None
             content = observation_text(result)
         except Exception as exc:
             error = exc

@@ -81,7 +81,9 @@ class Tool:
             raise UsageError(f"{fn!r:.60} has no usable name; give it one with tool(fn, name='...')")
         doc_description, parameters = function_schema(fn, tool_name)
         text = description if description is not None else doc_description
-        return cls(name=tool_name, description=text or tool_name.replace("_", " "), parameters=parameters, fn=fn)
+        return cls(
+            name=tool_name, description=text or tool_name.replace("_", " "), parameters=parameters, fn=fn
+        )
 
     def spec(self) -> dict[str, Any]:
         """The OpenAI ``tools`` entry for this tool."""
@@ -94,7 +96,9 @@ class Tool:
         """One line for a text prompt: ``name(a: integer, b: string = "x") - description``."""
         parts = []
         for pname, schema in (self.parameters.get("properties") or {}).items():
-            kind = schema.get("type") or ("one of " + json.dumps(schema["enum"]) if "enum" in schema else "any")
+            kind = schema.get("type") or (
+                "one of " + json.dumps(schema["enum"]) if "enum" in schema else "any"
+            )
             part = f"{pname}: {kind}"
             if "default" in schema:
                 part += f" = {json.dumps(schema['default'])}"
@@ -125,10 +129,14 @@ class Tool:
 @overload
 def tool(fn: Callable[..., Any], *, name: str | None = None, description: str | None = None) -> Tool: ...
 @overload
-def tool(*, name: str | None = None, description: str | None = None) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
-def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None) -> Any:
+def tool(
+    fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None
+) -> Any:
     """Make a :class:`Tool`: ``@tool``, ``@tool(name=..., description=...)`` or ``tool(fn)``."""
     if fn is None:
         return lambda f: Tool.from_function(f, name=name, description=description)
@@ -200,7 +208,9 @@ def observation_text(result: Any) -> str:
 
 def _is_async(fn: Callable[..., Any]) -> bool:
     target = getattr(fn, "func", fn)  # functools.partial
-    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(getattr(target, "__call__", None))
+    # A callable object is async when its class's __call__ is (callable() says nothing about that).
+    call = getattr(type(target), "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(call)
 
 
 class ToolExit(Exception):

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import images
-from .._decoders import SSEDecoder, ServerSentEvent
+from .._decoders import ServerSentEvent, SSEDecoder
 from ..errors import MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import DEFAULT_TIMEOUT, HTTPProvider
@@ -252,7 +252,9 @@ def anthropic_body(request: Request, model: str, max_tokens: int) -> dict[str, A
                 arguments = json.loads(function.get("arguments") or "{}")
             except ValueError:
                 arguments = {}
-            blocks.append({"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": arguments})
+            blocks.append(
+                {"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": arguments}
+            )
         if messages and messages[-1]["role"] == role:
             messages[-1]["content"].extend(blocks)  # the API wants roles to alternate
         else:

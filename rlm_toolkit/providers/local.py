@@ -178,7 +178,9 @@ def count_prompt_tokens(llama: Any, messages: list[dict[str, Any]]) -> int | Non
                 bos_token=model.token_get_text(llama.token_bos()),
             )
         result = formatter(messages=messages)
-        return len(llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True))
+        return len(
+            llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        )
     except Exception:  # a template we cannot render here: usage just lacks the prompt count
         return None
 

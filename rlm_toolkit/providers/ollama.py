@@ -34,7 +34,9 @@ class OllamaProvider(HTTPProvider):
     name = "ollama"
     supports_tools = True
 
-    def __init__(self, model: str = "llama3.2", *, host: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, model: str = "llama3.2", *, host: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
         host = (host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).rstrip("/")
         if "://" not in host:
             host = f"http://{host}"
@@ -71,7 +73,9 @@ class OllamaProvider(HTTPProvider):
                     lines = decoder.feed(data)
                 except ValueError:
                     raise MalformedResponseError(
-                        f"ollama:{self.model} sent a line that is not JSON", provider=self.name, model=self.model
+                        f"ollama:{self.model} sent a line that is not JSON",
+                        provider=self.name,
+                        model=self.model,
                     ) from None
                 for line in lines:
                     for event in parse_line(line, first_index=calls):
@@ -150,7 +154,9 @@ def ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             except ValueError:
                 parsed = {}
             names[call.get("id", "")] = function.get("name", "")
-            converted.setdefault("tool_calls", []).append({"function": {"name": function.get("name"), "arguments": parsed}})
+            converted.setdefault("tool_calls", []).append(
+                {"function": {"name": function.get("name"), "arguments": parsed}}
+            )
         if message["role"] == "tool":
             converted["tool_name"] = names.get(message.get("tool_call_id", ""), message.get("name", ""))
         out.append(converted)

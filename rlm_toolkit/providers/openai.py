@@ -138,7 +138,9 @@ def parse_chunk(chunk: Any) -> list[StreamEvent]:
     if not isinstance(chunk, dict):
         raise MalformedResponseError(f"expected a JSON object in the stream, got {type(chunk).__name__}")
     if chunk.get("error"):  # ``"error": null`` is no error (openai-python reads it the same way)
-        raise MalformedResponseError(f"the server reported an error mid-stream: {error_message(json.dumps(chunk))}")
+        raise MalformedResponseError(
+            f"the server reported an error mid-stream: {error_message(json.dumps(chunk))}"
+        )
     choices = get(chunk, "choices", list, chunk)
     usage = get(chunk, "usage", dict, chunk)
     if choices is None and usage is None and "choices" not in chunk:

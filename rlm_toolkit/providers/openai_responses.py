@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import images
-from .._decoders import SSEDecoder, ServerSentEvent
+from .._decoders import ServerSentEvent, SSEDecoder
 from ..errors import ConfigurationError, MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._shape import expect_object, get
@@ -79,8 +79,8 @@ class ResponsesParser:
     Sans-IO: :meth:`feed` takes one decoded server-sent event. Tool calls are numbered 0, 1, 2 … in
     the order their ``function_call`` items appear, keyed by the item's ``output_index`` (reasoning
     and message items share that numbering); reasoning blocks likewise, one per ``reasoning`` item,
-    its summary parts separated as paragraphs. ``stopped`` is set by the terminal event (``response.completed`` or
-    ``response.incomplete``); ``response.failed`` and ``error`` raise.
+    its summary parts separated as paragraphs. ``stopped`` is set by the terminal event
+    (``response.completed`` or ``response.incomplete``); ``response.failed`` and ``error`` raise.
     """
 
     def __init__(self, model: str = "") -> None:

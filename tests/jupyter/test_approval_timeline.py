@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
-from rlm_toolkit.agents import ApprovalRequest, ReActAgent
 from rlm_jupyter._timeline_model import TimelineModel
 from rlm_jupyter.render import timeline_html
 from rlm_jupyter.timeline import TimelineView, drive
+from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
+from rlm_toolkit.agents import ApprovalRequest, ReActAgent
 
 
 def add(a: int, b: int) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from IPython.core.error import UsageError
 
-from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
-from rlm_toolkit.errors import AuthenticationError
 from rlm_jupyter.magics import interpolate
 from rlm_jupyter.stream_view import WIDGET_MIME, StreamView, drive
+from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
+from rlm_toolkit.errors import AuthenticationError
 
 
 def recorded(view: StreamView) -> list[dict]:
@@ -48,7 +48,9 @@ def test_an_rlm_stream_drives_the_view_and_the_bundle_carries_provenance():
     assert data["text/plain"] == view.answer
     assert "&lt;b&gt;" in data["text/markdown"] and r"\$5" in data["text/markdown"]
     assert "<strong>short</strong>" in data["text/html"] and "<b>" not in data["text/html"]
-    assert metadata["rlm"]["model"] == "scripted:scripted" and metadata["rlm"]["params"] == {"temperature": 0.2}
+    assert metadata["rlm"]["model"] == "scripted:scripted" and metadata["rlm"]["params"] == {
+        "temperature": 0.2
+    }
     assert metadata["rlm"]["state"] == "done" and metadata["rlm"]["finish_reason"] == "stop"
     kept, _ = view.final_bundle(widget=True)
     assert kept[WIDGET_MIME]["model_id"] == view.model_id
@@ -56,7 +58,10 @@ def test_an_rlm_stream_drives_the_view_and_the_bundle_carries_provenance():
 
 def test_an_error_keeps_the_partial_text_and_one_scrubbed_line():
     error = AuthenticationError("bad key sk-proj-abcdefghijklmnopqrstuv\nTraceback: …", status_code=401)
-    rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(chunks="Partial text", error=error, error_after=2)]), max_retries=0)
+    rlm = RLM(
+        ScriptedProvider(turns=[ScriptedTurn(chunks="Partial text", error=error, error_after=2)]),
+        max_retries=0,
+    )
     view = StreamView(rlm.model_id)
     recorded(view)
     drive(view, rlm.stream("hi"))
@@ -92,9 +97,14 @@ def test_interpolation_fills_names_and_refuses_expressions():
     ns = {"topic": "SSE", "obj": type("O", (), {"name": "n", "_secret": 1})()}
     assert interpolate("About {topic} and {obj.name}; {{x}} {}", ns) == "About SSE and n; {x} {}"
     assert interpolate("def f() {\n  return 1;\n}", ns) == "def f() {\n  return 1;\n}"
-    for bad, message in [("{topic + 1}", "not expressions"), ("{f()}", "not expressions"), ("{nope}", "'nope'"),
-                         ("{obj.missing}", "no attribute 'missing'"), ("{obj._secret}", "private"),
-                         ("{import}", "not expressions")]:
+    for bad, message in [
+        ("{topic + 1}", "not expressions"),
+        ("{f()}", "not expressions"),
+        ("{nope}", "'nope'"),
+        ("{obj.missing}", "no attribute 'missing'"),
+        ("{obj._secret}", "private"),
+        ("{import}", "not expressions"),
+    ]:
         with pytest.raises(UsageError, match=message):
             interpolate(bad, ns)
 

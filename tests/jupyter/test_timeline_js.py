@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from rlm_toolkit.agents.events import AgentEvent
 from rlm_jupyter.timeline import TimelineView, drive
+from rlm_toolkit.agents.events import AgentEvent
 
 pytestmark = pytest.mark.browser
 

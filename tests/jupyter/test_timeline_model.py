@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rlm_toolkit.agents.events import AgentEvent
 from rlm_jupyter._timeline_model import OBSERVATION_LIMIT, TimelineModel, merge_ops
+from rlm_toolkit.agents.events import AgentEvent
 
 T0 = 1_000_000.0
 

@@ -24,7 +24,7 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 PIL = pytest.importorskip("PIL.Image")
 
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the Agg backend)
 
 
 @pytest.fixture
@@ -197,11 +197,14 @@ def test_a_remote_image_url_goes_to_openai_and_anthropic_but_not_ollama(vendor_s
 def test_the_local_model_says_it_takes_no_images(fig):
     pytest.importorskip("llama_cpp")
     rlm = RLM.from_local()
-    with pytest.raises(UsageError, match="local:smollm2 takes no images: .*SmolLM2 reads no pictures.*vision"):
+    with pytest.raises(
+        UsageError, match="local:smollm2 takes no images: .*SmolLM2 reads no pictures.*vision"
+    ):
         rlm.run(["What is in this plot?", fig])
     assert rlm.last_response.state == "error"
     text = [{"role": "user", "content": [{"type": "text", "text": "Say "}, "hi."]}]
-    assert text_only(text, "local:smollm2", "") == [{"role": "user", "content": "Say hi."}]  # its template: a str
+    # its template takes a str
+    assert text_only(text, "local:smollm2", "") == [{"role": "user", "content": "Say hi."}]
 
 
 def test_traces_keep_the_hash_and_size_not_the_bytes(tmp_path, fig):
@@ -241,7 +244,9 @@ def test_the_responses_api_gets_input_image_parts_and_openais_limits(vendor_serv
     assert rlm.run(["What is this?", fig]) == "A rising line."
     (item,) = vendor_server.requests[0][2]["input"]
     text_part, image_part = item["content"]
-    assert text_part == {"type": "input_text", "text": "What is this?"} and image_part["type"] == "input_image"
+    assert (
+        text_part == {"type": "input_text", "text": "What is this?"} and image_part["type"] == "input_image"
+    )
     head, _, payload = image_part["image_url"].partition(",")
     assert head == "data:image/png;base64"
     assert png_size(base64.b64decode(payload, validate=True)) == expected_png(fig)[1]

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from rlm_toolkit import RLM, errors
-from rlm_toolkit._decoders import SSEDecoder, ServerSentEvent
+from rlm_toolkit._decoders import ServerSentEvent, SSEDecoder
 from rlm_toolkit.web import sse_event, sse_response
 from tests.fixtures.openai_server import TEST_KEY, Stream, Unauthorized
 
@@ -174,11 +174,11 @@ def test_a_websocket_client_leaving_closes_the_model_connection(openai_server, s
 def test_an_event_stream_sends_reasoning_apart_from_the_answer(serve_asgi):
     """``sse_response(rlm.astream_events(...))``: reasoning as ``event: reasoning`` (line breaks
     kept), the answer as plain data events, then done; usage and finish are not sent."""
+    import asyncio
+
     from fastapi import FastAPI
 
     from rlm_toolkit import ScriptedProvider, ScriptedTurn
-    import asyncio
-
     from rlm_toolkit.web import ws_frames
 
     turn = ScriptedTurn(reasoning=["Step one.\n", "Step two."], chunks=["The ", "answer."])
