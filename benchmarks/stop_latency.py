@@ -55,8 +55,13 @@ def one(kernel: Kernel, server: OpenAIServer, subshell: str, mode: str) -> dict[
     kernel.send_comm(comm, {"stop": True}, subshell=subshell)
     ran = kernel.until_idle(msg_id, timeout=30)
     messages = ran.messages + list(kernel.backlog) + kernel.collect(2.0)
-    frames = [sent_at(m) for m in messages if m["msg_type"] == "comm_msg" and m["content"].get("comm_id") == comm
-              and "d" in m["content"]["data"].get("content", {})]
+    frames = [
+        sent_at(m)
+        for m in messages
+        if m["msg_type"] == "comm_msg"
+        and m["content"].get("comm_id") == comm
+        and "d" in m["content"]["data"].get("content", {})
+    ]
     settled = [sent_at(m) for m in messages if m["msg_type"] == "update_display_data"
                and m["content"]["transient"]["display_id"] == display
                and not m["content"]["metadata"]["rlm"].get("partial")]
@@ -72,8 +77,10 @@ def main(argv: list[str] | None = None) -> None:
     server = OpenAIServer()
     kernel = Kernel()
     try:
-        setup = (f"%load_ext rlm_jupyter\nimport time\nfrom rlm_toolkit import RLM\n"
-                 f"remote = RLM.from_openai('gpt-4o', base_url={server.base_url!r}, api_key={server.api_key!r})")
+        setup = (
+            f"%load_ext rlm_jupyter\nimport time\nfrom rlm_toolkit import RLM\n"
+            f"remote = RLM.from_openai('gpt-4o', base_url={server.base_url!r}, api_key={server.api_key!r})"
+        )
         assert kernel.execute(setup).ok
         subshell = kernel.subshell()
         print("| stream | click → last text frame | click → socket closed | click → settled display |")

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 
-from rlm_toolkit.agents.events import AgentEvent
 from rlm_jupyter.timeline import TimelineView
+from rlm_toolkit.agents.events import AgentEvent
 
 TOKEN_GAP = 1 / 200
 TOOL_TIME = 0.3
@@ -71,8 +71,10 @@ def cpu_per_event(tokens: int) -> float:
 
     view = TimelineView("scripted:scripted", started_at=1_000.0)
     view.send = lambda content, buffers=None: None  # type: ignore[method-assign]
-    events = [AgentEvent(type="token", content=f" {WORDS[i % len(WORDS)]}", step=1, timestamp=1_000.0 + i / 200)
-              for i in range(tokens)]
+    events = [
+        AgentEvent(type="token", content=f" {WORDS[i % len(WORDS)]}", step=1, timestamp=1_000.0 + i / 200)
+        for i in range(tokens)
+    ]
     started = time.process_time()
     for i, event in enumerate(events):
         view.apply(event, now=i / 200)

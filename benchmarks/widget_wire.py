@@ -19,6 +19,9 @@ streaming phase. The naive ways are quadratic; at 20k tokens they are computed f
 per-message overhead (Σ over tokens of overhead + prefix length), not run (it would be ~GBs).
 A paced run (≈500 tokens/s) gives the message rate.
 
+``--reasoning``: only the added kernel CPU per token of a thinking model's reasoning events through
+the widget (:func:`reasoning_cost`).
+
 Kernel CPU per token (process CPU, so the bridge thread counts too), medians of 5 interleaved
 runs: **ours** = ``display_stream(chunks)`` of the same chunks from a list minus iterating the list
 (the widget path alone: coalescing, messages, final render); **end to end** = ``%%rlm`` minus a
@@ -59,7 +62,9 @@ def _phase(run: KernelRun) -> tuple[int, int, int, int]:
     display = run.of("display_data")[0]
     update = run.of("update_display_data")[0]
     fixed = sum(m["_bytes"] for m in run.of("comm_open")) + display["_bytes"]
-    streaming = [m for m in run.messages if display["_t"] < m["_t"] < update["_t"] and m["msg_type"] == "comm_msg"]
+    streaming = [
+        m for m in run.messages if display["_t"] < m["_t"] < update["_t"] and m["msg_type"] == "comm_msg"
+    ]
     return fixed, sum(m["_bytes"] for m in streaming), len(streaming), update["_bytes"]
 
 
@@ -141,7 +146,46 @@ def paced_rate(kernel: Kernel, n: int = 1000, delay: float = 0.002) -> tuple[flo
     return (len(deltas) - 1) / span if span > 0 else 0.0, span
 
 
+def reasoning_cost(kernel: Kernel, n: int) -> dict[str, float]:
+    """Kernel CPU per event through the widget path for ``n`` reasoning events (then one answer
+    word) against ``n`` answer-text events: the same words, as event objects from a list, medians
+    of interleaved runs, each minus iterating the list."""
+    run = kernel.execute(f"""
+from rlm_jupyter import display_stream
+from rlm_toolkit import ReasoningDelta, TextDelta
+words = [w + " " for w in answer({n}).split(" ")]
+as_text = [TextDelta(text=w) for w in words]
+as_reasoning = [ReasoningDelta(text=w) for w in words] + [TextDelta(text="Done.")]
+text_cpu, reasoning_cpu, loop_cpu = [], [], []
+for _ in range({REPEATS}):
+    loop_cpu.append(cpu(lambda: [e for e in as_text]))
+    text_cpu.append(cpu(lambda: display_stream(as_text, model="scripted:scripted")))
+    reasoning_cpu.append(cpu(lambda: display_stream(as_reasoning, model="scripted:scripted")))
+""", timeout=600)
+    assert run.ok, run.errors
+    text_cpus, reasoning_cpus, loop_cpus = _value(kernel, "[text_cpu, reasoning_cpu, loop_cpu]")
+    loop = statistics.median(loop_cpus)
+    text_us = (statistics.median(text_cpus) - loop) / n * 1e6
+    reasoning_us = (statistics.median(reasoning_cpus) - loop) / n * 1e6
+    return {"n": n, "text_us": text_us, "reasoning_us": reasoning_us, "added_us": reasoning_us - text_us}
+
+
+def main_reasoning() -> None:
+    kernel = Kernel()
+    try:
+        assert kernel.execute(SETUP).ok
+        rows = [reasoning_cost(kernel, n) for n in (2000, 20000)]
+    finally:
+        kernel.shutdown()
+    print("| events | kernel µs/event: answer text | reasoning | added by reasoning |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['n']:,} | {row['text_us']:.1f} | {row['reasoning_us']:.1f} | {row['added_us']:+.1f} |")
+
+
 def main(argv: list[str] | None = None) -> None:
+    if argv and "--reasoning" in argv:
+        return main_reasoning()
     kernel = Kernel()
     try:
         assert kernel.execute(SETUP).ok
@@ -151,8 +195,11 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         kernel.shutdown()
     kb = lambda b: f"{b / 1024:,.1f}"  # noqa: E731
-    print("| tokens | text KB | ours: stream KB (× text) | ours: msgs | ours: fixed KB | ours: final KB "
-          "| naive markdown KB (msgs) | naive widget.value KB (msgs) | kernel µs/token: ours (end to end) / md / widget |")
+    print(
+        "| tokens | text KB | ours: stream KB (× text) | ours: msgs | ours: fixed KB | ours: final KB "
+        "| naive markdown KB (msgs) | naive widget.value KB (msgs) "
+        "| kernel µs/token: ours (end to end) / md / widget |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     per_token = small["text"] / small["n"]
     for row in (small, large):
@@ -164,12 +211,19 @@ def main(argv: list[str] | None = None) -> None:
             md = f"≈{kb(computed_naive(row['n'], small['md_overhead'], per_token))} (computed)"
             w = f"≈{kb(computed_naive(row['n'], small['w_overhead'], per_token))} (computed)"
             cpu = f"{row['iso_us']:.1f} ({row['ours_us']:.1f}) / – / –"
-        print(f"| {row['n']:,} | {kb(row['text'])} | {kb(row['stream'])} ({row['stream'] / row['text']:.2f}×) "
-              f"| {row['messages']} | {kb(row['fixed'])} | {kb(row['final'])} | {md} | {w} | {cpu} |")
-    print(f"\nPaced stream (1,000 tokens at ≈500/s, {span:.2f} s): {rate:.1f} delta messages/s (target ≤ 30).")
+        print(
+            f"| {row['n']:,} | {kb(row['text'])} | {kb(row['stream'])} ({row['stream'] / row['text']:.2f}×) "
+            f"| {row['messages']} | {kb(row['fixed'])} | {kb(row['final'])} | {md} | {w} | {cpu} |"
+        )
+    print(
+        f"\nPaced stream (1,000 tokens at ≈500/s, {span:.2f} s): {rate:.1f} delta messages/s (target ≤ 30)."
+    )
     if "md_bytes" in small:
-        print(f"At 2,000 tokens naive markdown / ours (streaming phase): {small['md_bytes'] / small['stream']:,.0f}×; "
-              f"naive widget.value / ours: {small['w_bytes'] / small['stream']:,.0f}×.")
+        print(
+            "At 2,000 tokens naive markdown / ours (streaming phase): "
+            f"{small['md_bytes'] / small['stream']:,.0f}×; "
+            f"naive widget.value / ours: {small['w_bytes'] / small['stream']:,.0f}×."
+        )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """What a live view and its plain stand-in share, apart from where a frame goes.
 
-- :class:`TextFeed` — an answer: ``str`` chunks or stream events in, text coalesced per frame
-  (:class:`~rlm_jupyter._coalesce.Coalescer`), a :class:`~rlm_toolkit.response.Response` that
-  counts it, the static bundle (``final_bundle``) a saved notebook keeps.
+- :class:`TextFeed` — an answer: ``str`` chunks or stream events in, text (and a reasoning model's
+  reasoning, in the same frames) coalesced per frame (:class:`~rlm_jupyter._coalesce.Coalescer`),
+  a :class:`~rlm_toolkit.response.Response` that counts it, the static bundle (``final_bundle``) a
+  saved notebook keeps, the reasoning folded in it.
 - :class:`RunFeed` — an agent run: :class:`~rlm_toolkit.agents.AgentEvent` in, folded by
   :class:`~rlm_jupyter._timeline_model.TimelineModel` into page operations that wait for their
   frame (:class:`~rlm_jupyter._coalesce.Pacer`), each step's messages, the static bundle.
@@ -23,6 +24,7 @@ from rlm_toolkit.events import TextDelta
 from rlm_toolkit.response import Response
 
 from . import _live, render
+from ._approval import Approvals
 from ._coalesce import Coalescer, Pacer
 from ._live import error_line
 from ._timeline_model import TimelineModel, merge_ops
@@ -38,6 +40,7 @@ class TextFeed(_live.Stoppable):
     response: Response
     coalescer: Coalescer
     _parts: list[str]
+    _thought: list[str]
     _source_response: Response | None
 
     def _start(self, model: str | None, frame: float, response: Response | None) -> None:
@@ -45,7 +48,9 @@ class TextFeed(_live.Stoppable):
         self.response = response or Response(model=name or provider, provider=provider if name else "")
         self._source_response = None
         self.coalescer = Coalescer(frame)
+        self.thinking_coalescer = Coalescer(frame)  # the reasoning, sent in the same frames as the text
         self._parts = []
+        self._thought = []
         self._lock = threading.RLock()  # the page's requests come on other threads than the feed
         self._init_stop()
 
@@ -65,33 +70,56 @@ class TextFeed(_live.Stoppable):
             text = item  # an RLM stream's own Response has counted it already
             if text and self.response is not self._source_response:
                 self.response.feed(TextDelta(text=text))
+            parts, coalescer = self._parts, self.coalescer
         else:
             if self.response is not self._source_response:
                 self.response.feed(item)
-            text = item.text if getattr(item, "type", None) == "text" else ""
+            kind = getattr(item, "type", None)
+            if kind == "text":
+                parts, coalescer = self._parts, self.coalescer
+            elif kind == "reasoning":
+                parts, coalescer = self._thought, self.thinking_coalescer
+            else:
+                return
+            text = item.text
         if text:
             with self._lock:
-                self._parts.append(text)
-                self.coalescer.push(text, now)
-            if self.coalescer.due(now) == 0.0:
+                parts.append(text)
+                coalescer.push(text, now)
+            if coalescer.due(now) == 0.0:
                 self.flush(now)
 
     def due(self, now: float | None = None) -> float | None:
-        return self.coalescer.due(now)
+        if not self.thinking_coalescer.pending:
+            return self.coalescer.due(now)
+        dues = [d for d in (self.coalescer.due(now), self.thinking_coalescer.due(now)) if d is not None]
+        return min(dues)
 
     def flush(self, now: float | None = None, *, force: bool = False) -> None:
-        """Send the pending text as one message, if its frame is due (or ``force``)."""
+        """Send the pending text (and reasoning) as one message, if its frame is due (or ``force``)."""
         with self._lock:
+            thought = None
+            if self.thinking_coalescer.pending:  # both leave in one frame once either is due
+                force = force or self.due(now) == 0.0
+                thought = self.thinking_coalescer.take(now, force=force)
             delta = self.coalescer.take(now, force=force)
-            if delta is not None:
-                self._emit(delta)
+            if delta is not None or thought is not None:
+                self._emit(delta, thought)
+                # one pace for both: a frame that carried either starts the wait for the next
+                self.coalescer.last_sent = self.thinking_coalescer.last_sent = max(
+                    self.coalescer.last_sent, self.thinking_coalescer.last_sent)
 
-    def _emit(self, delta: str) -> None:
+    def _emit(self, delta: str | None, thought: str | None = None) -> None:
         raise NotImplementedError
 
     @property
     def answer(self) -> str:
         return "".join(self._parts)
+
+    @property
+    def reasoning(self) -> str:
+        """The model's reasoning shown so far ("" when it streamed none)."""
+        return "".join(self._thought)
 
     def provenance(self) -> dict[str, Any]:
         """``Response.to_dict()`` with its error as one scrubbed line (it is saved with the notebook)."""
@@ -109,21 +137,22 @@ class TextFeed(_live.Stoppable):
         This is what a saved notebook keeps, so the text is scrubbed of anything key-shaped.
         """
         fmt, error = getattr(self, "fmt", "markdown"), getattr(self, "error", "")
-        text, info = scrub(self.answer), self.provenance()
+        text, info, thought = scrub(self.answer), self.provenance(), scrub(self.reasoning)
         plain = text if not error else f"{text}\n[{error}]" if text else f"[{error}]"
+        note = render.thinking_note(thought)
         data: dict[str, Any] = {
-            "text/plain": plain,
-            "text/markdown": render.to_markdown(text, fmt) + (f"\n\n*{render.to_markdown(error, 'text')}*"
-                                                              if error else ""),
-            "text/html": render.answer_html(text, fmt, info, error or None),
+            "text/plain": f"[{note}]\n{plain}" if note else plain,
+            "text/markdown": (f"*[{note}]*\n\n" if note else "") + render.to_markdown(text, fmt)
+            + (f"\n\n*{render.to_markdown(error, 'text')}*" if error else ""),
+            "text/html": render.answer_html(text, fmt, info, error or None, thinking=thought),
         }
         return data, {"rlm": {"kind": "stream", **info}}
 
 
-class RunFeed(_live.Stoppable):
+class RunFeed(_live.Stoppable, Approvals):
     """What the timeline widget and :class:`~rlm_jupyter._plain.PlainTimeline` share: events folded
-    into page operations that leave once per frame, the steps' messages, the static bundle.
-    Subclasses say where a frame's operations go (``_emit``)."""
+    into page operations that leave once per frame, the steps' messages, the static bundle, the
+    approver of ``approve=True`` runs. Subclasses say where a frame's operations go (``_emit``)."""
 
     timeline: TimelineModel
     pacer: Pacer
@@ -139,6 +168,7 @@ class RunFeed(_live.Stoppable):
         self.open_steps: set[int] = set()  # steps whose messages a page has open (kept open when static)
         self._lock = threading.RLock()  # the page's requests come on other threads than the events
         self._init_stop()
+        self._init_approvals()
 
     def live(self) -> bool:
         return self.timeline.state == "running"
@@ -188,6 +218,7 @@ class RunFeed(_live.Stoppable):
     def finish(self, error: BaseException | None = None) -> None:
         """Settle the run (done / stopped / error) and send what is left."""
         self.error = error if isinstance(error, Exception) else None
+        self.end_approvals("the run ended before anyone decided")
         with self._lock:
             self._pending.extend(self.timeline.end(error))
             self.pacer.arm()

@@ -46,8 +46,9 @@ class PlainStream(TextFeed):
         self._start(model, frame, None)
         self.fmt, self.error, self.state = fmt, "", "streaming"
 
-    def _emit(self, delta: str) -> None:
-        _write(delta)
+    def _emit(self, delta: str | None, thought: str | None = None) -> None:
+        if delta:  # stdout carries the answer only; the reasoning is in the final bundle
+            _write(delta)
 
     def finish(self, error: BaseException | None = None) -> None:
         """Print what is left, settle the state, end the line (with the error, if one ended it)."""
@@ -68,6 +69,8 @@ class PlainTimeline(RunFeed):
 
     ``view.timeline``, ``view.messages(step)`` and ``view.final_bundle()`` work as on the widget.
     """
+
+    page_wait = 0.0  # no page will ever show it: an approval asks with input() at once
 
     def __init__(self, model: str | None = None, *, started_at: float | None = None, steps: Any = None,
                  frame: float = FRAME, clock: Any = None) -> None:
@@ -98,6 +101,8 @@ class PlainTimeline(RunFeed):
             text = op["text"]
             text = text if len(text) <= OBSERVATION_SHOWN else text[:OBSERVATION_SHOWN] + "…"
             return f"<- {'error: ' if op['error'] else ''}{text}\n"
+        if kind == "approval" and op["state"] != "pending":
+            return f"   {op['state']}{': ' + op['reason'] if op['reason'] else ''}\n"
         if kind == "error":
             return f"! {op['text']}\n"
         if kind == "final" and step not in self._streamed:

@@ -24,21 +24,24 @@ from rlm_toolkit.errors import describe, scrub
 from . import render
 from .render import OBSERVATION_LIMIT, fenced, plural
 
-__all__ = ["TimelineModel", "Row", "Step", "merge_ops", "OBSERVATION_LIMIT"]
+__all__ = ["TimelineModel", "Row", "Step", "merge_ops", "decision_text", "OBSERVATION_LIMIT"]
 
 
 class Row:
-    """One row of a step: ``kind`` is live (text still streaming), thought, action, observation,
-    error or final. Streamed text is kept as pieces and joined when read (no quadratic growth)."""
+    """One row of a step: ``kind`` is reasoning (the model's thinking, shown folded with the step's
+    thought), live (text still streaming), thought, action, approval, observation, error or final.
+    Streamed text is kept as pieces and joined when read (no quadratic growth). ``outcome``: an
+    approval's state (pending, approved, denied), "denied" on the observation of a denied call."""
 
-    __slots__ = ("kind", "_parts", "tool", "args", "call_id", "is_error", "duration")
+    __slots__ = ("kind", "_parts", "tool", "args", "call_id", "is_error", "duration", "outcome")
 
     def __init__(self, kind: str, text: str = "", *, tool: str | None = None, args: str | None = None,
-                 call_id: str | None = None, is_error: bool = False, duration: float | None = None) -> None:
+                 call_id: str | None = None, is_error: bool = False, duration: float | None = None,
+                 outcome: str | None = None) -> None:
         self.kind = kind
         self._parts = [text] if text else []
         self.tool, self.args, self.call_id = tool, args, call_id
-        self.is_error, self.duration = is_error, duration
+        self.is_error, self.duration, self.outcome = is_error, duration, outcome
 
     @property
     def text(self) -> str:
@@ -99,6 +102,7 @@ class TimelineModel:
         self.last_at = self.started_at
         self.ended_at: float | None = None
         self.events = 0
+        self.asks = False  # pending approvals wait for this timeline's buttons (the view sets it)
         self.cost: dict[str, Any] | None = None  # the steps' summed cost (Cost.to_dict()), set by the view
         self.stop_reason: str | None = None  # "budget" when a budget ended the run
 
@@ -126,6 +130,12 @@ class TimelineModel:
                 step.rows.append(row := Row("live"))
             row.append(event.content)
             ops.append({"op": "live", "step": number, "delta": event.content})
+        elif kind == "reasoning":
+            row = step.row("reasoning")
+            if row is None:
+                step.rows.append(row := Row("reasoning"))
+            row.append(event.content)
+            ops.append({"op": "reasoning", "step": number, "delta": event.content})
         elif kind == "thought":
             row = step.row("live")
             if row is None or not event.streamed:
@@ -137,6 +147,8 @@ class TimelineModel:
             step.rows.append(Row("action", tool=event.tool_name, args=args, call_id=event.call_id))
             ops.append({"op": "action", "step": number, "id": event.call_id, "tool": event.tool_name or "",
                         "args": args})
+        elif kind == "approval":
+            ops.append(self._approval(step, number, event))
         elif kind == "observation":
             action = step.row("action", event.call_id) if event.call_id else step.row("action")
             duration = event.duration
@@ -145,11 +157,12 @@ class TimelineModel:
             if action is not None:
                 action.duration = duration
             step.rows.append(Row("observation", text=event.content, tool=event.tool_name,
-                                 call_id=event.call_id, is_error=event.is_error, duration=duration))
+                                 call_id=event.call_id, is_error=event.is_error, duration=duration,
+                                 outcome=event.outcome))
             ops.append({"op": "observation", "step": number, "id": event.call_id,
                         "tool": event.tool_name or "",
                         "text": event.content[:OBSERVATION_LIMIT], "length": len(event.content),
-                        "error": event.is_error, "duration": duration})
+                        "error": event.is_error, "duration": duration, "outcome": event.outcome})
         elif kind == "error":
             step.rows.append(Row("error", text=event.content, is_error=True))
             ops.append({"op": "error", "step": number, "text": event.content})
@@ -169,6 +182,17 @@ class TimelineModel:
         self.last_at = max(self.last_at, event.timestamp)
         ops.append(self.header())
         return ops
+
+    def _approval(self, step: Step, number: int, event: AgentEvent) -> dict[str, Any]:
+        """An approval's row: added while it waits, updated in place with the decision."""
+        row = step.row("approval", event.call_id)
+        if row is None or row.outcome != "pending":
+            step.rows.append(row := Row("approval", tool=event.tool_name, args=pretty_args(event.input),
+                                        call_id=event.call_id))
+        row.outcome, row.text = event.outcome or "pending", event.content
+        return {"op": "approval", "step": number, "id": event.call_id, "tool": row.tool or "",
+                "args": row.args, "state": row.outcome, "reason": row.text,
+                "ask": self.asks and row.outcome == "pending"}
 
     def end(self, error: BaseException | None = None, now: float | None = None) -> list[dict[str, Any]]:
         """The event source ended: settle the state (an exception is shown scrubbed, never a traceback)."""
@@ -217,11 +241,15 @@ class TimelineModel:
                 took = f" ({row.duration:.2f} s)" if row.duration is not None else ""
                 if row.kind == "action":
                     out.append(f"Action: {row.tool}({_one_line(row.args)}){took}")
+                elif row.kind == "approval":
+                    out.append(f"Approval: {decision_text(row)}")
                 elif row.kind == "observation":
                     label = "Observation (error)" if row.is_error else "Observation"
                     out.append(f"{label}{took}: {_clip(row.text)}")
                 elif row.kind in ("thought", "live"):
                     out.append(f"Thought{took}: {row.text}")
+                elif row.kind == "reasoning":
+                    out.append(f"({render.thinking_note(row.text)})")
                 elif row.kind == "error":
                     out.append(f"Error: {row.text}")
                 elif row.kind == "final":
@@ -241,11 +269,15 @@ class TimelineModel:
                 if row.kind == "action":
                     out.append(f"**Action{took}:** {render.to_markdown(row.tool or '', 'text')}\n\n"
                                f"{fenced(row.args or '', 'json')}")
+                elif row.kind == "approval":
+                    out.append(f"**Approval:** {render.to_markdown(decision_text(row), 'text')}")
                 elif row.kind == "observation":
                     label = "Observation (error)" if row.is_error else "Observation"
                     out.append(f"**{label}{took}:**\n\n{fenced(_clip(row.text, 2000))}")
                 elif row.kind in ("thought", "live"):
                     out.append(f"**Thought{took}:** {render.to_markdown(row.text, 'text')}")
+                elif row.kind == "reasoning":
+                    out.append(f"*({render.thinking_note(row.text)})*")
                 elif row.kind == "error":
                     out.append(f"**Error:** {render.to_markdown(row.text, 'text')}")
                 elif row.kind == "final":
@@ -255,8 +287,18 @@ class TimelineModel:
         return scrub("\n\n".join(out))
 
 
+def decision_text(row: Row) -> str:
+    """``approved`` / ``denied: reason`` / ``waiting`` (an approval row's state in words)."""
+    if row.outcome == "denied":
+        return f"denied: {row.text}" if row.text else "denied"
+    return "approved" if row.outcome == "approved" else "waiting"
+
+#: Operations whose consecutive deltas of one step merge into one.
+_DELTAS = ("live", "reasoning")
+
+
 def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Join consecutive ``live`` deltas of one step and keep only the last header."""
+    """Join consecutive ``live`` (or ``reasoning``) deltas of one step and keep only the last header."""
     out: list[dict[str, Any]] = []
     header: dict[str, Any] | None = None
     pieces: list[str] = []  # the deltas of the live op at out[-1], joined when it is complete
@@ -271,7 +313,8 @@ def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
             header = op
             continue
         last = out[-1] if out else None
-        if op["op"] == "live" and last is not None and last["op"] == "live" and last["step"] == op["step"]:
+        if (op["op"] in _DELTAS and last is not None and last["op"] == op["op"]
+                and last["step"] == op["step"]):
             if not pieces:
                 pieces.append(last["delta"])
             pieces.append(op["delta"])

@@ -60,17 +60,19 @@ def run_agent(
     keep_widget: bool = False,
     background: bool = False,
     budget: dict[str, Any] | None = None,
+    approve: bool = False,
 ) -> TimelineView | PlainTimeline:
     """Run ``task`` with a :class:`~rlm_toolkit.agents.ReActAgent` and show it as a live timeline
     (``background=True``: on the toolkit's loop thread, returning at once; with no widget front
     end, printed as it happens and then, in a kernel, replaced by the static twin; ``budget``: the
-    run's ``max_cost`` / ``max_tokens_total``)."""
+    run's ``max_cost`` / ``max_tokens_total``; ``approve=True``: each tool call waits for the
+    timeline's Approve / Deny, or ``input()`` where there are no widgets)."""
     from rlm_toolkit.agents import ReActAgent
 
     if not task.strip():
         raise UsageError("%%rlm --agent: the cell is the task; it is empty")
     options: dict[str, Any] = {"max_steps": max_steps} if max_steps else {}
-    agent = ReActAgent(rlm, tools=tools, system_prompt=system, **options)
+    agent = ReActAgent(rlm, tools=tools, system_prompt=system, approve=approve, **options)
     # Recording through our own recorder lets the live timeline start when the recording does, so
     # a replay shows the same durations.
     recorder = AgentRecorder(record, agent.rlm.model_id, history=lambda: agent.history) if record else None

@@ -7,6 +7,9 @@
     %%rlm -m openai:gpt-4o-mini -o answer
     Explain {topic} in three sentences.
 
+    %%rlm -m openai:gpt-4o-mini   # {fig} of a Figure / PIL image / image bytes sends the image there
+    What trend does {fig} show?   # (--image NAME sends one before the text)
+
     %rlm model local:smollm2      # the default model for the next cells
     %rlm models                   # providers, whether installed, which key each needs
 
@@ -42,7 +45,8 @@ LINE_HELP = """\
 %rlm export FILE    a recorded run as OpenTelemetry GenAI spans (--otlp URL | --json OUT; --content)
 %rlm diff A B       how two recorded runs differ: steps aligned by action, word diffs, token/time deltas
 %rlm stop           stop every live answer and agent run of this kernel (--bg ones included)
-%rlm help           this text; %%rlm? documents the cell magic's options"""
+%rlm help           this text; %%rlm? documents the cell magic's options
+%%rlm --agent --tools a,b --approve    an agent run whose every tool call waits for Approve / Deny"""
 
 #: Environment variables that configure providers; a cached RLM is rebuilt when one changes.
 _PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "OLLAMA_HOST")
@@ -51,38 +55,87 @@ _FIELD = re.compile(r"\{\{|\}\}|\{([^{}\n]*)\}")
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 
 
-def interpolate(template: str, namespace: dict[str, Any]) -> str:
+def interpolate(template: str, namespace: dict[str, Any]) -> str | list[dict[str, Any]]:
     """Replace ``{name}`` / ``{name.attr}`` with values from ``namespace``; ``{{`` / ``}}`` are braces.
 
     Names only, never ``eval``: ``{x + 1}`` or ``{f()}`` is a UsageError. ``{}`` and braces that
-    span lines (code in the prompt) are left as they are.
+    span lines (code in the prompt) are left as they are. A value that is an image (a matplotlib
+    Figure or Axes, a PIL image, image bytes, a ``Path`` to an image file) becomes an image part
+    in its place: the result is then a list of content parts instead of a string.
     """
+    from rlm_toolkit.images import is_image
 
-    def replace(m: re.Match[str]) -> str:
+    pieces: list[str | dict[str, Any]] = []
+    at = 0
+    for m in _FIELD.finditer(template):
+        pieces.append(template[at : m.start()])
+        at = m.end()
         whole = m.group(0)
-        if whole in ("{{", "}}"):
-            return whole[0]
         field = (m.group(1) or "").strip()
-        if not field:
-            return whole
-        if not _DOTTED.match(field) or any(keyword.iskeyword(p) for p in field.split(".")):
-            raise UsageError(f"{{{field}}}: only variable names (and .attributes) are filled in, not "
-                             "expressions; compute it in a cell first, or write {{ and }} for literal braces")
-        head, *attrs = field.split(".")
-        if head not in namespace:
-            raise UsageError(f"{{{field}}}: no variable named {head!r} in the notebook "
-                             "(write {{ and }} for literal braces)")
-        value = namespace[head]
-        for attr in attrs:
-            if attr.startswith("_"):
-                raise UsageError(f"{{{field}}}: private attributes are not filled in")
-            try:
-                value = getattr(value, attr)
-            except AttributeError:
-                raise UsageError(f"{{{field}}}: {type(value).__name__} has no attribute {attr!r}") from None
-        return str(value)
+        if whole in ("{{", "}}") or not field:
+            pieces.append(whole[0] if whole in ("{{", "}}") else whole)
+            continue
+        value = _lookup(field, namespace, f"{{{field}}}")
+        pieces.append(_image_part(value, f"{{{field}}}") if is_image(value) else str(value))
+    pieces.append(template[at:])
+    if all(isinstance(p, str) for p in pieces):
+        return "".join(pieces)  # type: ignore[arg-type]
+    parts: list[dict[str, Any]] = []
+    for piece in pieces:  # neighbouring text becomes one part
+        if isinstance(piece, dict):
+            parts.append(piece)
+        elif not piece:
+            continue
+        elif parts and parts[-1]["type"] == "text":
+            parts[-1]["text"] += piece
+        else:
+            parts.append({"type": "text", "text": piece})
+    return parts
 
-    return _FIELD.sub(replace, template)
+
+def _lookup(field: str, namespace: dict[str, Any], where: str) -> Any:
+    """The value a ``name`` or ``name.attr`` names in the notebook; a UsageError naming ``where`` if none."""
+    braces = " (write {{ and }} for literal braces)" if where.startswith("{") else ""
+    if not _DOTTED.match(field) or any(keyword.iskeyword(p) for p in field.split(".")):
+        raise UsageError(f"{where}: only variable names (and .attributes) are filled in, not "
+                         f"expressions; compute it in a cell first{braces}")
+    head, *attrs = field.split(".")
+    if head not in namespace:
+        raise UsageError(f"{where}: no variable named {head!r} in the notebook{braces}")
+    value = namespace[head]
+    for attr in attrs:
+        if attr.startswith("_"):
+            raise UsageError(f"{where}: private attributes are not filled in")
+        try:
+            value = getattr(value, attr)
+        except AttributeError:
+            raise UsageError(f"{where}: {type(value).__name__} has no attribute {attr!r}") from None
+    return value
+
+
+def _attach(prompt: str | list[dict[str, Any]], names: list[str], namespace: dict[str, Any]) -> Any:
+    """The cell's prompt, stripped, after the images that ``--image NAME`` names (images first: what
+    Anthropic's vision guide advises); a plain string when there is no image."""
+    parts = [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
+    if parts and parts[0]["type"] == "text":
+        parts[0] = {"type": "text", "text": parts[0]["text"].lstrip()}
+    if parts and parts[-1]["type"] == "text":
+        parts[-1] = {"type": "text", "text": parts[-1]["text"].rstrip()}
+    attached = [_image_part(_lookup(name, namespace, f"--image {name}"), f"--image {name}") for name in names]
+    parts = attached + [p for p in parts if p["type"] != "text" or p["text"]]
+    if all(p["type"] == "text" for p in parts):
+        return "".join(p["text"] for p in parts)
+    return parts
+
+
+def _image_part(value: Any, where: str) -> dict[str, Any]:
+    from rlm_toolkit import image
+    from rlm_toolkit.errors import UsageError as ToolkitUsageError
+
+    try:
+        return image(value)
+    except ToolkitUsageError as error:
+        raise UsageError(f"{where}: {_one_line(error)}") from None
 
 
 def parse_options(magic: Any, line: str) -> Any:
@@ -158,7 +211,8 @@ class RLMMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.history: list[dict[str, str]] = []  # the --chat conversation, uncapped
-        self._rlms: dict[tuple[str | None, ...], Any] = {}  # one RLM per model id, so clients and loaded models are reused
+        # One RLM per model id, so clients and loaded models are reused.
+        self._rlms: dict[tuple[str | None, ...], Any] = {}
         self.streams: list[Any] = []  # --bg streams started here (view, task)
 
     # -- %%rlm ----------------------------------------------------------------------------------
@@ -173,10 +227,15 @@ class RLMMagics(Magics):
     @argument("-o", "--out", metavar="NAME", help="store the answer (str) in this variable")
     @argument("--chat", action="store_true", help="continue the conversation of earlier --chat cells "
               "(%%rlm reset forgets it)")
+    @argument("--image", action="append", metavar="NAME", default=[], help="send the image this variable "
+              "holds (a matplotlib Figure or Axes, a PIL image, PNG/JPEG/GIF/WebP bytes, a path) before the "
+              "prompt; repeatable. {name} in the cell puts such an image in its place")
     @argument("--no-widget", action="store_true", help="stream plain text instead of the widget")
     @argument("--agent", action="store_true", help="run the cell as a task for a ReActAgent and show "
               "its live timeline (tools from --tools)")
     @argument("--tools", metavar="NAMES", help="with --agent: comma-separated functions from the notebook")
+    @argument("--approve", action="store_true", help="with --agent: each tool call waits for Approve / "
+              "Deny in the timeline (input() where there are no widgets); a denied call does not run")
     @argument("--record", metavar="FILE", help="record the run to a JSONL trace "
               "(%%rlm replay FILE shows it again)")
     @argument("--bg", action="store_true", help="return at once and stream in the background "
@@ -189,7 +248,8 @@ class RLMMagics(Magics):
     def rlm(self, line: str, cell: str) -> None:
         """Send the cell to a language model and stream the answer in place.
 
-        ``{name}`` in the cell is replaced by the variable's value (``{{``/``}}`` for braces).
+        ``{name}`` in the cell is replaced by the variable's value (``{{``/``}}`` for braces); a
+        variable holding a figure or an image sends the image there (see ``--image``).
         With no model set: ``$RLM_MODEL``, else the embedded local model (no key needed).
         """
         args = parse_options(self.rlm, line)
@@ -204,28 +264,32 @@ class RLMMagics(Magics):
             except ToolkitUsageError as error:
                 raise UsageError(f"--record: {_one_line(error)}") from None
         args.budget = _budget(args.budget)
-        prompt = interpolate(cell, self.shell.user_ns).strip()
+        prompt = _attach(interpolate(cell, self.shell.user_ns), args.image, self.shell.user_ns)
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
-        if args.agent or args.tools:
+        if args.agent or args.tools or args.approve:
             self.run_agent(prompt, args)
             return
         self.run_prompt(prompt, args)
 
     def run_agent(self, prompt: str, args: Any) -> Any:
         """``%%rlm --agent``: the cell is the task, the timeline shows the run (see agent_magic)."""
+        if not isinstance(prompt, str):
+            raise UsageError("--agent takes a text task; images go with a plain %%rlm prompt")
         from rlm_toolkit.errors import UsageError as ToolkitUsageError
 
         from . import _live, agent_magic
 
         if not args.agent:
-            raise UsageError("--tools goes with --agent (%%rlm --agent --tools add,search)")
+            option = "--tools" if args.tools else "--approve"
+            raise UsageError(f"{option} goes with --agent (%%rlm --agent --tools add,search"
+                             f"{'' if args.tools else ' --approve'})")
         try:
             tools = agent_magic.resolve_tools(args.tools, self.shell.user_ns)
             view = agent_magic.run_agent(prompt, self.get_rlm(args.model), tools, record=args.record,
                                          system=args.system or self.system, keep_widget=self.keep_widget,
                                          widget=None if self.widget and not args.no_widget else False,
-                                         background=args.bg, budget=args.budget)
+                                         background=args.bg, budget=args.budget, approve=args.approve)
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
         except KeyboardInterrupt:  # the timeline is settled ("stopped"): one line, not our internals
@@ -243,7 +307,7 @@ class RLMMagics(Magics):
         return view
 
     def run_prompt(self, prompt: str, args: Any) -> Any:
-        """Stream ``prompt`` with the parsed ``%%rlm`` options; returns the view (or (view, task) for --bg)."""
+        """Stream ``prompt`` with the parsed ``%%rlm`` options; returns the view ((view, task) for --bg)."""
         from rlm_toolkit.errors import UsageError as ToolkitUsageError
 
         from . import _live, stream_view
@@ -266,23 +330,33 @@ class RLMMagics(Magics):
             if args.out:
                 self.shell.user_ns[args.out] = view.answer
             if args.chat and view.state == "done":
-                self.history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": view.answer}]
+                self.history += [
+                    {"role": "user", "content": prompt},
+                    {"role": "assistant", "content": view.answer},
+                ]
 
         try:
             if args.bg:
-                started = stream_view.start_background(rlm.astream(messages, record=record, **params),
-                                                       model=rlm.model_id, fmt=fmt, on_end=on_end,
-                                                       keep_widget=self.keep_widget, save_every=self.save_every)
+                started = stream_view.start_background(
+                    rlm.astream_events(messages, record=record, **params),
+                    model=rlm.model_id,
+                    fmt=fmt,
+                    on_end=on_end,
+                    keep_widget=self.keep_widget,
+                    save_every=self.save_every,
+                )
                 self.streams = [s for s in self.streams if not s[1].done()] + [started]
                 return started
-            view = stream_view.display_stream(rlm.stream(messages, record=record, **params),
+            view = stream_view.display_stream(rlm.stream_events(messages, record=record, **params),
                                               model=rlm.model_id, fmt=fmt, widget=None if widget else False,
                                               on_end=on_end, keep_widget=self.keep_widget, replace=True,
                                               save_every=self.save_every)
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
         except KeyboardInterrupt:  # the view is settled ("stopped"): one line, not our internals
-            raise _live.cell_error(KeyboardInterrupt("stopped"), "; the partial answer is kept above") from None
+            raise _live.cell_error(
+                KeyboardInterrupt("stopped"), "; the partial answer is kept above"
+            ) from None
         if view.state == "error" and self.fail_cell:
             raise _live.cell_error(view.response.error or RuntimeError(view.error),
                                    " (the partial answer is kept above)")
@@ -301,7 +375,9 @@ class RLMMagics(Magics):
             if isinstance(value, Provider):
                 return RLM(value)
             if not isinstance(value, str):
-                raise UsageError(f"-m {name}: the variable holds a {type(value).__name__}, not an RLM or a Provider")
+                raise UsageError(
+                    f"-m {name}: the variable holds a {type(value).__name__}, not an RLM or a Provider"
+                )
             name = value
         model_id = name or default_model_id()
         # Reused while the environment that configures it is the same (a new key or URL: a new RLM).

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from ._timeline_model import Row, TimelineModel
 
 __all__ = ["FORMATS", "to_html", "to_markdown", "answer_html", "timeline_html", "escape_html",
-           "fenced", "plural", "OBSERVATION_LIMIT", "MESSAGE_LIMIT", "MESSAGES_BUDGET"]
+           "fenced", "plural", "thinking_html", "thinking_note", "OBSERVATION_LIMIT", "MESSAGE_LIMIT",
+           "MESSAGES_BUDGET"]
 
 FORMATS = ("markdown", "text", "code")
 
@@ -232,12 +233,32 @@ def footer_text(info: dict[str, Any]) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def answer_html(text: str, fmt: str, info: dict[str, Any], error: str | None = None) -> str:
-    """The static twin of the stream widget (same classes, ``data-state``), for the final display."""
+def thinking_note(thinking: str) -> str:
+    """The reasoning in a few words, for ``text/plain`` and ``text/markdown`` ("" when there was none)."""
+    if not thinking:
+        return ""
+    words = len(thinking.split())
+    return f"thinking: {plural(words, 'word')}, folded in the HTML output"
+
+
+def thinking_html(thinking: str) -> str:
+    """The reasoning as a folded ``<details>`` ("Thinking"), as plain escaped text ("" when none)."""
+    if not thinking:
+        return ""
+    return (f'<details class="rlm-thinking"><summary class="rlm-thinking-title" style="opacity:0.75">Thinking'
+            f'</summary><div class="rlm-thinking-text" style="white-space:pre-wrap;opacity:0.75">'
+            f"{escape_html(thinking)}</div></details>")
+
+
+def answer_html(
+    text: str, fmt: str, info: dict[str, Any], error: str | None = None, *, thinking: str = ""
+) -> str:
+    """The static twin of the stream widget (same classes, ``data-state``), for the final display;
+    the model's reasoning, if any, folded above the answer."""
     state = escape_html(info.get("state") or "done")
     error_html = f'<div class="rlm-error">{escape_html(error)}</div>' if error else ""
     return (
-        f'<div class="rlm-stream rlm-static {_NO_MATH}" data-state="{state}">'
+        f'<div class="rlm-stream rlm-static {_NO_MATH}" data-state="{state}">{thinking_html(thinking)}'
         f'<div class="rlm-answer">{to_html(text, fmt)}</div>{error_html}'
         f'<div class="rlm-footer" style="font-size:0.85em;opacity:0.7">{escape_html(footer_text(info))}'
         '</div></div>'
@@ -260,13 +281,18 @@ def _h(text: Any) -> str:
 
 
 def _row_html(row: Row) -> str:
+    if row.kind == "reasoning":  # folded, as plain escaped text
+        return f'<div class="rlm-row rlm-reasoning">{thinking_html(scrub(row.text))}</div>'
     took = f"{row.duration:.2f} s" if row.duration is not None else ""
     kind = {"live": "thought"}.get(row.kind, row.kind)
     label = {"thought": "Thought", "action": "Action", "observation": "Observation", "error": "Error",
-             "final": "Answer"}[kind]
+             "final": "Answer", "approval": "Approval"}[kind]
     if kind == "observation" and row.is_error:
         label = "Error"
+    if row.outcome in ("approved", "denied"):
+        label = row.outcome.capitalize()
     classes = f"rlm-row rlm-{kind}" + (" rlm-error" if row.is_error and kind != "error" else "")
+    outcome = f' data-outcome="{_h(row.outcome)}"' if row.outcome else ""  # the decision, as on the page
     style = f' style="{_ERR}"' if row.is_error or kind == "error" else ""
     if kind == "action":
         body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
@@ -282,13 +308,16 @@ def _row_html(row: Row) -> str:
                     f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre></details>')
         else:
             body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
+    elif kind == "approval":
+        body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
+                f' <span class="rlm-verdict">{_h(row.text if row.outcome == "denied" else "")}</span>')
     elif kind == "final":
         body = to_html(scrub(row.text), "markdown")
     else:
         body = f'<div class="rlm-text" style="{_PRE}">{_h(row.text)}</div>'
     head = (f'<div class="rlm-row-head" style="font-size:0.85em;opacity:0.75"><span class="rlm-label"{style}>'
             f'<b>{label}</b></span> <span class="rlm-duration">{took}</span></div>')
-    return f'<div class="{classes}">{head}<div class="rlm-body">{body}</div></div>'
+    return f'<div class="{classes}"{outcome}>{head}<div class="rlm-body">{body}</div></div>'
 
 
 #: The static copy keeps at most this much of each message sent to the model (content, tool calls) ...

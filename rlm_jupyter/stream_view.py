@@ -8,8 +8,11 @@
 
 The kernel sends each frame's new text as one custom message (``{"d": …, "o": offset}``; at most
 ~30 a second, none held longer than a frame, see :mod:`rlm_jupyter._coalesce`); the page appends it
-and renders markdown safely (``static/markdown.js``). A view that appears mid-stream (a reload, a
-second tab) gets the whole text so far in the widget's state and continues from the offsets. The
+and renders markdown safely (``static/markdown.js``). A reasoning model's thinking travels the same
+way (``{"r": …, "ro": offset}``, in the same frames) into a "Thinking" section above the answer,
+shown as plain text, that folds when the answer starts; the static copy keeps it in a folded
+``<details>``. A view that appears mid-stream (a reload, a second tab) gets the whole text (and
+reasoning) so far in the widget's state and continues from the offsets. The
 display's ``text/plain`` is refreshed now and then (:class:`rlm_jupyter._live.Snapshots`), so a
 notebook saved mid-stream keeps the text so far and a front end without widgets sees it grow. When
 the stream ends the display is replaced by a static bundle — safe ``text/html`` with the same
@@ -68,6 +71,7 @@ class StreamView(LiveDisplay, TextFeed, anywidget.AnyWidget):
     _esm = _esm()
     _css = (_STATIC / "stream.css").read_text(encoding="utf-8")
     text = traitlets.Unicode("").tag(sync=True)
+    thinking = traitlets.Unicode("").tag(sync=True)  # the reasoning, kept like ``text``
     state = traitlets.Unicode("streaming").tag(sync=True)
     model_name = traitlets.Unicode("").tag(sync=True)  # the language model (model_id is the comm's)
     fmt = traitlets.Unicode("markdown").tag(sync=True)
@@ -85,6 +89,7 @@ class StreamView(LiveDisplay, TextFeed, anywidget.AnyWidget):
             raise ValueError(f"fmt must be one of {', '.join(render.FORMATS)}, not {fmt!r}")
         self._start(model, frame, response)
         self._sent = 0  # UTF-16 code units sent in deltas: the offset of the next one
+        self._thought_sent = 0  # the same for the reasoning
         super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable)
         self._sent_first = False
         self._view_ids: set[str] = set()  # views that told the kernel they rendered
@@ -94,9 +99,14 @@ class StreamView(LiveDisplay, TextFeed, anywidget.AnyWidget):
 
     # -- driving --------------------------------------------------------------------------------
 
-    def _emit(self, delta: str) -> None:
-        offset, self._sent = self._sent, self._sent + _js_length(delta)
-        message: dict[str, Any] = {"d": delta, "o": offset, "n": self.response.chunks}
+    def _emit(self, delta: str | None, thought: str | None = None) -> None:
+        message: dict[str, Any] = {"n": self.response.chunks}
+        if thought is not None:
+            message["r"], message["ro"] = thought, self._thought_sent
+            self._thought_sent += _js_length(thought)
+        if delta is not None:
+            message["d"], message["o"] = delta, self._sent
+            self._sent += _js_length(delta)
         first = self.response.first_token_at
         if first is not None:
             message["e"] = round(time.perf_counter() - first, 4)
@@ -139,6 +149,8 @@ class StreamView(LiveDisplay, TextFeed, anywidget.AnyWidget):
             with self._lock:
                 if "text" in state:
                     state["text"] = "".join(self._parts)
+                if "thinking" in state:
+                    state["thinking"] = "".join(self._thought)
                 if "progress" in state:
                     response = self.response
                     first = response.first_token_at
@@ -153,15 +165,15 @@ class StreamView(LiveDisplay, TextFeed, anywidget.AnyWidget):
         """Send what is left, settle the state (done / stopped / error) and keep the whole text."""
         self.flush(force=True)
         self.response.settle(error)
-        text = "".join(self._parts)
+        text, thought = "".join(self._parts), "".join(self._thought)
         with self.hold_sync():
             self.info = self.provenance()
             if error is not None and self.response.state == "error":
                 self.error = error_line(error)
             self.state = self.response.state if self.response.state != "streaming" else "done"
-        with self._lock_property(text=text):  # the page already has it: set without re-sending
-            self.text = text
-        self.send({"end": _js_length(text)})
+        with self._lock_property(text=text, thinking=thought):  # the page already has them: not re-sent
+            self.text, self.thinking = text, thought
+        self.send({"end": _js_length(text), **({"thought": _js_length(thought)} if thought else {})})
 
     # -- page messages --------------------------------------------------------------------------
 
@@ -173,11 +185,12 @@ class StreamView(LiveDisplay, TextFeed, anywidget.AnyWidget):
         if content.get("stop"):
             self.request_stop()
         elif "resync" in content:  # a page missed deltas; it may say how much it holds
-            held = content["resync"]
+            held, held_thought = content["resync"], content.get("thinking", 0)
             with self._lock:
-                text = "".join(self._parts)
-                if held is True or not isinstance(held, int) or _js_length(text) > held:
-                    self.send({"text": text})
+                text, thought = "".join(self._parts), "".join(self._thought)
+                if (held is True or not isinstance(held, int) or _js_length(text) > held
+                        or not isinstance(held_thought, int) or _js_length(thought) > held_thought):
+                    self.send({"text": text, **({"thinking": thought} if thought else {})})
         elif content.get("rendered"):
             self._view_ids.add(str(content["rendered"]))
 

@@ -106,8 +106,11 @@ class TimelineView(LiveDisplay, RunFeed, anywidget.AnyWidget):
         runs): it only sets flags and sends."""
         if not isinstance(content, dict):
             return
+        self.page_seen()
         if content.get("stop"):
             self.request_stop()
+        elif content.get("op") == "decide":  # Approve / Deny (see _approval)
+            self.decided(content)
         elif content.get("op") == "sync":  # a page may have missed operations (see timeline.js)
             seq, ops = self._sent_so_far()
             if seq > _int(content.get("seq")):  # only what the page lacks
@@ -141,6 +144,15 @@ def _int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
+
+
+def _asks_here(view: RunFeed, source: Any) -> None:
+    """``approve=True``: this view asks — the timeline with its buttons (``input()`` if no page shows
+    it), the plain one with ``input()`` (see :mod:`rlm_jupyter._approval`)."""
+    run = getattr(source, "state", None)
+    if getattr(run, "approver", None) is True:
+        run.approver = view.ask
+        view.timeline.asks = isinstance(view, TimelineView)
 
 
 def display_agent(
@@ -190,8 +202,10 @@ def display_agent(
     clock = getattr(source, "clock", None)
     if not _display.use_widget(widget):
         plain = PlainTimeline(model, started_at=started_at, steps=steps, clock=clock)
+        _asks_here(plain, source)
         return _display.run_plain(plain, source, replace=replace)
     view = TimelineView(model, started_at=started_at, steps=steps, stoppable=True, clock=clock)
+    _asks_here(view, source)
     if background:
         view.task = _display.run_live(view, source, keep_widget=keep_widget, background=True)
         return view

@@ -27,7 +27,8 @@ from .errors import (
     ServerError,
     UsageError,
 )
-from .events import Finish, TextDelta, ToolCall, ToolCallDelta, Usage
+from .events import Finish, ReasoningDelta, TextDelta, ToolCall, ToolCallDelta, Usage
+from .images import Image, image
 from .providers import Provider, Request
 from .providers.scripted import ScriptedProvider, ScriptedTurn
 from .response import Response
@@ -38,6 +39,8 @@ __version__ = "0.1.0"
 __all__ = [
     "RLM",
     "Response",
+    "image",
+    "Image",
     "TextStream",
     "AsyncTextStream",
     "StreamingCallback",
@@ -48,6 +51,7 @@ __all__ = [
     "ScriptedProvider",
     "ScriptedTurn",
     "TextDelta",
+    "ReasoningDelta",
     "ToolCallDelta",
     "ToolCall",
     "Usage",

@@ -26,9 +26,13 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rlm", description="Stream a language model's answer to the terminal.")
+    parser = argparse.ArgumentParser(
+        prog="rlm", description="Stream a language model's answer to the terminal."
+    )
     parser.add_argument("prompt", nargs="?", help="the prompt (read from stdin when omitted)")
-    parser.add_argument("-m", "--model", help="provider:model id or alias (default: $RLM_MODEL, else local:smollm2)")
+    parser.add_argument(
+        "-m", "--model", help="provider:model id or alias (default: $RLM_MODEL, else local:smollm2)"
+    )
     parser.add_argument("-s", "--system", help="system prompt")
     parser.add_argument("-t", "--temperature", type=float, help="sampling temperature")
     parser.add_argument("--max-tokens", type=int, help="maximum tokens in the answer")
@@ -74,7 +78,9 @@ def _list_models() -> None:
 
     print(f"default: {default_model_id()}")
     for info in providers():
-        ready = "installed" if info.installed else f"needs the '{info.extra}' extra" if info.extra else "missing"
+        ready = (
+            "installed" if info.installed else f"needs the '{info.extra}' extra" if info.extra else "missing"
+        )
         if info.has_credentials is False:
             ready += f", ${info.env_var} not set"
         print(f"  {info.example or info.name:32} {info.description} [{ready}]")

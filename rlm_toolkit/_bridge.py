@@ -215,7 +215,7 @@ class SyncIterator:
         if not self._done.is_set():
             self._task_future.cancel()
             if not self._done.wait(CLOSE_TIMEOUT):
-                raise TimeoutError("the rlm stream did not close within %.0f s" % CLOSE_TIMEOUT)
+                raise TimeoutError(f"the rlm stream did not close within {CLOSE_TIMEOUT:.0f} s")
 
     def __del__(self) -> None:
         try:

@@ -15,11 +15,10 @@ from typing import Any
 from ._genai import capture_content_default, names, split_model, to_genai_messages
 from ._replay import Trace
 from ._trace_writer import env_secrets
-from .events import AgentEvent
 from .errors import scrub
-from .events import Finish, TextDelta, ToolCallDelta, Usage
+from .events import AgentEvent, Finish, TextDelta, ToolCallDelta, Usage
 
-__all__ = ["SpanWriter", "ChatCall", "trace_spans"]
+__all__ = ["SpanWriter", "ChatCall", "trace_spans", "tool_error"]
 
 _FINISH = {"tool_calls": "tool_call"}  # rlm/OpenAI words → the conventions' words where they differ
 
@@ -38,6 +37,7 @@ class ChatCall:
     messages: list[dict[str, Any]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     response: dict[str, Any] = field(default_factory=dict)  # Response.to_dict()
+    reasoning: str = ""  # the model's own reasoning (a thinking model's ``reasoning`` events)
     thoughts: list[str] = field(default_factory=list)  # reasoning (not streamed as text)
     text: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # {id, name, arguments}
@@ -168,7 +168,8 @@ class SpanWriter:
             n.GEN_AI_USAGE_OUTPUT_TOKENS: usage.get("completion_tokens"),
         }
         if self.capture:
-            parts: list[dict[str, Any]] = [{"type": "reasoning", "content": t} for t in call.thoughts]
+            thoughts = [call.reasoning, *call.thoughts] if call.reasoning else call.thoughts
+            parts: list[dict[str, Any]] = [{"type": "reasoning", "content": t} for t in thoughts]
             if call.text:
                 parts.append({"type": "text", "content": call.text})
             parts += [{"type": "tool_call", **c} for c in call.tool_calls]
@@ -206,6 +207,14 @@ class SpanWriter:
         span = self._start(f"execute_tool {name}", start, parent, "INTERNAL", attributes)
         self._end(span, end, (error.split(":", 1)[0] or "ToolError") if error else None, error)
         return span
+
+
+def tool_error(observation: Any) -> str | None:
+    """What marks an ``execute_tool`` span as failed: the error, or ``denied: …`` for a call its
+    approver refused (``error.type`` "denied"; the tool never ran)."""
+    if observation.outcome == "denied":
+        return f"denied: {observation.content}"
+    return observation.content if observation.is_error else None
 
 
 def trace_spans(
@@ -279,6 +288,8 @@ def trace_spans(
         for _, e in events:
             if e.type == "thought" and not e.streamed:
                 call.thoughts.append(e.content)
+            elif e.type == "reasoning":
+                call.reasoning += e.content
             elif e.type == "token":
                 call.text += e.content
             elif e.type == "action":
@@ -298,7 +309,7 @@ def trace_spans(
                     call_id=e.call_id,
                     arguments=action.input,
                     result=e.content,
-                    error=e.content if e.is_error else None,
+                    error=tool_error(e),
                 )
             elif e.type == "error" and not e.tool_name:
                 error = e.content

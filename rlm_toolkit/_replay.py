@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from .events import EVENT_TYPES, AgentEvent
 from .errors import ProviderError, UsageError
-from .events import StreamEvent, TextDelta, event_from_dict
+from .events import EVENT_TYPES, AgentEvent, StreamEvent, TextDelta, event_from_dict
 from .response import Response
 
 __all__ = ["VERSION", "Trace", "load", "Replay", "replay", "check_speed", "MIN_SPEED", "MAX_SPEED"]
@@ -63,6 +62,8 @@ _USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "cached_input_tokens", "r
 #: in _REQUIRED must be there). Unknown fields are ignored, as the format says.
 _STREAM_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
     "text": {"text": _str},
+    "reasoning": {"text": _str, "signature": _optional(_str), "redacted": _optional(_str),
+                  "index": _tool_index},
     "tool_call": {"index": _tool_index, "call_id": _optional(_str), "name": _optional(_str),
                   "arguments": _str},
     "usage": {name: _optional(_whole) for name in _USAGE_COUNTS},
@@ -206,6 +207,12 @@ class Trace:
             finals = [e.content for e in self.events if isinstance(e, AgentEvent) and e.type == "final"]
             return finals[-1] if finals else ""
         return "".join(e.text for e in self.events if isinstance(e, TextDelta))
+
+    @property
+    def reasoning(self) -> str:
+        """The model's streamed reasoning ("" when it streamed none); an agent's, over all its steps."""
+        return "".join(e.text if e.type == "reasoning" and not isinstance(e, AgentEvent) else e.content
+                       for e in self.events if e.type == "reasoning")
 
     @property
     def duration(self) -> float:

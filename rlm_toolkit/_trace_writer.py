@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import IO, Any, Literal, Union
 
-from . import errors
+from . import errors, images
 from ._replay import VERSION
 from .errors import UsageError, describe, scrub, scrub_data
-from .events import AgentEvent, StreamEvent, TextDelta
+from .events import AgentEvent, ReasoningDelta, StreamEvent, TextDelta
 
 __all__ = ["TraceRecorder", "check_writable", "env_secrets", "FLUSH_AFTER", "Kind", "Event", "PathLike"]
 
@@ -94,17 +94,19 @@ def _open_for_writing(path: Path) -> IO[str]:
 
 
 def _text_of(event: Any) -> str | None:
-    """The streamed text an event carries (text deltas, agent tokens), else None."""
-    if isinstance(event, TextDelta):
+    """The streamed text an event carries (text and reasoning deltas, agent tokens and reasoning),
+    else None."""
+    if isinstance(event, TextDelta) or (isinstance(event, ReasoningDelta) and event.signature is None
+                                        and event.redacted is None):
         return event.text
-    if isinstance(event, AgentEvent) and event.type == "token":
+    if isinstance(event, AgentEvent) and event.type in ("token", "reasoning"):
         return event.content
     return None
 
 
 def _with_text(event: Any, text: str) -> dict[str, Any]:
     data = event.to_dict()
-    data["text" if isinstance(event, TextDelta) else "content"] = text
+    data["content" if isinstance(event, AgentEvent) else "text"] = text
     return data
 
 
@@ -116,6 +118,9 @@ class TraceRecorder:
     never held longer than :data:`FLUSH_AFTER` seconds (or :data:`_HOLD_CHARS` characters), so an
     answer without spaces (Japanese, Chinese, a long URL) is on disk as it streams; only a
     trailing run that could still be part of a key waits for the next piece.
+
+    A prompt's images are written as their media type, size, dimensions and sha256, not their bytes
+    (``keep_images=True`` writes them whole).
     """
 
     def __init__(
@@ -126,8 +131,10 @@ class TraceRecorder:
         model: str | None = None,
         secrets: tuple[str, ...] = (),
         started: float | None = None,
+        keep_images: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.keep_images = keep_images
         self.kind = kind
         self.model = model
         self.secrets = (*env_secrets(), *secrets)
@@ -213,6 +220,8 @@ class TraceRecorder:
             return
         self._flush_text()
         body = data.to_dict() if hasattr(data, "to_dict") else dict(data)
+        if not self.keep_images:
+            body = images.for_trace(body)
         self._write({"type": "step", **scrub_data(body, self.secrets), "step": number})
 
     def close(

@@ -27,7 +27,8 @@ any error (ours or a tool's, a callback's); :func:`scrub_data` scrubs a whole JS
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "RLMError",

@@ -11,6 +11,11 @@ reasoning, an ``action`` and an ``observation`` per call — or the end of the r
 with exactly one ``final`` event, always last; ``error`` events report what went wrong on the way
 (a tool that raised, max_steps reached, a provider failure). When a step turns out to call tools,
 its text was reasoning, and the ``thought`` that follows repeats it whole (``streamed=True``).
+``reasoning`` events carry a reasoning model's own thinking as it streams (before the step's text);
+it belongs to the step's thought and is never part of an answer. With ``approve=`` (see
+:mod:`rlm_toolkit.agents.approval`) each call's ``action`` is followed by an ``approval`` event
+(waiting for the decision) and a second one with ``outcome`` ``"approved"`` or ``"denied"``
+(``content``: the reason); a denied call's ``observation`` says so (``outcome="denied"``).
 They live here, beside the stream events, so traces and exporters read them without importing
 the agent.
 """
@@ -157,7 +162,8 @@ class Finish:
 StreamEvent = Union[TextDelta, ReasoningDelta, ToolCallDelta, Usage, Finish]
 
 _BY_TYPE: dict[str, type] = {
-    "text": TextDelta, "reasoning": ReasoningDelta, "tool_call": ToolCallDelta, "usage": Usage, "finish": Finish,
+    "text": TextDelta, "reasoning": ReasoningDelta, "tool_call": ToolCallDelta, "usage": Usage,
+    "finish": Finish,
 }
 
 
@@ -187,21 +193,26 @@ class ToolCall:
         self.arguments += delta.arguments
 
 
-AgentEventType = Literal["thought", "action", "observation", "token", "final", "error"]
-EVENT_TYPES: tuple[str, ...] = ("thought", "action", "observation", "token", "final", "error")
+AgentEventType = Literal[
+    "thought", "action", "approval", "observation", "token", "reasoning", "final", "error"
+]
+EVENT_TYPES: tuple[str, ...] = (
+    "thought", "action", "approval", "observation", "token", "reasoning", "final", "error",
+)
 
 
 @dataclass(kw_only=True, slots=True)
 class AgentEvent:
     """One typed, timestamped agent event.
 
-    ``content``: the text (thought, observation, token, final answer, error message).
+    ``content``: the text (thought, observation, token, reasoning, final answer, error message).
     ``tool_name`` / ``input`` (a dict) / ``call_id``: set on ``action`` and ``observation``.
     ``step``: 1-based step number. ``duration``: seconds the tool took (observations) or the
     whole run took (final). ``is_error``: an observation from a tool that raised or timed out,
     or a final that ends a failed run. ``streamed``: a thought whose text came as tokens first.
     ``stop_reason``: on a ``final`` that ends a run stopped early — ``"budget"`` (its ``content`` is
-    the text the last step got to).
+    the text the last step got to). ``outcome``: on ``approval`` events None while waiting, then
+    ``"approved"`` or ``"denied"``; ``"denied"`` on the observation of a call that was not allowed to run.
     """
 
     type: AgentEventType
@@ -215,6 +226,7 @@ class AgentEvent:
     is_error: bool = False
     streamed: bool = False
     stop_reason: str | None = None
+    outcome: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

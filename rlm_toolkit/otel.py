@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from ._genai import capture_content_default, names
-from ._otel_spans import ChatCall, SpanWriter, trace_spans
+from ._otel_spans import ChatCall, SpanWriter, tool_error, trace_spans
 from .callbacks import StreamingCallback
 from .errors import MissingDependencyError, UsageError, describe
 from .trace import PathLike, Trace, load
@@ -265,6 +265,8 @@ class OTelCallback(StreamingCallback):
             call.text += event.content
         elif event.type == "thought" and not event.streamed and call is not None:
             call.thoughts.append(event.content)
+        elif event.type == "reasoning" and call is not None:
+            call.reasoning += event.content
         elif event.type == "action":
             if call is not None:
                 call.tool_calls.append(
@@ -282,7 +284,7 @@ class OTelCallback(StreamingCallback):
                 call_id=event.call_id,
                 arguments=arguments,
                 result=event.content,
-                error=event.content if event.is_error else None,
+                error=tool_error(event),
             )
         elif event.type == "error" and not event.tool_name:
             self._error = event.content

@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ._genai import from_genai_messages, names
-from .events import AgentEvent
 from .errors import UsageError
-from .events import Finish, TextDelta, ToolCallDelta, Usage
+from .events import AgentEvent, Finish, TextDelta, ToolCallDelta, Usage
 from .trace import VERSION, PathLike, Trace
 
 __all__ = ["read_otlp_json", "missing"]

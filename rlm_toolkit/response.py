@@ -48,9 +48,9 @@ class Response:
     _text: str | None = field(default="", repr=False)
     _calls: dict[int, ToolCall] = field(default_factory=dict, repr=False)
     _reasoning: list[str] = field(default_factory=list, repr=False)
-    #: Reasoning blocks, in order, as a provider may need them back in a tool-use turn's history
-    #: (Anthropic's signed ``thinking`` and ``redacted_thinking`` blocks); others ignore them.
-    reasoning_blocks: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    # Per reasoning block: its text and signature as pieces (joined when read: appending to a
+    # growing string would make a long reasoning quadratic), or its redacted data.
+    _blocks: list[dict[str, Any]] = field(default_factory=list, repr=False)
     #: What prices this call (set by the RLM; see :mod:`rlm_toolkit.cost`); None: no cost known.
     cost_basis: Any = field(default=None, repr=False)
 
@@ -101,17 +101,26 @@ class Response:
         if event.text:
             self._reasoning.append(event.text)
         # Keep the blocks as a provider may need them back (Anthropic): per index, text + signature.
-        while len(self.reasoning_blocks) <= event.index:
-            self.reasoning_blocks.append({"type": "thinking", "thinking": "", "signature": None})
-        block = self.reasoning_blocks[event.index]
+        while len(self._blocks) <= event.index:
+            self._blocks.append({"type": "thinking", "thinking": [], "signature": []})
+        block = self._blocks[event.index]
         if event.redacted is not None:
-            block.clear()
-            block.update({"type": "redacted_thinking", "data": event.redacted})
-            return
-        if block.get("type") == "thinking":
-            block["thinking"] += event.text
+            self._blocks[event.index] = {"type": "redacted_thinking", "data": event.redacted}
+        elif block["type"] == "thinking":
+            if event.text:
+                block["thinking"].append(event.text)
             if event.signature is not None:
-                block["signature"] = (block["signature"] or "") + event.signature
+                block["signature"].append(event.signature)
+
+    @property
+    def reasoning_blocks(self) -> list[dict[str, Any]]:
+        """Reasoning blocks, in order, as a provider may need them back in a tool-use turn's history
+        (Anthropic's signed ``thinking`` and ``redacted_thinking`` blocks); others ignore them.
+        ``signature`` is None for a block that came without one."""
+        return [dict(block) if block["type"] == "redacted_thinking" else
+                {"type": "thinking", "thinking": "".join(block["thinking"]),
+                 "signature": "".join(block["signature"]) if block["signature"] else None}
+                for block in self._blocks]
 
     def _tool_call(self, index: int) -> ToolCall:
         """The call an index names. Indexes are keys, not list sizes: ``index=100000000`` makes

@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Union
 
-from . import _bridge
+from . import _bridge, images
 from ._inline import InlineSource
 from ._pump import ModelCall, SyncPump, apump, wanted
 from .budget import BUDGET_PARAMS, Budget
@@ -39,10 +39,12 @@ from .response import Response
 
 __all__ = ["RLM", "Prompt", "TextStream", "AsyncTextStream", "EventStream", "AsyncEventStream"]
 
-Prompt = Union[str, Sequence[dict[str, Any]]]
+Prompt = Union[str, Sequence[Any]]  # a string, messages, or the content parts of one user message
 
 #: Keyword arguments that are sampling parameters (everything else configures the provider).
-PARAMS = ("system", "temperature", "max_tokens", "top_p", "stop", "seed")
+#: ``extra``: vendor parameters merged into the request body as given (Anthropic's ``thinking``,
+#: Ollama's ``think``, OpenAI's ``reasoning_effort``); a call's ``extra`` replaces the default's.
+PARAMS = ("system", "temperature", "max_tokens", "top_p", "stop", "seed", "extra")
 
 
 class RLM:
@@ -85,7 +87,8 @@ class RLM:
     @classmethod
     def from_openai(cls, model: str = "gpt-4o-mini", *, api: str = "chat", **kwargs: Any) -> RLM:
         """OpenAI, or any OpenAI-compatible server through ``base_url`` / ``$OPENAI_BASE_URL``;
-        ``api="responses"`` speaks OpenAI's Responses API (reasoning summaries) instead of Chat Completions."""
+        ``api="responses"`` speaks OpenAI's Responses API (reasoning summaries) instead of Chat
+        Completions."""
         return cls(openai_model_id(model, api), **kwargs)
 
     @classmethod
@@ -187,17 +190,24 @@ class RLM:
     def request(self, prompt: Prompt, **params: Any) -> Request:
         """Build the :class:`Request` for a prompt: per-call parameters over the RLM's defaults."""
         budget = Budget.of(*(params.pop(k, None) for k in BUDGET_PARAMS), provider=self.provider)
-        unknown = set(params) - set(PARAMS) - {"tools", "tool_choice", "extra"}
+        unknown = set(params) - set(PARAMS) - {"tools", "tool_choice"}
         if unknown:
-            raise UsageError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(PARAMS)}")
+            known = ", ".join(PARAMS)
+            raise UsageError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {known}")
         merged = {**self.params, **{k: v for k, v in params.items() if v is not None}}
         system = merged.pop("system", None)
+        listed = isinstance(prompt, (list, tuple))
+        roles = [isinstance(m, dict) and "role" in m for m in prompt] if listed else []
         if isinstance(prompt, str):
             messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
-        elif isinstance(prompt, Sequence) and all(isinstance(m, dict) and "role" in m for m in prompt):
-            messages = [dict(m) for m in prompt]
+        elif listed and all(roles):
+            messages = [{**m, "content": images.parts(m["content"])} if isinstance(m.get("content"), list)
+                        else dict(m) for m in prompt]
+        elif listed and not any(roles):  # the parts of one user message: text, figures, images
+            messages = [{"role": "user", "content": images.parts(prompt)}]
         else:
-            raise UsageError("a prompt is a string or a list of {'role': …, 'content': …} messages")
+            raise UsageError("a prompt is a string, a list of {'role': …, 'content': …} messages, or a list "
+                             "of content parts (text and images: rlm_toolkit.image)")
         if system and not any(m["role"] == "system" for m in messages):
             messages.insert(0, {"role": "system", "content": system})
         stop = merged.get("stop")

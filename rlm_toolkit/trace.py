@@ -30,7 +30,7 @@ from typing import Any
 from ._replay import MAX_SPEED, MIN_SPEED, VERSION, Replay, Trace, check_speed, load, replay
 from ._trace_writer import Kind, PathLike, TraceRecorder, check_writable
 from .callbacks import StreamingCallback
-from .events import TextDelta
+from .events import ReasoningDelta, TextDelta
 
 __all__ = ["VERSION", "Trace", "TraceRecorder", "StreamRecorder", "AgentRecorder", "record", "load", "replay",
            "Replay", "check_writable", "check_speed", "MIN_SPEED", "MAX_SPEED", "diff"]
@@ -47,8 +47,8 @@ def _state_of(error: BaseException | None) -> str:
 class StreamRecorder(StreamingCallback):
     """A callback that records one model call (``rlm.stream(..., record=path)`` adds it)."""
 
-    def __init__(self, path: PathLike, model: str | None = None) -> None:
-        self.recorder = TraceRecorder(path, kind="stream", model=model)
+    def __init__(self, path: PathLike, model: str | None = None, *, keep_images: bool = False) -> None:
+        self.recorder = TraceRecorder(path, kind="stream", model=model, keep_images=keep_images)
 
     def on_llm_start(self, *, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> None:
         self.recorder.model = self.recorder.model or model
@@ -57,10 +57,17 @@ class StreamRecorder(StreamingCallback):
     def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
         self.recorder.event(TextDelta(text=token))
 
+    def on_llm_reasoning(self, text: str, **kwargs: Any) -> None:
+        self.recorder.event(ReasoningDelta(text=text))
+
     def _end(self, response: Any, error: BaseException | None) -> None:
         from .events import Finish, ToolCallDelta, Usage
 
         if response is not None:
+            for index, block in enumerate(response.reasoning_blocks):  # signatures are opaque: at the end
+                if block.get("signature") or block.get("type") == "redacted_thinking":
+                    self.recorder.event(ReasoningDelta(signature=block.get("signature"),
+                                                       redacted=block.get("data"), index=index))
             for call in response.tool_calls:
                 self.recorder.event(ToolCallDelta(index=call.index, call_id=call.call_id, name=call.name,
                                                   arguments=call.arguments))

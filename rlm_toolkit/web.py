@@ -22,6 +22,10 @@ The SSE format cannot carry a bare carriage return: ``\\r\\n`` and ``\\r`` insid
 as ``\\n``. Over a WebSocket, :func:`websocket_stream` sends the same three outcomes as JSON frames
 (``text``, then ``done`` or ``error``), so a model failure reaches the client as a message, not as
 a connection dropped with code 1006.
+
+Given the event stream instead (``rlm.astream_events(query)``), a thinking model's reasoning goes
+out too, apart from the answer: SSE events named ``reasoning`` (WebSocket frames
+``{"type": "reasoning", "text": …}``); the other events (usage, finish, tool calls) are left out.
 """
 
 from __future__ import annotations
@@ -72,13 +76,17 @@ def sse_event(data: str, event: str | None = None, id: str | None = None, retry:
     return "".join(head) + body + "\n"
 
 
-async def _outcomes(chunks: AsyncIterable[str]) -> AsyncIterator[tuple[str, Any]]:
-    """What every web framing sends, in order: ``("text", chunk)`` per chunk, then ``("done", provenance)``
-    or ``("error", "ErrorType: scrubbed message")``. Closing it closes ``chunks`` (and the model's
+async def _outcomes(chunks: AsyncIterable[Any]) -> AsyncIterator[tuple[str, Any]]:
+    """What every web framing sends, in order: ``("text", chunk)`` per chunk (``("reasoning", text)``
+    per reasoning event of an event stream), then ``("done", provenance)`` or
+    ``("error", "ErrorType: scrubbed message")``. Closing it closes ``chunks`` (and the model's
     connection)."""
     try:
         async for chunk in chunks:
-            yield "text", chunk
+            if isinstance(chunk, str):
+                yield "text", chunk
+            elif chunk.type in ("text", "reasoning") and chunk.text:
+                yield chunk.type, chunk.text
     except Exception as failure:  # the client gets a typed, scrubbed message instead of a cut
         yield "error", describe(failure)
         return
@@ -91,7 +99,8 @@ async def _outcomes(chunks: AsyncIterable[str]) -> AsyncIterator[tuple[str, Any]
 
 
 async def sse_stream(
-    chunks: AsyncIterable[str], *, event: str | None = None, done: str = "done", error: str = "error"
+    chunks: AsyncIterable[Any], *, event: str | None = None, done: str = "done", error: str = "error",
+    reasoning: str = "reasoning",
 ) -> AsyncIterator[str]:
     """Frame each chunk as an event, then ``event: done`` (or ``event: error`` on failure).
 
@@ -103,6 +112,8 @@ async def sse_stream(
         async for kind, value in outcomes:
             if kind == "text":
                 yield sse_event(value, event=event)
+            elif kind == "reasoning":
+                yield sse_event(value, event=reasoning)
             elif kind == "error":
                 yield sse_event(value, event=error)
             else:
@@ -117,7 +128,7 @@ async def ws_frames(chunks: AsyncIterable[str]) -> AsyncIterator[str]:
 
 
 def _ws_frame(kind: str, value: Any) -> str:
-    key = {"text": "text", "error": "error", "done": "response"}[kind]
+    key = {"text": "text", "reasoning": "text", "error": "error", "done": "response"}[kind]
     return json.dumps({"type": kind, key: value}, ensure_ascii=False)
 
 
@@ -161,7 +172,9 @@ def event_stream_response(body: AsyncIterable[str], headers: Any, status_code: i
         raise MissingDependencyError(
             "rlm_toolkit.web needs FastAPI or Starlette: pip install 'rlm[web]'"
         ) from missing
-    return StreamingResponse(body, status_code=status_code, media_type="text/event-stream", headers=dict(headers))
+    return StreamingResponse(
+        body, status_code=status_code, media_type="text/event-stream", headers=dict(headers)
+    )
 
 
 def sse_response(chunks: AsyncIterable[str], *, status_code: int = 200, **kwargs: Any) -> Any:

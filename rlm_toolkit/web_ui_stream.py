@@ -18,6 +18,9 @@ a run the server stops (``stop=`` set) ends with ``abort``. The encoder is sans-
 (:class:`UIMessageStreamEncoder`); :func:`ui_message_stream` drives it over an async iterator of
 ``str`` chunks, stream events or agent events.
 
+A model's reasoning (:class:`~rlm_toolkit.events.ReasoningDelta`, an agent's ``reasoning``
+events) streams as ``reasoning-start``/``-delta``/``-end``, closed when the answer text starts.
+
 Agent runs: each step is a ``start-step``…``finish-step``; tokens stream as text; a thought the
 model did not stream (text ReAct) is a reasoning part; a streamed thought is not sent twice; each
 tool call is a dynamic tool part (``tool-input-available`` then ``tool-output-available``, or
@@ -143,8 +146,9 @@ class UIMessageStreamEncoder:
             self._begin(out, self._step if self._step is not None else 0)
             self._text_delta(out, item if isinstance(item, str) else item.text)
         elif kind == "reasoning":
-            self._begin(out, self._step if self._step is not None else 0)
-            self._reasoning_delta(out, getattr(item, "text", "") or getattr(item, "content", ""))
+            if item.text:  # a signature alone (Anthropic) is not shown
+                self._begin(out, self._step if self._step is not None else 0)
+                self._reasoning_delta(out, item.text)
         elif kind == "tool_call":
             self._begin(out, self._step if self._step is not None else 0)
             call = self._tools.setdefault(item.index, {"id": None, "name": None, "text": "", "open": False})
@@ -184,6 +188,8 @@ class UIMessageStreamEncoder:
         self._begin(out, event.step)
         if event.type == "token":
             self._text_delta(out, event.content)
+        elif event.type == "reasoning":
+            self._reasoning_delta(out, event.content)
         elif event.type == "thought":
             self._close_parts(out)
             if not event.streamed:  # a streamed thought already went out as text
@@ -200,8 +206,13 @@ class UIMessageStreamEncoder:
                     "dynamic": True,
                 }
             )
+        elif event.type == "approval" and event.outcome is None:  # waiting: the AI SDK's approval state
+            out.append({"type": "tool-approval-request", "approvalId": event.call_id,
+                        "toolCallId": event.call_id})
         elif event.type == "observation":
-            if event.is_error:
+            if event.outcome == "denied":
+                out.append({"type": "tool-output-denied", "toolCallId": event.call_id})
+            elif event.is_error:
                 out.append(
                     {
                         "type": "tool-output-error",

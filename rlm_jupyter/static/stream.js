@@ -3,15 +3,20 @@
 // Wire protocol (kernel → page, custom messages):
 //   {d: "new text", o: its offset (UTF-16 units), n: chunks so far, e: seconds since the first
 //    token (kernel clock), t: seconds to first token (first message only)}
-//   {end: total length}   after the last delta; the traits state/info/error settle the footer
-//   {text: "whole answer"} only in reply to {resync: n}, if the kernel holds more than n units
-// Page → kernel: {stop: true} (the Stop button), {resync: n | true} (at initialize, and on a gap),
-// {rendered: id} (a view shows the widget: the kernel keeps its text/plain refreshes rare).
+//   {r: "new reasoning", ro: its offset}  a reasoning model's thinking (alone or beside d)
+//   {end: total length, thought: reasoning length}   after the last delta; the traits
+//    state/info/error settle the footer
+//   {text: "whole answer", thinking: "whole reasoning"} only in reply to {resync: n, thinking: m},
+//    if the kernel holds more than that
+// Page → kernel: {stop: true} (the Stop button), {resync: n | true, thinking: m} (at initialize,
+// and on a gap; `thinking` only when the page holds some), {rendered: id} (a view shows the widget:
+// the kernel keeps its text/plain refreshes rare).
 // The page appends each delta to the model's `text` locally (no round trip), so every view of the
 // model and the widget state saved with the notebook hold the whole answer; the kernel sets its
 // own `text` trait at the end without sending it again. A model created mid-stream (a reload, a
 // second tab) gets the text so far in its state and the counts in `progress`; the offsets let it
-// skip what its state already holds.
+// skip what its state already holds. The reasoning is shown as text (textContent, never markup)
+// in a "Thinking" section above the answer, open while it streams, folded when the answer starts.
 
 // Live stats (chunks, first-token time) are kept in one object stored on the model itself:
 // anywidget hands initialize() and each render() a different proxy of the same model.
@@ -71,7 +76,10 @@ function initialize({ model }) {
   // Ask for the whole text if the kernel has more than this model started from.
   // (Repeated twice: a front end opens the comm's subshell asynchronously, see render below.)
   const catchUp = () => {
-    if (model.get("state") === "streaming") model.send({ resync: (model.get("text") || "").length });
+    if (model.get("state") !== "streaming") return;
+    const held = { resync: (model.get("text") || "").length };
+    const thought = (model.get("thinking") || "").length;
+    model.send(thought ? { ...held, thinking: thought } : held);
   };
   catchUp();
   setTimeout(catchUp, 500);
@@ -79,31 +87,46 @@ function initialize({ model }) {
   model.on("msg:custom", (msg) => {
     if (!msg || typeof msg !== "object") return;
     const live = rlmLive(model);
-    if (typeof msg.d === "string") {
+    if (typeof msg.d === "string" || typeof msg.r === "string") {
       if (typeof msg.t === "number") live.ttft = msg.t;
       if (typeof msg.n === "number") live.n = msg.n;
       if (typeof msg.e === "number") { live.e = msg.e; live.at = performance.now(); }
-      const text = model.get("text") || "";
-      const at = typeof msg.o === "number" ? msg.o : text.length;
-      if (at === text.length) model.set("text", text + msg.d);
-      else if (at < text.length) {
-        // the state this model started from already holds part (or all) of this delta
-        if (at + msg.d.length > text.length) model.set("text", text + msg.d.slice(text.length - at));
-      } else if (!live.asked) {
-        live.asked = true; // a gap: ask for the whole text once
+      if (typeof msg.r === "string") rlmAppend(model, live, "thinking", msg.r, msg.ro);
+      if (typeof msg.d === "string") rlmAppend(model, live, "text", msg.d, msg.o);
+    } else if (typeof msg.end === "number") {
+      if ((model.get("text") || "").length !== msg.end
+          || (typeof msg.thought === "number" && (model.get("thinking") || "").length !== msg.thought)) {
         model.send({ resync: true });
       }
-    } else if (typeof msg.end === "number") {
-      if ((model.get("text") || "").length !== msg.end) model.send({ resync: true });
     } else if (typeof msg.text === "string") {
       if (msg.text.length >= (model.get("text") || "").length) model.set("text", msg.text);
+      if (typeof msg.thinking === "string" && msg.thinking.length >= (model.get("thinking") || "").length) {
+        model.set("thinking", msg.thinking);
+      }
       live.asked = false;
     }
   });
 }
 
+// Append a delta that starts at offset `at` of the trait `name` (the answer or the reasoning).
+function rlmAppend(model, live, name, delta, at) {
+  const text = model.get(name) || "";
+  if (typeof at !== "number") at = text.length;
+  if (at === text.length) model.set(name, text + delta);
+  else if (at < text.length) {
+    // the state this model started from already holds part (or all) of this delta
+    if (at + delta.length > text.length) model.set(name, text + delta.slice(text.length - at));
+  } else if (!live.asked) {
+    live.asked = true; // a gap: ask for the whole text once
+    model.send({ resync: true });
+  }
+}
+
 function render({ model, el }) {
   const root = mdEl("div", "rlm-stream tex2jax_ignore mathjax_ignore");
+  const thinking = mdEl("details", "rlm-thinking");
+  const thinkingText = mdEl("div", "rlm-thinking-text");
+  thinking.append(mdEl("summary", "rlm-thinking-title", "Thinking"), thinkingText);
   const answer = mdEl("div", "rlm-answer");
   const error = mdEl("div", "rlm-error");
   const footer = mdEl("div", "rlm-footer");
@@ -113,7 +136,7 @@ function render({ model, el }) {
   stop.title = "Stop this answer";
   stop.addEventListener("click", () => { stop.disabled = true; model.send({ stop: true }); });
   footer.append(info, stop);
-  root.append(answer, error, footer);
+  root.append(thinking, answer, error, footer);
   el.appendChild(root);
 
   let view = null, pre = null, mode = null;
@@ -131,6 +154,20 @@ function render({ model, el }) {
     if (md) view.update(text);
     else pre.textContent = text;
   };
+  // The reasoning grows as text nodes (untrusted: never parsed as markup). Open while it streams;
+  // folded once, automatically, when the answer starts (a view of a finished answer starts folded).
+  let thoughtShown = 0, folded = false;
+  const showThinking = () => {
+    const text = model.get("thinking") || "";
+    thinking.hidden = !text;
+    if (text.length < thoughtShown) { thinkingText.textContent = ""; thoughtShown = 0; }
+    if (text.length > thoughtShown) {
+      thinkingText.appendChild(document.createTextNode(text.slice(thoughtShown)));
+      thoughtShown = text.length;
+    }
+    if (!folded && text && (model.get("text") || "")) { folded = true; thinking.open = false; }
+  };
+  thinking.open = !(model.get("text") || "");
   const showState = () => {
     const state = model.get("state");
     root.dataset.state = state;
@@ -142,8 +179,14 @@ function render({ model, el }) {
   let timer = null;
   const onText = () => {
     showText();
+    showThinking();
     info.textContent = rlmFooter(model);
   };
+  const onThinking = () => {
+    showThinking();
+    info.textContent = rlmFooter(model);
+  };
+  showThinking();
   showText();
   showState();
   // Tell the kernel a page shows the widget (it then keeps its text/plain refreshes rare). A
@@ -156,6 +199,7 @@ function render({ model, el }) {
   // tokens/s ticks while streaming even between deltas
   timer = setInterval(() => { if (model.get("state") === "streaming") info.textContent = rlmFooter(model); }, 500);
   model.on("change:text", onText);
+  model.on("change:thinking", onThinking);
   model.on("change:state", showState);
   model.on("change:info", showState);
   model.on("change:error", showState);
@@ -164,6 +208,7 @@ function render({ model, el }) {
     clearInterval(timer);
     tellAgain.forEach(clearTimeout);
     model.off("change:text", onText);
+    model.off("change:thinking", onThinking);
     model.off("change:state", showState);
     model.off("change:info", showState);
     model.off("change:error", showState);

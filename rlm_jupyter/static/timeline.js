@@ -4,6 +4,8 @@
 // `snapshot` trait (every operation), so a view rendered later, or after a reload, is complete.
 // Model text and tool output are untrusted: they only ever reach the DOM through textContent or
 // through the safe markdown renderer (markdown.js, concatenated in front of this module).
+// A step's reasoning (a thinking model's) grows as text in a "Thinking" <details> at the top of
+// the step, open while it streams and folded once the step's text, thought or action begins.
 
 const stores = new WeakMap();
 
@@ -150,7 +152,7 @@ function createView(model, el, store) {
     });
     box.append(title, panel, rows);
     list.appendChild(box);
-    step = { box, rows, panel, live: null, actions: new Map() };
+    step = { box, rows, panel, live: null, thinking: null, actions: new Map(), approvals: new Map() };
     steps.set(n, step);
     return step;
   }
@@ -171,8 +173,44 @@ function createView(model, el, store) {
     r.querySelector(".rlm-duration").textContent = seconds(duration);
   }
 
+  // Approve / Deny: the tool and its arguments (model output: textContent only), and while the run
+  // waits for this timeline, two buttons whose click goes back to the kernel over the comm
+  // (handled on a subshell while the cell runs). The kernel's decision op updates the same row.
+  function approval(op) {
+    const step = stepOf(op.step);
+    let r = step.approvals.get(op.id);
+    if (!r) {
+      r = row("approval", "Approval", null);
+      r._verdict = h("div", "rlm-verdict");
+      r._body.append(h("code", "rlm-tool", op.tool), h("pre", "rlm-args", op.args), r._verdict);
+      step.rows.appendChild(r);
+      step.approvals.set(op.id, r);
+    }
+    r.dataset.outcome = op.state;
+    if (op.state !== "pending") {
+      retag(r, "approval", op.state === "approved" ? "Approved" : "Denied", null);
+      r._verdict.textContent = op.state === "denied" && op.reason ? op.reason : "";
+      return;
+    }
+    r._verdict.replaceChildren(h("span", "rlm-ask", op.ask ? `Run ${op.tool}?` : "waiting for approval"));
+    if (!op.ask) return;
+    const buttons = h("span", "rlm-decide");
+    for (const [label, approved] of [["Approve", true], ["Deny", false]]) {
+      const b = h("button", approved ? "rlm-approve" : "rlm-deny", label);
+      b.type = "button";
+      b.addEventListener("click", () => {
+        for (const other of buttons.querySelectorAll("button")) other.disabled = true;
+        model.send({ op: "decide", id: op.id, approved });
+      });
+      buttons.appendChild(b);
+    }
+    r._verdict.appendChild(buttons);
+  }
+
   function observation(op) {
-    const r = row(op.error ? "observation rlm-error" : "observation", op.error ? "Error" : "Observation", op.duration);
+    const label = op.outcome === "denied" ? "Denied" : op.error ? "Error" : "Observation";
+    const r = row(op.error ? "observation rlm-error" : "observation", label, op.duration);
+    if (op.outcome) r.dataset.outcome = op.outcome;
     const pre = h("pre", "rlm-text");
     const full = op.text || "";
     const cut = op.length > full.length ? `\n… (${op.length - full.length} more characters not shown)` : "";
@@ -194,7 +232,17 @@ function createView(model, el, store) {
     return r;
   }
 
+  function fold(step) {
+    if (step.thinking && !step.thinking._folded) {
+      step.thinking._folded = true;
+      step.thinking._details.open = false;
+    }
+  }
+
   function apply(op) {
+    if (op.step !== undefined && op.op !== "reasoning" && op.op !== "step" && steps.has(op.step)) {
+      fold(steps.get(op.step));
+    }
     switch (op.op) {
       case "step":
         stepOf(op.step);
@@ -209,6 +257,23 @@ function createView(model, el, store) {
         }
         step.live._text += op.delta;
         step.live._md.update(step.live._text);
+        break;
+      }
+      case "reasoning": {
+        const step = stepOf(op.step);
+        if (!step.thinking) {
+          const r = h("div", "rlm-row rlm-reasoning");
+          const details = h("details", "rlm-thinking");
+          details.open = true;
+          const text = h("div", "rlm-thinking-text");
+          details.append(h("summary", "rlm-thinking-title", "Thinking"), text);
+          r.append(details);
+          r._details = details;
+          r._text = text;
+          step.rows.appendChild(r);
+          step.thinking = r;
+        }
+        step.thinking._text.appendChild(document.createTextNode(op.delta));
         break;
       }
       case "thought": {
@@ -229,6 +294,9 @@ function createView(model, el, store) {
         step.actions.set(op.id, r);
         break;
       }
+      case "approval":
+        approval(op);
+        break;
       case "observation": {
         const step = stepOf(op.step);
         const action = step.actions.get(op.id);

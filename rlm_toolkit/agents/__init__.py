@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from ._driver import AgentStream, AsyncAgentStream, StepRecord
+from .approval import ApprovalRequest, ask_user
 from .events import EVENT_TYPES, AgentEvent, AgentEventType
 from .react import AGENT_OPTIONS, ReActAgent
 from .tools import Tool, ToolInputError, as_tools, tool
@@ -29,4 +30,6 @@ __all__ = [
     "as_tools",
     "ToolInputError",
     "AGENT_OPTIONS",
+    "ApprovalRequest",
+    "ask_user",
 ]

@@ -104,6 +104,7 @@ class RunState:
     final: AgentEvent | None = None
     started: float = field(default_factory=time.perf_counter)
     partial: str = ""  # the failed step's text, for the final event of a failed run
+    approver: Any = None  # who decides on tool calls (agents.approval); a front end may replace it
     budget: Any = None  # the run's rlm_toolkit.budget.Budget, summed over its steps
 
 

@@ -20,9 +20,18 @@ from ..errors import UsageError, describe
 
 __all__ = ["function_schema", "parse_docstring", "check_arguments", "ToolInputError"]
 
-_SCALARS: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
-_SECTION = re.compile(r"^(args|arguments|parameters|params|keyword args|returns?|yields?|raises|examples?|notes?|"
-                      r"see also|attributes|references)\s*:?\s*$", re.I)
+_SCALARS: dict[Any, str] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+_SECTION = re.compile(
+    r"^(args|arguments|parameters|params|keyword args|returns?|yields?|raises|examples?|notes?|"
+    r"see also|attributes|references)\s*:?\s*$",
+    re.I,
+)
 _PARAM_SECTIONS = {"args", "arguments", "parameters", "params", "keyword args"}
 
 
@@ -164,7 +173,9 @@ def function_schema(fn: Callable[..., Any], name: str) -> tuple[str, dict[str, A
             continue
         if param.kind is param.VAR_POSITIONAL:
             raise UsageError(f"tool {name!r}: *{param.name} cannot be filled from JSON; use a list parameter")
-        schema = dict(type_schema(hints.get(param.name, param.annotation), f"parameter {param.name!r} of tool {name!r}"))
+        schema = dict(
+            type_schema(hints.get(param.name, param.annotation), f"parameter {param.name!r} of tool {name!r}")
+        )
         if docs.get(param.name) and "description" not in schema:
             schema["description"] = docs[param.name]
         if param.default is param.empty:
@@ -223,7 +234,11 @@ def _check(value: Any, schema: Mapping[str, Any], path: str) -> Any:
         raise ToolInputError(f"argument {path!r}: expected {kind}, got {_kind(value)}")
     if kind == "array" and "items" in schema:
         return [_check(v, schema["items"], f"{path}[{i}]") for i, v in enumerate(coerced)]
-    if kind == "object" and "additionalProperties" in schema and isinstance(schema["additionalProperties"], dict):
+    if (
+        kind == "object"
+        and "additionalProperties" in schema
+        and isinstance(schema["additionalProperties"], dict)
+    ):
         return {k: _check(v, schema["additionalProperties"], f"{path}.{k}") for k, v in coerced.items()}
     return coerced
 

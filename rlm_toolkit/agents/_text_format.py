@@ -27,7 +27,8 @@ __all__ = ["TextReActParser", "ParsedStep", "text_prompt", "parse_action_input",
 STOP = "Observation:"
 _LABELS = ("thought", "action input", "action", "observation", "final answer")
 _LABEL = re.compile(
-    r"[ \t]*\**[ \t]*(thought|action[ \t_]*input|action|observation|final[ \t_]*answer)[ \t]*\**[ \t]*:[ \t]*\**[ \t]?",
+    r"[ \t]*\**[ \t]*(thought|action[ \t_]*input|action|observation|final[ \t_]*answer)"
+    r"[ \t]*\**[ \t]*:[ \t]*\**[ \t]?",
     re.I,
 )
 _NO_ACTION = {"", "none", "n/a", "na", "null", "nothing", "no action", "final answer"}

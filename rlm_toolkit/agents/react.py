@@ -39,12 +39,13 @@ from ..providers.base import Provider
 from ..rlm import RLM, Prompt
 from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit, hook
 from ._text_format import STOP, TextReActParser, parse_action_input, text_prompt
+from .approval import ApprovalRequest, Approver, as_approver, ask_user, decide, denial_text
 from .tools import Tool, ToolInputError, as_tools, observation_text
 
 __all__ = ["ReActAgent", "AGENT_OPTIONS", "DEFAULT_SYSTEM_PROMPT"]
 
 #: Keyword arguments of ``from_model`` / ``from_openai`` that configure the agent, not the model.
-AGENT_OPTIONS = ("max_steps", "system_prompt", "tool_timeout", "mode", "callbacks")
+AGENT_OPTIONS = ("max_steps", "system_prompt", "tool_timeout", "mode", "callbacks", "approve")
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Use the tools when they help to answer; "
     "when you know the answer, reply with it directly."
@@ -60,6 +61,9 @@ class ReActAgent:
     ``tool_timeout``: seconds a tool may take before its observation becomes an error.
     ``mode``: ``"native"`` tool calls, the ``"text"`` ReAct format, or ``"auto"`` (native where
     the provider has it). ``callbacks``: :class:`~rlm_toolkit.callbacks.StreamingCallback` s.
+    ``approve``: ask before each tool call — a function ``(ApprovalRequest) -> True | False |
+    reason`` (sync or async), or ``True`` to ask the user (``input()``, or the notebook timeline's
+    buttons); see :mod:`rlm_toolkit.agents.approval`.
     """
 
     def __init__(
@@ -72,13 +76,16 @@ class ReActAgent:
         tool_timeout: float | None = 30.0,
         mode: str = "auto",
         callbacks: Sequence[Any] | None = None,
+        approve: Approver | bool | None = None,
     ) -> None:
         if isinstance(rlm, RLM):
             self.rlm = rlm
         elif rlm is None or isinstance(rlm, (Provider, str)):
             self.rlm = RLM(rlm)
         else:
-            raise UsageError(f"ReActAgent needs an RLM, a Provider or a 'provider:model' id, got {type(rlm).__name__}")
+            raise UsageError(
+                f"ReActAgent needs an RLM, a Provider or a 'provider:model' id, got {type(rlm).__name__}"
+            )
         self.tools: list[Tool] = as_tools(tools)
         if mode not in ("auto", "native", "text"):
             raise UsageError(f"mode must be 'auto', 'native' or 'text', not {mode!r}")
@@ -93,6 +100,7 @@ class ReActAgent:
         self.system_prompt = system_prompt
         self.tool_timeout = tool_timeout
         self.callbacks = list(callbacks or [])
+        self.approve = as_approver(approve)
         self.history: list[StepRecord] = []
         self.last_final: AgentEvent | None = None
 
@@ -111,7 +119,12 @@ class ReActAgent:
 
     @classmethod
     def from_openai(
-        cls, model: str = "gpt-4o-mini", tools: Sequence[Any] | None = None, *, api: str = "chat", **kwargs: Any
+        cls,
+        model: str = "gpt-4o-mini",
+        tools: Sequence[Any] | None = None,
+        *,
+        api: str = "chat",
+        **kwargs: Any,
     ) -> ReActAgent:
         """OpenAI or any OpenAI-compatible server (``base_url=`` or ``$OPENAI_BASE_URL``);
         ``api="responses"`` for OpenAI's Responses API."""
@@ -178,17 +191,22 @@ class ReActAgent:
     # -- the step loop ---------------------------------------------------------------------------
 
     def _new_run(self, max_cost: Any = None, max_tokens_total: Any = None) -> RunState:
-        state = RunState(budget=Budget.of(max_cost, max_tokens_total, provider=self.rlm.provider))
+        state = RunState(budget=Budget.of(max_cost, max_tokens_total, provider=self.rlm.provider),
+                         approver=self.approve)
         self.history = state.history
         return state
 
-    def _recording(self, callbacks: Sequence[Any] | None, record: Any, state: RunState) -> Sequence[Any] | None:
+    def _recording(
+        self, callbacks: Sequence[Any] | None, record: Any, state: RunState
+    ) -> Sequence[Any] | None:
         """The run's callbacks, plus a trace recorder when ``record`` names a file."""
         if record is None:
             return callbacks
         from ..trace import AgentRecorder
 
-        recorder = AgentRecorder(record, self.rlm.model_id, history=lambda: state.history, started=state.started)
+        recorder = AgentRecorder(
+            record, self.rlm.model_id, history=lambda: state.history, started=state.started
+        )
         return [*(callbacks or ()), recorder]
 
     def _manager(self, callbacks: Sequence[Any] | None) -> CallbackManager:
@@ -246,6 +264,9 @@ class ReActAgent:
                 async for piece in model:
                     if isinstance(piece, Hook):
                         yield piece
+                    elif piece.type == "reasoning":
+                        if piece.text:
+                            yield AgentEvent(type="reasoning", content=piece.text, step=step)
                     elif piece.type != "text":
                         continue
                     elif parser is None:
@@ -281,12 +302,17 @@ class ReActAgent:
                 for index, call in enumerate(calls):
                     call_id = call.call_id or f"call_{step}_{index}"
                     planned.append((call_id, call.name, _json_arguments(call.arguments), call.arguments))
-                messages.append({
-                    "role": "assistant",
-                    "content": response.text or None,
-                    "tool_calls": [{"id": cid, "type": "function", "function": {"name": name, "arguments": raw}}
-                                   for cid, name, _, raw in planned],
-                })
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "content": response.text or None,
+                        "tool_calls": [
+                            {"id": cid, "type": "function", "function": {"name": name, "arguments": raw}}
+                            for cid, name, _, raw in planned
+                        ],
+                        **_signed_reasoning(response),
+                    }
+                )
             else:
                 assert parser is not None
                 items, parsed = parser.finish()
@@ -307,13 +333,20 @@ class ReActAgent:
                 record.tool_calls.append({"call_id": call_id, "name": name, "arguments": raw,
                                           "input": arguments if isinstance(arguments, dict) else None})
                 observation = None
-                async for out in self._act(step, call_id, name, arguments, raw, by_name):
+                async for out in self._act(state, step, call_id, name, arguments, raw, by_name):
                     if isinstance(out, _Emit) and out.event.type == "observation":
                         observation = out.event
                     yield out
                 assert observation is not None
-                record.observations.append({"call_id": call_id, "tool_name": name, "content": observation.content,
-                                            "is_error": observation.is_error, "duration": observation.duration})
+                record.observations.append(
+                    {
+                        "call_id": call_id,
+                        "tool_name": name,
+                        "content": observation.content,
+                        "is_error": observation.is_error,
+                        "duration": observation.duration,
+                    }
+                )
                 if native:
                     messages.append({"role": "tool", "tool_call_id": call_id, "content": observation.content})
                 else:
@@ -325,17 +358,22 @@ class ReActAgent:
         yield self._final(state, f"No final answer: {message}.", self.max_steps, is_error=True)
 
     async def _act(
-        self, step: int, call_id: str, name: str, arguments: Any, raw: str, by_name: dict[str, Tool]
+        self, state: RunState, step: int, call_id: str, name: str, arguments: Any, raw: str,
+        by_name: dict[str, Tool],
     ) -> AsyncIterator[Any]:
-        """One tool call: ``action``, then ``observation`` (and ``error`` if it failed)."""
+        """One tool call: ``action``, then ``observation`` (and ``error`` if it failed). With an
+        approver, a call that could run is first put to it (two ``approval`` events); a denied one
+        does not run and its observation says so."""
         if isinstance(arguments, dict):
             shown = arguments
         else:
             shown = {"arguments": raw} if isinstance(arguments, ToolInputError) else {"input": arguments}
         action = AgentEvent(type="action", tool_name=name, input=shown, step=step, call_id=call_id)
-        yield _Emit(action, (hook("on_agent_action", action, step=step),
-                             hook("on_tool_start", name, shown, call_id=call_id, step=step)))
-        began = time.perf_counter()
+        start = hook("on_tool_start", name, shown, call_id=call_id, step=step)
+        approver = state.approver
+        started = not approver  # with an approver, a tool starts once approved
+        yield _Emit(action, (hook("on_agent_action", action, step=step), *((start,) if started else ())))
+        common = {"tool_name": name, "call_id": call_id, "step": step}
         error: BaseException | None = None
         tool = by_name.get(name)
         try:
@@ -345,22 +383,44 @@ class ReActAgent:
             if isinstance(arguments, ToolInputError):
                 raise arguments
             valid = tool.validate(arguments)
+        except Exception as exc:  # a call that cannot run is not put to the approver
+            error = exc
+        if error is None and approver:
+            request = ApprovalRequest(tool_name=name, arguments=valid, call_id=call_id, step=step)
+            yield AgentEvent(type="approval", input=valid, **common)
+            approved, reason = await decide(ask_user if approver is True else approver, request)
+            decision = AgentEvent(type="approval", content=reason, input=valid,
+                                  outcome="approved" if approved else "denied", **common)
+            if not approved:
+                yield decision
+                yield _Emit(AgentEvent(type="observation", content=denial_text(request, reason), input=shown,
+                                       duration=0.0, outcome="denied", **common))
+                return
+            yield _Emit(decision, (start,))
+            started = True
+        began = time.perf_counter()
+        try:
+            if error is not None:
+                raise error
+            assert tool is not None
             try:
                 result = await tool.ainvoke(valid, timeout=self.tool_timeout)
             except (TimeoutError, asyncio.TimeoutError):
-                raise TimeoutError(f"tool {name!r} did not finish within {self.tool_timeout:g} s (tool_timeout)") from None
+                raise TimeoutError(
+                    f"tool {name!r} did not finish within {self.tool_timeout:g} s (tool_timeout)"
+                ) from None
             content = observation_text(result)
         except Exception as exc:
             error = exc
             content = describe(exc)
         duration = time.perf_counter() - began
-        common = {"tool_name": name, "call_id": call_id, "step": step}
         observation = AgentEvent(type="observation", content=content, input=shown, duration=duration,
                                  is_error=error is not None, **common)
         if error is None:
             yield _Emit(observation, (hook("on_tool_end", content, duration=duration, **common),))
         else:
-            yield _Emit(observation, (hook("on_tool_error", error, duration=duration, **common),))
+            yield _Emit(observation, (*(() if started else (start,)),
+                                      hook("on_tool_error", error, duration=duration, **common)))
             yield AgentEvent(type="error", content=content, is_error=True, **common)
 
     def _parsed(self, item: tuple[Any, ...], step: int) -> AgentEvent:
@@ -385,3 +445,12 @@ def _json_arguments(raw: str) -> Any:
     except ValueError as error:
         return ToolInputError(f"the arguments are not valid JSON ({error}): {raw[:200]!r}")
     return value
+
+
+def _signed_reasoning(response: Any) -> dict[str, Any]:
+    """``reasoning_blocks`` for the assistant message of a tool-use turn, when the provider signed
+    them (Anthropic's thinking): it must get them back unchanged. Unsigned reasoning is not sent back."""
+    blocks = [b for b in response.reasoning_blocks
+              if b.get("signature") or b.get("type") == "redacted_thinking"]
+    return {"reasoning_blocks": blocks} if blocks else {}
+

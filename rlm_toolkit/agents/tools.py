@@ -36,7 +36,7 @@ from typing import Any, overload
 from ..errors import UsageError
 from ._schema import ToolInputError, check_arguments, function_schema
 
-__all__ = ["Tool", "tool", "as_tools", "ToolInputError", "ToolExit", "observation_text"]
+__all__ = ["Tool", "tool", "as_tools", "ToolInputError", "ToolExit", "observation_text", "call_in_thread"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: Seconds a cancelled async tool gets to run its cleanup before the agent moves on without it.
@@ -81,7 +81,9 @@ class Tool:
             raise UsageError(f"{fn!r:.60} has no usable name; give it one with tool(fn, name='...')")
         doc_description, parameters = function_schema(fn, tool_name)
         text = description if description is not None else doc_description
-        return cls(name=tool_name, description=text or tool_name.replace("_", " "), parameters=parameters, fn=fn)
+        return cls(
+            name=tool_name, description=text or tool_name.replace("_", " "), parameters=parameters, fn=fn
+        )
 
     def spec(self) -> dict[str, Any]:
         """The OpenAI ``tools`` entry for this tool."""
@@ -94,7 +96,9 @@ class Tool:
         """One line for a text prompt: ``name(a: integer, b: string = "x") - description``."""
         parts = []
         for pname, schema in (self.parameters.get("properties") or {}).items():
-            kind = schema.get("type") or ("one of " + json.dumps(schema["enum"]) if "enum" in schema else "any")
+            kind = schema.get("type") or (
+                "one of " + json.dumps(schema["enum"]) if "enum" in schema else "any"
+            )
             part = f"{pname}: {kind}"
             if "default" in schema:
                 part += f" = {json.dumps(schema['default'])}"
@@ -113,14 +117,7 @@ class Tool:
         that ignores cancellation cannot outlive ``timeout``: it is asked to stop and abandoned.
         Whatever it raises comes back as an ``Exception`` (``SystemExit`` as :class:`ToolExit`).
         """
-        worker = _Worker(self.fn, arguments, self.name)
-        try:
-            return await (asyncio.wait_for(worker.future, timeout) if timeout else worker.future)
-        except asyncio.TimeoutError:
-            raise TimeoutError(f"tool {self.name!r} did not finish within {timeout:g} s") from None
-        finally:
-            if worker.cancel():  # give its ``finally`` blocks a moment, never more
-                await asyncio.wait({worker.ended}, timeout=CANCEL_GRACE)
+        return await call_in_thread(self.fn, arguments, self.name, timeout=timeout)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -132,10 +129,14 @@ class Tool:
 @overload
 def tool(fn: Callable[..., Any], *, name: str | None = None, description: str | None = None) -> Tool: ...
 @overload
-def tool(*, name: str | None = None, description: str | None = None) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
-def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None) -> Any:
+def tool(
+    fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None
+) -> Any:
     """Make a :class:`Tool`: ``@tool``, ``@tool(name=..., description=...)`` or ``tool(fn)``."""
     if fn is None:
         return lambda f: Tool.from_function(f, name=name, description=description)
@@ -177,6 +178,20 @@ def as_tools(tools: Any) -> list[Tool]:
     return out
 
 
+async def call_in_thread(fn: Callable[..., Any], arguments: dict[str, Any], name: str, *,
+                         timeout: float | None = None) -> Any:
+    """``fn(**arguments)`` on a daemon thread of its own, as :meth:`Tool.ainvoke` describes (also
+    how an agent's approver is asked); ``name`` names it in errors and in the thread's name."""
+    worker = _Worker(fn, arguments, name)
+    try:
+        return await (asyncio.wait_for(worker.future, timeout) if timeout else worker.future)
+    except asyncio.TimeoutError:
+        raise TimeoutError(f"tool {name!r} did not finish within {timeout:g} s") from None
+    finally:
+        if worker.cancel():  # give its ``finally`` blocks a moment, never more
+            await asyncio.wait({worker.ended}, timeout=CANCEL_GRACE)
+
+
 def observation_text(result: Any) -> str:
     """What the model sees of a tool's return value: text as is, data as JSON."""
     if isinstance(result, str):
@@ -193,7 +208,9 @@ def observation_text(result: Any) -> str:
 
 def _is_async(fn: Callable[..., Any]) -> bool:
     target = getattr(fn, "func", fn)  # functools.partial
-    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(getattr(target, "__call__", None))
+    # A callable object is async when its class's __call__ is (callable() says nothing about that).
+    call = getattr(type(target), "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(call)
 
 
 class ToolExit(Exception):

@@ -93,8 +93,16 @@ register(ProviderInfo("openai", ".openai:OpenAIProvider", "OpenAI or any OpenAI-
 register(ProviderInfo("openai-responses", ".openai_responses:OpenAIResponsesProvider",
                       "OpenAI's Responses API (reasoning summaries; $OPENAI_BASE_URL)",
                       env_var="OPENAI_API_KEY", requires=("httpx",), example="openai-responses:gpt-5"))
-register(ProviderInfo("anthropic", ".anthropic:AnthropicProvider", "Anthropic Messages API",
-                      env_var="ANTHROPIC_API_KEY", requires=("httpx",), example="anthropic:claude-sonnet-4-5"))
+register(
+    ProviderInfo(
+        "anthropic",
+        ".anthropic:AnthropicProvider",
+        "Anthropic Messages API",
+        env_var="ANTHROPIC_API_KEY",
+        requires=("httpx",),
+        example="anthropic:claude-sonnet-4-5",
+    )
+)
 register(ProviderInfo("ollama", ".ollama:OllamaProvider", "Ollama's native API ($OLLAMA_HOST)",
                       requires=("httpx",), example="ollama:llama3.2"))
 register(ProviderInfo("local", ".local:LocalProvider", "GGUF model in this process (llama-cpp-python); "

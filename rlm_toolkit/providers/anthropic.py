@@ -3,6 +3,15 @@
 Requests are built from the toolkit's OpenAI-style messages: system messages move to the
 top-level ``system``, assistant ``tool_calls`` become ``tool_use`` blocks and ``tool`` messages
 become ``tool_result`` blocks. The key is ``api_key=`` or ``$ANTHROPIC_API_KEY``.
+
+Extended thinking is enabled with the vendor's own parameter, passed through ``extra``:
+``RLM("anthropic:claude-sonnet-4-5", max_tokens=4096, extra={"thinking": {"type": "enabled",
+"budget_tokens": 2048}})``. ``thinking`` blocks stream as
+:class:`~rlm_toolkit.events.ReasoningDelta` s (text, then the block's ``signature``);
+``redacted_thinking`` blocks as their encrypted ``data``. Anthropic requires the signed blocks
+back, unchanged and before the ``tool_use`` blocks, in the assistant turn of a tool-use exchange:
+an assistant message's ``reasoning_blocks`` (:attr:`Response.reasoning_blocks`, which the agent
+keeps) are sent that way.
 """
 
 from __future__ import annotations
@@ -12,9 +21,10 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .._decoders import SSEDecoder, ServerSentEvent
+from .. import images
+from .._decoders import ServerSentEvent, SSEDecoder
 from ..errors import MalformedResponseError, ProviderError, status_error
-from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
+from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import DEFAULT_TIMEOUT, HTTPProvider
 from ._shape import expect_object, get
 from .base import Request
@@ -81,6 +91,7 @@ class AnthropicParser:
         self.model = model
         self.stopped = False
         self._blocks: dict[int, int] = {}  # content block index → tool call index
+        self._thinking: dict[int, int] = {}  # content block index → reasoning block index
         self._input: dict[str, int | None] = _input_counts({}, None)
         self._reason: str | None = None
 
@@ -104,14 +115,24 @@ class AnthropicParser:
                 index = self._blocks[get(data, "index", int, data) or 0] = len(self._blocks)
                 return [ToolCallDelta(index=index, call_id=get(block, "id", str, data, "content_block.id"),
                                       name=get(block, "name", str, data, "content_block.name"))]
+            if block.get("type") in ("thinking", "redacted_thinking"):
+                return self._thinking_start(data, block)
         elif kind == "content_block_delta":
             delta = get(data, "delta", dict, data) or {}
-            if delta.get("type") == "text_delta":
+            piece = delta.get("type")
+            if piece == "text_delta":
                 text = get(delta, "text", str, data, "delta.text")
                 return [TextDelta(text=text)] if text else []
-            if delta.get("type") == "input_json_delta":
+            if piece == "input_json_delta":
                 index = self._blocks.get(get(data, "index", int, data) or 0, 0)
                 return [ToolCallDelta(index=index, arguments=get(delta, "partial_json", str, data) or "")]
+            if piece == "thinking_delta":
+                text = get(delta, "thinking", str, data, "delta.thinking")
+                return [ReasoningDelta(text=text, index=self._reasoning_index(data))] if text else []
+            if piece == "signature_delta":
+                signature = get(delta, "signature", str, data, "delta.signature")
+                index = self._reasoning_index(data)
+                return [ReasoningDelta(signature=signature, index=index)] if signature else []
         elif kind == "message_delta":
             reason = get(get(data, "delta", dict, data) or {}, "stop_reason", str, data, "delta.stop_reason")
             self._reason = _REASONS.get(reason, reason) if reason else self._reason
@@ -127,6 +148,24 @@ class AnthropicParser:
         elif kind == "error":
             raise stream_error(data, self.model)
         return []  # ping, content_block_stop, and event types added later
+
+    def _reasoning_index(self, data: dict[str, Any]) -> int:
+        """The reasoning block (0, 1, … in stream order) a content block index stands for."""
+        block = get(data, "index", int, data) or 0
+        if block not in self._thinking:
+            self._thinking[block] = len(self._thinking)
+        return self._thinking[block]
+
+    def _thinking_start(self, data: dict[str, Any], block: dict[str, Any]) -> list[StreamEvent]:
+        """A ``thinking`` block opens (usually empty: its text and signature follow as deltas) or a
+        ``redacted_thinking`` block arrives whole (its ``data`` is encrypted, never shown)."""
+        index = self._reasoning_index(data)
+        if block["type"] == "redacted_thinking":
+            redacted = get(block, "data", str, data, "content_block.data") or ""
+            return [ReasoningDelta(redacted=redacted, index=index)]
+        text = get(block, "thinking", str, data, "content_block.thinking") or ""
+        signature = get(block, "signature", str, data, "content_block.signature")
+        return [ReasoningDelta(text=text, signature=signature, index=index)] if text or signature else []
 
 
 _INPUT_COUNTS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
@@ -157,8 +196,41 @@ def stream_error(data: dict[str, Any], model: str) -> ProviderError:
     )
 
 
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    """A message's content as text and ``image`` blocks (empty text is dropped: the API refuses it)."""
+    blocks: list[dict[str, Any]] = []
+    for kind, value in images.content_parts(content):
+        if kind == "text" and value.strip():
+            blocks.append({"type": "text", "text": value})
+        elif kind == "image":
+            blocks.append({"type": "image", "source": {"type": "base64", "media_type": value.media_type,
+                                                       "data": value.base64}})
+        elif kind == "url":
+            blocks.append({"type": "image", "source": {"type": "url", "url": value}})
+        elif kind == "other":  # a block in Anthropic's own shape (a document, …) goes as it is
+            blocks.append(value)
+    return blocks
+
+
+def _thinking_blocks(blocks: Any) -> list[dict[str, Any]]:
+    """An assistant message's reasoning blocks as Anthropic takes them back: signed ``thinking``
+    (text and signature exactly as streamed) and ``redacted_thinking``. A block without a
+    signature (reasoning another provider streamed) cannot be verified and is left out."""
+    out: list[dict[str, Any]] = []
+    for block in blocks or ():
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "redacted_thinking" and block.get("data"):
+            out.append({"type": "redacted_thinking", "data": block["data"]})
+        elif block.get("type") == "thinking" and block.get("signature"):
+            out.append({"type": "thinking", "thinking": block.get("thinking") or "",
+                        "signature": block["signature"]})
+    return out
+
+
 def anthropic_body(request: Request, model: str, max_tokens: int) -> dict[str, Any]:
     """The Messages API request for a toolkit :class:`Request`."""
+    images.check(request.messages, images.ANTHROPIC, f"anthropic:{model}")
     system = [m.get("content") or "" for m in request.messages if m["role"] == "system"]
     messages: list[dict[str, Any]] = []
     for message in request.messages:
@@ -171,14 +243,18 @@ def anthropic_body(request: Request, model: str, max_tokens: int) -> dict[str, A
             blocks.append({"type": "tool_result", "tool_use_id": message.get("tool_call_id"),
                            "content": str(message.get("content") or "")})
         elif message.get("content"):
-            blocks.append({"type": "text", "text": str(message["content"])})
+            blocks.extend(_blocks(message["content"]))
+        if role == "assistant":  # signed thinking first: the API checks it comes back unchanged, in order
+            blocks[:0] = _thinking_blocks(message.get("reasoning_blocks"))
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
             try:
                 arguments = json.loads(function.get("arguments") or "{}")
             except ValueError:
                 arguments = {}
-            blocks.append({"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": arguments})
+            blocks.append(
+                {"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": arguments}
+            )
         if messages and messages[-1]["role"] == role:
             messages[-1]["content"].extend(blocks)  # the API wants roles to alternate
         else:

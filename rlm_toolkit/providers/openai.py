@@ -15,9 +15,10 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .. import images
 from .._decoders import SSEDecoder
 from ..errors import IncompleteStreamError, MalformedResponseError
-from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage, text_delta
+from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, text_delta
 from ._http import DEFAULT_TIMEOUT, HTTPProvider, error_message
 from ._shape import expect_object, get
 from .base import Request
@@ -61,6 +62,7 @@ class OpenAIProvider(HTTPProvider):
         super().__init__(model, base_url=base_url, headers=all_headers, timeout=timeout)
 
     def body(self, request: Request) -> dict[str, Any]:
+        images.check(request.messages, images.OPENAI, self.model_id)  # image parts go as they are
         body: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages,
@@ -169,6 +171,8 @@ _scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defin
 def parse_chunk(chunk: Any) -> list[StreamEvent]:
     """Turn one ``chat.completion.chunk`` object into events (the only place that reads one).
 
+    A delta's reasoning (``reasoning_content`` or ``reasoning``) comes before its answer text.
+
     Every field is read through :func:`~rlm_toolkit.providers._shape.get`: valid JSON of the wrong
     shape (``{"choices": [null]}``, ``"content": 5``, a tool call ``"index": "a"`` or
     ``100000000``) is a :class:`MalformedResponseError`. An empty object or a ``{"type": "ping"}``
@@ -180,7 +184,9 @@ def parse_chunk(chunk: Any) -> list[StreamEvent]:
     if not isinstance(chunk, dict):
         raise MalformedResponseError(f"expected a JSON object in the stream, got {type(chunk).__name__}")
     if chunk.get("error"):  # ``"error": null`` is no error (openai-python reads it the same way)
-        raise MalformedResponseError(f"the server reported an error mid-stream: {error_message(json.dumps(chunk))}")
+        raise MalformedResponseError(
+            f"the server reported an error mid-stream: {error_message(json.dumps(chunk))}"
+        )
     choices = get(chunk, "choices", list, chunk)
     usage = get(chunk, "usage", dict, chunk)
     if choices is None and usage is None and "choices" not in chunk:
@@ -193,6 +199,10 @@ def parse_chunk(chunk: Any) -> list[StreamEvent]:
         if get(choice, "index", int, chunk, "choices[].index") not in (None, 0):
             continue
         delta = get(choice, "delta", dict, chunk, "choices[].delta") or {}
+        if "reasoning_content" in delta or "reasoning" in delta:
+            reasoning = _reasoning(delta, chunk)
+            if reasoning:
+                events.append(ReasoningDelta(text=reasoning))
         content = get(delta, "content", str, chunk, "delta.content")
         if content:
             events.append(TextDelta(text=content))
@@ -219,6 +229,14 @@ def parse_chunk(chunk: Any) -> list[StreamEvent]:
     if usage:
         events.append(_usage(usage, chunk))
     return events
+
+
+def _reasoning(delta: dict[str, Any], chunk: Any) -> str | None:
+    """A delta's reasoning text: ``reasoning_content`` (DeepSeek, vLLM, llama.cpp's server) or
+    ``reasoning`` (OpenRouter, Ollama's ``/v1``). A server that sends both in one delta (vLLM while
+    it renames the field) sends the same text twice: it is taken once."""
+    return (get(delta, "reasoning_content", str, chunk, "delta.reasoning_content")
+            or get(delta, "reasoning", str, chunk, "delta.reasoning"))
 
 
 def _usage(usage: dict[str, Any], chunk: Any) -> Usage:

@@ -18,7 +18,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .._decoders import SSEDecoder, ServerSentEvent
+from .. import images
+from .._decoders import ServerSentEvent, SSEDecoder
 from ..errors import ConfigurationError, MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._shape import expect_object, get
@@ -80,8 +81,8 @@ class ResponsesParser:
     Sans-IO: :meth:`feed` takes one decoded server-sent event. Tool calls are numbered 0, 1, 2 … in
     the order their ``function_call`` items appear, keyed by the item's ``output_index`` (reasoning
     and message items share that numbering); reasoning blocks likewise, one per ``reasoning`` item,
-    its summary parts separated as paragraphs. ``stopped`` is set by the terminal event (``response.completed`` or
-    ``response.incomplete``); ``response.failed`` and ``error`` raise.
+    its summary parts separated as paragraphs. ``stopped`` is set by the terminal event
+    (``response.completed`` or ``response.incomplete``); ``response.failed`` and ``error`` raise.
     """
 
     def __init__(self, model: str = "") -> None:
@@ -278,6 +279,7 @@ def responses_body(request: Request, model: str) -> dict[str, Any]:
             raise ConfigurationError(
                 f"the Responses API takes no {name!r}; use api='chat' (openai:{model}) for it"
             )
+    images.check(request.messages, images.OPENAI, f"openai-responses:{model}")  # OpenAI's image limits
     instructions = [_text(m.get("content")) for m in request.messages if m["role"] in ("system", "developer")]
     items: list[dict[str, Any]] = []
     for message in request.messages:

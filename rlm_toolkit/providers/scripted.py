@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from ..errors import ProviderError
-from ..events import Finish, StreamEvent, TextDelta, ToolCallDelta, Usage
+from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
 from .base import Provider, Request
 
 __all__ = ["ScriptedProvider", "ScriptedTurn", "split_words"]
@@ -46,9 +46,11 @@ class ScriptedTurn:
     arguments are streamed in several pieces, like a real server does.
     ``error``: raised after ``error_after`` chunks (0 = before any).
     ``finish``: the finish reason; ``None`` ends the stream without one (a cut connection).
+    ``reasoning``: the model's reasoning, streamed before the text (a string is split into words).
     """
 
     chunks: Union[str, Sequence[str]] = ""
+    reasoning: Union[str, Sequence[str]] = ""
     tool_calls: Sequence[dict[str, Any]] = ()
     error: BaseException | None = None
     error_after: int = 0
@@ -119,6 +121,9 @@ class ScriptedProvider(Provider):
         async def pause() -> None:
             await asyncio.sleep(delay) if delay else await asyncio.sleep(0)
 
+        for thought in split_words(turn.reasoning) if isinstance(turn.reasoning, str) else turn.reasoning:
+            await pause()
+            yield ReasoningDelta(text=thought)
         for piece in pieces:
             if turn.error is not None and sent == turn.error_after:
                 raise _with_model(turn.error, self)

@@ -57,14 +57,16 @@ _DOM_REPORT = """() => {
   const all = roots.flatMap(r => [r, ...r.querySelectorAll('*')]);
   const handlers = all.flatMap(e => [...e.attributes].filter(a => a.name.toLowerCase().startsWith('on'))
                                           .map(a => `${e.tagName.toLowerCase()}[${a.name}]`));
-  const badHref = all.filter(e => e.hasAttribute('href') || e.hasAttribute('src') || e.hasAttribute('xlink:href'))
+  const badHref = all
+    .filter(e => e.hasAttribute('href') || e.hasAttribute('src') || e.hasAttribute('xlink:href'))
     .map(e => (e.getAttribute('href') || e.getAttribute('src') || e.getAttribute('xlink:href') || ''))
     .filter(v => /^(javascript|vbscript|data):/i.test(v.replace(/[\\s\\u0000-\\u001f]+/g, '')));
   return {
     widgets: roots.length,
     scripts: roots.reduce((n, r) => n + r.querySelectorAll('script').length, 0),
     // inside the answer: nothing but text markup (no media, frames, forms, styles or buttons)
-    embeds: roots.flatMap(r => [...r.querySelectorAll('.rlm-answer :is(iframe,object,embed,form,input,img,svg,math,style,link,meta,button,base)')])
+    embeds: roots.flatMap(r => [...r.querySelectorAll(
+      '.rlm-answer :is(iframe,object,embed,form,input,img,svg,math,style,link,meta,button,base)')])
                  .map(e => e.tagName.toLowerCase()),
     handlers,
     badHref,

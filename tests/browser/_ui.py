@@ -12,7 +12,14 @@ from typing import Any
 from tests.fixtures.browser import BrowserPage
 from tests.fixtures.jupyter_server import JupyterServer
 
-__all__ = ["open_notebook", "run_all_cells", "wait_cells_done", "save_notebook", "output_texts", "wait_for_output"]
+__all__ = [
+    "open_notebook",
+    "run_all_cells",
+    "wait_cells_done",
+    "save_notebook",
+    "output_texts",
+    "wait_for_output",
+]
 
 _PANEL = "(window.jupyterapp && window.jupyterapp.shell.currentWidget)"
 
@@ -63,8 +70,10 @@ def output_texts(bp: BrowserPage) -> list[str]:
     return [str(t) for t in texts]
 
 
-_ERROR_OUTPUTS = ('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
-                  '.jp-OutputArea-output.jp-mod-error, .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]')
+_ERROR_OUTPUTS = (
+    '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
+    '.jp-OutputArea-output.jp-mod-error, .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]'
+)
 
 
 def wait_for_output(bp: BrowserPage, selector: str, *, timeout: float = 60_000) -> None:

@@ -20,7 +20,8 @@ def add(a: int, b: int) -> int:
     return a + b
 
 agent_model = RLM(ScriptedProvider(turns=[
-    ScriptedTurn(chunks="I should add the two numbers.", tool_calls=[{"name": "add", "arguments": {"a": 2, "b": 40}}]),
+    ScriptedTurn(chunks="I should add the two numbers.",
+                 tool_calls=[{"name": "add", "arguments": {"a": 2, "b": 40}}]),
     "The sum of 2 and 40 is 42.",
 ], delay=0.1))
 '''

@@ -11,16 +11,19 @@ from tests.fixtures.jupyter_server import JupyterServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-_WIDGET = '''
+_WIDGET = """
 import anywidget, traitlets
 class Probe(anywidget.AnyWidget):
-    _esm = "export default { render({ model, el }) { el.className = 'probe'; el.textContent = model.get('v'); } }"
+    _esm = ("export default { render({ model, el }) "
+            "{ el.className = 'probe'; el.textContent = model.get('v'); } }")
     v = traitlets.Unicode("widget-ok").tag(sync=True)
 Probe()
-'''
+"""
 
 
-def test_front_end_runs_cells_and_renders_anywidget(jupyter_frontend: JupyterServer, browser_page: BrowserPage):
+def test_front_end_runs_cells_and_renders_anywidget(
+    jupyter_frontend: JupyterServer, browser_page: BrowserPage
+):
     name = f"frontend_{jupyter_frontend.flavor}.ipynb"
     jupyter_frontend.write_notebook(name, ["print('kernel-ok', 6 * 7)", _WIDGET])
     open_notebook(browser_page, jupyter_frontend, name)

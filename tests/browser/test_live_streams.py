@@ -53,7 +53,9 @@ def _story() -> str:
     return " ".join(f"word{i}" for i in range(WORDS))
 
 
-def test_bg_keeps_streaming_while_another_cell_sleeps(jupyter_frontend: JupyterServer, browser_page: BrowserPage):
+def test_bg_keeps_streaming_while_another_cell_sleeps(
+    jupyter_frontend: JupyterServer, browser_page: BrowserPage
+):
     server, page = jupyter_frontend, browser_page.page
     name = f"bg_busy_{server.flavor}.ipynb"
     server.write_notebook(name, [SETUP, "%%rlm --bg -m slow\nA long story.", "import time\ntime.sleep(6)"])
@@ -74,10 +76,14 @@ def test_bg_keeps_streaming_while_another_cell_sleeps(jupyter_frontend: JupyterS
     assert _story() in page.inner_text(".rlm-stream")
 
 
-def test_stop_ends_a_foreground_cell_within_a_second(jupyter_frontend: JupyterServer, browser_page: BrowserPage):
+def test_stop_ends_a_foreground_cell_within_a_second(
+    jupyter_frontend: JupyterServer, browser_page: BrowserPage
+):
     server, page = jupyter_frontend, browser_page.page
     name = f"fg_stop_{server.flavor}.ipynb"
-    server.write_notebook(name, [SETUP, "%%rlm -m endless -o cut\nGo on forever.", "print('after', len(cut) > 0)"])
+    server.write_notebook(
+        name, [SETUP, "%%rlm -m endless -o cut\nGo on forever.", "print('after', len(cut) > 0)"]
+    )
     open_notebook(browser_page, server, name)
     run_all_cells(browser_page)
     wait_for_output(browser_page, ".rlm-stream .rlm-stop")
@@ -146,7 +152,9 @@ def test_a_notebook_saved_mid_stream_keeps_the_text_so_far(jupyter_lab_server: J
     server, page = jupyter_lab_server, browser_page.page
     name = "saved_mid_stream.ipynb"
     # (a page that shows the widget refreshes the saved copy every 30 s by default: 3 s here)
-    server.write_notebook(name, [SETUP + "\n%config RLMMagics.save_every = 3", "%%rlm --bg -m slow\nA long story."])
+    server.write_notebook(
+        name, [SETUP + "\n%config RLMMagics.save_every = 3", "%%rlm --bg -m slow\nA long story."]
+    )
     open_notebook(browser_page, server, name)
     run_all_cells(browser_page)
     wait_for_output(browser_page, ".rlm-stream .rlm-answer")
@@ -186,8 +194,11 @@ def test_without_a_widget_manager_the_answer_still_grows_and_ends_static(lab_wit
     open_notebook(browser_page, server, name)
     run_all_cells(browser_page)
     output = page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output")
-    page.wait_for_function("() => [...document.querySelectorAll('.jp-Cell')][1]"
-                           "?.querySelector('.jp-OutputArea-output')?.innerText.includes('word')", timeout=30_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-Cell')][1]"
+        "?.querySelector('.jp-OutputArea-output')?.innerText.includes('word')",
+        timeout=30_000,
+    )
     lengths = []
     for _ in range(4):  # the text/plain copy grows while the answer streams
         lengths.append(len(output.first.inner_text()))
@@ -231,4 +242,6 @@ def test_the_agent_timeline_shows_its_header_at_once_and_stops(jupyter_lab_serve
     page.wait_for_selector('.rlm-timeline[data-state="stopped"]', timeout=10_000)
     wait_cells_done(browser_page, timeout=60_000)
     browser_page.screenshot("agent-stopped")
-    assert page.locator("details.rlm-messages[open]").count() == 1, "the opened step stays open in the static copy"
+    assert page.locator("details.rlm-messages[open]").count() == 1, (
+        "the opened step stays open in the static copy"
+    )

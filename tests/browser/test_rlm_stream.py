@@ -9,8 +9,14 @@ import re
 import pytest
 
 from tests.browser._stream import sample_growth, widget_dom_report
-from tests.browser._ui import (open_notebook, output_texts, run_all_cells, save_notebook, wait_cells_done,
-                               wait_for_output)
+from tests.browser._ui import (
+    open_notebook,
+    output_texts,
+    run_all_cells,
+    save_notebook,
+    wait_cells_done,
+    wait_for_output,
+)
 from tests.fixtures.browser import BrowserPage
 from tests.fixtures.jupyter_server import JupyterServer
 
@@ -52,7 +58,9 @@ def test_rlm_widget_streams_in_place_and_survives_reopen(jupyter_frontend: Jupyt
     lengths = [s["length"] for s in streaming]
     assert len(lengths) >= 3, f"the answer was seen in only {len(lengths)} streaming states: {samples}"
     assert lengths == sorted(set(lengths)), f"the answer did not grow strictly: {lengths}"
-    assert all(s["sameRoot"] and s["sameAnswer"] for s in streaming), "the widget was replaced while streaming"
+    assert all(s["sameRoot"] and s["sameAnswer"] for s in streaming), (
+        "the widget was replaced while streaming"
+    )
     assert all(s["widgets"] == 1 for s in samples)
 
     page.wait_for_selector('.rlm-stream[data-state="done"] .rlm-footer', timeout=30_000)

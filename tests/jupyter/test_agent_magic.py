@@ -1,13 +1,15 @@
-"""The handlers behind ``%%rlm --agent`` and ``%rlm replay``, without a kernel (see test_agent_magic_kernel)."""
+"""The handlers behind ``%%rlm --agent`` and ``%rlm replay``, without a kernel.
+
+test_agent_magic_kernel runs them in one."""
 
 from __future__ import annotations
 
 import pytest
 
+from rlm_jupyter import agent_magic
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
 from rlm_toolkit.errors import UsageError
 from rlm_toolkit.trace import load
-from rlm_jupyter import agent_magic
 
 
 def add(a: int, b: int) -> int:

@@ -113,7 +113,9 @@ def test_the_page_can_ask_for_a_steps_messages(kernel):
     reply = got[-1]["content"]["data"]["content"]
     assert reply["step"] == 2
     roles = [m["role"] for m in reply["messages"]]
-    assert roles[:2] == ["system", "user"] and roles[-1] == "tool" and reply["messages"][-1]["content"] == "42"
+    assert (
+        roles[:2] == ["system", "user"] and roles[-1] == "tool" and reply["messages"][-1]["content"] == "42"
+    )
 
 
 def test_no_widget_prints_the_run_then_keeps_its_static_twin_as_a_plain_stream_does(kernel):
@@ -126,25 +128,34 @@ def test_no_widget_prints_the_run_then_keeps_its_static_twin_as_a_plain_stream_d
     out = run.stdout
     assert out.startswith("\n[step 1]\nI will add the numbers first.\n-> add(") and "<- 42\n" in out
     assert "<- error: " in out and "[step 3]" in out and out.endswith(" · done]\n")
-    kinds = [m["msg_type"] for m in run.messages if m["msg_type"] in ("stream", "clear_output", "display_data")]
+    kinds = [
+        m["msg_type"] for m in run.messages if m["msg_type"] in ("stream", "clear_output", "display_data")
+    ]
     assert kinds[-2:] == ["clear_output", "display_data"] and run.of("clear_output")[0]["content"]["wait"]
     shown = run.of("display_data")[0]["content"]
     assert WIDGET not in shown["data"] and "Action: add" in shown["data"]["text/plain"]
-    assert shown["data"]["text/html"].count('class="rlm-step"') == 3 and "<img" not in shown["data"]["text/html"]
+    assert (
+        shown["data"]["text/html"].count('class="rlm-step"') == 3 and "<img" not in shown["data"]["text/html"]
+    )
     assert shown["metadata"]["rlm"]["kind"] == "agent" and shown["metadata"]["rlm"]["state"] == "done"
     assert value(kernel, "plain_result") == value(kernel, "answer_words")
 
 
 def usage_error(run) -> str:
     """IPython prints a UsageError as one stderr line (no traceback) and the cell fails."""
-    assert not run.ok and not run.errors, (run.reply["content"], [(m["msg_type"], m["content"]) for m in run.messages])
+    assert not run.ok and not run.errors, (
+        run.reply["content"],
+        [(m["msg_type"], m["content"]) for m in run.messages],
+    )
     stderr = "".join(m["content"]["text"] for m in run.of("stream") if m["content"]["name"] == "stderr")
     assert stderr.startswith("UsageError: ") and stderr.count("\n") == 1, stderr
     return stderr
 
 
 def test_agent_mistakes_are_one_line_usage_errors(kernel):
-    assert "no function named 'nope'" in usage_error(kernel.execute("%%rlm --agent --tools add,nope -m m1\nhi"))
+    assert "no function named 'nope'" in usage_error(
+        kernel.execute("%%rlm --agent --tools add,nope -m m1\nhi")
+    )
     assert "--agent" in usage_error(kernel.execute("%%rlm --tools add -m m1\nhi"))
     assert "no trace file" in usage_error(kernel.execute("%rlm replay /nonexistent/run.jsonl"))
     assert "--speed" in usage_error(kernel.execute("%rlm replay x.jsonl --speed fast"))
@@ -197,10 +208,11 @@ def test_stream_record_and_replay(kernel, tmp_path):
 
 def test_trace_files_never_hold_the_key(kernel, tmp_path):
     agent_path, stream_path = tmp_path / "agent.jsonl", tmp_path / "stream.jsonl"
-    code = f"""
-m4 = RLM(ScriptedProvider(turns=[ScriptedTurn(tool_calls=[{{"name": "leak", "arguments": {{}}}}]),
+    code = """
+m4 = RLM(ScriptedProvider(turns=[ScriptedTurn(tool_calls=[{"name": "leak", "arguments": {}}]),
                                  "I saw " + os.environ["OPENAI_API_KEY"]]))
-echo = RLM(ScriptedProvider(fn=lambda r: "echo " + os.environ["OPENAI_API_KEY"] + " " + r.messages[-1]["content"]))
+echo = RLM(ScriptedProvider(
+    fn=lambda r: "echo " + os.environ["OPENAI_API_KEY"] + " " + r.messages[-1]["content"]))
 """
     assert kernel.execute(code).ok
     assert value(kernel, "os.environ['OPENAI_API_KEY']") == FAKE_KEY  # the kernel really has it
@@ -230,15 +242,18 @@ display_agent(agent.astream("What is 20 + 22?"))
     assert value(kernel, "_.messages(1)[-1]") == {"role": "user", "content": "What is 20 + 22?"}
     code = """
 from rlm_toolkit.agents import AgentEvent
-view = display_agent(iter([AgentEvent(type="thought", content="hmm", step=1),
-                           AgentEvent(type="error", content="RuntimeError: disk on fire", step=1, is_error=True),
-                           AgentEvent(type="final", content="gave up", step=1, is_error=True)]), model="hand:made")
+events = [AgentEvent(type="thought", content="hmm", step=1),
+          AgentEvent(type="error", content="RuntimeError: disk on fire", step=1, is_error=True),
+          AgentEvent(type="final", content="gave up", step=1, is_error=True)]
+view = display_agent(iter(events), model="hand:made")
 """
     run = kernel.execute(code)
     assert run.ok, run.errors
     end = run.of("update_display_data")[0]["content"]
     assert end["metadata"]["rlm"]["state"] == "error" and "disk on fire" in end["data"]["text/plain"]
-    assert 'data-state="error"' in end["data"]["text/html"] and "rlm-row rlm-error" in end["data"]["text/html"]
+    assert (
+        'data-state="error"' in end["data"]["text/html"] and "rlm-row rlm-error" in end["data"]["text/html"]
+    )
 
 
 def test_an_interrupt_stops_the_timeline_and_closes_the_trace(tmp_path):
@@ -252,7 +267,10 @@ def test_an_interrupt_stops_the_timeline_and_closes_the_trace(tmp_path):
         assert [e[0] for e in run.errors] == ["KeyboardInterrupt"]
         assert run.ended - run.interrupted_at < 5.0
         end = run.of("update_display_data")[0]["content"]
-        assert end["metadata"]["rlm"]["state"] == "stopped" and 'data-state="stopped"' in end["data"]["text/html"]
+        assert (
+            end["metadata"]["rlm"]["state"] == "stopped"
+            and 'data-state="stopped"' in end["data"]["text/html"]
+        )
         trace = load(path)
         assert trace.complete and trace.state == "stopped" and trace.events
         assert fresh.execute("print('still alive')").stdout.strip() == "still alive"

@@ -46,7 +46,11 @@ def custom(messages, comm_id):
     out = []
     for m in messages:
         data = m["content"].get("data", {})
-        if m["msg_type"] == "comm_msg" and m["content"].get("comm_id") == comm_id and data.get("method") == "custom":
+        if (
+            m["msg_type"] == "comm_msg"
+            and m["content"].get("comm_id") == comm_id
+            and data.get("method") == "custom"
+        ):
             out.append({**data["content"], "_sent": sent_at(m), "_parent": m["parent_header"].get("msg_id")})
     return out
 
@@ -57,8 +61,10 @@ def is_final(m, comm_id=None):
     return comm_id is None or m["content"]["data"].get(WIDGET, {}).get("model_id", comm_id) == comm_id
 
 
-@pytest.mark.parametrize("blocker", ["time.sleep(2.5)", "t0 = time.time()\nwhile time.time() - t0 < 2.5: pass"],
-                         ids=["sleeping", "cpu-bound"])
+@pytest.mark.parametrize(
+    "blocker", ["time.sleep(2.5)", "t0 = time.time()\nwhile time.time() - t0 < 2.5: pass"],
+    ids=["sleeping", "cpu-bound"],
+)
 def test_bg_frames_keep_arriving_while_another_cell_blocks(kernel, blocker):
     kernel.collect(0.2)
     bg = kernel.execute("%%rlm --bg -m slow -o bg_out\ngo")
@@ -75,7 +81,9 @@ def test_bg_frames_keep_arriving_while_another_cell_blocks(kernel, blocker):
     assert max(b - a for a, b in zip(during, during[1:])) < 0.25
     # each frame belongs to the cell that started the stream, not to the one running now
     assert {f["_parent"] for f in frames} == {bg.reply["parent_header"]["msg_id"]}
-    assert "".join(f["d"] for f in frames if "d" in f) == value(kernel, "slow_text") == value(kernel, "bg_out")
+    assert (
+        "".join(f["d"] for f in frames if "d" in f) == value(kernel, "slow_text") == value(kernel, "bg_out")
+    )
 
 
 def test_stop_over_a_subshell_ends_a_foreground_stream_within_a_second(kernel, tmp_path):
@@ -225,15 +233,22 @@ agent_rlm = RLM(ScriptedProvider(turns=[
     got = kernel.collect(15, until=lambda m: is_final(m))
     replies = [c for c in custom([*got, *kernel.backlog], comm) if c.get("kind") == "messages"]
     assert replies and replies[0]["step"] == 1 and replies[0]["messages"][-1]["content"] == "What is 2 + 40?"
-    states = [m["content"]["data"]["state"] for m in [*got, *kernel.backlog]
-              if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm
-              and m["content"]["data"].get("method") == "update" and "snapshot" in m["content"]["data"]["state"]]
+    states = [
+        m["content"]["data"]["state"]
+        for m in [*got, *kernel.backlog]
+        if m["msg_type"] == "comm_msg"
+        and m["content"]["comm_id"] == comm
+        and m["content"]["data"].get("method") == "update"
+        and "snapshot" in m["content"]["data"]["state"]
+    ]
     assert states, "no state for the late view"
     ops = [op["op"] for op in states[0]["snapshot"]]
     assert "action" in ops and ops[-1] == "header", ops
     final = [m for m in got if is_final(m)][-1]["content"]
     assert final["metadata"]["rlm"]["kind"] == "agent" and "42" in final["data"]["text/plain"]
-    assert '<details class="rlm-messages" open>' in final["data"]["text/html"], "the step opened live stays open"
+    assert '<details class="rlm-messages" open>' in final["data"]["text/html"], (
+        "the step opened live stays open"
+    )
     assert "1 step ·" in final["data"]["text/plain"] or "2 steps" in final["data"]["text/plain"]
     assert value(kernel, "agent_out") == "The answer is 42."
 

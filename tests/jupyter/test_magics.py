@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from IPython.core.error import UsageError
 
-from rlm_toolkit import RLM, ScriptedProvider
 from rlm_jupyter.magics import RLMMagics
+from rlm_toolkit import RLM, ScriptedProvider
 
 
 def magics(ip) -> RLMMagics:
@@ -36,7 +36,9 @@ def test_settings_apply_to_the_request_and_options_override_them(shell, capsys):
     assert request.temperature == 0.5 and request.max_tokens == 50
     assert shell.user_ns["out"] == "ok" and "ok" in capsys.readouterr().out  # no widgets here: stdout
     shell.run_cell_magic("rlm", "-m m -s 'Be long.' --max-tokens 7", "Hi")
-    assert provider.requests[-1].messages[0]["content"] == "Be long." and provider.requests[-1].max_tokens == 7
+    assert (
+        provider.requests[-1].messages[0]["content"] == "Be long." and provider.requests[-1].max_tokens == 7
+    )
 
 
 def test_a_provider_variable_works_as_a_model_and_other_values_do_not(shell):
@@ -69,7 +71,9 @@ def test_line_forms(shell, capsys):
 
 def test_unload_removes_the_magics(shell):
     shell.run_line_magic("unload_ext", "rlm_jupyter")
-    assert "rlm" not in shell.magics_manager.magics["cell"] and "rlm" not in shell.magics_manager.magics["line"]
+    assert (
+        "rlm" not in shell.magics_manager.magics["cell"] and "rlm" not in shell.magics_manager.magics["line"]
+    )
     assert not any(isinstance(m, RLMMagics) for m in shell.configurables)
     shell.run_line_magic("load_ext", "rlm_jupyter")  # and it loads again
     assert "rlm" in shell.magics_manager.magics["cell"]

@@ -12,9 +12,9 @@ import time
 import pytest
 from IPython.core.error import UsageError
 
-from rlm_toolkit import RLM, ScriptedProvider
 from rlm_jupyter import agent_magic
 from rlm_jupyter.timeline import TimelineView
+from rlm_toolkit import RLM, ScriptedProvider
 
 
 @pytest.mark.parametrize("name", ["__builtins__", "__name__", "In", "Out", "get_ipython", "exit", "quit",

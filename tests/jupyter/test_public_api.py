@@ -23,8 +23,11 @@ def test_load_ext_imports_no_widget_markdown_or_provider_code():
         "import sys, json\n"
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "InteractiveShell.instance().run_line_magic('load_ext', 'rlm_jupyter')\n"
-        "heavy = ('anywidget', 'ipywidgets', 'markdown_it', 'nh3', 'httpx', 'openai', 'llama_cpp', 'rlm_toolkit.rlm')\n"
+        "heavy = ('anywidget', 'ipywidgets', 'markdown_it', 'nh3', 'httpx', 'openai', 'llama_cpp',\n"
+        "         'rlm_toolkit.rlm')\n"
         "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -42,16 +42,46 @@ def elements(html: str) -> list[tuple[str, dict[str, str | None]]]:
     return parser.found
 
 
-TEXT_TAGS = {"div", "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "s", "del", "code", "pre",
-             "blockquote", "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td", "span"}
+TEXT_TAGS = {
+    "div",
+    "p",
+    "br",
+    "hr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "strong",
+    "em",
+    "s",
+    "del",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "span",
+}
 
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_html_keeps_no_active_content(text):
     found = elements(to_html(text))
     assert {tag for tag, _ in found} <= TEXT_TAGS, found
-    for tag, attrs in found:
-        assert not [a for a in attrs if a.startswith(("on", "data-", "style", "src", "action", "formaction"))], attrs
+    for _tag, attrs in found:
+        assert not [
+            a for a in attrs if a.startswith(("on", "data-", "style", "src", "action", "formaction"))
+        ], attrs
         if "href" in attrs:
             assert re.match(r"(https?:|mailto:)", attrs["href"] or ""), attrs
             assert attrs.get("rel") == "noopener noreferrer" and attrs.get("target") == "_blank"
@@ -67,8 +97,17 @@ def test_markdown_escapes_raw_html_and_defuses_links(text):
 
 def test_links_get_rel_and_target_and_markdown_survives():
     out = to_html("# T\n\n**b** *e* `c` [ok](https://example.org)\n\n| a | b |\n|---|---|\n| 1 | 2 |")
-    assert "<h1>T</h1>" in out and "<strong>b</strong>" in out and "<em>e</em>" in out and "<code>c</code>" in out
-    assert 'href="https://example.org"' in out and 'rel="noopener noreferrer"' in out and 'target="_blank"' in out
+    assert (
+        "<h1>T</h1>" in out
+        and "<strong>b</strong>" in out
+        and "<em>e</em>" in out
+        and "<code>c</code>" in out
+    )
+    assert (
+        'href="https://example.org"' in out
+        and 'rel="noopener noreferrer"' in out
+        and 'target="_blank"' in out
+    )
     assert "<table>" in out
 
 

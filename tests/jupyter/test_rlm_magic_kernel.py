@@ -17,7 +17,8 @@ import json, time, asyncio
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn, RateLimitError
 story = " ".join(f"word{i}" for i in range(120))
 slow = RLM(ScriptedProvider(story, delay=0.004))
-echo_provider = ScriptedProvider(fn=lambda r: "You said: " + r.messages[-1]["content"] + f" ({len(r.messages)} messages)")
+echo_provider = ScriptedProvider(
+    fn=lambda r: "You said: " + r.messages[-1]["content"] + f" ({len(r.messages)} messages)")
 echo = RLM(echo_provider)
 """
 
@@ -75,7 +76,9 @@ def test_answer_grows_in_place_and_ends_as_static_text(kernel):
     assert provenance["usage"]["completion_tokens"] == 120 and provenance["ttft_s"] is not None
     assert value(kernel, "answer") == story
     # the page builds the text from the deltas; the kernel never re-sends it as a trait
-    syncs = [m["content"]["data"] for m in run.of("comm_msg") if m["content"]["data"].get("method") == "update"]
+    syncs = [
+        m["content"]["data"] for m in run.of("comm_msg") if m["content"]["data"].get("method") == "update"
+    ]
     assert syncs and all("text" not in s["state"] for s in syncs)
     assert any(s["state"].get("state") == "done" for s in syncs)
 
@@ -132,13 +135,17 @@ def test_bytes_on_the_wire_stay_linear_in_the_text(kernel):
     snapshot_bytes = sum(m["_bytes"] for m in streaming if m["msg_type"] == "update_display_data")
     assert snapshot_bytes <= 3.5 * text_bytes, (snapshot_bytes, text_bytes)
     fixed = sum(m["_bytes"] for m in run.of("comm_open")) + display["_bytes"]
-    assert fixed < 40_000, f"per-display fixed cost {fixed} bytes"  # the widget's JS and CSS, once per display
+    # the widget's JS and CSS, once per display
+    assert fixed < 40_000, f"per-display fixed cost {fixed} bytes"
     assert update["_bytes"] < 5 * text_bytes  # plain + markdown + html of the answer
 
 
 def test_error_keeps_partial_text_and_shows_one_scrubbed_line(kernel):
-    code = ('broken = RLM(ScriptedProvider(turns=[ScriptedTurn(chunks="Half an answer then", error=RateLimitError('
-            '"slow down, key sk-abcdefghijklmnop1234 over quota", status_code=429), error_after=3)]), max_retries=0)')
+    code = (
+        'broken = RLM(ScriptedProvider(turns=[ScriptedTurn(chunks="Half an answer then", '
+        'error=RateLimitError("slow down, key sk-abcdefghijklmnop1234 over quota", status_code=429), '
+        "error_after=3)]), max_retries=0)"
+    )
     assert kernel.execute(code).ok
     run = kernel.execute("%%rlm -m broken\nhi")
     # the cell fails (Run All, nbconvert --execute and papermill stop here) with one line, no traceback
@@ -206,7 +213,16 @@ def test_line_forms_and_help(kernel):
     run = kernel.execute("%%rlm?")
     help_text = "".join(m["content"]["data"].get("text/plain", "") for m in run.of("display_data")) + \
         json.dumps(run.reply["content"].get("payload", []))
-    for option in ("--model", "--system", "--max-tokens", "--format", "--out", "--chat", "--no-widget", "--bg"):
+    for option in (
+        "--model",
+        "--system",
+        "--max-tokens",
+        "--format",
+        "--out",
+        "--chat",
+        "--no-widget",
+        "--bg",
+    ):
         assert option in help_text, option
 
 
@@ -216,7 +232,9 @@ def test_no_widget_streams_plain_text(kernel):
     assert "You said: plain please" in run.stdout
     assert not run.of("comm_open")
     # then the printed text is swapped for the static answer, so the saved notebook keeps it richly
-    kinds = [m["msg_type"] for m in run.messages if m["msg_type"] in ("stream", "clear_output", "display_data")]
+    kinds = [
+        m["msg_type"] for m in run.messages if m["msg_type"] in ("stream", "clear_output", "display_data")
+    ]
     assert kinds[-2:] == ["clear_output", "display_data"] and run.of("clear_output")[0]["content"]["wait"]
     shown = run.of("display_data")[0]["content"]
     assert shown["data"]["text/plain"] == "You said: plain please (1 messages)"
@@ -266,8 +284,11 @@ def test_interrupt_stops_within_half_a_second_and_closes_the_connection(fresh_ke
     from tests.fixtures.openai_server import Stream
 
     openai_server.script(Stream(" ".join(f"t{i}" for i in range(2000)), delay=0.01))
-    setup = (f"%load_ext rlm_jupyter\nfrom rlm_toolkit import RLM\n"
-             f"remote = RLM.from_openai('gpt-4o', base_url={openai_server.base_url!r}, api_key={openai_server.api_key!r})")
+    setup = (
+        f"%load_ext rlm_jupyter\nfrom rlm_toolkit import RLM\n"
+        f"remote = RLM.from_openai('gpt-4o', base_url={openai_server.base_url!r},\n"
+        f"                         api_key={openai_server.api_key!r})"
+    )
     assert fresh_kernel.execute(setup).ok
     run = fresh_kernel.execute("%%rlm -m remote -o partial\nLong story please.", interrupt_after=1.0)
     assert run.interrupted_at is not None
@@ -281,7 +302,9 @@ def test_interrupt_stops_within_half_a_second_and_closes_the_connection(fresh_ke
     assert openai_server.api_key not in json.dumps([m["content"] for m in run.messages])
 
 
-def test_openai_models_use_the_environments_url_and_key_and_a_401_shows_one_scrubbed_line(kernel, openai_server):
+def test_openai_models_use_the_environments_url_and_key_and_a_401_shows_one_scrubbed_line(
+    kernel, openai_server
+):
     from tests.fixtures.openai_server import Stream, Unauthorized
 
     openai_server.script(Stream("Hello from the loopback server"), Unauthorized())
@@ -316,7 +339,9 @@ def test_no_model_named_and_no_key_the_embedded_model_answers_in_place(fresh_ker
             pytest.fail(missing)
         pytest.skip(missing)
     assert fresh_kernel.execute("%load_ext rlm_jupyter").ok
-    run = fresh_kernel.execute("%%rlm --max-tokens 24 --temperature 0 -o said\nSay hello to a new user.", timeout=240)
+    run = fresh_kernel.execute(
+        "%%rlm --max-tokens 24 --temperature 0 -o said\nSay hello to a new user.", timeout=240
+    )
     assert run.ok, run.errors or run.stderr
     sent = deltas(run)
     assert sent and "".join(m["d"] for m in sent).strip()
@@ -327,7 +352,9 @@ def test_no_model_named_and_no_key_the_embedded_model_answers_in_place(fresh_ker
 
 
 def test_await_adisplay_stream_in_a_cell(kernel):
-    run = kernel.execute("from rlm_jupyter import adisplay_stream\nview = await adisplay_stream(slow.astream('hi'))")
+    run = kernel.execute(
+        "from rlm_jupyter import adisplay_stream\nview = await adisplay_stream(slow.astream('hi'))"
+    )
     assert run.ok, run.errors
     assert "".join(m["d"] for m in deltas(run)) == value(kernel, "story") == value(kernel, "view.answer")
     assert final(run)["metadata"]["rlm"]["state"] == "done"

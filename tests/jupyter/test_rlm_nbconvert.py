@@ -19,9 +19,14 @@ def test_executed_notebook_keeps_a_static_safe_answer(tmp_path):
     from nbconvert import HTMLExporter
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell("%%rlm -m m\nTell me about the sea.")]
+    nb.cells = [
+        nbformat.v4.new_code_cell(SETUP),
+        nbformat.v4.new_code_cell("%%rlm -m m\nTell me about the sea."),
+    ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     outputs = nb.cells[1].outputs
     assert len(outputs) == 1, outputs
     data, metadata = outputs[0]["data"], outputs[0]["metadata"]

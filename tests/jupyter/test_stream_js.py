@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlm_toolkit import RLM, ScriptedProvider
 from rlm_jupyter.stream_view import StreamView, drive
+from rlm_toolkit import RLM, ScriptedProvider
 
 pytestmark = pytest.mark.browser
 
@@ -39,8 +39,10 @@ window.setup = async (source, state) => {
   widget.render({ model: proxy(model), el: document.getElementById("a") });
   window.model = model; window.widget = widget; window.sent = sent;
 };
-window.lateView = () => window.widget.render({ model: proxy(window.model), el: document.getElementById("b") });
+window.lateView = () =>
+  window.widget.render({ model: proxy(window.model), el: document.getElementById("b") });
 </script></body></html>"""
+
 
 def user_sent(page) -> list:
     """What the page sent besides its own bookkeeping (view-rendered notes, catch-up at initialize)."""
@@ -48,10 +50,12 @@ def user_sent(page) -> list:
             if "rendered" not in m and not ("resync" in m and m["resync"] is not True)]
 
 
-HOSTILE = ("Here you go: <script>window.__pwned='script'</script> <img src=x onerror=\"window.__pwned='img'\"> "
-           "[click me](javascript:window.__pwned='link') <a href=\"javascript:window.__pwned='a'\">a</a> "
-           "<svg onload=\"window.__pwned='svg'\"></svg> [d](data:text/html;base64,PHNjcmlwdD4=) "
-           "<iframe src=\"javascript:window.__pwned='frame'\"></iframe> 🦜 done.")
+HOSTILE = (
+    "Here you go: <script>window.__pwned='script'</script> <img src=x onerror=\"window.__pwned='img'\"> "
+    "[click me](javascript:window.__pwned='link') <a href=\"javascript:window.__pwned='a'\">a</a> "
+    "<svg onload=\"window.__pwned='svg'\"></svg> [d](data:text/html;base64,PHNjcmlwdD4=) "
+    "<iframe src=\"javascript:window.__pwned='frame'\"></iframe> 🦜 done."
+)
 
 MARKDOWN = """# Title
 
@@ -76,9 +80,11 @@ DOM_REPORT = """() => {
   const root = document.querySelector('#a .rlm-stream');
   const all = [root, ...root.querySelectorAll('*')];
   return {
-    handlers: all.flatMap(e => [...e.attributes].filter(a => a.name.startsWith('on')).map(a => e.tagName + a.name)),
+    handlers: all.flatMap(e => [...e.attributes].filter(a => a.name.startsWith('on'))
+      .map(a => e.tagName + a.name)),
     hrefs: all.filter(e => e.hasAttribute('href')).map(e => e.getAttribute('href')),
-    embeds: [...root.querySelectorAll('.rlm-answer :is(script,img,iframe,svg,object,embed,style,form,input,button)')]
+    embeds: [...root.querySelectorAll(
+      '.rlm-answer :is(script,img,iframe,svg,object,embed,style,form,input,button)')]
       .map(e => e.tagName),
     pwned: window.__pwned === undefined ? null : String(window.__pwned),
     text: root.querySelector('.rlm-answer').textContent,
@@ -87,7 +93,8 @@ DOM_REPORT = """() => {
 
 
 def messages_for(text: str, chunk: int, frame: float = 0.0) -> tuple[list[dict], StreamView]:
-    """What StreamView sends for ``text`` cut into ``chunk``-character pieces (``frame=0``: a message per piece)."""
+    """What StreamView sends for ``text`` cut into ``chunk``-character pieces (``frame=0``: one
+    message each)."""
     view = StreamView("scripted:scripted", frame=frame)
     sent: list[dict] = []
     view.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
@@ -113,7 +120,7 @@ def test_answer_grows_in_place_and_hostile_text_stays_text(browser_page):
     page = browser_page.page
     sent, view = messages_for(HOSTILE, 7)
     start(page, view)
-    root, answer = page.locator("#a .rlm-stream"), page.locator("#a .rlm-answer")
+    root = page.locator("#a .rlm-stream")
     assert root.get_attribute("data-state") == "streaming"
     page.evaluate("() => { window.first = document.querySelector('#a .rlm-answer'); }")
     lengths = []
@@ -156,13 +163,19 @@ def test_markdown_renders_and_completed_blocks_keep_their_nodes(browser_page):
     a = "#a .rlm-answer"
     assert page.evaluate(f"() => document.querySelector('{a} p') === window.para")
     assert page.locator(f"{a} h1").inner_text() == "Title"
-    assert page.locator(f"{a} > p strong").inner_text() == "bold" and page.locator(f"{a} > p em").inner_text() == "em"
+    assert (
+        page.locator(f"{a} > p strong").inner_text() == "bold"
+        and page.locator(f"{a} > p em").inner_text() == "em"
+    )
     assert page.locator(f"{a} > p del").inner_text() == "gone"
     link = page.locator(f"{a} a")
     assert link.get_attribute("href") == "https://example.org" and link.get_attribute("target") == "_blank"
     assert link.get_attribute("rel") == "noopener noreferrer"
     assert "Costs $5 and $6." in page.locator(f"{a} > p").inner_text()
-    assert page.locator(f"{a} > ul > li").count() == 2 and page.locator(f"{a} ul ul > li").inner_text() == "nested"
+    assert (
+        page.locator(f"{a} > ul > li").count() == 2
+        and page.locator(f"{a} ul ul > li").inner_text() == "nested"
+    )
     assert page.locator(f"{a} blockquote strong").inner_text() == "text"
     assert page.locator(f"{a} table th").all_inner_texts() == ["a", "b"]
     assert page.locator(f"{a} table td").all_inner_texts() == ["1", "2"]
@@ -202,7 +215,10 @@ def test_stop_button_and_resync(browser_page):
     assert page.evaluate("window.sent")[-1] == {"resync": True}
     page.evaluate("msg => window.model.deliver(msg)", {"text": "abcde"})
     assert page.locator("#a .rlm-answer").inner_text() == "abcde"
-    page.evaluate("() => { window.model.set('error', 'RateLimitError: slow down'); window.model.set('state', 'error'); }")
+    page.evaluate(
+        "() => { window.model.set('error', 'RateLimitError: slow down');"
+        " window.model.set('state', 'error'); }"
+    )
     assert page.locator("#a .rlm-stream").get_attribute("data-state") == "error"
     assert page.locator("#a .rlm-error").inner_text() == "RateLimitError: slow down"
     assert not stop.is_visible()
@@ -234,3 +250,48 @@ def test_code_format(browser_page, text, selector, expected):
         page.evaluate("msg => window.model.deliver(msg)", {"d": text[i:i + 4], "n": i + 1})
     assert page.locator(f"#a .rlm-answer {selector}").inner_text() == expected
     assert page.locator("#a .rlm-answer > *").count() == 1
+
+
+def test_thinking_grows_live_then_folds_when_the_answer_starts(browser_page):
+    """The messages a thinking model's stream really makes: the reasoning grows in an open
+    "Thinking" section above the answer, as text (markup in it stays text), and the section folds
+    when the first answer text arrives; the user can open it again; a later view starts folded."""
+    from rlm_toolkit import ScriptedTurn
+
+    page = browser_page.page
+    reasoning = ("First <img src=x onerror=\"window.__pwned='thinking'\"> "
+                 "I add one and two, then check it twice.")
+    rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(reasoning=reasoning, chunks="It is **3**.")]))
+    view = StreamView(rlm.model_id, frame=0.0)
+    sent: list[dict] = []
+    view.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
+    drive(view, rlm.stream_events("1 + 2?"))
+    start(page, view)
+    details = "#a .rlm-thinking"
+    assert page.evaluate(f"() => document.querySelector('{details}').hidden")  # no reasoning yet: not shown
+    thinking, opened = [], []
+    for msg in sent:
+        page.evaluate("msg => window.model.deliver(msg)", msg)
+        state = page.evaluate(f"""() => {{ const d = document.querySelector('{details}');
+            return [d.querySelector('.rlm-thinking-text').textContent.length, d.open,
+                    document.querySelector('#a .rlm-answer').textContent.length]; }}""")
+        thinking.append(state[0])
+        opened.append((state[1], state[2]))
+    first_answer = next(i for i, (_, answer) in enumerate(opened) if answer > 0)
+    assert first_answer > 2 and thinking[:first_answer] == sorted(thinking[:first_answer])
+    assert thinking[0] < thinking[first_answer - 1] == len(reasoning)  # it grew, message by message
+    assert all(is_open for is_open, _ in opened[:first_answer])  # open while it streams
+    assert not any(is_open for is_open, _ in opened[first_answer:])  # folded once the answer starts
+    assert page.locator(f"{details} summary").inner_text() == "Thinking"
+    assert page.evaluate(f"() => document.querySelector('{details}').compareDocumentPosition("
+                         "document.querySelector('#a .rlm-answer')) & Node.DOCUMENT_POSITION_FOLLOWING")
+    assert page.locator(f"{details} img").count() == 0 and page.evaluate("window.__pwned === undefined")
+    settle(page, view)
+    page.locator(f"{details} summary").click()  # the user opens it again: it stays open
+    page.evaluate("msg => window.model.deliver(msg)", {"end": 12, "thought": len(reasoning)})
+    assert page.evaluate(f"() => document.querySelector('{details}').open")
+    assert page.locator(f"{details} .rlm-thinking-text").inner_text() == reasoning
+    page.evaluate("window.lateView()")
+    assert not page.evaluate("() => document.querySelector('#b .rlm-thinking').open")
+    assert page.locator("#b .rlm-thinking-text").text_content() == reasoning
+    assert user_sent(page) == [] and browser_page.errors == []

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from IPython.core.error import UsageError
 
-from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
-from rlm_toolkit.errors import AuthenticationError
 from rlm_jupyter.magics import interpolate
 from rlm_jupyter.stream_view import WIDGET_MIME, StreamView, drive
+from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
+from rlm_toolkit.errors import AuthenticationError
 
 
 def recorded(view: StreamView) -> list[dict]:
@@ -48,7 +48,9 @@ def test_an_rlm_stream_drives_the_view_and_the_bundle_carries_provenance():
     assert data["text/plain"] == view.answer
     assert "&lt;b&gt;" in data["text/markdown"] and r"\$5" in data["text/markdown"]
     assert "<strong>short</strong>" in data["text/html"] and "<b>" not in data["text/html"]
-    assert metadata["rlm"]["model"] == "scripted:scripted" and metadata["rlm"]["params"] == {"temperature": 0.2}
+    assert metadata["rlm"]["model"] == "scripted:scripted" and metadata["rlm"]["params"] == {
+        "temperature": 0.2
+    }
     assert metadata["rlm"]["state"] == "done" and metadata["rlm"]["finish_reason"] == "stop"
     kept, _ = view.final_bundle(widget=True)
     assert kept[WIDGET_MIME]["model_id"] == view.model_id
@@ -56,7 +58,10 @@ def test_an_rlm_stream_drives_the_view_and_the_bundle_carries_provenance():
 
 def test_an_error_keeps_the_partial_text_and_one_scrubbed_line():
     error = AuthenticationError("bad key sk-proj-abcdefghijklmnopqrstuv\nTraceback: …", status_code=401)
-    rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(chunks="Partial text", error=error, error_after=2)]), max_retries=0)
+    rlm = RLM(
+        ScriptedProvider(turns=[ScriptedTurn(chunks="Partial text", error=error, error_after=2)]),
+        max_retries=0,
+    )
     view = StreamView(rlm.model_id)
     recorded(view)
     drive(view, rlm.stream("hi"))
@@ -92,9 +97,14 @@ def test_interpolation_fills_names_and_refuses_expressions():
     ns = {"topic": "SSE", "obj": type("O", (), {"name": "n", "_secret": 1})()}
     assert interpolate("About {topic} and {obj.name}; {{x}} {}", ns) == "About SSE and n; {x} {}"
     assert interpolate("def f() {\n  return 1;\n}", ns) == "def f() {\n  return 1;\n}"
-    for bad, message in [("{topic + 1}", "not expressions"), ("{f()}", "not expressions"), ("{nope}", "'nope'"),
-                         ("{obj.missing}", "no attribute 'missing'"), ("{obj._secret}", "private"),
-                         ("{import}", "not expressions")]:
+    for bad, message in [
+        ("{topic + 1}", "not expressions"),
+        ("{f()}", "not expressions"),
+        ("{nope}", "'nope'"),
+        ("{obj.missing}", "no attribute 'missing'"),
+        ("{obj._secret}", "private"),
+        ("{import}", "not expressions"),
+    ]:
         with pytest.raises(UsageError, match=message):
             interpolate(bad, ns)
 
@@ -214,3 +224,56 @@ def test_adisplay_stream_runs_on_the_callers_loop_and_returns_the_finished_view(
         view, loop = pool.submit(asyncio.run, main()).result(timeout=30)
     assert view.state == "done" and view.answer == "Awaited in a cell." and view.stoppable
     assert view.info["model"] == "scripted:scripted"
+
+
+def test_reasoning_travels_beside_the_text_and_the_bundle_folds_it():
+    """A thinking model: its reasoning goes out as ``r`` deltas (same frames as the text), never as
+    answer text; the static copy keeps it folded in <details>, escaped; plain/markdown say it briefly."""
+    hostile = "I <img src=x onerror=alert(1)> think $5 "
+    rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(reasoning=hostile + "a lot.", chunks="The answer.")]))
+    view = StreamView(rlm.model_id, frame=0.0)
+    sent = recorded(view)
+    drive(view, rlm.stream_events("hi"))
+    assert "".join(m.get("r", "") for m in sent) == view.reasoning == hostile + "a lot."
+    assert "".join(m.get("d", "") for m in sent) == view.answer == "The answer."
+    offsets = [m["ro"] for m in sent if "r" in m]
+    assert offsets == sorted(offsets) and offsets[0] == 0
+    assert sent[-1] == {"end": 11, "thought": len(view.reasoning)}
+    assert view.thinking == view.reasoning and view.text == "The answer."
+    data, _ = view.final_bundle()
+    html = data["text/html"]
+    assert html.index('<details class="rlm-thinking">') < html.index('class="rlm-answer"')
+    assert "<details class=\"rlm-thinking\" open" not in html and "<img" not in html and "&lt;img" in html
+    assert "&#36;5" in html
+    assert data["text/plain"].startswith("[thinking: 8 words") and data["text/plain"].endswith("The answer.")
+    assert data["text/markdown"].startswith("*[thinking: 8 words") and "onerror" not in data["text/markdown"]
+
+
+def test_reasoning_and_text_share_frames():
+    view = StreamView("x:y", frame=1.0)
+    sent = recorded(view)
+    from rlm_toolkit import ReasoningDelta, TextDelta
+
+    view.feed(ReasoningDelta(text="Hmm"), now=0.0)      # first: at once
+    view.feed(ReasoningDelta(text=" so"), now=0.1)      # held for the frame
+    view.feed(TextDelta(text="Yes"), now=0.2)           # held too: one message carries both
+    assert sent == [{"n": 0, "r": "Hmm", "ro": 0, "e": sent[0]["e"], "t": sent[0]["t"]}]
+    view.flush(now=1.0)
+    assert {k: sent[1][k] for k in ("r", "ro", "d", "o")} == {"r": " so", "ro": 3, "d": "Yes", "o": 0}
+    state = view.get_state()
+    assert state["thinking"] == "Hmm so" and state["text"] == "Yes"  # a late view starts complete
+    view._on_page_message(view, {"resync": 3, "thinking": 2}, [])
+    assert sent[-1] == {"text": "Yes", "thinking": "Hmm so"}
+
+
+def test_a_replayed_trace_shows_its_reasoning_again(tmp_path):
+    """``%rlm replay`` of a thinking model's stream: the widget gets the reasoning from the trace."""
+    from rlm_toolkit.trace import replay
+
+    rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(reasoning="Think it over.", chunks="Done.")]))
+    assert list(rlm.stream("q", record=tmp_path / "t.jsonl")) == ["Done."]
+    view = StreamView("scripted:scripted", frame=0.0)
+    sent = recorded(view)
+    drive(view, replay(tmp_path / "t.jsonl"))
+    assert (view.reasoning, view.answer) == ("Think it over.", "Done.")
+    assert "".join(m.get("r", "") for m in sent) == "Think it over."

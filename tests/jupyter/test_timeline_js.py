@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from rlm_toolkit.agents.events import AgentEvent
 from rlm_jupyter.timeline import TimelineView, drive
+from rlm_toolkit.agents.events import AgentEvent
 
 pytestmark = pytest.mark.browser
 
@@ -138,3 +138,40 @@ def test_operations_lost_before_the_module_was_bound_are_asked_for_again(browser
         page.evaluate("msg => window.model.deliver(msg)", message)
     full = page.locator("#a .rlm-timeline").inner_text()
     assert "search" in full and "fetch" in full and "TimeoutError" in full
+
+
+def test_a_steps_reasoning_grows_in_its_thinking_row_then_folds(browser_page):
+    """The operations of a thinking model's step: the reasoning grows as text in an open "Thinking"
+    <details> of the step, which folds once the step's text begins; a late view rebuilds it folded."""
+    events = [AgentEvent(type="reasoning", content=piece, step=1)
+              for piece in ("I should ", "add ", HOSTILE, " then answer.")]
+    events += [AgentEvent(type="token", content="The sum ", step=1),
+               AgentEvent(type="token", content="is 3.", step=1),
+               AgentEvent(type="final", content="The sum is 3.", step=1, duration=1.0)]
+    view = TimelineView("scripted:scripted", frame=0.0)
+    sent: list[dict] = []
+    view.send = sent.append  # type: ignore[method-assign]
+    drive(view, iter(events))
+    page = browser_page.page
+    page.set_content(PAGE)
+    page.wait_for_function("typeof window.setup === 'function'")
+    page.evaluate("source => window.setup(source)", TimelineView._esm)
+    seen = []
+    for msg in sent:
+        page.evaluate("msg => window.model.deliver(msg)", msg)
+        seen.append(page.evaluate("""() => { const d = document.querySelector('#a .rlm-step .rlm-thinking');
+            const answer = document.querySelector('#a .rlm-step .rlm-live, #a .rlm-step .rlm-final');
+            if (!d) return null;
+            return [d.querySelector('.rlm-thinking-text').textContent.length, d.open, !!answer]; }"""))
+    growing = [s for s in seen if s is not None and not s[2]]
+    assert len(growing) >= 3 and [s[0] for s in growing] == sorted(s[0] for s in growing)
+    assert growing[0][0] < growing[-1][0] and all(s[1] for s in growing)  # open while it grows
+    assert all(not s[1] for s in seen if s is not None and s[2])  # folded once the step's text began
+    thinking = page.locator("#a .rlm-step[data-step='1'] .rlm-reasoning .rlm-thinking-text")
+    assert thinking.text_content() == "I should add " + HOSTILE + " then answer."
+    assert page.locator("#a img, #a script").count() == 0 and page.evaluate("window.__pwned") is None
+    page.evaluate("snap => window.model.set('snapshot', snap)", json.loads(json.dumps(view.snapshot)))
+    page.evaluate("window.lateView()")
+    assert not page.evaluate("() => document.querySelector('#b .rlm-thinking').open")
+    assert page.locator("#b .rlm-thinking-text").text_content() == thinking.text_content()
+    assert browser_page.errors == []

@@ -48,7 +48,9 @@ What is 2 + 40?
 
 
 @pytest.mark.parametrize("jupyter_frontend", ["lab"], indirect=True)
-def test_live_timeline_grows_then_shows_step_messages(jupyter_frontend: JupyterServer, browser_page: BrowserPage):
+def test_live_timeline_grows_then_shows_step_messages(
+    jupyter_frontend: JupyterServer, browser_page: BrowserPage
+):
     jupyter_frontend.write_notebook("live_timeline.ipynb", ["%load_ext rlm_jupyter", SETUP, RUN])
     open_notebook(browser_page, jupyter_frontend, "live_timeline.ipynb")
     mark = browser_page.mark()

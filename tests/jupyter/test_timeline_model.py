@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rlm_toolkit.agents.events import AgentEvent
 from rlm_jupyter._timeline_model import OBSERVATION_LIMIT, TimelineModel, merge_ops
+from rlm_toolkit.agents.events import AgentEvent
 
 T0 = 1_000_000.0
 
@@ -134,3 +134,24 @@ def test_folding_a_long_run_costs_linear_time():
 
     small, large = min(cost(4_000) for _ in range(3)), min(cost(40_000) for _ in range(2))
     assert large / small < 30, (small, large)  # 10x the events: ~10x the time (quadratic: ~100x)
+
+
+def test_reasoning_is_a_folded_thinking_row_of_its_step():
+    from rlm_jupyter.render import timeline_html
+
+    model = TimelineModel("m", started_at=T0)
+    ops = []
+    for event in [ev("reasoning", 0.05, content="I should ", step=1),
+                  ev("reasoning", 0.07, content="<img src=x onerror=alert(1)> add.", step=1),
+                  *run_events()]:
+        ops.extend(model.apply(event))
+    merged = merge_ops(ops)
+    assert merged[1] == {"op": "reasoning", "step": 1, "delta": "I should <img src=x onerror=alert(1)> add."}
+    step = model.steps[1]
+    assert [r.kind for r in step.rows][:2] == ["reasoning", "thought"]
+    assert model.tokens == 4  # reasoning is not answer tokens
+    html = timeline_html(model)
+    assert '<div class="rlm-row rlm-reasoning"><details class="rlm-thinking">' in html
+    assert "<img" not in html and "&lt;img" in html
+    assert "(thinking: 6 words, folded in the HTML output)" in model.text()
+    assert "*(thinking: 6 words" in model.markdown() and "onerror" not in model.markdown()

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
+from rlm_jupyter._timeline_model import merge_ops
+from rlm_jupyter.timeline import FRAME, TimelineView, drive
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
 from rlm_toolkit.agents import ReActAgent
 from rlm_toolkit.agents.events import AgentEvent
 from rlm_toolkit.trace import replay
-from rlm_jupyter._timeline_model import merge_ops
-from rlm_jupyter.timeline import FRAME, TimelineView, drive
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -120,7 +120,9 @@ def test_display_bundle_has_the_transcript_when_done():
     view = TimelineView("m", steps=[{"messages": [{"role": "user", "content": "<script>x</script> $5"}]}])
     captured(view)
     data, _ = view._repr_mimebundle_()
-    assert WIDGET_MIME in data and data["text/plain"].startswith("<rlm agent: m") and "text/markdown" not in data
+    assert (
+        WIDGET_MIME in data and data["text/plain"].startswith("<rlm agent: m") and "text/markdown" not in data
+    )
     drive(view, iter([AgentEvent(type="thought", content="<img src=x onerror=alert(1)>", step=1),
                       AgentEvent(type="action", tool_name="t", input={"q": "<b>"}, step=1, call_id="c"),
                       AgentEvent(type="observation", content="o" * 500, step=1, call_id="c", is_error=True),

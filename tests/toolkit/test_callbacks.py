@@ -42,7 +42,9 @@ class AsyncRecorder(StreamingCallback):
 
 
 def rlm_for(server, **kwargs) -> RLM:
-    return RLM.from_openai("gpt-4o", base_url=server.base_url, api_key=server.api_key, retry_backoff=0.01, **kwargs)
+    return RLM.from_openai(
+        "gpt-4o", base_url=server.base_url, api_key=server.api_key, retry_backoff=0.01, **kwargs
+    )
 
 
 def test_lifecycle_order_constructor_then_per_call_in_callers_thread(openai_server):
@@ -77,8 +79,15 @@ def test_async_handlers_in_sync_and_async_calls_keep_order(openai_server):
         return [c async for c in rlm.astream("hi")]
 
     assert asyncio.run(main()) == ["4", "5"]
-    assert log == [("async", "token", "1"), ("async", "token", "2"), ("async", "token", "3"), ("async", "end", "123"),
-                   ("async", "token", "4"), ("async", "token", "5"), ("async", "end", "45")]
+    assert log == [
+        ("async", "token", "1"),
+        ("async", "token", "2"),
+        ("async", "token", "3"),
+        ("async", "end", "123"),
+        ("async", "token", "4"),
+        ("async", "token", "5"),
+        ("async", "end", "45"),
+    ]
 
 
 def test_on_llm_error_gets_the_partial_text(openai_server):
@@ -99,7 +108,9 @@ def test_a_raising_handler_is_reported_by_name_and_the_stream_goes_on(openai_ser
     openai_server.script(Stream(["a", "b"]))
     log: list = []
     rlm = rlm_for(openai_server, callbacks=[Broken(), Recorder("ok", log)])
-    with pytest.warns(CallbackWarning, match=r"Broken\.on_llm_new_token raised ValueError: bad token") as warned:
+    with pytest.warns(
+        CallbackWarning, match=r"Broken\.on_llm_new_token raised ValueError: bad token"
+    ) as warned:
         assert rlm.run("hi") == "ab"
     assert [str(w.message).rsplit(" ", 1)[-1] for w in warned] == ["'a'", "'b'"]  # each one reported
     assert [e[2] for e in log if e[1] == "token"] == ["a", "b"]
@@ -136,7 +147,10 @@ def test_per_call_overrides_reach_the_wire(openai_server):
     rlm.run("hi")
     rlm.run("hi", system="Be long.", temperature=0.7, max_tokens=12, top_p=0.5, stop="END", seed=3)
     first, second = openai_server.requests
-    assert first["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    assert first["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+    ]
     assert first["temperature"] == 0.1 and "max_tokens" not in first
     assert second["messages"][0] == {"role": "system", "content": "Be long."}
     assert {k: second[k] for k in ("temperature", "max_tokens", "top_p", "stop", "seed")} == {

@@ -55,7 +55,7 @@ def assert_closed_quickly(server, started: float) -> None:
 def test_break_out_of_a_bare_for_loop(openai_server, nothing_left_running):
     openai_server.script(SLOW)
     rlm = rlm_for(openai_server)
-    for chunk in rlm.stream("hi"):
+    for _chunk in rlm.stream("hi"):
         break
     started = time.monotonic()
     assert_closed_quickly(openai_server, started)
@@ -80,7 +80,7 @@ def test_with_block(openai_server, nothing_left_running):
     openai_server.script(SLOW)
     rlm = rlm_for(openai_server)
     with rlm.stream("hi") as chunks:
-        for chunk in chunks:
+        for _chunk in chunks:
             break
         kept = chunks  # still referenced: only the with block can close it
         started = time.monotonic()
@@ -150,7 +150,7 @@ def test_async_with_and_break(openai_server, nothing_left_running):
 
     async def main():
         async with rlm.astream("hi") as chunks:
-            async for chunk in chunks:
+            async for _chunk in chunks:
                 break
         return time.monotonic()
 
@@ -177,7 +177,7 @@ def test_break_out_of_a_bare_async_for(openai_server, nothing_left_running):
     rlm = rlm_for(openai_server)
 
     async def main():
-        async for chunk in rlm.astream("hi"):
+        async for _chunk in rlm.astream("hi"):
             break
         started = time.monotonic()
         assert await asyncio.to_thread(openai_server.wait_disconnect, BOUND)

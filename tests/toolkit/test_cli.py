@@ -25,7 +25,10 @@ def test_streams_the_answer_with_options_on_the_wire(openai_server):
     assert done.stdout == "Да, конечно.\n"
     assert "openai:gpt-4o · done · finish stop" in done.stderr and "tokens/s" in done.stderr
     body = openai_server.requests[0]
-    assert body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Привет"}]
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Привет"},
+    ]
     assert body["temperature"] == 0.3 and body["max_tokens"] == 20 and body["model"] == "gpt-4o"
 
 
@@ -41,7 +44,11 @@ def test_typed_error_is_one_line_without_the_key(openai_server):
     done = rlm_cli(openai_server, "hi", "-m", "openai:gpt-4o")
     assert done.returncode == 1
     assert done.stderr.startswith("rlm: AuthenticationError: 401") and done.stderr.count("\n") == 1
-    assert "Traceback" not in done.stderr and TEST_KEY[3:8] not in done.stderr and TEST_KEY[-4:] not in done.stderr
+    assert (
+        "Traceback" not in done.stderr
+        and TEST_KEY[3:8] not in done.stderr
+        and TEST_KEY[-4:] not in done.stderr
+    )
 
 
 def test_cut_stream_keeps_the_partial_output_and_fails(openai_server):
@@ -85,7 +92,9 @@ def test_rlm_console_script(openai_server):
         pytest.skip("the rlm console script is not installed in this environment (pip install -e .)")
     openai_server.script(Stream("from the script"))
     env = {**os.environ, **openai_server.env}
-    done = subprocess.run([str(script), "hi", "-m", "gpt-4o"], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(script), "hi", "-m", "gpt-4o"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0 and done.stdout == "from the script\n", done.stderr
 
 
@@ -98,8 +107,15 @@ def test_missing_key_names_the_variable():
     assert "local:smollm2" in done.stderr and done.stderr.count("\n") == 1
 
 
-HOSTILE_CHUNKS = ["Hi", "\x1b]0;pwned\x07", "\x1b[2J\x1b[H", "\x1b]52;c;ZXZpbA==\x07", " done\r", "\nnext\x9b31m",
-                  " end\r"]
+HOSTILE_CHUNKS = [
+    "Hi",
+    "\x1b]0;pwned\x07",
+    "\x1b[2J\x1b[H",
+    "\x1b]52;c;ZXZpbA==\x07",
+    " done\r",
+    "\nnext\x9b31m",
+    " end\r",
+]
 
 
 def rlm_on_a_terminal(server, *args: str) -> bytes:

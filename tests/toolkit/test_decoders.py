@@ -23,7 +23,10 @@ SSE_CASES = {
     "crlf": (b"data: a\r\n\r\ndata: b\r\n\r\n", [ServerSentEvent("a"), ServerSentEvent("b")]),
     "cr": (b"data: a\r\rdata: b\r\r", [ServerSentEvent("a"), ServerSentEvent("b")]),
     "mixed": (b"data: a\r\n\rdata: b\n\r\n", [ServerSentEvent("a"), ServerSentEvent("b")]),
-    "one space stripped": (b"data:  two\n\ndata:none\n\n", [ServerSentEvent(" two"), ServerSentEvent("none")]),
+    "one space stripped": (
+        b"data:  two\n\ndata:none\n\n",
+        [ServerSentEvent(" two"), ServerSentEvent("none")],
+    ),
     "multi-line data": (b"data: one\ndata:\ndata: three\n\n", [ServerSentEvent("one\n\nthree")]),
     "comments": (b": keep-alive\ndata: x\n: more\n\n:\n\n", [ServerSentEvent("x")]),
     "event id retry": (
@@ -81,9 +84,13 @@ def test_utf8_character_split_across_chunks(cut: int) -> None:
 
 
 def test_openai_stream_bytewise_equals_whole() -> None:
-    body = b"".join(
-        b'data: {"choices":[{"delta":{"content":"%s"}}]}\r\n\r\n' % word.encode() for word in ["Hi", " ", "там"]
-    ) + b"data: [DONE]\r\n\r\n"
+    body = (
+        b"".join(
+            b'data: {"choices":[{"delta":{"content":"%s"}}]}\r\n\r\n' % word.encode()
+            for word in ["Hi", " ", "там"]
+        )
+        + b"data: [DONE]\r\n\r\n"
+    )
     whole = feed_all(SSEDecoder(), body, bytewise=False)
     assert [e.data for e in whole][-1] == "[DONE]" and len(whole) == 4
     assert feed_all(SSEDecoder(), body, bytewise=True) == whole
@@ -91,7 +98,12 @@ def test_openai_stream_bytewise_equals_whole() -> None:
 
 @BYTEWISE
 def test_line_decoder_flush_returns_last_line(bytewise: bool) -> None:
-    assert feed_all(LineDecoder(), b"one\r\ntwo\rthree\nfour", bytewise=bytewise) == ["one", "two", "three", "four"]
+    assert feed_all(LineDecoder(), b"one\r\ntwo\rthree\nfour", bytewise=bytewise) == [
+        "one",
+        "two",
+        "three",
+        "four",
+    ]
 
 
 @BYTEWISE

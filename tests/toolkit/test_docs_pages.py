@@ -41,8 +41,12 @@ def run_page(name: str, env: dict[str, str]) -> list[tuple[str, str | None, str]
 
 @pytest.mark.parametrize("page", ["callbacks.md", "providers.md"])
 def test_page_snippets_print_what_the_page_shows(page, openai_server):
-    thinking = ResponsesStream().reasoning("**Checking divisors** 221 = 13 × 17.").message("No: 221 = 13 × 17.")
-    openai_server.script(Stream(["Volga,", " Nile,", " Amazon."]), Unauthorized(), thinking.completed(reasoning=64))
+    thinking = (
+        ResponsesStream().reasoning("**Checking divisors** 221 = 13 × 17.").message("No: 221 = 13 × 17.")
+    )
+    openai_server.script(
+        Stream(["Volga,", " Nile,", " Amazon."]), Unauthorized(), thinking.completed(reasoning=64)
+    )
     results = run_page(page, openai_server.env)
     assert len(results) >= 3
     for code, expected, actual in results:

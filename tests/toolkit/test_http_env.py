@@ -12,7 +12,9 @@ def test_loopback_server_is_reached_directly_even_with_a_proxy_set(openai_server
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     openai_server.script(Stream("direct"))
-    rlm = RLM.from_openai("gpt-4o", base_url=openai_server.base_url, api_key=openai_server.api_key, max_retries=0)
+    rlm = RLM.from_openai(
+        "gpt-4o", base_url=openai_server.base_url, api_key=openai_server.api_key, max_retries=0
+    )
     assert rlm.run("hi") == "direct"
 
 
@@ -23,7 +25,8 @@ def test_a_remote_server_goes_through_the_environment_proxy(openai_server, monke
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     openai_server.script(Stream("via proxy"))
-    rlm = RLM.from_openai("gpt-4o", base_url="http://api.example.invalid/v1", api_key="sk-viaproxy-0123456789",
-                          max_retries=0)
+    rlm = RLM.from_openai(
+        "gpt-4o", base_url="http://api.example.invalid/v1", api_key="sk-viaproxy-0123456789", max_retries=0
+    )
     assert rlm.run("hi") == "via proxy"
     assert openai_server.headers[0]["host"] == "api.example.invalid"

@@ -51,7 +51,9 @@ def test_normal_stream_usage_and_finish(openai_server):
 @pytest.mark.parametrize("line_end", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
 def test_every_line_ending_over_http(openai_server, line_end):
     chunks = ["Привет", ", ", "мир", " 🌍", "\n\nok"]
-    openai_server.script(Stream(chunks, line_end=line_end, tool_calls=[{"name": "f", "arguments": {"x": "é"}}]))
+    openai_server.script(
+        Stream(chunks, line_end=line_end, tool_calls=[{"name": "f", "arguments": {"x": "é"}}])
+    )
     rlm = make_rlm(openai_server)
     assert list(rlm.stream("hi")) == chunks
     assert rlm.last_response.tool_calls[0].arguments == '{"x": "\\u00e9"}'

@@ -324,3 +324,38 @@ def test_without_the_extra_the_error_names_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as if not installed
     with pytest.raises(MissingDependencyError, match=r"rlm\[otel\]"):
         otel.OTelCallback()
+
+
+def test_a_denied_tool_call_is_an_execute_tool_span_with_error_type_denied(tmp_path, memory):
+    from rlm_toolkit.agents import ReActAgent
+
+    provider, exporter = memory
+    model = RLM(ScriptedProvider(turns=[ScriptedTurn(tool_calls=[{"id": "c1", "name": "add",
+                                                                  "arguments": {"a": 1, "b": 2}}]), "No."]))
+    agent = ReActAgent(model, tools=[add], approve=lambda request: "not today")
+    agent.run("1+2", record=tmp_path / "run.jsonl", callbacks=[otel.OTelCallback(provider)])
+    replayed = load(tmp_path / "run.jsonl").to_otel(tracer_provider=provider)
+    live = [s for s in exporter.get_finished_spans() if s.name == "execute_tool add"]
+    for span in (live[0], next(s for s in replayed if s.name == "execute_tool add")):
+        assert span.attributes[names().ERROR_TYPE] == "denied"
+        assert span.status.description == "denied: The call to 'add' was denied and did not run: not today."
+
+
+def test_a_thinking_models_reasoning_is_a_reasoning_part(tmp_path, memory):
+    """Live and from the trace alike: a step's reasoning events are one ``reasoning`` part, first."""
+    from rlm_toolkit.agents import ReActAgent
+
+    turns = [ScriptedTurn(reasoning="Add them with the tool.", chunks="Adding.",
+                          tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}]),
+             ScriptedTurn(reasoning="Got 3.", chunks="It is 3.")]
+    provider, _ = memory
+    live = otel.OTelCallback(provider, capture_content=True)
+    agent = ReActAgent(ScriptedProvider(turns=turns), tools=[add])
+    agent.run("1 + 2?", record=str(tmp_path / "run.jsonl"), callbacks=[live])
+    exported = otel.export_trace(tmp_path / "run.jsonl", tracer_provider=provider, capture_content=True)
+    for spans in (live.spans, exported):
+        chats = [s for s in spans if s.name.startswith("chat")]
+        parts = [json.loads(c.attributes[GA.GEN_AI_OUTPUT_MESSAGES])[0]["parts"] for c in chats]
+        assert parts[0][0] == {"type": "reasoning", "content": "Add them with the tool."}
+        assert parts[1][:2] == [{"type": "reasoning", "content": "Got 3."},
+                                {"type": "text", "content": "It is 3."}]

@@ -13,10 +13,10 @@ import types
 import rlm_toolkit
 
 EXPECTED = {
-    "RLM", "Response", "TextStream", "AsyncTextStream",
+    "RLM", "Response", "TextStream", "AsyncTextStream", "image", "Image",
     "StreamingCallback", "AsyncStreamingCallback", "CallbackWarning",
     "Provider", "Request", "ScriptedProvider", "ScriptedTurn",
-    "TextDelta", "ToolCallDelta", "ToolCall", "Usage", "Finish",
+    "TextDelta", "ReasoningDelta", "ToolCallDelta", "ToolCall", "Usage", "Finish",
     "RLMError", "UsageError", "ConfigurationError", "MissingCredentialsError", "MissingDependencyError",
     "ProviderError", "APIConnectionError", "APITimeoutError", "APIStatusError", "AuthenticationError",
     "RateLimitError", "BadRequestError", "ServerError", "IncompleteStreamError", "MalformedResponseError",
@@ -25,8 +25,8 @@ EXPECTED = {
 
 #: Modules without a leading underscore: each one's names are public (the rest can move freely).
 PUBLIC_MODULES = {
-    "agents", "budget", "callbacks", "cost", "errors", "events", "otel", "otel_import", "providers",
-    "response", "rlm", "trace", "trace_diff", "web", "web_ui_stream",
+    "agents", "budget", "callbacks", "cost", "errors", "events", "images", "otel", "otel_import",
+    "providers", "response", "rlm", "trace", "trace_diff", "web", "web_ui_stream",
 }
 
 
@@ -57,7 +57,8 @@ def test_import_loads_no_http_model_jupyter_or_otel_code():
         "import sys, json, rlm_toolkit\n"
         "heavy = ('httpx', 'llama_cpp', 'openai', 'opentelemetry', 'IPython', 'rlm_jupyter',\n"
         "         'genai_prices',\n"
-        "         'rlm_toolkit.providers.openai', 'rlm_toolkit.providers.local', 'rlm_toolkit.trace')\n"
+        "         'rlm_toolkit.providers.openai', 'rlm_toolkit.providers.local', 'rlm_toolkit.trace',\n"
+        "         'matplotlib', 'PIL')\n"
         "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,

@@ -33,14 +33,22 @@ def test_delay_is_per_chunk():
 
 
 def test_tool_calls_stream_in_pieces_and_assemble():
-    turn = ScriptedTurn(chunks="Let me add.", tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2}},
-                                                        {"name": "echo", "arguments": '{"s": "x"}', "id": "c9"}])
+    turn = ScriptedTurn(
+        chunks="Let me add.",
+        tool_calls=[
+            {"name": "add", "arguments": {"a": 1, "b": 2}},
+            {"name": "echo", "arguments": '{"s": "x"}', "id": "c9"},
+        ],
+    )
     rlm = RLM(ScriptedProvider(turn))
     events = list(rlm.stream_events("x"))
     pieces = [e for e in events if e.type == "tool_call"]
     assert len(pieces) > 2
     calls = rlm.last_response.tool_calls
-    assert [(c.name, json.loads(c.arguments)) for c in calls] == [("add", {"a": 1, "b": 2}), ("echo", {"s": "x"})]
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == [
+        ("add", {"a": 1, "b": 2}),
+        ("echo", {"s": "x"}),
+    ]
     assert calls[1].call_id == "c9" and rlm.last_response.finish_reason == "tool_calls"
     assert rlm.last_response.text == "Let me add."
 

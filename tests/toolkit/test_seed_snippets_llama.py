@@ -59,7 +59,9 @@ def test_websocket_snippet_against_llama_cpp_server(llama_server, serve_asgi, mo
 def test_sse_snippet_against_llama_cpp_server(llama_server, serve_asgi, monkeypatch):
     app = exec_app(snippet("SSE"), llama_server, monkeypatch)
     decoder, events = SSEDecoder(), []
-    with httpx.stream("GET", serve_asgi(app) + "/stream", params={"query": "Привет"}, timeout=120) as response:
+    with httpx.stream(
+        "GET", serve_asgi(app) + "/stream", params={"query": "Привет"}, timeout=120
+    ) as response:
         assert response.status_code == 200
         for piece in response.iter_bytes():
             events.extend(decoder.feed(piece))

@@ -31,7 +31,9 @@ def agent_events(step_pause: float = 0.0):
         yield AgentEvent(type="thought", content="I should add.", step=1, streamed=True)
         yield AgentEvent(type="action", tool_name="add", input={"a": 1, "b": 2}, step=1, call_id="c1")
         time.sleep(step_pause)
-        yield AgentEvent(type="observation", content="3", tool_name="add", step=1, call_id="c1", duration=0.01)
+        yield AgentEvent(
+            type="observation", content="3", tool_name="add", step=1, call_id="c1", duration=0.01
+        )
         for piece in ("The ", "sum ", "is 3."):
             yield AgentEvent(type="token", content=piece, step=2)
         yield AgentEvent(type="final", content="The sum is 3.", step=2, duration=0.2)
@@ -138,7 +140,9 @@ def test_replay_next_with_timeout_raises_empty_until_due(tmp_path):
 def test_failed_run_replays_its_error_after_its_events(tmp_path, monkeypatch):
     path = tmp_path / "fail.jsonl"
     boom = ProviderError("server fell over")
-    rlm = RLM(ScriptedProvider(ScriptedTurn(chunks=["part", "ial"], error=boom, error_after=2)), max_retries=0)
+    rlm = RLM(
+        ScriptedProvider(ScriptedTurn(chunks=["part", "ial"], error=boom, error_after=2)), max_retries=0
+    )
     with pytest.raises(ProviderError):
         list(rlm.stream("x", record=path))
     trace = load(path)
@@ -164,9 +168,11 @@ def test_no_key_is_ever_written(tmp_path, monkeypatch):
     assert len([r for r in lines(path) if r["type"] == "event" and "text" in r["event"]]) == 8
 
     path2 = tmp_path / "agent.jsonl"
-    events = [AgentEvent(type="action", tool_name="env", input={"api_key": "whatever", "q": FAKE_KEY}, step=1),
-              AgentEvent(type="observation", content="token=plainsecretvalue123", step=1),
-              AgentEvent(type="final", content="done", step=1)]
+    events = [
+        AgentEvent(type="action", tool_name="env", input={"api_key": "whatever", "q": FAKE_KEY}, step=1),
+        AgentEvent(type="observation", content="token=plainsecretvalue123", step=1),
+        AgentEvent(type="final", content="done", step=1),
+    ]
     history = [{"messages": [{"role": "user", "content": FAKE_KEY}],
                 "headers": {"Authorization": "Bearer abc.def"}}]
     list(record(iter(events), path2, model="m", history=history))

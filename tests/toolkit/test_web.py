@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from rlm_toolkit import RLM, errors
-from rlm_toolkit._decoders import SSEDecoder, ServerSentEvent
+from rlm_toolkit._decoders import ServerSentEvent, SSEDecoder
 from rlm_toolkit.web import sse_event, sse_response
 from tests.fixtures.openai_server import TEST_KEY, Stream, Unauthorized
 
@@ -169,3 +169,35 @@ def test_a_websocket_client_leaving_closes_the_model_connection(openai_server, s
         assert json.loads(ws.recv(timeout=10)) == {"type": "text", "text": "word"}
     assert openai_server.wait_disconnect(3)
     assert openai_server.completed == 0
+
+
+def test_an_event_stream_sends_reasoning_apart_from_the_answer(serve_asgi):
+    """``sse_response(rlm.astream_events(...))``: reasoning as ``event: reasoning`` (line breaks
+    kept), the answer as plain data events, then done; usage and finish are not sent."""
+    import asyncio
+
+    from fastapi import FastAPI
+
+    from rlm_toolkit import ScriptedProvider, ScriptedTurn
+    from rlm_toolkit.web import ws_frames
+
+    turn = ScriptedTurn(reasoning=["Step one.\n", "Step two."], chunks=["The ", "answer."])
+    app = FastAPI()
+
+    @app.get("/stream")
+    async def stream(query: str):
+        return sse_response(RLM(ScriptedProvider(turns=[turn])).astream_events(query))
+
+    events = fetch_events(serve_asgi(app))
+    assert [(e.event, e.data) for e in events[:-1]] == [
+        ("reasoning", "Step one.\n"), ("reasoning", "Step two."), ("message", "The "), ("message", "answer.")]
+    assert events[-1].event == "done"
+
+    async def frames():
+        source = RLM(ScriptedProvider(turns=[turn])).astream_events("q")
+        return [json.loads(frame) async for frame in ws_frames(source)]
+
+    got = asyncio.run(frames())
+    assert got[:3] == [{"type": "reasoning", "text": "Step one.\n"},
+                       {"type": "reasoning", "text": "Step two."}, {"type": "text", "text": "The "}]
+    assert got[-1]["type"] == "done"

@@ -59,6 +59,19 @@ def make_app():
         agent = ReActAgent(ScriptedProvider(turns=TEXT), tools=[add], mode="text")
         return web.ui_message_response(agent.astream(web.messages_from_ui(await request.json())))
 
+    @app.post("/reasoning")
+    async def reasoning(request: Request):
+        turn = ScriptedTurn(reasoning="Adding one and two.", chunks="It is 3.")
+        return web.ui_message_response(RLM(ScriptedProvider(turns=[turn])).astream_events("q"))
+
+    @app.post("/agent-reasoning")
+    async def agent_reasoning(request: Request):
+        turns = [ScriptedTurn(reasoning="I need the add tool.", chunks="Let me add.",
+                              tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}}]),
+                 ScriptedTurn(reasoning="It gave 3.", chunks="The sum is 3.")]
+        agent = ReActAgent(ScriptedProvider(turns=turns), tools=[add], mode="native")
+        return web.ui_message_response(agent.astream(web.messages_from_ui(await request.json())))
+
     @app.post("/tool-error")
     async def tool_error(request: Request):
         turns = [
@@ -66,6 +79,11 @@ def make_app():
             "Cannot divide by zero.",
         ]
         agent = ReActAgent(ScriptedProvider(turns=turns), tools=[divide], mode="native")
+        return web.ui_message_response(agent.astream(web.messages_from_ui(await request.json())))
+
+    @app.post("/denied")
+    async def denied(request: Request):
+        agent = ReActAgent(ScriptedProvider(turns=NATIVE), tools=[add], approve=lambda r: "no adding today")
         return web.ui_message_response(agent.astream(web.messages_from_ui(await request.json())))
 
     @app.post("/error")
@@ -149,6 +167,36 @@ def test_text_react_thoughts_arrive_as_reasoning(app_url, read_ui_stream):
     assert all(p["state"] == "done" for p in parts(result, "reasoning"))
     assert parts(result, "dynamic-tool")[0]["state"] == "output-available"
     assert [p["text"] for p in parts(result, "text")] == ["3"]
+
+
+def test_a_denied_call_is_asked_then_denied_as_the_sdk_shows_it(app_url, read_ui_stream):
+    result = read_ui_stream(app_url + "/denied")
+    assert result["errors"] == []
+    kinds = [c["type"] for c in result["chunks"]]
+    assert kinds.index("tool-input-available") < kinds.index("tool-approval-request") < kinds.index(
+        "tool-output-denied")
+    [tool] = parts(result, "dynamic-tool")
+    assert tool["state"] == "output-denied" and tool["approval"]["id"] == "c1"
+
+
+def test_model_reasoning_arrives_as_a_reasoning_part_before_the_text(app_url, read_ui_stream):
+    result = read_ui_stream(app_url + "/reasoning")
+    assert result["errors"] == []
+    kinds = [p["type"] for p in result["message"]["parts"] if p["type"] in ("reasoning", "text")]
+    assert kinds == ["reasoning", "text"]
+    [thinking] = parts(result, "reasoning")
+    assert thinking["text"] == "Adding one and two." and thinking["state"] == "done"
+    assert [p["text"] for p in parts(result, "text")] == ["It is 3."]
+    chunks = [c["type"] for c in result["chunks"]]
+    assert chunks.index("reasoning-end") < chunks.index("text-start")
+
+
+def test_agent_reasoning_arrives_per_step(app_url, read_ui_stream):
+    result = read_ui_stream(app_url + "/agent-reasoning")
+    assert result["errors"] == []
+    assert [p["text"] for p in parts(result, "reasoning")] == ["I need the add tool.", "It gave 3."]
+    assert [p["text"] for p in parts(result, "text")] == ["Let me add.", "The sum is 3."]
+    assert parts(result, "dynamic-tool")[0]["state"] == "output-available"
 
 
 def test_a_failing_tool_is_an_output_error_part(app_url, read_ui_stream):

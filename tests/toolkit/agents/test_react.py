@@ -69,7 +69,9 @@ def check_invariants(events):
 
 def test_one_tool_then_answer():
     agent, provider = agent_for(
-        ScriptedTurn(chunks="I will add.", tool_calls=[call("add", {"a": 2, "b": 40}, id="c1")]), "The sum is 42.")
+        ScriptedTurn(chunks="I will add.", tool_calls=[call("add", {"a": 2, "b": 40}, id="c1")]),
+        "The sum is 42.",
+    )
     events = list(agent.stream("2 + 40?"))
     check_invariants(events)
     assert kinds(events) == ["token"] * 3 + ["thought", "action", "observation"] + ["token"] * 4 + ["final"]
@@ -115,7 +117,9 @@ def test_run_returns_the_answer_and_several_calls_in_one_turn():
     ids=["raises", "unknown-tool", "bad-type", "missing-arg", "bad-json", "timeout"],
 )
 def test_tool_failures_become_error_observations_and_the_agent_goes_on(turn_call, tools, words):
-    agent, provider = agent_for(ScriptedTurn(tool_calls=[turn_call]), "Recovered.", tools=tools, tool_timeout=0.2)
+    agent, provider = agent_for(
+        ScriptedTurn(tool_calls=[turn_call]), "Recovered.", tools=tools, tool_timeout=0.2
+    )
     started = time.perf_counter()
     events = list(agent.stream("go"))
     assert time.perf_counter() - started < 1.5
@@ -130,7 +134,8 @@ def test_tool_failures_become_error_observations_and_the_agent_goes_on(turn_call
 
 def test_async_tool_and_astream_parity():
     def make():
-        return agent_for(ScriptedTurn(tool_calls=[call("lookup", {"key": "k"})]), "K it is.", tools=[lookup])[0]
+        turn = ScriptedTurn(tool_calls=[call("lookup", {"key": "k"})])
+        return agent_for(turn, "K it is.", tools=[lookup])[0]
 
     async def collect():
         return [e async for e in make().astream("go")], await make().arun("go")
@@ -164,7 +169,9 @@ def test_provider_error_mid_run_emits_error_and_final_then_raises():
     assert kinds(events) == ["action", "observation", "token", "token", "error", "final"]
     assert events[-2].content.startswith("ServerError: 500") and events[-1].is_error
     assert events[-1].content == "The answer"
-    assert agent.history[-1].error.startswith("ServerError") and agent.history[-1].response["state"] == "error"
+    assert (
+        agent.history[-1].error.startswith("ServerError") and agent.history[-1].response["state"] == "error"
+    )
 
 
 def test_error_before_any_text_and_arun_raises_typed():
@@ -244,7 +251,9 @@ def test_the_rlms_own_callbacks_run_once_in_the_callers_thread():
         def on_llm_new_token(self, token, **kw):
             seen.append((token, threading.get_ident()))
 
-    provider = ScriptedProvider(turns=[ScriptedTurn(tool_calls=[call("add", {"a": 1, "b": 1})]), ["Tw", "o."]])
+    provider = ScriptedProvider(
+        turns=[ScriptedTurn(tool_calls=[call("add", {"a": 1, "b": 1})]), ["Tw", "o."]]
+    )
     agent = ReActAgent(RLM(provider, callbacks=[OnModel()]), tools=[add])
     assert agent.run("x") == "Two."
     assert seen == [("Tw", threading.get_ident()), ("o.", threading.get_ident())]
@@ -259,7 +268,10 @@ def test_history_keeps_the_exact_messages_of_each_step():
     first, second = agent.history
     assert first.step == 1 and first.mode == "native" and first.params == {"temperature": 0}
     assert first.messages == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "5+6"}]
-    assert first.messages == provider.requests[0].messages and first.messages is not provider.requests[0].messages
+    assert (
+        first.messages == provider.requests[0].messages
+        and first.messages is not provider.requests[0].messages
+    )
     assert first.tools[0]["function"]["name"] == "add"
     assert first.text == "Adding." and first.tool_calls[0]["input"] == {"a": 5, "b": 6}
     assert first.observations[0]["content"] == "11" and first.response["finish_reason"] == "tool_calls"
@@ -290,8 +302,11 @@ def test_a_bare_for_break_stops_the_run_at_once():
         return x
 
     agent, provider = agent_for(
-        ScriptedTurn(chunks="a b c d e f", tool_calls=[call("record", {"x": 1})], delay=0.05), "end", tools=[record])
-    for event in agent.stream("go"):
+        ScriptedTurn(chunks="a b c d e f", tool_calls=[call("record", {"x": 1})], delay=0.05),
+        "end",
+        tools=[record],
+    )
+    for event in agent.stream("go"):  # noqa: B007  (the first event is checked below)
         break
     time.sleep(0.5)
     assert event.type == "token" and called == [] and len(provider.requests) == 1
@@ -309,7 +324,9 @@ def test_cancelling_astream_cancels_a_running_async_tool():
             state["cleaned"] = True
         return "late"
 
-    agent, _ = agent_for(ScriptedTurn(tool_calls=[call("wait_long", {"seconds": 30})]), "end", tools=[wait_long])
+    agent, _ = agent_for(
+        ScriptedTurn(tool_calls=[call("wait_long", {"seconds": 30})]), "end", tools=[wait_long]
+    )
 
     async def main():
         seen = []

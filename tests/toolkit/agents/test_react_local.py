@@ -60,8 +60,16 @@ def test_seed_snippet_against_llama_cpp_server(llama_server, monkeypatch):
 
 
 def test_text_mode_over_the_server_ends_with_one_final(llama_server):
-    agent = ReActAgent.from_openai("gpt-4o", tools=[add, search], base_url=llama_server.base_url, api_key="sk-local-x",
-                                   mode="text", max_steps=3, max_tokens=64, temperature=0)
+    agent = ReActAgent.from_openai(
+        "gpt-4o",
+        tools=[add, search],
+        base_url=llama_server.base_url,
+        api_key="sk-local-x",
+        mode="text",
+        max_steps=3,
+        max_tokens=64,
+        temperature=0,
+    )
     started = time.perf_counter()
     events = list(agent.stream("What is 2 + 3? Use the add tool."))
     check_run(events)

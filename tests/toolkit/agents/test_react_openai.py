@@ -53,7 +53,9 @@ def test_native_tool_calls_streamed_in_pieces_over_sse(openai_server):
     assert kinds[:5] == ["token"] * 4 + ["thought"]
     assert kinds[5:9] == ["action", "observation", "action", "observation"]
     assert kinds[-1] == "final" and kinds.count("final") == 1
-    assert events[5].input == {"a": 2, "b": 40} and events[5].call_id == "call_a" and events[6].content == "42"
+    assert (
+        events[5].input == {"a": 2, "b": 40} and events[5].call_id == "call_a" and events[6].content == "42"
+    )
     assert events[7].input == {"query": "python"} and events[8].call_id == "call_b"
     assert events[-1].content == "2 + 40 = 42, and Python is a language."
     first, second = openai_server.requests
@@ -122,5 +124,8 @@ def test_the_seed_snippet_prints_thoughts_actions_observations_tokens_and_answer
     assert "\n[Думает] I will search first." in printed
     assert "\n[Действие] search({'query': 'Python'})" in printed
     assert f"\n[Результат] {search('Python')[:100]}..." in printed
-    assert "Python is a popular programming language.\n[Ответ] Python is a popular programming language." in printed
+    assert (
+        "Python is a popular programming language.\n[Ответ] Python is a popular programming language."
+        in printed
+    )
     assert openai_server.requests[0]["model"] == "gpt-4o"

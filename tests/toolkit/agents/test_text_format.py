@@ -75,8 +75,9 @@ def test_hallucinated_observation_and_rambling_are_cut():
 
 @pytest.mark.parametrize(
     "junk",
-    ["", "\n\n", "Action:", "Action: None\nFinal Answer: x", "**Final Answer:** bold", "Thought:\nAction Input: {",
-     "ACTION INPUT: 3", "Final answer:", "AAAAAAAA", "Action: `add`\nAction Input: ```json\n{\"a\": 1, \"b\": 2}\n```"],
+    ["", "\n\n", "Action:", "Action: None\nFinal Answer: x", "**Final Answer:** bold",
+     "Thought:\nAction Input: {", "ACTION INPUT: 3", "Final answer:", "AAAAAAAA",
+     "Action: `add`\nAction Input: ```json\n{\"a\": 1, \"b\": 2}\n```"],
 )
 def test_junk_never_raises(junk):
     for chunks in splits(junk) if junk else [[junk]]:
@@ -142,8 +143,12 @@ def test_agent_in_text_mode_acts_observes_and_answers():
 
 
 def test_text_mode_errors_are_observations_too():
-    agent, provider = text_agent("Action: subtract\nAction Input: {}", "Action: add\nAction Input: {\"a\": \"x\"}",
-                                 "Final Answer: gave up", max_steps=5)
+    agent, provider = text_agent(
+        "Action: subtract\nAction Input: {}",
+        'Action: add\nAction Input: {"a": "x"}',
+        "Final Answer: gave up",
+        max_steps=5,
+    )
     events = list(agent.stream("go"))
     errors = [e.content for e in events if e.type == "observation" and e.is_error]
     assert "no tool named 'subtract'" in errors[0] and "missing required argument(s): b" in errors[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 import pytest
 
@@ -19,7 +19,7 @@ class Color(enum.Enum):
     BLUE = "blue"
 
 
-def search(query: str, limit: int = 3, tags: Optional[list[str]] = None, exact: bool = False) -> list[str]:
+def search(query: str, limit: int = 3, tags: list[str] | None = None, exact: bool = False) -> list[str]:
     """Search the documentation.
 
     A second paragraph that says more.
@@ -52,10 +52,17 @@ def numpy_style(x: float, mode: Literal["fast", "slow"] = "fast", color: Color =
 
 def test_schema_from_google_docstring_and_signature():
     t = tool(search)
-    assert t.name == "search" and t.description == "Search the documentation.\n\nA second paragraph that says more."
+    assert (
+        t.name == "search"
+        and t.description == "Search the documentation.\n\nA second paragraph that says more."
+    )
     props = t.parameters["properties"]
     assert props["query"] == {"type": "string", "description": "What to look for."}
-    assert props["limit"] == {"type": "integer", "description": "How many results to return at most.", "default": 3}
+    assert props["limit"] == {
+        "type": "integer",
+        "description": "How many results to return at most.",
+        "default": 3,
+    }
     assert props["tags"]["anyOf"] == [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]
     assert props["exact"] == {"type": "boolean", "default": False}
     assert t.parameters["required"] == ["query"]
@@ -68,7 +75,12 @@ def test_schema_from_numpy_docstring_literal_and_enum():
     assert t.description == "Scale a number."
     props = t.parameters["properties"]
     assert props["x"] == {"type": "number", "description": "The number."}
-    assert props["mode"] == {"enum": ["fast", "slow"], "type": "string", "description": "How to scale it.", "default": "fast"}
+    assert props["mode"] == {
+        "enum": ["fast", "slow"],
+        "type": "string",
+        "description": "How to scale it.",
+        "default": "fast",
+    }
     assert props["color"] == {"enum": ["red", "blue"], "default": "red"}
 
 
@@ -103,8 +115,16 @@ def test_decorator_forms_keep_the_function_callable():
 
 def test_arguments_are_checked_and_safely_coerced():
     t = tool(search)
-    assert t.validate({"query": "q", "limit": "5", "exact": "true"}) == {"query": "q", "limit": 5, "exact": True}
-    assert t.validate({"query": 42, "limit": 2.0, "tags": '["a"]'}) == {"query": "42", "limit": 2, "tags": ["a"]}
+    assert t.validate({"query": "q", "limit": "5", "exact": "true"}) == {
+        "query": "q",
+        "limit": 5,
+        "exact": True,
+    }
+    assert t.validate({"query": 42, "limit": 2.0, "tags": '["a"]'}) == {
+        "query": "42",
+        "limit": 2,
+        "tags": ["a"],
+    }
     assert t.validate({"query": "q", "tags": None}) == {"query": "q", "tags": None}
     for bad, words in [
         ({}, "missing required argument(s): query"),
@@ -117,7 +137,11 @@ def test_arguments_are_checked_and_safely_coerced():
         with pytest.raises(ToolInputError, match=words.replace("(", r"\(").replace(")", r"\)")):
             t.validate(bad)
     n = tool(numpy_style)
-    assert n.validate({"x": "1.5", "mode": "slow", "color": "blue"}) == {"x": 1.5, "mode": "slow", "color": "blue"}
+    assert n.validate({"x": "1.5", "mode": "slow", "color": "blue"}) == {
+        "x": 1.5,
+        "mode": "slow",
+        "color": "blue",
+    }
     with pytest.raises(ToolInputError, match="not one of"):
         n.validate({"x": 1, "mode": "medium"})
 
@@ -153,7 +177,7 @@ def test_bad_signatures():
     def odd(x: complex) -> None:
         """Odd type."""
 
-    def unresolved(x: "NoSuchType") -> None:  # noqa: F821
+    def unresolved(x: NoSuchType) -> None:  # noqa: F821
         """Forward reference that does not resolve."""
 
     with pytest.raises(UsageError, match=r"\*items cannot be filled"):
@@ -173,7 +197,9 @@ def test_single_function_and_tool_objects_and_untyped_parameters():
     t = as_tools(untyped)[0]
     assert t.parameters["properties"] == {"x": {}, "y": {"default": 2}}
     assert t.validate({"x": [1, "a"]}) == {"x": [1, "a"]}
-    custom = Tool(name="echo", description="Echo.", parameters={"type": "object", "properties": {}}, fn=lambda: "e")
+    custom = Tool(
+        name="echo", description="Echo.", parameters={"type": "object", "properties": {}}, fn=lambda: "e"
+    )
     assert as_tools([custom]) == [custom]
 
 
@@ -206,5 +232,6 @@ def test_agents_public_names_are_pinned():
     assert set(agents.__all__) == {
         "ReActAgent", "AgentEvent", "AgentEventType", "EVENT_TYPES", "AgentStream", "AsyncAgentStream",
         "StepRecord", "Tool", "tool", "as_tools", "ToolInputError", "AGENT_OPTIONS",
+        "ApprovalRequest", "ask_user",
     }
     assert all(hasattr(agents, name) for name in agents.__all__)

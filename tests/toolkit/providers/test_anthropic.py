@@ -24,7 +24,10 @@ KEY = "sk-ant-api03-TESTKEY0123456789abcdefghijkl"
 
 
 def start(input_tokens=10):
-    return ("message_start", {"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": input_tokens}}})
+    return (
+        "message_start",
+        {"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": input_tokens}}},
+    )
 
 
 def text_block(index=0):
@@ -52,7 +55,9 @@ def error(kind, message="boom"):
 
 
 def rlm_for(server, **kwargs) -> RLM:
-    return RLM(AnthropicProvider("claude-test", api_key=KEY, base_url=server.base_url), max_retries=0, **kwargs)
+    return RLM(
+        AnthropicProvider("claude-test", api_key=KEY, base_url=server.base_url), max_retries=0, **kwargs
+    )
 
 
 def test_text_stream_usage_and_request(vendor_server):
@@ -70,20 +75,42 @@ def test_text_stream_usage_and_request(vendor_server):
 
 
 def test_max_tokens_maps_to_length(vendor_server):
-    vendor_server.script(Reply(200, "text/event-stream", sse(start(), text_block(), text("a"), *end("max_tokens", 1))))
+    vendor_server.script(
+        Reply(200, "text/event-stream", sse(start(), text_block(), text("a"), *end("max_tokens", 1)))
+    )
     rlm = rlm_for(vendor_server)
     assert rlm.run("x", max_tokens=1) == "a" and rlm.last_response.finish_reason == "length"
     assert vendor_server.requests[0][2]["max_tokens"] == 1
 
 
 def test_tool_use_blocks_stream_as_tool_calls_and_history_converts(vendor_server):
-    tool_start = ("content_block_start", {"type": "content_block_start", "index": 1,
-                                          "content_block": {"type": "tool_use", "id": "toolu_1", "name": "add", "input": {}}})
+    tool_start = (
+        "content_block_start",
+        {
+            "type": "content_block_start",
+            "index": 1,
+            "content_block": {"type": "tool_use", "id": "toolu_1", "name": "add", "input": {}},
+        },
+    )
     pieces = [("content_block_delta", {"type": "content_block_delta", "index": 1,
                                        "delta": {"type": "input_json_delta", "partial_json": p}})
               for p in ('{"a": 1', ', "b": 2}')]
-    vendor_server.script(Reply(200, "text/event-stream", sse(
-        start(), text_block(), text("Let me add."), stop_block(), tool_start, *pieces, stop_block(1), *end("tool_use"))))
+    vendor_server.script(
+        Reply(
+            200,
+            "text/event-stream",
+            sse(
+                start(),
+                text_block(),
+                text("Let me add."),
+                stop_block(),
+                tool_start,
+                *pieces,
+                stop_block(1),
+                *end("tool_use"),
+            ),
+        )
+    )
     rlm = rlm_for(vendor_server)
     tools = [{"type": "function", "function": {"name": "add", "description": "Add.",
                                                "parameters": {"type": "object", "properties": {}}}}]
@@ -102,7 +129,9 @@ def test_tool_use_blocks_stream_as_tool_calls_and_history_converts(vendor_server
     call = response.tool_calls[0]
     assert (call.call_id, call.name, json.loads(call.arguments)) == ("toolu_1", "add", {"a": 1, "b": 2})
     body = vendor_server.requests[0][2]
-    assert body["tools"] == [{"name": "add", "description": "Add.", "input_schema": {"type": "object", "properties": {}}}]
+    assert body["tools"] == [
+        {"name": "add", "description": "Add.", "input_schema": {"type": "object", "properties": {}}}
+    ]
     assert body["messages"][1] == {"role": "assistant", "content": [
         {"type": "tool_use", "id": "toolu_0", "name": "add", "input": {"a": 0}}]}
     # The tool result and the next user turn merge into one user message: roles must alternate.
@@ -127,7 +156,9 @@ def test_error_events_mid_stream_are_typed_and_keep_partial_text(vendor_server, 
 
 
 def test_error_bodies_are_typed(vendor_server):
-    body = json.dumps({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}})
+    body = json.dumps(
+        {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}
+    )
     vendor_server.script(Reply(401, "application/json", [body.encode()]))
     with pytest.raises(AuthenticationError, match="invalid x-api-key"):
         rlm_for(vendor_server).run("x")

@@ -52,7 +52,8 @@ def test_a_provider_dropped_without_close_closes_its_pooled_connection(openai_se
             time.sleep(0.01)
         gc.collect()
     assert openai_server.open_connections == 0
-    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [str(w.message) for w in caught]
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not leaks, leaks
 
 
 def test_a_stream_left_early_closes_its_connection_and_the_next_call_opens_one(openai_server):
@@ -81,7 +82,9 @@ def test_an_agent_runs_all_its_steps_on_one_connection(openai_server):
 
 
 def test_the_responses_api_reuses_its_connection_too(openai_server):
-    provider = OpenAIResponsesProvider("gpt-5", api_key=openai_server.api_key, base_url=openai_server.base_url)
+    provider = OpenAIResponsesProvider(
+        "gpt-5", api_key=openai_server.api_key, base_url=openai_server.base_url
+    )
     rlm = RLM(provider, max_retries=0)
     openai_server.script(ResponsesStream().message("Hello").completed(),
                          ResponsesStream().message("again").completed())

@@ -92,7 +92,7 @@ def test_throughput_is_that_of_llama_cpp_called_directly():
     this guards against gave 0.25–0.4 every time). benchmarks/local_model.py measures the medians."""
     from benchmarks import local_model
 
-    for attempt in range(2):
+    for _attempt in range(2):
         result = local_model.measure(repeats=3, max_tokens=64)
         paths = ("stream", "astream", "agent")
         slow = {name: result[name] for name in paths if result[name]["best_ratio"] < 0.8}

@@ -22,8 +22,18 @@ def rlm_for(server, **kwargs) -> RLM:
 
 
 def test_text_usage_finish_and_request_shape(vendor_server):
-    vendor_server.script(Reply(200, "application/x-ndjson", ndjson(
-        line("Hel"), line("lo"), line("", True, done_reason="stop", prompt_eval_count=12, eval_count=2)), delay=0.01))
+    vendor_server.script(
+        Reply(
+            200,
+            "application/x-ndjson",
+            ndjson(
+                line("Hel"),
+                line("lo"),
+                line("", True, done_reason="stop", prompt_eval_count=12, eval_count=2),
+            ),
+            delay=0.01,
+        )
+    )
     rlm = rlm_for(vendor_server, system="Be brief.")
     assert list(rlm.stream("hi", temperature=0, max_tokens=5, seed=3)) == ["Hel", "lo"]
     response = rlm.last_response
@@ -36,7 +46,9 @@ def test_text_usage_finish_and_request_shape(vendor_server):
 
 def test_length_and_host_from_the_environment(vendor_server, monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", vendor_server.base_url.removeprefix("http://"))
-    vendor_server.script(Reply(200, "application/x-ndjson", ndjson(line("a"), line("", True, done_reason="length"))))
+    vendor_server.script(
+        Reply(200, "application/x-ndjson", ndjson(line("a"), line("", True, done_reason="length")))
+    )
     rlm = RLM("ollama:llama3.2")
     assert rlm.run("x") == "a" and rlm.last_response.finish_reason == "length"
 
@@ -71,14 +83,18 @@ def test_error_body_is_typed(vendor_server):
 
 
 def test_error_line_mid_stream_keeps_partial_text(vendor_server):
-    vendor_server.script(Reply(200, "application/x-ndjson", ndjson(line("par"), line("tial"), {"error": "out of memory"})))
+    vendor_server.script(
+        Reply(200, "application/x-ndjson", ndjson(line("par"), line("tial"), {"error": "out of memory"}))
+    )
     with pytest.raises(MalformedResponseError, match="out of memory") as info:
         rlm_for(vendor_server).run("x")
     assert info.value.partial_text == "partial"
 
 
 def test_bad_json_and_cut_stream(vendor_server):
-    vendor_server.script(Reply(200, "application/x-ndjson", [b'{"message": {"content": "a"}, "done": false}\n', b"{oops\n"]))
+    vendor_server.script(
+        Reply(200, "application/x-ndjson", [b'{"message": {"content": "a"}, "done": false}\n', b"{oops\n"])
+    )
     with pytest.raises(MalformedResponseError):
         rlm_for(vendor_server).run("x")
     vendor_server.script(Reply(200, "application/x-ndjson", ndjson(line("a"), line("b")), cut=True))

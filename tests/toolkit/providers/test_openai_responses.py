@@ -28,6 +28,8 @@ from ...fixtures.vendor_servers import Reply
 from ..test_cli import rlm_cli
 
 KEY = "sk-proj-Resp0nsesTESTkey0123456789abcdefghijKLMN"
+#: A 1×1 PNG, base64 (images are checked against OpenAI's limits before sending, so it must be one).
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg=="
 
 
 def rlm_for(server, **kwargs) -> RLM:
@@ -295,7 +297,7 @@ def test_history_becomes_input_items_and_images_input_image_parts():
             "role": "user",
             "content": [
                 {"type": "text", "text": "Look:"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64," + PNG}},
             ],
         },
         {
@@ -315,7 +317,7 @@ def test_history_becomes_input_items_and_images_input_image_parts():
             "role": "user",
             "content": [
                 {"type": "input_text", "text": "Look:"},
-                {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "auto"},
+                {"type": "input_image", "image_url": "data:image/png;base64," + PNG, "detail": "auto"},
             ],
         },
         {"type": "message", "role": "assistant", "content": "Adding."},

@@ -17,7 +17,10 @@ def test_ids_and_aliases():
 
 
 def test_unknown_provider_lists_the_known_ones():
-    with pytest.raises(ConfigurationError, match="known providers: anthropic, local, ollama, openai, openai-responses, scripted"):
+    with pytest.raises(
+        ConfigurationError,
+        match="known providers: anthropic, local, ollama, openai, openai-responses, scripted",
+    ):
         RLM("nope:model")
 
 
