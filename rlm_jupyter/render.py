@@ -220,7 +220,8 @@ def footer_text(info: dict[str, Any]) -> str:
     from rlm_toolkit.cost import money
 
     parts = [str(info.get("model") or "")]
-    tokens = (info.get("usage") or {}).get("completion_tokens") or info.get("chunks")
+    tokens = (info.get("usage") or {}).get("completion_tokens") or (
+        (info.get("chunks") or 0) + (info.get("reasoning_chunks") or 0))
     if tokens:
         parts.append(f"{tokens} token{'' if tokens == 1 else 's'}")
     parts.append(money(info.get("cost")))

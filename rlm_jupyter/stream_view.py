@@ -100,7 +100,7 @@ class StreamView(LiveDisplay, TextFeed, anywidget.AnyWidget):
     # -- driving --------------------------------------------------------------------------------
 
     def _emit(self, delta: str | None, thought: str | None = None) -> None:
-        message: dict[str, Any] = {"n": self.response.chunks}
+        message: dict[str, Any] = {"n": self.response.tokens}
         if thought is not None:
             message["r"], message["ro"] = thought, self._thought_sent
             self._thought_sent += _js_length(thought)
@@ -155,7 +155,7 @@ class StreamView(LiveDisplay, TextFeed, anywidget.AnyWidget):
                     response = self.response
                     first = response.first_token_at
                     state["progress"] = {
-                        "n": response.chunks,
+                        "n": response.tokens,
                         "t": None if response.ttft is None else round(response.ttft, 4),
                         "e": None if first is None else round(time.perf_counter() - first, 4),
                     }

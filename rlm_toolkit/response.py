@@ -151,8 +151,12 @@ class Response:
 
     @property
     def tokens(self) -> int:
-        """Completion tokens as reported, else the number of text chunks received."""
-        return self.completion_tokens if self.completion_tokens is not None else self.chunks
+        """Completion tokens as reported, else the chunks received: answer text and reasoning alike,
+        as a provider's completion count includes its reasoning tokens (and tokens/s is measured from
+        the first of either)."""
+        if self.completion_tokens is not None:
+            return self.completion_tokens
+        return self.chunks + len(self._reasoning)
 
     @property
     def reasoning_chunks(self) -> int:
@@ -195,6 +199,7 @@ class Response:
             # once settled: pricing loads the price table, which a live footer must not wait for
             **({"cost": cost.to_dict()} if self.state != "streaming" and (cost := self.cost) else {}),
             "chunks": self.chunks,
+            **({"reasoning_chunks": n} if (n := len(self._reasoning)) else {}),
             "ttft_s": _round(self.ttft),
             "elapsed_s": _round(self.elapsed),
             "tokens_per_s": _round(self.tokens_per_second),

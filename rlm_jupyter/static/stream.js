@@ -54,7 +54,9 @@ function rlmFooter(model) {
   const live = rlmLive(model);
   const state = model.get("state");
   const parts = [info.model || model.get("model_name") || ""];
-  let tokens = (info.usage && info.usage.completion_tokens) || info.chunks || live.n || 0;
+  // as Response.tokens: reported completion tokens, else answer and reasoning chunks alike
+  let tokens = (info.usage && info.usage.completion_tokens)
+    || ((info.chunks || 0) + (info.reasoning_chunks || 0)) || live.n || 0;
   if (tokens) parts.push(`${tokens} token${tokens === 1 ? "" : "s"}`);
   parts.push(rlmMoney(info.cost));
   const ttft = info.ttft_s !== undefined && info.ttft_s !== null ? info.ttft_s : live.ttft;

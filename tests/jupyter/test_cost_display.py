@@ -130,3 +130,11 @@ def test_replays_show_the_recorded_cost_and_stop(tmp_path):
     drive_timeline(timeline, replay(trace, speed=None))
     assert timeline.timeline.header()["cost"] == str(summed(s.response for s in agent.history))
     assert timeline.timeline.state_text() == "stopped (budget)"
+
+
+def test_the_footer_counts_reasoning_chunks_when_no_usage_was_reported():
+    base = {"model": "openai:o-think", "chunks": 2, "state": "done"}
+    assert "2 tokens" in render.footer_text(base)
+    assert "5 tokens" in render.footer_text({**base, "reasoning_chunks": 3})
+    reported = {**base, "reasoning_chunks": 3, "usage": {"completion_tokens": 9}}
+    assert "9 tokens" in render.footer_text(reported)

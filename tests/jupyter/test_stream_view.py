@@ -254,10 +254,10 @@ def test_reasoning_and_text_share_frames():
     sent = recorded(view)
     from rlm_toolkit import ReasoningDelta, TextDelta
 
-    view.feed(ReasoningDelta(text="Hmm"), now=0.0)      # first: at once
+    view.feed(ReasoningDelta(text="Hmm"), now=0.0)      # first: at once (a reasoning piece counts as a token)
     view.feed(ReasoningDelta(text=" so"), now=0.1)      # held for the frame
     view.feed(TextDelta(text="Yes"), now=0.2)           # held too: one message carries both
-    assert sent == [{"n": 0, "r": "Hmm", "ro": 0, "e": sent[0]["e"], "t": sent[0]["t"]}]
+    assert sent == [{"n": 1, "r": "Hmm", "ro": 0, "e": sent[0]["e"], "t": sent[0]["t"]}]
     view.flush(now=1.0)
     assert {k: sent[1][k] for k in ("r", "ro", "d", "o")} == {"r": " so", "ro": 3, "d": "Yes", "o": 0}
     state = view.get_state()

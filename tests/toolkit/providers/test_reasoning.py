@@ -311,3 +311,22 @@ def test_reasoning_of_the_wrong_shape_is_a_malformed_response():
         AnthropicParser().feed(ServerSentEvent(event="content_block_start", data=json.dumps(start)))
     with pytest.raises(MalformedResponseError, match="message.thinking"):
         parse_line({"message": {"role": "assistant", "content": "", "thinking": 5}, "done": False})
+
+
+def test_tokens_and_their_rate_count_reasoning_until_usage_is_reported():
+    """A thinking model's tokens/s is measured from its first reasoning piece, so the count must
+    include reasoning too (as a provider's completion count does), or the rate reads low."""
+    from rlm_toolkit.events import TextDelta, Usage
+    from rlm_toolkit.response import Response
+
+    response = Response(model="m", provider="p")
+    for piece in ("Let ", "me ", "think."):
+        response.feed(ReasoningDelta(text=piece))
+    for piece in ("It ", "is."):
+        response.feed(TextDelta(text=piece))
+    response.settle()
+    assert response.tokens == 5
+    info = response.to_dict()
+    assert (info["chunks"], info["reasoning_chunks"]) == (2, 3)
+    response.feed(Usage(completion_tokens=9, reasoning_tokens=6))
+    assert response.tokens == 9
