@@ -28,10 +28,12 @@ from ._coalesce import FRAME
 from ._feeds import RunFeed, TextFeed
 from ._live import error_line
 
-__all__ = ["PlainStream", "PlainTimeline", "OBSERVATION_SHOWN"]
+__all__ = ["PlainStream", "PlainTimeline", "OBSERVATION_SHOWN", "THINKING", "DONE_THINKING"]
 
 #: A printed observation is cut after this many characters (the static bundle keeps more).
 OBSERVATION_SHOWN = 300
+#: The lines around a thinking model's reasoning printed before its answer.
+THINKING, DONE_THINKING = "Thinking…", "…done thinking."
 
 
 def _write(text: str) -> None:
@@ -45,9 +47,18 @@ class PlainStream(TextFeed):
     def __init__(self, model: str | None, *, fmt: str = "markdown", frame: float = FRAME) -> None:
         self._start(model, frame, None)
         self.fmt, self.error, self.state = fmt, "", "streaming"
+        self._thinking = self._answering = False
 
     def _emit(self, delta: str | None, thought: str | None = None) -> None:
-        if delta:  # stdout carries the answer only; the reasoning is in the final bundle
+        # A thinking model's reasoning is printed as it comes, between markers (as Ollama's CLI
+        # does), until the answer starts; the final bundle keeps all of it, folded.
+        if thought and not self._answering:
+            _write(thought if self._thinking else f"{THINKING}\n{thought}")
+            self._thinking = True
+        if delta:
+            if self._thinking and not self._answering:
+                _write(f"\n{DONE_THINKING}\n\n")
+            self._answering = True
             _write(delta)
 
     def finish(self, error: BaseException | None = None) -> None:

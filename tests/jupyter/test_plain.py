@@ -136,3 +136,16 @@ def test_without_a_widget_front_end_the_timeline_is_chosen_as_the_stream_is(monk
     assert isinstance(display_agent(agent().stream("add")), TimelineView)
     assert isinstance(display_agent(agent().stream("add"), widget=False), PlainTimeline)
     assert isinstance(display_stream(["Hel", "lo"], widget=False), PlainStream)
+
+
+def test_a_thinking_models_reasoning_is_printed_before_its_answer_between_markers(monkeypatch):
+    stdout = capture(monkeypatch)
+    rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(reasoning="Two and two. Four.", chunks="It is 4.")]))
+    view = display_stream(rlm.stream_events("2 + 2?"), model=rlm.model_id, widget=False)
+    assert isinstance(view, PlainStream) and view.state == "done"
+    assert stdout.getvalue() == "Thinking…\nTwo and two. Four.\n…done thinking.\n\nIt is 4.\n"
+    # Without reasoning, only the answer, as before.
+    stdout.truncate(0), stdout.seek(0)
+    plain = RLM(ScriptedProvider(turns=["It is 4."]))
+    display_stream(plain.stream_events("2 + 2?"), model=plain.model_id, widget=False)
+    assert stdout.getvalue() == "It is 4.\n"
