@@ -379,3 +379,27 @@ def test_the_cli_reaches_it_by_id_with_the_env_key_and_url(openai_server):
     assert done.returncode == 0 and done.stdout == "Hi there.\n", done.stderr
     assert openai_server.requests[0]["input"] == [{"type": "message", "role": "user", "content": "hello"}]
     assert openai_server.headers[0]["authorization"] == f"Bearer {openai_server.api_key}"
+
+
+def test_an_agent_sends_encrypted_reasoning_back_with_its_tool_turn(vendor_server):
+    """Through the agent, not a hand-built history: the step's reasoning item (asked for with
+    ``include``) goes back, encrypted content unchanged, right before the step's function call."""
+    vendor_server.script(
+        ResponsesStream()
+        .reasoning("Use add.", encrypted="gAAAA-opaque")
+        .function_call("add", {"a": 2, "b": 3}, "call_sum")
+        .completed()
+        .reply(),
+        ResponsesStream().message("The sum is 5.").completed().reply(),
+    )
+    agent = ReActAgent.from_openai(
+        "gpt-5", tools=[add], api="responses", base_url=vendor_server.base_url + "/v1", api_key=KEY,
+        extra={"include": ["reasoning.encrypted_content"]},
+    )
+    assert agent.run("What is 2+3?") == "The sum is 5."
+    second = vendor_server.requests[1][2]
+    reasoning, call, output = second["input"][-3:]
+    assert reasoning["type"] == "reasoning" and reasoning["encrypted_content"] == "gAAAA-opaque"
+    assert reasoning["summary"] == [{"type": "summary_text", "text": "Use add."}]
+    assert (call["type"], call["call_id"]) == ("function_call", "call_sum")
+    assert output["type"] == "function_call_output"
