@@ -87,6 +87,7 @@ class PlainTimeline(RunFeed):
                  frame: float = FRAME, clock: Any = None) -> None:
         self._start(model, started_at=started_at, steps=steps, frame=frame, clock=clock)
         self._streamed: set[int] = set()  # steps whose text was printed as it streamed
+        self._thinking: int | None = None  # the step whose reasoning is being printed
 
     @property
     def state(self) -> str:
@@ -97,8 +98,19 @@ class PlainTimeline(RunFeed):
         _write("".join(self._line(op) for op in ops))
 
     def _line(self, op: dict[str, Any]) -> str:
-        """What one page operation prints (nothing for the header: the summary ends the run)."""
+        """What one page operation prints (nothing for the header: the summary ends the run); a
+        step's reasoning between the same markers as a plain answer's."""
         kind, step = op["op"], op.get("step")
+        if kind == "reasoning":
+            opening = "" if self._thinking == step else f"{THINKING}\n"
+            self._thinking = step
+            return opening + str(op["delta"])
+        if kind == "header" or self._thinking is None:
+            return self._row(kind, step, op)
+        self._thinking = None
+        return f"\n{DONE_THINKING}\n" + self._row(kind, step, op)
+
+    def _row(self, kind: str, step: Any, op: dict[str, Any]) -> str:
         if kind == "step":
             return f"\n[step {step}]\n"
         if kind == "live":

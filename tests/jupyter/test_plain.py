@@ -149,3 +149,18 @@ def test_a_thinking_models_reasoning_is_printed_before_its_answer_between_marker
     plain = RLM(ScriptedProvider(turns=["It is 4."]))
     display_stream(plain.stream_events("2 + 2?"), model=plain.model_id, widget=False)
     assert stdout.getvalue() == "It is 4.\n"
+
+
+def test_a_widget_less_agent_run_prints_each_steps_reasoning_between_markers(monkeypatch):
+    stdout = capture(monkeypatch)
+    provider = ScriptedProvider(turns=[
+        ScriptedTurn(reasoning="Add them with the tool.", chunks="Let me add.",
+                     tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2}}]),
+        ScriptedTurn(reasoning="It gave 3.", chunks="The sum is 3."),
+    ])
+    view = display_agent(ReActAgent(RLM(provider), tools=[add]).stream("1 + 2?"), widget=False)
+    assert view.state == "done"
+    body = stdout.getvalue().rsplit("\n[", 1)[0]
+    assert body == ("\n[step 1]\nThinking…\nAdd them with the tool.\n…done thinking.\nLet me add.\n"
+                    '-> add({ "a": 1, "b": 2 })\n<- 3\n'
+                    "\n[step 2]\nThinking…\nIt gave 3.\n…done thinking.\nThe sum is 3.")
