@@ -225,6 +225,13 @@ class RLM:
         start = {"model": self.model_id, "messages": request.messages, "params": response.params}
         return ModelCall(response, wanted, start, text_only=text_only, step=step, budget=request.budget)
 
+    def _caller_call(self, request: Request, callbacks: Sequence[Any] | None,
+                     text_only: bool) -> tuple[CallbackManager, ModelCall]:
+        """A caller's call of ``request``: its handlers (the RLM's, then the call's) and the step
+        function owing the hooks they want (what both ``stream`` faces start from)."""
+        manager = CallbackManager.merge(self.callbacks, callbacks)
+        return manager, self._call(request, wanted(manager), text_only=text_only)
+
     async def _produce(self, request: Request) -> AsyncIterator[list[StreamEvent]]:
         """The provider's events in batches (what one network read gave: one async step per read,
         not per event; see ``Provider.stream_batches``), retried with backoff while nothing has
@@ -305,8 +312,7 @@ class EventStream(SyncPump, Iterator[StreamEvent]):
 
     def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
         self.request = request
-        manager = CallbackManager.merge(rlm.callbacks, callbacks)
-        call = rlm._call(request, wanted(manager), text_only=self._text_only)
+        manager, call = rlm._caller_call(request, callbacks, self._text_only)
         self.response = call.response
 
         def open_source() -> _bridge.SyncIterator | InlineSource[StreamEvent]:
@@ -339,8 +345,7 @@ class AsyncEventStream:
 
     def __init__(self, rlm: RLM, request: Request, callbacks: Sequence[Any] | None) -> None:
         self.request = request
-        manager = CallbackManager.merge(rlm.callbacks, callbacks)
-        call = rlm._call(request, wanted(manager), text_only=self._text_only)
+        manager, call = rlm._caller_call(request, callbacks, self._text_only)
         self.response = call.response
         # The pump holds no reference back to this object (no cycle).
         self._iterator = apump(lambda: rlm._produce(request), call, manager, batches=True)

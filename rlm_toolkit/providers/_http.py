@@ -378,6 +378,21 @@ class HTTPProvider(Provider):
         return open_stream(self._clients, path, body, provider=self.name, model=self.model,
                            content_types=content_types, headers=headers)
 
+    async def post_events(self, path: str, body: dict[str, Any], parser: Any) -> AsyncIterator[Any]:
+        """POST ``body`` and yield what ``parser`` makes of each server-sent event, until it says
+        the stream is over. ``parser`` is sans-IO: ``feed(sse)`` returns a list of events and
+        ``stopped`` turns true at the vendor's terminal event (Anthropic, the Responses API)."""
+        from .._decoders import SSEDecoder
+
+        decoder = SSEDecoder()
+        async with self.post(path, body, content_types=("text/event-stream",)) as chunks:
+            async for data in chunks:
+                for sse in decoder.feed(data):
+                    for event in parser.feed(sse):
+                        yield event
+                    if parser.stopped:
+                        return
+
     async def aclose(self) -> None:
         """Close every client this provider opened, on every loop (see :meth:`HTTPClients.aclose`)."""
         await self._clients.aclose()

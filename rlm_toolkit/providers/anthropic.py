@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import images
-from .._decoders import ServerSentEvent, SSEDecoder
+from .._decoders import ServerSentEvent
 from ..errors import MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import DEFAULT_TIMEOUT, HTTPProvider
@@ -71,17 +71,9 @@ class AnthropicProvider(HTTPProvider):
         self.max_tokens = max_tokens
         super().__init__(model, base_url=base_url, headers=headers, timeout=timeout)
 
-    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
-        decoder = SSEDecoder()
-        parser = AnthropicParser(model=self.model)
+    def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         payload = anthropic_body(request, self.model, self.max_tokens)
-        async with self.post("/v1/messages", payload, content_types=("text/event-stream",)) as body:
-            async for data in body:
-                for sse in decoder.feed(data):
-                    for event in parser.feed(sse):
-                        yield event
-                    if parser.stopped:
-                        return
+        return self.post_events("/v1/messages", payload, AnthropicParser(model=self.model))
 
 
 class AnthropicParser:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import images
-from .._decoders import ServerSentEvent, SSEDecoder
+from .._decoders import ServerSentEvent
 from ..errors import ConfigurationError, MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._shape import expect_object, get
@@ -62,17 +62,8 @@ class OpenAIResponsesProvider(OpenAIProvider):
     def body(self, request: Request) -> dict[str, Any]:
         return responses_body(request, self.model)
 
-    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
-        decoder = SSEDecoder()
-        parser = ResponsesParser(model=self.model)
-        payload = self.body(request)
-        async with self.post("/responses", payload, content_types=("text/event-stream",)) as body:
-            async for data in body:
-                for sse in decoder.feed(data):
-                    for event in parser.feed(sse):
-                        yield event
-                    if parser.stopped:
-                        return
+    def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        return self.post_events("/responses", self.body(request), ResponsesParser(model=self.model))
 
 
 class ResponsesParser:

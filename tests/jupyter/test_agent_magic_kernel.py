@@ -54,12 +54,6 @@ def kernel():
         kernel.shutdown()
 
 
-def value(kernel, expr):
-    run = kernel.execute(f"print(json.dumps({expr}))")
-    assert run.ok, run.errors
-    return json.loads(run.stdout)
-
-
 def ops_of(run):
     return [op for m in run.comm_msgs() if "ops" in m for op in m["ops"]]
 
@@ -84,7 +78,7 @@ def test_agent_cell_grows_a_timeline_in_place_and_ends_with_a_transcript(kernel)
     errors = [op for op in ops if op["op"] == "observation" and op["error"]]
     assert len(errors) == 1 and "no luck with" in errors[0]["text"]
     live = "".join(op["delta"] for op in ops if op["op"] == "live" and op["step"] == 3)
-    assert live == value(kernel, "answer_words")
+    assert live == kernel.value("answer_words")
     assert ops[-1]["state"] == "done" and ops[-1]["steps"] == 3 and ops[-1]["model"] == "scripted:scripted"
     updates = run.of("update_display_data")
     assert len(updates) == 1
@@ -99,7 +93,7 @@ def test_agent_cell_grows_a_timeline_in_place_and_ends_with_a_transcript(kernel)
     assert 'data-state="done"' in html and "rlm-observation rlm-error" in html and "<img" not in html
     assert html.count('class="rlm-step"') == 3 and html.count("<details") >= 3
     assert end["metadata"]["rlm"]["kind"] == "agent" and end["metadata"]["rlm"]["state"] == "done"
-    assert value(kernel, "result") == value(kernel, "answer_words")
+    assert kernel.value("result") == kernel.value("answer_words")
 
 
 def test_the_page_can_ask_for_a_steps_messages(kernel):
@@ -138,7 +132,7 @@ def test_no_widget_prints_the_run_then_keeps_its_static_twin_as_a_plain_stream_d
         shown["data"]["text/html"].count('class="rlm-step"') == 3 and "<img" not in shown["data"]["text/html"]
     )
     assert shown["metadata"]["rlm"]["kind"] == "agent" and shown["metadata"]["rlm"]["state"] == "done"
-    assert value(kernel, "plain_result") == value(kernel, "answer_words")
+    assert kernel.value("plain_result") == kernel.value("answer_words")
 
 
 def usage_error(run) -> str:
@@ -198,11 +192,11 @@ def test_stream_record_and_replay(kernel, tmp_path):
     assert kernel.execute("story = RLM(ScriptedProvider(answer_words, delay=0.005))").ok
     live = kernel.execute(f"%%rlm -m story --record {path}\nTell me a story.")
     assert live.ok, live.errors
-    assert load(path).text == value(kernel, "answer_words")
+    assert load(path).text == kernel.value("answer_words")
     replayed = kernel.execute(f"%rlm replay {path} --instant")
     assert replayed.ok, replayed.errors
     end = replayed.of("update_display_data")[0]["content"]["data"]
-    assert end["text/plain"] == value(kernel, "answer_words")
+    assert end["text/plain"] == kernel.value("answer_words")
     assert "".join(m["d"] for m in replayed.comm_msgs() if "d" in m) == end["text/plain"]
 
 
@@ -215,7 +209,7 @@ echo = RLM(ScriptedProvider(
     fn=lambda r: "echo " + os.environ["OPENAI_API_KEY"] + " " + r.messages[-1]["content"]))
 """
     assert kernel.execute(code).ok
-    assert value(kernel, "os.environ['OPENAI_API_KEY']") == FAKE_KEY  # the kernel really has it
+    assert kernel.value("os.environ['OPENAI_API_KEY']") == FAKE_KEY  # the kernel really has it
     run = kernel.execute(f"%%rlm --agent --tools leak -m m4 --record {agent_path}\nWhat is the key?")
     assert run.ok, run.errors
     run = kernel.execute(f"%%rlm -m echo --record {stream_path}\nmy key is {FAKE_KEY}")
@@ -239,7 +233,7 @@ display_agent(agent.astream("What is 20 + 22?"))
     end = run.of("update_display_data")[0]["content"]["data"]
     assert "answer59" in end["text/plain"] and 'data-state="done"' in end["text/html"]
     assert len([m for m in run.comm_msgs() if "ops" in m]) >= 3
-    assert value(kernel, "_.messages(1)[-1]") == {"role": "user", "content": "What is 20 + 22?"}
+    assert kernel.value("_.messages(1)[-1]") == {"role": "user", "content": "What is 20 + 22?"}
     code = """
 from rlm_toolkit.agents import AgentEvent
 events = [AgentEvent(type="thought", content="hmm", step=1),

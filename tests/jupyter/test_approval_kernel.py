@@ -49,12 +49,6 @@ def kernel():
         kernel.shutdown()
 
 
-def value(kernel, expr):
-    run = kernel.execute(f"print(json.dumps({expr}))")
-    assert run.ok, run.errors
-    return json.loads(run.stdout)
-
-
 class Watch:
     """The iopub messages of a running cell, read as they come: its widget and its ops (the final
     display comes later, to ``until_idle``)."""
@@ -107,7 +101,7 @@ def test_approve_then_deny_from_the_page_while_the_cell_runs(kernel):
     assert html.count('data-outcome="approved"') == 1
     assert html.count('data-outcome="denied"') == 2  # the approval row and the observation
     assert "the user denied it in the timeline" in html
-    assert value(kernel, "ran") == [[2, 40]] and value(kernel, "out") == "Done adding."
+    assert kernel.value("ran") == [[2, 40]] and kernel.value("out") == "Done adding."
 
 
 def value_while_running(watch):
@@ -127,7 +121,7 @@ def test_stop_while_waiting_for_approval_ends_the_run(kernel):
     run = kernel.until_idle(msg_id, timeout=20)
     assert run.ended - clicked < 2.0, f"the cell took {run.ended - clicked:.2f} s to end after Stop"
     assert run.ok and final_display(run)["metadata"]["rlm"]["state"] == "stopped"
-    assert value(kernel, "ran") == []
+    assert kernel.value("ran") == []
 
 
 @pytest.mark.parametrize("option", ["", "--no-widget"], ids=["no-page", "no-widget"])
@@ -150,7 +144,7 @@ def test_without_a_page_the_question_goes_to_input_over_the_stdin_channel(kernel
     assert prompts[0] == 'rlm: step 1 wants to run add({"a": 2, "b": 40}) — approve? [y/N] '
     shown = run.stdout if option else final_display(run)["data"]["text/html"]
     assert ("denied: the user answered 'n'" if option else "the user answered &#x27;n&#x27;") in shown
-    assert value(kernel, "ran") == [[2, 40]] and value(kernel, "out") == "Done adding."
+    assert kernel.value("ran") == [[2, 40]] and kernel.value("out") == "Done adding."
 
 
 def test_where_nothing_can_be_typed_the_call_is_denied_not_left_waiting(kernel):
@@ -160,7 +154,7 @@ def test_where_nothing_can_be_typed_the_call_is_denied_not_left_waiting(kernel):
     html = final_display(run)["data"]["text/html"]
     # twice each: the approval row, the observation, and the tool message step 2 sent the model
     assert html.count("nobody could be asked: this front end takes no input") == 6
-    assert value(kernel, "ran") == [] and value(kernel, "out") == "Done adding."
+    assert kernel.value("ran") == [] and kernel.value("out") == "Done adding."
 
 
 def test_a_background_run_waits_for_its_buttons_while_the_kernel_is_idle(kernel):
@@ -177,9 +171,9 @@ def test_a_background_run_waits_for_its_buttons_while_the_kernel_is_idle(kernel)
         kernel.send_comm(watch.comm, {"op": "decide", "id": call_id, "approved": True})  # main shell: idle
     watch.until(lambda w: any(op["op"] == "final" for op in w.ops))
     deadline = time.perf_counter() + 10
-    while value(kernel, "out") is None and time.perf_counter() < deadline:  # -o is set once the run settles
+    while kernel.value("out") is None and time.perf_counter() < deadline:  # -o is set once the run settles
         time.sleep(0.1)
-    assert value(kernel, "ran") == [[2, 40], [1, 1]] and value(kernel, "out") == "Done adding."
+    assert kernel.value("ran") == [[2, 40], [1, 1]] and kernel.value("out") == "Done adding."
 
 
 def test_an_interrupt_while_input_asks_withdraws_the_prompt(kernel):
@@ -193,10 +187,10 @@ def test_an_interrupt_while_input_asks_withdraws_the_prompt(kernel):
     run = kernel.until_idle(msg_id, timeout=20)
     assert not run.ok and run.errors  # an interrupted cell ends with one line
     time.sleep(0.3)
-    threads = value(kernel, "[t.name for t in __import__('threading').enumerate()]")
+    threads = kernel.value("[t.name for t in __import__('threading').enumerate()]")
     assert not [name for name in threads if name.startswith("rlm-tool-approve")], threads
     msg_id = kernel.kc.execute("typed = input('again? ')", allow_stdin=True)
     assert kernel.kc.get_stdin_msg(timeout=20)["content"]["prompt"] == "again? "
     kernel.kc.input("yes")
     assert kernel.until_idle(msg_id, timeout=20).ok
-    assert value(kernel, "typed") == "yes" and value(kernel, "ran") == []
+    assert kernel.value("typed") == "yes" and kernel.value("ran") == []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(120)]
@@ -31,12 +29,6 @@ def kernel(ipy_kernel):
     return ipy_kernel
 
 
-def value(kernel, expr):
-    run = kernel.execute(f"print(json.dumps({expr}))")
-    assert run.ok, run.errors
-    return json.loads(run.stdout)
-
-
 def settled(run):
     return [m["content"] for m in run.of("update_display_data")
             if not m["content"]["metadata"]["rlm"].get("partial")][-1]
@@ -50,8 +42,8 @@ def test_a_token_budget_stops_the_answer_mid_stream(kernel):
     assert (info["state"], info["stop_reason"], info["finish_reason"]) == ("stopped", "budget", None)
     assert info["cost"]["estimated"] is True and info["cost"]["total"] > 0
     assert "stopped (budget)" in end["data"]["text/html"]
-    answer = value(kernel, "answer")
-    assert answer == value(kernel, "''.join(words[:39])")  # 2 prompt tokens (estimated) + 39 chunks > 40
+    answer = kernel.value("answer")
+    assert answer == kernel.value("''.join(words[:39])")  # 2 prompt tokens (estimated) + 39 chunks > 40
 
 
 def test_a_money_budget_stops_the_answer(kernel):
@@ -68,7 +60,7 @@ def test_an_agent_run_stops_at_its_budget_summed_over_steps(kernel):
     info = run.of("update_display_data")[-1]["content"]["metadata"]["rlm"]
     assert (info["kind"], info["state"], info["reason"], info["steps"]) == ("agent", "stopped", "budget", 2)
     assert info["cost"].startswith("≈$")
-    final = value(kernel, "final")
+    final = kernel.value("final")
     assert final.startswith("The sum is 3.") and len(final) < len("The sum is 3." + " and more" * 200)
 
 

@@ -4,7 +4,6 @@ the whole text so far, and failed answers fail their cell."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -30,12 +29,6 @@ def kernel(ipy_kernel):
     run = ipy_kernel.execute(SETUP)
     assert run.ok, run.errors
     return ipy_kernel
-
-
-def value(kernel, expr):
-    run = kernel.execute(f"print(json.dumps({expr}))")
-    assert run.ok, run.errors
-    return json.loads(run.stdout)
 
 
 def model_id(run):
@@ -82,7 +75,7 @@ def test_bg_frames_keep_arriving_while_another_cell_blocks(kernel, blocker):
     # each frame belongs to the cell that started the stream, not to the one running now
     assert {f["_parent"] for f in frames} == {bg.reply["parent_header"]["msg_id"]}
     assert (
-        "".join(f["d"] for f in frames if "d" in f) == value(kernel, "slow_text") == value(kernel, "bg_out")
+        "".join(f["d"] for f in frames if "d" in f) == kernel.value("slow_text") == kernel.value("bg_out")
     )
 
 
@@ -107,7 +100,7 @@ def test_stop_over_a_subshell_ends_a_foreground_stream_within_a_second(kernel, t
     assert run.ok, "a stopped answer is the user's choice, not a failure"
     end = [m for m in run.messages if is_final(m)][-1]["content"]
     assert end["metadata"]["rlm"]["state"] == "stopped"
-    partial = value(kernel, "fg_out")
+    partial = kernel.value("fg_out")
     assert partial.startswith("w0 w1") and end["data"]["text/plain"].startswith(partial[:20])
     # after the click nothing more than the frame already due went out
     frames = custom(run.messages, comm)
@@ -137,7 +130,7 @@ def test_a_view_created_mid_stream_gets_the_whole_text_and_continues(kernel):
               and m["content"]["data"].get("method") == "update" and "text" in m["content"]["data"]["state"]]
     assert states, "no state reply to the late view"
     state = states[0]["content"]["data"]["state"]
-    story = value(kernel, "slow_text")
+    story = kernel.value("slow_text")
     assert len(state["text"]) > 20 and story.startswith(state["text"])
     assert state["progress"]["n"] >= 10 and state["progress"]["e"] > 0
     # the page's rule: start from the state, append each delta past what it holds
@@ -146,7 +139,7 @@ def test_a_view_created_mid_stream_gets_the_whole_text_and_continues(kernel):
         if "d" in frame and frame["o"] + len(frame["d"]) > len(text):
             assert frame["o"] <= len(text), "a gap between the state and the next delta"
             text += frame["d"][len(text) - frame["o"]:]
-    assert text == story == value(kernel, "late_out")
+    assert text == story == kernel.value("late_out")
 
 
 def test_a_failed_answer_fails_its_cell_in_one_line_and_the_opt_out(kernel):
@@ -158,7 +151,7 @@ def test_a_failed_answer_fails_its_cell_in_one_line_and_the_opt_out(kernel):
     assert run.reply["content"]["ename"] == "RateLimitError"
     assert [e[0] for e in run.errors] == ["RateLimitError"]
     assert len(run.of("error")[0]["content"]["traceback"]) == 1
-    assert value(kernel, "half") == "Half an"  # the partial answer is kept in -o too
+    assert kernel.value("half") == "Half an"  # the partial answer is kept in -o too
     assert kernel.execute("%config RLMMagics.fail_cell = False").ok
     try:
         run = kernel.execute("%%rlm -m broken\nhi")
@@ -173,7 +166,7 @@ def test_interrupt_ends_a_foreground_cell_with_one_line(fresh_kernel):
     assert [e[0] for e in run.errors] == ["KeyboardInterrupt"]
     traceback = run.of("error")[0]["content"]["traceback"]
     assert len(traceback) == 1 and "partial answer is kept" in traceback[0], traceback
-    assert value(fresh_kernel, "len(cut) > 0") is True
+    assert fresh_kernel.value("len(cut) > 0") is True
 
 
 def test_rlm_stop_stops_every_background_stream(kernel):
@@ -200,7 +193,7 @@ def test_the_kernel_interrupt_stops_background_streams_while_no_cell_runs(fresh_
     assert got and is_final(got[-1])
     assert got[-1]["content"]["transient"]["display_id"] == display
     assert got[-1]["content"]["metadata"]["rlm"]["state"] == "stopped"
-    assert value(fresh_kernel, "len(bg_cut) > 0") is True
+    assert fresh_kernel.value("len(bg_cut) > 0") is True
     # and the kernel still interrupts a running cell as always
     run = fresh_kernel.execute("import time\ntime.sleep(10)", interrupt_after=0.5)
     assert [e[0] for e in run.errors] == ["KeyboardInterrupt"]
@@ -250,7 +243,7 @@ agent_rlm = RLM(ScriptedProvider(turns=[
         "the step opened live stays open"
     )
     assert "1 step ·" in final["data"]["text/plain"] or "2 steps" in final["data"]["text/plain"]
-    assert value(kernel, "agent_out") == "The answer is 42."
+    assert kernel.value("agent_out") == "The answer is 42."
 
 
 @pytest.mark.model
@@ -285,4 +278,4 @@ def test_stop_ends_a_foreground_answer_of_the_embedded_model(fresh_kernel):
     assert run.ok
     end = [m for m in run.messages if is_final(m)][-1]["content"]
     assert end["metadata"]["rlm"]["state"] == "stopped"
-    assert value(fresh_kernel, "len(local_cut) > 0") is True
+    assert fresh_kernel.value("len(local_cut) > 0") is True

@@ -49,16 +49,10 @@ def deltas(run):
     return [m for m in run.comm_msgs() if "d" in m]
 
 
-def value(kernel, expr):
-    run = kernel.execute(f"print(json.dumps({expr}))")
-    assert run.ok, run.errors
-    return json.loads(run.stdout)
-
-
 def test_answer_grows_in_place_and_ends_as_static_text(kernel):
     run = kernel.execute("%%rlm -m slow -o answer\nTell me a story.")
     assert run.ok, run.errors
-    story = value(kernel, "story")
+    story = kernel.value("story")
     displays = run.of("display_data")
     assert len(displays) == 1 and WIDGET in displays[0]["content"]["data"]
     display_id = displays[0]["content"]["transient"]["display_id"]
@@ -74,7 +68,7 @@ def test_answer_grows_in_place_and_ends_as_static_text(kernel):
     provenance = end["metadata"]["rlm"]
     assert provenance["model"] == "scripted:scripted" and provenance["state"] == "done"
     assert provenance["usage"]["completion_tokens"] == 120 and provenance["ttft_s"] is not None
-    assert value(kernel, "answer") == story
+    assert kernel.value("answer") == story
     # the page builds the text from the deltas; the kernel never re-sends it as a trait
     syncs = [
         m["content"]["data"] for m in run.of("comm_msg") if m["content"]["data"].get("method") == "update"
@@ -100,7 +94,7 @@ view = display_stream(bursts(), model="scripted:bursts")
 """
     run = kernel.execute(code)
     assert run.ok, run.errors
-    yielded = value(kernel, "yielded")
+    yielded = kernel.value("yielded")
     sent = deltas(run)
     assert "".join(m["d"] for m in sent) == "".join(f"b{b}t{i} " for b in range(4) for i in range(40))
     # ≤ 30 messages a second. The coalescer spaces flushes one frame apart on its own clock
@@ -125,7 +119,7 @@ def test_bytes_on_the_wire_stay_linear_in_the_text(kernel):
     assert kernel.execute(setup).ok
     run = kernel.execute("%%rlm -m fast\nGo.")
     assert run.ok, run.errors
-    text_bytes = len(value(kernel, "big").encode())
+    text_bytes = len(kernel.value("big").encode())
     display = run.of("display_data")[0]
     update = run.of("update_display_data")[-1]
     streaming = [m for m in run.messages if display["_t"] < m["_t"] < update["_t"]]
@@ -174,7 +168,7 @@ def test_interpolation_names_only(kernel):
     assert kernel.execute("topic = 'SSE'; cfg = type('C', (), {'name': 'deep'})()").ok
     run = kernel.execute("%%rlm -m echo -o said\nExplain {topic} at {cfg.name} level, {{literally}}.")
     assert run.ok, run.errors
-    assert value(kernel, "said") == "You said: Explain SSE at deep level, {literally}. (1 messages)"
+    assert kernel.value("said") == "You said: Explain SSE at deep level, {literally}. (1 messages)"
     run = kernel.execute("%%rlm -m echo\n{topic.upper()}")
     assert "not expressions" in (run.usage_error or "")
     run = kernel.execute("%%rlm -m echo\n{__import__('os').system('echo pwned')}")
@@ -187,13 +181,13 @@ def test_chat_keeps_history_across_cells_and_reset_forgets(kernel):
     assert kernel.execute("%rlm reset").ok
     kernel.execute("%%rlm -m echo --chat -o one\nFirst.")
     kernel.execute("%%rlm -m echo --chat -o two\nSecond.")
-    assert value(kernel, "two") == "You said: Second. (3 messages)"
-    sent = value(kernel, "[m['content'] for m in echo_provider.requests[-1].messages]")
+    assert kernel.value("two") == "You said: Second. (3 messages)"
+    sent = kernel.value("[m['content'] for m in echo_provider.requests[-1].messages]")
     assert sent == ["First.", "You said: First. (1 messages)", "Second."]
     run = kernel.execute("%rlm reset")
     assert "2 exchanges forgotten" in run.stdout
     kernel.execute("%%rlm -m echo --chat -o three\nThird.")
-    assert value(kernel, "three") == "You said: Third. (1 messages)"
+    assert kernel.value("three") == "You said: Third. (1 messages)"
 
 
 def test_line_forms_and_help(kernel):
@@ -202,7 +196,7 @@ def test_line_forms_and_help(kernel):
     run = kernel.execute("%rlm model echo\n%rlm config")
     assert "RLMMagics.model = 'echo'" in run.stdout
     run = kernel.execute("%%rlm -o via_default\nHello")
-    assert run.ok and value(kernel, "via_default") == "You said: Hello (1 messages)"
+    assert run.ok and kernel.value("via_default") == "You said: Hello (1 messages)"
     assert kernel.execute("%config RLMMagics.model = None").ok
     run = kernel.execute("%rlm frobnicate")
     assert "unknown or malformed" in (run.usage_error or "")
@@ -265,8 +259,8 @@ endless = RLM(ScriptedProvider(" ".join(f"w{i}" for i in range(100000)), delay=0
         data = m["content"].get("data", {})
         if m["msg_type"] == "comm_msg" and data.get("method") == "custom" and "d" in data["content"]:
             texts[ids[m["content"]["comm_id"]]] += data["content"]["d"]
-    assert texts["a"] == value(kernel, "a_text") == value(kernel, "a_out")
-    assert texts["b"] == value(kernel, "b_text") == value(kernel, "b_out")
+    assert texts["a"] == kernel.value("a_text") == kernel.value("a_out")
+    assert texts["b"] == kernel.value("b_text") == kernel.value("b_out")
 
     kernel.collect(0.2)  # drop what is left of the two streams
     run = kernel.execute("%%rlm --bg -m endless -o stopped_out\ngo")
@@ -276,7 +270,7 @@ endless = RLM(ScriptedProvider(" ".join(f"w{i}" for i in range(100000)), delay=0
     got = kernel.collect(5, until=is_final)
     assert got and is_final(got[-1])
     assert got[-1]["content"]["metadata"]["rlm"]["state"] == "stopped"
-    partial = value(kernel, "stopped_out")
+    partial = kernel.value("stopped_out")
     assert partial.startswith("w0 w1") and len(partial) < 20 * 100000
 
 
@@ -313,7 +307,7 @@ def test_openai_models_use_the_environments_url_and_key_and_a_401_shows_one_scru
     try:
         run = kernel.execute("%%rlm -m openai:gpt-4o -o via_env\nhi")
         assert run.ok, run.errors
-        assert value(kernel, "via_env") == "Hello from the loopback server"
+        assert kernel.value("via_env") == "Hello from the loopback server"
         assert openai_server.requests[-1]["model"] == "gpt-4o"
         assert openai_server.headers[-1]["authorization"] == f"Bearer {openai_server.api_key}"
         run = kernel.execute("%%rlm -m openai:gpt-4o-mini\nhi")  # 401, echoing the key masked
@@ -356,5 +350,5 @@ def test_await_adisplay_stream_in_a_cell(kernel):
         "from rlm_jupyter import adisplay_stream\nview = await adisplay_stream(slow.astream('hi'))"
     )
     assert run.ok, run.errors
-    assert "".join(m["d"] for m in deltas(run)) == value(kernel, "story") == value(kernel, "view.answer")
+    assert "".join(m["d"] for m in deltas(run)) == kernel.value("story") == kernel.value("view.answer")
     assert final(run)["metadata"]["rlm"]["state"] == "done"
