@@ -1,50 +1,146 @@
 """The sync face of a stream produced in the consumer's own thread: no worker, no queue, no bridge.
 
-A model run in this process (``local:``) blocks while it computes a token, and its fastest caller
-is the plain loop ``for chunk in llama(...)`` in the caller's thread. So sync callers of such a
-provider (:attr:`~rlm_toolkit.providers.base.Provider.blocking`) iterate its events directly, and
+A sync caller's fastest stream is a plain loop in its own thread: ``for chunk in llama(...)`` for
+a model run in this process, ``for piece in response.iter_bytes()`` over a sync HTTP client. A
+second thread would cost more than it saves: under one GIL the two threads take turns, ~1.5 µs a
+chunk however the items are handed over. So sync callers of a provider that can stream that way
+(:attr:`~rlm_toolkit.providers.base.Provider.inline`) iterate its batches directly, and
 :class:`InlineSource` gives that iterator the face of the bridge's
-:class:`~rlm_toolkit._bridge.SyncIterator` (``take`` returns a batch of one), so ``RLM.stream``'s
-pump and the widgets need not know which one they read:
+:class:`~rlm_toolkit._bridge.SyncIterator` (``take``/``wait``/``cancel``/``close``), so
+``RLM.stream``'s pump and the widgets need not know which one they read.
 
-- ``get(timeout)`` / ``wait(timeout)`` cannot return before the next item exists: the item is
-  made now, in this thread, so a deadline is met at the next token (a token of the embedded model
-  takes ~10 ms, well under a widget frame).
-- ``close()`` works from any thread. Called while another thread is making a token, it lets that
-  token finish and the making thread closes the iterator (the model stops there); otherwise it
-  closes it at once. A ``KeyboardInterrupt`` lands between tokens and closes it on the way out.
+What a thread gives up by making items itself is that it cannot wait on a deadline while a read
+blocks, nor be woken by another thread. The :class:`Wire` gives those back for network reads:
+
+- the HTTP client's connections register, on each read, the socket this thread is about to block
+  on (``providers/_http.py`` wraps httpcore's network streams; a thread finds its wire with
+  :func:`current_wire` while :class:`InlineSource` is making an item);
+- ``wait(timeout)`` first waits for that socket to be readable (``select``), so a widget whose
+  frame is due flushes while the server is silent, then makes the item;
+- ``cancel()`` from another thread (a Stop button's handler) shuts that socket down: the blocked
+  read wakes at once and the stream settles ``stopped``, whether it was waiting for the response
+  headers or for the next token.
+
+A model run in this process registers no socket: ``wait`` makes the next item at once (a token of
+the embedded model takes ~10 ms, well under a widget frame), and a ``cancel`` lands between tokens.
+A ``KeyboardInterrupt`` lands in the blocked read or between tokens and closes the iterator on the
+way out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["InlineSource"]
+__all__ = ["InlineSource", "Wire", "current_wire", "serving"]
 
 T = TypeVar("T")
 _NOTHING = object()
+_local = threading.local()
 
 
-class _Raised:
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+def current_wire() -> Wire | None:
+    """The wire of the stream this thread is making an item of, if any."""
+    return getattr(_local, "wire", None)
 
 
-class InlineSource(Iterator[T]):
-    """Iterate ``items`` in the calling thread, with ``get``/``wait``/``close`` as on the bridge."""
+@contextmanager
+def serving(wire: Wire) -> Iterator[Wire]:
+    """Make ``wire`` this thread's wire for the block (what :class:`InlineSource` does per batch)."""
+    outer, _local.wire = getattr(_local, "wire", None), wire
+    try:
+        yield wire
+    finally:
+        _local.wire = outer
 
-    def __init__(self, items: Iterator[T]) -> None:
-        self._items = items
+
+class Wire:
+    """What a sync stream's thread is blocked on: the network stream it reads now, a gate that
+    waits for it to be readable, and a way for another thread to wake it.
+
+    ``stream`` is an httpcore network stream (``get_extra_info("socket" / "ssl_object")``), set
+    by the stream itself on every read and cleared when the response closes; ``buffered`` says
+    whether the HTTP layer holds received bytes it has not handed out yet (set once the response
+    has begun; None when that cannot be told, and then :meth:`ready` cannot gate); ``deadline``
+    (``time.monotonic()``), when set, bounds every read (the keep-alive drain of a finished body).
+    """
+
+    __slots__ = ("stream", "buffered", "aborted", "deadline", "_lock", "_woken")
+
+    def __init__(self) -> None:
+        self.stream: Any = None
+        self.buffered: Callable[[], bool] | None = None
+        self.aborted = False
+        self.deadline: float | None = None
+        self._lock = threading.Lock()
+        self._woken = threading.Event()
+
+    def reading(self, stream: Any) -> bool:
+        """A read of ``stream`` is about to block this thread: False if the wire was aborted
+        (the read must not start), else True and ``stream`` is what :meth:`abort` shuts down."""
+        self.stream = stream  # set before aborted is read; abort() sets aborted before reading stream
+        return not self.aborted
+
+    def released(self) -> None:
+        """The response is closed and its connection may go back to the pool: forget its socket."""
+        with self._lock:
+            self.stream = self.buffered = None
+
+    def ready(self, timeout: float) -> bool:
+        """Whether a read would find bytes within ``timeout`` s: the HTTP layer or TLS holds some,
+        or the socket becomes readable. True when there is nothing to wait on (no response yet:
+        the read is what connects and sends; or its buffer cannot be seen)."""
+        stream, buffered = self.stream, self.buffered
+        if stream is None or buffered is None or self.aborted or buffered():
+            return True
+        try:
+            ssl = stream.get_extra_info("ssl_object")
+            if ssl is not None and ssl.pending():
+                return True
+            sock = stream.get_extra_info("socket")
+            return bool(select.select([sock], [], [], max(0.0, timeout))[0])
+        except (OSError, ValueError):  # closed under us: the read will say how
+            return True
+
+    def abort(self) -> None:
+        """From any thread: fail the read this wire's thread is blocked on, and every later one."""
+        self.aborted = True
+        self._woken.set()
+        with self._lock:
+            stream = self.stream
+            if stream is None:
+                return
+            try:
+                sock = stream.get_extra_info("socket")
+                # The plain socket's shutdown, even for TLS: ssl.SSLSocket.shutdown would drop the
+                # SSL object under the reading thread's feet.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except (OSError, AttributeError, TypeError, ValueError):
+                pass  # already closed: the read has ended or will end on its own
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep (a retry's backoff), waking at once on :meth:`abort`; False if aborted."""
+        return not self._woken.wait(seconds) and not self.aborted
+
+
+class InlineSource(Iterator[list[T]]):
+    """Iterate ``batches`` (lists of items) in the calling thread, with ``take``/``wait``/``cancel``
+    /``close`` as on the bridge; ``wire`` lets a network read be gated and woken (module docstring)."""
+
+    def __init__(self, batches: Iterator[list[T]], wire: Wire | None = None) -> None:
+        self._items = batches
+        self._wire = wire
         self._pending: Any = _NOTHING
+        self._error: BaseException | None = None
         self._finished = False
         self._closed = False
         self._cancelled = False  # stopped by cancel(): the consumer sees CancelledError, not the end
-        self._busy = threading.Lock()  # held while a thread is making the next item
+        self._busy = threading.Lock()  # held while a thread is making the next batch
 
     def _ended(self) -> BaseException:
         return asyncio.CancelledError("stopped") if self._cancelled else StopIteration()
@@ -53,64 +149,75 @@ class InlineSource(Iterator[T]):
         with self._busy:
             if self._closed:
                 raise self._ended()
+            _local.wire, outer = self._wire, getattr(_local, "wire", None)
             try:
-                item = next(self._items)
+                batch = next(self._items)
             except BaseException:
                 self._finished = True
+                if self._closed:  # woken by cancel() or close() from another thread
+                    raise self._ended() from None
                 raise
-            if self._closed:  # closed from another thread while this item was being made
+            finally:
+                _local.wire = outer
+            if self._closed:  # closed from another thread while this batch was being made
                 self._items.close()  # type: ignore[attr-defined]
                 raise self._ended()
-            return item
+            return batch
 
     def __iter__(self) -> InlineSource[T]:
         return self
 
-    def __next__(self) -> T:
-        return self.get()
+    def __next__(self) -> list[T]:
+        return self.take()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Make the next item now (the timeout cannot be kept below one item); always True."""
+        """Wait up to ``timeout`` s for bytes to read (see :class:`Wire`), then make the next batch
+        now; True once it is made (or the end or an error is), False if no byte came in time.
+        (Bytes that are only part of an event make the read block until the rest comes.)"""
         if self._pending is not _NOTHING or self._finished:
             return True
+        wire = self._wire
+        if wire is not None and timeout is not None and not wire.ready(timeout):
+            return False
         try:
             self._pending = self._make()
         except StopIteration:
             pass
         except KeyboardInterrupt:
             raise
-        except BaseException as error:  # noqa: BLE001 - raised by get(), where the driver settles the stream
-            self._pending = _Raised(error)
+        except BaseException as error:  # noqa: BLE001 - raised by take(), where the pump settles the stream
+            self._error = error
         return True
 
-    def get(self, timeout: float | None = None) -> T:
-        """The next item (made now if none is waiting); ``StopIteration`` at the end."""
+    def take(self, timeout: float | None = None) -> list[T]:
+        """The next batch (made now if none is waiting); ``StopIteration`` at the end."""
         if self._pending is not _NOTHING:
-            item, self._pending = self._pending, _NOTHING
-            if isinstance(item, _Raised):
-                raise item.error
-            return item
+            batch, self._pending = self._pending, _NOTHING
+            return batch  # type: ignore[no-any-return]
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
         if self._finished:
             raise self._ended()
-        return self._make()
-
-    def take(self, timeout: float | None = None) -> list[T]:
-        """The next item as a batch of one (the bridge hands out batches; here each item is made
-        on demand, so there is never more than one waiting)."""
-        return [self.get(timeout)]
+        return self._make()  # type: ignore[no-any-return]
 
     def cancel(self) -> None:
         """Stop from any thread without waiting (a Stop button's handler), as :meth:`close`; the
-        consumer's next ``get`` raises ``CancelledError``, as the bridge's does, so the stream is
+        consumer's next ``take`` raises ``CancelledError``, as the bridge's does, so the stream is
         settled ``stopped`` rather than ``done``."""
+        if self._finished:
+            return
         self._cancelled = True
         self.close()
 
     def close(self) -> None:
-        """Stop: at once if no thread is making an item, else when that item is made."""
+        """Stop: at once if no thread is making a batch; else that thread's blocked read is
+        woken (the wire), or it stops when the batch is made (a model's token)."""
         self._closed = self._finished = True
         if self._busy.acquire(blocking=False):
             try:
                 self._items.close()  # type: ignore[attr-defined]
             finally:
                 self._busy.release()
+        elif self._wire is not None:
+            self._wire.abort()

@@ -7,13 +7,13 @@
         print(chunk, end="", flush=True)
     rlm.last_response.ttft, rlm.last_response.tokens_per_second
 
-Everything funnels into one async producer (:meth:`RLM._produce`: the provider's events, a batch
-per network read, with retries before the first); each call's events go through one step function
+A call's events come from one producer (:meth:`RLM._produce`: the provider's events, a batch per
+network read, with retries before the first); they go through one step function
 (:class:`~rlm_toolkit._pump.ModelCall`: Response, hooks, what to hand out), driven by the thin
-pumps of :mod:`rlm_toolkit._pump` — ``stream`` in the caller's thread over the background-loop
-bridge in :mod:`rlm_toolkit._bridge`, ``astream`` in the caller's task. A provider whose work blocks
-anyway (a model in this process) is read by sync callers in their own thread instead
-(:meth:`RLM._produce_blocking`, the same retries and checks; :mod:`rlm_toolkit._inline`).
+pumps of :mod:`rlm_toolkit._pump` — ``astream`` in the caller's task, ``stream`` in the caller's
+thread. A sync caller reads an ``inline`` provider (HTTP with a sync client, a model in this
+process) in its own thread (:meth:`RLM._produce_sync`, the same retries and checks;
+:mod:`rlm_toolkit._inline`), any other over the background-loop bridge in :mod:`rlm_toolkit._bridge`.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from __future__ import annotations
 import asyncio
 import operator
 import random
-import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Union
 
 from . import _bridge, images
-from ._inline import InlineSource
+from ._inline import InlineSource, Wire
 from ._pump import ModelCall, SyncPump, apump, wanted
 from .budget import BUDGET_PARAMS, Budget
 from .callbacks import CallbackManager
@@ -258,27 +257,31 @@ class RLM:
                 attempt += 1
                 await asyncio.sleep(self._retry_delay(error, started, attempt))
 
-    def _produce_blocking(self, request: Request) -> Iterator[StreamEvent]:
-        """:meth:`_produce` for a ``blocking`` provider, run in the calling thread."""
+    def _produce_sync(self, request: Request, wire: Wire) -> Iterator[list[StreamEvent]]:
+        """:meth:`_produce` for an ``inline`` provider, run in the calling thread (the same retries
+        and checks); a retry's backoff wakes at once on a Stop (``wire``)."""
         attempt = 0
         while True:
             started = False
             try:
-                events = self.provider.stream_blocking(request)
+                batches = self.provider.stream_sync(request)
                 try:
                     finished = False
-                    for event in events:
+                    for batch in batches:
+                        if not batch:
+                            continue
                         started = True
-                        finished = finished or event.type == "finish"
-                        yield event
+                        finished = finished or "finish" in map(_TYPE, batch)
+                        yield batch
                 finally:
-                    events.close()  # type: ignore[attr-defined]
+                    batches.close()  # type: ignore[attr-defined]
                 if not finished:
                     raise self._incomplete()
                 return
             except ProviderError as error:
                 attempt += 1
-                time.sleep(self._retry_delay(error, started, attempt))
+                if not wire.sleep(self._retry_delay(error, started, attempt)):
+                    raise asyncio.CancelledError("stopped") from None
 
     def _retry_delay(self, error: ProviderError, started: bool, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` after ``error``; raises it if none is due."""
@@ -316,8 +319,9 @@ class EventStream(SyncPump, Iterator[StreamEvent]):
         self.response = call.response
 
         def open_source() -> _bridge.SyncIterator | InlineSource[StreamEvent]:
-            if rlm.provider.blocking:
-                return InlineSource(rlm._produce_blocking(request))
+            if rlm.provider.inline:
+                wire = Wire()
+                return InlineSource(rlm._produce_sync(request, wire), wire)
             return _bridge.iterate_sync(lambda: rlm._produce(request), batches=True)
 
         self._pump_over(open_source, call, manager)

@@ -1,24 +1,40 @@
-"""What the HTTP providers share: :class:`HTTPProvider` (the key check, one httpx client per event
-loop, ``aclose`` of them all), status and transport errors mapped onto :mod:`rlm_toolkit.errors`,
-and a byte stream that raises typed errors.
+"""What the HTTP providers share: :class:`HTTPProvider` (the key check, the clients, ``aclose`` of
+them all, and the one I/O loop, sync and async, that feeds a provider's sans-IO reader), status and
+transport errors mapped onto :mod:`rlm_toolkit.errors`, and byte streams that raise typed errors.
 
-Providers parse their own wire format; this module never looks inside a body except to pull
-the message out of an error response.
+Providers parse their own wire format (a reader: bytes in, events out) and build their own request
+body; this module never looks inside a body except to pull the message out of an error response.
+
+Two kinds of client: one ``httpx.AsyncClient`` per event loop (``astream``, agents, ``--bg``, and
+sync calls of a provider that is not inline), and one ``httpx.Client`` that sync callers read in
+their own thread (``RLM.stream``/``run``: see :mod:`rlm_toolkit._inline`). The sync client's
+connections are watched (:func:`_watch`): each read tells the calling thread's
+:class:`~rlm_toolkit._inline.Wire` which socket it blocks on, so another thread can wake it and a
+widget can wait on it with a deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import os
 import re
+import threading
+import time
 import urllib.parse
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
+from typing import Any, Protocol
 
+from .._inline import Wire, current_wire, serving
 from ..errors import (
     APIConnectionError,
     APITimeoutError,
@@ -31,12 +47,17 @@ from ..errors import (
     scrub,
     status_error,
 )
-from .base import Provider
+from ..events import StreamEvent
+from .base import Provider, Request
 
 __all__ = [
     "HTTPProvider",
     "HTTPClients",
     "open_stream",
+    "open_stream_sync",
+    "Reader",
+    "Exchange",
+    "SSEEvents",
     "DEFAULT_TIMEOUT",
     "error_message",
     "register_credentials",
@@ -95,10 +116,11 @@ def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
 
 
 class HTTPClients:
-    """One ``httpx.AsyncClient`` per event loop: a client must not be shared across loops.
+    """One ``httpx.AsyncClient`` per event loop (a client must not be shared across loops) and one
+    watched ``httpx.Client`` for sync callers (:meth:`sync`; threads may share it).
 
     Every credential in ``headers`` or in ``base_url`` is registered for scrubbing here, the one
-    place every HTTP provider builds its client through, and ``base_url`` keeps no password.
+    place every HTTP provider builds its clients through, and ``base_url`` keeps no password.
     """
 
     def __init__(self, *, base_url: str, headers: dict[str, str], timeout: float) -> None:
@@ -107,10 +129,12 @@ class HTTPClients:
         self.headers = headers
         self.timeout = timeout
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._sync: dict[str, Any] = {}  # "client": the sync client (a dict: the finalizer shares it)
+        self._lock = threading.Lock()
         self._pid = os.getpid()
-        # A provider dropped without close(): its pooled keep-alive connection on the bridge loop is
-        # closed there, instead of a ResourceWarning when the socket is collected.
-        weakref.finalize(self, _release, self._clients, self._pid).atexit = False
+        # A provider dropped without close(): its pooled keep-alive connections (the sync client's,
+        # the bridge loop's) are closed, instead of a ResourceWarning when the socket is collected.
+        weakref.finalize(self, _release, self._clients, self._sync, self._pid).atexit = False
 
     def pooled(self) -> bool:
         """Whether connections are kept alive between calls on the running loop: only on the bridge
@@ -121,47 +145,63 @@ class HTTPClients:
         return asyncio.get_running_loop() is _bridge._loop
 
     def _mine(self) -> weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]:
-        """The clients of this process: a forked child forgets its parent's (their loops do not run here)."""
+        """The clients of this process: a forked child forgets its parent's (their loops do not run
+        here, and their sockets are the parent's)."""
         if self._pid != os.getpid():
-            self._clients, self._pid = weakref.WeakKeyDictionary(), os.getpid()
+            self._clients, self._sync, self._pid = weakref.WeakKeyDictionary(), {}, os.getpid()
         return self._clients
 
+    def _options(self, httpx: Any) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "headers": self.headers,
+            "auth": httpx.BasicAuth(*self._userinfo) if self._userinfo else None,
+            "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+            "follow_redirects": True,
+            # Honour HTTP(S)_PROXY, NO_PROXY and SSL_CERT_FILE as the openai SDK does, but never
+            # send a loopback server (llama.cpp, Ollama, tests) through a proxy.
+            "trust_env": True,
+            "mounts": dict.fromkeys(_LOOPBACK_PATTERNS),
+        }
+
     def get(self) -> Any:
+        """The async client of the running loop."""
         loop = asyncio.get_running_loop()
         client = self._mine().get(loop)
         if client is None or client.is_closed:
             for old in [old for old in self._clients if old.is_closed()]:
                 del self._clients[old]  # it holds its loop: the weak key alone would never let go
-            httpx = _httpx()
-            client = httpx.AsyncClient(
-                base_url=self.base_url,
-                headers=self.headers,
-                auth=httpx.BasicAuth(*self._userinfo) if self._userinfo else None,
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-                follow_redirects=True,
-                # Honour HTTP(S)_PROXY, NO_PROXY and SSL_CERT_FILE as the openai SDK does, but
-                # never send a loopback server (llama.cpp, Ollama, tests) through a proxy.
-                trust_env=True,
-                mounts=dict.fromkeys(_LOOPBACK_PATTERNS),
-            )
-            self._clients[loop] = client
+            client = self._clients[loop] = _httpx().AsyncClient(**self._options(_httpx()))
         return client
+
+    def sync(self) -> Any:
+        """The sync client, its connections watched (module docstring)."""
+        with self._lock:
+            self._mine()
+            client = self._sync.get("client")
+            if client is None or client.is_closed:
+                client = self._sync["client"] = _watch(_httpx().Client(**self._options(_httpx())))
+            return client
 
     async def aclose(self) -> None:
         """Close every client, each on the loop that opened it (a client's sockets belong to it).
 
-        This loop's client is closed here; the bridge loop's (sync calls) is closed there and
-        waited for, as that loop never waits on another. Any other loop still open gets the close
-        scheduled, to run when it next runs: it may be the very loop blocked in this call (a sync
-        ``RLM.close()`` in a Jupyter cell after an ``await``). A loop that has closed
-        (``asyncio.run`` returned) can run nothing any more; its client is dropped, and its sockets
-        close when it is collected.
+        The sync client is closed here. This loop's client is closed here; the bridge loop's (sync
+        calls) is closed there and waited for, as that loop never waits on another. Any other loop
+        still open gets the close scheduled, to run when it next runs: it may be the very loop
+        blocked in this call (a sync ``RLM.close()`` in a Jupyter cell after an ``await``). A loop
+        that has closed (``asyncio.run`` returned) can run nothing any more; its client is
+        dropped, and its sockets close when it is collected.
         """
         from .. import _bridge
 
         current = asyncio.get_running_loop()
         clients = list(self._mine().items())
         self._clients.clear()
+        with self._lock:
+            sync = self._sync.pop("client", None)
+        if sync is not None:
+            sync.close()
         for loop, client in clients:
             if client.is_closed or loop.is_closed():
                 continue
@@ -176,18 +216,110 @@ class HTTPClients:
                     pass
 
 
-def _release(clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any], pid: int) -> None:
-    """Close the bridge loop's client of a collected :class:`HTTPClients`, on that loop."""
+def _release(clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any], sync: dict[str, Any],
+             pid: int) -> None:
+    """Close the sync client and the bridge loop's client of a collected :class:`HTTPClients`."""
     from .. import _bridge
 
+    if pid != os.getpid():
+        return
+    client = sync.pop("client", None)
+    if client is not None:
+        client.close()
     loop = _bridge._loop
-    client = clients.get(loop) if loop is not None and pid == os.getpid() else None
+    client = clients.get(loop) if loop is not None else None
     if client is None or client.is_closed or loop.is_closed():
         return
     try:
         loop.call_soon_threadsafe(lambda: loop.create_task(client.aclose()))
     except RuntimeError:  # the loop closed in the meantime
         pass
+
+
+def _watch(client: Any) -> Any:
+    """Make every connection ``client`` opens a watched one: its network streams tell the reading
+    thread's wire which socket it blocks on (and refuse to start once it is aborted), and keep
+    the wire's deadline. httpx has no public hook for httpcore's network backend, so the backend of
+    each transport's pool is wrapped; a transport of another shape is left as it is (its reads
+    cannot be woken nor gated: they block until bytes come, as a plain httpx loop's would)."""
+    stream_class, backend_class = _watched_classes()
+    for transport in (client._transport, *client._mounts.values()):
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is not None and not isinstance(backend, backend_class):
+            pool._network_backend = backend_class(backend)
+    return client
+
+
+@functools.cache
+def _watched_classes() -> tuple[type, type]:
+    """The watched network stream and backend classes (built on first use: httpcore is imported
+    with httpx, lazily)."""
+    import httpcore
+
+    class WatchedStream(httpcore.NetworkStream):
+        __slots__ = ("_inner",)
+
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def _bounded(self, timeout: float | None, error: type) -> float | None:
+            """Register with this thread's wire before blocking; the timeout within its deadline."""
+            wire = current_wire()
+            if wire is None:
+                return timeout
+            if not wire.reading(self):
+                raise error("the stream was stopped")
+            if wire.deadline is not None:
+                left = wire.deadline - time.monotonic()
+                if left <= 0:
+                    raise httpcore.ReadTimeout("the keep-alive drain ran out of time")
+                return left if timeout is None else min(timeout, left)
+            return timeout
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self._inner.read(max_bytes, self._bounded(timeout, httpcore.ReadError))  # type: ignore[no-any-return]
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self._inner.write(buffer, self._bounded(timeout, httpcore.WriteError))
+
+        def close(self) -> None:
+            self._inner.close()
+
+        def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                      timeout: float | None = None) -> Any:
+            return WatchedStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+        def get_extra_info(self, info: str) -> Any:
+            return self._inner.get_extra_info(info)
+
+    class WatchedBackend(httpcore.NetworkBackend):
+        __slots__ = ("_inner",)
+
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        @staticmethod
+        def _check() -> None:
+            wire = current_wire()
+            if wire is not None and wire.aborted:
+                raise httpcore.ConnectError("the stream was stopped")
+
+        def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                        local_address: str | None = None, socket_options: Any = None) -> Any:
+            self._check()
+            stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+            return WatchedStream(stream)
+
+        def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                socket_options: Any = None) -> Any:
+            self._check()
+            return WatchedStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+        def sleep(self, seconds: float) -> None:
+            self._inner.sleep(seconds)
+
+    return WatchedStream, WatchedBackend
 
 
 def error_message(body: bytes | str) -> str:
@@ -233,6 +365,42 @@ def transport_error(error: BaseException, *, provider: str, model: str) -> Provi
     )
 
 
+def _refused(response: Any, raw: bytes, *, provider: str, model: str) -> ProviderError:
+    """The error of a response with an error status, from what was read of its body."""
+    return status_error(
+        response.status_code,
+        error_message(raw) or response.reason_phrase,
+        body=raw.decode("utf-8", "replace"),
+        retry_after=_retry_after(response.headers),
+        provider=provider,
+        model=model,
+    )
+
+
+def _check_type(response: Any, content_types: tuple[str, ...], *, provider: str, model: str) -> None:
+    ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_types and ctype not in content_types:
+        raise MalformedResponseError(
+            f"{provider}:{model} answered with content type {ctype or 'none'!r}, "
+            f"expected {' or '.join(content_types)}",
+            provider=provider,
+            model=model,
+        )
+
+
+def _broken(error: BaseException, *, provider: str, model: str) -> ProviderError:
+    """The error of a body whose reading failed: a timeout, or a cut stream (peer closed, reset,
+    incomplete chunked body)."""
+    if isinstance(error, _httpx().TimeoutException):
+        return transport_error(error, provider=provider, model=model)
+    return IncompleteStreamError(
+        f"the stream from {provider}:{model} was cut off "
+        f"({type(error).__name__}: {scrub(str(error) or 'connection lost')})",
+        provider=provider,
+        model=model,
+    )
+
+
 @asynccontextmanager
 async def open_stream(
     clients: HTTPClients,
@@ -242,20 +410,17 @@ async def open_stream(
     provider: str,
     model: str,
     content_types: tuple[str, ...],
-    headers: dict[str, str] | None = None,
 ) -> AsyncIterator[AsyncIterator[bytes]]:
     """POST ``body`` and yield the response's byte stream, after checking status and type.
 
     Every httpx error, while sending or while reading, comes out as a toolkit error. Leaving
-    the context closes the response at once.
+    the context closes the response at once (after a brief drain, on the bridge loop, if the
+    stream ended normally).
     """
     httpx = _httpx()
     client = clients.get()
-    if headers:
-        register_credentials(headers)
     try:
-        request = client.build_request("POST", path, json=body, headers=headers)
-        response = await client.send(request, stream=True)
+        response = await client.send(client.build_request("POST", path, json=body), stream=True)
     except httpx.HTTPError as error:
         raise transport_error(error, provider=provider, model=model) from None
     try:
@@ -268,37 +433,15 @@ async def open_stream(
                         break
             except httpx.HTTPError:
                 pass
-            raise status_error(
-                response.status_code,
-                error_message(raw) or response.reason_phrase,
-                body=raw.decode("utf-8", "replace"),
-                retry_after=_retry_after(response.headers),
-                provider=provider,
-                model=model,
-            )
-        ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_types and ctype not in content_types:
-            raise MalformedResponseError(
-                f"{provider}:{model} answered with content type {ctype or 'none'!r}, "
-                f"expected {' or '.join(content_types)}",
-                provider=provider,
-                model=model,
-            )
+            raise _refused(response, raw, provider=provider, model=model)
+        _check_type(response, content_types, provider=provider, model=model)
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
                 async for piece in response.aiter_bytes():
                     yield piece
-            except httpx.TimeoutException as error:
-                raise transport_error(error, provider=provider, model=model) from None
             except httpx.HTTPError as error:
-                # The body broke off (peer closed, reset, incomplete chunked body): a cut stream.
-                raise IncompleteStreamError(
-                    f"the stream from {provider}:{model} was cut off "
-                    f"({type(error).__name__}: {scrub(str(error) or 'connection lost')})",
-                    provider=provider,
-                    model=model,
-                ) from None
+                raise _broken(error, provider=provider, model=model) from None
 
         body = chunks()
         yield body
@@ -306,6 +449,78 @@ async def open_stream(
             await _drain(body)
     finally:
         await response.aclose()
+
+
+@contextmanager
+def open_stream_sync(
+    clients: HTTPClients,
+    path: str,
+    body: dict[str, Any],
+    *,
+    provider: str,
+    model: str,
+    content_types: tuple[str, ...],
+) -> Iterator[Iterator[bytes]]:
+    """:func:`open_stream` with the sync client, in the calling thread. Its connection is kept
+    alive between calls (the drain is bounded by the wire's deadline, see :func:`_drain_sync`)."""
+    httpx = _httpx()
+    client = clients.sync()
+    wire = current_wire()
+    try:
+        try:
+            response = client.send(client.build_request("POST", path, json=body), stream=True)
+        except httpx.HTTPError as error:
+            raise transport_error(error, provider=provider, model=model) from None
+        try:
+            if response.status_code >= 400:
+                raw = b""
+                try:
+                    for piece in response.iter_raw():
+                        raw += piece
+                        if len(raw) > _MAX_ERROR_BODY:
+                            break
+                except httpx.HTTPError:
+                    pass
+                raise _refused(response, raw, provider=provider, model=model)
+            _check_type(response, content_types, provider=provider, model=model)
+            if wire is not None:
+                wire.buffered = _buffered(response)
+
+            def chunks() -> Iterator[bytes]:
+                try:
+                    yield from response.iter_bytes()
+                except httpx.HTTPError as error:
+                    raise _broken(error, provider=provider, model=model) from None
+
+            pieces = chunks()
+            yield pieces
+            _drain_sync(pieces, wire)
+        finally:
+            response.close()
+    finally:
+        if wire is not None:
+            wire.released()  # its socket may serve another call now: a late Stop must not touch it
+
+
+def _buffered(response: Any) -> Any:
+    """A check of whether httpcore holds bytes of ``response`` it has received and not handed out
+    yet (h11's public ``trailing_data``, of the connection the response is read from), or None if
+    that connection cannot be found (another httpx/httpcore layout, HTTP/2): then a wire cannot
+    gate, and reads simply block (as a plain httpx loop's do)."""
+    import h11
+
+    stream = response.stream  # httpx's bound stream → its transport's → the pool's → the connection's
+    for name in ("_stream", "_httpcore_stream", "_stream", "_connection", "_h11_state"):
+        stream = getattr(stream, name, None)
+    if not isinstance(stream, h11.Connection):
+        return None
+    state = stream
+
+    def buffered() -> bool:
+        data, closed = state.trailing_data
+        return bool(data) or closed
+
+    return buffered
 
 
 async def _drain(body: AsyncIterator[bytes]) -> None:
@@ -331,13 +546,77 @@ async def _drain(body: AsyncIterator[bytes]) -> None:
         pass
 
 
+def _drain_sync(body: Iterator[bytes], wire: Wire | None) -> None:
+    """:func:`_drain` in the calling thread: every read is bounded by the wire's deadline (a read
+    past it times out and the connection is closed instead of pooled). What the HTTP layer has
+    buffered already (the terminator often came with the last event) takes no read at all."""
+    wire = wire or Wire()
+    wire.deadline = time.monotonic() + _DRAIN_SECONDS
+    size = 0
+    try:
+        with serving(wire):
+            for piece in body:
+                size += len(piece)
+                if size > _DRAIN_BYTES:
+                    return
+    except ProviderError:
+        pass
+    finally:
+        wire.deadline = None
+
+
+class Reader(Protocol):
+    """A provider's sans-IO reader of one response body: ``read(data, batch)`` appends the events
+    decoded from one network read to ``batch`` (and raises a toolkit error on a broken body,
+    after appending what came before it); ``done`` turns true at the stream's final event;
+    ``complete`` says a cut from here on loses nothing the caller needs (OpenAI's usage and
+    ``[DONE]`` trailer)."""
+
+    done: bool
+    complete: bool
+
+    def read(self, data: bytes, batch: list[StreamEvent]) -> None: ...
+
+
+#: What :meth:`HTTPProvider.exchange` returns: the path, the JSON body, the content types the answer
+#: may have, and a fresh :class:`Reader` of it.
+Exchange = tuple[str, dict[str, Any], tuple[str, ...], Reader]
+
+
+class SSEEvents:
+    """The :class:`Reader` of a server-sent-event body read by a sans-IO event ``parser``:
+    ``parser.feed(sse)`` returns a list of events and ``parser.stopped`` turns true at the
+    vendor's terminal event (Anthropic, the Responses API)."""
+
+    complete = False
+
+    def __init__(self, parser: Any) -> None:
+        from .._decoders import SSEDecoder
+
+        self._decoder = SSEDecoder()
+        self._parser = parser
+        self.done = False
+
+    def read(self, data: bytes, batch: list[StreamEvent]) -> None:
+        for sse in self._decoder.feed(data):
+            batch += self._parser.feed(sse)
+            if self._parser.stopped:
+                self.done = True
+                return
+
+
 class HTTPProvider(Provider):
-    """A provider that speaks HTTP: it owns the key check, the clients and their ``aclose``.
+    """A provider that speaks HTTP: it owns the key check, the clients and their ``aclose``, and the
+    I/O of a call, written once for each face.
 
     A subclass finds its key with :meth:`find_key`, builds its headers, calls
-    ``super().__init__(model, base_url=…, headers=…, timeout=…)``, and streams through
-    :meth:`post`; it parses its own wire format and builds its own request body.
+    ``super().__init__(model, base_url=…, headers=…, timeout=…)``, and says in :meth:`exchange`
+    what to send and how to read the answer (a sans-IO :class:`Reader`). :meth:`stream_batches`
+    (async clients) and :meth:`stream_sync` (the sync client, in the caller's thread: the provider
+    is ``inline``) run that exchange, a batch of events per network read.
     """
+
+    inline = True
 
     def __init__(
         self, model: str, *, base_url: str, headers: dict[str, str], timeout: float = DEFAULT_TIMEOUT
@@ -366,32 +645,79 @@ class HTTPProvider(Provider):
         register_secret(key)
         return key
 
-    def post(
-        self,
-        path: str,
-        body: dict[str, Any],
-        *,
-        content_types: tuple[str, ...],
-        headers: dict[str, str] | None = None,
-    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+    def exchange(self, request: Request) -> Exchange:
+        """What one call sends and how its answer is read: the path, the JSON body, the content
+        types the answer may have, and a fresh :class:`Reader`."""
+        raise NotImplementedError(f"{type(self).__name__} does not say what to send")
+
+    def post(self, path: str, body: dict[str, Any], *,
+             content_types: tuple[str, ...]) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         """:func:`open_stream` on this provider's client for the running loop."""
         return open_stream(self._clients, path, body, provider=self.name, model=self.model,
-                           content_types=content_types, headers=headers)
+                           content_types=content_types)
 
-    async def post_events(self, path: str, body: dict[str, Any], parser: Any) -> AsyncIterator[Any]:
-        """POST ``body`` and yield what ``parser`` makes of each server-sent event, until it says
-        the stream is over. ``parser`` is sans-IO: ``feed(sse)`` returns a list of events and
-        ``stopped`` turns true at the vendor's terminal event (Anthropic, the Responses API)."""
-        from .._decoders import SSEDecoder
+    def post_sync(self, path: str, body: dict[str, Any], *,
+                  content_types: tuple[str, ...]) -> AbstractContextManager[Iterator[bytes]]:
+        """:func:`open_stream_sync` on this provider's sync client."""
+        return open_stream_sync(self._clients, path, body, provider=self.name, model=self.model,
+                                content_types=content_types)
 
-        decoder = SSEDecoder()
-        async with self.post(path, body, content_types=("text/event-stream",)) as chunks:
-            async for data in chunks:
-                for sse in decoder.feed(data):
-                    for event in parser.feed(sse):
-                        yield event
-                    if parser.stopped:
+    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        batches = self.stream_batches(request)
+        try:
+            async for batch in batches:
+                for event in batch:
+                    yield event
+        finally:
+            await batches.aclose()
+
+    async def stream_batches(self, request: Request) -> AsyncIterator[list[StreamEvent]]:
+        """The events decoded from each network read, as one list (what the RLM reads)."""
+        path, body, content_types, reader = self.exchange(request)
+        async with self.post(path, body, content_types=content_types) as chunks:
+            try:
+                async for data in chunks:
+                    batch: list[StreamEvent] = []
+                    try:
+                        reader.read(data, batch)
+                    except Exception:
+                        if batch:  # what this read gave before the error goes out first
+                            yield batch
+                        raise
+                    if batch:
+                        yield batch
+                    if reader.done:
                         return
+            except IncompleteStreamError:
+                if not reader.complete:
+                    raise
+
+    def stream_sync(self, request: Request) -> Iterator[list[StreamEvent]]:
+        """:meth:`stream_batches` with the sync client, in the calling thread. The final batch is
+        handed out once the connection is back in the pool (the drain is bounded and usually
+        reads nothing: the body's end came with the last event), so the stream ends with it."""
+        path, body, content_types, reader = self.exchange(request)
+        final: list[StreamEvent] = []
+        with self.post_sync(path, body, content_types=content_types) as chunks:
+            try:
+                for data in chunks:
+                    batch: list[StreamEvent] = []
+                    try:
+                        reader.read(data, batch)
+                    except Exception:
+                        if batch:
+                            yield batch
+                        raise
+                    if reader.done:
+                        final = batch
+                        break
+                    if batch:
+                        yield batch
+            except IncompleteStreamError:
+                if not reader.complete:
+                    raise
+        if final:
+            yield final
 
     async def aclose(self) -> None:
         """Close every client this provider opened, on every loop (see :meth:`HTTPClients.aclose`)."""

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import images
 from .._decoders import ServerSentEvent
 from ..errors import MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
-from ._http import DEFAULT_TIMEOUT, HTTPProvider
+from ._http import DEFAULT_TIMEOUT, Exchange, HTTPProvider, SSEEvents
 from ._shape import expect_object, get
 from .base import Request
 
@@ -71,9 +70,9 @@ class AnthropicProvider(HTTPProvider):
         self.max_tokens = max_tokens
         super().__init__(model, base_url=base_url, headers=headers, timeout=timeout)
 
-    def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+    def exchange(self, request: Request) -> Exchange:
         payload = anthropic_body(request, self.model, self.max_tokens)
-        return self.post_events("/v1/messages", payload, AnthropicParser(model=self.model))
+        return "/v1/messages", payload, ("text/event-stream",), SSEEvents(AnthropicParser(model=self.model))
 
 
 class AnthropicParser:

@@ -58,9 +58,9 @@ class Provider(ABC):
     name: ClassVar[str] = "provider"
     #: Whether the provider streams native tool calls (else agents use the text ReAct format).
     supports_tools: ClassVar[bool] = False
-    #: Whether :meth:`stream_blocking` exists: the provider's work blocks anyway (a model run in this
-    #: process), so sync callers run it in their own thread rather than through the bridge.
-    blocking: ClassVar[bool] = False
+    #: Whether :meth:`stream_sync` exists: sync callers read the provider in their own thread
+    #: rather than through the bridge (a model run in this process; HTTP read with a sync client).
+    inline: ClassVar[bool] = False
 
     def __init__(self, model: str) -> None:
         self.model = model
@@ -87,9 +87,10 @@ class Provider(ABC):
         finally:
             await events.aclose()  # type: ignore[attr-defined]
 
-    def stream_blocking(self, request: Request) -> Iterator[StreamEvent]:
-        """The events of :meth:`stream`, produced in the calling thread (only where ``blocking``)."""
-        raise NotImplementedError(f"{type(self).__name__} has no blocking stream")
+    def stream_sync(self, request: Request) -> Iterator[list[StreamEvent]]:
+        """The batches of :meth:`stream_batches`, produced in the calling thread (only where
+        ``inline``); closing the iterator closes the connection."""
+        raise NotImplementedError(f"{type(self).__name__} has no sync stream")
 
     def before_wait(self) -> None:
         """Called in a thread that is about to wait while this provider's stream runs elsewhere

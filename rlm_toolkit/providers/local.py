@@ -7,7 +7,7 @@ template comes from the GGUF's metadata.
 
 One generator, :meth:`LocalProvider.events`, runs the model and yields typed events; it checks a
 stop flag at every token. Sync callers (``RLM.stream``) run it in their own thread, as a direct
-call to llama-cpp-python would (:meth:`LocalProvider.stream_blocking`); ``astream`` and the agent
+call to llama-cpp-python would (:meth:`LocalProvider.stream_sync`); ``astream`` and the agent
 run it in a worker thread that hands the events to the event loop, so the loop never blocks.
 Closing the stream, cancelling the task or a kernel interrupt stops generation at the next token.
 A loaded model is cached and shared by every provider that names the same file; one generation
@@ -193,7 +193,7 @@ class LocalProvider(Provider):
 
     name = "local"
     supports_tools = False
-    blocking = True
+    inline = True
 
     def __init__(self, model: str = "smollm2", *, model_path: str | os.PathLike[str] | None = None,
                  n_ctx: int = 2048, system: str | None = DEFAULT_SYSTEM) -> None:
@@ -291,11 +291,17 @@ class LocalProvider(Provider):
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=tokens)
         yield Finish(reason=reason or "stop")
 
-    def stream_blocking(self, request: Request) -> Iterator[StreamEvent]:
-        """Sync callers: the model runs in the caller's thread, with nothing between it and the caller."""
+    def stream_sync(self, request: Request) -> Iterator[list[StreamEvent]]:
+        """Sync callers: the model runs in the caller's thread, with nothing between it and the
+        caller; a batch per token (the next is not made until the caller asks for it)."""
         me: list[Any] = []
         me.append(self.events(request, me=me))
-        return me[0]
+        events = me[0]
+        try:
+            for event in events:
+                yield [event]
+        finally:
+            events.close()
 
     def before_wait(self) -> None:
         """A thread is about to wait for a worker to generate: it gives back its idle OpenMP threads."""

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import images
 from .._decoders import NDJSONDecoder
 from ..errors import MalformedResponseError, UsageError
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
-from ._http import DEFAULT_TIMEOUT, HTTPProvider
+from ._http import DEFAULT_TIMEOUT, Exchange, HTTPProvider
 from ._shape import expect_object, get
 from .base import Request
 
@@ -63,27 +62,38 @@ class OllamaProvider(HTTPProvider):
         body.update(request.extra)
         return body
 
-    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
-        decoder = NDJSONDecoder()
-        calls = 0
+    def exchange(self, request: Request) -> Exchange:
         ndjson = ("application/x-ndjson", "application/json")
-        async with self.post("/api/chat", self.body(request), content_types=ndjson) as body:
-            async for data in body:
-                try:
-                    lines = decoder.feed(data)
-                except ValueError:
-                    raise MalformedResponseError(
-                        f"ollama:{self.model} sent a line that is not JSON",
-                        provider=self.name,
-                        model=self.model,
-                    ) from None
-                for line in lines:
-                    for event in parse_line(line, first_index=calls):
-                        if event.type == "tool_call" and event.name:  # type: ignore[union-attr]
-                            calls += 1
-                        yield event
-                        if event.type == "finish":
-                            return
+        return "/api/chat", self.body(request), ndjson, NDJSONReader(self)
+
+
+class NDJSONReader:
+    """The sans-IO reader of an ``/api/chat`` body (see :class:`~._http.Reader`): one JSON object
+    a line, ``done`` at the finish; tool calls are numbered across lines."""
+
+    complete = False
+
+    def __init__(self, provider: OllamaProvider) -> None:
+        self._decoder = NDJSONDecoder()
+        self._model = provider.model
+        self._calls = 0
+        self.done = False
+
+    def read(self, data: bytes, batch: list[StreamEvent]) -> None:
+        try:
+            lines = self._decoder.feed(data)
+        except ValueError:
+            raise MalformedResponseError(
+                f"ollama:{self._model} sent a line that is not JSON", provider="ollama", model=self._model
+            ) from None
+        for line in lines:
+            for event in parse_line(line, first_index=self._calls):
+                if event.type == "tool_call" and event.name:  # type: ignore[union-attr]
+                    self._calls += 1
+                batch.append(event)
+                if event.type == "finish":
+                    self.done = True
+                    return
 
 
 def parse_line(line: Any, *, first_index: int = 0) -> list[StreamEvent]:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import json.scanner
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import images
 from .._decoders import SSEDecoder
-from ..errors import IncompleteStreamError, MalformedResponseError
+from ..errors import MalformedResponseError
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, text_delta
-from ._http import DEFAULT_TIMEOUT, HTTPProvider, error_message
+from ._http import DEFAULT_TIMEOUT, Exchange, HTTPProvider, error_message
 from ._shape import expect_object, get
 from .base import Request
 
@@ -78,88 +77,75 @@ class OpenAIProvider(HTTPProvider):
         body.update(request.extra)
         return body
 
-    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
-        batches = self.stream_batches(request)
-        try:
-            async for batch in batches:
-                for event in batch:
-                    yield event
-        finally:
-            await batches.aclose()
+    def exchange(self, request: Request) -> Exchange:
+        return "/chat/completions", self.body(request), ("text/event-stream",), ChatReader(self)
 
-    async def stream_batches(self, request: Request) -> AsyncIterator[list[StreamEvent]]:
-        """The events decoded from each network read, as one list (what the RLM reads)."""
-        decoder, scan = SSEDecoder(), _scan
-        finished = False
-        payload = self.body(request)
-        async with self.post("/chat/completions", payload, content_types=("text/event-stream",)) as body:
-            try:
-                async for data in body:
-                    batch: list[StreamEvent] = []
-                    done = False
-                    try:
-                        for sse in decoder.messages(data):
-                            text, kind = (sse, "message") if type(sse) is str else sse[:2]
-                            if text[:1] == "{" and kind == "message":  # a plain ``data: {…}``
-                                try:  # the C scanner (no json.loads layers), when the value is all
-                                    chunk, end = scan(text, 0)
-                                    if end != len(text):
-                                        raise ValueError
-                                except (StopIteration, ValueError):  # space after it; not JSON
-                                    chunk = self._loads(text)
-                                plain = _plain_text(chunk)
-                                if plain is not None:
-                                    if plain:
-                                        batch.append(text_delta(plain))
-                                    continue
-                                events = self._chunk(chunk)
-                            elif text.lstrip().startswith("[DONE]"):  # "[DONE] " too, as openai-python
-                                if not finished:
-                                    batch.append(Finish(reason="stop"))
-                                done = True
-                                break
-                            elif kind == "ping" or not text.strip():
-                                continue  # keep-alives: an empty ``data:``, an ``event: ping``
-                            elif kind == "error":
-                                raise MalformedResponseError(
-                                    f"the server reported an error mid-stream: {error_message(text)}",
-                                    provider=self.name,
-                                    model=self.model,
-                                )
-                            else:
-                                events = self._chunk(self._loads(text))
-                            for event in events:
-                                if event.type == "finish":
-                                    finished = True
-                            batch += events
-                    except Exception:
-                        if batch:  # what this read gave before the error goes out first
-                            yield batch
-                        raise
-                    if batch:
-                        yield batch
-                    if done:
-                        return
-            except IncompleteStreamError:
-                if not finished:
-                    raise
-                return  # the answer was complete; only the usage / [DONE] trailer was lost
+
+class ChatReader:
+    """The sans-IO reader of a Chat Completions body (see :class:`~._http.Reader`): the events of
+    each network read, ``done`` at ``[DONE]``, ``complete`` once the finish came (a cut after it
+    loses only the usage and ``[DONE]`` trailer). Nearly every event is a plain text chunk, read
+    in one go (:func:`_plain_text`); this loop runs per token, so it is kept flat."""
+
+    __slots__ = ("done", "complete", "_messages", "_name", "_model")
+
+    def __init__(self, provider: OpenAIProvider) -> None:
+        self.done = self.complete = False
+        self._messages = SSEDecoder().messages
+        self._name, self._model = provider.name, provider.model
+
+    def read(self, data: bytes, batch: list[StreamEvent]) -> None:
+        scan = _scan
+        for sse in self._messages(data):
+            text, kind = (sse, "message") if type(sse) is str else sse[:2]
+            if text[:1] == "{" and kind == "message":  # a plain ``data: {…}``
+                try:  # the C scanner (no json.loads layers), when the value is all there is
+                    chunk, end = scan(text, 0)
+                    if end != len(text):
+                        raise ValueError
+                except (StopIteration, ValueError):  # space after it; not JSON
+                    chunk = self._loads(text)
+                plain = _plain_text(chunk)
+                if plain is not None:
+                    if plain:
+                        batch.append(text_delta(plain))
+                    continue
+                events = self._chunk(chunk)
+            elif text.lstrip().startswith("[DONE]"):  # "[DONE] " too, as openai-python
+                if not self.complete:
+                    batch.append(Finish(reason="stop"))
+                self.done = self.complete = True
+                return
+            elif kind == "ping" or not text.strip():
+                continue  # keep-alives: an empty ``data:``, an ``event: ping``
+            elif kind == "error":
+                raise MalformedResponseError(
+                    f"the server reported an error mid-stream: {error_message(text)}",
+                    provider=self._name,
+                    model=self._model,
+                )
+            else:
+                events = self._chunk(self._loads(text))
+            for event in events:
+                if event.type == "finish":
+                    self.complete = True
+            batch += events
 
     def _loads(self, data: str) -> Any:
         try:
             return json.loads(data)
         except ValueError:
             raise MalformedResponseError(
-                f"openai:{self.model} sent an event that is not JSON: {data[:200]!r}",
-                provider=self.name,
-                model=self.model,
+                f"openai:{self._model} sent an event that is not JSON: {data[:200]!r}",
+                provider=self._name,
+                model=self._model,
             ) from None
 
     def _chunk(self, chunk: Any) -> list[StreamEvent]:
         try:
             return parse_chunk(chunk)
         except MalformedResponseError as error:
-            error.provider, error.model = self.name, self.model
+            error.provider, error.model = self._name, self._model
             raise
 
 

@@ -15,15 +15,15 @@ that carry answer, reasoning, tool calls, usage, the finish and errors are read,
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import images
 from .._decoders import ServerSentEvent
 from ..errors import ConfigurationError, MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
+from ._http import Exchange, SSEEvents
 from ._shape import expect_object, get
-from .base import Provider, Request
+from .base import Request
 from .openai import MAX_TOOL_CALLS, OpenAIProvider
 
 __all__ = ["OpenAIResponsesProvider", "ResponsesParser", "responses_body", "ERROR_STATUS"]
@@ -56,14 +56,12 @@ class OpenAIResponsesProvider(OpenAIProvider):
     """
 
     name = "openai-responses"
-    #: The base's one event per list: the chat provider's batches read Chat Completions chunks.
-    stream_batches = Provider.stream_batches
-
     def body(self, request: Request) -> dict[str, Any]:
         return responses_body(request, self.model)
 
-    def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
-        return self.post_events("/responses", self.body(request), ResponsesParser(model=self.model))
+    def exchange(self, request: Request) -> Exchange:
+        reader = SSEEvents(ResponsesParser(model=self.model))
+        return "/responses", self.body(request), ("text/event-stream",), reader
 
 
 class ResponsesParser:

@@ -167,7 +167,9 @@ def test_cancel_from_another_thread_ends_after_the_queued_batches_and_closes_the
 
 
 def test_a_stream_taken_in_batches_runs_its_hooks_in_order_and_stops_cleanly(openai_server):
-    openai_server.script(Stream([f"w{i} " for i in range(3000)]), Stream("word " * 40, delay=0.05))
+    # ``fast``: the body written in 64 KB pieces, so one read holds many events (a batch); a server
+    # that flushes each event as its own HTTP chunk gives a batch per chunk to a sync reader.
+    openai_server.script(Stream([f"w{i} " for i in range(3000)], fast=True), Stream("word " * 40, delay=0.05))
     log = Log()
     rlm = RLM.from_openai("gpt-4o", base_url=openai_server.base_url, api_key=openai_server.api_key)
     stream = rlm.stream("x", callbacks=[log])

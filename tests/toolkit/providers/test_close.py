@@ -1,7 +1,8 @@
 """``RLM.close()`` / ``await RLM.aclose()`` close every connection the provider opened, on every loop.
 
-The HTTP providers keep one ``httpx.AsyncClient`` per event loop (sync calls use the bridge loop,
-``arun`` the caller's), against loopback servers that speak each vendor's wire format. (A finished
+The HTTP providers keep one sync ``httpx.Client`` (sync calls read in the caller's thread) and one
+``httpx.AsyncClient`` per event loop (``arun`` on the caller's), against loopback servers that
+speak each vendor's wire format. (A finished
 stream gives its connection back to the client's pool, see test_connection_reuse.py; closing the
 client closes the pool, so ``client.is_closed`` is what is checked here.)
 """
@@ -69,8 +70,13 @@ class Served:
         return await self.rlm.arun("hi")
 
     def clients(self) -> list:
-        """The clients the provider holds now, one per loop it was used on."""
-        return list(self.rlm.provider._clients._clients.values())
+        """The clients the provider holds now: the sync one, and one per loop it was used on."""
+        return held(self.rlm)
+
+
+def held(rlm) -> list:
+    clients = rlm.provider._clients
+    return [*clients._sync.values(), *clients._clients.values()]
 
 
 def closed(clients: list, timeout: float = 5.0) -> bool:
@@ -99,8 +105,8 @@ def test_close_closes_the_sync_calls_client_and_a_later_call_opens_another(serve
     assert second.is_closed
 
 
-def test_aclose_closes_the_clients_of_the_bridge_loop_and_of_its_own_loop(served):
-    served.run()  # a client on the bridge loop
+def test_aclose_closes_the_sync_client_and_the_client_of_its_own_loop(served):
+    served.run()  # the sync client
 
     async def main() -> list:
         await served.arun()  # and one on this loop
@@ -169,15 +175,16 @@ def test_local_close_leaves_no_worker_and_the_model_free():
 
 
 def test_a_forked_child_forgets_its_parents_clients_instead_of_waiting_on_their_loops(served):
-    """The parent's bridge loop has no thread in a forked child: closing must not wait on it."""
+    """The parent's loops have no thread in a forked child, and its sockets are the parent's:
+    closing must neither wait on those loops nor close those sockets."""
     import multiprocessing
 
-    served.run()  # a client on the parent's bridge loop
+    served.run()  # the parent's sync client
     (parent_client,) = served.clients()
 
     def child(rlm, queue) -> None:
         asyncio.run(rlm.aclose())
-        queue.put(len(rlm.provider._clients._clients))
+        queue.put(len(held(rlm)))
 
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
