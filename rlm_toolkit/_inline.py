@@ -41,18 +41,24 @@ __all__ = ["InlineSource", "Wire", "current_wire", "serving"]
 
 T = TypeVar("T")
 _NOTHING = object()
-_local = threading.local()
+
+
+class _Local(threading.local):
+    wire: Wire | None = None  # read per network read: an attribute that is always there
+
+
+_local = _Local()
 
 
 def current_wire() -> Wire | None:
     """The wire of the stream this thread is making an item of, if any."""
-    return getattr(_local, "wire", None)
+    return _local.wire
 
 
 @contextmanager
 def serving(wire: Wire) -> Iterator[Wire]:
     """Make ``wire`` this thread's wire for the block (what :class:`InlineSource` does per batch)."""
-    outer, _local.wire = getattr(_local, "wire", None), wire
+    outer, _local.wire = _local.wire, wire
     try:
         yield wire
     finally:
@@ -82,7 +88,8 @@ class Wire:
 
     def reading(self, stream: Any) -> bool:
         """A read of ``stream`` is about to block this thread: False if the wire was aborted
-        (the read must not start), else True and ``stream`` is what :meth:`abort` shuts down."""
+        (the read must not start), else True and ``stream`` is what :meth:`abort` shuts down.
+        (The watched network streams of ``providers/_http.py`` do the same inline.)"""
         self.stream = stream  # set before aborted is read; abort() sets aborted before reading stream
         return not self.aborted
 
@@ -149,7 +156,8 @@ class InlineSource(Iterator[list[T]]):
         with self._busy:
             if self._closed:
                 raise self._ended()
-            _local.wire, outer = self._wire, getattr(_local, "wire", None)
+            local = _local
+            outer, local.wire = local.wire, self._wire
             try:
                 batch = next(self._items)
             except BaseException:
@@ -158,7 +166,7 @@ class InlineSource(Iterator[list[T]]):
                     raise self._ended() from None
                 raise
             finally:
-                _local.wire = outer
+                local.wire = outer
             if self._closed:  # closed from another thread while this batch was being made
                 self._items.close()  # type: ignore[attr-defined]
                 raise self._ended()
@@ -166,9 +174,6 @@ class InlineSource(Iterator[list[T]]):
 
     def __iter__(self) -> InlineSource[T]:
         return self
-
-    def __next__(self) -> list[T]:
-        return self.take()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait up to ``timeout`` s for bytes to read (see :class:`Wire`), then make the next batch
@@ -191,15 +196,17 @@ class InlineSource(Iterator[list[T]]):
 
     def take(self, timeout: float | None = None) -> list[T]:
         """The next batch (made now if none is waiting); ``StopIteration`` at the end."""
+        if self._pending is _NOTHING and not self._finished:  # the usual case, per network read
+            return self._make()  # type: ignore[no-any-return]
         if self._pending is not _NOTHING:
             batch, self._pending = self._pending, _NOTHING
             return batch  # type: ignore[no-any-return]
         if self._error is not None:
             error, self._error = self._error, None
             raise error
-        if self._finished:
-            raise self._ended()
-        return self._make()  # type: ignore[no-any-return]
+        raise self._ended()
+
+    __next__ = take
 
     def cancel(self) -> None:
         """Stop from any thread without waiting (a Stop button's handler), as :meth:`close`; the

@@ -146,6 +146,7 @@ class SyncPump:
         self._items: list[Any] = []  # the batch being handed out, from index _at on
         self._at = 0
         self._done = False
+        self._next_batch: Callable[[], list[Any]] = lambda: self._started().take()  # then source.take
 
     def _started(self) -> Any:
         """The source, opened on first use, after the ``begin`` hooks."""
@@ -153,6 +154,7 @@ class SyncPump:
             self._step.begin()
             _run(self._manager, self._hooks)
             self._source = self._open()
+            self._next_batch = self._source.take
         return self._source
 
     def _ended(self) -> None:
@@ -196,7 +198,7 @@ class SyncPump:
                     if out is not SKIP:
                         return out
                 else:
-                    self._items, self._at = self._started().take(), 0
+                    self._items, self._at = self._next_batch(), 0
         except StopIteration:
             self._ended()
             raise

@@ -257,31 +257,38 @@ class RLM:
                 attempt += 1
                 await asyncio.sleep(self._retry_delay(error, started, attempt))
 
-    def _produce_sync(self, request: Request, wire: Wire) -> Iterator[list[StreamEvent]]:
-        """:meth:`_produce` for an ``inline`` provider, run in the calling thread (the same retries
-        and checks); a retry's backoff wakes at once on a Stop (``wire``)."""
+    def _produce_sync(self, request: Request, wire: Wire, response: Response) -> Iterator[list[StreamEvent]]:
+        """:meth:`_produce` for an ``inline`` provider, run in the calling thread: the same retries
+        (a backoff wakes at once on a Stop, through ``wire``) and the same check that the stream
+        ended with a finish, read from ``response`` (the consumer has applied every event handed out
+        before it asks for more), so that after the first batch the provider's batches are handed
+        on by ``yield from``, with no Python step per batch."""
         attempt = 0
         while True:
-            started = False
+            batches = self.provider.stream_sync(request)
             try:
-                batches = self.provider.stream_sync(request)
-                try:
-                    finished = False
-                    for batch in batches:
-                        if not batch:
-                            continue
-                        started = True
-                        finished = finished or "finish" in map(_TYPE, batch)
-                        yield batch
-                finally:
-                    batches.close()  # type: ignore[attr-defined]
-                if not finished:
+                for first in batches:  # a provider may yield empty lists: retries last until one isn't
+                    if first:
+                        break
+                else:
                     raise self._incomplete()
-                return
             except ProviderError as error:
+                batches.close()  # type: ignore[attr-defined]
                 attempt += 1
-                if not wire.sleep(self._retry_delay(error, started, attempt)):
+                if not wire.sleep(self._retry_delay(error, False, attempt)):
                     raise asyncio.CancelledError("stopped") from None
+                continue
+            except BaseException:
+                batches.close()  # type: ignore[attr-defined]
+                raise
+            break
+        try:
+            yield first
+            yield from batches
+        finally:
+            batches.close()  # type: ignore[attr-defined]
+        if response.finish_reason is None:
+            raise self._incomplete()
 
     def _retry_delay(self, error: ProviderError, started: bool, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` after ``error``; raises it if none is due."""
@@ -321,7 +328,7 @@ class EventStream(SyncPump, Iterator[StreamEvent]):
         def open_source() -> _bridge.SyncIterator | InlineSource[StreamEvent]:
             if rlm.provider.inline:
                 wire = Wire()
-                return InlineSource(rlm._produce_sync(request, wire), wire)
+                return InlineSource(rlm._produce_sync(request, wire, call.response), wire)
             return _bridge.iterate_sync(lambda: rlm._produce(request), batches=True)
 
         self._pump_over(open_source, call, manager)
