@@ -251,6 +251,16 @@ def _watch(client: Any) -> Any:
     return client
 
 
+def _within(deadline: float, timeout: float | None) -> float:
+    """A read's timeout, cut to what is left before ``deadline`` (a read past it times out)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        import httpcore
+
+        raise httpcore.ReadTimeout("the keep-alive drain ran out of time")
+    return left if timeout is None else min(timeout, left)
+
+
 @functools.cache
 def _watched_classes() -> tuple[type, type]:
     """The watched network stream and backend classes (built on first use: httpcore is imported
@@ -263,28 +273,22 @@ def _watched_classes() -> tuple[type, type]:
         def __init__(self, inner: Any) -> None:
             self._inner = inner
 
-        def _bounded(self, wire: Wire, timeout: float | None, error: type) -> float | None:
-            """Register with this thread's wire before blocking; the timeout within its deadline."""
-            wire.stream = self  # set before aborted is read; Wire.abort sets aborted before reading stream
-            if wire.aborted:
-                raise error("the stream was stopped")
-            if wire.deadline is not None:
-                left = wire.deadline - time.monotonic()
-                if left <= 0:
-                    raise httpcore.ReadTimeout("the keep-alive drain ran out of time")
-                return left if timeout is None else min(timeout, left)
-            return timeout
-
         def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
             wire = current_wire()
-            if wire is not None:
-                timeout = self._bounded(wire, timeout, httpcore.ReadError)
+            if wire is not None:  # (Wire.reading, inlined: this runs per network read)
+                wire.stream = self  # before aborted is read; Wire.abort sets aborted before reading stream
+                if wire.aborted:
+                    raise httpcore.ReadError("the stream was stopped")
+                if wire.deadline is not None:
+                    timeout = _within(wire.deadline, timeout)
             return self._inner.read(max_bytes, timeout)  # type: ignore[no-any-return]
 
         def write(self, buffer: bytes, timeout: float | None = None) -> None:
             wire = current_wire()
             if wire is not None:
-                timeout = self._bounded(wire, timeout, httpcore.WriteError)
+                wire.stream = self
+                if wire.aborted:
+                    raise httpcore.WriteError("the stream was stopped")
             self._inner.write(buffer, timeout)
 
         def close(self) -> None:
