@@ -118,8 +118,10 @@ class SSEDecoder:
                 return self.feed(data)  # type: ignore[return-value]
             out += self.feed(data[:cut])
             data = data[cut:]
+            if not self._between_events():
+                return out + self.feed(data)
         end = data.rfind(b"\n\n")
-        if end < 0 or not data.startswith(b"data: ") or b"\r" in data or not self._between_events():
+        if end < 0 or not data.startswith(b"data: ") or b"\r" in data:
             return out + self.feed(data)
         text = data[6:end].decode("utf-8", "replace")
         datas = text.split("\n\ndata: ")

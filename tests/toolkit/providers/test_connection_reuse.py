@@ -36,6 +36,10 @@ def test_sequential_sync_calls_share_one_connection(openai_server):
     assert asyncio.run(rlm.arun("d")) == "five"
     assert openai_server.accepted == 3
     assert openai_server.disconnects == 0
+    deadline = time.monotonic() + 5
+    while openai_server.open_connections > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert openai_server.open_connections == 1  # the sync calls' pooled one; those loops' are closed
     rlm.close()
 
 
