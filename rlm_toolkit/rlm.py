@@ -162,8 +162,8 @@ class RLM:
         return AsyncEventStream(self, request, self._recording(callbacks, record))
 
     def close(self) -> None:
-        """Close every client the provider opened, on every loop it was used on (sync calls' on the
-        bridge loop, ``arun``'s on the caller's); a later call opens a new one."""
+        """Close every client the provider opened: sync calls' one, and one per loop it was used on
+        (the bridge loop's, ``arun``'s on the caller's); a later call opens a new one."""
         _bridge.run_sync(self.provider.aclose)
 
     async def aclose(self) -> None:

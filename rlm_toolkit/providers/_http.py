@@ -186,12 +186,12 @@ class HTTPClients:
     async def aclose(self) -> None:
         """Close every client, each on the loop that opened it (a client's sockets belong to it).
 
-        The sync client is closed here. This loop's client is closed here; the bridge loop's (sync
-        calls) is closed there and waited for, as that loop never waits on another. Any other loop
-        still open gets the close scheduled, to run when it next runs: it may be the very loop
-        blocked in this call (a sync ``RLM.close()`` in a Jupyter cell after an ``await``). A loop
-        that has closed (``asyncio.run`` returned) can run nothing any more; its client is
-        dropped, and its sockets close when it is collected.
+        The sync client is closed here. This loop's client is closed here; the bridge loop's (the
+        sync agent, ``--bg``) is closed there and waited for, as that loop never waits on another.
+        Any other loop still open gets the close scheduled, to run when it next runs: it may be the
+        very loop blocked in this call (a sync ``RLM.close()`` in a Jupyter cell after an
+        ``await``). A loop that has closed (``asyncio.run`` returned) can run nothing any more; its
+        client is dropped, and its sockets close when it is collected.
         """
         from .. import _bridge
 
