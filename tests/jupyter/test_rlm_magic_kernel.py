@@ -296,6 +296,39 @@ def test_interrupt_stops_within_half_a_second_and_closes_the_connection(fresh_ke
     assert openai_server.api_key not in json.dumps([m["content"] for m in run.messages])
 
 
+def test_stop_wakes_a_foreground_cell_whose_server_has_not_answered_yet(kernel, openai_server):
+    """A foreground answer reads its socket in the kernel's main thread, so nothing else runs there
+    while the server is silent: the Stop click (a comm message on a subshell) shuts that socket
+    down, here before the response's first byte, and the cell ends at once as stopped."""
+    from tests.fixtures.openai_server import Stall
+
+    openai_server.script(Stall(30))
+    setup = (f"from rlm_toolkit import RLM\n"
+             f"silent = RLM.from_openai('gpt-4o', base_url={openai_server.base_url!r},\n"
+             f"                         api_key={openai_server.api_key!r}, max_retries=0)")
+    assert kernel.execute(setup).ok
+    kernel.collect(0.2)
+    subshell = kernel.subshell()
+    msg_id = kernel.start("%%rlm -m silent -o unanswered\nhi")
+    comm, deadline = None, time.perf_counter() + 10
+    while comm is None and time.perf_counter() < deadline:
+        for m in kernel.collect(0.2):
+            if m["msg_type"] == "display_data" and WIDGET in m["content"]["data"]:
+                comm = m["content"]["data"][WIDGET]["model_id"]
+            kernel.backlog.append(m)
+    assert comm, "no widget was displayed"
+    time.sleep(0.5)  # the request is out; the server sends nothing
+    clicked = time.perf_counter()
+    kernel.send_comm(comm, {"stop": True}, subshell=subshell)
+    run = kernel.until_idle(msg_id, timeout=20)
+    assert run.ended - clicked < 1.0, f"the cell took {run.ended - clicked:.2f} s to end after Stop"
+    assert run.ok, run.errors
+    end = [m for m in run.messages if is_final(m)][-1]["content"]
+    assert end["metadata"]["rlm"]["state"] == "stopped"
+    assert openai_server.wait_disconnect(2.0), "the connection stayed open after the Stop"
+    assert kernel.value("unanswered") == ""
+
+
 def test_openai_models_use_the_environments_url_and_key_and_a_401_shows_one_scrubbed_line(
     kernel, openai_server
 ):
