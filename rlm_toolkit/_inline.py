@@ -15,7 +15,7 @@ blocks, nor be woken by another thread. The :class:`Wire` gives those back for n
 - the HTTP client's connections register, on each read, the socket this thread is about to block
   on (``providers/_http.py`` wraps httpcore's network streams; a thread finds its wire with
   :func:`current_wire` while :class:`InlineSource` is making an item);
-- ``wait(timeout)`` first waits for that socket to be readable (``select``), so a widget whose
+- ``wait(timeout)`` first waits for that socket to be readable (``poll``), so a widget whose
   frame is due flushes while the server is silent, then makes the item;
 - ``cancel()`` from another thread (a Stop button's handler) shuts that socket down: the blocked
   read wakes at once and the stream settles ``stopped``, whether it was waiting for the response
@@ -30,6 +30,7 @@ way out.
 from __future__ import annotations
 
 import asyncio
+import math
 import select
 import socket
 import threading
@@ -53,6 +54,16 @@ _local = _Local()
 def current_wire() -> Wire | None:
     """The wire of the stream this thread is making an item of, if any."""
     return _local.wire
+
+
+def _readable(sock: Any, timeout: float) -> bool:
+    """Whether ``sock`` has bytes (or an end) to read within ``timeout`` s: ``poll`` where there is
+    one (``select`` cannot watch a descriptor past 1023, which a long-lived kernel may reach)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(max(0, math.ceil(timeout * 1000))))
+    return bool(select.select([sock], [], [], max(0.0, timeout))[0])
 
 
 @contextmanager
@@ -109,8 +120,7 @@ class Wire:
             ssl = stream.get_extra_info("ssl_object")
             if ssl is not None and ssl.pending():
                 return True
-            sock = stream.get_extra_info("socket")
-            return bool(select.select([sock], [], [], max(0.0, timeout))[0])
+            return _readable(stream.get_extra_info("socket"), timeout)
         except (OSError, ValueError):  # closed under us: the read will say how
             return True
 
