@@ -222,3 +222,32 @@ def test_the_wires_sleep_wakes_on_abort():
     assert wire.sleep(5) is False
     assert time.monotonic() - started < 2.0
     assert Wire().sleep(0.001) is True
+
+
+def test_the_gate_works_on_a_descriptor_past_1023():
+    """A long-lived kernel may hold a thousand files; ``select`` cannot watch such a socket."""
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"this process may open only {hard} files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = []
+    try:
+        ours, theirs = socket.socketpair()
+        while ours.fileno() < 1030:
+            held.append(ours)
+            ours, theirs_next = socket.socketpair()
+            held.append(theirs)
+            theirs = theirs_next
+        wire = Wire()
+        wire.reading(Stream(ours))
+        wire.buffered = lambda: False
+        assert wire.ready(0.01) is False
+        theirs.send(b"x")
+        assert wire.ready(1.0) is True
+        ours.close()
+        theirs.close()
+    finally:
+        for sock in held:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
