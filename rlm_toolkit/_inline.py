@@ -229,12 +229,15 @@ class InlineSource(Iterator[list[T]]):
 
     def close(self) -> None:
         """Stop: at once if no thread is making a batch; else that thread's blocked read is
-        woken (the wire), or it stops when the batch is made (a model's token)."""
+        woken (the wire), or it stops when the batch is made (a model's token). The socket is
+        shut down first either way: the consumer may be waiting on it in :meth:`wait`, and
+        closing a descriptor does not wake a ``poll`` on it in another thread (a response that
+        has ended has no socket on the wire any more, so a late close touches nothing)."""
         self._closed = self._finished = True
+        if self._wire is not None:
+            self._wire.abort()
         if self._busy.acquire(blocking=False):
             try:
                 self._items.close()  # type: ignore[attr-defined]
             finally:
                 self._busy.release()
-        elif self._wire is not None:
-            self._wire.abort()

@@ -186,6 +186,22 @@ def test_cancel_from_another_thread_wakes_a_blocked_read_and_ends_stopped(pair):
     assert time.monotonic() - started < 2.0 and wire.aborted and items_closed.is_set()
 
 
+def test_cancel_wakes_a_consumer_waiting_for_bytes_on_its_deadline(pair):
+    """A widget waits for bytes (``wait(timeout)``), not in a read: the Stop still wakes it at once."""
+    ours, theirs = pair
+    wire = Wire()
+    source = InlineSource(reads(Stream(ours)), wire)
+    theirs.send(b"one")
+    assert source.take() == [b"one"]
+    wire.buffered = lambda: False
+    threading.Timer(0.2, source.cancel).start()
+    started = time.monotonic()
+    assert source.wait(10) is True
+    assert time.monotonic() - started < 2.0
+    with pytest.raises(asyncio.CancelledError):
+        source.take()
+
+
 def test_a_cancel_before_the_read_starts_refuses_it(pair):
     ours, theirs = pair
     wire = Wire()
