@@ -109,7 +109,7 @@ def _overrides(handler: object, hook: str) -> bool:
 class CallbackManager:
     """Holds handlers and calls one hook on all of them, reporting handlers that raise."""
 
-    __slots__ = ("handlers", "_by_hook", "errors")
+    __slots__ = ("handlers", "_by_hook", "_bound", "errors")
 
     def __init__(self, handlers: Iterable[Any] | None = None) -> None:
         self.handlers: list[Any] = list(handlers or [])
@@ -118,6 +118,10 @@ class CallbackManager:
             hook: [h for h in self.handlers if _overrides(h, hook) or not isinstance(h, StreamingCallback)
                    and callable(getattr(h, hook, None))]
             for hook in HOOKS
+        }
+        # ... with their methods, bound once (``run`` calls them per token).
+        self._bound: dict[str, list[tuple[Any, Any]]] = {
+            hook: [(h, getattr(h, hook)) for h in handlers] for hook, handlers in self._by_hook.items()
         }
         self.errors: list[tuple[str, BaseException]] = []
 
@@ -178,15 +182,15 @@ class CallbackManager:
         """Call each hook on its handlers, in order, until one returns an awaitable (an ``async def``
         hook); then return ``(awaitable, handler, hooks from that one on, its handlers called)``
         for :meth:`call_all` / :meth:`acall_all` to wait for it and go on. None when all ran."""
-        by_hook = self._by_hook
+        bound = self._bound
         for item in hooks:
             hook, args, kwargs = item
-            handlers = by_hook[hook]
+            handlers = bound[hook]
             called = skip
-            for handler in handlers[skip:] if skip else handlers:
+            for handler, method in handlers[skip:] if skip else handlers:
                 called += 1
                 try:
-                    result = getattr(handler, hook)(*args, **kwargs)
+                    result = method(*args, **kwargs)
                     if result is not None and inspect.isawaitable(result):
                         at = next(i for i, other in enumerate(hooks) if other is item)
                         return result, handler, hooks[at:], called
