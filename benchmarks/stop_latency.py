@@ -24,16 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.fixtures.kernel import Kernel, sent_at  # noqa: E402
 from tests.fixtures.openai_server import OpenAIServer, Stream  # noqa: E402
 
-WIDGET = "application/vnd.jupyter.widget-view+json"
-
-
-def _wait_display(kernel: Kernel) -> tuple[str, str]:
-    while True:
-        for m in kernel.collect(0.1):
-            kernel.backlog.append(m)
-            if m["msg_type"] == "display_data" and WIDGET in m["content"]["data"]:
-                return m["content"]["data"][WIDGET]["model_id"], m["content"]["transient"]["display_id"]
-
 
 def one(kernel: Kernel, server: OpenAIServer, subshell: str, mode: str) -> dict[str, float]:
     server.script(Stream(" ".join(f"t{i}" for i in range(20000)), delay=0.005))
@@ -49,7 +39,7 @@ def one(kernel: Kernel, server: OpenAIServer, subshell: str, mode: str) -> dict[
         assert run.ok, run.errors
         kernel.backlog.extend(run.messages)
         msg_id = kernel.start("time.sleep(3)")
-    comm, display = _wait_display(kernel)
+    comm, display = kernel.widget(30)
     time.sleep(1.0)
     clicked = time.time()
     kernel.send_comm(comm, {"stop": True}, subshell=subshell)

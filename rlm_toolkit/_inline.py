@@ -99,8 +99,8 @@ class Wire:
 
     def reading(self, stream: Any) -> bool:
         """A read of ``stream`` is about to block this thread: False if the wire was aborted
-        (the read must not start), else True and ``stream`` is what :meth:`abort` shuts down.
-        (The watched network streams of ``providers/_http.py`` do the same inline.)"""
+        (the read must not start), else True and ``stream`` is what :meth:`abort` shuts down
+        (called by the watched network streams of ``providers/_http.py``, per socket read)."""
         self.stream = stream  # set before aborted is read; abort() sets aborted before reading stream
         return not self.aborted
 

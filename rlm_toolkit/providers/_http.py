@@ -275,9 +275,8 @@ def _watched_classes() -> tuple[type, type]:
 
         def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
             wire = current_wire()
-            if wire is not None:  # (Wire.reading, inlined: this runs per network read)
-                wire.stream = self  # before aborted is read; Wire.abort sets aborted before reading stream
-                if wire.aborted:
+            if wire is not None:
+                if not wire.reading(self):
                     raise httpcore.ReadError("the stream was stopped")
                 if wire.deadline is not None:
                     timeout = _within(wire.deadline, timeout)
@@ -285,10 +284,8 @@ def _watched_classes() -> tuple[type, type]:
 
         def write(self, buffer: bytes, timeout: float | None = None) -> None:
             wire = current_wire()
-            if wire is not None:
-                wire.stream = self
-                if wire.aborted:
-                    raise httpcore.WriteError("the stream was stopped")
+            if wire is not None and not wire.reading(self):
+                raise httpcore.WriteError("the stream was stopped")
             self._inner.write(buffer, timeout)
 
         def close(self) -> None:

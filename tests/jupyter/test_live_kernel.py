@@ -84,14 +84,7 @@ def test_stop_over_a_subshell_ends_a_foreground_stream_within_a_second(kernel, t
     subshell = kernel.subshell()
     trace = tmp_path / "stopped.jsonl"
     msg_id = kernel.start(f"%%rlm -m endless -o fg_out --record {trace}\ngo")
-    deadline = time.perf_counter() + 10
-    comm = None
-    while comm is None and time.perf_counter() < deadline:
-        for m in kernel.collect(0.2):
-            if m["msg_type"] == "display_data" and WIDGET in m["content"]["data"]:
-                comm = m["content"]["data"][WIDGET]["model_id"]
-            kernel.backlog.append(m)
-    assert comm, "no widget was displayed"
+    comm, _ = kernel.widget()
     time.sleep(0.5)
     clicked = time.perf_counter()
     kernel.send_comm(comm, {"stop": True}, subshell=subshell)
@@ -116,12 +109,7 @@ def test_a_view_created_mid_stream_gets_the_whole_text_and_continues(kernel):
     kernel.collect(0.2)
     subshell = kernel.subshell()
     msg_id = kernel.start("%%rlm -m slow -o late_out\ngo")
-    comm = None
-    while comm is None:
-        for m in kernel.collect(0.2):
-            if m["msg_type"] == "display_data" and WIDGET in m["content"]["data"]:
-                comm = m["content"]["data"][WIDGET]["model_id"]
-            kernel.backlog.append(m)
+    comm, _ = kernel.widget()
     time.sleep(1.5)  # a reload, mid-stream: the new page asks for the widget's state
     kernel.send_comm(comm, {}, subshell=subshell, method="request_state")
     run = kernel.until_idle(msg_id, timeout=30)
