@@ -7,7 +7,8 @@ catch "the provider failed" without also swallowing its own mistakes::
     ├── UsageError                  the caller asked for something that cannot work
     │   ├── ConfigurationError      unknown provider or model id, bad parameter
     │   ├── MissingCredentialsError no API key in the environment variable named
-    │   └── MissingDependencyError  the provider's pip extra is not installed
+    │   ├── MissingDependencyError  the provider's pip extra is not installed
+    │   └── ClientRequestError      a web client's request body has the wrong shape (HTTP 400)
     └── ProviderError               the model or the network failed (.partial_text kept)
         ├── APIConnectionError      could not connect, or the connection broke
         │   └── APITimeoutError     connect or read took longer than the timeout
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigurationError",
     "MissingCredentialsError",
     "MissingDependencyError",
+    "ClientRequestError",
     "ProviderError",
     "APIConnectionError",
     "APITimeoutError",
@@ -138,6 +140,13 @@ class MissingCredentialsError(UsageError):
 
 class MissingDependencyError(UsageError):
     """A provider's optional dependency is not installed; the message names the pip extra."""
+
+
+class ClientRequestError(UsageError):
+    """What a web client sent cannot be used (``messages_from_ui``: a body of the wrong shape).
+    ``status_code`` is 400; under Starlette/FastAPI the endpoint answers 400 with ``.message``."""
+
+    status_code = 400
 
 
 class ProviderError(RLMError):

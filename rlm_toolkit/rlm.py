@@ -187,7 +187,10 @@ class RLM:
         return [*(callbacks or ()), StreamRecorder(record, self.model_id)]
 
     def request(self, prompt: Prompt, **params: Any) -> Request:
-        """Build the :class:`Request` for a prompt: per-call parameters over the RLM's defaults."""
+        """Build the :class:`Request` for a prompt: per-call parameters over the RLM's defaults.
+
+        The system prompt (``system=``, the operator's) goes first, always: a system message in a
+        list of messages follows it, never replaces it (one that repeats it is not sent twice)."""
         budget = Budget.of(*(params.pop(k, None) for k in BUDGET_PARAMS), provider=self.provider)
         unknown = set(params) - set(PARAMS) - {"tools", "tool_choice"}
         if unknown:
@@ -207,8 +210,9 @@ class RLM:
         else:
             raise UsageError("a prompt is a string, a list of {'role': …, 'content': …} messages, or a list "
                              "of content parts (text and images: rlm_toolkit.image)")
-        if system and not any(m["role"] == "system" for m in messages):
-            messages.insert(0, {"role": "system", "content": system})
+        operator = {"role": "system", "content": system}
+        if system and (not messages or messages[0] != operator):  # first, always; never twice
+            messages.insert(0, operator)
         stop = merged.get("stop")
         if isinstance(stop, str):
             merged["stop"] = [stop]

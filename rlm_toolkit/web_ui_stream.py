@@ -29,13 +29,14 @@ tool call is a dynamic tool part (``tool-input-available`` then ``tool-output-av
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, Union
 
-from .errors import describe, scrub
+from .errors import ClientRequestError, describe, scrub
 
 __all__ = [
     "UI_MESSAGE_STREAM_HEADERS",
@@ -318,22 +319,86 @@ def ui_message_response(source: AsyncIterable[Any], *, status_code: int = 200, *
     return event_stream_response(ui_message_stream(source, **kwargs), UI_MESSAGE_STREAM_HEADERS, status_code)
 
 
-def messages_from_ui(body: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+def messages_from_ui(body: Any) -> list[dict[str, Any]]:
     """``useChat``'s request body (or its ``messages``) → chat messages for ``rlm``/an agent.
 
-    Text parts are joined; other parts (files, tool parts of earlier turns) are left out.
+    The page is untrusted: only its ``user`` and ``assistant`` messages are kept, their text parts
+    joined. Its ``system`` and ``developer`` messages are left out, so the system prompt is the
+    server's alone (``RLM(system=…)``, the agent's), always first; so are tool parts, files and
+    ``role: "tool"`` messages. A body of the wrong shape (``messages`` not a list, ``parts`` not
+    a list, text that is not a string) is a :class:`~rlm_toolkit.errors.ClientRequestError`
+    naming the field, which Starlette/FastAPI answer with a 400 and that message.
     """
-    messages = body.get("messages", []) if isinstance(body, dict) else body
+    if isinstance(body, dict):
+        messages = body.get("messages")
+        where = "messages"
+    else:
+        messages, where = body, "the body"
+    if not isinstance(messages, list):
+        raise _client_error(f"{where} must be a list of UI messages, not {_kind(messages)}")
     out = []
-    for message in messages or ():
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise _client_error(f"messages[{i}] must be an object, not {_kind(message)}")
         role = message.get("role")
-        if role not in ("system", "user", "assistant"):
+        if not isinstance(role, str):
+            raise _client_error(f"messages[{i}].role must be a string, not {_kind(role)}")
+        if role not in ("user", "assistant"):  # system/developer: the operator's; tool: never the page's
             continue
-        parts = message.get("parts")
-        text = (
-            "".join(p.get("text", "") for p in parts if p.get("type") == "text")
-            if parts is not None
-            else str(message.get("content", ""))
-        )
-        out.append({"role": role, "content": text})
+        out.append({"role": role, "content": _text(message, i)})
+    if not out:
+        raise _client_error("no user or assistant message in the request")
     return out
+
+
+def _text(message: dict[str, Any], i: int) -> str:
+    """A UI message's text: its text parts joined (or the older ``content`` string)."""
+    parts = message.get("parts")
+    if parts is None:
+        content = message.get("content")
+        if content is None or isinstance(content, str):
+            return content or ""
+        raise _client_error(f"messages[{i}].content must be a string, not {_kind(content)}")
+    if not isinstance(parts, list):
+        raise _client_error(f"messages[{i}].parts must be a list, not {_kind(parts)}")
+    texts = []
+    for j, part in enumerate(parts):
+        if not isinstance(part, dict):
+            raise _client_error(f"messages[{i}].parts[{j}] must be an object, not {_kind(part)}")
+        if part.get("type") == "text":
+            text = part.get("text", "")
+            if not isinstance(text, str):
+                raise _client_error(f"messages[{i}].parts[{j}].text must be a string, not {_kind(text)}")
+            texts.append(text)
+    return "".join(texts)
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's kind, never the value (it may be huge, or hostile)."""
+    return {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string",
+            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _client_error(message: str) -> ClientRequestError:
+    return _http_error_class()(f"bad UI messages: {message}")
+
+
+@functools.cache
+def _http_error_class() -> type[ClientRequestError]:
+    """:class:`ClientRequestError`, and under Starlette (so FastAPI) also its ``HTTPException``:
+    an endpoint that lets it propagate answers 400 with the message, not 500."""
+    try:
+        from starlette.exceptions import HTTPException
+    except ImportError:
+        return ClientRequestError
+
+    class HTTPClientRequestError(ClientRequestError, HTTPException):
+        def __init__(self, message: str) -> None:
+            ClientRequestError.__init__(self, message)
+            self.status_code, self.detail, self.headers = 400, self.message, None
+
+        __str__ = ClientRequestError.__str__
+        __repr__ = ClientRequestError.__repr__
+
+    HTTPClientRequestError.__name__ = HTTPClientRequestError.__qualname__ = "ClientRequestError"
+    return HTTPClientRequestError

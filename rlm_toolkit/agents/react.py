@@ -212,16 +212,11 @@ class ReActAgent:
     def _manager(self, callbacks: Sequence[Any] | None) -> CallbackManager:
         return CallbackManager.merge(self.rlm.callbacks, self.callbacks, callbacks)
 
-    def _messages(self, task: Prompt) -> list[dict[str, Any]]:
+    def _system(self) -> str:
+        """The run's system prompt: the agent's (or the RLM's), with the tools in text mode. It
+        goes first in every step's request; a system message in the task only follows it."""
         base = self.system_prompt or self.rlm.params.get("system")
-        system = text_prompt(self.tools, base) if not self.native else (base or DEFAULT_SYSTEM_PROMPT)
-        if isinstance(task, str):
-            return [{"role": "system", "content": system}, {"role": "user", "content": task}]
-        messages = self.rlm.request(task).messages  # validates the shape
-        if messages[0]["role"] == "system":
-            messages[0] = {**messages[0], "content": f"{messages[0]['content']}\n\n{system}"}
-            return messages
-        return [{"role": "system", "content": system}, *messages]
+        return text_prompt(self.tools, base) if not self.native else (base or DEFAULT_SYSTEM_PROMPT)
 
     async def _loop(self, task: Prompt, state: RunState, wanted: frozenset[str]) -> AsyncIterator[Any]:
         """The agent: one async generator of events and hooks (see ``_driver`` for how it is driven).
@@ -244,13 +239,15 @@ class ReActAgent:
 
     async def _steps(self, task: Prompt, state: RunState, wanted: frozenset[str]) -> AsyncIterator[Any]:
         native, by_name = self.native, {t.name: t for t in self.tools}
-        messages = self._messages(task)
+        system = self._system()
+        messages = self.rlm.request(task, system=system).messages  # checks the shape; the system first
         stop = self.rlm.params.get("stop") or []
         stop = [stop] if isinstance(stop, str) else list(stop)
         tools = [t.spec() for t in self.tools] if native and self.tools else None
         last_action = ""
         for step in range(1, self.max_steps + 1):
-            request = self.rlm.request(messages, tools=tools, stop=None if native else [*stop, STOP])
+            request = self.rlm.request(messages, system=system, tools=tools,
+                                       stop=None if native else [*stop, STOP])
             request.budget = state.budget
             record = StepRecord.begin(step, "native" if native else "text", request)
             state.history.append(record)

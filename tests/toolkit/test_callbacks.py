@@ -166,8 +166,11 @@ def test_a_prompt_as_a_list_of_messages(openai_server):
         {"role": "assistant", "content": "4"},
         {"role": "user", "content": "and 3+3?"},
     ]
-    rlm_for(openai_server, system="ignored: the messages carry a system prompt").run(messages)
+    rlm_for(openai_server).run(messages)
     assert openai_server.requests[0]["messages"] == messages
+    # The RLM's own system prompt is the operator's: it goes first, the list's follows (issue 20).
+    rlm_for(openai_server, system="Be safe.").run(messages)
+    assert openai_server.requests[1]["messages"] == [{"role": "system", "content": "Be safe."}, *messages]
 
 
 def test_unknown_parameter_and_bad_prompt_are_usage_errors(openai_server):

@@ -18,6 +18,7 @@ EXPECTED = {
     "Provider", "Request", "ScriptedProvider", "ScriptedTurn",
     "TextDelta", "ReasoningDelta", "ToolCallDelta", "ToolCall", "Usage", "Finish",
     "RLMError", "UsageError", "ConfigurationError", "MissingCredentialsError", "MissingDependencyError",
+    "ClientRequestError",
     "ProviderError", "APIConnectionError", "APITimeoutError", "APIStatusError", "AuthenticationError",
     "RateLimitError", "BadRequestError", "ServerError", "IncompleteStreamError", "MalformedResponseError",
     "__version__",
