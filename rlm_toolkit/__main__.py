@@ -9,8 +9,10 @@
 Errors print as one line on stderr (exit code 1, never a traceback that could show a key), on a
 line of their own after a partial answer; Ctrl-C stops the stream, closes the connection and exits
 with 130. Model text is untrusted: on a terminal its control characters (escape sequences that
-retitle the window, clear the screen or write the clipboard) are shown as ``\\x1b``-style text;
-piped, the text is passed on exactly, and ``--raw`` passes it on exactly to a terminal too.
+retitle the window, clear the screen or write the clipboard) and its bidirectional controls (which
+reorder what is shown, U+202E) are shown as ``\\x1b`` / ``\\u202e`` text; piped, the text is passed on
+exactly, and ``--raw`` passes it on exactly to a terminal too. The error and ``--stats`` lines
+(which carry what a server said) are one line each, made safe the same way on a terminal.
 """
 
 from __future__ import annotations
@@ -43,13 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-# C0 controls but tab and line feed, DEL and C1 controls (\x9b is a one-byte CSI to some terminals).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 controls but tab and line feed, DEL and C1 controls (\x9b is a one-byte CSI to some terminals),
+# and the invisible format controls that reorder text on a bidi terminal (Trojan Source,
+# CVE-2021-42574): marks, embeddings, overrides, isolates and the deprecated shaping controls.
+# ZWJ/ZWNJ stay: emoji sequences and scripts need them, and they move nothing.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u206f]")
 
 
 class TerminalText:
     """Makes model text safe to write to a terminal: each control character becomes visible text
-    (``ESC]0;title`` shows as ``\\x1b]0;title``), so no escape sequence reaches the terminal. CR LF
+    (``ESC]0;title`` shows as ``\\x1b]0;title``, a right-to-left override as ``\\u202e``), so no
+    escape sequence reaches the terminal and nothing reorders what it shows. CR LF
     is a line end (LF); a lone CR, which would let text overwrite its own line, is shown too.
     """
 
@@ -70,7 +76,16 @@ class TerminalText:
 
 
 def _visible(m: re.Match[str]) -> str:
-    return f"\\x{ord(m.group(0)):02x}"
+    code = ord(m.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _line(text: str, stream: object) -> str:
+    """A status line (the error, ``--stats``) as one line; on a terminal, its control and bidi
+    characters made visible: a server's error body or finish reason is no more trusted than the
+    model's text."""
+    line = " ".join(text.split())
+    return TerminalText().feed(line) if _isatty(stream) else line
 
 
 def _list_models() -> None:
@@ -121,14 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             response = chunks.response
         _end_line(out, last, safe)
         if args.stats:
-            print(_stats(response), file=sys.stderr)
+            print(_line(_stats(response), sys.stderr), file=sys.stderr)
         return 0
     except RLMError as error:
         _end_line(out, last, safe)  # the error goes on a line of its own, not after the partial answer
-        message = " ".join(scrub(error.message).split())
-        if _isatty(sys.stderr):  # a server's error body is no more trusted than the model's text
-            message = TerminalText().feed(message)
-        print(f"rlm: {type(error).__name__}: {message}", file=sys.stderr)
+        print(_line(f"rlm: {type(error).__name__}: {scrub(error.message)}", sys.stderr), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nrlm: interrupted", file=sys.stderr)

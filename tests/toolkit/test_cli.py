@@ -167,3 +167,29 @@ def test_on_a_terminal_the_error_after_a_partial_answer_starts_a_new_line(openai
     openai_server.script(Stream("one two three", cut_after=2))
     screen = rlm_on_a_terminal(openai_server, "hi", "-m", "openai:gpt-4o").decode()
     assert screen.startswith("one two\r\nrlm: IncompleteStreamError:"), screen
+
+
+#: Invisible format controls that reorder what a terminal shows (Trojan Source, CVE-2021-42574).
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+def test_a_servers_finish_reason_in_the_stats_line_never_reaches_a_terminal_raw(openai_server):
+    openai_server.script(Stream("ok", finish="\x1b]0;pwned\x07\u202e\nfake line"))
+    screen = rlm_on_a_terminal(openai_server, "hi", "-m", "openai:gpt-4o", "--stats")
+    for byte in (b"\x1b", b"\x07", "\u202e".encode()):
+        assert byte not in screen, screen
+    text = screen.decode().replace("\r\n", "\n")
+    assert "finish \\x1b]0;pwned\\x07\\u202e fake line · " in text and text.count("\n") == 2, text
+
+
+def test_bidirectional_overrides_are_shown_as_text_on_a_terminal(openai_server):
+    from rlm_toolkit.__main__ import TerminalText
+
+    openai_server.script(Stream(["price: ", "\u202e01$\u202c", " ok \u2067x\u2069 ", "👨\u200d👩\u200d👧"]))
+    screen = rlm_on_a_terminal(openai_server, "hi", "-m", "openai:gpt-4o")
+    for char in BIDI:
+        assert char.encode() not in screen, (hex(ord(char)), screen)
+    text = screen.decode().replace("\r\n", "\n")
+    # Each control shows as text; a ZWJ emoji stays whole.
+    assert text == "price: \\u202e01$\\u202c ok \\u2067x\\u2069 👨\u200d👩\u200d👧\n"
+    assert TerminalText().feed(BIDI) == "".join(f"\\u{ord(c):04x}" for c in BIDI)
