@@ -24,38 +24,73 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from .cost import CostBasis, basis_for, money
 from .errors import UsageError
 
-__all__ = ["BUDGET_PARAMS", "BUDGET_SYNTAX", "Budget", "parse_budget"]
+__all__ = ["BUDGET_PARAMS", "BUDGET_SYNTAX", "MAX_COST", "MAX_TOKENS_TOTAL", "Budget", "parse_budget"]
 
 #: The per-call keyword arguments that set a budget.
 BUDGET_PARAMS = ("max_cost", "max_tokens_total")
 BUDGET_SYNTAX = ("0.05 (USD), 2000tok (prompt + completion tokens), 2ktok, or both: 0.05,2000tok")
-_TOKENS = re.compile(r"^(\d+(?:\.\d+)?)\s*(k?)\s*(?:tok|toks|tokens?)$", re.IGNORECASE)
-_MONEY = re.compile(r"^\$?\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:\$|usd)?$", re.IGNORECASE)
+#: The largest budgets taken: anything above is a typo (or an attack), not a limit.
+MAX_TOKENS_TOTAL = 10**9
+MAX_COST = Decimal(1_000_000)
+# ASCII digits only (\d and Decimal() take ٣ and ３ too; re.IGNORECASE alone folds the Kelvin sign to k).
+_TOKENS = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(k?)\s*(?:tok|toks|tokens?)", re.IGNORECASE | re.ASCII)
+_MONEY = re.compile(r"\$?\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?:\$|usd)?", re.IGNORECASE | re.ASCII)
 
 
 def parse_budget(text: str) -> dict[str, Any]:
     """``"0.05"`` → ``{"max_cost": 0.05}``, ``"2000tok"`` → ``{"max_tokens_total": 2000}``, and both
-    comma-separated (what ``%%rlm --budget`` takes); anything else is a UsageError."""
+    comma-separated (what ``%%rlm --budget`` takes); anything else is a UsageError naming it."""
     out: dict[str, Any] = {}
     for part in (p.strip() for p in str(text).split(",")):
-        tokens, money_ = _TOKENS.match(part), _MONEY.match(part)
+        tokens, money_ = _TOKENS.fullmatch(part), _MONEY.fullmatch(part)
         if tokens and "max_tokens_total" not in out:
-            count = float(tokens.group(1)) * (1000 if tokens.group(2) else 1)
-            if count != int(count):
-                raise UsageError(f"budget {part!r}: a whole number of tokens, please")
+            count = Decimal(tokens.group(1)) * (1000 if tokens.group(2) else 1)
+            if count > MAX_TOKENS_TOTAL:
+                raise UsageError(f"budget {_shown(part)}: at most {MAX_TOKENS_TOTAL:,} tokens")
+            if count != count.to_integral_value():
+                raise UsageError(f"budget {_shown(part)}: a whole number of tokens, please")
             out["max_tokens_total"] = int(count)
         elif money_ and "max_cost" not in out:
-            out["max_cost"] = Decimal(money_.group(1))
+            out["max_cost"] = _cost(part, "budget")
         else:
-            raise UsageError(f"budget {text!r} is not one of: {BUDGET_SYNTAX}")
+            ascii_only = "" if str(text).isascii() else " (digits 0-9 only)"
+            raise UsageError(f"budget {_shown(text)} is not one of: {BUDGET_SYNTAX}{ascii_only}")
     Budget.of(**out)  # a zero budget is a mistake too
     return out
+
+
+def _shown(value: Any) -> str:
+    """``value`` as an error names it: its repr, cut (a 400-digit number is not repeated whole)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4,300-digit limit for str()
+        return f"an integer of {value.bit_length()} bits"
+    return text if len(text) <= 48 else text[:45] + "…"
+
+
+def _cost(value: Any, name: str = "max_cost") -> Decimal:
+    """A money amount (USD): a number, a ``Decimal`` or text in the one ASCII syntax
+    (``0.05``, ``$0.05``, ``0.05 USD``); positive and at most ``MAX_COST``, else a UsageError."""
+    cost: Decimal | None = None
+    if isinstance(value, Decimal):
+        cost = value
+    elif isinstance(value, float):
+        cost = Decimal(repr(value))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        cost = Decimal(value)
+    elif not isinstance(value, bool):
+        found = _MONEY.fullmatch(str(value).strip())
+        cost = Decimal(found.group(1)) if found else None
+    if cost is None or not cost.is_finite() or not 0 < cost <= MAX_COST:
+        raise UsageError(f"{name} must be a positive amount of money (USD) up to {MAX_COST:,}, "
+                         f"not {_shown(value)}")
+    return cost
 
 
 @dataclass
@@ -78,16 +113,13 @@ class Budget:
         if max_cost is None and max_tokens_total is None:
             return None
         tokens = max_tokens_total
-        if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
-            raise UsageError(f"max_tokens_total must be a positive whole number of tokens, not {tokens!r}")
+        if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int)
+                                   or not 1 <= tokens <= MAX_TOKENS_TOTAL):
+            raise UsageError(f"max_tokens_total must be a whole number of tokens from 1 to "
+                             f"{MAX_TOKENS_TOTAL:,}, not {_shown(tokens)}")
         cost = None
         if max_cost is not None:
-            try:
-                cost = Decimal(str(max_cost)) if not isinstance(max_cost, bool) else None
-            except InvalidOperation:
-                cost = None
-            if cost is None or not cost.is_finite() or cost <= 0:
-                raise UsageError(f"max_cost must be a positive amount of money (USD), not {max_cost!r}")
+            cost = _cost(max_cost)
             if provider is not None:
                 reason = basis_for(provider).unknown_reason()
                 if reason is not None:

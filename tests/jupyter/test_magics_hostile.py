@@ -42,6 +42,18 @@ def test_record_to_a_path_that_cannot_be_written_is_a_usage_error_before_the_mod
     assert not provider.requests
 
 
+@pytest.mark.parametrize("budget", ["9" * 400 + "tok", "9" * 400, "1e999", "\u0663\u0660\u0660tok",
+                                    "\uff10.\uff10\uff15", "5000000000tok"])
+def test_an_absurd_or_non_ascii_budget_is_a_usage_error_before_the_model_runs(shell, budget):
+    provider = ScriptedProvider("ok", priced_as="openai:gpt-4o")
+    shell.user_ns["m"] = RLM(provider)
+    for line in (f"-m m --budget {budget}", f"-m m --agent --budget {budget}"):
+        with pytest.raises(UsageError, match="--budget: budget") as caught:
+            shell.run_cell_magic("rlm", line, "Hi")
+        assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+    assert not provider.requests
+
+
 @pytest.mark.parametrize("speed", ["1e-300", "1e300", "nan", "inf"])
 def test_replay_speed_out_of_range_is_a_usage_error(shell, tmp_path, speed):
     path = tmp_path / "run.jsonl"

@@ -95,6 +95,48 @@ def test_bad_budgets_are_usage_errors(kwargs, word):
         scripted().stream("hi", **kwargs)
 
 
+ABSURD_OR_FOREIGN = [
+    "9" * 400 + "tok", "9" * 400, "9" * 400 + "ktok", "1e999", "1e999tok", "2000000000tok", "1000001",
+    "\u0663\u0660\u0660tok",  # ٣٠٠tok: Arabic-Indic digits
+    "\u0660.\u0660\u0665",  # ٠.٠٥
+    "\uff10.\uff10\uff15",  # ０.０５: fullwidth digits
+    "\u0665\u212atok",  # ٥Ktok, with the Kelvin sign that case-folds to k
+    "2\u212atok",
+]
+
+
+@pytest.mark.parametrize("text", ABSURD_OR_FOREIGN)
+def test_an_absurd_or_non_ascii_budget_is_a_usage_error_naming_it(text):
+    from rlm_toolkit.budget import parse_budget
+
+    with pytest.raises(UsageError, match="budget") as caught:
+        parse_budget(text)
+    assert repr(text[:20])[:-1] in str(caught.value)  # the input is named (cut when long)
+    assert len(str(caught.value)) < 300
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"max_tokens_total": 10**400}, {"max_tokens_total": 10**5000}, {"max_tokens_total": 2 * 10**9},
+    {"max_cost": 10**400}, {"max_cost": 10**5000}, {"max_cost": "$0"},
+    {"max_cost": 1e300}, {"max_cost": "1e999"}, {"max_cost": "9" * 400}, {"max_cost": 2_000_000},
+    {"max_cost": "\u0660.\u0660\u0665"}, {"max_cost": "\uff10.\uff10\uff15"}, {"max_cost": float("nan")},
+])
+def test_absurd_or_non_ascii_budget_arguments_are_usage_errors(kwargs):
+    with pytest.raises(UsageError, match=next(iter(kwargs))):
+        scripted(priced_as="openai:gpt-4o").stream("hi", **kwargs)
+
+
+def test_the_largest_sane_budgets_are_accepted():
+    from decimal import Decimal
+
+    from rlm_toolkit.budget import parse_budget
+
+    assert parse_budget("$1000000,1000000ktok") == {"max_cost": Decimal(1000000), "max_tokens_total": 10**9}
+    assert parse_budget(" 0.05 USD , 2.5ktok") == {"max_cost": Decimal("0.05"), "max_tokens_total": 2500}
+    rlm = scripted(priced_as="openai:gpt-4o")
+    assert rlm.run("hi", max_cost="$0.5", max_tokens_total=10**9).startswith(" w0")
+
+
 def add(a: int, b: int) -> int:
     """Add two integers."""
     return a + b
