@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from ._timeline_model import Row, TimelineModel
 
 __all__ = ["FORMATS", "to_html", "to_markdown", "answer_html", "timeline_html", "escape_html",
-           "fenced", "plural", "thinking_html", "thinking_note", "OBSERVATION_LIMIT", "MESSAGE_LIMIT",
-           "MESSAGES_BUDGET"]
+           "fenced", "plural", "thinking_html", "thinking_note", "clip", "OBSERVATION_LIMIT", "TEXT_LIMIT",
+           "ANSWER_LIMIT", "NAME_LIMIT", "MESSAGE_LIMIT", "MESSAGES_BUDGET"]
 
 FORMATS = ("markdown", "text", "code")
 
@@ -271,6 +271,17 @@ def answer_html(
 #: Observations longer than this are cut before they are sent to the page or saved (the rest stays
 #: in Python and in the run's trace).
 OBSERVATION_LIMIT = 20_000
+#: Every copy of a run or an answer (the page's messages and state, ``text/plain``, ``text/markdown``,
+#: ``text/html``) keeps at most this much of each other text the model or a tool writes: a thought, tool
+#: arguments, an error, an approver's reason, the reasoning ...
+TEXT_LIMIT = 20_000
+#: ... this much of an agent's final answer (and of a stream's answer in its text and markdown
+#: copies; its HTML copy keeps it whole) ...
+ANSWER_LIMIT = 100_000
+#: ... and this much of a name (a tool's, a model's).
+NAME_LIMIT = 200
+#: Where a cut text is whole, when nothing closer has it.
+TRACE_KEEPS = "the run's trace (%%rlm --record FILE) keeps it all"
 _PRE = "white-space:pre-wrap;word-break:break-word;margin:2px 0"
 _ERR = "color:#d32f2f"
 _STEP = "margin-top:6px;padding-left:6px;border-left:2px solid #ccc"
@@ -283,7 +294,7 @@ def _h(text: Any) -> str:
 
 def _row_html(row: Row) -> str:
     if row.kind == "reasoning":  # folded, as plain escaped text
-        return f'<div class="rlm-row rlm-reasoning">{thinking_html(scrub(row.text))}</div>'
+        return f'<div class="rlm-row rlm-reasoning">{thinking_html(scrub(row.shown))}</div>'
     took = f"{row.duration:.2f} s" if row.duration is not None else ""
     kind = {"live": "thought"}.get(row.kind, row.kind)
     label = {"thought": "Thought", "action": "Action", "observation": "Observation", "error": "Error",
@@ -311,11 +322,11 @@ def _row_html(row: Row) -> str:
             body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
     elif kind == "approval":
         body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
-                f' <span class="rlm-verdict">{_h(row.text if row.outcome == "denied" else "")}</span>')
+                f' <span class="rlm-verdict">{_h(row.shown if row.outcome == "denied" else "")}</span>')
     elif kind == "final":
-        body = to_html(scrub(row.text), "markdown")
+        body = to_html(scrub(row.shown), "markdown")
     else:
-        body = f'<div class="rlm-text" style="{_PRE}">{_h(row.text)}</div>'
+        body = f'<div class="rlm-text" style="{_PRE}">{_h(row.shown)}</div>'
     head = (f'<div class="rlm-row-head" style="font-size:0.85em;opacity:0.75"><span class="rlm-label"{style}>'
             f'<b>{label}</b></span> <span class="rlm-duration">{took}</span></div>')
     return f'<div class="{classes}"{outcome}>{head}<div class="rlm-body">{body}</div></div>'
@@ -331,12 +342,27 @@ _WHERE_ALL = ("the whole messages are in the run's trace (%%rlm --record FILE; "
               "kernel runs")
 
 
+def _cut(text: str, limit: int) -> tuple[str, int]:
+    """The first ``limit`` characters of ``text`` (scrubbed before the cut, so a key across it goes
+    whole) and how many were left out; ``(text, 0)`` when it fits."""
+    if len(text) <= limit:
+        return text, 0
+    return scrub(text[: limit + 500])[:limit], len(text) - limit
+
+
+def clip(text: str, limit: int = TEXT_LIMIT, where: str = TRACE_KEEPS) -> str:
+    """``text``, or its first ``limit`` characters and a note saying how many were left out and
+    ``where`` the whole text is: the one cap of every text a copy of a run or an answer shows."""
+    kept, left_out = _cut(text, limit)
+    return f"{kept}… [{left_out:,} more characters not shown here; {where}]" if left_out else text
+
+
 def _capped(text: str, step: int, limit: int) -> str:
     """``text`` escaped, cut at ``limit`` characters with a note saying what was cut and where it all is."""
-    if len(text) <= limit:
+    kept, left_out = _cut(text, limit)
+    if not left_out:
         return _h(text)
-    note = f"… [{len(text) - limit:,} more characters not saved here; {_WHERE_ALL.format(step=step)}]"
-    kept = scrub(text[: limit + 500])[:limit]  # scrubbed before the cut: a key across it goes whole
+    note = f"… [{left_out:,} more characters not saved here; {_WHERE_ALL.format(step=step)}]"
     return _h(kept) + f'<span class="rlm-cut"><i>{_h(note)}</i></span>'
 
 
