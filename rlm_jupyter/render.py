@@ -11,8 +11,10 @@ HTML: markdown-it-py with raw HTML off, then the nh3 allowlist (no ``data-*``, n
 button/form/input/iframe/style/img, links only http/https/mailto with ``rel="noopener
 noreferrer"`` and ``target="_blank"``), and ``$`` kept away from MathJax. Markdown: raw HTML
 escaped, links with other schemes defused (a target on the line after ``](`` or ``[label]:`` too),
-``$`` escaped; the result is then read by a CommonMark parser that accepts anything, and if it
-still finds HTML or such a link, the answer is shown without links (or, failing that, as text).
+an image's ``!`` escaped (a "!" and a link, as the HTML copy shows it: no fetch when the notebook
+is opened), ``$`` escaped; the result is then read by a CommonMark parser that accepts anything,
+and if it still finds HTML, an image or such a link, the answer is shown without links (or,
+failing that, as text).
 ``fmt`` is ``markdown``, ``text`` or ``code`` (what ``%%rlm -f`` takes). The live widget renders the
 same way in the page (``static/markdown.js``).
 
@@ -131,11 +133,17 @@ def _defuse(m: re.Match[str]) -> str:
     return m.group(0) if not dest or _SAFE_DEST.match(dest) else m.group(1) + "#" + dest
 
 
+# A "!" that opens an image (not itself escaped: after an even run of backslashes).
+_IMAGE_BANG = re.compile(r"(?<!\\)((?:\\\\)*)!\[")
+
+
 def _escape_inline(segment: str, brackets: bool) -> str:
     segment = segment.replace("<", "&lt;").replace(">", "&gt;").replace("$", r"\$")
-    if brackets:  # the fallback: no link can form at all
+    if brackets:  # the fallback: no link (nor image) can form at all
         return segment.replace("[", r"\[").replace("]", r"\]")
-    return _LINK_DEST.sub(_defuse, segment)
+    # An image would fetch a URL chosen by the model when the notebook is opened: "\!" leaves a "!"
+    # and a link, as the HTML copy shows it (its renderer has images off).
+    return _LINK_DEST.sub(_defuse, _IMAGE_BANG.sub(r"\1\\![", segment))
 
 
 def _escape_markdown_line(line: str, brackets: bool = False) -> tuple[str, bool]:
@@ -151,8 +159,8 @@ def _escape_markdown_line(line: str, brackets: bool = False) -> tuple[str, bool]
 
 
 def _unsafe(markdown: str) -> bool:
-    """Whether a CommonMark parser that takes raw HTML and any URL finds HTML or a link we would not
-    write: the check behind the line-based escaping, in case a form slipped past it."""
+    """Whether a CommonMark parser that takes raw HTML and any URL finds HTML, an image or a link we
+    would not write: the check behind the line-based escaping, in case a form slipped past it."""
     if "<" not in markdown and "](" not in markdown and "]:" not in markdown:
         return False  # no tag or autolink without "<", no link without "](" or a "[label]:" definition
     for token in _permissive_markdown_it().parse(markdown):
@@ -160,7 +168,8 @@ def _unsafe(markdown: str) -> bool:
             return True
         for child in token.children or ():
             href = child.attrGet("href") if child.type == "link_open" else None
-            if child.type == "html_inline" or (href is not None and not _SAFE_HREF.match(str(href).strip())):
+            if child.type in ("html_inline", "image") or (
+                    href is not None and not _SAFE_HREF.match(str(href).strip())):
                 return True
     return False
 
