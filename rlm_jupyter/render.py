@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from ._timeline_model import Row, TimelineModel
 
 __all__ = ["FORMATS", "to_html", "to_markdown", "answer_html", "timeline_html", "escape_html",
-           "fenced", "plural", "thinking_html", "thinking_note", "clip", "OBSERVATION_LIMIT", "TEXT_LIMIT",
-           "ANSWER_LIMIT", "NAME_LIMIT", "MESSAGE_LIMIT", "MESSAGES_BUDGET"]
+           "fenced", "plural", "thinking_html", "thinking_note", "clip", "page_messages", "OBSERVATION_LIMIT",
+           "TEXT_LIMIT", "ANSWER_LIMIT", "NAME_LIMIT", "MESSAGE_LIMIT", "MESSAGES_BUDGET"]
 
 FORMATS = ("markdown", "text", "code")
 
@@ -373,6 +373,27 @@ def _capped(text: str, step: int, limit: int) -> str:
         return _h(text)
     note = f"… [{left_out:,} more characters not saved here; {_WHERE_ALL.format(step=step)}]"
     return _h(kept) + f'<span class="rlm-cut"><i>{_h(note)}</i></span>'
+
+
+def page_messages(messages: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:
+    """A step's messages as the live page's panel gets them: the same shape, every text in them cut
+    at ``MESSAGE_LIMIT`` characters and all of them together at ``MESSAGES_BUDGET``, each cut saying
+    where the whole messages are."""
+    left = [MESSAGES_BUDGET]
+    where = _WHERE_ALL.format(step=step)
+
+    def cut(value: Any) -> Any:
+        if isinstance(value, str):
+            limit = max(0, min(MESSAGE_LIMIT, left[0]))
+            left[0] -= min(len(value), limit)
+            return clip(value, limit, where)
+        if isinstance(value, dict):
+            return {key: cut(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [cut(item) for item in value]
+        return value
+
+    return [cut(m) for m in messages]
 
 
 def _messages_html(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from rlm_jupyter.render import ANSWER_LIMIT, TEXT_LIMIT
+from rlm_jupyter.render import ANSWER_LIMIT, MESSAGES_BUDGET, TEXT_LIMIT
 from rlm_jupyter.stream_view import StreamView, drive
 from rlm_jupyter.timeline import TimelineView
 from rlm_jupyter.timeline import drive as drive_run
@@ -53,6 +53,10 @@ def test_ten_megabyte_fields_are_capped_in_every_copy_and_on_the_wire():
     sent = comm_bytes(view)
     drive_run(view, stream)
     view._on_page_message(view, {"op": "sync", "seq": 0}, [])  # a page that reloads gets it all again
+    before = sent[0]
+    view._on_page_message(view, {"op": "messages", "step": 2}, [])  # the page opens step 2's messages
+    assert sent[0] - before < MESSAGES_BUDGET + 20_000, sent[0] - before  # they hold 30 MB
+    assert max(len(str(m.get("content"))) for m in view.messages(2)) >= MB  # Python keeps them whole
     assert view.state == "done" and len(view.timeline.final) == MB  # -o NAME gets the whole answer
 
     data, _ = view.final_bundle()
