@@ -134,19 +134,28 @@ class TextFeed(_live.Stoppable):
     def final_bundle(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """``text/plain``, ``text/markdown`` and safe ``text/html`` of the answer, provenance in the metadata.
 
-        This is what a saved notebook keeps, so the text is scrubbed of anything key-shaped.
+        This is what a saved notebook keeps, so the text is scrubbed of anything key-shaped. The answer
+        is the user's: the HTML copy (what front ends show) keeps it whole, the text and markdown
+        copies keep ``ANSWER_LIMIT`` characters of it (a note says where the rest is), the reasoning
+        is cut at ``TEXT_LIMIT``, so nothing is saved three times over.
         """
         fmt, error = getattr(self, "fmt", "markdown"), getattr(self, "error", "")
         text, info, thought = scrub(self.answer), self.provenance(), scrub(self.reasoning)
-        plain = text if not error else f"{text}\n[{error}]" if text else f"[{error}]"
+        short = render.clip(text, render.ANSWER_LIMIT, _ANSWER_WHOLE)
+        plain = short if not error else f"{short}\n[{error}]" if short else f"[{error}]"
         note = render.thinking_note(thought)
+        thought = render.clip(thought, render.TEXT_LIMIT, _REASONING_WHOLE)
         data: dict[str, Any] = {
             "text/plain": f"[{note}]\n{plain}" if note else plain,
-            "text/markdown": (f"*[{note}]*\n\n" if note else "") + render.to_markdown(text, fmt)
+            "text/markdown": (f"*[{note}]*\n\n" if note else "") + render.to_markdown(short, fmt)
             + (f"\n\n*{render.to_markdown(error, 'text')}*" if error else ""),
             "text/html": render.answer_html(text, fmt, info, error or None, thinking=thought),
         }
         return data, {"rlm": {"kind": "stream", **info}}
+
+
+_ANSWER_WHOLE = "this output's HTML copy, view.answer and %%rlm -o NAME have it all"
+_REASONING_WHOLE = "view.reasoning and the trace (%%rlm --record FILE) have it all"
 
 
 class RunFeed(_live.Stoppable, Approvals):

@@ -22,7 +22,7 @@ from rlm_toolkit.cost import money
 from rlm_toolkit.errors import describe, scrub
 
 from . import render
-from .render import OBSERVATION_LIMIT, fenced, plural
+from .render import ANSWER_LIMIT, NAME_LIMIT, OBSERVATION_LIMIT, TEXT_LIMIT, TRACE_KEEPS, clip, fenced, plural
 
 __all__ = ["TimelineModel", "Row", "Step", "merge_ops", "decision_text", "OBSERVATION_LIMIT"]
 
@@ -31,15 +31,20 @@ class Row:
     """One row of a step: ``kind`` is reasoning (the model's thinking, shown folded with the step's
     thought), live (text still streaming), thought, action, approval, observation, error or final.
     Streamed text is kept as pieces and joined when read (no quadratic growth). ``outcome``: an
-    approval's state (pending, approved, denied), "denied" on the observation of a denied call."""
+    approval's state (pending, approved, denied), "denied" on the observation of a denied call.
 
-    __slots__ = ("kind", "_parts", "tool", "args", "call_id", "is_error", "duration", "outcome")
+    ``text`` is whole (Python keeps it); every copy shows ``shown``, cut at its kind's limit. ``tool``
+    and ``args`` are kept as shown (cut when the row is made; the step's messages have them whole)."""
 
-    def __init__(self, kind: str, text: str = "", *, tool: str | None = None, args: str | None = None,
-                 call_id: str | None = None, is_error: bool = False, duration: float | None = None,
-                 outcome: str | None = None) -> None:
-        self.kind = kind
+    __slots__ = ("kind", "_parts", "_length", "step", "tool", "args", "call_id", "is_error", "duration",
+                 "outcome")
+
+    def __init__(self, kind: str, text: str = "", *, step: int = 0, tool: str | None = None,
+                 args: str | None = None, call_id: str | None = None, is_error: bool = False,
+                 duration: float | None = None, outcome: str | None = None) -> None:
+        self.kind, self.step = kind, step
         self._parts = [text] if text else []
+        self._length = len(text)
         self.tool, self.args, self.call_id = tool, args, call_id
         self.is_error, self.duration, self.outcome = is_error, duration, outcome
 
@@ -52,12 +57,46 @@ class Row:
     @text.setter
     def text(self, value: str) -> None:
         self._parts = [value] if value else []
+        self._length = len(value)
 
-    def append(self, piece: str) -> None:
+    def append(self, piece: str) -> str:
+        """Add a streamed piece; return what of it the page is sent (nothing past the kind's limit)."""
+        before, self._length = self._length, self._length + len(piece)
         self._parts.append(piece)
+        room = _LIMITS.get(self.kind, TEXT_LIMIT) - before
+        if len(piece) <= room:
+            return piece
+        return piece[:room] + _LIVE_CUT if room > 0 else ""
+
+    @property
+    def shown(self) -> str:
+        """The text as every copy shows it (the page's operations, plain, markdown, HTML): cut at
+        its kind's limit with a note saying how much was left out and where it all is."""
+        return clip(self.text, _LIMITS.get(self.kind, TEXT_LIMIT), where(self.kind, self.step))
 
     def __repr__(self) -> str:
         return f"Row({self.kind!r}, {self.text[:40]!r})"
+
+
+#: How much of a row's text every copy keeps, by kind (TEXT_LIMIT for the others): streamed text
+#: ("live") may turn out to be the answer.
+_LIMITS = {"final": ANSWER_LIMIT, "live": ANSWER_LIMIT, "observation": OBSERVATION_LIMIT}
+#: Where streamed text stops going to the page (how much more will come is not known yet).
+_LIVE_CUT = f"… [the rest is not shown here; {TRACE_KEEPS}]"
+
+
+def where(kind: str, step: int) -> str:
+    """Where the whole of a cut text of a row of ``kind`` at ``step`` is (a cut's note says it)."""
+    if kind == "final":
+        return "the run's trace (%%rlm --record FILE) and view.timeline.final (%%rlm -o NAME) keep it all"
+    if kind in ("thought", "action", "approval", "observation"):  # sent back to the model at the next step
+        return f"the run's trace (%%rlm --record FILE) and view.messages({step + 1}) keep it all"
+    return TRACE_KEEPS
+
+
+def _name(name: str | None, step: int) -> str:
+    """A tool's name as every copy shows it."""
+    return clip(name or "", NAME_LIMIT, where("action", step))
 
 
 @dataclass
@@ -91,7 +130,7 @@ class TimelineModel:
 
     def __init__(self, model: str | None = None, started_at: float | None = None,
                  clock: Callable[[], float] | None = None) -> None:
-        self.model = model
+        self.model: str | None = model
         self.clock = clock or time.time
         self.started_at = self.clock() if started_at is None else started_at
         self.steps: dict[int, Step] = {}
@@ -105,6 +144,15 @@ class TimelineModel:
         self.asks = False  # pending approvals wait for this timeline's buttons (the view sets it)
         self.cost: dict[str, Any] | None = None  # the steps' summed cost (Cost.to_dict()), set by the view
         self.stop_reason: str | None = None  # "budget" when a budget ended the run
+
+    @property
+    def model(self) -> str | None:
+        """The model's id, as every copy shows it (a server sends it: cut at NAME_LIMIT)."""
+        return self._model
+
+    @model.setter
+    def model(self, value: str | None) -> None:
+        self._model = None if value is None else clip(str(value), NAME_LIMIT)
 
     # -- events in, operations out -----------------------------------------------------------
 
@@ -127,26 +175,29 @@ class TimelineModel:
             self.tokens += 1
             row = step.row("live")
             if row is None:
-                step.rows.append(row := Row("live"))
-            row.append(event.content)
-            ops.append({"op": "live", "step": number, "delta": event.content})
+                step.rows.append(row := Row("live", step=number))
+            delta = row.append(event.content)
+            if delta:
+                ops.append({"op": "live", "step": number, "delta": delta})
         elif kind == "reasoning":
             row = step.row("reasoning")
             if row is None:
-                step.rows.append(row := Row("reasoning"))
-            row.append(event.content)
-            ops.append({"op": "reasoning", "step": number, "delta": event.content})
+                step.rows.append(row := Row("reasoning", step=number))
+            delta = row.append(event.content)
+            if delta:
+                ops.append({"op": "reasoning", "step": number, "delta": delta})
         elif kind == "thought":
             row = step.row("live")
             if row is None or not event.streamed:
-                step.rows.append(row := Row("thought"))
+                step.rows.append(row := Row("thought", step=number))
             row.kind, row.text, row.duration = "thought", event.content, since
-            ops.append({"op": "thought", "step": number, "text": event.content, "duration": since})
+            ops.append({"op": "thought", "step": number, "text": row.shown, "duration": since})
         elif kind == "action":
-            args = pretty_args(event.input)
-            step.rows.append(Row("action", tool=event.tool_name, args=args, call_id=event.call_id))
-            ops.append({"op": "action", "step": number, "id": event.call_id, "tool": event.tool_name or "",
-                        "args": args})
+            args = clip(pretty_args(event.input), TEXT_LIMIT, where(kind, number))
+            row = Row("action", step=number, tool=_name(event.tool_name, number), args=args,
+                      call_id=event.call_id)
+            step.rows.append(row)
+            ops.append({"op": "action", "step": number, "id": event.call_id, "tool": row.tool, "args": args})
         elif kind == "approval":
             ops.append(self._approval(step, number, event))
         elif kind == "observation":
@@ -156,20 +207,20 @@ class TimelineModel:
                 duration = since
             if action is not None:
                 action.duration = duration
-            step.rows.append(Row("observation", text=event.content, tool=event.tool_name,
-                                 call_id=event.call_id, is_error=event.is_error, duration=duration,
-                                 outcome=event.outcome))
-            ops.append({"op": "observation", "step": number, "id": event.call_id,
-                        "tool": event.tool_name or "",
+            row = Row("observation", text=event.content, step=number, tool=_name(event.tool_name, number),
+                      call_id=event.call_id, is_error=event.is_error, duration=duration,
+                      outcome=event.outcome)
+            step.rows.append(row)
+            ops.append({"op": "observation", "step": number, "id": event.call_id, "tool": row.tool,
                         "text": event.content[:OBSERVATION_LIMIT], "length": len(event.content),
                         "error": event.is_error, "duration": duration, "outcome": event.outcome})
         elif kind == "error":
-            step.rows.append(Row("error", text=event.content, is_error=True))
-            ops.append({"op": "error", "step": number, "text": event.content})
+            step.rows.append(row := Row("error", text=event.content, step=number, is_error=True))
+            ops.append({"op": "error", "step": number, "text": row.shown})
         elif kind == "final":
             row = step.row("live")
             if row is None:
-                step.rows.append(row := Row("final"))
+                step.rows.append(row := Row("final", step=number))
             row.kind, row.text, row.is_error, row.duration = "final", event.content, event.is_error, since
             self.final = event.content
             self.stop_reason = event.stop_reason
@@ -177,7 +228,7 @@ class TimelineModel:
             self.ended_at = event.timestamp
             if event.duration is not None:
                 self.ended_at = max(self.ended_at, self.started_at + event.duration)
-            ops.append({"op": "final", "step": number, "text": event.content, "error": event.is_error,
+            ops.append({"op": "final", "step": number, "text": row.shown, "error": event.is_error,
                         "duration": since})
         self.last_at = max(self.last_at, event.timestamp)
         ops.append(self.header())
@@ -187,11 +238,12 @@ class TimelineModel:
         """An approval's row: added while it waits, updated in place with the decision."""
         row = step.row("approval", event.call_id)
         if row is None or row.outcome != "pending":
-            step.rows.append(row := Row("approval", tool=event.tool_name, args=pretty_args(event.input),
-                                        call_id=event.call_id))
+            args = clip(pretty_args(event.input), TEXT_LIMIT, where("approval", number))
+            step.rows.append(row := Row("approval", step=number, tool=_name(event.tool_name, number),
+                                        args=args, call_id=event.call_id))
         row.outcome, row.text = event.outcome or "pending", event.content
         return {"op": "approval", "step": number, "id": event.call_id, "tool": row.tool or "",
-                "args": row.args, "state": row.outcome, "reason": row.text,
+                "args": row.args, "state": row.outcome, "reason": row.shown,
                 "ask": self.asks and row.outcome == "pending"}
 
     def end(self, error: BaseException | None = None, now: float | None = None) -> list[dict[str, Any]]:
@@ -202,7 +254,7 @@ class TimelineModel:
         if error is not None and self.state == "running":
             if isinstance(error, Exception):
                 self.state = "error"
-                self.error = describe(error)
+                self.error = clip(describe(error))
                 ops.append({"op": "error", "step": max(self.steps) if self.steps else 0, "text": self.error})
             else:
                 self.state = "stopped"
@@ -245,16 +297,16 @@ class TimelineModel:
                     out.append(f"Approval: {decision_text(row)}")
                 elif row.kind == "observation":
                     label = "Observation (error)" if row.is_error else "Observation"
-                    out.append(f"{label}{took}: {_clip(row.text)}")
+                    out.append(f"{label}{took}: {clip(row.text, 500, where(row.kind, row.step))}")
                 elif row.kind in ("thought", "live"):
-                    out.append(f"Thought{took}: {row.text}")
+                    out.append(f"Thought{took}: {row.shown}")
                 elif row.kind == "reasoning":
                     out.append(f"({render.thinking_note(row.text)})")
                 elif row.kind == "error":
-                    out.append(f"Error: {row.text}")
+                    out.append(f"Error: {row.shown}")
                 elif row.kind == "final":
-                    out.append(f"Final answer{took}: {row.text}")
-        if self.error and not any(r.kind == "error" and r.text == self.error
+                    out.append(f"Final answer{took}: {row.shown}")
+        if self.error and not any(r.kind == "error" and r.shown == self.error
                                   for s in self.steps.values() for r in s.rows):
             out.append(f"Error: {self.error}")
         return scrub("\n".join(out))
@@ -273,15 +325,16 @@ class TimelineModel:
                     out.append(f"**Approval:** {render.to_markdown(decision_text(row), 'text')}")
                 elif row.kind == "observation":
                     label = "Observation (error)" if row.is_error else "Observation"
-                    out.append(f"**{label}{took}:**\n\n{fenced(_clip(row.text, 2000))}")
+                    shown = clip(row.text, 2000, where(row.kind, row.step))
+                    out.append(f"**{label}{took}:**\n\n{fenced(shown)}")
                 elif row.kind in ("thought", "live"):
-                    out.append(f"**Thought{took}:** {render.to_markdown(row.text, 'text')}")
+                    out.append(f"**Thought{took}:** {render.to_markdown(row.shown, 'text')}")
                 elif row.kind == "reasoning":
                     out.append(f"*({render.thinking_note(row.text)})*")
                 elif row.kind == "error":
-                    out.append(f"**Error:** {render.to_markdown(row.text, 'text')}")
+                    out.append(f"**Error:** {render.to_markdown(row.shown, 'text')}")
                 elif row.kind == "final":
-                    out.append(f"**Final answer{took}:**\n\n{render.to_markdown(row.text, 'markdown')}")
+                    out.append(f"**Final answer{took}:**\n\n{render.to_markdown(row.shown, 'markdown')}")
         if self.error:
             out.append(f"\n**Error:** {render.to_markdown(self.error, 'text')}")
         return scrub("\n\n".join(out))
@@ -290,7 +343,7 @@ class TimelineModel:
 def decision_text(row: Row) -> str:
     """``approved`` / ``denied: reason`` / ``waiting`` (an approval row's state in words)."""
     if row.outcome == "denied":
-        return f"denied: {row.text}" if row.text else "denied"
+        return f"denied: {row.shown}" if row.text else "denied"
     return "approved" if row.outcome == "approved" else "waiting"
 
 #: Operations whose consecutive deltas of one step merge into one.
@@ -325,10 +378,6 @@ def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if header is not None:
         out.append(header)
     return out
-
-
-def _clip(text: str, limit: int = 500) -> str:
-    return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more characters]"
 
 
 def _one_line(text: str | None) -> str:

@@ -11,8 +11,10 @@ HTML: markdown-it-py with raw HTML off, then the nh3 allowlist (no ``data-*``, n
 button/form/input/iframe/style/img, links only http/https/mailto with ``rel="noopener
 noreferrer"`` and ``target="_blank"``), and ``$`` kept away from MathJax. Markdown: raw HTML
 escaped, links with other schemes defused (a target on the line after ``](`` or ``[label]:`` too),
-``$`` escaped; the result is then read by a CommonMark parser that accepts anything, and if it
-still finds HTML or such a link, the answer is shown without links (or, failing that, as text).
+an image's ``!`` escaped (a "!" and a link, as the HTML copy shows it: no fetch when the notebook
+is opened), ``$`` escaped; the result is then read by a CommonMark parser that accepts anything,
+and if it still finds HTML, an image or such a link, the answer is shown without links (or,
+failing that, as text).
 ``fmt`` is ``markdown``, ``text`` or ``code`` (what ``%%rlm -f`` takes). The live widget renders the
 same way in the page (``static/markdown.js``).
 
@@ -34,8 +36,8 @@ if TYPE_CHECKING:
     from ._timeline_model import Row, TimelineModel
 
 __all__ = ["FORMATS", "to_html", "to_markdown", "answer_html", "timeline_html", "escape_html",
-           "fenced", "plural", "thinking_html", "thinking_note", "OBSERVATION_LIMIT", "MESSAGE_LIMIT",
-           "MESSAGES_BUDGET"]
+           "fenced", "plural", "thinking_html", "thinking_note", "clip", "page_messages", "OBSERVATION_LIMIT",
+           "TEXT_LIMIT", "ANSWER_LIMIT", "NAME_LIMIT", "MESSAGE_LIMIT", "MESSAGES_BUDGET"]
 
 FORMATS = ("markdown", "text", "code")
 
@@ -131,11 +133,17 @@ def _defuse(m: re.Match[str]) -> str:
     return m.group(0) if not dest or _SAFE_DEST.match(dest) else m.group(1) + "#" + dest
 
 
+# A "!" that opens an image (not itself escaped: after an even run of backslashes).
+_IMAGE_BANG = re.compile(r"(?<!\\)((?:\\\\)*)!\[")
+
+
 def _escape_inline(segment: str, brackets: bool) -> str:
     segment = segment.replace("<", "&lt;").replace(">", "&gt;").replace("$", r"\$")
-    if brackets:  # the fallback: no link can form at all
+    if brackets:  # the fallback: no link (nor image) can form at all
         return segment.replace("[", r"\[").replace("]", r"\]")
-    return _LINK_DEST.sub(_defuse, segment)
+    # An image would fetch a URL chosen by the model when the notebook is opened: "\!" leaves a "!"
+    # and a link, as the HTML copy shows it (its renderer has images off).
+    return _LINK_DEST.sub(_defuse, _IMAGE_BANG.sub(r"\1\\![", segment))
 
 
 def _escape_markdown_line(line: str, brackets: bool = False) -> tuple[str, bool]:
@@ -151,8 +159,8 @@ def _escape_markdown_line(line: str, brackets: bool = False) -> tuple[str, bool]
 
 
 def _unsafe(markdown: str) -> bool:
-    """Whether a CommonMark parser that takes raw HTML and any URL finds HTML or a link we would not
-    write: the check behind the line-based escaping, in case a form slipped past it."""
+    """Whether a CommonMark parser that takes raw HTML and any URL finds HTML, an image or a link we
+    would not write: the check behind the line-based escaping, in case a form slipped past it."""
     if "<" not in markdown and "](" not in markdown and "]:" not in markdown:
         return False  # no tag or autolink without "<", no link without "](" or a "[label]:" definition
     for token in _permissive_markdown_it().parse(markdown):
@@ -160,7 +168,8 @@ def _unsafe(markdown: str) -> bool:
             return True
         for child in token.children or ():
             href = child.attrGet("href") if child.type == "link_open" else None
-            if child.type == "html_inline" or (href is not None and not _SAFE_HREF.match(str(href).strip())):
+            if child.type in ("html_inline", "image") or (
+                    href is not None and not _SAFE_HREF.match(str(href).strip())):
                 return True
     return False
 
@@ -271,6 +280,17 @@ def answer_html(
 #: Observations longer than this are cut before they are sent to the page or saved (the rest stays
 #: in Python and in the run's trace).
 OBSERVATION_LIMIT = 20_000
+#: Every copy of a run or an answer (the page's messages and state, ``text/plain``, ``text/markdown``,
+#: ``text/html``) keeps at most this much of each other text the model or a tool writes: a thought, tool
+#: arguments, an error, an approver's reason, the reasoning ...
+TEXT_LIMIT = 20_000
+#: ... this much of an agent's final answer (and of a stream's answer in its text and markdown
+#: copies; its HTML copy keeps it whole) ...
+ANSWER_LIMIT = 100_000
+#: ... and this much of a name (a tool's, a model's).
+NAME_LIMIT = 200
+#: Where a cut text is whole, when nothing closer has it.
+TRACE_KEEPS = "the run's trace (%%rlm --record FILE) keeps it all"
 _PRE = "white-space:pre-wrap;word-break:break-word;margin:2px 0"
 _ERR = "color:#d32f2f"
 _STEP = "margin-top:6px;padding-left:6px;border-left:2px solid #ccc"
@@ -283,7 +303,7 @@ def _h(text: Any) -> str:
 
 def _row_html(row: Row) -> str:
     if row.kind == "reasoning":  # folded, as plain escaped text
-        return f'<div class="rlm-row rlm-reasoning">{thinking_html(scrub(row.text))}</div>'
+        return f'<div class="rlm-row rlm-reasoning">{thinking_html(scrub(row.shown))}</div>'
     took = f"{row.duration:.2f} s" if row.duration is not None else ""
     kind = {"live": "thought"}.get(row.kind, row.kind)
     label = {"thought": "Thought", "action": "Action", "observation": "Observation", "error": "Error",
@@ -311,11 +331,11 @@ def _row_html(row: Row) -> str:
             body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
     elif kind == "approval":
         body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
-                f' <span class="rlm-verdict">{_h(row.text if row.outcome == "denied" else "")}</span>')
+                f' <span class="rlm-verdict">{_h(row.shown if row.outcome == "denied" else "")}</span>')
     elif kind == "final":
-        body = to_html(scrub(row.text), "markdown")
+        body = to_html(scrub(row.shown), "markdown")
     else:
-        body = f'<div class="rlm-text" style="{_PRE}">{_h(row.text)}</div>'
+        body = f'<div class="rlm-text" style="{_PRE}">{_h(row.shown)}</div>'
     head = (f'<div class="rlm-row-head" style="font-size:0.85em;opacity:0.75"><span class="rlm-label"{style}>'
             f'<b>{label}</b></span> <span class="rlm-duration">{took}</span></div>')
     return f'<div class="{classes}"{outcome}>{head}<div class="rlm-body">{body}</div></div>'
@@ -331,13 +351,49 @@ _WHERE_ALL = ("the whole messages are in the run's trace (%%rlm --record FILE; "
               "kernel runs")
 
 
+def _cut(text: str, limit: int) -> tuple[str, int]:
+    """The first ``limit`` characters of ``text`` (scrubbed before the cut, so a key across it goes
+    whole) and how many were left out; ``(text, 0)`` when it fits."""
+    if len(text) <= limit:
+        return text, 0
+    return scrub(text[: limit + 500])[:limit], len(text) - limit
+
+
+def clip(text: str, limit: int = TEXT_LIMIT, where: str = TRACE_KEEPS) -> str:
+    """``text``, or its first ``limit`` characters and a note saying how many were left out and
+    ``where`` the whole text is: the one cap of every text a copy of a run or an answer shows."""
+    kept, left_out = _cut(text, limit)
+    return f"{kept}… [{left_out:,} more characters not shown here; {where}]" if left_out else text
+
+
 def _capped(text: str, step: int, limit: int) -> str:
     """``text`` escaped, cut at ``limit`` characters with a note saying what was cut and where it all is."""
-    if len(text) <= limit:
+    kept, left_out = _cut(text, limit)
+    if not left_out:
         return _h(text)
-    note = f"… [{len(text) - limit:,} more characters not saved here; {_WHERE_ALL.format(step=step)}]"
-    kept = scrub(text[: limit + 500])[:limit]  # scrubbed before the cut: a key across it goes whole
+    note = f"… [{left_out:,} more characters not saved here; {_WHERE_ALL.format(step=step)}]"
     return _h(kept) + f'<span class="rlm-cut"><i>{_h(note)}</i></span>'
+
+
+def page_messages(messages: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:
+    """A step's messages as the live page's panel gets them: the same shape, every text in them cut
+    at ``MESSAGE_LIMIT`` characters and all of them together at ``MESSAGES_BUDGET``, each cut saying
+    where the whole messages are."""
+    left = [MESSAGES_BUDGET]
+    where = _WHERE_ALL.format(step=step)
+
+    def cut(value: Any) -> Any:
+        if isinstance(value, str):
+            limit = max(0, min(MESSAGE_LIMIT, left[0]))
+            left[0] -= min(len(value), limit)
+            return clip(value, limit, where)
+        if isinstance(value, dict):
+            return {key: cut(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [cut(item) for item in value]
+        return value
+
+    return [cut(m) for m in messages]
 
 
 def _messages_html(

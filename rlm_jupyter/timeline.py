@@ -26,7 +26,7 @@ import traitlets
 
 from rlm_toolkit.errors import UsageError, scrub_data
 
-from . import _display, _live
+from . import _display, _live, render
 from ._coalesce import FRAME
 from ._display import WIDGET_MIME, LiveDisplay, widget_ref
 from ._drive import drive
@@ -121,7 +121,8 @@ class TimelineView(LiveDisplay, RunFeed, anywidget.AnyWidget):
             step = _int(content.get("step"))
             self.open_steps.add(step)
             try:
-                reply = {"kind": "messages", "step": step, "messages": scrub_data(self.messages(step))}
+                shown = render.page_messages(self.messages(step), step)  # each text capped, as saved
+                reply = {"kind": "messages", "step": step, "messages": scrub_data(shown)}
             except UsageError as error:
                 reply = {"kind": "messages", "step": step, "messages": [], "error": error.message}
             self.send(reply)

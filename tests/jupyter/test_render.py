@@ -202,3 +202,103 @@ def test_a_target_on_the_next_line_is_defused_in_place_and_safe_ones_are_kept():
     assert to_markdown("[x]:\n  javascript:alert(1)\n\n[x]") == "[x]:\n  #javascript:alert(1)\n\n[x]"
     for safe in ("[ok](\nhttps://example.org)", "[ok]:\n  https://example.org\n\n[ok]", "a `](`\nb:c"):
         assert to_markdown(safe) == safe
+
+
+# Images the model chooses: a saved notebook would fetch them when it is opened (issue 20, item 18).
+IMAGES = [
+    "![x](https://evil.example/t.png)",
+    "a ![x](http://evil.example/t.png \"title\") b",
+    "![x][ref]\n\n[ref]: https://evil.example/t.png",
+    "![ref][]\n\n[ref]: https://evil.example/t.png",
+    "![ref]\n\n[ref]: https://evil.example/t.png",
+    "![x][ref]\n\n[ref]:\n  https://evil.example/t.png",
+    "[![x](https://evil.example/t.png)](https://example.org)",
+    "[a ![x][i] b](https://example.org)\n\n[i]: https://evil.example/t.png",
+    "\\\\![x](https://evil.example/t.png)",  # an escaped backslash, then an image
+    "- ![x](https://evil.example/t.png)\n> ![y](https://evil.example/u.png)",
+    "# ![x](https://evil.example/t.png)\n\n| a |\n|---|\n| ![x](https://evil.example/t.png) |",
+    "*![x](https://evil.example/t.png)*",
+    "![x](<https://evil.example/a b.png>)",
+    "![x](\nhttps://evil.example/t.png)",
+    "`code` ![x](https://evil.example/t.png) `code`",
+    "<img src=https://evil.example/t.png>",
+    "<https://evil.example/t.png>",
+]
+
+
+def images(markdown: str) -> list[str]:
+    """The images a CommonMark reader (images on, any URL) finds in ``markdown``, nested ones too."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": True}).enable(["table"])
+    md.validateLink = lambda url: True
+    found: list[str] = []
+
+    def walk(tokens):
+        for token in tokens or ():
+            if token.type == "image":
+                found.append(str(token.attrGet("src")))
+            elif token.type in ("html_block", "html_inline") and "<img" in token.content.lower():
+                found.append(token.content)
+            walk(token.children)
+
+    walk(md.parse(markdown))
+    return found
+
+
+def links(html: str) -> list[str]:
+    return [attrs["href"] for tag, attrs in elements(html) if tag == "a"]
+
+
+@pytest.mark.parametrize("text", IMAGES)
+def test_the_markdown_copy_turns_images_into_links_as_the_html_copy_does(text):
+    from markdown_it import MarkdownIt
+
+    if not text.startswith("<"):
+        assert images(text), "the case must be an image unescaped"
+    out = to_markdown(text)
+    assert images(out) == []
+    assert "evil.example" in out  # the target stays readable, as a link or text
+    # Both copies agree: rendered by a reader that shows images, the markdown copy links where the
+    # HTML copy links, and neither has an image. (The markdown copy escapes every "<", so an autolink
+    # or a <…> target is text there: a difference in links only, older than this.)
+    reader = MarkdownIt("commonmark").enable(["table"])
+    if "<" not in text:
+        assert links(reader.render(out)) == links(to_html(text))
+    assert "<img" not in reader.render(out) and "<img" not in to_html(text)
+
+
+def test_an_image_becomes_a_bang_and_a_link_and_other_bangs_stay():
+    assert to_markdown("![x](https://evil.example/t.png)") == "\\![x](https://evil.example/t.png)"
+    assert to_markdown("Hi! [ok](https://example.org)!") == "Hi! [ok](https://example.org)!"
+    assert to_markdown("`![x](https://e.example/t.png)`") == "`![x](https://e.example/t.png)`"
+    assert to_markdown("```\n![x](https://e.example/t.png)\n```") == "```\n![x](https://e.example/t.png)\n```"
+
+
+def test_no_image_survives_in_any_saved_copy():
+    """The stream's and the timeline's saved bundles, read by a real CommonMark parser."""
+    from rlm_jupyter.stream_view import StreamView, drive
+    from rlm_jupyter.timeline import TimelineView
+    from rlm_jupyter.timeline import drive as drive_run
+    from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
+    from rlm_toolkit.agents import ReActAgent
+
+    answer = "\n\n".join(IMAGES)
+    view = StreamView("scripted:scripted")
+    view.send = lambda content, buffers=None: None  # type: ignore[method-assign]
+    drive(view, RLM(ScriptedProvider([answer])).stream("go"))
+
+    def look(q: str) -> str:
+        """Look something up."""
+        return "![seen](https://evil.example/obs.png)"
+
+    provider = ScriptedProvider(turns=[
+        ScriptedTurn(chunks=answer, tool_calls=[{"name": "look", "arguments": {"q": answer}}]), answer])
+    stream = ReActAgent(RLM(provider), tools=[look]).stream("go")
+    run = TimelineView(steps=lambda: stream.history)
+    run.send = lambda content, buffers=None: None  # type: ignore[method-assign]
+    drive_run(run, stream)
+    for data in (view.final_bundle()[0], run.final_bundle()[0]):
+        assert "evil.example" in data["text/markdown"]
+        assert images(data["text/markdown"]) == []
+        assert not [tag for tag, _ in elements(data["text/html"]) if tag == "img"]
