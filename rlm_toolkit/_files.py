@@ -37,8 +37,9 @@ MAX_TRACE_BYTES = 256 * MB
 MAX_LINE_BYTES = 64 * MB
 #: An OTLP/JSON export (``read_otlp_json``, ``%rlm replay spans.json``) is read up to this size.
 MAX_OTLP_BYTES = 256 * MB
-#: An image (a path, bytes, a file object, a data: URL): no vendor takes a bigger one (OpenAI: 20 MB).
-MAX_IMAGE_BYTES = 20 * MB
+#: An image (a path, bytes, a file object, a data: URL) at most: more than any vendor takes in a whole
+#: request (OpenAI: 50 MB of images, 20 MB each), so a vendor's own limit still names itself below it.
+MAX_IMAGE_BYTES = 50 * MB
 _HEAD = 64 * 1024  # what is read of an existing file to tell whether it is ours
 _CHUNK = 1024 * 1024
 _SIBLING_TRIES = 100
@@ -50,6 +51,11 @@ class RecordingWarning(UserWarning):
 
 def _size(limit: int) -> str:
     return f"{limit // MB} MB" if limit >= MB else f"{limit} bytes"
+
+
+def _noun(what: str) -> str:
+    """``"a trace file"`` → ``"trace file"``: ``what`` is always given with its article."""
+    return what.split(" ", 1)[1]
 
 
 def _too_large(path: PathLike, what: str, limit: int, constant: str) -> UsageError:
@@ -68,21 +74,23 @@ def _not_regular(path: PathLike, mode: int, what: str) -> UsageError:
 def open_regular(path: PathLike, what: str) -> IO[bytes]:
     """``path`` opened for reading if it is a regular file; else a UsageError, without waiting.
 
+    ``what``: what the file should be, with its article (``"a trace file"``), for the messages.
+
     A FIFO or a device is refused before it is opened (opening a FIFO blocks until a writer comes;
     opening some devices has effects); ``O_NONBLOCK`` and the ``fstat`` after opening cover a swap.
     """
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise UsageError(f"no {what} {str(path)!r} (working directory: {Path.cwd()})") from None
+        raise UsageError(f"no {_noun(what)} {str(path)!r} (working directory: {Path.cwd()})") from None
     except OSError as error:
-        raise UsageError(f"cannot read {what} {str(path)!r}: {error.strerror or error}") from None
+        raise UsageError(f"cannot read the {_noun(what)} {str(path)!r}: {error.strerror or error}") from None
     if not stat.S_ISREG(mode):
         raise _not_regular(path, mode, what)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as error:
-        raise UsageError(f"cannot read {what} {str(path)!r}: {error.strerror or error}") from None
+        raise UsageError(f"cannot read the {_noun(what)} {str(path)!r}: {error.strerror or error}") from None
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)

@@ -18,9 +18,9 @@ import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Union
 
+from . import _files
 from .errors import ProviderError, UsageError
 from .events import EVENT_TYPES, AgentEvent, StreamEvent, TextDelta, event_from_dict
 from .response import Response
@@ -247,16 +247,11 @@ class Trace:
 
 
 def _lines(path: PathLike) -> Any:
-    """The file's lines as bytes; a folder or an unreadable file is a UsageError."""
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"{str(path)!r} is a folder, not a trace file")
+    """The file's lines as bytes (None: a line over MAX_LINE_BYTES); a folder, a FIFO, a device, an
+    unreadable file or one over MAX_TRACE_BYTES is a UsageError (rlm_toolkit._files)."""
     try:
-        with target.open("rb") as raw:
-            yield from raw
-    except FileNotFoundError:
-        raise UsageError(f"no trace file {str(path)!r} (working directory: {Path.cwd()})") from None
-    except OSError as error:
+        yield from _files.lines(path, "a trace file")
+    except OSError as error:  # a read failing half-way
         raise UsageError(f"cannot read the trace {str(path)!r}: {error.strerror or error}") from None
 
 
@@ -269,10 +264,13 @@ def load(path: PathLike) -> Trace:
     trace: Trace | None = None
     for number, raw in enumerate(_lines(path), start=1):
         where = f"{path}:{number}"
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            line, bad = None, f"not UTF-8 text (byte {raw[error.start]:#04x} at column {error.start + 1})"
+        if raw is None:  # skipped unread: a whole line, never a crash's cut (so raw is "\n")
+            line, bad, raw = None, f"a line over {_files.MAX_LINE_BYTES // _files.MB} MB", b"\n"
+        else:
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                line, bad = None, f"not UTF-8 text (byte {raw[error.start]:#04x} at column {error.start + 1})"
         if line is not None and not line.strip():
             continue
         obj: Any = None

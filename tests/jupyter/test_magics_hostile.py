@@ -172,6 +172,28 @@ def test_a_trace_with_a_bad_header_is_a_usage_error_and_no_widget_is_shown(shell
     assert shown == []
 
 
+@pytest.mark.timeout(20)
+def test_replay_diff_and_export_refuse_a_device_a_fifo_and_a_huge_file_at_once(shell, tmp_path,
+                                                                               widget_frontend):
+    shown, _ = widget_frontend
+    fifo, fifo_json = tmp_path / "pipe.jsonl", tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    os.mkfifo(fifo_json)
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text(json.dumps(HEADER) + "\n")
+    os.truncate(huge, 2**30)  # sparse: no disk
+    good = agent_trace(tmp_path / "good.jsonl", time.time())
+    for path, why in (("/dev/zero", "is a device"), (fifo, "is a FIFO"), (fifo_json, "is a FIFO"),
+                      (huge, "is over 256 MB")):
+        with pytest.raises(UsageError, match=why):
+            shell.run_line_magic("rlm", f"replay {path} --instant")
+        with pytest.raises(UsageError, match=why):
+            shell.run_line_magic("rlm", f"diff {good} {path}")
+        with pytest.raises(UsageError, match=why):
+            shell.run_line_magic("rlm", f"export {path} --json {tmp_path / 'spans.json'}")
+    assert shown == [] and not (tmp_path / "spans.json").exists()
+
+
 BAD_EVENTS = [
     {"type": "event", "t": 0.35, "event": {"type": "thought", "content": "x", "step": "one"}},
     {"type": "event", "t": 0.35, "event": {"type": "thought", "content": "x", "timestamp": "soon"}},
