@@ -194,6 +194,22 @@ def test_replay_diff_and_export_refuse_a_device_a_fifo_and_a_huge_file_at_once(s
     assert shown == [] and not (tmp_path / "spans.json").exists()
 
 
+@pytest.mark.parametrize("usage", [{"prompt_tokens": "many"}, [1, 2], {"completion_tokens": 1e308},
+                                   {"prompt_tokens": None, "completion_tokens": [3]}])
+def test_diff_and_export_take_a_trace_with_usage_of_the_wrong_type(shell, tmp_path, capsys, usage):
+    pytest.importorskip("opentelemetry.sdk", reason="needs the otel extra")
+    good = agent_trace(tmp_path / "good.jsonl", time.time())
+    bad = tmp_path / "bad.jsonl"
+    lines = good.read_text().splitlines()
+    step = {"type": "step", "step": 1, "messages": [], "response": {"usage": usage}, "duration": 0.5}
+    footer = {"type": "footer", "t": 1.5, "state": "done", "error": None, "response": {"usage": usage}}
+    bad.write_text("\n".join([*lines[:-1], json.dumps(step), json.dumps(footer)]) + "\n")
+    result = shell.run_line_magic("rlm", f"diff {good} {bad}")
+    assert result.steps and str(result)
+    shell.run_line_magic("rlm", f"export {bad} --json {tmp_path / 'spans.json'}")
+    assert "Wrote the spans" in capsys.readouterr().out
+
+
 BAD_EVENTS = [
     {"type": "event", "t": 0.35, "event": {"type": "thought", "content": "x", "step": "one"}},
     {"type": "event", "t": 0.35, "event": {"type": "thought", "content": "x", "timestamp": "soon"}},
