@@ -54,6 +54,7 @@ def run_agent(
     tools: list[Any],
     *,
     record: str | None = None,
+    overwrite: bool = False,
     max_steps: int | None = None,
     system: str | None = None,
     widget: bool | None = None,
@@ -75,7 +76,8 @@ def run_agent(
     agent = ReActAgent(rlm, tools=tools, system_prompt=system, approve=approve, **options)
     # Recording through our own recorder lets the live timeline start when the recording does, so
     # a replay shows the same durations.
-    recorder = AgentRecorder(record, agent.rlm.model_id, history=lambda: agent.history) if record else None
+    recorder = AgentRecorder(record, agent.rlm.model_id, history=lambda: agent.history,
+                             overwrite=overwrite) if record else None
     callbacks = [recorder] if recorder else None
     started_at = recorder.recorder.created if recorder else None
     if background and widget is not False:

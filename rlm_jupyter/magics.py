@@ -27,6 +27,8 @@ import keyword
 import os
 import re
 import shlex
+import sys
+from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -237,7 +239,10 @@ class RLMMagics(Magics):
     @argument("--approve", action="store_true", help="with --agent: each tool call waits for Approve / "
               "Deny in the timeline (input() where there are no widgets); a denied call does not run")
     @argument("--record", metavar="FILE", help="record the run to a JSONL trace "
-              "(%%rlm replay FILE shows it again)")
+              "(%%rlm replay FILE shows it again); a FILE holding an earlier trace gives FILE-2.jsonl, "
+              "any other existing file is refused")
+    @argument("--overwrite", action="store_true", help="with --record: replace FILE if it holds an earlier "
+              "trace (never any other file)")
     @argument("--bg", action="store_true", help="return at once and stream in the background "
               "(other cells run meanwhile; the Stop button cancels)")
     @argument("--budget", metavar="LIMIT", help="stop the answer (or the whole --agent run) once it "
@@ -255,14 +260,20 @@ class RLMMagics(Magics):
         args = parse_options(self.rlm, line)
         if args.out is not None:
             check_out_name(args.out, self.shell)
+        if args.overwrite and args.record is None:
+            raise UsageError("--overwrite goes with --record FILE")
         if args.record is not None:  # a bad path is a mistake to hear about before the model runs
             from rlm_toolkit.errors import UsageError as ToolkitUsageError
             from rlm_toolkit.trace import check_writable
 
             try:
-                check_writable(args.record)
+                chosen = check_writable(args.record, overwrite=args.overwrite)
             except ToolkitUsageError as error:
                 raise UsageError(f"--record: {_one_line(error)}") from None
+            if str(chosen) != str(Path(args.record)):  # an earlier run is kept: say where this one goes
+                print(f"rlm: {args.record} holds an earlier run; recording to {chosen} "
+                      "(--overwrite replaces it)", file=sys.stderr)
+                args.record = str(chosen)
         args.budget = _budget(args.budget)
         prompt = _attach(interpolate(cell, self.shell.user_ns), args.image, self.shell.user_ns)
         if not prompt:
@@ -287,6 +298,7 @@ class RLMMagics(Magics):
         try:
             tools = agent_magic.resolve_tools(args.tools, self.shell.user_ns)
             view = agent_magic.run_agent(prompt, self.get_rlm(args.model), tools, record=args.record,
+                                         overwrite=args.overwrite,
                                          system=args.system or self.system, keep_widget=self.keep_widget,
                                          widget=None if self.widget and not args.no_widget else False,
                                          background=args.bg, budget=args.budget, approve=args.approve)
@@ -324,7 +336,6 @@ class RLMMagics(Magics):
             messages = [*self.history, {"role": "user", "content": prompt}]
         fmt = (args.format or self.format).lower()
         widget = self.widget and not args.no_widget
-        record = getattr(args, "record", None)  # --record FILE: a trace of the call (rlm_toolkit.trace)
 
         def on_end(view: Any) -> None:
             if args.out:
@@ -336,9 +347,15 @@ class RLMMagics(Magics):
                 ]
 
         try:
+            callbacks = None
+            if getattr(args, "record", None) is not None:  # --record FILE: a trace of the call
+                from rlm_toolkit.trace import StreamRecorder
+
+                overwrite = getattr(args, "overwrite", False)
+                callbacks = [StreamRecorder(args.record, rlm.model_id, overwrite=overwrite)]
             if args.bg:
                 started = stream_view.start_background(
-                    rlm.astream_events(messages, record=record, **params),
+                    rlm.astream_events(messages, callbacks=callbacks, **params),
                     model=rlm.model_id,
                     fmt=fmt,
                     on_end=on_end,
@@ -347,7 +364,7 @@ class RLMMagics(Magics):
                 )
                 self.streams = [s for s in self.streams if not s[1].done()] + [started]
                 return started
-            view = stream_view.display_stream(rlm.stream_events(messages, record=record, **params),
+            view = stream_view.display_stream(rlm.stream_events(messages, callbacks=callbacks, **params),
                                               model=rlm.model_id, fmt=fmt, widget=None if widget else False,
                                               on_end=on_end, keep_widget=self.keep_widget, replace=True,
                                               save_every=self.save_every)

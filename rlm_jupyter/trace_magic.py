@@ -13,6 +13,7 @@ Collector credentials stay out of the cell: the exporter reads ``OTEL_EXPORTER_O
 from __future__ import annotations
 
 import shlex
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from IPython.core.error import UsageError
 
 __all__ = ["EXPORT_USAGE", "DIFF_USAGE", "line"]
 
-EXPORT_USAGE = "%rlm export FILE (--otlp URL | --json OUT) [--content] [--agent-name NAME]"
+EXPORT_USAGE = "%rlm export FILE (--otlp URL | --json OUT [--overwrite]) [--content] [--agent-name NAME]"
 DIFF_USAGE = "%rlm diff A.jsonl B.jsonl"
 
 
@@ -58,14 +59,15 @@ def diff(words: list[str]) -> Any:
 
 
 def export(words: list[str]) -> None:
-    options: dict[str, Any] = {"otlp": None, "json": None, "content": False, "agent-name": None}
+    options: dict[str, Any] = {"otlp": None, "json": None, "content": False, "agent-name": None,
+                               "overwrite": False}
     paths = []
     i = 0
     while i < len(words):
         word = words[i]
         name = word[2:]
-        if name == "content":
-            options["content"] = True
+        if name in ("content", "overwrite") and word.startswith("--"):
+            options[name] = True
         elif name in options and word.startswith("--"):
             if i + 1 >= len(words):
                 raise UsageError(f"{word} needs a value; usage: {EXPORT_USAGE}")
@@ -82,9 +84,17 @@ def export(words: list[str]) -> None:
 
     source = _existing(paths[0])
     common = {"capture_content": options["content"], "agent_name": options["agent-name"]}
+    if options["overwrite"] and not options["json"]:
+        raise UsageError("--overwrite goes with --json OUT")
     if options["json"]:
-        otel.write_otlp_json(source, options["json"], **common)
-        print(f"Wrote the spans of {source} to {options['json']} (OTLP/JSON).")
+        from rlm_toolkit.trace import RecordingWarning
+
+        with warnings.catch_warnings():  # the line below says where the spans went
+            warnings.simplefilter("ignore", RecordingWarning)
+            written = otel.write_otlp_json(source, options["json"], overwrite=options["overwrite"], **common)
+        kept = "" if str(written) == str(Path(options["json"])) else \
+            f"; {options['json']} holds an earlier export (--overwrite replaces it)"
+        print(f"Wrote the spans of {source} to {written} (OTLP/JSON){kept}.")
     if options["otlp"]:
         spans = otel.export_trace(source, endpoint=options["otlp"], **common)
         print(f"Sent {len(spans)} span{'s' if len(spans) != 1 else ''} of {source} to {options['otlp']}.")

@@ -18,9 +18,9 @@ import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Union
 
+from . import _files
 from .errors import ProviderError, UsageError
 from .events import EVENT_TYPES, AgentEvent, StreamEvent, TextDelta, event_from_dict
 from .response import Response
@@ -58,6 +58,14 @@ def _tool_index(v: Any) -> bool:
 
 _USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "cached_input_tokens", "reasoning_tokens",
                  "cache_write_tokens")
+_MAX_COUNT = 2**63  # a token count past this fits no OTel attribute (int64) and no real run
+
+
+def _count(v: Any) -> bool:
+    return _whole(v) and 0 <= v < _MAX_COUNT
+
+
+_USAGE_FIELDS: dict[str, Callable[[Any], bool]] = {name: _optional(_count) for name in _USAGE_COUNTS}
 #: Each event type's fields and what they must hold (a missing field takes its default; the ones
 #: in _REQUIRED must be there). Unknown fields are ignored, as the format says.
 _STREAM_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
@@ -66,7 +74,7 @@ _STREAM_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
                   "index": _tool_index},
     "tool_call": {"index": _tool_index, "call_id": _optional(_str), "name": _optional(_str),
                   "arguments": _str},
-    "usage": {name: _optional(_whole) for name in _USAGE_COUNTS},
+    "usage": _USAGE_FIELDS,
     "finish": {"reason": _str},
 }
 _AGENT_FIELDS: dict[str, Callable[[Any], bool]] = {
@@ -117,12 +125,40 @@ def _event(obj: dict[str, Any], kind: str) -> tuple[float, Event]:
     return float(t), event_from_dict(data)
 
 
+def _cost(v: Any) -> bool:
+    if isinstance(v, dict):
+        return all(_optional(_number)(v.get(k)) for k in ("total", "input", "output"))
+    return _number(v)
+
+
+#: What a step's or a footer's ``response`` may hold (rlm_toolkit.Response.to_dict(), an agent's
+#: provenance): the fields trace_diff, the OTel export and the footers read, so each reader can trust them.
+_RESPONSE_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "usage": _optional(lambda v: isinstance(v, dict)), "elapsed_s": _optional(_number),
+    "ttft_s": _optional(_number), "cost": _optional(_cost), "cost_usd": _optional(_number),
+    "tokens_per_s": _optional(_number), "steps": _optional(_count),
+}
+_STEP_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "response": _optional(lambda v: isinstance(v, dict)), "params": _optional(lambda v: isinstance(v, dict)),
+    "duration": _optional(_number), "started": _optional(_number), "error": _optional(_str),
+}
+
+
+def _check_response(response: Any, what: str) -> None:
+    if not isinstance(response, dict):
+        return
+    _check_fields(response, _RESPONSE_FIELDS, f"{what} response")
+    _check_fields(response.get("usage") or {}, _USAGE_FIELDS, f"{what} usage")
+
+
 def _step(obj: dict[str, Any]) -> int:
     number, messages = obj.get("step"), obj.get("messages", [])
     if not _whole(number) or number < 1:
         raise _Bad(f"'step' must be a step number (1, 2, …), not {_shown(number)}")
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise _Bad("'messages' must be a list of message objects")
+    _check_fields(obj, _STEP_FIELDS, "step")
+    _check_response(obj.get("response"), "step")
     return number
 
 
@@ -131,6 +167,9 @@ def _footer(obj: dict[str, Any]) -> dict[str, Any]:
         raise _Bad(f"footer 'state' must be one of {', '.join(_STATES)}, not {_shown(obj.get('state'))}")
     if not _optional(_str)(obj.get("error")) or not isinstance(obj.get("response") or {}, dict):
         raise _Bad("footer 'error' must be text and 'response' an object")
+    if not _optional(_number)(obj.get("t")):
+        raise _Bad(f"footer 't' must be seconds (a number), not {_shown(obj.get('t'))}")
+    _check_response(obj.get("response"), "footer")
     return obj
 
 
@@ -247,16 +286,11 @@ class Trace:
 
 
 def _lines(path: PathLike) -> Any:
-    """The file's lines as bytes; a folder or an unreadable file is a UsageError."""
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"{str(path)!r} is a folder, not a trace file")
+    """The file's lines as bytes (None: a line over MAX_LINE_BYTES); a folder, a FIFO, a device, an
+    unreadable file or one over MAX_TRACE_BYTES is a UsageError (rlm_toolkit._files)."""
     try:
-        with target.open("rb") as raw:
-            yield from raw
-    except FileNotFoundError:
-        raise UsageError(f"no trace file {str(path)!r} (working directory: {Path.cwd()})") from None
-    except OSError as error:
+        yield from _files.lines(path, "a trace file")
+    except OSError as error:  # a read failing half-way
         raise UsageError(f"cannot read the trace {str(path)!r}: {error.strerror or error}") from None
 
 
@@ -269,10 +303,13 @@ def load(path: PathLike) -> Trace:
     trace: Trace | None = None
     for number, raw in enumerate(_lines(path), start=1):
         where = f"{path}:{number}"
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            line, bad = None, f"not UTF-8 text (byte {raw[error.start]:#04x} at column {error.start + 1})"
+        if raw is None:  # skipped unread: a whole line, never a crash's cut (so raw is "\n")
+            line, bad, raw = None, f"a line over {_files.MAX_LINE_BYTES // _files.MB} MB", b"\n"
+        else:
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                line, bad = None, f"not UTF-8 text (byte {raw[error.start]:#04x} at column {error.start + 1})"
         if line is not None and not line.strip():
             continue
         obj: Any = None

@@ -7,6 +7,7 @@ is still removed. Reading a trace back is :mod:`rlm_toolkit._replay`.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -14,9 +15,9 @@ import time
 from pathlib import Path
 from typing import IO, Any, Literal, Union
 
-from . import errors, images
+from . import _files, errors, images
 from ._replay import VERSION
-from .errors import UsageError, describe, scrub, scrub_data
+from .errors import describe, scrub, scrub_data
 from .events import AgentEvent, ReasoningDelta, StreamEvent, TextDelta
 
 __all__ = ["TraceRecorder", "check_writable", "env_secrets", "FLUSH_AFTER", "Kind", "Event", "PathLike"]
@@ -68,29 +69,24 @@ def env_secrets() -> tuple[str, ...]:
     return tuple(v for k, v in os.environ.items() if k.upper().endswith(_SECRET_ENV_SUFFIXES) and len(v) >= 8)
 
 
-def check_writable(path: PathLike) -> Path:
-    """``path`` as a Path if a trace can be written there (its folder exists, it is not a folder).
+def check_writable(path: PathLike, *, overwrite: bool = False) -> Path:
+    """The file a trace named ``path`` will be written to, or a UsageError saying why it cannot be.
 
-    Callers check before a run starts (``%%rlm --record``), so a typo costs no model call.
+    The rule (docs/traces.md): a new name is created; an existing rlm trace gives a numbered sibling
+    (``run.jsonl`` → ``run-2.jsonl``) unless ``overwrite=True`` replaces it; any other existing file
+    (a CSV, a FIFO, a device, a folder) is refused and left as it is. Callers check before a run
+    starts (``%%rlm --record``), so a typo costs no model call.
     """
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"cannot record to {str(path)!r}: it is a folder; name a file in it, "
-                         f"e.g. {str(target / 'run.jsonl')!r}")
-    folder = target.parent
-    if not folder.is_dir():
-        raise UsageError(f"cannot record to {str(path)!r}: no folder {str(folder)!r} (create it first)")
-    if not os.access(target if target.exists() else folder, os.W_OK):
-        raise UsageError(f"cannot record to {str(path)!r}: not writable")
-    return target
+    return _files.target(path, _WHAT, _files.is_trace_head, overwrite=overwrite)[0]
 
 
-def _open_for_writing(path: Path) -> IO[str]:
-    check_writable(path)
-    try:
-        return path.open("w", encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"cannot record to {str(path)!r}: {error.strerror or error}") from None
+_WHAT = "an rlm trace"
+_OVERWRITE_NOTE = " (overwrite=True replaces it)"
+
+
+def _open_for_writing(path: Path, overwrite: bool) -> tuple[IO[str], Path]:
+    raw, chosen = _files.create(path, _WHAT, _files.is_trace_head, overwrite=overwrite, note=_OVERWRITE_NOTE)
+    return io.TextIOWrapper(raw, encoding="utf-8"), chosen
 
 
 def _text_of(event: Any) -> str | None:
@@ -121,6 +117,10 @@ class TraceRecorder:
 
     A prompt's images are written as their media type, size, dimensions and sha256, not their bytes
     (``keep_images=True`` writes them whole).
+
+    An existing file is never truncated (:func:`check_writable` has the rule): if ``path`` holds an
+    earlier trace, the run goes to a numbered sibling (``self.path`` says which, and a
+    :class:`~rlm_toolkit._files.RecordingWarning` says so) unless ``overwrite=True`` replaces it.
     """
 
     def __init__(
@@ -132,8 +132,8 @@ class TraceRecorder:
         secrets: tuple[str, ...] = (),
         started: float | None = None,
         keep_images: bool = False,
+        overwrite: bool = False,
     ) -> None:
-        self.path = Path(path)
         self.keep_images = keep_images
         self.kind = kind
         self.model = model
@@ -141,7 +141,8 @@ class TraceRecorder:
         # ``started``: when the run began (``time.perf_counter()``), if that was before now.
         self._t0 = time.perf_counter() if started is None else started
         self.created = time.time() - (time.perf_counter() - self._t0)
-        self._file: IO[str] | None = _open_for_writing(self.path)
+        self._file: IO[str] | None
+        self._file, self.path = _open_for_writing(Path(path), overwrite)
         self._header_written = False
         self._pending: list[tuple[float, Any]] = []
         self._held = 0  # characters in _pending

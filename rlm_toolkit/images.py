@@ -13,6 +13,9 @@ bytes (the format is read from the bytes, never from a name) or a path. Each pro
 parts in its request body (:func:`content_parts` reads them) and checks them first against its vendor's
 documented limits (:func:`check`, :data:`OPENAI`, :data:`ANTHROPIC`): a :class:`UsageError` before
 anything is sent. matplotlib and PIL are never imported here; they are recognised by their methods.
+No image over ``MAX_IMAGE_BYTES`` (50 MB, more than any vendor takes) is read, copied or encoded: a
+path is read by :mod:`rlm_toolkit._files` (a regular file, at most that many bytes), a file object
+gives at most that many bytes plus one, and bytes are measured before anything else.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from . import _files
+from ._files import MAX_IMAGE_BYTES
 from .errors import UsageError
 
 __all__ = ["ANTHROPIC", "OLLAMA", "OPENAI", "Image", "Limits", "check", "content_parts", "for_trace", "image",
@@ -39,6 +44,14 @@ MB = 1024 * 1024
 SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 _REMOTE = ("http://", "https://")
 _NAMES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WebP"}
+
+
+def _check_size(size: int) -> None:
+    """A UsageError for an image over :data:`MAX_IMAGE_BYTES`, raised before it is copied or encoded."""
+    if size > MAX_IMAGE_BYTES:
+        raise UsageError(f"the image is {size / MB:.1f} MB; rlm takes images of at most "
+                         f"{MAX_IMAGE_BYTES // MB} MB (no vendor takes one as big; save it smaller: a lower "
+                         "dpi, JPEG, or fewer pixels)")
 
 
 def _media_type(data: bytes) -> str | None:
@@ -106,9 +119,12 @@ class Image:
         if isinstance(obj, dict):
             return cls.from_part(obj)
         if isinstance(obj, (bytes, bytearray, memoryview)):
+            _check_size(memoryview(obj).nbytes)  # before the copy bytes() makes of a bytearray
             return cls.from_bytes(bytes(obj))
         if isinstance(obj, (str, os.PathLike)):
             return cls.from_path(obj)
+        if callable(getattr(obj, "read", None)):
+            return cls.from_file(obj)
         figure = obj if callable(getattr(obj, "savefig", None)) else getattr(obj, "figure", None)
         if callable(getattr(figure, "savefig", None)):
             return cls.from_figure(figure)
@@ -119,6 +135,7 @@ class Image:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Image:
+        _check_size(len(data))
         media_type = _media_type(data)
         if media_type is None:
             raise UsageError(f"not a PNG, JPEG, GIF or WebP image (it starts with {data[:8]!r}); convert it "
@@ -127,18 +144,25 @@ class Image:
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> Image:
-        try:
-            data = Path(path).expanduser().read_bytes()
-        except OSError as error:
-            raise UsageError(f"cannot read the image {str(path)!r}: {error.strerror or error}") from None
+        data = _files.read_bytes(Path(path).expanduser(), MAX_IMAGE_BYTES, "an image", "MAX_IMAGE_BYTES")
         return cls.from_bytes(data)
+
+    @classmethod
+    def from_file(cls, file: Any) -> Image:
+        """The image in a binary file object (``open("cat.png", "rb")``, ``io.BytesIO``), read from
+        where it stands; at most :data:`MAX_IMAGE_BYTES` + 1 bytes are read."""
+        data = file.read(MAX_IMAGE_BYTES + 1)
+        if not isinstance(data, (bytes, bytearray)):
+            raise UsageError(f"a {type(file).__name__} gave {type(data).__name__}, not bytes: open an image "
+                             "file in binary mode ('rb')")
+        return cls.from_bytes(bytes(data))
 
     @classmethod
     def from_figure(cls, figure: Any, **savefig: Any) -> Image:
         """A matplotlib Figure as PNG, cropped to its drawn area as the notebook shows it."""
         buffer = io.BytesIO()
         figure.savefig(buffer, **{"format": "png", "bbox_inches": "tight", **savefig})
-        return cls.from_bytes(buffer.getvalue())
+        return cls.from_buffer(buffer)
 
     @classmethod
     def from_pil(cls, picture: Any) -> Image:
@@ -151,17 +175,25 @@ class Image:
             picture.convert("RGBA").save(buffer, format="PNG")
         except Exception as error:  # noqa: BLE001 - an object with some other save()
             raise UsageError(f"could not save the {type(picture).__name__} as PNG: {error}") from None
+        return cls.from_buffer(buffer)
+
+    @classmethod
+    def from_buffer(cls, buffer: io.BytesIO) -> Image:
+        with buffer.getbuffer() as view:
+            _check_size(view.nbytes)  # before getvalue() copies it
         return cls.from_bytes(buffer.getvalue())
 
     @classmethod
     def from_part(cls, part: dict[str, Any]) -> Image:
         """The image of an OpenAI ``image_url`` part holding a ``data:`` URL."""
         url = _url_of(part)
-        head, comma, payload = url.partition(",")
-        if not (head.startswith("data:") and head.endswith(";base64") and comma):
+        comma = url.find(",", 0, 256)  # a data: URL's head is short; the payload is not copied to find it
+        head = url[:comma]
+        if not (head.startswith("data:") and head.endswith(";base64") and comma > 0):
             raise UsageError(f"an image part needs a base64 data: URL, not {url[:60]!r}")
+        _check_size((len(url) - comma - 1) // 4 * 3)  # what it decodes to (about), before decoding it
         try:
-            return cls.from_bytes(base64.b64decode(payload, validate=True))
+            return cls.from_bytes(base64.b64decode(url[comma + 1:], validate=True))
         except binascii.Error:
             raise UsageError("an image part's data: URL is not valid base64") from None
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from ._genai import capture_content_default, names
@@ -166,11 +167,28 @@ def otlp_json_from_spans(spans: Any) -> dict[str, Any]:
     return data
 
 
-def write_otlp_json(source: Trace | PathLike, path: PathLike, **kwargs: Any) -> None:
-    """Write :func:`to_otlp_json` to a file."""
-    from pathlib import Path
+def write_otlp_json(
+    source: Trace | PathLike, path: PathLike, *, overwrite: bool = False, **kwargs: Any
+) -> Path:
+    """Write :func:`to_otlp_json` to a file; return the file written.
 
-    Path(path).write_text(json.dumps(to_otlp_json(source, **kwargs), ensure_ascii=False), encoding="utf-8")
+    An existing file is never truncated: one that holds an OTLP/JSON export gives a numbered sibling
+    (``spans-2.json``, with a ``RecordingWarning``) unless ``overwrite=True`` replaces it; any other
+    file is a UsageError (the rule of trace files, docs/traces.md).
+    """
+    from . import _files
+
+    data = json.dumps(to_otlp_json(source, **kwargs), ensure_ascii=False).encode("utf-8")
+    raw, chosen = _files.create(path, "an OTLP/JSON export", _is_otlp_head, overwrite=overwrite,
+                                verb="write the spans to", note=" (overwrite=True replaces it)")
+    with raw:
+        raw.write(data)
+    return chosen
+
+
+def _is_otlp_head(head: bytes) -> bool:
+    """Whether a file that starts with ``head`` is an OTLP/JSON export (as :func:`write_otlp_json` writes)."""
+    return head.lstrip().startswith(b'{"resourceSpans"')
 
 
 class OTelCallback(StreamingCallback):

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
+from . import _files
 from ._genai import from_genai_messages, names
 from .errors import UsageError
 from .events import AgentEvent, Finish, TextDelta, ToolCallDelta, Usage
@@ -107,6 +107,15 @@ def _spans(data: dict[str, Any]) -> list[_Span]:
     return sorted(out, key=lambda s: s.start)
 
 
+def _read(path: PathLike) -> str:
+    """The text of an OTLP/JSON file: a regular file of at most MAX_OTLP_BYTES (rlm_toolkit._files)."""
+    data = _files.read_bytes(path, _files.MAX_OTLP_BYTES, "an OTLP/JSON file", "MAX_OTLP_BYTES")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{str(path)!r} is not OTLP/JSON: not UTF-8 text (byte {error.start + 1})") from None
+
+
 def read_otlp_json(source: PathLike | dict[str, Any] | str) -> list[Trace]:
     """Traces from an OTLP/JSON export (a path, its parsed dict, or its text), oldest first.
 
@@ -119,7 +128,7 @@ def read_otlp_json(source: PathLike | dict[str, Any] | str) -> list[Trace]:
         text = (
             source
             if isinstance(source, str) and source.lstrip().startswith("{")
-            else Path(source).read_text(encoding="utf-8")
+            else _read(source)
         )
         try:
             requests = [json.loads(text)]

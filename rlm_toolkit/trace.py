@@ -15,6 +15,8 @@ one ``event`` line per event with its time offset ``t`` in seconds, one ``step``
 call with the exact request, and a ``footer`` with the provenance. Every string is passed
 through :func:`~rlm_toolkit.errors.scrub` before it is written; values of keys named like
 credentials are replaced; text that streams in pieces is scrubbed across piece boundaries.
+Recording never truncates an existing file: a name that holds an earlier trace gives ``run-2.jsonl``
+(with a :class:`RecordingWarning`) unless ``overwrite=True``; any other file is refused.
 This module holds the public face: the recorders a run adds as callbacks and :func:`record`.
 Writing the file is :mod:`rlm_toolkit._trace_writer` (``TraceRecorder``); reading and replaying
 it (``load``, ``replay``, ``Trace``, which checks every line of an untrusted file) is
@@ -27,13 +29,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from ._files import RecordingWarning
 from ._replay import MAX_SPEED, MIN_SPEED, VERSION, Replay, Trace, check_speed, load, replay
 from ._trace_writer import Kind, PathLike, TraceRecorder, check_writable
 from .callbacks import StreamingCallback
 from .events import ReasoningDelta, TextDelta
 
 __all__ = ["VERSION", "Trace", "TraceRecorder", "StreamRecorder", "AgentRecorder", "record", "load", "replay",
-           "Replay", "check_writable", "check_speed", "MIN_SPEED", "MAX_SPEED", "diff"]
+           "Replay", "check_writable", "check_speed", "MIN_SPEED", "MAX_SPEED", "diff", "RecordingWarning"]
 
 
 def _state_of(error: BaseException | None) -> str:
@@ -47,8 +50,11 @@ def _state_of(error: BaseException | None) -> str:
 class StreamRecorder(StreamingCallback):
     """A callback that records one model call (``rlm.stream(..., record=path)`` adds it)."""
 
-    def __init__(self, path: PathLike, model: str | None = None, *, keep_images: bool = False) -> None:
-        self.recorder = TraceRecorder(path, kind="stream", model=model, keep_images=keep_images)
+    def __init__(
+        self, path: PathLike, model: str | None = None, *, keep_images: bool = False, overwrite: bool = False
+    ) -> None:
+        self.recorder = TraceRecorder(path, kind="stream", model=model, keep_images=keep_images,
+                                      overwrite=overwrite)
 
     def on_llm_start(self, *, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> None:
         self.recorder.model = self.recorder.model or model
@@ -95,9 +101,10 @@ class AgentRecorder(StreamingCallback):
     """
 
     def __init__(
-        self, path: PathLike, model: str | None = None, history: Any = None, started: float | None = None
+        self, path: PathLike, model: str | None = None, history: Any = None, started: float | None = None,
+        *, overwrite: bool = False,
     ) -> None:
-        self.recorder = TraceRecorder(path, kind="agent", model=model, started=started)
+        self.recorder = TraceRecorder(path, kind="agent", model=model, started=started, overwrite=overwrite)
         self.history = history
         self._error: str | None = None
 
@@ -154,14 +161,17 @@ def record(
     model: str | None = None,
     history: Any = None,
     provenance: Callable[[], dict[str, Any] | None] | None = None,
+    overwrite: bool = False,
 ) -> Any:
     """Wrap a sync or async iterator of events so each event is recorded as it passes.
 
     ``history``: the agent's per-step records (a list, or a callable returning one), written
-    after the events; ``provenance``: a callable giving the footer's provenance dict.
+    after the events; ``provenance``: a callable giving the footer's provenance dict; ``overwrite``:
+    replace ``path`` if it holds an earlier trace (else the run goes to ``run-2.jsonl``; see
+    :func:`check_writable`).
     ``record(agent.astream(task), "run.jsonl", model=agent.model_id, history=lambda: agent.history)``
     """
-    recorder = TraceRecorder(path, kind=kind, model=model)
+    recorder = TraceRecorder(path, kind=kind, model=model, overwrite=overwrite)
 
     def finish(error: BaseException | None) -> None:
         try:

@@ -7,6 +7,7 @@ trace replays what is readable and says so; an old trace shows its run's duratio
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -15,6 +16,7 @@ from IPython.core.error import UsageError
 from rlm_jupyter import agent_magic
 from rlm_jupyter.timeline import TimelineView
 from rlm_toolkit import RLM, ScriptedProvider
+from rlm_toolkit.trace import load
 
 
 @pytest.mark.parametrize("name", ["__builtins__", "__name__", "In", "Out", "get_ipython", "exit", "quit",
@@ -52,6 +54,65 @@ def test_an_absurd_or_non_ascii_budget_is_a_usage_error_before_the_model_runs(sh
             shell.run_cell_magic("rlm", line, "Hi")
         assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
     assert not provider.requests
+
+
+@pytest.mark.timeout(30)
+def test_record_never_overwrites_another_file_and_keeps_an_earlier_trace(shell, tmp_path, capsys):
+    csv = tmp_path / "data.csv"
+    csv.write_text("name,amount\nalice,3\n")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    provider = ScriptedProvider(turns=["first", "second", "third", "fourth", "fifth"])
+    shell.user_ns["m"] = RLM(provider)
+    for target, why in ((csv, "not an rlm trace"), (fifo, "is a FIFO"), ("/dev/null", "is a device")):
+        for agent in ("", "--agent "):
+            for overwrite in ("", " --overwrite"):
+                with pytest.raises(UsageError, match=f"--record: cannot record to .*{why}"):
+                    shell.run_cell_magic("rlm", f"-m m {agent}--record {target}{overwrite}", "Hi")
+    assert csv.read_text() == "name,amount\nalice,3\n" and not provider.requests
+    with pytest.raises(UsageError, match="--overwrite goes with --record"):
+        shell.run_cell_magic("rlm", "-m m --overwrite", "Hi")
+    run = tmp_path / "run.jsonl"
+    shell.run_cell_magic("rlm", f"-m m --no-widget --record {run}", "Hi")
+    capsys.readouterr()
+    shell.run_cell_magic("rlm", f"-m m --no-widget --record {run}", "Hi")
+    said = capsys.readouterr().err
+    assert f"rlm: {run} holds an earlier run; recording to {tmp_path / 'run-2.jsonl'}" in said
+    shell.run_cell_magic("rlm", f"-m m --no-widget --agent --record {run}", "Hi")
+    assert "run-3.jsonl (--overwrite replaces it)" in capsys.readouterr().err
+    assert [load(tmp_path / n).text for n in ("run.jsonl", "run-2.jsonl", "run-3.jsonl")] == \
+        ["first", "second", "third"]
+    shell.run_cell_magic("rlm", f"-m m --no-widget --record {run} --overwrite", "Hi")
+    second = tmp_path / "run-2.jsonl"
+    shell.run_cell_magic("rlm", f"-m m --no-widget --agent --record {second} --overwrite", "Hi")
+    assert "holds an earlier run" not in capsys.readouterr().err
+    assert [load(tmp_path / n).text for n in ("run.jsonl", "run-2.jsonl")] == ["fourth", "fifth"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "pipe", "run-2.jsonl", "run-3.jsonl",
+                                                           "run.jsonl"]
+
+
+def test_export_json_never_overwrites_another_file(shell, tmp_path, capsys):
+    pytest.importorskip("opentelemetry.sdk", reason="needs the otel extra")
+    run = tmp_path / "run.jsonl"
+    "".join(RLM(ScriptedProvider("hi")).stream("Hi", record=run))
+    csv = tmp_path / "data.csv"
+    csv.write_text("a,b\n")
+    for target in (csv, run):
+        before = target.read_bytes()
+        with pytest.raises(UsageError, match="cannot write the spans to .*not an OTLP/JSON export"):
+            shell.run_line_magic("rlm", f"export {run} --json {target} --overwrite")
+        assert target.read_bytes() == before
+    out = tmp_path / "spans.json"
+    shell.run_line_magic("rlm", f"export {run} --json {out}")
+    capsys.readouterr()
+    shell.run_line_magic("rlm", f"export {run} --json {out}")
+    said = capsys.readouterr()
+    assert f"to {tmp_path / 'spans-2.json'} (OTLP/JSON); {out} holds an earlier export" in said.out
+    assert "RecordingWarning" not in said.err
+    shell.run_line_magic("rlm", f"export {run} --json {out} --overwrite")
+    assert f"to {out} (OTLP/JSON)." in capsys.readouterr().out
+    with pytest.raises(UsageError, match="--overwrite goes with --json"):
+        shell.run_line_magic("rlm", f"export {run} --otlp http://127.0.0.1:9/v1/traces --overwrite")
 
 
 @pytest.mark.parametrize("speed", ["1e-300", "1e300", "nan", "inf"])
@@ -121,6 +182,44 @@ def test_a_trace_with_a_bad_header_is_a_usage_error_and_no_widget_is_shown(shell
     with pytest.raises(UsageError, match=r"latin1\.jsonl:1: not UTF-8"):
         shell.run_line_magic("rlm", f"replay {not_utf8}")
     assert shown == []
+
+
+@pytest.mark.timeout(20)
+def test_replay_diff_and_export_refuse_a_device_a_fifo_and_a_huge_file_at_once(shell, tmp_path,
+                                                                               widget_frontend):
+    shown, _ = widget_frontend
+    fifo, fifo_json = tmp_path / "pipe.jsonl", tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    os.mkfifo(fifo_json)
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text(json.dumps(HEADER) + "\n")
+    os.truncate(huge, 2**30)  # sparse: no disk
+    good = agent_trace(tmp_path / "good.jsonl", time.time())
+    for path, why in (("/dev/zero", "is a device"), (fifo, "is a FIFO"), (fifo_json, "is a FIFO"),
+                      (huge, "is over 256 MB")):
+        with pytest.raises(UsageError, match=why):
+            shell.run_line_magic("rlm", f"replay {path} --instant")
+        with pytest.raises(UsageError, match=why):
+            shell.run_line_magic("rlm", f"diff {good} {path}")
+        with pytest.raises(UsageError, match=why):
+            shell.run_line_magic("rlm", f"export {path} --json {tmp_path / 'spans.json'}")
+    assert shown == [] and not (tmp_path / "spans.json").exists()
+
+
+@pytest.mark.parametrize("usage", [{"prompt_tokens": "many"}, [1, 2], {"completion_tokens": 1e308},
+                                   {"prompt_tokens": None, "completion_tokens": [3]}])
+def test_diff_and_export_take_a_trace_with_usage_of_the_wrong_type(shell, tmp_path, capsys, usage):
+    pytest.importorskip("opentelemetry.sdk", reason="needs the otel extra")
+    good = agent_trace(tmp_path / "good.jsonl", time.time())
+    bad = tmp_path / "bad.jsonl"
+    lines = good.read_text().splitlines()
+    step = {"type": "step", "step": 1, "messages": [], "response": {"usage": usage}, "duration": 0.5}
+    footer = {"type": "footer", "t": 1.5, "state": "done", "error": None, "response": {"usage": usage}}
+    bad.write_text("\n".join([*lines[:-1], json.dumps(step), json.dumps(footer)]) + "\n")
+    result = shell.run_line_magic("rlm", f"diff {good} {bad}")
+    assert result.steps and str(result)
+    shell.run_line_magic("rlm", f"export {bad} --json {tmp_path / 'spans.json'}")
+    assert "Wrote the spans" in capsys.readouterr().out
 
 
 BAD_EVENTS = [

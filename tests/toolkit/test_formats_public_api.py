@@ -53,6 +53,7 @@ PINNED = {
         "Replay",
         "diff",
         "check_writable",
+        "RecordingWarning",
         "check_speed",
         "MIN_SPEED",
         "MAX_SPEED",

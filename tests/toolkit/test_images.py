@@ -124,7 +124,7 @@ def test_sources_and_formats_are_read_from_the_bytes(tmp_path, fig):
 
 @pytest.mark.parametrize("source, message", [
     (b"BM\x00\x00 a bitmap", "not a PNG, JPEG, GIF or WebP image"),
-    ("/no/such/picture.png", "cannot read the image '/no/such/picture.png'"),
+    ("/no/such/picture.png", "no image '/no/such/picture.png'"),
     (object(), "a object is not an image"),
     ({"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}, "not valid base64"),
     ({"type": "image_url", "image_url": {"url": "data:image/bmp;base64,Qk0uLg=="}},  # "BM..": a bitmap
