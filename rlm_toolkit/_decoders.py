@@ -5,15 +5,26 @@ at the end of the body. No I/O happens here, so the same code serves sync and as
 is tested one byte at a time. Line ends may be LF, CRLF or CR, and a CR at the end of one chunk
 followed by an LF at the start of the next is one line end. Lines are decoded as UTF-8 only when
 whole, so a character split across chunks survives.
+
+A character can also be split one layer up: JSON escapes a character outside the BMP as two UTF-16
+halves (``"\\ud83d\\ude00"``), and a server may put them in two events. :class:`SurrogatePairs`
+joins such halves across the events of one stream (and makes a lone half U+FFFD), so that no string
+the toolkit hands on fails to encode.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import re
 from typing import Any, NamedTuple
 
-__all__ = ["LineDecoder", "SSEDecoder", "ServerSentEvent", "NDJSONDecoder"]
+from .events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, text_delta
+
+__all__ = [
+    "LineDecoder", "SSEDecoder", "ServerSentEvent", "NDJSONDecoder", "SurrogatePairs", "mend_surrogates",
+]
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -184,3 +195,104 @@ class NDJSONDecoder:
 
     def flush(self) -> list[Any]:
         return [json.loads(line) for line in self._lines.flush() if line.strip()]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def mend_surrogates(text: str) -> str:
+    """``text`` with each UTF-16 surrogate pair joined into its character and each lone half made
+    U+FFFD: a string that encodes (``json.loads`` gives halves for ``"\\ud83d"`` as it is)."""
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+class SurrogatePairs:
+    """Mends the events of one stream, batch by batch (sans-IO): a high surrogate half that ends a
+    piece of text, reasoning or tool-call arguments is held until the next piece of the same text
+    (joined to its low half, or U+FFFD if none follows), and the halves still held when the model
+    finishes come out as U+FFFD just before the :class:`~rlm_toolkit.events.Finish`. Every other
+    lone half becomes U+FFFD where it is. Clean batches, nearly all of them, pass as they are.
+    """
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[str, int], str] = {}  # (kind, index) → the high half it ends with
+
+    def mend(self, batch: list[StreamEvent]) -> None:
+        """Mend ``batch`` in place (an event whose text was all a held half is left out)."""
+        for event in batch:
+            if type(event) is TextDelta:
+                if event.text.isascii():
+                    continue
+            elif event.type == "usage":
+                continue
+            if not all(mend_surrogates(text) is text for text in _strings(event)):
+                break
+        else:
+            if not self._held:
+                return
+        batch[:] = [out for event in batch for out in self._event(event)]
+
+    def _event(self, event: StreamEvent) -> list[StreamEvent]:
+        if isinstance(event, TextDelta):
+            text = self._piece(("text", 0), event.text)
+            return [text_delta(text)] if text else []
+        if isinstance(event, ReasoningDelta):
+            text = self._piece(("reasoning", event.index), event.text)
+            if event.text and not text and event.signature is None and event.redacted is None:
+                return []
+            return [dataclasses.replace(event, text=text, signature=_mend(event.signature),
+                                        redacted=_mend(event.redacted))]
+        if isinstance(event, ToolCallDelta):
+            arguments = self._piece(("tool_call", event.index), event.arguments)
+            if event.arguments and not arguments and event.name is None and event.call_id is None:
+                return []
+            return [dataclasses.replace(event, arguments=arguments, name=_mend(event.name),
+                                        call_id=_mend(event.call_id))]
+        if isinstance(event, Finish):
+            return [*self._release(), dataclasses.replace(event, reason=mend_surrogates(event.reason))]
+        return [event]
+
+    def _piece(self, key: tuple[str, int], text: str) -> str:
+        held = self._held.pop(key, "") if self._held else ""
+        if held:
+            text = held + text
+        elif text.isascii() or _SURROGATE.search(text) is None:
+            return text
+        if "\ud800" <= text[-1:] <= "\udbff":  # its low half may be the next piece's first character
+            self._held[key] = text[-1]
+            text = text[:-1]
+        return mend_surrogates(text)
+
+    def _release(self) -> list[StreamEvent]:
+        """The halves still held, as U+FFFD pieces: the model finished without their low halves."""
+        out: list[StreamEvent] = []
+        for kind, index in self._held:
+            if kind == "text":
+                out.append(text_delta("\ufffd"))
+            elif kind == "reasoning":
+                out.append(ReasoningDelta(text="\ufffd", index=index))
+            else:
+                out.append(ToolCallDelta(index=index, arguments="\ufffd"))
+        self._held.clear()
+        return out
+
+
+def _strings(event: StreamEvent) -> tuple[str | None, ...]:
+    """The strings a model writes into an event."""
+    if isinstance(event, TextDelta):
+        return (event.text,)
+    if isinstance(event, ReasoningDelta):
+        return event.text, event.signature or "", event.redacted or ""
+    if isinstance(event, ToolCallDelta):
+        return event.arguments, event.name or "", event.call_id or ""
+    if isinstance(event, Finish):
+        return (event.reason,)
+    return ()
+
+
+def _mend(text: str | None) -> str | None:
+    return None if text is None else mend_surrogates(text)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, Union
 
 from . import _files, errors, images
+from ._decoders import mend_surrogates
 from ._replay import VERSION
 from .errors import describe, scrub, scrub_data
 from .events import AgentEvent, ReasoningDelta, StreamEvent, TextDelta
@@ -152,14 +153,19 @@ class TraceRecorder:
         """Seconds since the recording started."""
         return time.perf_counter() - self._t0
 
-    def _write(self, obj: dict[str, Any]) -> None:
+    def _write(self, *objs: dict[str, Any]) -> None:
+        """Write ``objs`` as lines, in one write: an error leaves none of them half done.
+
+        A lone UTF-16 half (a caller's own event, a tool's text: a provider's stream is mended
+        before it gets here) cannot be encoded; it is written as U+FFFD instead of failing."""
         assert self._file is not None
+        lines = [json.dumps(obj, ensure_ascii=False) for obj in objs]
         if not self._header_written:
-            self._header_written = True
             header = {"type": "header", "version": VERSION, "kind": self.kind, "model": self.model,
                       "created": self.created}
-            self._file.write(json.dumps(scrub_data(header, self.secrets), ensure_ascii=False) + "\n")
-        self._file.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            lines.insert(0, json.dumps(scrub_data(header, self.secrets), ensure_ascii=False))
+        self._file.write(mend_surrogates("\n".join(lines) + "\n"))
+        self._header_written = True
         self._file.flush()  # a crashed or interrupted run still leaves every line written so far
 
     def event(self, event: Event | str, t: float | None = None) -> None:
@@ -175,22 +181,23 @@ class TraceRecorder:
             data = scrub_data(event.to_dict(), self.secrets)
             self._write({"type": "event", "t": round(t, 4), "event": data})
             return
-        if text[:1].isspace():
-            self._flush_text()
         self._pending.append((t, event))
         self._held += len(text)
+        if text[:1].isspace() and len(self._pending) > 1:  # a new word: the text before it is written
+            self._flush_text(before=len(self._pending) - 1)  # (this piece is held even if that fails)
         if t - self._pending[0][0] >= FLUSH_AFTER or self._held >= _HOLD_CHARS:
             self._flush_text(on_time=True)
 
-    def _flush_text(self, on_time: bool = False) -> None:
+    def _flush_text(self, on_time: bool = False, before: int | None = None) -> None:
         """Write held text pieces, scrubbed as one text and split again at the same offsets.
 
         ``on_time``: written because it was held long enough, not at a word boundary; the trailing
         pieces that could still be the start of a key stay held (at most ``_KEY_TAIL_MAX`` characters).
+        ``before``: only the pieces before this one.
         """
         if not self._pending:
             return
-        pieces = [_text_of(e) or "" for _, e in self._pending]
+        pieces = [_text_of(e) or "" for _, e in self._pending[:before]]
         whole = "".join(pieces)
         count = len(pieces)
         if on_time:
@@ -209,11 +216,13 @@ class TraceRecorder:
                 end = len(clean) if i == len(pieces) - 1 else min(len(clean), start + len(piece))
                 out.append(clean[start:end])
                 start = end
-        for (t, event), text in zip(self._pending, out):
-            data = _with_text(event, text)
-            self._write({"type": "event", "t": round(t, 4), "event": scrub_data(data, self.secrets)})
+        lines = [{"type": "event", "t": round(t, 4),
+                  "event": scrub_data(_with_text(event, text), self.secrets)}
+                 for (t, event), text in zip(self._pending, out)]
+        # Taken off before the write: a write that fails must not write these pieces again later.
         self._pending = self._pending[count:]
         self._held = sum(len(_text_of(e) or "") for _, e in self._pending)
+        self._write(*lines)
 
     def step(self, number: int, data: dict[str, Any] | Any) -> None:
         """Record the request of one model call: the exact messages, tool specs, response."""

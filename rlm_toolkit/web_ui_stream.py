@@ -101,9 +101,10 @@ class UIMessageStreamEncoder:
             if not call.get("done"):
                 call["done"] = True
                 try:
-                    arguments = json.loads(call["text"]) if call["text"].strip() else {}
+                    text = "".join(call["text"])
+                    arguments = json.loads(text) if text.strip() else {}
                 except ValueError:
-                    arguments = call["text"]
+                    arguments = text
                 out.append(
                     {
                         "type": "tool-input-available",
@@ -152,10 +153,12 @@ class UIMessageStreamEncoder:
                 self._reasoning_delta(out, item.text)
         elif kind == "tool_call":
             self._begin(out, self._step if self._step is not None else 0)
-            call = self._tools.setdefault(item.index, {"id": None, "name": None, "text": "", "open": False})
+            # "text": the argument pieces (a list: ``+=`` on a growing str is quadratic in the deltas)
+            call = self._tools.setdefault(item.index, {"id": None, "name": None, "text": [], "open": False})
             call["id"] = call["id"] or item.call_id or f"call-{item.index}"
             call["name"] = call["name"] or item.name
-            call["text"] += item.arguments
+            if item.arguments:
+                call["text"].append(item.arguments)
             if not call["open"] and call["name"]:
                 call["open"] = True
                 out.append(
@@ -167,9 +170,8 @@ class UIMessageStreamEncoder:
                     }
                 )
                 if call["text"]:
-                    out.append(
-                        {"type": "tool-input-delta", "toolCallId": call["id"], "inputTextDelta": call["text"]}
-                    )
+                    out.append({"type": "tool-input-delta", "toolCallId": call["id"],
+                                "inputTextDelta": "".join(call["text"])})
             elif call["open"] and item.arguments:
                 out.append(
                     {"type": "tool-input-delta", "toolCallId": call["id"], "inputTextDelta": item.arguments}

@@ -34,6 +34,7 @@ from contextlib import (
 )
 from typing import Any, Protocol
 
+from .._decoders import SurrogatePairs
 from .._inline import Wire, current_wire, serving
 from ..errors import (
     APIConnectionError,
@@ -727,6 +728,7 @@ class HTTPProvider(Provider):
     async def stream_batches(self, request: Request) -> AsyncIterator[list[StreamEvent]]:
         """The events decoded from each network read, as one list (what the RLM reads)."""
         path, body, content_types, reader = self.exchange(request)
+        pairs = SurrogatePairs()
         async with self.post(path, body, content_types=content_types) as chunks:
             try:
                 async for data in chunks:
@@ -734,9 +736,11 @@ class HTTPProvider(Provider):
                     try:
                         reader.read(data, batch)
                     except Exception:
+                        pairs.mend(batch)
                         if batch:  # what this read gave before the error goes out first
                             yield batch
                         raise
+                    pairs.mend(batch)
                     if batch:
                         yield batch
                     if reader.done:
@@ -750,6 +754,7 @@ class HTTPProvider(Provider):
         handed out once the connection is back in the pool (the drain is bounded and usually
         reads nothing: the body's end came with the last event), so the stream ends with it."""
         path, body, content_types, reader = self.exchange(request)
+        pairs = SurrogatePairs()
         final: list[StreamEvent] = []
         with self.post_sync(path, body, content_types=content_types) as chunks:
             try:
@@ -758,9 +763,11 @@ class HTTPProvider(Provider):
                     try:
                         reader.read(data, batch)
                     except Exception:
+                        pairs.mend(batch)
                         if batch:
                             yield batch
                         raise
+                    pairs.mend(batch)
                     if reader.done:
                         final = batch
                         break

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .._decoders import SurrogatePairs
 from ..events import StreamEvent
 
 __all__ = ["Request", "Provider"]
@@ -79,11 +80,16 @@ class Provider(ABC):
         A provider that decodes several events from one network read overrides this to yield
         them as one list (one async step per read instead of per event; see ``openai.py``),
         and yields what it decoded before an error before raising it. This default hands over
-        one event per list."""
+        one event per list, each mended (:class:`~rlm_toolkit._decoders.SurrogatePairs`: a
+        character whose UTF-16 halves came in two events is joined, as HTTP providers do)."""
         events = self.stream(request)
+        pairs = SurrogatePairs()
         try:
             async for event in events:
-                yield [event]
+                batch = [event]
+                pairs.mend(batch)
+                if batch:
+                    yield batch
         finally:
             await events.aclose()  # type: ignore[attr-defined]
 

@@ -78,7 +78,7 @@ class ResponsesParser:
         self.model = model
         self.stopped = False
         self._calls: dict[int, int] = {}  # output_index → tool call index
-        self._arguments: dict[int, str] = {}  # output_index → arguments streamed so far
+        self._arguments: dict[int, list[str]] = {}  # output_index → the argument pieces so far
         self._blocks: dict[int, int] = {}  # output_index of a reasoning item → reasoning block
         self._parts: set[tuple[int, str, int]] = set()  # (output_index, part kind, part) seen
 
@@ -143,7 +143,7 @@ class ResponsesParser:
             return []
         output_index = get(data, "output_index", int, data) or 0
         arguments = get(item, "arguments", str, data, "item.arguments") or ""
-        self._arguments[output_index] = arguments
+        self._arguments[output_index] = [arguments]
         return [
             ToolCallDelta(
                 index=self._call(output_index),
@@ -156,18 +156,18 @@ class ResponsesParser:
     def _arguments_delta(self, data: dict[str, Any]) -> list[StreamEvent]:
         output_index = get(data, "output_index", int, data) or 0
         delta = get(data, "delta", str, data) or ""
-        self._arguments[output_index] = self._arguments.get(output_index, "") + delta
+        self._arguments.setdefault(output_index, []).append(delta)  # joined once, at the .done event
         return [ToolCallDelta(index=self._call(output_index), arguments=delta)] if delta else []
 
     def _arguments_done(self, data: dict[str, Any]) -> list[StreamEvent]:
         """The whole arguments: only what the deltas did not already bring is passed on."""
         output_index = get(data, "output_index", int, data) or 0
         whole = get(data, "arguments", str, data) or ""
-        seen = self._arguments.get(output_index, "")
-        if not whole.startswith(seen):
+        seen = "".join(self._arguments.get(output_index, ()))
+        rest = _continuation(whole, seen)
+        if rest is None:
             raise self._malformed(f"function call arguments {whole[:100]!r} do not continue {seen[:100]!r}")
-        self._arguments[output_index] = whole
-        rest = whole[len(seen) :]
+        self._arguments[output_index] = [whole]
         return [ToolCallDelta(index=self._call(output_index), arguments=rest)] if rest else []
 
     def _call(self, output_index: int) -> int:
@@ -238,6 +238,18 @@ class ResponsesParser:
         return MalformedResponseError(
             f"openai-responses:{self.model} sent {message}", provider="openai-responses", model=self.model
         )
+
+
+def _continuation(whole: str, seen: str) -> str | None:
+    """What ``whole`` adds to ``seen``, or None if it does not start with it. Compared as UTF-16
+    when need be: deltas that cut a character into its two JSON halves give them as two code points
+    (joined later, see :class:`~rlm_toolkit._decoders.SurrogatePairs`), the whole as one."""
+    if whole.startswith(seen):
+        return whole[len(seen) :]
+    units, prefix = whole.encode("utf-16-le", "surrogatepass"), seen.encode("utf-16-le", "surrogatepass")
+    if not units.startswith(prefix):
+        return None
+    return units[len(prefix) :].decode("utf-16-le", "surrogatepass")
 
 
 _HANDLERS = {

@@ -379,3 +379,17 @@ def test_await_adisplay_stream_in_a_cell(kernel):
     assert run.ok, run.errors
     assert "".join(m["d"] for m in deltas(run)) == kernel.value("story") == kernel.value("view.answer")
     assert final(run)["metadata"]["rlm"]["state"] == "done"
+
+
+def test_a_character_split_into_its_utf16_halves_ends_the_cell_normally(kernel):
+    """Issue 20 #2: the two JSON halves of an emoji in two chunks, and a lone half, once broke the
+    widget (its UTF-16 offsets), the cell (a 31-frame traceback) and left the widget streaming."""
+    run = kernel.execute('halves = RLM(ScriptedProvider(["Hello ", "\\ud83d", "\\ude00 bye", "\\udc00"]))')
+    assert run.ok, run.errors
+    run = kernel.execute("%%rlm -m halves -o answer\nHi")
+    assert run.ok, run.errors
+    whole = "Hello \U0001F600 bye\ufffd"
+    assert kernel.value("answer") == whole
+    end = final(run)
+    assert end["data"]["text/plain"] == whole and end["metadata"]["rlm"]["state"] == "done"
+    assert "".join(m["d"] for m in deltas(run)) == whole
