@@ -7,8 +7,8 @@ its handler only settles a future — safe from any thread, never waiting. If no
 within :attr:`Approvals.page_wait` seconds (a front end without widgets, or one that delivers comm
 messages only when the cell ends), the question goes to an ``input()`` prompt instead
 (:func:`stdin_prompt`), which denies with a reason where nothing can be typed. A run that ends
-(Stop, ■, an error) denies what still waits and withdraws a prompt, so no approver's thread is
-left behind.
+(Stop, ``%rlm stop``, ■, an error) denies what still waits — a click, a page, a prompt — at once
+(a Stop with "stopped") and withdraws a prompt, so no approver's thread is left behind.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Approvals:
     def _init_approvals(self) -> None:
         self._decisions: dict[str, Future[bool | str]] = {}
         self._decisions_lock = threading.Lock()
+        self._changed = threading.Condition(self._decisions_lock)  # a page spoke, or the run ended
         self._page = threading.Event()  # a page has sent a message: it shows this timeline
         self._ended: str | None = None
         self._over = threading.Event()  # set with _ended: a pending prompt gives up
@@ -49,11 +50,23 @@ class Approvals:
             return future
 
     def page_seen(self) -> None:
-        self._page.set()
+        if self._page.is_set():
+            return
+        with self._changed:
+            self._page.set()
+            self._changed.notify_all()
 
     def ask(self, request: ApprovalRequest) -> bool | str:
-        """The approver of a run shown here (on the approver's thread): wait for Approve or Deny."""
-        if not self._page.wait(self.page_wait):
+        """The approver of a run shown here (on the approver's thread): wait for Approve or Deny.
+
+        A run that ends (a Stop) while this waits — for a click, or for a page to show itself —
+        denies at once with the reason :meth:`end_approvals` was given, so the thread ends."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._page.is_set() or self._ended is not None, self.page_wait)
+            ended, page = self._ended, self._page.is_set()
+        if ended is not None:
+            return ended
+        if not page:
             return ask_user(request, prompt=stdin_prompt(self._over))
         return self._decision(request.call_id).result()
 
@@ -67,12 +80,14 @@ class Approvals:
 
     def end_approvals(self, reason: str) -> None:
         """The run has ended: what still waits is denied, and so is anything asked later."""
-        with self._decisions_lock:
-            self._ended = reason
+        with self._changed:
+            if self._ended is None:
+                self._ended = reason
             self._over.set()
             for future in self._decisions.values():
                 if not future.done():
-                    future.set_result(reason)
+                    future.set_result(self._ended)
+            self._changed.notify_all()
 
 
 class RunEnded(Exception):

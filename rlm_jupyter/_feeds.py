@@ -224,10 +224,17 @@ class RunFeed(_live.Stoppable, Approvals):
     def sent_messages(self) -> int:
         return self.pacer.messages
 
+    def request_stop(self) -> None:
+        """Stop the run (any thread) and deny, with "stopped", the approval it may wait for: its
+        approver's thread ends now, whatever the run's driver does next."""
+        super().request_stop()
+        if self.stopping:
+            self.end_approvals("stopped")
+
     def finish(self, error: BaseException | None = None) -> None:
         """Settle the run (done / stopped / error) and send what is left."""
         self.error = error if isinstance(error, Exception) else None
-        self.end_approvals("the run ended before anyone decided")
+        self.end_approvals("stopped" if self.stopping else "the run ended before anyone decided")
         with self._lock:
             self._pending.extend(self.timeline.end(error))
             self.pacer.arm()

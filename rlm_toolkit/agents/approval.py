@@ -23,9 +23,10 @@ raises (``SystemExit`` included) is a denial that names the error, never the end
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 from ..errors import UsageError, scrub
@@ -40,13 +41,20 @@ class ApprovalRequest:
 
     ``tool_name`` and ``arguments`` are what the model asked for (the arguments parsed, as the
     tool would get them, or ``{"arguments": raw}`` when they did not parse); ``call_id`` and
-    ``step`` say which call of which step. Model output: show it as text, never as markup.
+    ``step`` say which call of which step. Model output: show it as text, never as markup. An
+    approver gets a copy of the arguments (:func:`decide`): changing it changes nothing; the call
+    runs, and is recorded, with the arguments as they were put to it.
     """
 
     tool_name: str
     arguments: dict[str, Any]
     call_id: str
     step: int
+
+    def frozen(self) -> ApprovalRequest:
+        """This request with a deep copy of its arguments: what an approver is handed, so that
+        whatever it changes in them (nested lists too) is not what runs."""
+        return replace(self, arguments=copy.deepcopy(self.arguments))
 
     def describe(self) -> str:
         """``add({"a": 2, "b": 40})``: one line for a prompt or a log."""
@@ -75,12 +83,17 @@ def as_approver(approve: Any) -> Approver | bool | None:
 async def decide(approver: Approver, request: ApprovalRequest) -> tuple[bool, str]:
     """Ask ``approver`` about ``request``: ``(True, "")`` to run it, ``(False, reason)`` to deny it.
 
-    The approver runs as a tool does (:func:`~.tools.call_in_thread`, no timeout: a person may take their
-    time); if it raises or returns something that is not a decision, the call is denied and the
-    reason says why. Cancelling the run cancels the wait.
+    The approver runs as a tool does (:func:`~.tools.call_in_thread`, no timeout: a person may take
+    their time), on a deep copy of the arguments (:meth:`ApprovalRequest.frozen`); if it raises or
+    returns something that is not a decision, the call is denied and the reason says why.
+    Cancelling the run cancels the wait.
     """
     try:
-        answer = await call_in_thread(lambda: approver(request), {}, "approve")
+        asked = request.frozen()
+    except Exception as error:  # arguments nested past what deepcopy's recursion allows
+        return False, f"the arguments could not be copied for approval ({type(error).__name__})"
+    try:
+        answer = await call_in_thread(lambda: approver(asked), {}, "approve")
     except Exception as exc:  # SystemExit and the like arrive as ToolExit, an Exception
         error = exc.error if isinstance(exc, ToolExit) else exc
         detail = getattr(error, "message", None) or str(error)

@@ -40,7 +40,7 @@ from ..rlm import RLM, Prompt
 from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit, hook
 from ._text_format import STOP, TextReActParser, parse_action_input, text_prompt
 from .approval import ApprovalRequest, Approver, as_approver, ask_user, decide, denial_text
-from .tools import Tool, ToolInputError, as_tools, observation_text
+from .tools import Tool, ToolInputError, as_tools, observe
 
 __all__ = ["ReActAgent", "AGENT_OPTIONS", "DEFAULT_SYSTEM_PROMPT"]
 
@@ -401,12 +401,11 @@ class ReActAgent:
                 raise error
             assert tool is not None
             try:
-                result = await tool.ainvoke(valid, timeout=self.tool_timeout)
+                content = await observe(tool, valid, timeout=self.tool_timeout)
             except (TimeoutError, asyncio.TimeoutError):
                 raise TimeoutError(
                     f"tool {name!r} did not finish within {self.tool_timeout:g} s (tool_timeout)"
                 ) from None
-            content = observation_text(result)
         except Exception as exc:
             error = exc
             content = describe(exc)

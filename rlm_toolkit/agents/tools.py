@@ -18,7 +18,9 @@ schema, so a typed, documented function is a tool as it stands::
 
 Arguments from the model are checked against the schema (and safely coerced: ``"3"`` → ``3``)
 before the call. Every tool runs in a worker thread (an async one on an event loop of its own
-there), so a slow or blocking tool never stalls the event loop and ``tool_timeout`` always holds.
+there), so a slow or blocking tool never stalls the event loop and ``tool_timeout`` always ends the
+step. A thread cannot be killed: a sync tool still running at its timeout runs on until it returns,
+and what it returns then is dropped (:func:`call_in_thread`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import inspect
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -36,7 +39,8 @@ from typing import Any, overload
 from ..errors import UsageError
 from ._schema import ToolInputError, check_arguments, function_schema
 
-__all__ = ["Tool", "tool", "as_tools", "ToolInputError", "ToolExit", "observation_text", "call_in_thread"]
+__all__ = ["Tool", "tool", "as_tools", "ToolInputError", "ToolExit", "ToolResultError", "observation_text",
+           "observe", "call_in_thread"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 #: Seconds a cancelled async tool gets to run its cleanup before the agent moves on without it.
@@ -179,31 +183,61 @@ def as_tools(tools: Any) -> list[Tool]:
 
 
 async def call_in_thread(fn: Callable[..., Any], arguments: dict[str, Any], name: str, *,
-                         timeout: float | None = None) -> Any:
+                         timeout: float | None = None, then: Callable[[Any], Any] | None = None) -> Any:
     """``fn(**arguments)`` on a daemon thread of its own, as :meth:`Tool.ainvoke` describes (also
-    how an agent's approver is asked); ``name`` names it in errors and in the thread's name."""
-    worker = _Worker(fn, arguments, name)
+    how an agent's approver is asked); ``name`` names it in errors and in the thread's name.
+
+    ``then(result)`` runs on that thread too, right after the call, and is guarded as the call is
+    (an agent turns the result into its observation text there: a hostile ``__str__`` is the tool's
+    failure, never the run's). A result that comes after ``timeout`` is dropped and the call is a
+    ``TimeoutError``, however late the caller's loop saw it: a tool that holds the GIL (a long C
+    call) keeps the loop from firing the timeout until it returns, result in hand.
+    """
+    worker = _Worker(fn, arguments, name, then)
     try:
-        return await (asyncio.wait_for(worker.future, timeout) if timeout else worker.future)
-    except asyncio.TimeoutError:
-        raise TimeoutError(f"tool {name!r} did not finish within {timeout:g} s") from None
+        try:
+            result = await (asyncio.wait_for(worker.future, timeout) if timeout else worker.future)
+        except Exception as error:
+            if timeout and (isinstance(error, asyncio.TimeoutError) or worker.late(timeout)):
+                raise TimeoutError(f"tool {name!r} did not finish within {timeout:g} s") from None
+            raise
+        if timeout and worker.late(timeout):  # its result is dropped: the step has timed out
+            raise TimeoutError(f"tool {name!r} did not finish within {timeout:g} s")
+        return result
     finally:
         if worker.cancel():  # give its ``finally`` blocks a moment, never more
             await asyncio.wait({worker.ended}, timeout=CANCEL_GRACE)
 
 
+async def observe(tool: Tool, arguments: dict[str, Any], *, timeout: float | None = None) -> str:
+    """Call ``tool`` and turn what it returns into the text the model is shown, both on the tool's
+    thread (:func:`call_in_thread`): a result that cannot be shown is a :class:`ToolResultError`."""
+    return await call_in_thread(tool.fn, arguments, tool.name, timeout=timeout, then=observation_text)
+
+
 def observation_text(result: Any) -> str:
-    """What the model sees of a tool's return value: text as is, data as JSON."""
+    """What the model sees of a tool's return value: text as is, data as JSON.
+
+    Always a plain ``str``: a ``str`` subclass's own ``__str__`` / ``__format__`` would otherwise
+    run wherever the observation is formatted later."""
     if isinstance(result, str):
-        return result
+        return str.__str__(result)
     if result is None:
         return "(no output)"
     if isinstance(result, bytes):
-        return result.decode("utf-8", "replace")
+        return bytes.decode(result, "utf-8", "replace")
     try:
         return json.dumps(result, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
-        return str(result)
+        return str.__str__(str(result))
+
+
+def safe_text(error: BaseException) -> str:
+    """``str(error)``, or ``""`` when even that raises (an argument whose ``__str__`` fails)."""
+    try:
+        return str.__str__(str(error))
+    except BaseException:  # noqa: BLE001 - SystemExit too: the text is lost, not the caller
+        return ""
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
@@ -220,8 +254,19 @@ class ToolExit(Exception):
 
     def __init__(self, name: str, error: BaseException) -> None:
         self.error = error
-        detail = f": {error}" if str(error) else ""
-        super().__init__(f"tool {name!r} raised {type(error).__name__}{detail}")
+        detail = safe_text(error)
+        super().__init__(f"tool {name!r} raised {type(error).__name__}{': ' + detail if detail else ''}")
+
+
+class ToolResultError(Exception):
+    """A tool returned, but its result could not be turned into text (its ``__str__``,
+    ``__repr__`` or ``__format__`` raised, ``SystemExit`` included): that call's error, not the run's."""
+
+    def __init__(self, name: str, error: BaseException) -> None:
+        self.error = error
+        detail = safe_text(error)
+        super().__init__(f"the result of tool {name!r} could not be shown: converting it to text raised "
+                         f"{type(error).__name__}{': ' + detail if detail else ''}")
 
 
 class _Worker:
@@ -234,7 +279,8 @@ class _Worker:
     finish on its own thread while the caller has long moved on.
     """
 
-    def __init__(self, fn: Callable[..., Any], arguments: dict[str, Any], name: str) -> None:
+    def __init__(self, fn: Callable[..., Any], arguments: dict[str, Any], name: str,
+                 then: Callable[[Any], Any] | None = None) -> None:
         self._caller = asyncio.get_running_loop()
         self.future: asyncio.Future[Any] = self._caller.create_future()
         self.ended: asyncio.Future[None] = self._caller.create_future()  # the thread is done with it
@@ -242,20 +288,34 @@ class _Worker:
         self._lock = threading.Lock()
         self._inner: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = None
         self._cancelled = False
+        self.started = time.monotonic()
+        self.finished = float("inf")  # when the call (and ``then``) returned, on the thread's clock
         context = contextvars.copy_context()
-        threading.Thread(target=context.run, args=(self._work, fn, arguments), name=f"rlm-tool-{name}",
+        threading.Thread(target=context.run, args=(self._work, fn, arguments, then), name=f"rlm-tool-{name}",
                          daemon=True).start()
 
-    def _work(self, fn: Callable[..., Any], arguments: dict[str, Any]) -> None:
+    def _work(self, fn: Callable[..., Any], arguments: dict[str, Any],
+              then: Callable[[Any], Any] | None) -> None:
+        outcome: tuple[bool, Any]
         try:
             result = fn(**arguments)
             outcome = (True, self._await(result) if inspect.isawaitable(result) else result)
         except BaseException as error:  # noqa: BLE001 - SystemExit too: handed over as an Exception
             outcome = (False, error if isinstance(error, Exception) else ToolExit(self._name, error))
+        if outcome[0] and then is not None:
+            try:
+                outcome = (True, then(outcome[1]))
+            except BaseException as error:  # noqa: BLE001 - as for the call itself
+                outcome = (False, ToolResultError(self._name, error))
+        self.finished = time.monotonic()
         try:
             self._caller.call_soon_threadsafe(self._settle, *outcome)
         except RuntimeError:  # the caller's loop closed while the tool ran
             pass
+
+    def late(self, timeout: float) -> bool:
+        """Whether the call returned (or raised) after ``timeout`` seconds."""
+        return self.finished - self.started > timeout
 
     def _await(self, awaitable: Any) -> Any:
         loop = asyncio.new_event_loop()

@@ -44,6 +44,7 @@ from ..errors import (
     MissingCredentialsError,
     MissingDependencyError,
     ProviderError,
+    UsageError,
     register_secret,
     scrub,
     status_error,
@@ -122,7 +123,17 @@ class HTTPClients:
 
     Every credential in ``headers`` or in ``base_url`` is registered for scrubbing here, the one
     place every HTTP provider builds its clients through, and ``base_url`` keeps no password.
+
+    Each client holds at most :attr:`max_streams` connections, and a stream holds one until it is
+    closed or read to its end. :meth:`streaming` counts the open streams of each client: one more
+    than its pool can serve is a :class:`~rlm_toolkit.errors.UsageError` at once that says what is
+    wrong, instead of httpx's ``PoolTimeout`` after the whole timeout (and every retry).
     """
+
+    #: Connections per client (httpx's default pool size), so streams open at once per client.
+    max_streams = 100
+    #: Idle connections kept alive per client.
+    max_idle = 20
 
     def __init__(self, *, base_url: str, headers: dict[str, str], timeout: float) -> None:
         self.base_url, self._userinfo = split_userinfo(base_url.rstrip("/"))
@@ -132,6 +143,7 @@ class HTTPClients:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._sync: dict[str, Any] = {}  # "client": the sync client (a dict: the finalizer shares it)
         self._lock = threading.Lock()
+        self._open: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()  # client: streams
         self._pid = os.getpid()
         # A provider dropped without close(): its pooled keep-alive connections (the sync client's,
         # the bridge loop's) are closed, instead of a ResourceWarning when the socket is collected.
@@ -163,7 +175,28 @@ class HTTPClients:
             # send a loopback server (llama.cpp, Ollama, tests) through a proxy.
             "trust_env": True,
             "mounts": dict.fromkeys(_LOOPBACK_PATTERNS),
+            "limits": httpx.Limits(max_connections=self.max_streams, max_keepalive_connections=self.max_idle),
         }
+
+    @contextmanager
+    def streaming(self, client: Any) -> Iterator[None]:
+        """Count one open stream of ``client`` while the block runs (its response is open); refuse
+        one more than the client's pool can serve, at once and with what to do about it."""
+        with self._lock:
+            count = self._open.get(client, 0)
+            if count >= self.max_streams:
+                raise UsageError(
+                    f"too many open streams: {count} streams of this model are still open (the limit is "
+                    f"{self.max_streams} at once), each holding a connection; close the ones you no "
+                    "longer read (stream.close(), a `with` block, or `break` out of the loop) or read "
+                    "them to the end"
+                )
+            self._open[client] = count + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._open[client] = self._open.get(client, 1) - 1
 
     def get(self) -> Any:
         """The async client of the running loop."""
@@ -441,10 +474,27 @@ async def open_stream(
 
     Every httpx error, while sending or while reading, comes out as a toolkit error. Leaving
     the context closes the response at once (after a brief drain, on the bridge loop, if the
-    stream ended normally).
+    stream ended normally). Counted while open (:meth:`HTTPClients.streaming`).
     """
-    httpx = _httpx()
     client = clients.get()
+    with clients.streaming(client):
+        async with _open_stream(clients, client, path, body, provider=provider, model=model,
+                                content_types=content_types) as chunks:
+            yield chunks
+
+
+@asynccontextmanager
+async def _open_stream(
+    clients: HTTPClients,
+    client: Any,
+    path: str,
+    body: dict[str, Any],
+    *,
+    provider: str,
+    model: str,
+    content_types: tuple[str, ...],
+) -> AsyncIterator[AsyncIterator[bytes]]:
+    httpx = _httpx()
     pooled = clients.pooled()
     # A loop that may close behind our back keeps no connection: the server closes it after the
     # response (a body read to its end would otherwise put it back in that loop's pool).
@@ -504,8 +554,24 @@ def open_stream_sync(
 ) -> Iterator[Iterator[bytes]]:
     """:func:`open_stream` with the sync client, in the calling thread. Its connection is kept
     alive between calls (the drain is bounded by the wire's deadline, see :func:`_drain_sync`)."""
-    httpx = _httpx()
     client = clients.sync()
+    with clients.streaming(client), _open_stream_sync(clients, client, path, body, provider=provider,
+                                                      model=model, content_types=content_types) as chunks:
+        yield chunks
+
+
+@contextmanager
+def _open_stream_sync(
+    clients: HTTPClients,
+    client: Any,
+    path: str,
+    body: dict[str, Any],
+    *,
+    provider: str,
+    model: str,
+    content_types: tuple[str, ...],
+) -> Iterator[Iterator[bytes]]:
+    httpx = _httpx()
     wire = current_wire()
     try:
         try:

@@ -194,3 +194,39 @@ def test_an_interrupt_while_input_asks_withdraws_the_prompt(kernel):
     kernel.kc.input("yes")
     assert kernel.until_idle(msg_id, timeout=20).ok
     assert kernel.value("typed") == "yes" and kernel.value("ran") == []
+
+
+def approver_threads(kernel):
+    threads = kernel.value("[t.name for t in __import__('threading').enumerate()]")
+    return [name for name in threads if name.startswith("rlm-tool-approve")]
+
+
+@pytest.mark.parametrize("page", [True, False], ids=["page-shown", "before-any-page"])
+def test_rlm_stop_while_a_background_run_waits_for_approval_leaves_no_thread(kernel, page):
+    """``%rlm stop`` while a ``--bg`` run waits for Approve / Deny: the wait is denied ("stopped"),
+    the approver's thread ends, and stopping again and again leaves none behind."""
+    setup = kernel.execute("ran.clear(); model = two_calls(); "
+                           "from rlm_jupyter.timeline import TimelineView; TimelineView.page_wait = 5.0")
+    assert setup.ok, setup.errors
+    kernel.collect(0.2)
+    assert approver_threads(kernel) == []
+    for attempt in range(3):
+        kernel.execute("model = two_calls()")
+        kernel.collect(0.2)
+        run = kernel.execute(CELL.replace("--approve", "--approve --bg"))
+        assert run.ok, run.errors
+        watch = Watch(kernel)
+        watch.comm = next(m["content"]["data"][WIDGET]["model_id"] for m in run.messages
+                          if m["msg_type"] == "display_data" and WIDGET in m["content"].get("data", {}))
+        watch.ops = [op for m in run.comm_msgs() if "ops" in m for op in m["ops"]]
+        watch.approval("c1")
+        if page:
+            kernel.send_comm(watch.comm, {"op": "sync", "seq": 0})  # a page shows the timeline
+        time.sleep(0.2)
+        stopped = kernel.execute("%rlm stop")
+        assert stopped.ok and "Stopped 1" in stopped.stdout, (attempt, stopped.stdout, stopped.errors)
+        deadline = time.perf_counter() + 2  # well before page_wait: the stop released it
+        while approver_threads(kernel) and time.perf_counter() < deadline:
+            time.sleep(0.1)
+        assert approver_threads(kernel) == []
+    assert kernel.value("ran") == []

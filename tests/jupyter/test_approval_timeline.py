@@ -104,3 +104,30 @@ def test_approve_goes_with_agent(shell):
 
     with pytest.raises(UsageError, match="--approve goes with --agent"):
         shell.run_cell_magic("rlm", "--approve -m scripted", "hi")
+
+
+@pytest.mark.parametrize("page", [True, False], ids=["page-shown", "before-any-page"])
+def test_stop_denies_a_waiting_approval_with_stopped_and_its_thread_ends(page):
+    """Stop (the button, ``%rlm stop``, ■) while the approver waits — for a click, or for a page to
+    show itself — denies it at once with "stopped", and nothing is asked with ``input()`` after."""
+    view = TimelineView("m")
+    view.page_wait = 30.0
+    view.on_stop = lambda: None  # what run_live sets: the run's cancel
+    view.timeline.apply(_running_event())
+    if page:
+        view.page_seen()
+    answers = []
+    asking = threading.Thread(target=lambda: answers.append(view.ask(
+        ApprovalRequest(tool_name="add", arguments={}, call_id="c1", step=1))))
+    asking.start()
+    time.sleep(0.1)
+    assert answers == []
+    view.request_stop()
+    asking.join(2)
+    assert not asking.is_alive() and answers == ["stopped"]
+
+
+def _running_event():
+    from rlm_toolkit.agents import AgentEvent
+
+    return AgentEvent(type="token", content="x", step=1)

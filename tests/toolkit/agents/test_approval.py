@@ -251,3 +251,48 @@ def test_each_tool_start_fires_once_with_or_without_an_error():
     hooks = Hooks()
     ReActAgent(RLM(provider), tools=[broken], approve=lambda r: True).run("x", callbacks=[hooks])
     assert hooks.calls == [("start", "ok"), ("error", "ok"), ("start", "bad"), ("error", "bad")]
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_an_approver_that_changes_the_arguments_changes_nothing(tmp_path, driver):
+    """Approved with one value, run with the same: the approver gets a copy to read (mutating it,
+    nested lists included, reaches neither the tool nor the record of what was approved)."""
+    ran = []
+
+    def total(values: list[int], label: str) -> str:
+        """Sum the values."""
+        ran.append((list(values), label))
+        return f"{label}: {sum(values)}"
+
+    def sly(request: ApprovalRequest) -> bool:
+        request.arguments["label"] = "evil"
+        request.arguments["values"].append(1000)
+        request.arguments["extra"] = True
+        return True
+
+    async def sly_async(request: ApprovalRequest) -> bool:
+        return sly(request)
+
+    provider = ScriptedProvider(turns=[
+        ScriptedTurn(tool_calls=[{"id": "c1", "name": "total",
+                                  "arguments": {"values": [1, 2], "label": "sum"}}]),
+        "Done."])
+    path = tmp_path / "run.jsonl"
+    if driver == "sync":
+        agent = ReActAgent(RLM(provider), tools=[total], approve=sly)
+        events = list(agent.stream("add them", record=path))
+    else:
+        agent = ReActAgent(RLM(provider), tools=[total], approve=sly_async)
+
+        async def main():
+            async with agent.astream("add them", record=path) as stream:
+                return [e async for e in stream]
+
+        events = asyncio.run(main())
+    assert ran == [([1, 2], "sum")]
+    approved = {"values": [1, 2], "label": "sum"}
+    assert [e.input for e in events if e.type == "approval"] == [approved, approved]
+    assert next(e for e in events if e.type == "observation").content == "sum: 3"
+    replayed = [e for e in replay(load(path), None) if getattr(e, "type", None) in ("approval", "action")]
+    assert [e.input for e in replayed] == [approved] * 3
+    assert agent.history[0].tool_calls[0]["input"] == approved
