@@ -10,8 +10,9 @@ whole, so a character split across chunks survives.
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any, NamedTuple
+
+from ._json_depth import loads
 
 __all__ = ["LineDecoder", "SSEDecoder", "ServerSentEvent", "NDJSONDecoder"]
 
@@ -75,7 +76,7 @@ class ServerSentEvent(NamedTuple):
     retry: int | None = None
 
     def json(self) -> Any:
-        return json.loads(self.data)
+        return loads(self.data)
 
 
 _event = functools.partial(tuple.__new__, ServerSentEvent)
@@ -172,7 +173,8 @@ class SSEDecoder:
 
 
 class NDJSONDecoder:
-    """Decode newline-delimited JSON (Ollama's native stream) into Python objects."""
+    """Decode newline-delimited JSON (Ollama's native stream) into Python objects; a line that is
+    not JSON, or is nested too deep, is a ValueError."""
 
     __slots__ = ("_lines",)
 
@@ -180,7 +182,7 @@ class NDJSONDecoder:
         self._lines = LineDecoder()
 
     def feed(self, data: bytes) -> list[Any]:
-        return [json.loads(line) for line in self._lines.feed(data) if line.strip()]
+        return [loads(line) for line in self._lines.feed(data) if line.strip()]
 
     def flush(self) -> list[Any]:
-        return [json.loads(line) for line in self._lines.flush() if line.strip()]
+        return [loads(line) for line in self._lines.flush() if line.strip()]

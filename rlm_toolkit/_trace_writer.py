@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, Union
 
 from . import errors, images
+from ._json_depth import clip
 from ._replay import VERSION
 from .errors import UsageError, describe, scrub, scrub_data
 from .events import AgentEvent, ReasoningDelta, StreamEvent, TextDelta
@@ -219,7 +220,7 @@ class TraceRecorder:
         if self.closed:
             return
         self._flush_text()
-        body = data.to_dict() if hasattr(data, "to_dict") else dict(data)
+        body = clip(data.to_dict() if hasattr(data, "to_dict") else dict(data))  # before any walker recurses
         if not self.keep_images:
             body = images.for_trace(body)
         self._write({"type": "step", **scrub_data(body, self.secrets), "step": number})

@@ -35,6 +35,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, Union
 
+from ._json_depth import loads
 from .errors import describe, scrub
 
 __all__ = [
@@ -100,7 +101,7 @@ class UIMessageStreamEncoder:
             if not call.get("done"):
                 call["done"] = True
                 try:
-                    arguments = json.loads(call["text"]) if call["text"].strip() else {}
+                    arguments = loads(call["text"]) if call["text"].strip() else {}
                 except ValueError:
                     arguments = call["text"]
                 out.append(
