@@ -50,8 +50,12 @@ def depth(text: str) -> int:
     return max(accumulate(map(_STEP, brackets)), default=0)
 
 
-def loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
+def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     """``json.loads(text)``, refusing text nested deeper than ``max_depth`` with :class:`TooDeepError`."""
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    if not isinstance(text, str):
+        return json.loads(text)  # the TypeError json gives for anything else
     if (
         len(text) > max_depth  # shorter text cannot be deeper; most stream chunks stop here
         and text.count("[") + text.count("{") > max_depth

@@ -175,3 +175,23 @@ def test_a_diff_of_traces_with_deep_arguments_is_cut_not_a_recursion_error(tmp_p
 
     result = diff(trace(nested_value(5_000)), trace(nested_value(4_000)))
     assert "[cut: nested deeper than 100 levels]" in str(result) + result.to_html()
+
+
+def test_the_depth_scan_ignores_brackets_in_strings_and_is_linear_on_hostile_text():
+    import time
+
+    from rlm_toolkit._json_depth import TooDeepError, depth, loads
+
+    assert loads(json.dumps({"a": "[" * 10_000})) == {"a": "[" * 10_000}  # brackets in a string
+    assert loads(b'[[1], {"b": "]]]"}]') == [[1], {"b": "]]]"}]
+    assert depth(nested(128)) == 128 and loads(nested(128)) is not None
+    with pytest.raises(TooDeepError, match="nested deeper than 128 levels"):
+        loads(nested(129))
+
+    def seconds(size: int) -> float:
+        text = '"' + '\\"[' * size  # an unterminated string of escaped quotes: no rescan per quote
+        started = time.thread_time()
+        depth(text)
+        return time.thread_time() - started
+
+    assert seconds(400_000) < 8 * seconds(100_000) + 0.05  # linear: ~4x; a rescan per quote: ~16x
