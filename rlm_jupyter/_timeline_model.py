@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rlm_toolkit._json_depth import cut_deep
 from rlm_toolkit.agents.events import AgentEvent
 from rlm_toolkit.cost import money
 from rlm_toolkit.errors import describe, scrub
@@ -113,9 +114,11 @@ class Step:
 
 
 def pretty_args(value: Any) -> str:
-    """Tool arguments as indented JSON (what the action row shows)."""
+    """Tool arguments as indented JSON (what the action row shows); nesting deeper than
+    ``CUT_DEPTH`` levels is cut to a marker (else each level adds its indentation to every line below)."""
     try:
-        return json.dumps(value if value is not None else {}, indent=2, ensure_ascii=False, sort_keys=False)
+        shown = cut_deep(value if value is not None else {})
+        return json.dumps(shown, indent=2, ensure_ascii=False, sort_keys=False)
     except (TypeError, ValueError):
         return repr(value)
 

@@ -30,6 +30,7 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from rlm_toolkit._json_depth import cut_deep
 from rlm_toolkit.errors import scrub
 
 if TYPE_CHECKING:
@@ -393,7 +394,7 @@ def page_messages(messages: list[dict[str, Any]], step: int) -> list[dict[str, A
             return [cut(item) for item in value]
         return value
 
-    return [cut(m) for m in messages]
+    return [cut(m) for m in cut_deep(messages)]
 
 
 def _messages_html(
@@ -403,11 +404,12 @@ def _messages_html(
     items, used = [], 0
     for m in messages:
         content = m.get("content")
-        text = content if isinstance(content, str) else json.dumps(content, indent=2, ensure_ascii=False)
+        text = content if isinstance(content, str) else json.dumps(
+            cut_deep(content), indent=2, ensure_ascii=False)
         limit = max(0, min(MESSAGE_LIMIT, budget - used))
         extra = ""
         if m.get("tool_calls"):
-            calls = json.dumps(m["tool_calls"], indent=2)
+            calls = json.dumps(cut_deep(m["tool_calls"]), indent=2)
             extra = f'<pre class="rlm-args" style="{_PRE}">{_capped(calls, step, limit)}</pre>'
             used += min(len(calls), limit)
             limit = max(0, min(MESSAGE_LIMIT, budget - used))

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import re
 from typing import Any, NamedTuple
 
+from ._json_depth import loads
 from .events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, text_delta
 
 __all__ = [
@@ -86,7 +86,7 @@ class ServerSentEvent(NamedTuple):
     retry: int | None = None
 
     def json(self) -> Any:
-        return json.loads(self.data)
+        return loads(self.data)
 
 
 _event = functools.partial(tuple.__new__, ServerSentEvent)
@@ -183,7 +183,8 @@ class SSEDecoder:
 
 
 class NDJSONDecoder:
-    """Decode newline-delimited JSON (Ollama's native stream) into Python objects."""
+    """Decode newline-delimited JSON (Ollama's native stream) into Python objects; a line that is
+    not JSON, or is nested too deep, is a ValueError."""
 
     __slots__ = ("_lines",)
 
@@ -191,10 +192,10 @@ class NDJSONDecoder:
         self._lines = LineDecoder()
 
     def feed(self, data: bytes) -> list[Any]:
-        return [json.loads(line) for line in self._lines.feed(data) if line.strip()]
+        return [loads(line) for line in self._lines.feed(data) if line.strip()]
 
     def flush(self) -> list[Any]:
-        return [json.loads(line) for line in self._lines.flush() if line.strip()]
+        return [loads(line) for line in self._lines.flush() if line.strip()]
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -13,6 +13,8 @@ import os
 from functools import lru_cache
 from typing import Any
 
+from ._json_depth import loads
+
 __all__ = ["names", "split_model", "to_genai_messages", "from_genai_messages", "capture_content_default"]
 
 #: Constant name in ``opentelemetry.semconv`` → the attribute name it had when this was written.
@@ -128,15 +130,16 @@ def from_genai_messages(messages: Any) -> list[dict[str, Any]]:
     """The conventions' messages (a list or its JSON text) → OpenAI-style chat messages."""
     if isinstance(messages, str):
         try:
-            messages = json.loads(messages)
+            messages = loads(messages)
         except ValueError:
             return []
     out: list[dict[str, Any]] = []
     for message in messages if isinstance(messages, list) else ():
         if not isinstance(message, dict):
             continue
-        role = message.get("role", "user")
-        parts = [p for p in message.get("parts") or () if isinstance(p, dict)]
+        role = message.get("role", "user") if isinstance(message.get("role", "user"), str) else "user"
+        parts = [p for p in message.get("parts") or () if isinstance(p, dict)] if isinstance(
+            message.get("parts"), list) else []
         text = "".join(str(p.get("content", "")) for p in parts if p.get("type") == "text")
         calls = [
             {
@@ -162,7 +165,7 @@ def from_genai_messages(messages: Any) -> list[dict[str, Any]]:
 def _maybe_json(raw: Any) -> Any:
     if isinstance(raw, str):
         try:
-            return json.loads(raw)
+            return loads(raw)
         except ValueError:
             return raw
     return raw

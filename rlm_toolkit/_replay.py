@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from . import _files
+from ._json_depth import TooDeepError, loads
 from .errors import ProviderError, UsageError
 from .events import EVENT_TYPES, AgentEvent, StreamEvent, TextDelta, event_from_dict
 from .response import Response
@@ -314,11 +315,13 @@ def load(path: PathLike) -> Trace:
             continue
         obj: Any = None
         if line is not None:
+            bad = "not a trace line (JSON object with a 'type')"
             try:
-                obj = json.loads(line)
+                obj = loads(line)
+            except TooDeepError as error:
+                bad = f"JSON {error}"
             except ValueError:
                 obj = None
-            bad = "not a trace line (JSON object with a 'type')"
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
             if trace is None:
                 raise UsageError(f"{where}: {bad}")

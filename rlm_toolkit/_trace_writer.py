@@ -17,6 +17,7 @@ from typing import IO, Any, Literal, Union
 
 from . import _files, errors, images
 from ._decoders import mend_surrogates
+from ._json_depth import cut_deep
 from ._replay import VERSION
 from .errors import describe, scrub, scrub_data
 from .events import AgentEvent, ReasoningDelta, StreamEvent, TextDelta
@@ -229,7 +230,8 @@ class TraceRecorder:
         if self.closed:
             return
         self._flush_text()
-        body = data.to_dict() if hasattr(data, "to_dict") else dict(data)
+        # cut before any walker below recurses
+        body = cut_deep(data.to_dict() if hasattr(data, "to_dict") else dict(data))
         if not self.keep_images:
             body = images.for_trace(body)
         self._write({"type": "step", **scrub_data(body, self.secrets), "step": number})

@@ -31,6 +31,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from ._json_depth import CUT_DEPTH, TOO_DEEP
+
 __all__ = [
     "RLMError",
     "UsageError",
@@ -92,18 +94,27 @@ def scrub(text: object, secrets: Iterable[str] = ()) -> str:
 def scrub_data(value: Any, secrets: Iterable[str] = ()) -> Any:
     """A JSON-ready copy of ``value`` (dicts, lists, objects with ``to_dict``) with every string
     scrubbed, the values of credential keys (``Authorization``, ``api_key``, …) replaced by ``***``
-    and anything else written as its scrubbed ``repr``."""
+    and anything else written as its scrubbed ``repr``. Lists and dicts nested deeper than
+    ``CUT_DEPTH`` (100) levels are cut to a marker string, so the copy is safe to ``json.dumps``."""
+    return _scrub_data(value, tuple(secrets), CUT_DEPTH)
+
+
+def _scrub_data(value: Any, secrets: tuple[str, ...], levels: int) -> Any:
     if isinstance(value, str):
         return scrub(value, secrets)
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, dict):
-        return {str(k): "***" if str(k).lower() in _SECRET_KEYS else scrub_data(v, secrets)
+        if levels <= 0:
+            return TOO_DEEP
+        return {str(k): "***" if str(k).lower() in _SECRET_KEYS else _scrub_data(v, secrets, levels - 1)
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [scrub_data(v, secrets) for v in value]
+        if levels <= 0:
+            return TOO_DEEP
+        return [_scrub_data(v, secrets, levels - 1) for v in value]
     if hasattr(value, "to_dict"):
-        return scrub_data(value.to_dict(), secrets)
+        return _scrub_data(value.to_dict(), secrets, levels - 1)
     return scrub(repr(value), secrets)
 
 

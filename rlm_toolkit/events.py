@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Union
+
+from ._json_depth import cut_deep
 
 __all__ = [
     "TextDelta",
@@ -256,7 +258,12 @@ class AgentEvent:
     outcome: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """A JSON-ready copy; ``input`` nested deeper than ``CUT_DEPTH`` levels is cut to a marker
+        (``dataclasses.asdict`` would recurse once per level, so arguments a thousand levels deep
+        broke every consumer: the trace, the widgets, the web streams)."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["input"] = cut_deep(self.input) if self.input is not None else None
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AgentEvent:

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
+from ._json_depth import cut_deep
 from .errors import scrub
 from .trace import PathLike, Trace, load
 
@@ -155,7 +156,7 @@ def _pair(a: _Step | None, b: _Step | None) -> StepDiff:
 
 
 def _canon(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return json.dumps(cut_deep(value), sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _total(trace: Trace, key: str) -> Any:

@@ -36,6 +36,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, Union
 
+from ._json_depth import loads
 from .errors import ClientRequestError, describe, scrub
 
 __all__ = [
@@ -102,7 +103,7 @@ class UIMessageStreamEncoder:
                 call["done"] = True
                 try:
                     text = "".join(call["text"])
-                    arguments = json.loads(text) if text.strip() else {}
+                    arguments = loads(text) if text.strip() else {}
                 except ValueError:
                     arguments = text
                 out.append(

@@ -16,6 +16,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .._json_depth import loads
 from ..errors import UsageError, describe
 
 __all__ = ["function_schema", "parse_docstring", "check_arguments", "ToolInputError"]
@@ -283,7 +284,7 @@ def _coerce(value: Any, kind: str) -> Any:
             return list(value)
         if isinstance(value, str) and value.strip().startswith("["):
             try:
-                parsed = json.loads(value)
+                parsed = loads(value)
             except ValueError:
                 return _BAD
             return parsed if isinstance(parsed, list) else _BAD

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._json_depth import loads
 from .tools import Tool
 
 __all__ = ["TextReActParser", "ParsedStep", "text_prompt", "parse_action_input", "STOP"]
@@ -234,13 +235,13 @@ def parse_action_input(raw: str, tool: Tool | None) -> Any:
     if not text:
         return {}
     try:
-        value = json.loads(text)
+        value = loads(text)
     except ValueError:
         start, end = text.find("{"), text.rfind("}")
         value = None
         if 0 <= start < end:
             try:
-                value = json.loads(text[start : end + 1])
+                value = loads(text[start : end + 1])
             except ValueError:
                 value = None
         if value is None:

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from .._json_depth import loads
 from .._pump import Hook, apump
 from ..budget import Budget
 from ..callbacks import CallbackManager
@@ -437,7 +437,7 @@ def _json_arguments(raw: str) -> Any:
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
+        value = loads(raw)
     except ValueError as error:
         return ToolInputError(f"the arguments are not valid JSON ({error}): {raw[:200]!r}")
     return value

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-import json
 import os
 import re
 import threading
@@ -36,6 +35,7 @@ from typing import Any, Protocol
 
 from .._decoders import SurrogatePairs
 from .._inline import Wire, current_wire, serving
+from .._json_depth import loads
 from ..errors import (
     APIConnectionError,
     APITimeoutError,
@@ -365,7 +365,7 @@ def error_message(body: bytes | str) -> str:
     """The human part of an error body: ``{"error": {"message": …}}`` and its cousins."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
-        data = json.loads(text)
+        data = loads(text)
     except ValueError:
         return text.strip()[:500]
     if isinstance(data, dict):

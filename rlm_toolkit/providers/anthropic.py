@@ -16,12 +16,12 @@ keeps) are sent that way.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 from .. import images
 from .._decoders import ServerSentEvent
+from .._json_depth import loads
 from ..errors import MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import DEFAULT_TIMEOUT, Exchange, HTTPProvider, SSEEvents
@@ -88,10 +88,10 @@ class AnthropicParser:
 
     def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
         try:
-            data = json.loads(sse.data)
-        except ValueError:
+            data = loads(sse.data)
+        except ValueError as error:
             raise MalformedResponseError(
-                f"anthropic:{self.model} sent an event that is not JSON: {sse.data[:200]!r}",
+                f"anthropic:{self.model} sent an event that is not JSON ({error}): {sse.data[:200]!r}",
                 provider="anthropic",
                 model=self.model,
             ) from None
@@ -240,7 +240,7 @@ def anthropic_body(request: Request, model: str, max_tokens: int) -> dict[str, A
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
             try:
-                arguments = json.loads(function.get("arguments") or "{}")
+                arguments = loads(function.get("arguments") or "{}")
             except ValueError:
                 arguments = {}
             blocks.append(

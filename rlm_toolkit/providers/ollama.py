@@ -14,7 +14,8 @@ import os
 from typing import Any
 
 from .. import images
-from .._decoders import NDJSONDecoder
+from .._decoders import LineDecoder
+from .._json_depth import loads
 from ..errors import MalformedResponseError, UsageError
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import DEFAULT_TIMEOUT, Exchange, HTTPProvider
@@ -69,24 +70,29 @@ class OllamaProvider(HTTPProvider):
 
 class NDJSONReader:
     """The sans-IO reader of an ``/api/chat`` body (see :class:`~._http.Reader`): one JSON object
-    a line, ``done`` at the finish; tool calls are numbered across lines."""
+    a line, ``done`` at the finish; tool calls are numbered across lines. Lines are parsed one at
+    a time, so the events of the lines before a broken one still go out before the error."""
 
     complete = False
 
     def __init__(self, provider: OllamaProvider) -> None:
-        self._decoder = NDJSONDecoder()
+        self._lines = LineDecoder()
         self._model = provider.model
         self._calls = 0
         self.done = False
 
     def read(self, data: bytes, batch: list[StreamEvent]) -> None:
-        try:
-            lines = self._decoder.feed(data)
-        except ValueError:
-            raise MalformedResponseError(
-                f"ollama:{self._model} sent a line that is not JSON", provider="ollama", model=self._model
-            ) from None
-        for line in lines:
+        for text in self._lines.feed(data):
+            if not text.strip():
+                continue
+            try:
+                line = loads(text)
+            except ValueError as error:
+                raise MalformedResponseError(
+                    f"ollama:{self._model} sent a line that is not JSON ({error})",
+                    provider="ollama",
+                    model=self._model,
+                ) from None
             for event in parse_line(line, first_index=self._calls):
                 if event.type == "tool_call" and event.name:  # type: ignore[union-attr]
                     self._calls += 1
@@ -160,7 +166,7 @@ def ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             function = call.get("function") or {}
             arguments = function.get("arguments") or "{}"
             try:
-                parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+                parsed = loads(arguments) if isinstance(arguments, str) else arguments
             except ValueError:
                 parsed = {}
             names[call.get("id", "")] = function.get("name", "")

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import images
 from .._decoders import SSEDecoder
+from .._json_depth import MAX_DEPTH, loads
 from ..errors import MalformedResponseError
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, text_delta
 from ._http import DEFAULT_TIMEOUT, Exchange, HTTPProvider, error_message
@@ -100,6 +101,8 @@ class ChatReader:
             text, kind = (sse, "message") if type(sse) is str else sse[:2]
             if text[:1] == "{" and kind == "message":  # a plain ``data: {…}``
                 try:  # the C scanner (no json.loads layers), when the value is all there is
+                    if text.count("{") + text.count("[") > MAX_DEPTH:
+                        raise ValueError  # perhaps nested too deep: _loads counts the depth first
                     chunk, end = scan(text, 0)
                     if end != len(text):
                         raise ValueError
@@ -133,10 +136,10 @@ class ChatReader:
 
     def _loads(self, data: str) -> Any:
         try:
-            return json.loads(data)
-        except ValueError:
+            return loads(data)
+        except ValueError as error:
             raise MalformedResponseError(
-                f"openai:{self._model} sent an event that is not JSON: {data[:200]!r}",
+                f"openai:{self._model} sent an event that is not JSON ({error}): {data[:200]!r}",
                 provider=self._name,
                 model=self._model,
             ) from None

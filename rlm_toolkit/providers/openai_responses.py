@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import images
 from .._decoders import ServerSentEvent
+from .._json_depth import loads
 from ..errors import ConfigurationError, MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
 from ._http import Exchange, SSEEvents
@@ -84,11 +85,11 @@ class ResponsesParser:
 
     def feed(self, sse: ServerSentEvent) -> list[StreamEvent]:
         try:
-            data = json.loads(sse.data)
-        except ValueError:
+            data = loads(sse.data)
+        except ValueError as error:
             if not sse.data.strip():
                 return []  # a keep-alive: an empty ``data:``
-            raise self._malformed(f"an event that is not JSON: {sse.data[:200]!r}") from None
+            raise self._malformed(f"an event that is not JSON ({error}): {sse.data[:200]!r}") from None
         try:
             data = expect_object(data, "the event", data)
             kind = get(data, "type", str, data) or sse.event
@@ -335,7 +336,7 @@ def _reasoning_items(blocks: Any) -> list[dict[str, Any]]:
     items = []
     for block in blocks:
         try:
-            token = json.loads(block.get("signature") or "")
+            token = loads(block.get("signature") or "")
         except (AttributeError, ValueError):
             continue
         if isinstance(token, dict) and token.get("encrypted_content"):

@@ -87,3 +87,21 @@ def test_rlm_export_sends_to_an_otlp_endpoint_and_writes_json(shell, tmp_path, o
     ):
         with pytest.raises(UsageError, match=message):
             shell.run_line_magic("rlm", line)
+
+
+@pytest.mark.parametrize("depth", [900, 5_000])
+def test_rlm_diff_and_replay_of_a_trace_with_a_deeply_nested_line(shell, tmp_path, depth):
+    """Issue 20, item 5: a line nested 5,000 deep broke reading with a RecursionError; one 900 deep
+    (which ``json`` reads) broke the replay's messages in ``scrub_data``. Now the line is a problem."""
+    native_run(tmp_path / "a.jsonl", b=2)
+    native_run(tmp_path / "b.jsonl", b=40)
+    lines = (tmp_path / "b.jsonl").read_text().splitlines(keepends=True)
+    deep = "[" * depth + "]" * depth
+    lines.insert(-1, '{"type": "step", "step": 1, "messages": [{"role": "user", "content": ' + deep + "}]}\n")
+    (tmp_path / "b.jsonl").write_text("".join(lines))
+    result = shell.run_line_magic("rlm", f"diff {tmp_path / 'a.jsonl'} {tmp_path / 'b.jsonl'}")
+    assert isinstance(result, TraceDiff) and len(result.changed_actions) == 1
+    shell.display_formatter.format(result)
+    view = rlm_jupyter.replay(tmp_path / "b.jsonl", speed=None)
+    assert "nested deeper than 128 levels" in load(tmp_path / "b.jsonl").problems[0]
+    assert view.messages(1) and len(json.dumps(view.messages(1))) < 10_000
