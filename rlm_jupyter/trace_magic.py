@@ -86,5 +86,8 @@ def export(words: list[str]) -> None:
         otel.write_otlp_json(source, options["json"], **common)
         print(f"Wrote the spans of {source} to {options['json']} (OTLP/JSON).")
     if options["otlp"]:
+        from rlm_toolkit.errors import scrub
+
         spans = otel.export_trace(source, endpoint=options["otlp"], **common)
-        print(f"Sent {len(spans)} span{'s' if len(spans) != 1 else ''} of {source} to {options['otlp']}.")
+        where = scrub(options["otlp"])  # a collector key in the URL's query is masked
+        print(f"Sent {len(spans)} span{'s' if len(spans) != 1 else ''} of {source} to {where}.")

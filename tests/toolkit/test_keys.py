@@ -13,7 +13,7 @@ import pytest
 
 from rlm_toolkit import RLM
 from rlm_toolkit._trace_writer import TraceRecorder
-from rlm_toolkit.errors import AuthenticationError, register_secret, scrub, scrub_data
+from rlm_toolkit.errors import AuthenticationError, UsageError, register_secret, scrub, scrub_data
 from tests.fixtures.openai_server import OpenAIServer, Status
 from tests.toolkit.test_hostile import bounded
 
@@ -117,6 +117,25 @@ def test_a_key_in_the_base_url_query_is_sent_and_never_shown(openai_server, tmp_
     with pytest.raises(AuthenticationError) as caught:
         bounded(lambda: rlm.run("hi"))
     assert key not in str(caught.value) and "bad api_key ***" in str(caught.value)
+
+
+def test_a_key_in_an_otlp_endpoint_query_is_never_shown(tmp_path, otlp_receiver, caplog):
+    otel = pytest.importorskip("rlm_toolkit.otel")
+    pytest.importorskip("opentelemetry.sdk", reason="needs the otel extra: pip install 'rlm[otel]'")
+    from tests.toolkit._runs import native_run
+
+    native_run(tmp_path / "run.jsonl")
+    key = f"otlp{uuid.uuid4().hex}"
+    endpoint = f"{otlp_receiver.url}?api_key={key}"
+    caplog.set_level(logging.DEBUG)
+    assert otel.export_trace(tmp_path / "run.jsonl", endpoint=endpoint)
+    assert otlp_receiver.queries[-1] == f"api_key={key}"
+    otlp_receiver.status = 400
+    with pytest.raises(UsageError) as caught:
+        otel.export_trace(tmp_path / "run.jsonl", endpoint=endpoint)
+    assert "/v1/traces?api_key=***" in caught.value.message
+    assert "/v1/traces?api_key=" in caplog.text  # urllib3's request line
+    assert key not in str(caught.value) and key not in caplog.text
 
 
 @pytest.mark.parametrize("name", ["api_key", "key", "token", "access_token", "sig", "X-Amz-Signature",
