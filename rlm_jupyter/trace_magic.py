@@ -96,5 +96,8 @@ def export(words: list[str]) -> None:
             f"; {options['json']} holds an earlier export (--overwrite replaces it)"
         print(f"Wrote the spans of {source} to {written} (OTLP/JSON){kept}.")
     if options["otlp"]:
+        from rlm_toolkit.errors import scrub
+
         spans = otel.export_trace(source, endpoint=options["otlp"], **common)
-        print(f"Sent {len(spans)} span{'s' if len(spans) != 1 else ''} of {source} to {options['otlp']}.")
+        where = scrub(options["otlp"])  # a collector key in the URL's query is masked
+        print(f"Sent {len(spans)} span{'s' if len(spans) != 1 else ''} of {source} to {where}.")

@@ -37,7 +37,11 @@ FLUSH_AFTER = 0.2
 _HOLD_CHARS = 4096
 #: What a key, token or URL password could still be growing at the end of held text: it is held back
 #: a little longer when the rest is written on time (text in other scripts, spaces, punctuation is not).
-_KEY_TAIL = re.compile(r"(?i)(?:bearer\s+)?[A-Za-z0-9_\-*.…+/=]*$|://[^\s/?#@\"'<>]*$")
+# A run is matched from its start only (the lookbehind): searched from every position inside a long
+# run, the pattern would read the rest of the run each time (quadratic in the held text).
+_KEY_TAIL = re.compile(
+    r"(?i)(?:bearer\s+)?(?<![A-Za-z0-9_\-*.…+/=])[A-Za-z0-9_\-*.…+/=]*$|://[^\s/?#@\"'<>]*$"
+)
 _KEY_TAIL_MAX = 512
 
 
@@ -47,14 +51,19 @@ def _unfinished_key_at(text: str, secrets: tuple[str, ...]) -> int:
     tail = _KEY_TAIL.search(text)
     keep = tail.start() if tail is not None and len(text) - tail.start() <= _KEY_TAIL_MAX else len(text)
     known = (*errors._secrets, *secrets)  # the keys providers registered, and this trace's
-    for secret in known:
-        for size in range(min(len(secret) - 1, len(text)), 0, -1):
-            if text.endswith(secret[:size]):
-                keep = min(keep, len(text) - size)
+    for secret in known:  # the longest end of ``text`` that begins this secret
+        at = text.find(secret[:1], max(0, len(text) - len(secret) + 1))
+        while secret and at >= 0:
+            if secret.startswith(text[at:]):
+                keep = min(keep, at)
                 break
+            at = text.find(secret[:1], at + 1)
     if keep < len(text):  # never cut through a whole key either: the part written is scrubbed alone
-        patterns = (errors._KEY_PATTERN, errors._BEARER_PATTERN, errors._USERINFO_PATTERN)
-        spans = [(m.start(), m.end()) for pattern in patterns for m in pattern.finditer(text)]
+        patterns = (errors._KEY_PATTERN, errors._BEARER_PATTERN, errors._USERINFO_PATTERN,
+                    errors._QUERY_PARAM, errors._MASKED)
+        # (A match longer than any key, 200 KB of "sk-proj-", would hold all the text back.)
+        spans = [(m.start(), m.end()) for pattern in patterns for m in pattern.finditer(text)
+                 if m.end() - m.start() <= _KEY_TAIL_MAX]
         for secret in known:
             at = text.find(secret)
             while secret and at >= 0:
@@ -203,12 +212,13 @@ class TraceRecorder:
         count = len(pieces)
         if on_time:
             keep = _unfinished_key_at(whole, self.secrets)
-            while count and len(whole) > keep:  # hold back every piece that reaches into the tail
-                whole = whole[: len(whole) - len(pieces[count - 1])]
+            size = len(whole)
+            while count and size > keep:  # hold back every piece that reaches into the tail
+                size -= len(pieces[count - 1])
                 count -= 1
             if count == 0:
                 return
-            pieces = pieces[:count]
+            pieces, whole = pieces[:count], whole[:size]
         clean = scrub(whole, self.secrets)
         out: list[str] = pieces
         if clean != whole:

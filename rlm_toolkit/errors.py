@@ -27,8 +27,10 @@ any error (ours or a tool's, a callback's); :func:`scrub_data` scrubs a whole JS
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable
+import urllib.parse
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._json_depth import CUT_DEPTH, TOO_DEEP
@@ -54,6 +56,8 @@ __all__ = [
     "scrub_data",
     "describe",
     "register_secret",
+    "register_url",
+    "scrub_logger",
     "status_error",
 ]
 
@@ -63,6 +67,22 @@ _KEY_PATTERN = re.compile(r"(?<![A-Za-z0-9_\-])(sk-(?:ant-|proj-)?[A-Za-z0-9_\-*
 _BEARER_PATTERN = re.compile(r"(?i)(bearer\s+)[^\s\"',}]+")
 # A password in a URL (``http://user:password@host``); ``ssh://git@host`` names no secret.
 _USERINFO_PATTERN = re.compile(r"(?<=://)[^\s/?#@:\"'<>]*:[^\s/?#@\"'<>]+@")
+#: Names of headers and query parameters whose values are credentials: ``Authorization``,
+#: ``api-key`` (Azure), ``X-Api-Key``, ``x-goog-api-key``, ``?access_token=``, ``?sig=`` (SAS), …
+CREDENTIAL_NAME = re.compile(
+    r"auth|key|token|secret|passw|pwd|cookie|credential|signature|session|(?<![a-z])sig(?![a-z])", re.I
+)
+# A query parameter (``?name=value`` / ``&name=value``); its value is masked if the name says credential.
+_QUERY_PARAM = re.compile(r"([?&][^\s=&#?\"'<>]{1,64}=)([^\s&#\"'<>]+)")
+# A key shown masked: a run of key characters with a mask in it (``sk-ab***wxyz``, ``3f9a...b4c6``,
+# ``AIza•••0iO``, ``****wxyz``). A match starts only where a run starts (never inside one, nor inside
+# a run of dots), so each run is read once: linear time, whatever repeats in the text. Group 1 is
+# the visible head, group 2 the visible tail (the last iteration's).
+_MASKED = re.compile(
+    r"(?<![A-Za-z0-9_\-*•…])(?<!\.\.)([A-Za-z0-9_\-]*)(?:(?:[*•…]+|\.{2,})([A-Za-z0-9_\-]*))+"
+)
+#: What a masked echo must show of a registered key (head and tail together) to be taken for it.
+_MASKED_MIN_VISIBLE = 4
 _secrets: set[str] = set()
 #: Dict keys whose values :func:`scrub_data` never keeps, whatever they hold.
 _SECRET_KEYS = frozenset(
@@ -76,19 +96,88 @@ def register_secret(secret: str | None) -> None:
         _secrets.add(secret)
 
 
+def register_url(url: str) -> None:
+    """Register the values of a URL's credential-named query parameters (``?api_key=…``,
+    ``&sig=…``), as written and decoded, so that no echo of them survives :func:`scrub`."""
+    query = urllib.parse.urlsplit(url).query
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if value and CREDENTIAL_NAME.search(urllib.parse.unquote_plus(name)):
+            register_secret(value)
+            register_secret(urllib.parse.unquote_plus(value))
+
+
+def _masked_echo(known: tuple[str, ...]) -> Callable[[re.Match[str]], str]:
+    """The replacement of a :data:`_MASKED` match: ``***`` if it shows a known key's head and tail
+    (at least :data:`_MASKED_MIN_VISIBLE` characters in all), or the key's first six characters
+    (what OpenAI shows) followed by anything; else the match as it was."""
+
+    def replace(match: re.Match[str]) -> str:
+        head, tail = match.group(1), match.group(2) or ""
+        for secret in known:
+            if len(head) >= 6 and secret.startswith(head[:6]):
+                return "***"
+            if (len(head) + len(tail) >= _MASKED_MIN_VISIBLE and len(head) + len(tail) < len(secret)
+                    and secret.startswith(head) and secret.endswith(tail)):
+                return "***"
+        return match.group(0)
+
+    return replace
+
+
+def _query_param(match: re.Match[str]) -> str:
+    name = match.group(1)
+    return f"{name}***" if CREDENTIAL_NAME.search(urllib.parse.unquote_plus(name)) else match.group(0)
+
+
 def scrub(text: object, secrets: Iterable[str] = ()) -> str:
     """Return ``text`` with API keys, key fragments, bearer tokens and the credentials in URLs
-    (``http://user:pw@host``) replaced by ``***``."""
+    (``http://user:pw@host``, ``?api_key=…``) replaced by ``***``.
+
+    Linear in the length of ``text`` (times the number of known keys): one pass per pattern, and
+    every pattern reads a run of key characters once.
+    """
     out = str(text)
-    for secret in (*_secrets, *secrets):
-        if secret:
+    known = tuple(secret for secret in (*_secrets, *secrets) if secret)
+    for secret in known:
+        if secret in out:
             out = out.replace(secret, "***")
-            # A masked echo keeps a key's first and last characters around asterisks.
-            if len(secret) >= 12:
-                out = re.sub(re.escape(secret[:6]) + r"[A-Za-z0-9_\-]*[*…]+[A-Za-z0-9_\-*.…]*", "***", out)
+    # A masked echo keeps some of a key's first and last characters around asterisks or dots.
+    masked = tuple(secret for secret in known if len(secret) >= 12)
+    if masked:
+        out = _MASKED.sub(_masked_echo(masked), out)
     out = _KEY_PATTERN.sub("sk-***", out)
     out = _USERINFO_PATTERN.sub("***@", out)
+    if "=" in out:
+        out = _QUERY_PARAM.sub(_query_param, out)
     return _BEARER_PATTERN.sub(r"\1***", out)
+
+
+class _ScrubbedRecords(logging.Filter):
+    """Scrubs a log record's message (and its traceback) before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the logging module's to report
+            return True
+        clean = scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+_SCRUBBED_RECORDS = _ScrubbedRecords()
+
+
+def scrub_logger(name: str) -> None:
+    """Scrub every record the logger ``name`` writes, as :func:`scrub` does: httpx's INFO line
+    (``HTTP Request: POST <url>``) and urllib3's show URLs whole, a key in their query string too."""
+    logger = logging.getLogger(name)
+    if _SCRUBBED_RECORDS not in logger.filters:
+        logger.addFilter(_SCRUBBED_RECORDS)
 
 
 def scrub_data(value: Any, secrets: Iterable[str] = ()) -> Any:

@@ -25,7 +25,7 @@ from typing import Any
 from ._genai import capture_content_default, names
 from ._otel_spans import ChatCall, SpanWriter, tool_error, trace_spans
 from .callbacks import StreamingCallback
-from .errors import MissingDependencyError, UsageError, describe
+from .errors import MissingDependencyError, UsageError, describe, register_url, scrub_logger
 from .trace import PathLike, Trace, load
 
 __all__ = [
@@ -93,6 +93,9 @@ def export_trace(
 
     if not endpoint.startswith(("http://", "https://")):
         raise UsageError(f"the OTLP endpoint must be an http(s) URL, got {endpoint!r}")
+    register_url(endpoint)  # a collector key in its query (``?api_key=…``) is scrubbed wherever shown
+    for logger in _URL_LOGGERS:
+        scrub_logger(logger)
     exporter = _CheckedExporter(
         OTLPSpanExporter(endpoint=endpoint, headers=headers, timeout=timeout), SpanExportResult.SUCCESS
     )
@@ -106,6 +109,11 @@ def export_trace(
     if exporter.failed:
         raise UsageError(f"the OTLP endpoint {endpoint} did not accept the spans (see the log for why)")
     return spans
+
+
+#: Loggers that write the endpoint's URL whole (urllib3's request lines, the exporter's failures).
+_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.poolmanager", "urllib3.util.retry",
+                "opentelemetry.exporter.otlp.proto.http.trace_exporter", "opentelemetry.sdk.trace.export")
 
 
 class _CheckedExporter:

@@ -19,7 +19,6 @@ import asyncio
 import base64
 import functools
 import os
-import re
 import threading
 import time
 import urllib.parse
@@ -37,6 +36,7 @@ from .._decoders import SurrogatePairs
 from .._inline import Wire, current_wire, serving
 from .._json_depth import loads
 from ..errors import (
+    CREDENTIAL_NAME,
     APIConnectionError,
     APITimeoutError,
     IncompleteStreamError,
@@ -46,7 +46,9 @@ from ..errors import (
     ProviderError,
     UsageError,
     register_secret,
+    register_url,
     scrub,
+    scrub_logger,
     status_error,
 )
 from ..events import StreamEvent
@@ -64,6 +66,7 @@ __all__ = [
     "error_message",
     "register_credentials",
     "split_userinfo",
+    "split_query",
 ]
 
 #: Seconds to connect and to wait for each next piece of the body (the openai SDK waits 600).
@@ -83,18 +86,34 @@ def _httpx() -> Any:
     return httpx
 
 
-#: Header names whose values are credentials: ``Authorization``, ``api-key`` (Azure),
-#: ``X-Api-Key``, ``x-goog-api-key``, ``Ocp-Apim-Subscription-Key``, ``Cookie``, ``*-Token``, …
-_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|passw|cookie|credential|signature|session", re.I)
-
-
-def register_credentials(headers: dict[str, str]) -> None:
+def register_credentials(headers: dict[str, str] | dict[str, bytes]) -> None:
     """Register every credential a request will carry, so no echo of it survives :func:`scrub`:
-    the value of each credential-bearing header (of ``Scheme token`` values, the token)."""
+    the value of each credential-bearing header (:data:`~rlm_toolkit.errors.CREDENTIAL_NAME`;
+    of ``Scheme token`` values, the token), given as ``str`` or as ``bytes`` (httpx takes both)."""
     for name, value in headers.items():
-        if isinstance(value, str) and _CREDENTIAL_HEADER.search(str(name)):
-            scheme, _, token = value.strip().partition(" ")
-            register_secret(token.strip() if token and scheme.isalpha() else value.strip())
+        name = name.decode("latin-1") if isinstance(name, bytes) else str(name)
+        if not CREDENTIAL_NAME.search(name):
+            continue
+        texts = {value.decode("latin-1"), value.decode("utf-8", "replace")} if isinstance(value, bytes) \
+            else {value} if isinstance(value, str) else set()
+        for text in texts:
+            scheme, _, token = text.strip().partition(" ")
+            register_secret(token.strip() if token and scheme.isalpha() else text.strip())
+
+
+def split_query(url: str) -> tuple[str, list[tuple[str, str]]]:
+    """``http://host/v1?api-version=1&api_key=K`` → (``http://host/v1``, its parameters), the
+    credential values registered (:func:`~rlm_toolkit.errors.register_url`).
+
+    httpx would glue a path onto a base URL's query (``/v1?api_key=K/chat/completions``), so the
+    parameters go to the client as ``params``, which it adds to every request it builds.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if not parts.query:
+        return url, []
+    register_url(url)
+    params = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    return urllib.parse.urlunsplit(parts._replace(query="", fragment="")), params
 
 
 def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -122,7 +141,9 @@ class HTTPClients:
     watched ``httpx.Client`` for sync callers (:meth:`sync`; threads may share it).
 
     Every credential in ``headers`` or in ``base_url`` is registered for scrubbing here, the one
-    place every HTTP provider builds its clients through, and ``base_url`` keeps no password.
+    place every HTTP provider builds its clients through; ``base_url`` keeps no password, and its
+    query goes to the clients as ``params``. ``shown_url`` is the URL to show (credentials masked).
+    A redirect to another origin carries no credential header (:class:`_CredentialGuard`).
 
     Each client holds at most :attr:`max_streams` connections, and a stream holds one until it is
     closed or read to its end. :meth:`streaming` counts the open streams of each client: one more
@@ -136,10 +157,16 @@ class HTTPClients:
     max_idle = 20
 
     def __init__(self, *, base_url: str, headers: dict[str, str], timeout: float) -> None:
-        self.base_url, self._userinfo = split_userinfo(base_url.rstrip("/"))
+        url, self._userinfo = split_userinfo(base_url.strip())
+        url, self._params = split_query(url)
+        self.base_url = url.rstrip("/")
+        query = urllib.parse.urlsplit(base_url.strip()).query
+        self.shown_url = scrub(f"{self.base_url}?{query}" if query else self.base_url)
         register_credentials(headers)
         self.headers = headers
         self.timeout = timeout
+        self._guard = _CredentialGuard(self.base_url)
+        scrub_logger("httpx")  # its INFO line shows each request's URL, query string and all
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._sync: dict[str, Any] = {}  # "client": the sync client (a dict: the finalizer shares it)
         self._lock = threading.Lock()
@@ -164,9 +191,10 @@ class HTTPClients:
             self._clients, self._sync, self._pid = weakref.WeakKeyDictionary(), {}, os.getpid()
         return self._clients
 
-    def _options(self, httpx: Any) -> dict[str, Any]:
+    def _options(self, httpx: Any, *, sync: bool) -> dict[str, Any]:
         return {
             "base_url": self.base_url,
+            "params": self._params or None,
             "headers": self.headers,
             "auth": httpx.BasicAuth(*self._userinfo) if self._userinfo else None,
             "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
@@ -176,6 +204,7 @@ class HTTPClients:
             "trust_env": True,
             "mounts": dict.fromkeys(_LOOPBACK_PATTERNS),
             "limits": httpx.Limits(max_connections=self.max_streams, max_keepalive_connections=self.max_idle),
+            "event_hooks": {"request": [self._guard.check if sync else self._guard.acheck]},
         }
 
     @contextmanager
@@ -205,7 +234,7 @@ class HTTPClients:
         if client is None or client.is_closed:
             for old in [old for old in self._clients if old.is_closed()]:
                 del self._clients[old]  # it holds its loop: the weak key alone would never let go
-            client = self._clients[loop] = _httpx().AsyncClient(**self._options(_httpx()))
+            client = self._clients[loop] = _httpx().AsyncClient(**self._options(_httpx(), sync=False))
         return client
 
     def sync(self) -> Any:
@@ -214,7 +243,7 @@ class HTTPClients:
             self._mine()
             client = self._sync.get("client")
             if client is None or client.is_closed:
-                client = self._sync["client"] = _watch(_httpx().Client(**self._options(_httpx())))
+                client = self._sync["client"] = _watch(_httpx().Client(**self._options(_httpx(), sync=True)))
             return client
 
     async def aclose(self) -> None:
@@ -248,6 +277,37 @@ class HTTPClients:
                     loop.call_soon_threadsafe(lambda c=client, lp=loop: lp.create_task(c.aclose()))
                 except RuntimeError:  # closed in the meantime
                     pass
+
+
+class _CredentialGuard:
+    """The request hook of every client: a request to an origin other than ``base_url``'s (where
+    a redirect leads) goes without any credential header. httpx itself drops only
+    ``Authorization``; ``api-key``, ``x-api-key`` and custom ``*-Token`` headers would follow.
+    Like httpx, an upgrade from ``http`` to ``https`` on the same host keeps them."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    @functools.cached_property
+    def origin(self) -> tuple[str, str, int | None]:
+        return self._origin(_httpx().URL(self.base_url))
+
+    @staticmethod
+    def _origin(url: Any) -> tuple[str, str, int | None]:
+        return url.scheme, url.host, url.port or {"http": 80, "https": 443}.get(url.scheme)
+
+    def trusted(self, url: Any) -> bool:
+        origin = self._origin(url)
+        scheme, host, port = self.origin
+        return origin == self.origin or (origin == ("https", host, 443) and (scheme, port) == ("http", 80))
+
+    def check(self, request: Any) -> None:
+        if not self.trusted(request.url):
+            for name in [name for name in request.headers if CREDENTIAL_NAME.search(name)]:
+                del request.headers[name]
+
+    async def acheck(self, request: Any) -> None:
+        self.check(request)
 
 
 def _release(clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any], sync: dict[str, Any],
@@ -743,7 +803,7 @@ class HTTPProvider(Provider):
     ) -> None:
         super().__init__(model)
         self._clients = HTTPClients(base_url=base_url, headers=headers, timeout=timeout)
-        self.base_url = self._clients.base_url  # without a password it may have carried
+        self.base_url = self._clients.shown_url  # without a password, its query's keys masked
 
     @classmethod
     def find_key(

@@ -78,6 +78,18 @@ def test_rlm_export_sends_to_an_otlp_endpoint_and_writes_json(shell, tmp_path, o
     [back] = read_otlp_json(tmp_path / "out.json")
     assert back.text == "The sum is 3."
     assert json.loads((tmp_path / "out.json").read_text())["resourceSpans"]
+
+
+def test_rlm_export_never_shows_a_key_in_the_endpoint_query(shell, tmp_path, otlp_receiver, capsys):
+    native_run(tmp_path / "run.jsonl")
+    key = "collector-key-0123456789abcdef"
+    shell.run_line_magic("rlm", f"export {tmp_path / 'run.jsonl'} --otlp {otlp_receiver.url}?api_key={key}")
+    out = capsys.readouterr().out
+    assert "Sent 4 spans" in out and "/v1/traces?api_key=***" in out and key not in out
+    otlp_receiver.status = 400
+    with pytest.raises(UsageError) as caught:
+        shell.run_line_magic("rlm", f"export {tmp_path / 'run.jsonl'} --otlp {otlp_receiver.url}?token={key}")
+    assert "?token=***" in str(caught.value) and key not in str(caught.value)
     for line, message in (
         ("export", "usage"),
         (f"export {tmp_path / 'run.jsonl'}", "usage"),
