@@ -210,7 +210,11 @@ def _scrub_data(value: Any, secrets: tuple[str, ...], levels: int) -> Any:
 def describe(error: BaseException) -> str:
     """``Type: message`` for any error, scrubbed (just ``Type`` when the message is empty): the
     one text a user, a trace, a page or a model is shown of it."""
-    message = scrub(getattr(error, "message", None) or str(error)).strip()
+    try:  # a tool's error whose __str__ raises (even SystemExit) is still described, not re-raised
+        text = str(getattr(error, "message", None) or error)
+    except BaseException as failure:
+        text = f"(str() of it raised {type(failure).__name__})"
+    message = scrub(text).strip()
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 

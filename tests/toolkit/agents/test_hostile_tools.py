@@ -203,3 +203,29 @@ def test_a_str_subclass_result_is_shown_as_its_plain_text_in_both_modes():
     events = bounded(lambda: list(text.stream("go")))
     assert next(e for e in events if e.type == "observation").content == "plain words"
     assert events[-1].content == "Done."
+
+
+class _Unspeakable(Exception):
+    """An error whose own text cannot be had: ``str()`` of it raises."""
+
+    def __init__(self, exc: type[BaseException]):
+        super().__init__()
+        self.exc = exc
+
+    def __str__(self):
+        raise self.exc("no words")
+
+
+@pytest.mark.parametrize("exc", [SystemExit, KeyboardInterrupt, RuntimeError])
+def test_a_tool_error_whose_str_raises_is_an_error_observation_and_the_run_goes_on(exc):
+    def fails() -> str:
+        """Raises an error that cannot be described."""
+        raise _Unspeakable(exc)
+
+    agent = agent_for(one_call("fails"), "Recovered.", tools=[fails])
+    events = bounded(lambda: list(agent.stream("go")))
+    observation = next(e for e in events if e.type == "observation")
+    assert observation.is_error and "_Unspeakable" in observation.content
+    assert f"str() of it raised {exc.__name__}" in observation.content
+    assert events[-1].type == "final" and events[-1].content == "Recovered."
+    bridge_still_works()
