@@ -123,6 +123,8 @@ class Image:
             return cls.from_bytes(bytes(obj))
         if isinstance(obj, (str, os.PathLike)):
             return cls.from_path(obj)
+        if isinstance(obj, io.BytesIO):  # a buffer a figure was just saved to stands at its end
+            return cls.from_buffer(obj)
         if callable(getattr(obj, "read", None)):
             return cls.from_file(obj)
         figure = obj if callable(getattr(obj, "savefig", None)) else getattr(obj, "figure", None)
@@ -149,8 +151,9 @@ class Image:
 
     @classmethod
     def from_file(cls, file: Any) -> Image:
-        """The image in a binary file object (``open("cat.png", "rb")``, ``io.BytesIO``), read from
-        where it stands; at most :data:`MAX_IMAGE_BYTES` + 1 bytes are read."""
+        """The image in a binary file object (``open("cat.png", "rb")``), read from where it stands;
+        at most :data:`MAX_IMAGE_BYTES` + 1 bytes are read. (:meth:`of` takes an ``io.BytesIO``
+        whole, wherever it stands: after ``fig.savefig(buffer)`` it stands at its end.)"""
         data = file.read(MAX_IMAGE_BYTES + 1)
         if not isinstance(data, (bytes, bytearray)):
             raise UsageError(f"a {type(file).__name__} gave {type(data).__name__}, not bytes: open an image "

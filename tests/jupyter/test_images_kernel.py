@@ -86,7 +86,6 @@ def test_image_options_attach_variables_before_the_text(kernel, openai_server, t
     ("%%rlm -m vision --image nope\nhi", "--image nope: no variable named 'nope' in the notebook"),
     ("%%rlm -m vision --image ax.nope\nhi", "--image ax.nope: Axes has no attribute 'nope'"),
     ("%%rlm -m vision --image vision\nhi", "--image vision: a RLM is not an image"),
-    ("%%rlm -m vision --image buffer\nhi", "--image buffer: a BytesIO is not an image"),
     ("%%rlm -m vision\nWhat about {nope}?", "{nope}: no variable named 'nope'"),
     ("%%rlm -m vision --agent\nUse {fig}.", "--agent takes a text task; images go with a plain %%rlm prompt"),
 ])

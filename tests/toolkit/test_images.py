@@ -110,6 +110,11 @@ def test_sources_and_formats_are_read_from_the_bytes(tmp_path, fig):
         for source in (data, bytearray(data), path, str(path)):
             img = Image.of(source)
             assert (img.media_type, img.dimensions, img.data) == (media_type, (37, 19), data)
+        with open(path, "rb") as file:
+            assert Image.of(file).data == data  # a file object, read from where it stands
+        buffer = io.BytesIO()
+        buffer.write(data)  # as fig.savefig(buffer) leaves it: at its end
+        assert Image.of(buffer).data == data  # a BytesIO is taken whole
     axes = fig.axes[0]
     assert Image.of(axes).data == Image.of(fig).data  # an Axes stands for its figure
     cmyk = Image.of(PIL.new("CMYK", (5, 6)))  # PNG cannot hold CMYK: converted

@@ -235,7 +235,7 @@ def test_the_trace_writer_holds_back_key_tails_in_linear_time(tmp_path, unit):
 
     def cpu(size):
         text = unit * (size // len(unit)) + "!"
-        recorder = TraceRecorder(tmp_path / f"run-{size}.jsonl", kind="stream")
+        recorder = TraceRecorder(tmp_path / f"run-{size}.jsonl", kind="stream", overwrite=True)
         started = time.thread_time()
         for i in range(0, len(text), 64):
             recorder.event(text[i : i + 64], t=i / 1e6)
