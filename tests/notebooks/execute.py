@@ -6,8 +6,9 @@
     .venv/bin/python -m tests.notebooks.execute quickstart 06   # names or prefixes
 
 Each notebook runs top to bottom in a fresh kernel of this virtualenv, in ``notebooks/``, with
-no API keys in its environment (the same conditions as nbval and Binder). Widget state is
-stored in the notebook's metadata so GitHub and nbconvert can render the widgets' final state.
+no API keys in its environment (the same conditions as nbval and Binder). Widget state is not
+saved: a finished answer or timeline replaces its live widget with static HTML, which GitHub and
+nbviewer render, and the state would only add each widget's module code to the file.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def execute(path: Path, *, timeout: int = 600) -> float:
     nb = nbformat.read(path, as_version=4)
     started = time.perf_counter()
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
-                            store_widget_state=True, record_timing=False)
+                            store_widget_state=False, record_timing=False)
     client.execute()
+    nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":

@@ -13,7 +13,8 @@ from tests.notebooks.execute import notebooks
 
 NOTEBOOKS = notebooks()
 EXPECTED = ["quickstart", "01_streaming_basics", "02_async_streaming", "03_callbacks", "04_rlm_magic_tour",
-            "05_agents_and_timeline", "06_streaming_to_the_web", "07_providers_and_local_models"]
+            "05_agents_and_timeline", "06_streaming_to_the_web", "07_providers_and_local_models",
+            "08_reasoning_cost_and_budgets", "09_agents_in_practice", "10_images_in_prompts"]
 _KEY_LIKE = re.compile(r"\b(sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9._\-]{12,})")
 _MACHINE_PATHS = re.compile(r"(/work/|/root/|/home/\w+/|/tmp/|site-packages)")
 
@@ -54,6 +55,13 @@ def test_notebook_is_complete_and_publishable(path: Path):
             assert not _MACHINE_PATHS.search(text), f"a path of this machine was saved: {text[:120]!r}"
             # A live widget left in a saved output shows "model not found" once the kernel is gone.
             assert "application/vnd.jupyter.widget-view+json" not in output.get("data", {})
+
+    # A lesson: exercises a learner can check, a page that goes deeper, public API only, and no notes
+    # meant for maintainers (nbval, CI) in the learners' text — cell tags carry those.
+    assert any("exercise-check" in c.metadata.get("tags", []) for c in code), "at least one checked exercise"
+    assert re.search(r"(?m)^#+ Further reading", markdown) and "](../docs/" in markdown, "a link to docs/"
+    assert not re.search(r"\b(nbval|NBVAL|in CI)\b", markdown), "maintainer notes belong in tags/metadata"
+    assert not any(re.search(r"\brlm_toolkit\._", c.source) for c in code), "lessons use the public API"
 
     widgets = nb.metadata.get("widgets")
     if widgets is not None:  # GitHub refuses to render a notebook whose widget metadata lacks "state"
