@@ -7,11 +7,23 @@ STAMP  := $(VENV)/.rlm-installed
 
 .PHONY: lab test test-fast install browser bench clean
 
+# llama-cpp-python compiles from source. pip's own build targets the building CPU (-march=native):
+# on a CPU that advertises AMX but whose kernel does not grant it, that build crashes (SIGSEGV in
+# ggml's AMX matmul), and a cached wheel moved to an older CPU dies of an illegal instruction. So it
+# is built once for portable x86-64 (AVX2/FMA, chosen at run time by ggml's dispatch where it can)
+# into a wheelhouse keyed by its flags, outside pip's cache (which keys wheels by version alone and
+# would hand back a native build), and installed from there. ~10 min on 2 cores, once per machine.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+LLAMA_SPEC       := llama-cpp-python>=0.3.7
+WHEELS           ?= $(HOME)/.cache/rlm/wheels/$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	# llama-cpp-python compiles from source the first time (~10 min on 2 cores); pip caches the wheel.
-	$(PY) -m pip install -e '.[dev]'
+	mkdir -p $(WHEELS)
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(PY) -m pip wheel --no-deps --no-cache-dir --prefer-binary \
+	  --find-links $(WHEELS) -w $(WHEELS) '$(LLAMA_SPEC)'
+	$(PY) -m pip install --find-links $(WHEELS) --only-binary llama-cpp-python -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,7 +47,7 @@ lab: install
 # rules are in pyproject.toml) runs first: a red lint fails the suite as a red test does.
 test: install browser
 	$(PY) -m ruff check .
-	$(PY) -m pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
+	RLM_WHEELS=$(WHEELS) $(PY) -m pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m ruff check .

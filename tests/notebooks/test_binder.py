@@ -5,8 +5,10 @@ in), ``pip install -r binder/requirements.txt`` run from the copy's root, then `
 then every teaching notebook executed by nbconvert in that environment, with no key and no
 network but loopback (the lessons' extras — web, cost, otel, llama-cpp-python's server — must all
 come from ``binder/requirements.txt``).
-repo2docker passes ``--no-cache-dir``; here pip's cache is used so llama-cpp-python, compiled
-once by ``make install``, does not compile again. Needs PyPI (or pip's cache).
+repo2docker passes ``--no-cache-dir`` and compiles llama-cpp-python on Binder's own machine; here
+the portable wheel that ``make install`` built once (its wheelhouse is ``$RLM_WHEELS``, set by
+``make test``) is used, so it does not compile again, and a native build from pip's cache (which
+may not run on this CPU: see the Makefile) is never taken. Needs PyPI.
 """
 
 from __future__ import annotations
@@ -74,7 +76,9 @@ def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
                JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"), JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),
                IPYTHONDIR=str(tmp_path / "ipython"), MPLCONFIGDIR=str(tmp_path / "matplotlib"))
 
-    _run([str(bindir / "python"), "-m", "pip", "install", "-q", "-r", "binder/requirements.txt"],
+    wheels = os.environ.get("RLM_WHEELS")
+    portable = ["--find-links", wheels, "--only-binary", "llama-cpp-python"] if wheels else []
+    _run([str(bindir / "python"), "-m", "pip", "install", "-q", *portable, "-r", "binder/requirements.txt"],
          cwd=repo, env=env, timeout=INSTALL_TIMEOUT)
     build_log = _run(["bash", "binder/postBuild"], cwd=repo, env=env, timeout=300)
     assert "embedded model ready" in build_log
