@@ -202,7 +202,7 @@ class ReActAgent:
         """The run's callbacks, plus a trace recorder when ``record`` names a file."""
         if record is None:
             return callbacks
-        from ..trace import AgentRecorder
+        from ..trace.recorders import AgentRecorder
 
         recorder = AgentRecorder(
             record, self.rlm.model_id, history=lambda: state.history, started=state.started

@@ -13,7 +13,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
-from ._json_depth import loads
+from .._json_depth import loads
 
 __all__ = ["names", "split_model", "to_genai_messages", "from_genai_messages", "capture_content_default"]
 

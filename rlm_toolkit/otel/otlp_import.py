@@ -34,12 +34,13 @@ import re
 from bisect import bisect_right
 from typing import Any
 
-from . import _files
-from ._genai import from_genai_messages, names
-from ._json_depth import CUT_DEPTH, TOO_DEEP, TooDeepError, loads
-from .errors import UsageError
-from .events import AgentEvent, Finish, TextDelta, ToolCallDelta, Usage
-from .trace import VERSION, PathLike, Trace
+from .._files import MAX_OTLP_BYTES, read_bytes
+from .._json_depth import CUT_DEPTH, TOO_DEEP, TooDeepError, loads
+from ..errors import UsageError
+from ..events import AgentEvent, Finish, TextDelta, ToolCallDelta, Usage
+from ..trace.format import VERSION, PathLike
+from ..trace.reader import Trace
+from .genai import from_genai_messages, names
 
 __all__ = ["read_otlp_json", "missing"]
 
@@ -305,7 +306,7 @@ def _agents(spans: list[_Span]) -> dict[str, _Span | None]:
 
 def _read(path: PathLike) -> str:
     """The text of an OTLP/JSON file: a regular file of at most MAX_OTLP_BYTES (rlm_toolkit._files)."""
-    data = _files.read_bytes(path, _files.MAX_OTLP_BYTES, "an OTLP/JSON file", "MAX_OTLP_BYTES")
+    data = read_bytes(path, MAX_OTLP_BYTES, "an OTLP/JSON file", "MAX_OTLP_BYTES")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

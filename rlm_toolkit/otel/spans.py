@@ -1,7 +1,7 @@
 """Building GenAI spans, once, for both paths: a recorded trace and a live run (a callback).
 
 :class:`SpanWriter` owns every attribute and span name; :func:`trace_spans` feeds it a recorded
-trace, :class:`rlm_toolkit.otel.OTelCallback` feeds it the hooks of a run as it happens. Spans
+trace, :class:`~rlm_toolkit.otel.callback.OTelCallback` feeds it the hooks of a run as it happens. Spans
 are created with explicit start and end times, so a chat span is written when its step is
 complete (its thoughts and tool calls known) and still carries the model call's real start.
 """
@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._genai import capture_content_default, names, split_model, to_genai_messages
-from ._replay import Trace
-from ._trace_writer import env_secrets
-from .errors import scrub
-from .events import AgentEvent, Finish, TextDelta, ToolCallDelta, Usage
+from .._version import __version__
+from ..errors import scrub
+from ..events import AgentEvent, Finish, TextDelta, ToolCallDelta, Usage
+from ..trace.reader import Trace
+from ..trace.writer import env_secrets
+from .genai import capture_content_default, names, split_model, to_genai_messages
 
 __all__ = ["SpanWriter", "ChatCall", "trace_spans", "tool_error"]
 
@@ -50,8 +51,6 @@ class SpanWriter:
     def __init__(
         self, tracer_provider: Any, *, capture_content: bool | None = None, agent_name: str | None = None
     ) -> None:
-        from . import __version__
-
         self.tracer = tracer_provider.get_tracer("rlm_toolkit", __version__)
         self.capture = capture_content_default() if capture_content is None else capture_content
         self.agent_name = agent_name or "ReActAgent"

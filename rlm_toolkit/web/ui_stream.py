@@ -36,8 +36,9 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, Union
 
-from ._json_depth import loads
-from .errors import ClientRequestError, describe, scrub
+from .._json_depth import loads
+from ..errors import ClientRequestError, describe, scrub
+from .sse import event_stream_response
 
 __all__ = [
     "UI_MESSAGE_STREAM_HEADERS",
@@ -317,8 +318,6 @@ async def ui_message_stream(
 
 def ui_message_response(source: AsyncIterable[Any], *, status_code: int = 200, **kwargs: Any) -> Any:
     """A Starlette/FastAPI ``StreamingResponse`` of :func:`ui_message_stream` with the v1 header."""
-    from .web import event_stream_response
-
     return event_stream_response(ui_message_stream(source, **kwargs), UI_MESSAGE_STREAM_HEADERS, status_code)
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
-from rlm_toolkit.agents.events import AgentEvent
+from rlm_toolkit.events import AgentEvent
 from rlm_toolkit.errors import ProviderError, UsageError, register_secret
 from rlm_toolkit.events import Finish, TextDelta, Usage
 from rlm_toolkit.trace import VERSION, TraceRecorder, load, record, replay

@@ -25,9 +25,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
-from ._json_depth import cut_deep
-from .errors import scrub
-from .trace import PathLike, Trace, load
+from .._json_depth import cut_deep
+from ..errors import scrub
+from .format import PathLike
+from .reader import Trace, load
 
 __all__ = ["diff", "TraceDiff", "StepDiff", "word_diff"]
 
