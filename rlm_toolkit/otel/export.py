@@ -93,7 +93,7 @@ def export_trace(
         OTLPSpanExporter(endpoint=endpoint, headers=headers, timeout=timeout), SpanExportResult.SUCCESS
     )
     provider = sdk.TracerProvider(resource=_resource())
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))  # type: ignore[arg-type]  # a duck-typed exporter
     try:
         spans = trace_spans(trace, provider, capture_content=capture_content, agent_name=agent_name)
         provider.force_flush()
@@ -153,7 +153,7 @@ def to_otlp_json(
 
 def otlp_json_from_spans(spans: Any) -> dict[str, Any]:
     """Finished SDK spans → OTLP/JSON, through the exporter's own protobuf encoder."""
-    from google.protobuf.json_format import MessageToDict
+    from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]  # no stubs shipped
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
     data = MessageToDict(encode_spans(list(spans)), use_integers_for_enums=True)  # OTLP/JSON: enums as ints

@@ -502,14 +502,15 @@ def _agent_trace(agent: _Span, spans: list[_Span]) -> Trace:
             if text:
                 out.add(first, AgentEvent(type="token", content=text, step=number))
         planned = {p.get("id"): p for p in parts or () if p.get("type") == "tool_call"}
+        said = chat.end if chat is not None else agent.start  # text and planned calls come from a chat
         if tools or planned:
             if text.strip():
-                out.add(chat.end, AgentEvent(type="thought", content=text, step=number, streamed=True))
+                out.add(said, AgentEvent(type="thought", content=text, step=number, streamed=True))
             for tool in tools:
                 _tool_events(out, tool, planned.pop(tool.get(n.GEN_AI_TOOL_CALL_ID), None), number)
             for call in planned.values():  # asked for but never run (no span): the action alone
                 out.add(
-                    chat.end,
+                    said,
                     AgentEvent(
                         type="action",
                         tool_name=call.get("name"),
@@ -611,7 +612,6 @@ def _tool_events(out: _Builder, tool: _Span, planned: dict[str, Any] | None, ste
         if result is not None
         else (tool.status if tool.failed and tool.status else missing(n.GEN_AI_TOOL_CALL_RESULT))
     )
-    common = {"tool_name": name, "call_id": call_id, "step": step}
     out.add(
         tool.end,
         AgentEvent(
@@ -620,8 +620,11 @@ def _tool_events(out: _Builder, tool: _Span, planned: dict[str, Any] | None, ste
             duration=tool.end - tool.start,
             is_error=tool.failed,
             input=shown,
-            **common,
+            tool_name=name,
+            call_id=call_id,
+            step=step,
         ),
     )
     if tool.failed:
-        out.add(tool.end, AgentEvent(type="error", content=content, is_error=True, **common))
+        out.add(tool.end, AgentEvent(type="error", content=content, is_error=True, tool_name=name,
+                                     call_id=call_id, step=step))

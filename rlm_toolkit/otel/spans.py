@@ -150,6 +150,7 @@ class SpanWriter:
         params, response = call.params or {}, call.response or {}
         usage = response.get("usage") or {}
         finish = response.get("finish_reason")
+        finish_word = _FINISH.get(finish, finish) if finish else None
         stop = params.get("stop")
         attributes = {
             n.GEN_AI_OPERATION_NAME: "chat",
@@ -161,7 +162,7 @@ class SpanWriter:
             n.GEN_AI_REQUEST_SEED: params.get("seed"),
             n.GEN_AI_REQUEST_STOP_SEQUENCES: [stop] if isinstance(stop, str) else stop,
             n.GEN_AI_RESPONSE_MODEL: model if response else None,
-            n.GEN_AI_RESPONSE_FINISH_REASONS: [_FINISH.get(finish, finish)] if finish else None,
+            n.GEN_AI_RESPONSE_FINISH_REASONS: [finish_word] if finish else None,
             n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: response.get("ttft_s"),
             n.GEN_AI_USAGE_INPUT_TOKENS: usage.get("prompt_tokens"),
             n.GEN_AI_USAGE_OUTPUT_TOKENS: usage.get("completion_tokens"),
@@ -174,7 +175,7 @@ class SpanWriter:
             parts += [{"type": "tool_call", **c} for c in call.tool_calls]
             attributes[n.GEN_AI_INPUT_MESSAGES] = to_genai_messages(call.messages) or None
             attributes[n.GEN_AI_OUTPUT_MESSAGES] = [
-                {"role": "assistant", "parts": parts, "finish_reason": _FINISH.get(finish, finish) or "error"}
+                {"role": "assistant", "parts": parts, "finish_reason": finish_word or "error"}
             ]
         span = self._start(f"chat {model or 'unknown'}", call.start, parent, "CLIENT", attributes)
         error = call.error or response.get("error")
@@ -256,7 +257,8 @@ def trace_spans(
     agent = writer.agent_start(t0, trace.model)
     by_step: dict[int, list[tuple[float, AgentEvent]]] = {}
     for t, event in zip(trace.times, trace.events):
-        by_step.setdefault(event.step, []).append((t0 + t, event))  # type: ignore[union-attr]
+        if isinstance(event, AgentEvent):  # what an agent trace holds (the reader checked each line)
+            by_step.setdefault(event.step, []).append((t0 + t, event))
     prompt = completion = 0
     error: str | None = None
     final: str | None = None

@@ -14,7 +14,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from .._files import MAX_LINE_BYTES, MB, lines
 from .._json_depth import TooDeepError, loads
@@ -27,12 +27,12 @@ __all__ = ["Trace", "load", "is_number"]
 _MAX_PROBLEMS = 20  # problems listed one by one; the rest are counted
 
 
-def is_number(v: Any) -> bool:
+def is_number(v: Any) -> TypeGuard[float]:
     """A finite int or float (not a bool): what every time, count and price of a trace must be."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _whole(v: Any) -> bool:
+def _whole(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -75,7 +75,7 @@ _AGENT_FIELDS: dict[str, Callable[[Any], bool]] = {
     "duration": _optional(is_number), "is_error": lambda v: isinstance(v, bool),
     "streamed": lambda v: isinstance(v, bool), "stop_reason": _optional(_str),
 }
-_REQUIRED = {"text": ("text",), "tool_call": ("index",), "finish": ("reason",)}
+_REQUIRED: dict[str, tuple[str, ...]] = {"text": ("text",), "tool_call": ("index",), "finish": ("reason",)}
 _STATES = ("done", "stopped", "error")
 
 
@@ -107,9 +107,9 @@ def _event(obj: dict[str, Any], kind: str) -> tuple[float, Event]:
             raise _Bad(f"unknown agent event type {_shown(etype)} (known: {', '.join(EVENT_TYPES)})")
         _check_fields(data, _AGENT_FIELDS, f"{etype} event")
         return float(t), AgentEvent.from_dict(data)
-    fields = _STREAM_FIELDS.get(etype) if isinstance(etype, str) else None
-    if fields is None:
+    if not isinstance(etype, str) or etype not in _STREAM_FIELDS:
         raise _Bad(f"unknown stream event type {_shown(etype)} (known: {', '.join(_STREAM_FIELDS)})")
+    fields = _STREAM_FIELDS[etype]
     missing = [name for name in _REQUIRED.get(etype, ()) if name not in data]
     if missing:
         raise _Bad(f"{etype} event without {missing[0]!r}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -47,7 +47,7 @@ def sse_event(data: str, event: str | None = None, id: str | None = None, retry:
     return "".join(head) + body + "\n"
 
 
-async def outcomes(chunks: AsyncIterable[Any]) -> AsyncIterator[tuple[str, Any]]:
+async def outcomes(chunks: AsyncIterable[Any]) -> AsyncGenerator[tuple[str, Any], None]:
     """What every web framing sends, in order: ``("text", chunk)`` per chunk (``("reasoning", text)``
     per reasoning event of an event stream), then ``("done", provenance)`` or
     ``("error", "ErrorType: scrubbed message")``. Closing it closes ``chunks`` (and the model's

@@ -279,8 +279,12 @@ def _frame(chunk: dict[str, Any]) -> str:
 def _stopped(stop: Stop) -> bool:
     if stop is None:
         return False
-    is_set = getattr(stop, "is_set", None)  # threading.Event or asyncio.Event
-    return bool(is_set() if is_set is not None else stop())
+    is_set = getattr(stop, "is_set", None)  # threading.Event, asyncio.Event, any event with is_set()
+    if is_set is not None:
+        return bool(is_set())
+    if not callable(stop):
+        raise TypeError(f"stop= takes an event or a callable, not {type(stop).__name__}")
+    return bool(stop())
 
 
 async def ui_message_stream(
