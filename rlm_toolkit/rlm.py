@@ -192,7 +192,7 @@ class RLM:
 
         The system prompt (``system=``, the operator's) goes first, always: a system message in a
         list of messages follows it, never replaces it (one that repeats it is not sent twice)."""
-        budget = Budget.of(*(params.pop(k, None) for k in BUDGET_PARAMS), provider=self.provider)
+        budget = Budget.of(**{k: params.pop(k, None) for k in BUDGET_PARAMS}, provider=self.provider)
         unknown = set(params) - set(PARAMS) - {"tools", "tool_choice"}
         if unknown:
             known = ", ".join(PARAMS)

@@ -124,7 +124,7 @@ def _cost(v: Any) -> bool:
 
 
 #: What a step's or a footer's ``response`` may hold (rlm_toolkit.Response.to_dict(), an agent's
-#: provenance): the fields the diff (compare), the OTel export and the footers read, so each reader trusts them.
+#: provenance): the fields the diff, the OTel export and the footers read, so each reader can trust them.
 _RESPONSE_FIELDS: dict[str, Callable[[Any], bool]] = {
     "usage": _optional(lambda v: isinstance(v, dict)), "elapsed_s": _optional(is_number),
     "ttft_s": _optional(is_number), "cost": _optional(_cost), "cost_usd": _optional(is_number),
