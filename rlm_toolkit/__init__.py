@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from ._version import __version__
 from .callbacks import AsyncStreamingCallback, CallbackWarning, StreamingCallback
 from .errors import (
     APIConnectionError,
@@ -34,8 +35,6 @@ from .providers import Provider, Request
 from .providers.scripted import ScriptedProvider, ScriptedTurn
 from .response import Response
 from .rlm import RLM, AsyncTextStream, TextStream
-
-__version__ = "0.1.0"
 
 __all__ = [
     "RLM",

@@ -230,7 +230,7 @@ class SurrogatePairs:
                     continue
             elif event.type == "usage":
                 continue
-            if not all(mend_surrogates(text) is text for text in _strings(event)):
+            if not all(_mend(text) is text for text in _strings(event)):
                 break
         else:
             if not self._held:

@@ -135,14 +135,6 @@ class CallbackManager:
     def wants(self, hook: str) -> bool:
         return bool(self._by_hook[hook])
 
-    def call(self, hook: str, *args: Any, **kwargs: Any) -> None:
-        """Call ``hook`` on every handler from sync code; async hooks are run on the portal."""
-        self.call_all(((hook, args, kwargs),))
-
-    async def acall(self, hook: str, *args: Any, **kwargs: Any) -> None:
-        """Call ``hook`` on every handler from async code, awaiting async hooks in order."""
-        await self.acall_all(((hook, args, kwargs),))
-
     def call_all(self, hooks: Sequence[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> None:
         """Call each ``(hook, args, kwargs)`` in order from sync code (the pumps, per token: no
         call per hook); an async hook's awaitable is awaited on the portal before the next handler."""

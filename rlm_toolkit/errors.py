@@ -22,7 +22,8 @@ catch "the provider failed" without also swallowing its own mistakes::
 
 No message, repr or ``str()`` of these errors contains an API key: every text is passed through
 :func:`scrub` when the error is built. :func:`describe` is the one ``Type: message`` line shown for
-any error (ours or a tool's, a callback's); :func:`scrub_data` scrubs a whole JSON-like value.
+any error (ours or a tool's, a callback's), :func:`one_line` its message alone on one line (after a
+prefix of the caller's); :func:`scrub_data` scrubs a whole JSON-like value.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ __all__ = [
     "register_url",
     "scrub_logger",
     "status_error",
+    "one_line",
+    "unfinished_key_at",
+    "KEY_TAIL_MAX",
 ]
 
 # Whole keys and the masked fragments providers echo back (OpenAI's 401 says "sk-QoS0U***KCxR").
@@ -172,6 +176,46 @@ class _ScrubbedRecords(logging.Filter):
 _SCRUBBED_RECORDS = _ScrubbedRecords()
 
 
+#: What a key, token or URL password could still be growing at the end of held text: it is held back
+#: a little longer when the rest is written on time (text in other scripts, spaces, punctuation is not).
+# A run is matched from its start only (the lookbehind): searched from every position inside a long
+# run, the pattern would read the rest of the run each time (quadratic in the held text).
+_KEY_TAIL = re.compile(
+    r"(?i)(?:bearer\s+)?(?<![A-Za-z0-9_\-*.…+/=])[A-Za-z0-9_\-*.…+/=]*$|://[^\s/?#@\"'<>]*$"
+)
+KEY_TAIL_MAX = 512
+
+
+def unfinished_key_at(text: str, secrets: tuple[str, ...]) -> int:
+    """Where the end of streamed ``text`` that could still grow into a key begins (``len(text)``: nowhere): a
+    trailing run of key characters (or ``Bearer …``), or the start of a known secret, whatever it holds."""
+    tail = _KEY_TAIL.search(text)
+    keep = tail.start() if tail is not None and len(text) - tail.start() <= KEY_TAIL_MAX else len(text)
+    known = (*_secrets, *secrets)  # the keys providers registered, and this trace's
+    for secret in known:  # the longest end of ``text`` that begins this secret
+        at = text.find(secret[:1], max(0, len(text) - len(secret) + 1))
+        while secret and at >= 0:
+            if secret.startswith(text[at:]):
+                keep = min(keep, at)
+                break
+            at = text.find(secret[:1], at + 1)
+    if keep < len(text):  # never cut through a whole key either: the part written is scrubbed alone
+        patterns = (_KEY_PATTERN, _BEARER_PATTERN, _USERINFO_PATTERN,
+                    _QUERY_PARAM, _MASKED)
+        # (A match longer than any key, 200 KB of "sk-proj-", would hold all the text back.)
+        spans = [(m.start(), m.end()) for pattern in patterns for m in pattern.finditer(text)
+                 if m.end() - m.start() <= KEY_TAIL_MAX]
+        for secret in known:
+            at = text.find(secret)
+            while secret and at >= 0:
+                spans.append((at, at + len(secret)))
+                at = text.find(secret, at + 1)
+        for start, end in sorted(spans, reverse=True):
+            if start < keep < end:
+                keep = start
+    return keep
+
+
 def scrub_logger(name: str) -> None:
     """Scrub every record the logger ``name`` writes, as :func:`scrub` does: httpx's INFO line
     (``HTTP Request: POST <url>``) and urllib3's show URLs whole, a key in their query string too."""
@@ -210,12 +254,23 @@ def _scrub_data(value: Any, secrets: tuple[str, ...], levels: int) -> Any:
 def describe(error: BaseException) -> str:
     """``Type: message`` for any error, scrubbed (just ``Type`` when the message is empty): the
     one text a user, a trace, a page or a model is shown of it."""
-    try:  # a tool's error whose __str__ raises (even SystemExit) is still described, not re-raised
-        text = str(getattr(error, "message", None) or error)
-    except BaseException as failure:
-        text = f"(str() of it raised {type(failure).__name__})"
-    message = scrub(text).strip()
+    message = scrub(_text_of(error)).strip()
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message, scrubbed, on one line (whitespace runs joined; the type's name when it
+    says nothing): what a one-line report shows after its own prefix, ``--record: <one_line>``.
+    Where the type should show too, use :func:`describe`."""
+    return " ".join(scrub(_text_of(error)).split()) or type(error).__name__
+
+
+def _text_of(error: BaseException) -> str:
+    """The message of an error (``.message``, else ``str()``), unscrubbed."""
+    try:  # a tool's error whose __str__ raises (even SystemExit) is still described, not re-raised
+        return str(getattr(error, "message", None) or error)
+    except BaseException as failure:
+        return f"(str() of it raised {type(failure).__name__})"
 
 
 class RLMError(Exception):

@@ -59,7 +59,7 @@ class TextDelta:
         return {"type": self.type, "text": self.text}
 
 
-_new_event, _set_text = object.__new__, TextDelta.text.__set__  # type: ignore[attr-defined]
+_new_event, _set_text = object.__new__, TextDelta.__dict__["text"].__set__  # the slot's own setter
 
 
 def text_delta(text: str) -> TextDelta:

@@ -32,8 +32,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from . import _files
-from ._files import MAX_IMAGE_BYTES
+from ._files import MAX_IMAGE_BYTES, read_bytes
 from .errors import UsageError
 
 __all__ = ["ANTHROPIC", "OLLAMA", "OPENAI", "Image", "Limits", "check", "content_parts", "for_trace", "image",
@@ -146,7 +145,7 @@ class Image:
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> Image:
-        data = _files.read_bytes(Path(path).expanduser(), MAX_IMAGE_BYTES, "an image", "MAX_IMAGE_BYTES")
+        data = read_bytes(Path(path).expanduser(), MAX_IMAGE_BYTES, "an image", "MAX_IMAGE_BYTES")
         return cls.from_bytes(data)
 
     @classmethod

@@ -84,7 +84,7 @@ class Response:
                 self.first_token_at = time.perf_counter()
             self._tool_call(event.index).apply(event)  # type: ignore[union-attr,arg-type]
         elif kind == "reasoning":
-            self._reasoning_piece(event)  # type: ignore[arg-type]
+            self._reasoning_piece(event)
         elif kind == "usage":
             self.prompt_tokens = event.prompt_tokens  # type: ignore[union-attr]
             self.completion_tokens = event.completion_tokens  # type: ignore[union-attr]

@@ -24,7 +24,7 @@ import random
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Union
 
-from . import _bridge, images
+from ._bridge import SyncIterator, iterate_sync, run_sync
 from ._inline import InlineSource, Wire
 from ._pump import ModelCall, SyncPump, apump, wanted
 from .budget import BUDGET_PARAMS, Budget
@@ -32,6 +32,7 @@ from .callbacks import CallbackManager
 from .cost import basis_for
 from .errors import IncompleteStreamError, ProviderError, UsageError
 from .events import StreamEvent
+from .images import parts as image_parts
 from .providers import openai_model_id, resolve
 from .providers.base import Provider, Request
 from .response import Response
@@ -164,7 +165,7 @@ class RLM:
     def close(self) -> None:
         """Close every client the provider opened: sync calls' one, and one per loop it was used on
         (the bridge loop's, ``arun``'s on the caller's); a later call opens a new one."""
-        _bridge.run_sync(self.provider.aclose)
+        run_sync(self.provider.aclose)
 
     async def aclose(self) -> None:
         await self.provider.aclose()
@@ -182,7 +183,7 @@ class RLM:
         """The call's callbacks, plus a trace recorder when ``record`` names a file."""
         if record is None:
             return callbacks
-        from .trace import StreamRecorder
+        from .trace.recorders import StreamRecorder
 
         return [*(callbacks or ()), StreamRecorder(record, self.model_id)]
 
@@ -191,7 +192,7 @@ class RLM:
 
         The system prompt (``system=``, the operator's) goes first, always: a system message in a
         list of messages follows it, never replaces it (one that repeats it is not sent twice)."""
-        budget = Budget.of(*(params.pop(k, None) for k in BUDGET_PARAMS), provider=self.provider)
+        budget = Budget.of(**{k: params.pop(k, None) for k in BUDGET_PARAMS}, provider=self.provider)
         unknown = set(params) - set(PARAMS) - {"tools", "tool_choice"}
         if unknown:
             known = ", ".join(PARAMS)
@@ -203,10 +204,10 @@ class RLM:
         if isinstance(prompt, str):
             messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
         elif listed and all(roles):
-            messages = [{**m, "content": images.parts(m["content"])} if isinstance(m.get("content"), list)
+            messages = [{**m, "content": image_parts(m["content"])} if isinstance(m.get("content"), list)
                         else dict(m) for m in prompt]
         elif listed and not any(roles):  # the parts of one user message: text, figures, images
-            messages = [{"role": "user", "content": images.parts(prompt)}]
+            messages = [{"role": "user", "content": image_parts(prompt)}]
         else:
             raise UsageError("a prompt is a string, a list of {'role': …, 'content': …} messages, or a list "
                              "of content parts (text and images: rlm_toolkit.image)")
@@ -329,11 +330,11 @@ class EventStream(SyncPump, Iterator[StreamEvent]):
         manager, call = rlm._caller_call(request, callbacks, self._text_only)
         self.response = call.response
 
-        def open_source() -> _bridge.SyncIterator | InlineSource[StreamEvent]:
+        def open_source() -> SyncIterator | InlineSource[StreamEvent]:
             if rlm.provider.inline:
                 wire = Wire()
                 return InlineSource(rlm._produce_sync(request, wire, call.response), wire)
-            return _bridge.iterate_sync(lambda: rlm._produce(request), batches=True)
+            return iterate_sync(lambda: rlm._produce(request), batches=True)
 
         self._pump_over(open_source, call, manager)
 

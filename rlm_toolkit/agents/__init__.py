@@ -11,9 +11,9 @@
 
 from __future__ import annotations
 
+from ..events import EVENT_TYPES, AgentEvent, AgentEventType
 from ._driver import AgentStream, AsyncAgentStream, StepRecord
 from .approval import ApprovalRequest, ask_user
-from .events import EVENT_TYPES, AgentEvent, AgentEventType
 from .react import AGENT_OPTIONS, ReActAgent
 from .tools import Tool, ToolInputError, as_tools, tool
 

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
-from .. import _bridge
+from .._bridge import iterate_sync
 from .._pump import SKIP, Hook, SyncPump, apump, wanted
 from ..callbacks import CallbackManager
 from ..events import AgentEvent
@@ -135,7 +135,7 @@ class AgentStream(SyncPump, _Base, Iterator[AgentEvent]):
     def __init__(self, loop: Loop, manager: CallbackManager, state: RunState) -> None:
         self.state = state
         llm = wanted(manager)  # not the manager: see rlm_toolkit._pump.wanted
-        self._pump_over(lambda: _bridge.iterate_sync(lambda: loop(state, llm)), AgentStep(manager), manager)
+        self._pump_over(lambda: iterate_sync(lambda: loop(state, llm)), AgentStep(manager), manager)
 
     def __iter__(self) -> AgentStream:
         return self

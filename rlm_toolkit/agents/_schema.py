@@ -62,7 +62,7 @@ def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
             name = header.group(1).lower()
             i += 2 if numpy else 1
             body: list[str] = []
-            while i < len(lines) and not _ends_section(lines, i, numpy):
+            while i < len(lines) and not _ends_section(lines, i, bool(numpy)):
                 body.append(lines[i])
                 i += 1
             if name in _PARAM_SECTIONS:
@@ -123,9 +123,9 @@ def type_schema(tp: Any, where: str) -> dict[str, Any]:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Annotated:
-        schema = type_schema(args[0], where)
+        inner = type_schema(args[0], where)
         notes = [a for a in args[1:] if isinstance(a, str)]
-        return {**schema, "description": notes[0]} if notes else schema
+        return {**inner, "description": notes[0]} if notes else inner
     if tp in _SCALARS:
         return {"type": _SCALARS[tp]}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):

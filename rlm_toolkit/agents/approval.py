@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Union
 
-from ..errors import UsageError, scrub
+from ..errors import UsageError, describe
 from .tools import ToolExit, call_in_thread
 
 __all__ = ["ApprovalRequest", "Approver", "ask_user", "as_approver", "decide", "denial_text"]
@@ -95,10 +95,7 @@ async def decide(approver: Approver, request: ApprovalRequest) -> tuple[bool, st
     try:
         answer = await call_in_thread(lambda: approver(asked), {}, "approve")
     except Exception as exc:  # SystemExit and the like arrive as ToolExit, an Exception
-        error = exc.error if isinstance(exc, ToolExit) else exc
-        detail = getattr(error, "message", None) or str(error)
-        return False, scrub(f"the approver failed ({type(error).__name__}: {detail})" if detail
-                            else f"the approver failed ({type(error).__name__})")
+        return False, f"the approver failed ({describe(exc.error if isinstance(exc, ToolExit) else exc)})"
     if answer is True:
         return True, ""
     if answer is False:

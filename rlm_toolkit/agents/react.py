@@ -26,7 +26,7 @@ import functools
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from .._json_depth import loads
 from .._pump import Hook, apump
@@ -51,6 +51,14 @@ DEFAULT_SYSTEM_PROMPT = (
     "when you know the answer, reply with it directly."
 )
 _OBSERVATION_LINE = re.compile(r"^[ \t*]*Observation[ \t*]*:", re.I | re.M)
+
+
+class _ToolCallOf(TypedDict):
+    """What every event and hook of one tool call names."""
+
+    tool_name: str
+    call_id: str
+    step: int
 
 
 class ReActAgent:
@@ -166,16 +174,16 @@ class ReActAgent:
         After ``max_steps`` without an answer the text explains that; ``agent.last_final.is_error``
         tells the two apart.
         """
-        budget = {"max_cost": max_cost, "max_tokens_total": max_tokens_total}
-        with self.stream(task, callbacks=callbacks, record=record, **budget) as events:
+        with self.stream(task, callbacks=callbacks, record=record, max_cost=max_cost,
+                         max_tokens_total=max_tokens_total) as events:
             for _ in events:
                 pass
             return events.final.content if events.final else ""
 
     async def arun(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None,
                    max_cost: float | None = None, max_tokens_total: int | None = None) -> str:
-        budget = {"max_cost": max_cost, "max_tokens_total": max_tokens_total}
-        async with self.astream(task, callbacks=callbacks, record=record, **budget) as events:
+        async with self.astream(task, callbacks=callbacks, record=record, max_cost=max_cost,
+                                max_tokens_total=max_tokens_total) as events:
             async for _ in events:
                 pass
             return events.final.content if events.final else ""
@@ -202,7 +210,7 @@ class ReActAgent:
         """The run's callbacks, plus a trace recorder when ``record`` names a file."""
         if record is None:
             return callbacks
-        from ..trace import AgentRecorder
+        from ..trace.recorders import AgentRecorder
 
         recorder = AgentRecorder(
             record, self.rlm.model_id, history=lambda: state.history, started=state.started
@@ -296,9 +304,9 @@ class ReActAgent:
                 if response.text.strip():
                     yield AgentEvent(type="thought", content=response.text, step=step, streamed=True)
                 planned = []
-                for index, call in enumerate(calls):
-                    call_id = call.call_id or f"call_{step}_{index}"
-                    planned.append((call_id, call.name, _json_arguments(call.arguments), call.arguments))
+                for index, asked in enumerate(calls):
+                    call_id = asked.call_id or f"call_{step}_{index}"
+                    planned.append((call_id, asked.name, _json_arguments(asked.arguments), asked.arguments))
                 messages.append(
                     {
                         "role": "assistant",
@@ -319,7 +327,7 @@ class ReActAgent:
                     record.final = parsed.final or ""
                     yield self._final(state, record.final, step)
                     return
-                name = parsed.tool_name(list(by_name))
+                name = parsed.tool_name(list(by_name)) or ""  # never empty: parsed.action is set
                 arguments = parse_action_input(parsed.action_input, by_name.get(name))
                 planned = [(f"call_{step}_0", name, arguments, parsed.action_input)]
                 said = _OBSERVATION_LINE.split(response.text, maxsplit=1)[0].rstrip()
@@ -370,7 +378,7 @@ class ReActAgent:
         approver = state.approver
         started = not approver  # with an approver, a tool starts once approved
         yield _Emit(action, (hook("on_agent_action", action, step=step), *((start,) if started else ())))
-        common = {"tool_name": name, "call_id": call_id, "step": step}
+        common: _ToolCallOf = {"tool_name": name, "call_id": call_id, "step": step}
         error: BaseException | None = None
         tool = by_name.get(name)
         try:

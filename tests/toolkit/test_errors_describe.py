@@ -55,3 +55,17 @@ def test_the_response_and_the_ui_stream_show_the_same_description():
     assert {"type": "error", "errorText": describe(error)} in sent
     assert rlm.last_response.to_dict()["error"] == describe(error)
     assert describe(error).startswith("RateLimitError: ") and KEY not in describe(error)
+
+
+def test_one_line_is_the_scrubbed_message_on_one_line_or_the_type():
+    from rlm_toolkit.errors import one_line, register_secret
+
+    register_secret("sk-one-line-secret-123456")
+    assert one_line(ValueError("bad\n  key sk-one-line-secret-123456\tthere")) == "bad key *** there"
+    assert one_line(ValueError("   ")) == "ValueError"
+
+    class Raises(Exception):
+        def __str__(self):
+            raise SystemExit(1)
+
+    assert one_line(Raises()) == "(str() of it raised SystemExit)"

@@ -12,8 +12,8 @@ import uuid
 import pytest
 
 from rlm_toolkit import RLM
-from rlm_toolkit._trace_writer import TraceRecorder
 from rlm_toolkit.errors import AuthenticationError, UsageError, register_secret, scrub, scrub_data
+from rlm_toolkit.trace.writer import TraceRecorder
 from tests.fixtures.openai_server import OpenAIServer, Status
 from tests.toolkit.test_hostile import bounded
 

@@ -197,7 +197,7 @@ def test_a_stream_taken_in_batches_runs_its_hooks_in_order_and_stops_cleanly(ope
 
 
 def test_traces_and_exporters_do_not_import_the_agent():
-    core = "import rlm_toolkit.trace, rlm_toolkit._replay, rlm_toolkit.otel_import, rlm_toolkit._otel_spans"
+    core = "import rlm_toolkit.trace, rlm_toolkit.otel_import, rlm_toolkit.otel.spans"
     check = "import sys; print(sorted(m for m in sys.modules if m.startswith('rlm_toolkit.agents')))"
     out = subprocess.run([sys.executable, "-c", f"{core}; {check}"], capture_output=True, text=True,
                          check=True)

@@ -3,7 +3,8 @@
 Names come from ``opentelemetry-semantic-conventions`` when it is installed (``pip install
 'rlm[otel]'``), so a rename upstream is a dependency bump; the literal beside each constant is
 only used when the package is absent (reading an OTLP/JSON file needs no OpenTelemetry at all).
-Exporting (``otel.py``) and importing (``otel_import.py``) both take their names from here.
+Exporting (:mod:`~rlm_toolkit.otel.spans`) and importing (:mod:`~rlm_toolkit.otel.otlp_import`) both
+take their names from here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
-from ._json_depth import loads
+from .._json_depth import loads
 
 __all__ = ["names", "split_model", "to_genai_messages", "from_genai_messages", "capture_content_default"]
 
@@ -50,8 +51,32 @@ CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 class _Names:
     """Attribute names as attributes: ``names().GEN_AI_TOOL_NAME == "gen_ai.tool.name"``."""
 
+    GEN_AI_OPERATION_NAME: str
+    GEN_AI_PROVIDER_NAME: str
+    GEN_AI_REQUEST_MODEL: str
+    GEN_AI_REQUEST_TEMPERATURE: str
+    GEN_AI_REQUEST_MAX_TOKENS: str
+    GEN_AI_REQUEST_TOP_P: str
+    GEN_AI_REQUEST_SEED: str
+    GEN_AI_REQUEST_STOP_SEQUENCES: str
+    GEN_AI_RESPONSE_MODEL: str
+    GEN_AI_RESPONSE_FINISH_REASONS: str
+    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: str
+    GEN_AI_USAGE_INPUT_TOKENS: str
+    GEN_AI_USAGE_OUTPUT_TOKENS: str
+    GEN_AI_TOOL_NAME: str
+    GEN_AI_TOOL_TYPE: str
+    GEN_AI_TOOL_CALL_ID: str
+    GEN_AI_TOOL_CALL_ARGUMENTS: str
+    GEN_AI_TOOL_CALL_RESULT: str
+    GEN_AI_AGENT_NAME: str
+    GEN_AI_INPUT_MESSAGES: str
+    GEN_AI_OUTPUT_MESSAGES: str
+    ERROR_TYPE: str
+
     def __init__(self, table: dict[str, str], source: str) -> None:
-        self.__dict__.update(table)
+        for constant, name in table.items():
+            setattr(self, constant, name)
         self.source = source  # which module the names came from (shown in tests and docs)
 
 
@@ -59,7 +84,7 @@ class _Names:
 def names() -> _Names:
     """The attribute names, from ``opentelemetry-semantic-conventions`` where it defines them."""
     table = dict(_FALLBACK)
-    source = "rlm_toolkit._genai (opentelemetry-semantic-conventions not installed)"
+    source = "rlm_toolkit.otel.genai (opentelemetry-semantic-conventions not installed)"
     try:
         from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
         from opentelemetry.semconv.attributes import error_attributes as error

@@ -19,7 +19,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.trace import StatusCode  # noqa: E402
 
 from rlm_toolkit import RLM, RateLimitError, ScriptedProvider, ScriptedTurn, UsageError, otel  # noqa: E402
-from rlm_toolkit._genai import CAPTURE_ENV, names  # noqa: E402
+from rlm_toolkit.otel.genai import CAPTURE_ENV, names  # noqa: E402
 from rlm_toolkit.trace import load  # noqa: E402
 from tests.toolkit._runs import add, failing_tool_run, max_steps_run, native_run, text_run  # noqa: E402
 
@@ -44,7 +44,7 @@ def test_an_agent_trace_becomes_invoke_agent_with_chat_and_tool_children(tmp_pat
     native_run(tmp_path / "run.jsonl", temperature=0.2, max_tokens=64)
     trace = load(tmp_path / "run.jsonl")
     usage = [trace.steps[n]["response"]["usage"] for n in (1, 2)]
-    spans = trace.to_otel(tracer_provider=provider)
+    spans = otel.export_trace(trace, tracer_provider=provider)
     assert (
         tree(exporter.get_finished_spans())
         == tree(spans)
@@ -244,7 +244,7 @@ def test_attribute_names_come_from_the_semconv_package(tmp_path, memory, monkeyp
 
 def test_spans_reach_an_otlp_http_receiver(tmp_path, otlp_receiver):
     native_run(tmp_path / "run.jsonl")
-    sent = load(tmp_path / "run.jsonl").to_otel(endpoint=otlp_receiver.url, capture_content=True)
+    sent = otel.export_trace(load(tmp_path / "run.jsonl"), endpoint=otlp_receiver.url, capture_content=True)
     received = otlp_receiver.spans()
     assert otlp_receiver.content_types == ["application/x-protobuf"] * len(otlp_receiver.requests)
     assert [s.name for s in received] == [s.name for s in sent]
@@ -334,7 +334,7 @@ def test_a_denied_tool_call_is_an_execute_tool_span_with_error_type_denied(tmp_p
                                                                   "arguments": {"a": 1, "b": 2}}]), "No."]))
     agent = ReActAgent(model, tools=[add], approve=lambda request: "not today")
     agent.run("1+2", record=tmp_path / "run.jsonl", callbacks=[otel.OTelCallback(provider)])
-    replayed = load(tmp_path / "run.jsonl").to_otel(tracer_provider=provider)
+    replayed = otel.export_trace(load(tmp_path / "run.jsonl"), tracer_provider=provider)
     live = [s for s in exporter.get_finished_spans() if s.name == "execute_tool add"]
     for span in (live[0], next(s for s in replayed if s.name == "execute_tool add")):
         assert span.attributes[names().ERROR_TYPE] == "denied"

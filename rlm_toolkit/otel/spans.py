@@ -1,7 +1,7 @@
 """Building GenAI spans, once, for both paths: a recorded trace and a live run (a callback).
 
 :class:`SpanWriter` owns every attribute and span name; :func:`trace_spans` feeds it a recorded
-trace, :class:`rlm_toolkit.otel.OTelCallback` feeds it the hooks of a run as it happens. Spans
+trace, :class:`~rlm_toolkit.otel.callback.OTelCallback` feeds it the hooks of a run as it happens. Spans
 are created with explicit start and end times, so a chat span is written when its step is
 complete (its thoughts and tool calls known) and still carries the model call's real start.
 """
@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._genai import capture_content_default, names, split_model, to_genai_messages
-from ._replay import Trace
-from ._trace_writer import env_secrets
-from .errors import scrub
-from .events import AgentEvent, Finish, TextDelta, ToolCallDelta, Usage
+from .._version import __version__
+from ..errors import scrub
+from ..events import AgentEvent, Finish, TextDelta, ToolCallDelta, Usage
+from ..trace.reader import Trace
+from ..trace.writer import env_secrets
+from .genai import capture_content_default, names, split_model, to_genai_messages
 
 __all__ = ["SpanWriter", "ChatCall", "trace_spans", "tool_error"]
 
@@ -50,8 +51,6 @@ class SpanWriter:
     def __init__(
         self, tracer_provider: Any, *, capture_content: bool | None = None, agent_name: str | None = None
     ) -> None:
-        from . import __version__
-
         self.tracer = tracer_provider.get_tracer("rlm_toolkit", __version__)
         self.capture = capture_content_default() if capture_content is None else capture_content
         self.agent_name = agent_name or "ReActAgent"
@@ -151,6 +150,7 @@ class SpanWriter:
         params, response = call.params or {}, call.response or {}
         usage = response.get("usage") or {}
         finish = response.get("finish_reason")
+        finish_word = _FINISH.get(finish, finish) if finish else None
         stop = params.get("stop")
         attributes = {
             n.GEN_AI_OPERATION_NAME: "chat",
@@ -162,7 +162,7 @@ class SpanWriter:
             n.GEN_AI_REQUEST_SEED: params.get("seed"),
             n.GEN_AI_REQUEST_STOP_SEQUENCES: [stop] if isinstance(stop, str) else stop,
             n.GEN_AI_RESPONSE_MODEL: model if response else None,
-            n.GEN_AI_RESPONSE_FINISH_REASONS: [_FINISH.get(finish, finish)] if finish else None,
+            n.GEN_AI_RESPONSE_FINISH_REASONS: [finish_word] if finish else None,
             n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: response.get("ttft_s"),
             n.GEN_AI_USAGE_INPUT_TOKENS: usage.get("prompt_tokens"),
             n.GEN_AI_USAGE_OUTPUT_TOKENS: usage.get("completion_tokens"),
@@ -175,7 +175,7 @@ class SpanWriter:
             parts += [{"type": "tool_call", **c} for c in call.tool_calls]
             attributes[n.GEN_AI_INPUT_MESSAGES] = to_genai_messages(call.messages) or None
             attributes[n.GEN_AI_OUTPUT_MESSAGES] = [
-                {"role": "assistant", "parts": parts, "finish_reason": _FINISH.get(finish, finish) or "error"}
+                {"role": "assistant", "parts": parts, "finish_reason": finish_word or "error"}
             ]
         span = self._start(f"chat {model or 'unknown'}", call.start, parent, "CLIENT", attributes)
         error = call.error or response.get("error")
@@ -257,7 +257,8 @@ def trace_spans(
     agent = writer.agent_start(t0, trace.model)
     by_step: dict[int, list[tuple[float, AgentEvent]]] = {}
     for t, event in zip(trace.times, trace.events):
-        by_step.setdefault(event.step, []).append((t0 + t, event))  # type: ignore[union-attr]
+        if isinstance(event, AgentEvent):  # what an agent trace holds (the reader checked each line)
+            by_step.setdefault(event.step, []).append((t0 + t, event))
     prompt = completion = 0
     error: str | None = None
     final: str | None = None

@@ -113,7 +113,7 @@ def test_a_huge_offset_waits_in_bounded_sleeps_instead_of_overflowing(tmp_path, 
         if len(slept) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("rlm_toolkit._replay.time.sleep", fake_sleep)
+    monkeypatch.setattr("rlm_toolkit.trace.player.time.sleep", fake_sleep)
     with pytest.raises(KeyboardInterrupt):
         next(iter(replay(path, speed=MIN_SPEED)))
     assert len(slept) == 3 and max(slept) <= 3600

@@ -10,9 +10,8 @@ import time
 import pytest
 
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
-from rlm_toolkit.agents.events import AgentEvent
 from rlm_toolkit.errors import ProviderError, UsageError, register_secret
-from rlm_toolkit.events import Finish, TextDelta, Usage
+from rlm_toolkit.events import AgentEvent, Finish, TextDelta, Usage
 from rlm_toolkit.trace import VERSION, TraceRecorder, load, record, replay
 
 FAKE_KEY = "sk-test-9f8e7d6c5b4a39281706"

@@ -1,26 +1,7 @@
-"""Record a stream or an agent run to a JSONL trace, and replay it with its original timing.
+"""The recorders a run adds as callbacks (``record=path``), and :func:`record` for any iterator of events.
 
-::
-
-    for chunk in rlm.stream("Tell a story", record="story.jsonl"):
-        ...
-    for event in agent.stream(task, record="run.jsonl"):
-        ...
-    for event in replay("run.jsonl"):              # same events, same order, same pauses
-        ...
-    load("run.jsonl").messages(2)                   # what the model was sent at step 2
-
-A trace is plain JSON lines (format version 1, documented in docs/traces.md): a ``header``,
-one ``event`` line per event with its time offset ``t`` in seconds, one ``step`` line per model
-call with the exact request, and a ``footer`` with the provenance. Every string is passed
-through :func:`~rlm_toolkit.errors.scrub` before it is written; values of keys named like
-credentials are replaced; text that streams in pieces is scrubbed across piece boundaries.
-Recording never truncates an existing file: a name that holds an earlier trace gives ``run-2.jsonl``
-(with a :class:`RecordingWarning`) unless ``overwrite=True``; any other file is refused.
-This module holds the public face: the recorders a run adds as callbacks and :func:`record`.
-Writing the file is :mod:`rlm_toolkit._trace_writer` (``TraceRecorder``); reading and replaying
-it (``load``, ``replay``, ``Trace``, which checks every line of an untrusted file) is
-:mod:`rlm_toolkit._replay`; both are re-exported here.
+Each writes through one :class:`~rlm_toolkit.trace.writer.TraceRecorder`; the footer carries the
+run's provenance (model, usage, cost, elapsed time, how it ended).
 """
 
 from __future__ import annotations
@@ -29,14 +10,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from ._files import RecordingWarning
-from ._replay import MAX_SPEED, MIN_SPEED, VERSION, Replay, Trace, check_speed, load, replay
-from ._trace_writer import Kind, PathLike, TraceRecorder, check_writable
-from .callbacks import StreamingCallback
-from .events import ReasoningDelta, TextDelta
+from ..callbacks import StreamingCallback
+from ..cost import summed
+from ..events import Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from .format import Kind, PathLike
+from .writer import TraceRecorder
 
-__all__ = ["VERSION", "Trace", "TraceRecorder", "StreamRecorder", "AgentRecorder", "record", "load", "replay",
-           "Replay", "check_writable", "check_speed", "MIN_SPEED", "MAX_SPEED", "diff", "RecordingWarning"]
+__all__ = ["StreamRecorder", "AgentRecorder", "record"]
+
 
 
 def _state_of(error: BaseException | None) -> str:
@@ -67,8 +48,6 @@ class StreamRecorder(StreamingCallback):
         self.recorder.event(ReasoningDelta(text=text))
 
     def _end(self, response: Any, error: BaseException | None) -> None:
-        from .events import Finish, ToolCallDelta, Usage
-
         if response is not None:
             for index, block in enumerate(response.reasoning_blocks):  # signatures are opaque: at the end
                 if block.get("signature") or block.get("type") == "redacted_thinking":
@@ -128,8 +107,6 @@ class AgentRecorder(StreamingCallback):
 
 def _agent_provenance(model: str | None, steps: list[tuple[int, Any]], final: Any) -> dict[str, Any]:
     """The footer of an agent run: model, steps, summed usage and cost, elapsed time, a stop reason."""
-    from .cost import summed
-
     prompt = completion = 0
     responses = [(data.get("response") or {}) if isinstance(data, dict) else {} for _, data in steps]
     for response in responses:
@@ -208,12 +185,3 @@ def record(
             finish(error)
     return recorded()
 
-
-def diff(a: PathLike | Trace, b: PathLike | Trace) -> Any:
-    """How two runs differ, steps aligned by their actions (:mod:`rlm_toolkit.trace_diff`).
-
-    ``assert not diff("before.jsonl", "after.jsonl").changed_actions`` pins an agent's behaviour.
-    """
-    from .trace_diff import diff as _diff
-
-    return _diff(a, b)

@@ -1,4 +1,4 @@
-"""Reading a trace back (:func:`load`) and replaying it with its timing (:class:`Replay`).
+"""Reading a trace back: :func:`load` checks a trace file line by line into a :class:`Trace`.
 
 A trace file is untrusted input: it may be hand-edited, cut by a crash, or not a trace at all.
 :func:`load` checks every line against the format (docs/traces.md) before anything is shown, so
@@ -10,38 +10,29 @@ naming the file and line; lines of the wrong shape after a good header are skipp
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import os
-import queue
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, TypeGuard
 
-from . import _files
-from ._json_depth import TooDeepError, loads
-from .errors import ProviderError, UsageError
-from .events import EVENT_TYPES, AgentEvent, StreamEvent, TextDelta, event_from_dict
-from .response import Response
+from .._files import MAX_LINE_BYTES, MB, lines
+from .._json_depth import TooDeepError, loads
+from ..errors import UsageError
+from ..events import EVENT_TYPES, AgentEvent, TextDelta, event_from_dict
+from .format import VERSION, Event, PathLike
 
-__all__ = ["VERSION", "Trace", "load", "Replay", "replay", "check_speed", "MIN_SPEED", "MAX_SPEED"]
+__all__ = ["Trace", "load", "is_number"]
 
-VERSION = 1
-#: ``replay(speed=…)`` / ``%rlm replay --speed``: slower or faster than this is a mistake, not a wish.
-MIN_SPEED, MAX_SPEED = 0.001, 1000.0
-Event = Union[StreamEvent, AgentEvent]
-PathLike = Union[str, "os.PathLike[str]"]
 _MAX_PROBLEMS = 20  # problems listed one by one; the rest are counted
-_LONGEST_WAIT = 3600.0  # one sleep at most (time.sleep overflows near 1e10 s); a longer pause is several
 
 
-def _number(v: Any) -> bool:
+def is_number(v: Any) -> TypeGuard[float]:
+    """A finite int or float (not a bool): what every time, count and price of a trace must be."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _whole(v: Any) -> bool:
+def _whole(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -80,11 +71,11 @@ _STREAM_FIELDS: dict[str, dict[str, Callable[[Any], bool]]] = {
 }
 _AGENT_FIELDS: dict[str, Callable[[Any], bool]] = {
     "content": _str, "tool_name": _optional(_str), "input": _optional(lambda v: isinstance(v, dict)),
-    "step": lambda v: _whole(v) and v >= 0, "call_id": _optional(_str), "timestamp": _number,
-    "duration": _optional(_number), "is_error": lambda v: isinstance(v, bool),
+    "step": lambda v: _whole(v) and v >= 0, "call_id": _optional(_str), "timestamp": is_number,
+    "duration": _optional(is_number), "is_error": lambda v: isinstance(v, bool),
     "streamed": lambda v: isinstance(v, bool), "stop_reason": _optional(_str),
 }
-_REQUIRED = {"text": ("text",), "tool_call": ("index",), "finish": ("reason",)}
+_REQUIRED: dict[str, tuple[str, ...]] = {"text": ("text",), "tool_call": ("index",), "finish": ("reason",)}
 _STATES = ("done", "stopped", "error")
 
 
@@ -106,7 +97,7 @@ def _check_fields(data: dict[str, Any], fields: dict[str, Callable[[Any], bool]]
 def _event(obj: dict[str, Any], kind: str) -> tuple[float, Event]:
     """The offset and event of an ``event`` line, or _Bad saying what is wrong with it."""
     t, data = obj.get("t", 0.0), obj.get("event")
-    if not _number(t):
+    if not is_number(t):
         raise _Bad(f"'t' must be seconds (a number), not {_shown(t)}")
     if not isinstance(data, dict):
         raise _Bad(f"'event' must be a JSON object, not {_shown(data)}")
@@ -116,9 +107,9 @@ def _event(obj: dict[str, Any], kind: str) -> tuple[float, Event]:
             raise _Bad(f"unknown agent event type {_shown(etype)} (known: {', '.join(EVENT_TYPES)})")
         _check_fields(data, _AGENT_FIELDS, f"{etype} event")
         return float(t), AgentEvent.from_dict(data)
-    fields = _STREAM_FIELDS.get(etype) if isinstance(etype, str) else None
-    if fields is None:
+    if not isinstance(etype, str) or etype not in _STREAM_FIELDS:
         raise _Bad(f"unknown stream event type {_shown(etype)} (known: {', '.join(_STREAM_FIELDS)})")
+    fields = _STREAM_FIELDS[etype]
     missing = [name for name in _REQUIRED.get(etype, ()) if name not in data]
     if missing:
         raise _Bad(f"{etype} event without {missing[0]!r}")
@@ -128,20 +119,20 @@ def _event(obj: dict[str, Any], kind: str) -> tuple[float, Event]:
 
 def _cost(v: Any) -> bool:
     if isinstance(v, dict):
-        return all(_optional(_number)(v.get(k)) for k in ("total", "input", "output"))
-    return _number(v)
+        return all(_optional(is_number)(v.get(k)) for k in ("total", "input", "output"))
+    return is_number(v)
 
 
 #: What a step's or a footer's ``response`` may hold (rlm_toolkit.Response.to_dict(), an agent's
-#: provenance): the fields trace_diff, the OTel export and the footers read, so each reader can trust them.
+#: provenance): the fields the diff, the OTel export and the footers read, so each reader can trust them.
 _RESPONSE_FIELDS: dict[str, Callable[[Any], bool]] = {
-    "usage": _optional(lambda v: isinstance(v, dict)), "elapsed_s": _optional(_number),
-    "ttft_s": _optional(_number), "cost": _optional(_cost), "cost_usd": _optional(_number),
-    "tokens_per_s": _optional(_number), "steps": _optional(_count),
+    "usage": _optional(lambda v: isinstance(v, dict)), "elapsed_s": _optional(is_number),
+    "ttft_s": _optional(is_number), "cost": _optional(_cost), "cost_usd": _optional(is_number),
+    "tokens_per_s": _optional(is_number), "steps": _optional(_count),
 }
 _STEP_FIELDS: dict[str, Callable[[Any], bool]] = {
     "response": _optional(lambda v: isinstance(v, dict)), "params": _optional(lambda v: isinstance(v, dict)),
-    "duration": _optional(_number), "started": _optional(_number), "error": _optional(_str),
+    "duration": _optional(is_number), "started": _optional(is_number), "error": _optional(_str),
 }
 
 
@@ -168,7 +159,7 @@ def _footer(obj: dict[str, Any]) -> dict[str, Any]:
         raise _Bad(f"footer 'state' must be one of {', '.join(_STATES)}, not {_shown(obj.get('state'))}")
     if not _optional(_str)(obj.get("error")) or not isinstance(obj.get("response") or {}, dict):
         raise _Bad("footer 'error' must be text and 'response' an object")
-    if not _optional(_number)(obj.get("t")):
+    if not _optional(is_number)(obj.get("t")):
         raise _Bad(f"footer 't' must be seconds (a number), not {_shown(obj.get('t'))}")
     _check_response(obj.get("response"), "footer")
     return obj
@@ -187,7 +178,7 @@ def _header(obj: dict[str, Any], where: str) -> dict[str, Any]:
     if obj.get("kind") not in ("stream", "agent"):
         raise UsageError(f"{where}: not a trace header: 'kind' must be \"stream\" or \"agent\", "
                          f"not {_shown(obj.get('kind'))}")
-    if not _optional(_number)(obj.get("created")):
+    if not _optional(is_number)(obj.get("created")):
         raise UsageError(f"{where}: not a trace header: 'created' must be a Unix time (seconds), "
                          f"not {_shown(obj.get('created'))}")
     if not _optional(_str)(obj.get("model")):
@@ -257,7 +248,7 @@ class Trace:
     @property
     def duration(self) -> float:
         """Seconds the recorded run took, by its own clock (the footer's, else the last event's offset)."""
-        if self.footer is not None and _number(self.footer.get("t")):
+        if self.footer is not None and is_number(self.footer.get("t")):
             return float(self.footer["t"])
         return self.times[-1] if self.times else 0.0
 
@@ -266,15 +257,6 @@ class Trace:
         if step not in self.steps:
             raise UsageError(f"the trace has no step {step}; steps: {sorted(self.steps) or 'none'}")
         return list(self.steps[step].get("messages") or [])
-
-    def to_otel(self, **kwargs: Any) -> list[Any]:
-        """This run as OpenTelemetry GenAI spans: ``trace.to_otel(endpoint="http://…/v1/traces")``.
-
-        Keyword arguments as :func:`rlm_toolkit.otel.export_trace` (needs ``pip install 'rlm[otel]'``).
-        """
-        from .otel import export_trace
-
-        return export_trace(self, **kwargs)
 
     def problem_summary(self) -> str | None:
         """One line saying which lines were skipped, or None when every line was read."""
@@ -290,7 +272,7 @@ def _lines(path: PathLike) -> Any:
     """The file's lines as bytes (None: a line over MAX_LINE_BYTES); a folder, a FIFO, a device, an
     unreadable file or one over MAX_TRACE_BYTES is a UsageError (rlm_toolkit._files)."""
     try:
-        yield from _files.lines(path, "a trace file")
+        yield from lines(path, "a trace file")
     except OSError as error:  # a read failing half-way
         raise UsageError(f"cannot read the trace {str(path)!r}: {error.strerror or error}") from None
 
@@ -305,7 +287,7 @@ def load(path: PathLike) -> Trace:
     for number, raw in enumerate(_lines(path), start=1):
         where = f"{path}:{number}"
         if raw is None:  # skipped unread: a whole line, never a crash's cut (so raw is "\n")
-            line, bad, raw = None, f"a line over {_files.MAX_LINE_BYTES // _files.MB} MB", b"\n"
+            line, bad, raw = None, f"a line over {MAX_LINE_BYTES // MB} MB", b"\n"
         else:
             try:
                 line = raw.decode("utf-8")
@@ -360,122 +342,3 @@ def _skip(trace: Trace, where: str, why: str) -> None:
     trace.skipped += 1
     if len(trace.problems) < _MAX_PROBLEMS:
         trace.problems.append(f"{where}: {why}")
-
-
-def check_speed(speed: float | None) -> float | None:
-    """``speed`` if a replay can run at it (None: at once); else a UsageError saying the range."""
-    if speed is None:
-        return None
-    if not _number(speed) or not MIN_SPEED <= speed <= MAX_SPEED:
-        raise UsageError(f"speed must be between {MIN_SPEED:g} and {MAX_SPEED:g} times the recorded pace, "
-                         f"not {speed!r} (or None / --instant to replay at once)")
-    return float(speed)
-
-
-class Replay:
-    """Iterate a trace's events again, sync or async, at ``speed`` × the original pace (None: at once).
-
-    ``next(timeout)`` returns the next event if it is due within ``timeout`` seconds, else waits
-    ``timeout`` and raises ``queue.Empty`` (what the widgets use to flush on a timer). A trace
-    whose run failed raises a :class:`~rlm_toolkit.errors.ProviderError` after its last event.
-    ``clock()`` is the recorded run's time now (Unix seconds), for showing elapsed times.
-    ``response``: for a stream trace, a Response filled in as the events are replayed, with the
-    recorded cost and stop reason (what a footer shows); None for an agent trace.
-    """
-
-    def __init__(self, trace: Trace, speed: float | None = 1.0) -> None:
-        self.trace = trace
-        self.speed = check_speed(speed)
-        self.response = _recorded_response(trace) if trace.kind == "stream" else None
-        self._index = 0
-        self._start: float | None = None
-
-    def position(self) -> float:
-        """Seconds into the recorded run the replay has reached (by the trace's clock, not this one's)."""
-        if self._start is None:
-            return 0.0
-        count, taken = len(self.trace.times), min(self._index, len(self.trace.times))
-        reached = self.trace.times[taken - 1] if taken else 0.0
-        if self._index >= count:
-            return max(reached, self.trace.duration)
-        if self.speed is None:
-            return reached
-        return max(reached, min((time.perf_counter() - self._start) * self.speed, self.trace.duration))
-
-    def clock(self) -> float:
-        """The recorded run's wall-clock time at the point replayed (``trace.created`` + position)."""
-        return self.trace.created + self.position()
-
-    def _due_in(self) -> float:
-        if self._start is None:
-            self._start = time.perf_counter()
-        if self.speed is None or self._index >= len(self.trace.events):
-            return 0.0
-        due = self._start + self.trace.times[self._index] / self.speed
-        return max(0.0, due - time.perf_counter())
-
-    def _take(self) -> Event:
-        if self._index >= len(self.trace.events):
-            self._index += 1
-            footer = self.trace.footer or {}
-            if footer.get("state") == "error" and self._index == len(self.trace.events) + 1:
-                raise ProviderError(str(footer.get("error") or "the recorded run failed"),
-                                    partial_text=self.trace.text)
-            raise StopIteration
-        event = self.trace.events[self._index]
-        self._index += 1
-        if self.response is not None:
-            self.response.feed(event)  # type: ignore[arg-type]
-        return event
-
-    def __iter__(self) -> Replay:
-        return self
-
-    def __next__(self) -> Event:
-        while wait := self._due_in():
-            time.sleep(min(wait, _LONGEST_WAIT))
-        return self._take()
-
-    def next(self, timeout: float | None = None) -> Event:
-        wait = self._due_in()
-        if timeout is not None and wait > timeout:
-            time.sleep(timeout)
-            raise queue.Empty
-        while wait:
-            time.sleep(min(wait, _LONGEST_WAIT))
-            wait = self._due_in()
-        return self._take()
-
-    def __aiter__(self) -> Replay:
-        return self
-
-    async def __anext__(self) -> Event:
-        while wait := self._due_in():
-            await asyncio.sleep(min(wait, _LONGEST_WAIT))
-        try:
-            return self._take()
-        except StopIteration:
-            raise StopAsyncIteration from None
-
-
-def _recorded_response(trace: Trace) -> Response:
-    from .cost import Cost, Recorded
-
-    footer = (trace.footer or {}).get("response")
-    footer = footer if isinstance(footer, dict) else {}
-    provider, _, model = (trace.model or "stream").partition(":")
-    response = Response(model=model or provider, provider=provider if model else "")
-    if isinstance(footer.get("cost"), dict):
-        response.cost_basis = Recorded(Cost.from_dict(footer["cost"]))
-    if isinstance(footer.get("stop_reason"), str):
-        response.stop_reason = footer["stop_reason"]
-    return response
-
-
-def replay(path: PathLike | Trace, speed: float | None = 1.0) -> Replay:
-    """The recorded events again, with their original timing (``speed=None``: instantly).
-
-    Lines of the file that could not be read are left out (``replay(...).trace.problems``).
-    """
-    check_speed(speed)
-    return Replay(path if isinstance(path, Trace) else load(path), speed)

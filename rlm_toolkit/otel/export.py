@@ -1,5 +1,7 @@
-"""OpenTelemetry GenAI spans from rlm runs: live as they happen, or from any recorded trace.
+"""A recorded trace to OpenTelemetry: its spans to a collector or a provider, or as OTLP/JSON.
 
+The spans are built by :mod:`rlm_toolkit.otel.spans`; here they are sent (``endpoint=``, through a
+private provider flushed before returning), handed to a provider, or encoded as OTLP/JSON.
 Spans follow the GenAI semantic conventions: ``invoke_agent {name}`` per agent run, with a
 ``chat {model}`` child per model call and an ``execute_tool {name}`` child per tool call; a plain
 ``rlm.stream`` call is one ``chat {model}`` span. Message content (prompts, answers, tool
@@ -18,26 +20,17 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-from ._genai import capture_content_default, names
-from ._otel_spans import ChatCall, SpanWriter, tool_error, trace_spans
-from .callbacks import StreamingCallback
-from .errors import MissingDependencyError, UsageError, describe, register_url, scrub_logger
-from .trace import PathLike, Trace, load
+from .._files import create
+from .._version import __version__
+from ..errors import MissingDependencyError, UsageError, register_url, scrub_logger
+from ..trace.format import PathLike
+from ..trace.reader import Trace, load
+from .spans import trace_spans
 
-__all__ = [
-    "OTelCallback",
-    "SpanWriter",
-    "export_trace",
-    "to_otlp_json",
-    "write_otlp_json",
-    "otlp_json_from_spans",
-    "names",
-    "capture_content_default",
-]
+__all__ = ["export_trace", "to_otlp_json", "write_otlp_json", "otlp_json_from_spans", "global_provider"]
 
 
 def _sdk() -> Any:
@@ -50,7 +43,7 @@ def _sdk() -> Any:
     return sdk_trace
 
 
-def _global_provider() -> Any:
+def global_provider() -> Any:
     """The global TracerProvider; without the extra, a MissingDependencyError naming it."""
     try:
         from opentelemetry import trace as otel_trace
@@ -85,7 +78,7 @@ def export_trace(
     trace = _as_trace(source)
     if endpoint is None:
         if tracer_provider is None:
-            tracer_provider = _global_provider()
+            tracer_provider = global_provider()
         return trace_spans(trace, tracer_provider, capture_content=capture_content, agent_name=agent_name)
     sdk = _sdk()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -100,7 +93,7 @@ def export_trace(
         OTLPSpanExporter(endpoint=endpoint, headers=headers, timeout=timeout), SpanExportResult.SUCCESS
     )
     provider = sdk.TracerProvider(resource=_resource())
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))  # type: ignore[arg-type]  # a duck-typed exporter
     try:
         spans = trace_spans(trace, provider, capture_content=capture_content, agent_name=agent_name)
         provider.force_flush()
@@ -137,8 +130,6 @@ class _CheckedExporter:
 def _resource() -> Any:
     from opentelemetry.sdk.resources import Resource
 
-    from . import __version__
-
     return Resource.create(
         {"service.name": "rlm", "telemetry.sdk.name": "opentelemetry", "rlm.version": __version__}
     )
@@ -162,7 +153,7 @@ def to_otlp_json(
 
 def otlp_json_from_spans(spans: Any) -> dict[str, Any]:
     """Finished SDK spans → OTLP/JSON, through the exporter's own protobuf encoder."""
-    from google.protobuf.json_format import MessageToDict
+    from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]  # no stubs shipped
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
     data = MessageToDict(encode_spans(list(spans)), use_integers_for_enums=True)  # OTLP/JSON: enums as ints
@@ -184,10 +175,8 @@ def write_otlp_json(
     (``spans-2.json``, with a ``RecordingWarning``) unless ``overwrite=True`` replaces it; any other
     file is a UsageError (the rule of trace files, docs/traces.md).
     """
-    from . import _files
-
     data = json.dumps(to_otlp_json(source, **kwargs), ensure_ascii=False).encode("utf-8")
-    raw, chosen = _files.create(path, "an OTLP/JSON export", _is_otlp_head, overwrite=overwrite,
+    raw, chosen = create(path, "an OTLP/JSON export", _is_otlp_head, overwrite=overwrite,
                                 verb="write the spans to", note=" (overwrite=True replaces it)")
     with raw:
         raw.write(data)
@@ -197,133 +186,3 @@ def write_otlp_json(
 def _is_otlp_head(head: bytes) -> bool:
     """Whether a file that starts with ``head`` is an OTLP/JSON export (as :func:`write_otlp_json` writes)."""
     return head.lstrip().startswith(b'{"resourceSpans"')
-
-
-class OTelCallback(StreamingCallback):
-    """Emits GenAI spans as a run happens: ``callbacks=[OTelCallback()]`` on an RLM or an agent.
-
-    A plain model call becomes a ``chat`` span when it ends. In an agent run (its model calls
-    carry ``step=``) the first call opens ``invoke_agent``; each ``chat`` span is written once its
-    step's thoughts and tool calls are known, each ``execute_tool`` span when the tool returns,
-    and the agent span at the final answer (or when the run is stopped).
-    """
-
-    def __init__(
-        self,
-        tracer_provider: Any = None,
-        *,
-        capture_content: bool | None = None,
-        agent_name: str | None = None,
-    ) -> None:
-        if tracer_provider is None:
-            tracer_provider = _global_provider()
-        self.writer = SpanWriter(tracer_provider, capture_content=capture_content, agent_name=agent_name)
-        self._agent: Any = None
-        self._call: ChatCall | None = None
-        self._call_done = False
-        self._tools: dict[str | None, tuple[float, Any]] = {}
-        self._usage = [0, 0]
-        self._error: str | None = None
-
-    @property
-    def spans(self) -> list[Any]:
-        return self.writer.spans
-
-    def _flush(self) -> None:
-        if self._call is not None and self._call_done:
-            self.writer.chat(self._call, self._agent)
-            self._call, self._call_done = None, False
-
-    def on_llm_start(self, *, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> None:
-        self._flush()
-        now = time.time()
-        if kwargs.get("step") is not None and self._agent is None:
-            self._agent = self.writer.agent_start(now, model)
-            self._usage, self._error = [0, 0], None
-        self._call = ChatCall(
-            start=now,
-            end=now,
-            model_id=model,
-            messages=list(messages or []),
-            params=dict(kwargs.get("params") or {}),
-        )
-        self._call_done = False
-
-    def _llm_done(self, response: Any, error: BaseException | None) -> None:
-        if self._call is None:
-            return
-        self._call.end = time.time()
-        if response is not None:
-            self._call.response = response.to_dict()
-            self._call.text = self._call.text if self._agent is not None else response.text
-            if self._agent is None:
-                self._call.tool_calls = [
-                    {"id": c.call_id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls
-                ]
-            self._usage[0] += response.prompt_tokens or 0
-            self._usage[1] += response.completion_tokens or 0
-        if error is not None:
-            self._call.error = describe(error)
-        self._call_done = True
-        if self._agent is None:
-            self._flush()
-
-    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
-        self._llm_done(response, None)
-
-    def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
-        self._llm_done(kwargs.get("response"), error)
-        if self._agent is not None and not isinstance(error, Exception):  # interrupted or cancelled
-            self._flush()
-            self.writer.agent_end(
-                self._agent,
-                time.time(),
-                final=None,
-                usage=tuple(self._usage),  # type: ignore[arg-type]
-                error=None,
-                stopped=True,
-            )
-            self._agent = None
-
-    def on_agent_event(self, event: Any, **kwargs: Any) -> None:
-        call, now = self._call, time.time()
-        if event.type == "token" and call is not None:
-            call.text += event.content
-        elif event.type == "thought" and not event.streamed and call is not None:
-            call.thoughts.append(event.content)
-        elif event.type == "reasoning" and call is not None:
-            call.reasoning += event.content
-        elif event.type == "action":
-            if call is not None:
-                call.tool_calls.append(
-                    {"id": event.call_id, "name": event.tool_name, "arguments": event.input}
-                )
-            self._flush()
-            self._tools[event.call_id] = (now, event.input)
-        elif event.type == "observation":
-            start, arguments = self._tools.pop(event.call_id, (now - (event.duration or 0.0), event.input))
-            self.writer.tool(
-                self._agent,
-                start,
-                now,
-                name=event.tool_name or "",
-                call_id=event.call_id,
-                arguments=arguments,
-                result=event.content,
-                error=tool_error(event),
-            )
-        elif event.type == "error" and not event.tool_name:
-            self._error = event.content
-
-    def on_agent_finish(self, final: Any, **kwargs: Any) -> None:
-        self._flush()
-        if self._agent is None:
-            return
-        self.writer.agent_end(
-            self._agent,
-            time.time(),
-            final=final.content,
-            usage=tuple(self._usage),  # type: ignore[arg-type]
-            error=self._error if final.is_error else None,
-        )
-        self._agent = None

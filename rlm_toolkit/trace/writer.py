@@ -1,8 +1,8 @@
-"""Writing one trace file: :class:`TraceRecorder` (used by the recorders in :mod:`rlm_toolkit.trace`).
+"""Writing one trace file: :class:`TraceRecorder` (used by the recorders, :mod:`rlm_toolkit.trace.recorders`).
 
 Every string is passed through :func:`~rlm_toolkit.errors.scrub_data` before it is written, and
 text that streams in pieces is scrubbed across piece boundaries: a key split over several tokens
-is still removed. Reading a trace back is :mod:`rlm_toolkit._replay`.
+is still removed. Reading a trace back is :mod:`rlm_toolkit.trace.reader`.
 """
 
 from __future__ import annotations
@@ -10,23 +10,19 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import time
 from pathlib import Path
-from typing import IO, Any, Literal, Union
+from typing import IO, Any
 
-from . import _files, errors, images
-from ._decoders import mend_surrogates
-from ._json_depth import cut_deep
-from ._replay import VERSION
-from .errors import describe, scrub, scrub_data
-from .events import AgentEvent, ReasoningDelta, StreamEvent, TextDelta
+from .._decoders import mend_surrogates
+from .._files import create, is_trace_head, target
+from .._json_depth import cut_deep
+from ..errors import describe, scrub, scrub_data, unfinished_key_at
+from ..events import AgentEvent, ReasoningDelta, TextDelta
+from ..images import for_trace
+from .format import VERSION, Event, Kind, PathLike
 
-__all__ = ["TraceRecorder", "check_writable", "env_secrets", "FLUSH_AFTER", "Kind", "Event", "PathLike"]
-
-Kind = Literal["stream", "agent"]
-Event = Union[StreamEvent, AgentEvent]
-PathLike = Union[str, "os.PathLike[str]"]
+__all__ = ["TraceRecorder", "check_writable", "env_secrets", "FLUSH_AFTER"]
 
 _SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 
@@ -35,46 +31,6 @@ _SECRET_ENV_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 FLUSH_AFTER = 0.2
 #: ... or once this many characters are held.
 _HOLD_CHARS = 4096
-#: What a key, token or URL password could still be growing at the end of held text: it is held back
-#: a little longer when the rest is written on time (text in other scripts, spaces, punctuation is not).
-# A run is matched from its start only (the lookbehind): searched from every position inside a long
-# run, the pattern would read the rest of the run each time (quadratic in the held text).
-_KEY_TAIL = re.compile(
-    r"(?i)(?:bearer\s+)?(?<![A-Za-z0-9_\-*.…+/=])[A-Za-z0-9_\-*.…+/=]*$|://[^\s/?#@\"'<>]*$"
-)
-_KEY_TAIL_MAX = 512
-
-
-def _unfinished_key_at(text: str, secrets: tuple[str, ...]) -> int:
-    """Where the end of ``text`` that could still grow into a key begins (``len(text)``: nowhere): a
-    trailing run of key characters (or ``Bearer …``), or the start of a known secret, whatever it holds."""
-    tail = _KEY_TAIL.search(text)
-    keep = tail.start() if tail is not None and len(text) - tail.start() <= _KEY_TAIL_MAX else len(text)
-    known = (*errors._secrets, *secrets)  # the keys providers registered, and this trace's
-    for secret in known:  # the longest end of ``text`` that begins this secret
-        at = text.find(secret[:1], max(0, len(text) - len(secret) + 1))
-        while secret and at >= 0:
-            if secret.startswith(text[at:]):
-                keep = min(keep, at)
-                break
-            at = text.find(secret[:1], at + 1)
-    if keep < len(text):  # never cut through a whole key either: the part written is scrubbed alone
-        patterns = (errors._KEY_PATTERN, errors._BEARER_PATTERN, errors._USERINFO_PATTERN,
-                    errors._QUERY_PARAM, errors._MASKED)
-        # (A match longer than any key, 200 KB of "sk-proj-", would hold all the text back.)
-        spans = [(m.start(), m.end()) for pattern in patterns for m in pattern.finditer(text)
-                 if m.end() - m.start() <= _KEY_TAIL_MAX]
-        for secret in known:
-            at = text.find(secret)
-            while secret and at >= 0:
-                spans.append((at, at + len(secret)))
-                at = text.find(secret, at + 1)
-        for start, end in sorted(spans, reverse=True):
-            if start < keep < end:
-                keep = start
-    return keep
-
-
 def env_secrets() -> tuple[str, ...]:
     """Values of credential-like environment variables: scrubbed even if they look like nothing."""
     return tuple(v for k, v in os.environ.items() if k.upper().endswith(_SECRET_ENV_SUFFIXES) and len(v) >= 8)
@@ -88,7 +44,7 @@ def check_writable(path: PathLike, *, overwrite: bool = False) -> Path:
     (a CSV, a FIFO, a device, a folder) is refused and left as it is. Callers check before a run
     starts (``%%rlm --record``), so a typo costs no model call.
     """
-    return _files.target(path, _WHAT, _files.is_trace_head, overwrite=overwrite)[0]
+    return target(path, _WHAT, is_trace_head, overwrite=overwrite)[0]
 
 
 _WHAT = "an rlm trace"
@@ -96,7 +52,7 @@ _OVERWRITE_NOTE = " (overwrite=True replaces it)"
 
 
 def _open_for_writing(path: Path, overwrite: bool) -> tuple[IO[str], Path]:
-    raw, chosen = _files.create(path, _WHAT, _files.is_trace_head, overwrite=overwrite, note=_OVERWRITE_NOTE)
+    raw, chosen = create(path, _WHAT, is_trace_head, overwrite=overwrite, note=_OVERWRITE_NOTE)
     return io.TextIOWrapper(raw, encoding="utf-8"), chosen
 
 
@@ -202,7 +158,7 @@ class TraceRecorder:
         """Write held text pieces, scrubbed as one text and split again at the same offsets.
 
         ``on_time``: written because it was held long enough, not at a word boundary; the trailing
-        pieces that could still be the start of a key stay held (at most ``_KEY_TAIL_MAX`` characters).
+        pieces that could still be the start of a key stay held (at most ``errors.KEY_TAIL_MAX`` characters).
         ``before``: only the pieces before this one.
         """
         if not self._pending:
@@ -211,7 +167,7 @@ class TraceRecorder:
         whole = "".join(pieces)
         count = len(pieces)
         if on_time:
-            keep = _unfinished_key_at(whole, self.secrets)
+            keep = unfinished_key_at(whole, self.secrets)
             size = len(whole)
             while count and size > keep:  # hold back every piece that reaches into the tail
                 size -= len(pieces[count - 1])
@@ -243,7 +199,7 @@ class TraceRecorder:
         # cut before any walker below recurses
         body = cut_deep(data.to_dict() if hasattr(data, "to_dict") else dict(data))
         if not self.keep_images:
-            body = images.for_trace(body)
+            body = for_trace(body)
         self._write({"type": "step", **scrub_data(body, self.secrets), "step": number})
 
     def close(
