@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterator, Sequence
 
 from rlm_jupyter.timeline import TimelineView
-from rlm_toolkit.agents.events import AgentEvent
+from rlm_toolkit.events import AgentEvent
 
 TOKEN_GAP = 1 / 200
 TOOL_TIME = 0.3
