@@ -25,6 +25,8 @@ from typing import Any
 
 from rlm_toolkit import _bridge
 
+from .errors import Stopped
+
 __all__ = ["drive", "adrive", "Stopped", "POLL"]
 
 #: The longest a drive loop waits before it looks at its Stop flag again (a click also cancels the
@@ -111,10 +113,6 @@ class _Failed:
         self.error = error
 
 
-class Stopped(asyncio.CancelledError):
-    """How a stream stopped by its Stop button (or ``%rlm stop``) is settled: state ``stopped``."""
-
-
 def _settle(view: Any, error: BaseException | None) -> Any:
     """End ``view`` however its loop ended: a requested Stop is ``stopped`` (not an error, not an
     interrupt); an interrupt or cancellation is re-raised once the view is settled."""
@@ -129,8 +127,9 @@ def _settle(view: Any, error: BaseException | None) -> Any:
 def drive(view: Any, source: Any) -> Any:
     """Feed ``source`` into ``view`` in this thread, waking on frame deadlines; settle it however it ends.
 
-    ``view`` is a :class:`StreamView` (or its stdout stand-in) or the agent's ``TimelineView``:
-    anything with ``feed``, ``due``, ``flush``, ``finish``, ``stopping`` and ``on_stop``. A Stop
+    ``view`` is a :class:`~rlm_jupyter.stream.view.StreamView` (or its stdout stand-in) or the
+    agent's :class:`~rlm_jupyter.timeline.view.TimelineView`: anything with ``feed``, ``due``,
+    ``flush``, ``finish``, ``stopping`` and ``on_stop`` (:class:`rlm_jupyter.live.view.LiveView`). A Stop
     request (from any thread) cancels the source and ends the loop; an interrupt
     (``KeyboardInterrupt``) closes the source (and its HTTP response), marks the view
     ``stopped`` and propagates; an error ends the view with one line and is kept on it.
@@ -168,7 +167,7 @@ def drive(view: Any, source: Any) -> Any:
 
 async def adrive(view: Any, source: Any) -> Any:
     """Async twin of :func:`drive` for ``--bg``: runs on the current loop (the toolkit's, see
-    :func:`start_background`), flushes on a loop timer. Stop is the task's cancellation."""
+    :func:`rlm_jupyter.live.show.run_live`), flushes on a loop timer. Stop is the task's cancellation."""
     if hasattr(view, "use_response"):
         view.use_response(getattr(source, "response", None))
     loop = asyncio.get_running_loop()

@@ -23,7 +23,7 @@ page operations and asks the pacer when they must leave::
     c.take(now=0.010)        # None (too soon)
     c.take(now=0.034)        # 'lo'
 
-The driver loop (:mod:`rlm_jupyter._drive`) is: feed what arrives; send when ``due() == 0``;
+The driver loop (:mod:`rlm_jupyter.live.drive`) is: feed what arrives; send when ``due() == 0``;
 otherwise wait for the next item with ``timeout=due()`` (``EventStream.next(timeout)``, the
 bridge's ``wait`` or a loop timer), so the last token before a pause leaves on time too.
 """

@@ -1,31 +1,31 @@
 """How a live view is shown, driven and replaced by its static twin: written once for the stream
 widget and the agent timeline.
 
-A view (:class:`~rlm_jupyter.stream_view.StreamView`, :class:`~rlm_jupyter.timeline.TimelineView`)
-has the drive interface of :mod:`rlm_jupyter._drive` (``feed``, ``due``, ``flush``, ``finish``,
-``stopping``, ``on_stop``), ``live()``, ``summary()`` and ``final_bundle(widget=…)``. This module
-owns what happens around it:
+A view (:class:`~rlm_jupyter.stream.view.StreamView`, :class:`~rlm_jupyter.timeline.view.TimelineView`
+and their plain stand-ins) has the drive interface of :mod:`rlm_jupyter.live.drive` (``feed``,
+``due``, ``flush``, ``finish``, ``stopping``, ``on_stop``), ``live()``, ``summary()`` and
+``final_bundle(widget=…)``. This module owns what happens around it:
 
 - the policy: a widget where a widget front end can show it (:func:`use_widget`; a Jupyter
-  kernel), else the view's plain stand-in (:mod:`rlm_jupyter._plain`), which prints as it goes;
+  kernel), else the view's plain stand-in, which prints as it goes;
 - :func:`run_live`: display the widget, drive the source into it in this thread or, for
   ``--bg``, as a task on the toolkit's loop thread, then :func:`settle` — the display becomes the
   static bundle however the run ended;
 - :func:`run_plain`: the same for a stand-in (``replace=True``: in a kernel, the printed lines
   are then swapped for the static bundle, so a saved notebook keeps the safe HTML);
-- :class:`LiveDisplay`: the views' own mimebundle, and a view shown by its cell is not shown twice.
+- :class:`LiveDisplay`: the widgets' own mimebundle, and a view shown by its cell is not shown twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rlm_toolkit import _bridge
 
-from . import _live
-from ._drive import adrive, drive
+from .drive import adrive, drive
+from .stop import hook_interrupt, register
 
 __all__ = ["WIDGET_MIME", "widget_ref", "execution_count", "in_kernel", "has_widget_frontend", "use_widget",
            "LiveDisplay", "show", "settle", "run_live", "run_plain"]
@@ -59,7 +59,7 @@ def in_kernel() -> bool:
 
 def has_widget_frontend() -> bool:
     """Whether a live widget can be shown here: in a kernel. A kernel's front end that cannot render
-    the widget still gets its ``text/plain`` (see :class:`rlm_jupyter._live.Snapshots`)."""
+    the widget still gets its ``text/plain`` (see :class:`rlm_jupyter.live.snapshots.Snapshots`)."""
     return in_kernel()
 
 
@@ -69,25 +69,42 @@ def use_widget(widget: bool | None) -> bool:
 
 
 class LiveDisplay:
-    """Display rules shared by the stream widget and the agent timeline.
+    """Display rules shared by the stream widget and the agent timeline (a base of the widget
+    class, before ``anywidget.AnyWidget``, whose display it extends).
 
     While live, the display is the widget with a short ``text/plain``; once settled, the static
     ``final_bundle`` (the widget view first). A cell ending in ``display_stream(...)`` or
     ``display_agent(...)`` does not show the result twice (later cells may show it again).
-    Subclasses provide ``live()``, ``summary()``, ``final_bundle(widget=…)``, ``model_id`` and
-    the ``kind`` word of their placeholder.
+    Subclasses provide ``live()``, ``summary()`` and ``final_bundle(widget=…)``, and the ``kind``
+    word of their placeholder.
     """
 
     kind = "stream"
     _shown_in: int | None = None  # the execution count of the cell that displayed it
     _handle: Any = None  # that display, for updates (the stream's text/plain snapshots)
 
+    if TYPE_CHECKING:  # what the view and anywidget.AnyWidget beside it provide
+        model_id: str
+
+        def live(self) -> bool: ...
+        def summary(self) -> str: ...
+        def final_bundle(self, *, widget: bool = False) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        if not self.live():  # type: ignore[attr-defined]
-            return self.final_bundle(widget=True)  # type: ignore[attr-defined]
-        data = {"text/plain": f"<rlm {self.kind}: {self.summary()}>",  # type: ignore[attr-defined]
-                WIDGET_MIME: widget_ref(self.model_id)}  # type: ignore[attr-defined]
-        return data, _live.widget_metadata()
+        if not self.live():
+            return self.final_bundle(widget=True)
+        return self.live_bundle()
+
+    def live_bundle(self, text: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
+        """The display while live: anywidget's own (the widget view; in Colab, the metadata that
+        enables its widget manager), with ``text`` (else a placeholder) as its ``text/plain``."""
+        data, metadata = super()._repr_mimebundle_()  # type: ignore[misc]  # anywidget.AnyWidget's, next in the MRO
+        data["text/plain"] = text or f"<rlm {self.kind}: {self.summary()}>"
+        return data, dict(metadata)
+
+    def with_widget(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with the widget view in front (``keep_widget``: the live widget stays shown)."""
+        return {WIDGET_MIME: widget_ref(self.model_id), **data}
 
     def _ipython_display_(self) -> None:
         if self._shown_in is not None and self._shown_in == execution_count():
@@ -105,7 +122,7 @@ def show(view: Any) -> Any:
     data, metadata = view._repr_mimebundle_() or ({}, {})
     handle = view._handle = display(data, metadata=metadata, raw=True, display_id=True)
     view._shown_in = execution_count()
-    _live.register(view)
+    register(view)
     return handle
 
 
@@ -152,7 +169,7 @@ def run_live(view: Any, source: Any, *, keep_widget: bool = False,
 
     task = _bridge.spawn(run)
     view.on_stop = task.cancel
-    _live.hook_interrupt()  # ■ while no cell runs stops background runs
+    hook_interrupt()  # ■ while no cell runs stops background runs
     return task
 
 

@@ -1,33 +1,24 @@
-"""What ``%%rlm --agent``, ``%%rlm --record`` and ``%rlm replay`` do; magics.py parses and dispatches here.
+"""What ``%%rlm --agent`` does (the cell is the task; :mod:`.rlm` parses and dispatches here).
 
 ::
 
     %%rlm --agent --tools add,search -m openai:gpt-4o --record run.jsonl
     What is 2 + 40? Then look up who said it.
-
-    %rlm replay run.jsonl            # the same timeline again, at its original pace, no model needed
-    %rlm replay run.jsonl --instant
-
-Also from Python: :func:`replay` (exported as ``rlm_jupyter.replay``).
 """
 
 from __future__ import annotations
 
-import shlex
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from rlm_toolkit.errors import UsageError
-from rlm_toolkit.trace import AgentRecorder, Trace, check_speed, load
-from rlm_toolkit.trace import replay as replay_events
+from rlm_toolkit.trace import AgentRecorder
 
-from .timeline import PlainTimeline, TimelineView, display_agent
+from ..timeline.display import display_agent
+from ..timeline.plain import PlainTimeline
+from ..timeline.view import TimelineView
 
-__all__ = ["resolve_tools", "run_agent", "replay", "replay_line", "REPLAY_USAGE"]
-
-REPLAY_USAGE = "%rlm replay FILE [--instant] [--speed X]"
+__all__ = ["resolve_tools", "run_agent"]
 
 
 def resolve_tools(names: str | None, namespace: Mapping[str, Any]) -> list[Any]:
@@ -85,7 +76,7 @@ def run_agent(
                              model=agent.rlm.model_id,
                              keep_widget=keep_widget, started_at=started_at, steps=lambda: agent.history,
                              background=True)
-        if recorder is not None:  # closed once the run has ended, however it ended
+        if recorder is not None and isinstance(view, TimelineView):  # closed once the run has ended
             view.task.add_done_callback(lambda _f: recorder.recorder.close(state="stopped"))
         return view
     stream = agent.stream(task.strip(), callbacks=callbacks, **(budget or {}))
@@ -95,70 +86,3 @@ def run_agent(
     finally:
         if recorder is not None:  # an interrupted run never reaches its final event: close it here
             recorder.recorder.close(state="stopped")
-
-
-def replay(path: str | Path | Trace, *, speed: float | None = 1.0) -> Any:
-    """Show a recorded run again in the widget it was recorded from, with no model; return the view.
-
-    Agent traces replay into the timeline (``view.messages(n)`` works); stream traces into the
-    stream widget. ``speed=None`` replays at once.
-    """
-    check_speed(speed)
-    trace = path if isinstance(path, Trace) else _load(path)  # checked whole before any widget shows
-    events = replay_events(trace, speed)
-    if trace.problem_summary():  # a partly readable trace: replay what is readable, and say so
-        print(f"rlm: {trace.problem_summary()}", file=sys.stderr)
-    if trace.kind == "agent":
-        return display_agent(events, model=trace.model, steps=trace.steps, started_at=trace.created)
-    from .stream_view import display_stream  # the stream widget consumes replayed events like a live stream
-
-    return display_stream(events, model=trace.model)
-
-
-def _load(path: str | Path) -> Trace:
-    if not Path(path).exists():
-        raise UsageError(f"no trace file {str(path)!r} (working directory: {Path.cwd()})")
-    if Path(path).suffix.lower() == ".json":  # an OTLP/JSON export of GenAI spans, ours or another tool's
-        from rlm_toolkit.otel_import import read_otlp_json
-
-        traces = read_otlp_json(path)
-        if len(traces) > 1:
-            raise UsageError(f"{path} holds {len(traces)} runs; replay one with "
-                             f"rlm_jupyter.replay(read_otlp_json({str(path)!r})[i])")
-        return traces[0]
-    return load(path)
-
-
-def replay_line(line: str) -> Any:
-    """``%rlm replay FILE [--instant] [--speed X]`` (the words after ``replay``)."""
-    try:
-        words = shlex.split(line)
-    except ValueError as error:
-        raise UsageError(f"{REPLAY_USAGE}: {error}") from None
-    path, speed = None, 1.0
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word == "--instant":
-            speed = None
-        elif word == "--speed":
-            if i + 1 >= len(words):
-                raise UsageError(f"--speed needs a number; usage: {REPLAY_USAGE}")
-            try:
-                speed = float(words[i + 1])
-            except ValueError:
-                raise UsageError(f"--speed needs a number, not {words[i + 1]!r}") from None
-            if speed <= 0:
-                raise UsageError("--speed must be positive (use --instant to replay at once)")
-            check_speed(speed)
-            i += 1
-        elif word.startswith("-"):
-            raise UsageError(f"unknown option {word!r}; usage: {REPLAY_USAGE}")
-        elif path is None:
-            path = word
-        else:
-            raise UsageError(f"one trace file at a time; usage: {REPLAY_USAGE}")
-        i += 1
-    if path is None:
-        raise UsageError(f"which trace? usage: {REPLAY_USAGE}")
-    return replay(path, speed=speed)

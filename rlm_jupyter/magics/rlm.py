@@ -36,7 +36,9 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
-__all__ = ["RLMMagics", "interpolate", "parse_options", "check_out_name", "LINE_HELP"]
+from .prompt import attach, interpolate
+
+__all__ = ["RLMMagics", "parse_options", "check_out_name", "LINE_HELP"]
 
 LINE_HELP = """\
 %rlm model NAME     set the default model: a provider:model id, an alias, or a variable holding an RLM
@@ -50,95 +52,20 @@ LINE_HELP = """\
 %rlm help           this text; %%rlm? documents the cell magic's options
 %%rlm --agent --tools a,b --approve    an agent run whose every tool call waits for Approve / Deny"""
 
-#: Environment variables that configure providers; a cached RLM is rebuilt when one changes.
-_PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "OLLAMA_HOST")
-
-_FIELD = re.compile(r"\{\{|\}\}|\{([^{}\n]*)\}")
-_DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
+_ENV_NAME = re.compile(r"\$([A-Z][A-Z0-9_]*)")
 
 
-def interpolate(template: str, namespace: dict[str, Any]) -> str | list[dict[str, Any]]:
-    """Replace ``{name}`` / ``{name.attr}`` with values from ``namespace``; ``{{`` / ``}}`` are braces.
+def _provider_env() -> tuple[str, ...]:
+    """The environment variables that configure providers, from the providers registry: each
+    provider's key (``env_var``) and the variables its description names (``$OPENAI_BASE_URL``).
+    A cached RLM is rebuilt when one of them changes."""
+    from rlm_toolkit.providers import providers
 
-    Names only, never ``eval``: ``{x + 1}`` or ``{f()}`` is a UsageError. ``{}`` and braces that
-    span lines (code in the prompt) are left as they are. A value that is an image (a matplotlib
-    Figure or Axes, a PIL image, image bytes, a ``Path`` to an image file) becomes an image part
-    in its place: the result is then a list of content parts instead of a string.
-    """
-    from rlm_toolkit.images import is_image
-
-    pieces: list[str | dict[str, Any]] = []
-    at = 0
-    for m in _FIELD.finditer(template):
-        pieces.append(template[at : m.start()])
-        at = m.end()
-        whole = m.group(0)
-        field = (m.group(1) or "").strip()
-        if whole in ("{{", "}}") or not field:
-            pieces.append(whole[0] if whole in ("{{", "}}") else whole)
-            continue
-        value = _lookup(field, namespace, f"{{{field}}}")
-        pieces.append(_image_part(value, f"{{{field}}}") if is_image(value) else str(value))
-    pieces.append(template[at:])
-    if all(isinstance(p, str) for p in pieces):
-        return "".join(pieces)  # type: ignore[arg-type]
-    parts: list[dict[str, Any]] = []
-    for piece in pieces:  # neighbouring text becomes one part
-        if isinstance(piece, dict):
-            parts.append(piece)
-        elif not piece:
-            continue
-        elif parts and parts[-1]["type"] == "text":
-            parts[-1]["text"] += piece
-        else:
-            parts.append({"type": "text", "text": piece})
-    return parts
-
-
-def _lookup(field: str, namespace: dict[str, Any], where: str) -> Any:
-    """The value a ``name`` or ``name.attr`` names in the notebook; a UsageError naming ``where`` if none."""
-    braces = " (write {{ and }} for literal braces)" if where.startswith("{") else ""
-    if not _DOTTED.match(field) or any(keyword.iskeyword(p) for p in field.split(".")):
-        raise UsageError(f"{where}: only variable names (and .attributes) are filled in, not "
-                         f"expressions; compute it in a cell first{braces}")
-    head, *attrs = field.split(".")
-    if head not in namespace:
-        raise UsageError(f"{where}: no variable named {head!r} in the notebook{braces}")
-    value = namespace[head]
-    for attr in attrs:
-        if attr.startswith("_"):
-            raise UsageError(f"{where}: private attributes are not filled in")
-        try:
-            value = getattr(value, attr)
-        except AttributeError:
-            raise UsageError(f"{where}: {type(value).__name__} has no attribute {attr!r}") from None
-    return value
-
-
-def _attach(prompt: str | list[dict[str, Any]], names: list[str], namespace: dict[str, Any]) -> Any:
-    """The cell's prompt, stripped, after the images that ``--image NAME`` names (images first: what
-    Anthropic's vision guide advises); a plain string when there is no image."""
-    parts = [{"type": "text", "text": prompt}] if isinstance(prompt, str) else prompt
-    if parts and parts[0]["type"] == "text":
-        parts[0] = {"type": "text", "text": parts[0]["text"].lstrip()}
-    if parts and parts[-1]["type"] == "text":
-        parts[-1] = {"type": "text", "text": parts[-1]["text"].rstrip()}
-    attached = [_image_part(_lookup(name, namespace, f"--image {name}"), f"--image {name}") for name in names]
-    parts = attached + [p for p in parts if p["type"] != "text" or p["text"]]
-    if all(p["type"] == "text" for p in parts):
-        return "".join(p["text"] for p in parts)
-    return parts
-
-
-def _image_part(value: Any, where: str) -> dict[str, Any]:
-    from rlm_toolkit import image
-    from rlm_toolkit.errors import UsageError as ToolkitUsageError
-
-    try:
-        return image(value)
-    except ToolkitUsageError as error:
-        raise UsageError(f"{where}: {_one_line(error)}") from None
-
+    names: dict[str, None] = {}
+    for info in providers():
+        for name in ([info.env_var] if info.env_var else []) + _ENV_NAME.findall(info.description):
+            names[name] = None
+    return tuple(names)
 
 def parse_options(magic: Any, line: str) -> Any:
     """Like IPython's ``parse_argstring``, but quotes group words and are removed (shell rules):
@@ -183,10 +110,10 @@ def _budget(spec: str | None) -> dict[str, Any]:
 
 
 def _one_line(error: BaseException) -> str:
-    from rlm_toolkit.errors import RLMError, describe, scrub
+    """A toolkit error as the one line of a ``UsageError`` (its message, scrubbed)."""
+    from ..live.errors import one_line
 
-    message = error.message if isinstance(error, RLMError) else describe(error)
-    return scrub(message).strip().splitlines()[0] if str(message).strip() else type(error).__name__
+    return one_line(error, typed=False)
 
 
 @magics_class
@@ -215,7 +142,7 @@ class RLMMagics(Magics):
         self.history: list[dict[str, str]] = []  # the --chat conversation, uncapped
         # One RLM per model id, so clients and loaded models are reused.
         self._rlms: dict[tuple[str | None, ...], Any] = {}
-        self.streams: list[Any] = []  # --bg streams started here (view, task)
+        self.streams: list[tuple[Any, Any]] = []  # --bg answers and agent runs started here: (view, task)
 
     # -- %%rlm ----------------------------------------------------------------------------------
 
@@ -275,7 +202,7 @@ class RLMMagics(Magics):
                       "(--overwrite replaces it)", file=sys.stderr)
                 args.record = str(chosen)
         args.budget = _budget(args.budget)
-        prompt = _attach(interpolate(cell, self.shell.user_ns), args.image, self.shell.user_ns)
+        prompt = attach(interpolate(cell, self.user_ns), args.image, self.user_ns)
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
         if args.agent or args.tools or args.approve:
@@ -284,19 +211,21 @@ class RLMMagics(Magics):
         self.run_prompt(prompt, args)
 
     def run_agent(self, prompt: str, args: Any) -> Any:
-        """``%%rlm --agent``: the cell is the task, the timeline shows the run (see agent_magic)."""
+        """``%%rlm --agent``: the cell is the task, the timeline shows the run (see :mod:`.agent`);
+        returns the view (``(view, task)`` for ``--bg``, as for an answer)."""
         if not isinstance(prompt, str):
             raise UsageError("--agent takes a text task; images go with a plain %%rlm prompt")
         from rlm_toolkit.errors import UsageError as ToolkitUsageError
 
-        from . import _live, agent_magic
+        from ..live.errors import cell_error
+        from . import agent as agent_magic
 
         if not args.agent:
             option = "--tools" if args.tools else "--approve"
             raise UsageError(f"{option} goes with --agent (%%rlm --agent --tools add,search"
                              f"{'' if args.tools else ' --approve'})")
         try:
-            tools = agent_magic.resolve_tools(args.tools, self.shell.user_ns)
+            tools = agent_magic.resolve_tools(args.tools, self.user_ns)
             view = agent_magic.run_agent(prompt, self.get_rlm(args.model), tools, record=args.record,
                                          overwrite=args.overwrite,
                                          system=args.system or self.system, keep_widget=self.keep_widget,
@@ -305,16 +234,17 @@ class RLMMagics(Magics):
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
         except KeyboardInterrupt:  # the timeline is settled ("stopped"): one line, not our internals
-            raise _live.cell_error(KeyboardInterrupt("stopped"), "; the run so far is kept above") from None
-        if getattr(view, "task", None) is not None:  # --bg: the run goes on; -o is set when it ends
+            raise cell_error(KeyboardInterrupt("stopped"), "; the run so far is kept above") from None
+        task = getattr(view, "task", None)
+        if task is not None:  # --bg: the run goes on; -o is set when it ends
             if args.out:
-                view.task.add_done_callback(
-                    lambda _f: self.shell.user_ns.__setitem__(args.out, view.timeline.final or ""))
-            return view
+                namespace = self.user_ns
+                task.add_done_callback(lambda _f: namespace.__setitem__(args.out, view.timeline.final or ""))
+            return self._track((view, task))
         if args.out:
-            self.shell.user_ns[args.out] = view.timeline.final or ""
+            self.user_ns[args.out] = view.timeline.final or ""
         if view.timeline.state == "error" and self.fail_cell:
-            raise _live.cell_error(view.error or RuntimeError(view.timeline.error or "the agent run failed"),
+            raise cell_error(view.error or RuntimeError(view.timeline.error or "the agent run failed"),
                                    " (the run so far is shown above)")
         return view
 
@@ -322,7 +252,8 @@ class RLMMagics(Magics):
         """Stream ``prompt`` with the parsed ``%%rlm`` options; returns the view ((view, task) for --bg)."""
         from rlm_toolkit.errors import UsageError as ToolkitUsageError
 
-        from . import _live, stream_view
+        from ..live.errors import cell_error
+        from ..stream.display import display_stream, start_background
 
         rlm = self.get_rlm(args.model)
         params = {
@@ -339,7 +270,7 @@ class RLMMagics(Magics):
 
         def on_end(view: Any) -> None:
             if args.out:
-                self.shell.user_ns[args.out] = view.answer
+                self.user_ns[args.out] = view.answer
             if args.chat and view.state == "done":
                 self.history += [
                     {"role": "user", "content": prompt},
@@ -354,7 +285,7 @@ class RLMMagics(Magics):
                 overwrite = getattr(args, "overwrite", False)
                 callbacks = [StreamRecorder(args.record, rlm.model_id, overwrite=overwrite)]
             if args.bg:
-                started = stream_view.start_background(
+                started = start_background(
                     rlm.astream_events(messages, callbacks=callbacks, **params),
                     model=rlm.model_id,
                     fmt=fmt,
@@ -362,22 +293,33 @@ class RLMMagics(Magics):
                     keep_widget=self.keep_widget,
                     save_every=self.save_every,
                 )
-                self.streams = [s for s in self.streams if not s[1].done()] + [started]
-                return started
-            view = stream_view.display_stream(rlm.stream_events(messages, callbacks=callbacks, **params),
+                return self._track(started)
+            view = display_stream(rlm.stream_events(messages, callbacks=callbacks, **params),
                                               model=rlm.model_id, fmt=fmt, widget=None if widget else False,
                                               on_end=on_end, keep_widget=self.keep_widget, replace=True,
                                               save_every=self.save_every)
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
         except KeyboardInterrupt:  # the view is settled ("stopped"): one line, not our internals
-            raise _live.cell_error(
+            raise cell_error(
                 KeyboardInterrupt("stopped"), "; the partial answer is kept above"
             ) from None
         if view.state == "error" and self.fail_cell:
-            raise _live.cell_error(view.response.error or RuntimeError(view.error),
+            raise cell_error(view.response.error or RuntimeError(view.error),
                                    " (the partial answer is kept above)")
         return view
+
+    def _track(self, started: tuple[Any, Any]) -> tuple[Any, Any]:
+        """Keep a ``--bg`` run (an answer's or an agent's ``(view, task)``) among ``streams``."""
+        self.streams = [s for s in self.streams if not s[1].done()] + [started]
+        return started
+
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        """The notebook's namespace (the shell's; magics are registered with one)."""
+        if self.shell is None:
+            raise UsageError("rlm's magics need an IPython shell")
+        return self.shell.user_ns
 
     def get_rlm(self, name: str | None) -> Any:
         """The RLM for ``-m``: a namespace variable (RLM or Provider), else a model id (cached)."""
@@ -385,8 +327,8 @@ class RLMMagics(Magics):
         from rlm_toolkit.providers import Provider, default_model_id
 
         name = (name or self.model or "").strip() or None
-        if name is not None and name.isidentifier() and name in self.shell.user_ns:
-            value = self.shell.user_ns[name]
+        if name is not None and name.isidentifier() and name in self.user_ns:
+            value = self.user_ns[name]
             if isinstance(value, RLM):
                 return value
             if isinstance(value, Provider):
@@ -398,7 +340,7 @@ class RLMMagics(Magics):
             name = value
         model_id = name or default_model_id()
         # Reused while the environment that configures it is the same (a new key or URL: a new RLM).
-        key = (model_id, *(os.environ.get(var) for var in _PROVIDER_ENV))
+        key = (model_id, *(os.environ.get(var) for var in _provider_env()))
         if key not in self._rlms:
             try:
                 self._rlms[key] = RLM(model_id)
@@ -409,7 +351,7 @@ class RLMMagics(Magics):
 
     # -- %rlm -----------------------------------------------------------------------------------
 
-    @line_magic("rlm")
+    @line_magic("rlm")  # type: ignore[arg-type]  # IPython's stubs type the decorated method as Never
     def rlm_line(self, line: str) -> Any:
         """%rlm model NAME | models | config | reset | help"""
         command, _, rest = line.strip().partition(" ")
@@ -417,23 +359,23 @@ class RLMMagics(Magics):
         if command == "replay":
             from rlm_toolkit.errors import UsageError as ToolkitUsageError
 
-            from . import agent_magic
+            from . import trace as trace_magic
 
             try:
-                agent_magic.replay_line(rest)
+                trace_magic.replay_line(rest)
             except ToolkitUsageError as error:
                 raise UsageError(_one_line(error)) from None
             return None
         if command in ("export", "diff"):
-            from . import trace_magic
+            from . import trace as trace_magic
 
             return trace_magic.line(command, rest)
         if command == "model":
             return self._set_model(rest)
         if command == "stop" and not rest:
-            from . import _live
+            from ..live.stop import stop_all
 
-            stopped = _live.stop_all()
+            stopped = stop_all()
             print(f"Stopped {stopped} live answer{'s' if stopped != 1 else ''}." if stopped
                   else "Nothing is streaming.")
             return None
@@ -458,7 +400,7 @@ class RLMMagics(Magics):
 
         if not name or " " in name:
             raise UsageError("usage: %rlm model NAME (a provider:model id, an alias, or a variable name)")
-        if not (name.isidentifier() and name in self.shell.user_ns):
+        if not (name.isidentifier() and name in self.user_ns):
             try:
                 split_model_id(name)
             except Exception as error:

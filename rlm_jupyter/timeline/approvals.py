@@ -1,10 +1,11 @@
 """Approve / Deny in the agent timeline: the kernel's side of the buttons (``%%rlm --agent --approve``).
 
-The agent asks its approver on a thread of its own (:mod:`rlm_toolkit.agents.approval`), so
-:meth:`Approvals.ask` may simply wait there. The page's click arrives as a comm message on a
+A timeline view *has* an :class:`Approvals` (built before it). The agent asks its approver on a
+thread of its own (:mod:`rlm_toolkit.agents.approval`), so :meth:`Approvals.ask` may simply wait
+there. The page's click arrives as a comm message on a
 kernel subshell while the cell runs (docs/architecture.md, "Live while the kernel is busy"), and
 its handler only settles a future — safe from any thread, never waiting. If no page has spoken
-within :attr:`Approvals.page_wait` seconds (a front end without widgets, or one that delivers comm
+within ``page_wait`` seconds (the view's) (a front end without widgets, or one that delivers comm
 messages only when the cell ends), the question goes to an ``input()`` prompt instead
 (:func:`stdin_prompt`), which denies with a reason where nothing can be typed. A run that ends
 (Stop, ``%rlm stop``, ■, an error) denies what still waits — a click, a page, a prompt — at once
@@ -13,7 +14,6 @@ messages only when the cell ends), the question goes to an ``input()`` prompt in
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -21,19 +21,15 @@ from typing import Any
 
 from rlm_toolkit.agents.approval import ApprovalRequest, ask_user
 
-__all__ = ["Approvals", "stdin_prompt", "RunEnded"]
+from ..live._ipykernel import RunEnded, input_request
 
-#: How often a prompt on the stdin channel looks whether its run has ended, in seconds.
-POLL = 0.05
+__all__ = ["Approvals", "stdin_prompt", "RunEnded"]
 
 
 class Approvals:
-    """Mixed into the timeline view: ``ask`` is the run's approver, ``decided`` the click's handler."""
+    """The decisions of one run: ``ask`` is its approver, ``decided`` the click's handler."""
 
-    #: Seconds an approval waits for a page to show itself before it asks with ``input()``.
-    page_wait = 5.0
-
-    def _init_approvals(self) -> None:
+    def __init__(self) -> None:
         self._decisions: dict[str, Future[bool | str]] = {}
         self._decisions_lock = threading.Lock()
         self._changed = threading.Condition(self._decisions_lock)  # a page spoke, or the run ended
@@ -56,13 +52,14 @@ class Approvals:
             self._page.set()
             self._changed.notify_all()
 
-    def ask(self, request: ApprovalRequest) -> bool | str:
-        """The approver of a run shown here (on the approver's thread): wait for Approve or Deny.
+    def ask(self, request: ApprovalRequest, *, page_wait: float) -> bool | str:
+        """The approver of a run shown here (on the approver's thread): wait for Approve or Deny,
+        asking with ``input()`` if no page has shown itself within ``page_wait`` seconds.
 
         A run that ends (a Stop) while this waits — for a click, or for a page to show itself —
-        denies at once with the reason :meth:`end_approvals` was given, so the thread ends."""
+        denies at once with the reason :meth:`end` was given, so the thread ends."""
         with self._changed:
-            self._changed.wait_for(lambda: self._page.is_set() or self._ended is not None, self.page_wait)
+            self._changed.wait_for(lambda: self._page.is_set() or self._ended is not None, page_wait)
             ended, page = self._ended, self._page.is_set()
         if ended is not None:
             return ended
@@ -78,7 +75,7 @@ class Approvals:
                 approved = content.get("approved") is True
                 future.set_result(True if approved else "the user denied it in the timeline")
 
-    def end_approvals(self, reason: str) -> None:
+    def end(self, reason: str) -> None:
         """The run has ended: what still waits is denied, and so is anything asked later."""
         with self._changed:
             if self._ended is None:
@@ -90,61 +87,12 @@ class Approvals:
             self._changed.notify_all()
 
 
-class RunEnded(Exception):
-    """The run ended while its prompt waited for an answer (nobody reads the decision any more)."""
-
-
 def stdin_prompt(ended: threading.Event) -> Callable[[str], str]:
     """``input()`` for a question asked on the approver's thread, withdrawn once ``ended`` is set.
 
     In a kernel it is ipykernel's own ``input_request`` on the stdin channel, for the cell whose
-    context the thread carries, as ``kernel.raw_input`` sends it: ipykernel's loop waits for a
-    reply forever, and a thread left in it would take the reply meant for the next ``input()``.
-    Outside a kernel, the builtin ``input``.
+    context the thread carries (:func:`rlm_jupyter.live._ipykernel.input_request`: ipykernel's
+    ``raw_input`` waits for a reply forever, and a thread left in it would take the reply meant
+    for the next ``input()``). Outside a kernel, the builtin ``input``.
     """
-    kernel = _kernel()
-    if kernel is None:
-        return input
-
-    def prompt(text: str) -> str:
-        import zmq
-        from IPython.core.error import StdinNotImplementedError
-
-        if not kernel._allow_stdin:
-            raise StdinNotImplementedError("this front end does not support input requests")
-        socket = kernel.stdin_socket
-        while True:  # replies to earlier, withdrawn prompts
-            try:
-                socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
-        kernel.session.send(socket, "input_request", {"prompt": text, "password": False},
-                            kernel.get_parent("shell"), ident=kernel._parent_ident["shell"])
-        while not ended.is_set():
-            readable, _, failed = zmq.select([socket], [], [socket], POLL)
-            if readable or failed:
-                _ident, reply = kernel.session.recv(socket)
-                if reply is not None:
-                    value = str(reply["content"].get("value", ""))
-                    if value == "\x04":
-                        raise EOFError
-                    return value
-        raise RunEnded("the run ended before an answer came")
-
-    return prompt
-
-
-def _kernel() -> Any:
-    """The running ipykernel, if this is one that forwards input the way this module expects."""
-    try:
-        from ipykernel.kernelbase import Kernel
-    except ImportError:
-        return None
-    if not Kernel.initialized():
-        return None
-    kernel = Kernel.instance()
-    needed = ("_allow_stdin", "stdin_socket", "session", "get_parent", "_parent_ident")
-    return kernel if all(hasattr(kernel, name) for name in needed) else None
+    return input_request(ended) or input

@@ -4,7 +4,7 @@
 tests drive the same logic. ``apply(event)`` returns the operations the page needs to grow the
 timeline in place (``{"op": "live", "step": 2, "delta": "The "}``…); :func:`merge_ops` joins
 consecutive text deltas so a frame carries one message; ``markdown()`` / ``text()`` give the
-transcript a saved notebook shows (its safe HTML is :func:`rlm_jupyter.render.timeline_html`).
+transcript a saved notebook shows (its safe HTML is :func:`rlm_jupyter.timeline.html.timeline_html`).
 Texts are untrusted: the page renders them with textContent or the safe markdown renderer, and the
 markdown transcript escapes raw HTML.
 """
@@ -18,12 +18,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlm_toolkit._json_depth import cut_deep
-from rlm_toolkit.agents.events import AgentEvent
 from rlm_toolkit.cost import money
 from rlm_toolkit.errors import describe, scrub
+from rlm_toolkit.events import AgentEvent
 
-from . import render
-from .render import ANSWER_LIMIT, NAME_LIMIT, OBSERVATION_LIMIT, TEXT_LIMIT, TRACE_KEEPS, clip, fenced, plural
+from ..live.errors import settled_state
+from ..render import (
+    ANSWER_LIMIT,
+    NAME_LIMIT,
+    OBSERVATION_LIMIT,
+    TEXT_LIMIT,
+    TRACE_KEEPS,
+    clip,
+    fenced,
+    plural,
+    thinking_note,
+    to_markdown,
+)
 
 __all__ = ["TimelineModel", "Row", "Step", "merge_ops", "decision_text", "OBSERVATION_LIMIT"]
 
@@ -255,12 +266,10 @@ class TimelineModel:
             self.ended_at = self.clock() if now is None else now
         ops: list[dict[str, Any]] = []
         if error is not None and self.state == "running":
-            if isinstance(error, Exception):
-                self.state = "error"
+            self.state = settled_state(error)
+            if self.state == "error":
                 self.error = clip(describe(error))
                 ops.append({"op": "error", "step": max(self.steps) if self.steps else 0, "text": self.error})
-            else:
-                self.state = "stopped"
         elif self.state == "running":
             self.state = "done" if self.final is not None else "stopped"
         ops.append(self.header())
@@ -295,7 +304,7 @@ class TimelineModel:
             for row in step.rows:
                 took = f" ({row.duration:.2f} s)" if row.duration is not None else ""
                 if row.kind == "action":
-                    out.append(f"Action: {row.tool}({_one_line(row.args)}){took}")
+                    out.append(f"Action: {row.tool}({_words(row.args)}){took}")
                 elif row.kind == "approval":
                     out.append(f"Approval: {decision_text(row)}")
                 elif row.kind == "observation":
@@ -304,7 +313,7 @@ class TimelineModel:
                 elif row.kind in ("thought", "live"):
                     out.append(f"Thought{took}: {row.shown}")
                 elif row.kind == "reasoning":
-                    out.append(f"({render.thinking_note(row.text)})")
+                    out.append(f"({thinking_note(row.text)})")
                 elif row.kind == "error":
                     out.append(f"Error: {row.shown}")
                 elif row.kind == "final":
@@ -316,30 +325,30 @@ class TimelineModel:
 
     def markdown(self) -> str:
         """A markdown transcript (the display's ``text/markdown``); raw HTML in any text is escaped."""
-        out = [f"**Agent run** — {render.to_markdown(self.summary(), 'text')}"]
+        out = [f"**Agent run** — {to_markdown(self.summary(), 'text')}"]
         for step in self.steps.values():
             out.append(f"\n#### Step {step.number}\n")
             for row in step.rows:
                 took = f" *({row.duration:.2f} s)*" if row.duration is not None else ""
                 if row.kind == "action":
-                    out.append(f"**Action{took}:** {render.to_markdown(row.tool or '', 'text')}\n\n"
+                    out.append(f"**Action{took}:** {to_markdown(row.tool or '', 'text')}\n\n"
                                f"{fenced(row.args or '', 'json')}")
                 elif row.kind == "approval":
-                    out.append(f"**Approval:** {render.to_markdown(decision_text(row), 'text')}")
+                    out.append(f"**Approval:** {to_markdown(decision_text(row), 'text')}")
                 elif row.kind == "observation":
                     label = "Observation (error)" if row.is_error else "Observation"
                     shown = clip(row.text, 2000, where(row.kind, row.step))
                     out.append(f"**{label}{took}:**\n\n{fenced(shown)}")
                 elif row.kind in ("thought", "live"):
-                    out.append(f"**Thought{took}:** {render.to_markdown(row.shown, 'text')}")
+                    out.append(f"**Thought{took}:** {to_markdown(row.shown, 'text')}")
                 elif row.kind == "reasoning":
-                    out.append(f"*({render.thinking_note(row.text)})*")
+                    out.append(f"*({thinking_note(row.text)})*")
                 elif row.kind == "error":
-                    out.append(f"**Error:** {render.to_markdown(row.shown, 'text')}")
+                    out.append(f"**Error:** {to_markdown(row.shown, 'text')}")
                 elif row.kind == "final":
-                    out.append(f"**Final answer{took}:**\n\n{render.to_markdown(row.shown, 'markdown')}")
+                    out.append(f"**Final answer{took}:**\n\n{to_markdown(row.shown, 'markdown')}")
         if self.error:
-            out.append(f"\n**Error:** {render.to_markdown(self.error, 'text')}")
+            out.append(f"\n**Error:** {to_markdown(self.error, 'text')}")
         return scrub("\n\n".join(out))
 
 
@@ -383,5 +392,6 @@ def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _one_line(text: str | None) -> str:
+def _words(text: str | None) -> str:
+    """``text`` on one line, its whitespace runs as single spaces (tool arguments in the transcript)."""
     return " ".join((text or "").split())

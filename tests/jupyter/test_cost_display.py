@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 
 from rlm_jupyter import render
-from rlm_jupyter.stream_view import StreamView, drive
-from rlm_jupyter.timeline import TimelineView
-from rlm_jupyter.timeline import drive as drive_timeline
+from rlm_jupyter.live.drive import drive
+from rlm_jupyter.live.drive import drive as drive_timeline
+from rlm_jupyter.stream.view import StreamView
+from rlm_jupyter.timeline.view import TimelineView
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
 from rlm_toolkit.agents.react import ReActAgent
 from rlm_toolkit.cost import summed

@@ -1,4 +1,4 @@
-// The live answer widget (anywidget ESM, no build step; markdown.js is concatenated in front).
+// The live answer widget (anywidget ESM, no build step; common.js and markdown.js are put in front).
 //
 // Wire protocol (kernel → page, custom messages):
 //   {d: "new text", o: its offset (UTF-16 units), n: chunks so far, e: seconds since the first
@@ -32,23 +32,6 @@ function rlmLive(model) {
   return live;
 }
 
-function rlmSeconds(v) {
-  if (v === null || v === undefined || Number.isNaN(v)) return "";
-  return v < 10 ? `${v.toFixed(2)} s` : `${v.toFixed(1)} s`;
-}
-
-// rlm_toolkit.cost.money: $0.0012, ≈$0.0012 (estimated), $0.000083, free, cost unknown
-function rlmMoney(cost) {
-  if (!cost) return "";
-  const total = cost.total;
-  if (total === null || total === undefined) return "cost unknown";
-  if (total === 0 && String(cost.note || "").startsWith("free")) return "free";
-  const sign = cost.currency && cost.currency !== "USD" ? `${cost.currency} ` : "$";
-  const digits = total >= 1 ? 2 : Math.max(4, 1 - Math.floor(Math.log10(total)));
-  const amount = total === 0 ? "0" : total.toFixed(digits);
-  return `${cost.estimated ? "≈" : ""}${sign}${amount}`;
-}
-
 function rlmFooter(model) {
   const info = model.get("info") || {};
   const live = rlmLive(model);
@@ -58,7 +41,7 @@ function rlmFooter(model) {
   let tokens = (info.usage && info.usage.completion_tokens)
     || ((info.chunks || 0) + (info.reasoning_chunks || 0)) || live.n || 0;
   if (tokens) parts.push(`${tokens} token${tokens === 1 ? "" : "s"}`);
-  parts.push(rlmMoney(info.cost));
+  parts.push(info.cost_text || "");  // formatted by the kernel (rlm_toolkit.cost.money)
   const ttft = info.ttft_s !== undefined && info.ttft_s !== null ? info.ttft_s : live.ttft;
   if (ttft !== undefined && ttft !== null) parts.push(`first token ${rlmSeconds(ttft)}`);
   let tps = info.tokens_per_s;
@@ -125,15 +108,15 @@ function rlmAppend(model, live, name, delta, at) {
 }
 
 function render({ model, el }) {
-  const root = mdEl("div", "rlm-stream tex2jax_ignore mathjax_ignore");
-  const thinking = mdEl("details", "rlm-thinking");
-  const thinkingText = mdEl("div", "rlm-thinking-text");
-  thinking.append(mdEl("summary", "rlm-thinking-title", "Thinking"), thinkingText);
-  const answer = mdEl("div", "rlm-answer");
-  const error = mdEl("div", "rlm-error");
-  const footer = mdEl("div", "rlm-footer");
-  const info = mdEl("span", "rlm-info");
-  const stop = mdEl("button", "rlm-stop", "Stop");
+  const root = rlmEl("div", "rlm-stream tex2jax_ignore mathjax_ignore");
+  const thinking = rlmEl("details", "rlm-thinking");
+  const thinkingText = rlmEl("div", "rlm-thinking-text");
+  thinking.append(rlmEl("summary", "rlm-thinking-title", "Thinking"), thinkingText);
+  const answer = rlmEl("div", "rlm-answer");
+  const error = rlmEl("div", "rlm-error");
+  const footer = rlmEl("div", "rlm-footer");
+  const info = rlmEl("span", "rlm-info");
+  const stop = rlmEl("button", "rlm-stop", "Stop");
   stop.type = "button";
   stop.title = "Stop this answer";
   stop.addEventListener("click", () => { stop.disabled = true; model.send({ stop: true }); });
@@ -151,7 +134,7 @@ function render({ model, el }) {
       mode = md ? "md" : "pre";
       answer.replaceChildren();
       view = md ? markdownView(answer) : null;
-      pre = md ? null : answer.appendChild(mdEl("pre", fmt === "code" ? "rlm-code" : "rlm-plain"));
+      pre = md ? null : answer.appendChild(rlmEl("pre", fmt === "code" ? "rlm-code" : "rlm-plain"));
     }
     if (md) view.update(text);
     else pre.textContent = text;

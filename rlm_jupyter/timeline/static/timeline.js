@@ -3,7 +3,7 @@
 // this module folds them into the DOM in place. When the run ends the kernel also sets the
 // `snapshot` trait (every operation), so a view rendered later, or after a reload, is complete.
 // Model text and tool output are untrusted: they only ever reach the DOM through textContent or
-// through the safe markdown renderer (markdown.js, concatenated in front of this module).
+// through the safe markdown renderer (markdown.js; it and common.js are put in front of this module).
 // A step's reasoning (a thinking model's) grows as text in a "Thinking" <details> at the top of
 // the step, open while it streams and folded once the step's text, thought or action begins.
 
@@ -73,18 +73,6 @@ function receive(model, store, msg) {
   }
 }
 
-function h(tag, cls, text) {
-  const el = document.createElement(tag);
-  if (cls) el.className = cls;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
-
-function seconds(value) {
-  if (value === null || value === undefined) return "";
-  return value < 10 ? `${value.toFixed(2)} s` : `${value.toFixed(1)} s`;
-}
-
 // Markdown through the shared safe renderer (markdown.js, bundled in front); plain text without it.
 function renderMarkdownInto(el, text) {
   if (typeof renderMarkdown === "function") {
@@ -104,21 +92,21 @@ function liveMarkdown(el) {
 const PREVIEW = 400;
 
 function createView(model, el, store) {
-  const root = h("div", "rlm-timeline");
+  const root = rlmEl("div", "rlm-timeline");
   root.dataset.state = "running";
-  const header = h("div", "rlm-timeline-header");
+  const header = rlmEl("div", "rlm-timeline-header");
   const fields = {};
   for (const name of ["state", "model", "steps", "tokens", "cost", "elapsed"]) {
-    fields[name] = h("span", `rlm-h-${name}`);
+    fields[name] = rlmEl("span", `rlm-h-${name}`);
     header.appendChild(fields[name]);
   }
-  const stop = h("button", "rlm-stop", "Stop");
+  const stop = rlmEl("button", "rlm-stop", "Stop");
   stop.type = "button";
   stop.title = "Stop this run";
   stop.hidden = true;
   stop.addEventListener("click", () => { stop.disabled = true; model.send({ stop: true }); });
   header.appendChild(stop);
-  const list = h("div", "rlm-steps");
+  const list = rlmEl("div", "rlm-steps");
   root.append(header, list);
   el.replaceChildren(root);
 
@@ -129,13 +117,13 @@ function createView(model, el, store) {
   function stepOf(n) {
     let step = steps.get(n);
     if (step) return step;
-    const box = h("div", "rlm-step");
+    const box = rlmEl("div", "rlm-step");
     box.dataset.step = String(n);
-    const title = h("button", "rlm-step-title", `Step ${n}`);
+    const title = rlmEl("button", "rlm-step-title", `Step ${n}`);
     title.type = "button";
     title.title = "Show the messages sent to the model at this step";
-    const rows = h("div", "rlm-rows");
-    const panel = h("div", "rlm-messages");
+    const rows = rlmEl("div", "rlm-rows");
+    const panel = rlmEl("div", "rlm-messages");
     panel.hidden = true;
     title.addEventListener("click", () => {
       if (!panel.hidden) {
@@ -158,10 +146,10 @@ function createView(model, el, store) {
   }
 
   function row(kind, label, duration) {
-    const r = h("div", `rlm-row rlm-${kind}`);
-    const head = h("div", "rlm-row-head");
-    head.append(h("span", "rlm-label", label), h("span", "rlm-duration", seconds(duration)));
-    const body = h("div", "rlm-body");
+    const r = rlmEl("div", `rlm-row rlm-${kind}`);
+    const head = rlmEl("div", "rlm-row-head");
+    head.append(rlmEl("span", "rlm-label", label), rlmEl("span", "rlm-duration", rlmSeconds(duration)));
+    const body = rlmEl("div", "rlm-body");
     r.append(head, body);
     r._body = body;
     return r;
@@ -170,7 +158,7 @@ function createView(model, el, store) {
   function retag(r, kind, label, duration) {
     r.className = `rlm-row rlm-${kind}`;
     r.querySelector(".rlm-label").textContent = label;
-    r.querySelector(".rlm-duration").textContent = seconds(duration);
+    r.querySelector(".rlm-duration").textContent = rlmSeconds(duration);
   }
 
   // Approve / Deny: the tool and its arguments (model output: textContent only), and while the run
@@ -181,8 +169,8 @@ function createView(model, el, store) {
     let r = step.approvals.get(op.id);
     if (!r) {
       r = row("approval", "Approval", null);
-      r._verdict = h("div", "rlm-verdict");
-      r._body.append(h("code", "rlm-tool", op.tool), h("pre", "rlm-args", op.args), r._verdict);
+      r._verdict = rlmEl("div", "rlm-verdict");
+      r._body.append(rlmEl("code", "rlm-tool", op.tool), rlmEl("pre", "rlm-args", op.args), r._verdict);
       step.rows.appendChild(r);
       step.approvals.set(op.id, r);
     }
@@ -192,11 +180,11 @@ function createView(model, el, store) {
       r._verdict.textContent = op.state === "denied" && op.reason ? op.reason : "";
       return;
     }
-    r._verdict.replaceChildren(h("span", "rlm-ask", op.ask ? `Run ${op.tool}?` : "waiting for approval"));
+    r._verdict.replaceChildren(rlmEl("span", "rlm-ask", op.ask ? `Run ${op.tool}?` : "waiting for approval"));
     if (!op.ask) return;
-    const buttons = h("span", "rlm-decide");
+    const buttons = rlmEl("span", "rlm-decide");
     for (const [label, approved] of [["Approve", true], ["Deny", false]]) {
-      const b = h("button", approved ? "rlm-approve" : "rlm-deny", label);
+      const b = rlmEl("button", approved ? "rlm-approve" : "rlm-deny", label);
       b.type = "button";
       b.addEventListener("click", () => {
         for (const other of buttons.querySelectorAll("button")) other.disabled = true;
@@ -211,12 +199,12 @@ function createView(model, el, store) {
     const label = op.outcome === "denied" ? "Denied" : op.error ? "Error" : "Observation";
     const r = row(op.error ? "observation rlm-error" : "observation", label, op.duration);
     if (op.outcome) r.dataset.outcome = op.outcome;
-    const pre = h("pre", "rlm-text");
+    const pre = rlmEl("pre", "rlm-text");
     const full = op.text || "";
     const cut = op.length > full.length ? `\n… (${op.length - full.length} more characters not shown)` : "";
     if (full.length > PREVIEW) {
       pre.textContent = full.slice(0, PREVIEW) + "…";
-      const more = h("button", "rlm-more", `show all (${op.length} characters)`);
+      const more = rlmEl("button", "rlm-more", `show all (${op.length} characters)`);
       more.type = "button";
       more.addEventListener("click", () => {
         const open = more.dataset.open === "1";
@@ -262,11 +250,11 @@ function createView(model, el, store) {
       case "reasoning": {
         const step = stepOf(op.step);
         if (!step.thinking) {
-          const r = h("div", "rlm-row rlm-reasoning");
-          const details = h("details", "rlm-thinking");
+          const r = rlmEl("div", "rlm-row rlm-reasoning");
+          const details = rlmEl("details", "rlm-thinking");
           details.open = true;
-          const text = h("div", "rlm-thinking-text");
-          details.append(h("summary", "rlm-thinking-title", "Thinking"), text);
+          const text = rlmEl("div", "rlm-thinking-text");
+          details.append(rlmEl("summary", "rlm-thinking-title", "Thinking"), text);
           r.append(details);
           r._details = details;
           r._text = text;
@@ -282,14 +270,14 @@ function createView(model, el, store) {
         if (!step.live) step.rows.appendChild(r);
         step.live = null;
         retag(r, "thought", "Thought", op.duration);
-        r._body.replaceChildren(h("div", "rlm-text", op.text));
+        r._body.replaceChildren(rlmEl("div", "rlm-text", op.text));
         break;
       }
       case "action": {
         const step = stepOf(op.step);
         const r = row("action", "Action", null);
         if (op.id) r.dataset.call = op.id;
-        r._body.append(h("code", "rlm-tool", op.tool), h("pre", "rlm-args", op.args));
+        r._body.append(rlmEl("code", "rlm-tool", op.tool), rlmEl("pre", "rlm-args", op.args));
         step.rows.appendChild(r);
         step.actions.set(op.id, r);
         break;
@@ -300,14 +288,14 @@ function createView(model, el, store) {
       case "observation": {
         const step = stepOf(op.step);
         const action = step.actions.get(op.id);
-        if (action) action.querySelector(".rlm-duration").textContent = seconds(op.duration);
+        if (action) action.querySelector(".rlm-duration").textContent = rlmSeconds(op.duration);
         step.rows.appendChild(observation(op));
         break;
       }
       case "error": {
         const step = stepOf(op.step || 1);
         const r = row("error", "Error", null);
-        r._body.append(h("pre", "rlm-text", op.text));
+        r._body.append(rlmEl("pre", "rlm-text", op.text));
         step.rows.appendChild(r);
         break;
       }
@@ -332,14 +320,14 @@ function createView(model, el, store) {
         fields.cost.textContent = op.cost || "";
         fields.cost.hidden = !op.cost;
         stop.hidden = op.state !== "running" || !model.get("stoppable");
-        fields.elapsed.textContent = seconds(op.elapsed);
+        fields.elapsed.textContent = rlmSeconds(op.elapsed);
         break;
     }
   }
 
   const timer = setInterval(() => {
     if (last && last.state === "running") {
-      fields.elapsed.textContent = seconds(last.elapsed + (Date.now() - receivedAt) / 1000);
+      fields.elapsed.textContent = rlmSeconds(last.elapsed + (Date.now() - receivedAt) / 1000);
     }
   }, 250);
 
@@ -355,14 +343,14 @@ function createView(model, el, store) {
       const msg = store.messages[n];
       if (!step || !msg || step.panel.hidden) return;
       step.panel.replaceChildren();
-      if (msg.error) step.panel.append(h("div", "rlm-text", msg.error));
+      if (msg.error) step.panel.append(rlmEl("div", "rlm-text", msg.error));
       for (const m of msg.messages || []) {
-        const item = h("div", "rlm-message");
+        const item = rlmEl("div", "rlm-message");
         item.dataset.role = String(m.role || "");
-        item.append(h("span", "rlm-role", String(m.role || "")));
+        item.append(rlmEl("span", "rlm-role", String(m.role || "")));
         const content = typeof m.content === "string" ? m.content : JSON.stringify(m.content ?? null, null, 2);
-        item.append(h("pre", "rlm-text", content));
-        if (m.tool_calls) item.append(h("pre", "rlm-args", JSON.stringify(m.tool_calls, null, 2)));
+        item.append(rlmEl("pre", "rlm-text", content));
+        if (m.tool_calls) item.append(rlmEl("pre", "rlm-args", JSON.stringify(m.tool_calls, null, 2)));
         step.panel.append(item);
       }
     },

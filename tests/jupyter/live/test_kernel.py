@@ -8,14 +8,16 @@ import threading
 import time
 import types
 
-from rlm_jupyter import _live
-from rlm_jupyter.stream_view import StreamView, drive
+from rlm_jupyter.live.drive import drive
+from rlm_jupyter.live.errors import AnswerFailed, cell_error
+from rlm_jupyter.live.snapshots import Snapshots
+from rlm_jupyter.stream.view import StreamView
 from rlm_toolkit import RLM, RateLimitError, ScriptedProvider
 
 
 def test_snapshots_are_geometric_so_the_bytes_stay_linear():
     for seen, bound in ((False, 3.0), (True, 2.0)):
-        s = _live.Snapshots(now=0.0, seen_spacing=5.0)
+        s = Snapshots(now=0.0, seen_spacing=5.0)
         sent = 0
         length = 0
         for tick in range(1, 20_000):  # 100 characters every 10 ms for 200 s
@@ -28,7 +30,7 @@ def test_snapshots_are_geometric_so_the_bytes_stay_linear():
 
 
 def test_the_first_snapshot_waits_a_second_and_seen_ones_are_rare():
-    s = _live.Snapshots(now=0.0, seen_spacing=5.0)
+    s = Snapshots(now=0.0, seen_spacing=5.0)
     assert not s.due(500, now=1.9)
     assert s.due(500, now=2.0)
     s.taken(500, now=2.0)
@@ -71,12 +73,12 @@ def test_stop_from_another_thread_ends_the_drive_as_stopped_and_keeps_the_text()
 
 
 def test_cell_error_is_one_scrubbed_line_and_keeps_the_toolkit_type():
-    error = _live.cell_error(RateLimitError("slow down sk-abcdefghijklmnop1234", status_code=429), " (kept)")
+    error = cell_error(RateLimitError("slow down sk-abcdefghijklmnop1234", status_code=429), " (kept)")
     assert isinstance(error, RateLimitError)
     lines = error._render_traceback_()  # type: ignore[attr-defined]
     assert len(lines) == 1 and "sk-abcdefghijklmnop1234" not in lines[0] and lines[0].endswith("(kept)")
-    other = _live.cell_error(ValueError("token sk-abcdefghijklmnop9999 leaked"))
-    assert isinstance(other, _live.AnswerFailed) and "sk-abcdefghijklmnop9999" not in str(other)
+    other = cell_error(ValueError("token sk-abcdefghijklmnop9999 leaked"))
+    assert isinstance(other, AnswerFailed) and "sk-abcdefghijklmnop9999" not in str(other)
 
 
 def test_colab_gets_its_custom_widget_manager_enabled(monkeypatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlm_jupyter._coalesce import FRAME, Coalescer, Pacer
+from rlm_jupyter.live.pacing import FRAME, Coalescer, Pacer
 
 
 def test_first_delta_goes_out_at_once_then_one_message_per_frame():
@@ -88,7 +88,7 @@ def test_a_thousand_items_a_second_leave_in_at_most_thirty_one_frames_none_late(
 
 def test_the_timeline_paces_its_frames_without_fake_text():
     """Its frames come from the pacer's deadlines; no placeholder text is counted anywhere."""
-    from rlm_jupyter.timeline import TimelineView
+    from rlm_jupyter.timeline.view import TimelineView
     from rlm_toolkit.agents.events import AgentEvent
 
     view = TimelineView("m", started_at=0.0)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlm_jupyter import agent_magic
+from rlm_jupyter.magics import agent as agent_magic
+from rlm_jupyter.magics import trace as trace_magic
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
 from rlm_toolkit.errors import UsageError
 from rlm_toolkit.trace import load
@@ -48,11 +49,11 @@ def test_run_agent_shows_the_run_and_records_it(tmp_path):
 
 
 def test_replay_shows_an_agent_trace_again_without_a_model(tmp_path, monkeypatch):
-    monkeypatch.setattr("rlm_jupyter._display.has_widget_frontend", lambda: True)  # compare the widgets' ops
+    monkeypatch.setattr("rlm_jupyter.live.show.has_widget_frontend", lambda: True)  # compare the widgets' ops
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: None)
     path = tmp_path / "run.jsonl"
     live = agent_magic.run_agent("What is 20 + 22?", scripted(), [add], record=str(path))
-    view = agent_magic.replay_line(f"{path} --instant")
+    view = trace_magic.replay_line(f"{path} --instant")
     def without_timings(ops):
         return [{k: v for k, v in op.items() if k not in ("duration", "elapsed")} for op in ops]
 
@@ -76,4 +77,4 @@ def test_replay_shows_an_agent_trace_again_without_a_model(tmp_path, monkeypatch
 ])
 def test_replay_line_mistakes_are_usage_errors(line, message):
     with pytest.raises(UsageError, match=message):
-        agent_magic.replay_line(line)
+        trace_magic.replay_line(line)

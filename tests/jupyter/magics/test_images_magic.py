@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from rlm_jupyter.magics import interpolate
+from rlm_jupyter.magics.prompt import interpolate
 from rlm_toolkit import RLM, Image, ScriptedProvider
 
 PIL = pytest.importorskip("PIL.Image")

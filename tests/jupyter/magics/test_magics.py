@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from IPython.core.error import UsageError
 
-from rlm_jupyter.magics import RLMMagics
+from rlm_jupyter.magics.rlm import RLMMagics
 from rlm_toolkit import RLM, ScriptedProvider
 
 

@@ -13,8 +13,8 @@ import time
 import pytest
 from IPython.core.error import UsageError
 
-from rlm_jupyter import agent_magic
-from rlm_jupyter.timeline import TimelineView
+from rlm_jupyter.magics import trace as trace_magic
+from rlm_jupyter.timeline.view import TimelineView
 from rlm_toolkit import RLM, ScriptedProvider
 from rlm_toolkit.trace import load
 
@@ -147,7 +147,7 @@ def agent_trace(path, created: float, *, footer: bool = True, extra: tuple = ())
 def widget_frontend(monkeypatch):
     """A front end with widgets: what is displayed, and the messages the timeline sends."""
     shown, sent = [], []
-    monkeypatch.setattr("rlm_jupyter._display.has_widget_frontend", lambda: True)
+    monkeypatch.setattr("rlm_jupyter.live.show.has_widget_frontend", lambda: True)
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: shown.append(a) or None)
     monkeypatch.setattr(TimelineView, "send", lambda self, message, *a: sent.append(message))
     return shown, sent
@@ -156,12 +156,12 @@ def widget_frontend(monkeypatch):
 def test_an_old_trace_shows_its_runs_duration_not_its_age(tmp_path, widget_frontend):
     shown, sent = widget_frontend
     old = time.time() - 5157.3
-    view = agent_magic.replay(agent_trace(tmp_path / "done.jsonl", old), speed=4.0)
+    view = trace_magic.replay(agent_trace(tmp_path / "done.jsonl", old), speed=4.0)
     headers = [op for message in sent for op in message["ops"] if op["op"] == "header"]
     assert headers and all(h["elapsed"] <= 1.6 for h in headers), headers
     assert view.state == "done" and abs(view.timeline.elapsed - 1.5) < 0.01
     # A crashed run (no final, no footer) ends at its last event, by its own clock.
-    crashed = agent_magic.replay(agent_trace(tmp_path / "crash.jsonl", old, footer=False), speed=None)
+    crashed = trace_magic.replay(agent_trace(tmp_path / "crash.jsonl", old, footer=False), speed=None)
     assert crashed.state == "stopped" and crashed.timeline.elapsed == pytest.approx(0.3, abs=0.01)
     assert "0.3 s · stopped" in crashed.timeline.summary()
 
@@ -236,7 +236,7 @@ BAD_EVENTS = [
 def test_a_partly_readable_trace_replays_what_is_readable_and_says_so(tmp_path, widget_frontend, capsys, bad):
     shown, _ = widget_frontend
     path = agent_trace(tmp_path / "part.jsonl", time.time() - 60, extra=(bad,))
-    view = agent_magic.replay_line(f"{path} --instant")
+    view = trace_magic.replay_line(f"{path} --instant")
     assert len(shown) == 1 and view.state == "done" and view.timeline.final == "3"
     assert f"{path}:5: " in capsys.readouterr().err
 
@@ -250,6 +250,6 @@ def test_a_stream_trace_with_an_unknown_event_type_replays_the_rest(tmp_path, wi
             {"type": "event", "t": 0.1, "event": {"type": "finish", "reason": "stop"}},
             {"type": "footer", "t": 0.1, "state": "done", "response": None, "error": None}]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    view = agent_magic.replay(path, speed=None)
+    view = trace_magic.replay(path, speed=None)
     assert view.answer == "Hello" and view.state == "done"
     assert "2 lines could not be read" in capsys.readouterr().err

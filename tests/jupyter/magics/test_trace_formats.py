@@ -39,9 +39,9 @@ def test_rlm_replay_takes_an_otlp_json_export(shell, tmp_path):
     original = rlm_jupyter.replay(load(tmp_path / "run.jsonl"), speed=None)
     view = shell.run_line_magic("rlm", f"replay {tmp_path / 'spans.json'} --instant")
     assert view is None  # the magic displays the timeline; the view is checked through the API below
-    from rlm_jupyter import agent_magic
+    from rlm_jupyter.magics import trace as trace_magic
 
-    assert rows(agent_magic.replay_line(f"{tmp_path / 'spans.json'} --instant")) == rows(original)
+    assert rows(trace_magic.replay_line(f"{tmp_path / 'spans.json'} --instant")) == rows(original)
     doubled = json.loads((tmp_path / "spans.json").read_text())
     doubled["resourceSpans"] *= 2
     (tmp_path / "two.json").write_text(json.dumps(doubled))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlm_jupyter.stream_view import StreamView, drive
+from rlm_jupyter.live.drive import drive
+from rlm_jupyter.stream.view import StreamView
 from rlm_toolkit import RLM, ScriptedProvider
 
 pytestmark = pytest.mark.browser

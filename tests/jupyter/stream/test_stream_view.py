@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from IPython.core.error import UsageError
 
-from rlm_jupyter.magics import interpolate
-from rlm_jupyter.stream_view import WIDGET_MIME, StreamView, drive
+from rlm_jupyter.live.drive import drive
+from rlm_jupyter.live.show import WIDGET_MIME
+from rlm_jupyter.magics.prompt import interpolate
+from rlm_jupyter.stream.view import StreamView
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
 from rlm_toolkit.errors import AuthenticationError
 
@@ -155,7 +157,7 @@ def test_background_without_a_running_loop_uses_the_bridge_and_can_be_stopped():
 def _background_without_a_running_loop():
     import asyncio
 
-    from rlm_jupyter.stream_view import start_background
+    from rlm_jupyter.stream.display import start_background
 
     async def words(n):
         for i in range(n):

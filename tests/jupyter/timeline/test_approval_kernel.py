@@ -130,7 +130,7 @@ def test_without_a_page_the_question_goes_to_input_over_the_stdin_channel(kernel
     client answers on the stdin channel, as JupyterLab's input box does. With ``--no-widget`` it
     asks at once."""
     kernel.execute("ran.clear(); model = two_calls(); "
-                   "from rlm_jupyter.timeline import TimelineView; TimelineView.page_wait = 0.3")
+                   "from rlm_jupyter.timeline.view import TimelineView; TimelineView.page_wait = 0.3")
     kernel.collect(0.2)
     msg_id = kernel.kc.execute(CELL.replace("--approve", f"--approve {option}"), allow_stdin=True)
     prompts = []
@@ -206,7 +206,7 @@ def test_rlm_stop_while_a_background_run_waits_for_approval_leaves_no_thread(ker
     """``%rlm stop`` while a ``--bg`` run waits for Approve / Deny: the wait is denied ("stopped"),
     the approver's thread ends, and stopping again and again leaves none behind."""
     setup = kernel.execute("ran.clear(); model = two_calls(); "
-                           "from rlm_jupyter.timeline import TimelineView; TimelineView.page_wait = 5.0")
+                           "from rlm_jupyter.timeline.view import TimelineView; TimelineView.page_wait = 5.0")
     assert setup.ok, setup.errors
     kernel.collect(0.2)
     assert approver_threads(kernel) == []

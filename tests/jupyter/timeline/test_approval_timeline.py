@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from rlm_jupyter._timeline_model import TimelineModel
-from rlm_jupyter.render import timeline_html
-from rlm_jupyter.timeline import TimelineView, drive
+from rlm_jupyter.live.drive import drive
+from rlm_jupyter.timeline.html import timeline_html
+from rlm_jupyter.timeline.model import TimelineModel
+from rlm_jupyter.timeline.view import TimelineView
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
 from rlm_toolkit.agents import ApprovalRequest, ReActAgent
 
@@ -81,7 +82,7 @@ def test_a_run_that_ends_denies_what_waits_and_the_buttons_drive_a_real_run():
                 view._on_page_message(view, click, [])
 
     view.send = click_when_asked  # type: ignore[method-assign]
-    view.page_seen()
+    view.approvals.page_seen()
     provider = ScriptedProvider(turns=[
         ScriptedTurn(tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 1, "b": 2}},
                                  {"id": "c2", "name": "add", "arguments": {"a": 5, "b": 5}}]), "Three."])
@@ -93,7 +94,7 @@ def test_a_run_that_ends_denies_what_waits_and_the_buttons_drive_a_real_run():
         "approved", None, "denied", "denied"]
 
     ended = TimelineView("m")
-    ended.page_seen()
+    ended.approvals.page_seen()
     ended.finish()
     assert ended.ask(ApprovalRequest(tool_name="add", arguments={}, call_id="c9", step=1)) == (
         "the run ended before anyone decided")
@@ -115,7 +116,7 @@ def test_stop_denies_a_waiting_approval_with_stopped_and_its_thread_ends(page):
     view.on_stop = lambda: None  # what run_live sets: the run's cancel
     view.timeline.apply(_running_event())
     if page:
-        view.page_seen()
+        view.approvals.page_seen()
     answers = []
     asking = threading.Thread(target=lambda: answers.append(view.ask(
         ApprovalRequest(tool_name="add", arguments={}, call_id="c1", step=1))))

@@ -12,7 +12,8 @@ import json
 
 import pytest
 
-from rlm_jupyter.timeline import TimelineView, drive
+from rlm_jupyter.live.drive import drive
+from rlm_jupyter.timeline.view import TimelineView
 from rlm_toolkit.agents.events import AgentEvent
 
 pytestmark = pytest.mark.browser

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rlm_jupyter._timeline_model import OBSERVATION_LIMIT, TimelineModel, merge_ops
+from rlm_jupyter.timeline.model import OBSERVATION_LIMIT, TimelineModel, merge_ops
 from rlm_toolkit.agents.events import AgentEvent
 
 T0 = 1_000_000.0
@@ -137,7 +137,7 @@ def test_folding_a_long_run_costs_linear_time():
 
 
 def test_reasoning_is_a_folded_thinking_row_of_its_step():
-    from rlm_jupyter.render import timeline_html
+    from rlm_jupyter.timeline.html import timeline_html
 
     model = TimelineModel("m", started_at=T0)
     ops = []

@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from rlm_jupyter._timeline_model import merge_ops
-from rlm_jupyter.timeline import FRAME, TimelineView, drive
+from rlm_jupyter.live.drive import drive
+from rlm_jupyter.live.pacing import FRAME
+from rlm_jupyter.timeline.model import merge_ops
+from rlm_jupyter.timeline.view import TimelineView
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
 from rlm_toolkit.agents import ReActAgent
 from rlm_toolkit.agents.events import AgentEvent
@@ -183,7 +185,7 @@ def test_the_page_asks_for_a_steps_messages(tmp_path):
 
 
 def test_a_recorded_run_and_its_replay_show_the_same_durations(tmp_path):
-    from rlm_jupyter.timeline import display_agent
+    from rlm_jupyter.timeline.display import display_agent
 
     path = tmp_path / "run.jsonl"
     live = display_agent(agent(delay=0.01).stream("add 1 and 2", record=path), widget=False)
@@ -199,7 +201,8 @@ def test_a_recorded_run_and_its_replay_show_the_same_durations(tmp_path):
 
 def test_the_saved_copy_caps_the_messages_it_embeds_and_says_where_they_all_are():
     """A tool returning 1 MB three times: each later step's messages repeat every earlier result."""
-    from rlm_jupyter.render import MESSAGES_BUDGET, OBSERVATION_LIMIT
+    from rlm_jupyter.render import OBSERVATION_LIMIT
+    from rlm_jupyter.timeline.html import MESSAGES_BUDGET
 
     def dump(n: int) -> str:
         """Return a lot of text."""
