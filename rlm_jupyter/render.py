@@ -20,8 +20,8 @@ same way in the page (``static/markdown.js``).
 
 The stream's static twin (:func:`answer_html`) is built here; the agent timeline's
 (:func:`rlm_jupyter.timeline.html.timeline_html`) from these helpers. :func:`clip` is the one cap
-of every text a copy shows, and :func:`footer_text` / :func:`seconds` the one formatting of a
-stream's footer (the page shows the line the kernel formats).
+of every text a copy shows; :func:`footer_text` / :func:`seconds` format a stream's footer (the
+page's ``rlmSeconds`` writes time the same way; the cost it shows is the kernel's ``money`` text).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The widget-less renderings (rlm_jupyter._plain) and the policy that picks them, without a kernel:
+"""The widget-less renderings (rlm_jupyter.stream.plain, rlm_jupyter.timeline.plain) and the policy that picks them, without a kernel:
 an agent run or an answer printed on stdout as it happens, like a terminal shows it."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from rlm_jupyter.timeline.plain import OBSERVATION_SHOWN, PlainTimeline
 from rlm_jupyter.timeline.view import TimelineView
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
 from rlm_toolkit.agents import ReActAgent
-from rlm_toolkit.agents.events import AgentEvent
+from rlm_toolkit.events import AgentEvent
 from rlm_toolkit.trace import replay
 
 

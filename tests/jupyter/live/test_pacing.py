@@ -89,7 +89,7 @@ def test_a_thousand_items_a_second_leave_in_at_most_thirty_one_frames_none_late(
 def test_the_timeline_paces_its_frames_without_fake_text():
     """Its frames come from the pacer's deadlines; no placeholder text is counted anywhere."""
     from rlm_jupyter.timeline.view import TimelineView
-    from rlm_toolkit.agents.events import AgentEvent
+    from rlm_toolkit.events import AgentEvent
 
     view = TimelineView("m", started_at=0.0)
     sent: list[dict] = []

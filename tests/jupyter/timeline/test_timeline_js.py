@@ -14,7 +14,7 @@ import pytest
 
 from rlm_jupyter.live.drive import drive
 from rlm_jupyter.timeline.view import TimelineView
-from rlm_toolkit.agents.events import AgentEvent
+from rlm_toolkit.events import AgentEvent
 
 pytestmark = pytest.mark.browser
 

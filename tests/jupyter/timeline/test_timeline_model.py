@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rlm_jupyter.timeline.model import OBSERVATION_LIMIT, TimelineModel, merge_ops
-from rlm_toolkit.agents.events import AgentEvent
+from rlm_toolkit.events import AgentEvent
 
 T0 = 1_000_000.0
 

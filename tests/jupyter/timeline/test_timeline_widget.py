@@ -13,7 +13,7 @@ from rlm_jupyter.timeline.model import merge_ops
 from rlm_jupyter.timeline.view import TimelineView
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
 from rlm_toolkit.agents import ReActAgent
-from rlm_toolkit.agents.events import AgentEvent
+from rlm_toolkit.events import AgentEvent
 from rlm_toolkit.trace import replay
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
