@@ -1,5 +1,6 @@
-"""The widget-less renderings (rlm_jupyter.stream.plain, rlm_jupyter.timeline.plain) and the policy that picks them, without a kernel:
-an agent run or an answer printed on stdout as it happens, like a terminal shows it."""
+"""The widget-less renderings (rlm_jupyter.stream.plain, rlm_jupyter.timeline.plain) and the policy
+that picks them, without a kernel: an agent run or an answer printed on stdout as it happens, like a
+terminal shows it."""
 
 from __future__ import annotations
 
