@@ -81,7 +81,7 @@ def test_the_timeline_header_sums_the_steps_costs_and_says_budget():
 
 @pytest.mark.browser
 def test_stream_js_footer_shows_the_cost_and_the_budget_stop(browser_page):
-    from .test_stream_js import settle, start
+    from .stream.test_stream_js import settle, start
 
     page = browser_page.page
     view, sent = budget_stream_view()
@@ -97,7 +97,7 @@ def test_stream_js_footer_shows_the_cost_and_the_budget_stop(browser_page):
 
 @pytest.mark.browser
 def test_timeline_js_header_shows_the_cost_and_the_budget_stop(browser_page):
-    from .test_timeline_js import PAGE
+    from .timeline.test_timeline_js import PAGE
 
     page = browser_page.page
     view, _, sent = budget_agent_view()
