@@ -28,12 +28,12 @@ __all__ = [
 ]
 
 _LAZY = {
-    "display_stream": ".stream_view",
-    "adisplay_stream": ".stream_view",
-    "StreamView": ".stream_view",
-    "display_agent": ".timeline",
-    "TimelineView": ".timeline",
-    "replay": ".agent_magic",
+    "display_stream": ".stream.display",
+    "adisplay_stream": ".stream.display",
+    "StreamView": ".stream.view",
+    "display_agent": ".timeline.display",
+    "TimelineView": ".timeline.view",
+    "replay": ".magics.trace",
 }
 
 
@@ -45,7 +45,7 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext rlm_jupyter``: register ``%%rlm`` / ``%rlm`` (loading twice is harmless)."""
-    from .magics import RLMMagics
+    from .magics.rlm import RLMMagics
 
     if any(isinstance(m, RLMMagics) for m in ipython.magics_manager.registry.values()):
         return
@@ -54,7 +54,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext rlm_jupyter``: remove the magics and their settings object."""
-    from .magics import RLMMagics
+    from .magics.rlm import RLMMagics
 
     registry = ipython.magics_manager.registry
     for name, magics in list(registry.items()):

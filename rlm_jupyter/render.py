@@ -18,27 +18,24 @@ failing that, as text).
 ``fmt`` is ``markdown``, ``text`` or ``code`` (what ``%%rlm -f`` takes). The live widget renders the
 same way in the page (``static/markdown.js``).
 
-The static twins of both live widgets are built here, from these helpers: :func:`answer_html` (the
-stream) and :func:`timeline_html` (the agent timeline, each step's messages in a ``<details>``).
+The stream's static twin (:func:`answer_html`) is built here; the agent timeline's
+(:func:`rlm_jupyter.timeline.html.timeline_html`) from these helpers. :func:`clip` is the one cap
+of every text a copy shows; :func:`footer_text` / :func:`seconds` format a stream's footer (the
+page's ``rlmSeconds`` writes time the same way; the cost it shows is the kernel's ``money`` text).
 """
 
 from __future__ import annotations
 
 import html as _html
-import json
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rlm_toolkit._json_depth import cut_deep
 from rlm_toolkit.errors import scrub
 
-if TYPE_CHECKING:
-    from ._timeline_model import Row, TimelineModel
-
-__all__ = ["FORMATS", "to_html", "to_markdown", "answer_html", "timeline_html", "escape_html",
-           "fenced", "plural", "thinking_html", "thinking_note", "clip", "page_messages", "OBSERVATION_LIMIT",
-           "TEXT_LIMIT", "ANSWER_LIMIT", "NAME_LIMIT", "MESSAGE_LIMIT", "MESSAGES_BUDGET"]
+__all__ = ["FORMATS", "to_html", "to_markdown", "answer_html", "escape_html", "fenced", "plural",
+           "thinking_html", "thinking_note", "footer_text", "clip", "cut_text", "seconds", "NO_MATH",
+           "OBSERVATION_LIMIT", "TEXT_LIMIT", "ANSWER_LIMIT", "NAME_LIMIT", "TRACE_KEEPS"]
 
 FORMATS = ("markdown", "text", "code")
 
@@ -49,7 +46,7 @@ _TAGS = {
 _ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "code": {"class"}, "th": {"style"}, "td": {"style"}}
 _SCHEMES = {"http", "https", "mailto"}
 # MathJax 2 and 3 skip elements with these classes, so "$5 and $6" stays text.
-_NO_MATH = "tex2jax_ignore mathjax_ignore"
+NO_MATH = "tex2jax_ignore mathjax_ignore"
 
 
 @lru_cache(maxsize=1)
@@ -109,7 +106,7 @@ def to_html(text: str, fmt: str = "markdown") -> str:
         body = f"<pre><code>{_html.escape(text)}</code></pre>"
     else:
         body = f'<pre class="rlm-text">{_html.escape(text)}</pre>'
-    return f'<div class="rlm-md {_NO_MATH}">{body.replace("$", "&#36;")}</div>'
+    return f'<div class="rlm-md {NO_MATH}">{body.replace("$", "&#36;")}</div>'
 
 
 _FENCE_LINE = re.compile(r"^ {0,3}(`{3,}(?=[^`\n]*$)|~{3,})", re.M)  # a backtick fence's info has no backtick
@@ -180,7 +177,7 @@ def _permissive_markdown_it() -> Any:
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": True, "linkify": False})
-    md.validateLink = lambda url: True  # see every link a front end could make, dangerous ones included
+    md.validateLink = lambda url: True  # type: ignore[method-assign]  # markdown-it's hook is this attribute; see every link a front end could make, dangerous ones included
     return md
 
 
@@ -220,7 +217,7 @@ def _escape_markdown(text: str, brackets: bool) -> str:
     return "\n".join(lines)
 
 
-def _seconds(value: float | None) -> str:
+def seconds(value: float | None) -> str:
     return "" if value is None else (f"{value:.2f} s" if value < 10 else f"{value:.1f} s")
 
 
@@ -236,7 +233,7 @@ def footer_text(info: dict[str, Any]) -> str:
         parts.append(f"{tokens} token{'' if tokens == 1 else 's'}")
     parts.append(money(info.get("cost")))
     if info.get("ttft_s") is not None:
-        parts.append(f"first token {_seconds(info['ttft_s'])}")
+        parts.append(f"first token {seconds(info['ttft_s'])}")
     if info.get("tokens_per_s"):
         parts.append(f"{info['tokens_per_s']:.1f} tok/s")
     reason = f" ({info['stop_reason']})" if info.get("stop_reason") else ""
@@ -269,14 +266,14 @@ def answer_html(
     state = escape_html(info.get("state") or "done")
     error_html = f'<div class="rlm-error">{escape_html(error)}</div>' if error else ""
     return (
-        f'<div class="rlm-stream rlm-static {_NO_MATH}" data-state="{state}">{thinking_html(thinking)}'
+        f'<div class="rlm-stream rlm-static {NO_MATH}" data-state="{state}">{thinking_html(thinking)}'
         f'<div class="rlm-answer">{to_html(text, fmt)}</div>{error_html}'
         f'<div class="rlm-footer" style="font-size:0.85em;opacity:0.7">{escape_html(footer_text(info))}'
         '</div></div>'
     )
 
 
-# -- the agent timeline's static twin ------------------------------------------------------------
+# -- how much of a text every copy keeps -------------------------------------------------------
 
 #: Observations longer than this are cut before they are sent to the page or saved (the rest stays
 #: in Python and in the run's trace).
@@ -292,67 +289,9 @@ ANSWER_LIMIT = 100_000
 NAME_LIMIT = 200
 #: Where a cut text is whole, when nothing closer has it.
 TRACE_KEEPS = "the run's trace (%%rlm --record FILE) keeps it all"
-_PRE = "white-space:pre-wrap;word-break:break-word;margin:2px 0"
-_ERR = "color:#d32f2f"
-_STEP = "margin-top:6px;padding-left:6px;border-left:2px solid #ccc"
 
 
-def _h(text: Any) -> str:
-    """Scrubbed of keys, escaped for HTML, ``$`` kept away from MathJax."""
-    return escape_html(scrub(str(text)))
-
-
-def _row_html(row: Row) -> str:
-    if row.kind == "reasoning":  # folded, as plain escaped text
-        return f'<div class="rlm-row rlm-reasoning">{thinking_html(scrub(row.shown))}</div>'
-    took = f"{row.duration:.2f} s" if row.duration is not None else ""
-    kind = {"live": "thought"}.get(row.kind, row.kind)
-    label = {"thought": "Thought", "action": "Action", "observation": "Observation", "error": "Error",
-             "final": "Answer", "approval": "Approval"}[kind]
-    if kind == "observation" and row.is_error:
-        label = "Error"
-    if row.outcome in ("approved", "denied"):
-        label = row.outcome.capitalize()
-    classes = f"rlm-row rlm-{kind}" + (" rlm-error" if row.is_error and kind != "error" else "")
-    outcome = f' data-outcome="{_h(row.outcome)}"' if row.outcome else ""  # the decision, as on the page
-    style = f' style="{_ERR}"' if row.is_error or kind == "error" else ""
-    if kind == "action":
-        body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
-                f'<pre class="rlm-args" style="{_PRE}">{_h(row.args)}</pre>')
-    elif kind == "observation":
-        text = row.text[:OBSERVATION_LIMIT]
-        if len(text) > 400:
-            shown = (f"show all ({len(row.text)} characters)" if len(row.text) <= OBSERVATION_LIMIT else
-                     f"show the first {OBSERVATION_LIMIT:,} of {len(row.text):,} characters (the run's "
-                     "trace, %%rlm --record FILE, keeps them all)")
-            body = (f'<pre class="rlm-text" style="{_PRE}">{_h(text[:400])}…</pre>'
-                    f'<details><summary>{_h(shown)}</summary>'
-                    f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre></details>')
-        else:
-            body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
-    elif kind == "approval":
-        body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
-                f' <span class="rlm-verdict">{_h(row.shown if row.outcome == "denied" else "")}</span>')
-    elif kind == "final":
-        body = to_html(scrub(row.shown), "markdown")
-    else:
-        body = f'<div class="rlm-text" style="{_PRE}">{_h(row.shown)}</div>'
-    head = (f'<div class="rlm-row-head" style="font-size:0.85em;opacity:0.75"><span class="rlm-label"{style}>'
-            f'<b>{label}</b></span> <span class="rlm-duration">{took}</span></div>')
-    return f'<div class="{classes}"{outcome}>{head}<div class="rlm-body">{body}</div></div>'
-
-
-#: The static copy keeps at most this much of each message sent to the model (content, tool calls) ...
-MESSAGE_LIMIT = 4_000
-#: ... and this much of all the steps' messages together: they repeat every earlier tool result, so
-#: without a cap three 10 MB tool results made a 63 MB output. The trace keeps them whole.
-MESSAGES_BUDGET = 200_000
-_WHERE_ALL = ("the whole messages are in the run's trace (%%rlm --record FILE; "
-              "rlm_toolkit.trace.load(FILE).messages({step})) and in view.messages({step}) while the "
-              "kernel runs")
-
-
-def _cut(text: str, limit: int) -> tuple[str, int]:
+def cut_text(text: str, limit: int) -> tuple[str, int]:
     """The first ``limit`` characters of ``text`` (scrubbed before the cut, so a key across it goes
     whole) and how many were left out; ``(text, 0)`` when it fits."""
     if len(text) <= limit:
@@ -363,100 +302,7 @@ def _cut(text: str, limit: int) -> tuple[str, int]:
 def clip(text: str, limit: int = TEXT_LIMIT, where: str = TRACE_KEEPS) -> str:
     """``text``, or its first ``limit`` characters and a note saying how many were left out and
     ``where`` the whole text is: the one cap of every text a copy of a run or an answer shows."""
-    kept, left_out = _cut(text, limit)
+    kept, left_out = cut_text(text, limit)
     return f"{kept}… [{left_out:,} more characters not shown here; {where}]" if left_out else text
 
 
-def _capped(text: str, step: int, limit: int) -> str:
-    """``text`` escaped, cut at ``limit`` characters with a note saying what was cut and where it all is."""
-    kept, left_out = _cut(text, limit)
-    if not left_out:
-        return _h(text)
-    note = f"… [{left_out:,} more characters not saved here; {_WHERE_ALL.format(step=step)}]"
-    return _h(kept) + f'<span class="rlm-cut"><i>{_h(note)}</i></span>'
-
-
-def page_messages(messages: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:
-    """A step's messages as the live page's panel gets them: the same shape, every text in them cut
-    at ``MESSAGE_LIMIT`` characters and all of them together at ``MESSAGES_BUDGET``, each cut saying
-    where the whole messages are."""
-    left = [MESSAGES_BUDGET]
-    where = _WHERE_ALL.format(step=step)
-
-    def cut(value: Any) -> Any:
-        if isinstance(value, str):
-            limit = max(0, min(MESSAGE_LIMIT, left[0]))
-            left[0] -= min(len(value), limit)
-            return clip(value, limit, where)
-        if isinstance(value, dict):
-            return {key: cut(item) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [cut(item) for item in value]
-        return value
-
-    return [cut(m) for m in cut_deep(messages)]
-
-
-def _messages_html(
-    messages: list[dict[str, Any]], step: int = 0, budget: int = MESSAGES_BUDGET
-) -> tuple[str, int]:
-    """The messages of one step as HTML, and how much of ``budget`` (characters of text) they used."""
-    items, used = [], 0
-    for m in messages:
-        content = m.get("content")
-        text = content if isinstance(content, str) else json.dumps(
-            cut_deep(content), indent=2, ensure_ascii=False)
-        limit = max(0, min(MESSAGE_LIMIT, budget - used))
-        extra = ""
-        if m.get("tool_calls"):
-            calls = json.dumps(cut_deep(m["tool_calls"]), indent=2)
-            extra = f'<pre class="rlm-args" style="{_PRE}">{_capped(calls, step, limit)}</pre>'
-            used += min(len(calls), limit)
-            limit = max(0, min(MESSAGE_LIMIT, budget - used))
-        role = _h(m.get("role", ""))
-        items.append(f'<div class="rlm-message" data-role="{role}"><b class="rlm-role">{role}</b>'
-                     f'<pre class="rlm-text" style="{_PRE}">{_capped(text, step, limit)}</pre>{extra}</div>')
-        used += min(len(text), limit)
-    return "".join(items), used
-
-
-def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]] | None = None, *,
-                  open_steps: Any = ()) -> str:
-    """The static twin of the live timeline (same classes, ``data-state``/``data-step``), for the final
-    display: no script, every text escaped, the answer through the safe renderer, each step's
-    messages in a ``<details>`` that opens without a kernel (open already for ``open_steps``, the
-    steps whose messages the user had open in the live widget)."""
-    header = model.header()
-    parts = [f'<div class="rlm-timeline rlm-static {_NO_MATH}" data-state="{_h(model.state)}">',
-             '<div class="rlm-timeline-header" style="font-size:0.9em;opacity:0.75">',
-             f'<span class="rlm-h-state"><b>{_h(model.state_text())}</b></span> · <span class="rlm-h-model">'
-             f'{_h(header["model"])}</span> · <span class="rlm-h-steps">'
-             f'{plural(len(model.steps), "step")}</span> · <span class="rlm-h-tokens">'
-             f'{plural(model.tokens, "token")}</span>'
-             + (f' · <span class="rlm-h-cost">{_h(header["cost"])}</span>' if header["cost"] else "")
-             + f' · <span class="rlm-h-elapsed">{model.elapsed:.2f} s</span></div><div class="rlm-steps">']
-    budget = MESSAGES_BUDGET  # what is left for the steps' messages in this output
-    for step in model.steps.values():
-        sent = (messages or {}).get(step.number)
-        title = f"Step {step.number}"
-        if sent:
-            if budget > 0:
-                body, used = _messages_html(sent, step.number, budget)
-                budget -= used
-            else:
-                note = (f"not saved here: this output keeps at most {MESSAGES_BUDGET:,} characters of "
-                        f"messages; {_WHERE_ALL.format(step=step.number)}")
-                body = f'<div class="rlm-cut"><i>{_h(note)}</i></div>'
-            opened = " open" if step.number in open_steps else ""
-            head = (f'<details class="rlm-messages"{opened}><summary class="rlm-step-title"><b>{title}</b>'
-                    f' · the {len(sent)} messages sent to the model</summary>{body}</details>')
-        else:
-            head = f'<div class="rlm-step-title"><b>{title}</b></div>'
-        rows = "".join(_row_html(row) for row in step.rows)
-        parts.append(f'<div class="rlm-step" data-step="{step.number}" style="{_STEP}">{head}'
-                     f'<div class="rlm-rows">{rows}</div></div>')
-    parts.append("</div>")
-    if model.error:
-        parts.append(f'<div class="rlm-row rlm-error" style="{_ERR}">{_h(model.error)}</div>')
-    parts.append("</div>")
-    return "".join(parts)  # every text was scrubbed on its own: scrubbing markup could cut a tag

@@ -5,8 +5,8 @@
 // stay text. Links keep only http:, https: and mailto: URLs (rel="noopener noreferrer",
 // target=_blank); images become links; `$` is shown as it is.
 //
-// Plain top-level functions, no import/export: Python concatenates this file in front of a
-// widget's module (stream.js, timeline.js) to build its `_esm`. The API:
+// Plain top-level functions, no import/export: Python concatenates this file (after common.js,
+// whose rlmEl it uses) in front of a widget's module (stream.js, timeline.js) to build its `_esm`. The API:
 //   renderMarkdown(el, text)        replace el's children with the rendered text
 //   markdownView(el) -> {update(text)}   the same, re-rendering only the blocks that changed
 //                                   (completed blocks are kept as they are: cheap while streaming)
@@ -15,13 +15,6 @@
 // table renders as a table), hr, hard breaks, backslash escapes, links and <autolinks>.
 
 const MD_SAFE_URL = /^(https?:\/\/|mailto:)/i;
-
-function mdEl(tag, cls, text) {
-  const el = document.createElement(tag);
-  if (cls) el.className = cls;
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 function mdSafeUrl(url) {
   const clean = String(url || "").replace(/[\u0000-\u0020\u007f]+/g, "");
@@ -34,7 +27,7 @@ function mdLink(parent, label, url, fallback, depth) {
     parent.appendChild(document.createTextNode(fallback));
     return;
   }
-  const a = mdEl("a");
+  const a = rlmEl("a");
   a.setAttribute("href", href);
   a.setAttribute("target", "_blank");
   a.setAttribute("rel", "noopener noreferrer");
@@ -66,11 +59,11 @@ function mdInline(parent, s, depth) {
   while (i < s.length) {
     const c = s[i];
     if (c === "\\" && i + 1 < s.length) {
-      if (s[i + 1] === "\n") { flush(); parent.appendChild(mdEl("br")); i += 2; continue; }
+      if (s[i + 1] === "\n") { flush(); parent.appendChild(rlmEl("br")); i += 2; continue; }
       if (/[!-\/:-@\[-`{-~]/.test(s[i + 1])) { text += s[i + 1]; i += 2; continue; }
     }
     if (c === "\n") {
-      if (/ {2,}$/.test(text)) { text = text.replace(/ +$/, ""); flush(); parent.appendChild(mdEl("br")); }
+      if (/ {2,}$/.test(text)) { text = text.replace(/ +$/, ""); flush(); parent.appendChild(rlmEl("br")); }
       else text += "\n";
       i++; continue;
     }
@@ -80,7 +73,7 @@ function mdInline(parent, s, depth) {
       if (end > 0 && s[end + run.length] !== "`") {
         let code = s.slice(i + run.length, end).replace(/\n/g, " ");
         if (/^ .*[^ ].* $/.test(code)) code = code.slice(1, -1);
-        flush(); parent.appendChild(mdEl("code", null, code));
+        flush(); parent.appendChild(rlmEl("code", null, code));
         i = end + run.length; continue;
       }
       text += run; i += run.length; continue;
@@ -109,7 +102,7 @@ function mdInline(parent, s, depth) {
       const end = mdClosing(s, c + c + c, i + 4);
       if (end > 0) {
         flush();
-        const strong = mdEl("strong"), em = mdEl("em");
+        const strong = rlmEl("strong"), em = rlmEl("em");
         mdInline(em, s.slice(i + 3, end), depth + 1);
         strong.appendChild(em);
         parent.appendChild(strong);
@@ -127,7 +120,7 @@ function mdInline(parent, s, depth) {
       if (end > 0 && !/\s/.test(s[end - 1]) && !(c === "_" && /[A-Za-z0-9]/.test(s[end + delim.length] || ""))) {
         flush();
         const tag = c === "~" ? "del" : double ? "strong" : "em";
-        const inner = mdEl(tag);
+        const inner = rlmEl(tag);
         mdInline(inner, s.slice(i + delim.length, end), depth + 1);
         parent.appendChild(inner);
         i = end + delim.length; continue;
@@ -187,9 +180,9 @@ function mdCode(src) {
   if (body.length && /^ {0,3}[`~]{3,}\s*$/.test(body[body.length - 1]) && body[body.length - 1].trim()[0] === m[1][0]
       && body[body.length - 1].trim().length >= m[1].length) body = body.slice(0, -1);
   else if (body.length && body[body.length - 1] === "") body = body.slice(0, -1); // still streaming: no empty last line
-  const pre = mdEl("pre");
+  const pre = rlmEl("pre");
   const lang = m && m[2] ? m[2].replace(/[^\w+#.-]/g, "").toLowerCase() : "";
-  const code = mdEl("code", lang ? "language-" + lang : null);
+  const code = rlmEl("code", lang ? "language-" + lang : null);
   mdHighlight(code, lang, body.map((l) => l.replace(new RegExp("^ {0," + indent + "}"), "")).join("\n"));
   pre.appendChild(code);
   return pre;
@@ -227,7 +220,7 @@ function mdHighlight(code, lang, text) {
     if (m[0] === "") { re.lastIndex++; continue; }
     if (m.index > last) code.appendChild(document.createTextNode(text.slice(last, m.index)));
     const cls = m[1] ? "rlm-tok-comment" : m[2] ? "rlm-tok-string" : m[3] ? "rlm-tok-number" : "rlm-tok-keyword";
-    code.appendChild(mdEl("span", cls, m[0]));
+    code.appendChild(rlmEl("span", cls, m[0]));
     last = m.index + m[0].length;
   }
   if (last < text.length) code.appendChild(document.createTextNode(text.slice(last)));
@@ -251,22 +244,22 @@ function mdCells(line) {
 function mdTable(lines) {
   const head = mdCells(lines[0]);
   const aligns = mdCells(lines[1]).map((c) => (/^:-*:$/.test(c) ? "center" : /-:$/.test(c) ? "right" : /^:/.test(c) ? "left" : ""));
-  const table = mdEl("table");
+  const table = rlmEl("table");
   const row = (cells, tag) => {
-    const tr = mdEl("tr");
+    const tr = rlmEl("tr");
     for (let k = 0; k < head.length; k++) {
-      const td = mdEl(tag);
+      const td = rlmEl(tag);
       if (aligns[k]) td.style.textAlign = aligns[k];
       mdInline(td, cells[k] || "");
       tr.appendChild(td);
     }
     return tr;
   };
-  const thead = mdEl("thead");
+  const thead = rlmEl("thead");
   thead.appendChild(row(head, "th"));
   table.appendChild(thead);
   if (lines.length > 2) {
-    const tbody = mdEl("tbody");
+    const tbody = rlmEl("tbody");
     for (const l of lines.slice(2)) tbody.appendChild(row(mdCells(l), "td"));
     table.appendChild(tbody);
   }
@@ -287,13 +280,13 @@ function mdList(lines) {
     while (stack.length > 1 && indent < stack[stack.length - 1].indent) stack.pop();
     let top = stack[stack.length - 1];
     if (top === root || indent > top.indent + 1) {
-      const list = mdEl(ordered ? "ol" : "ul");
+      const list = rlmEl(ordered ? "ol" : "ul");
       if (ordered && parseInt(m[2], 10) !== 1) list.setAttribute("start", String(parseInt(m[2], 10)));
       if (top === root) out.push(list); else if (lastLi) lastLi.appendChild(list);
       top = { indent, el: list };
       stack.push(top);
     }
-    lastLi = mdEl("li");
+    lastLi = rlmEl("li");
     lastText = [m[3] || ""];
     lastLi._md = lastText;
     top.el.appendChild(lastLi);
@@ -317,25 +310,25 @@ function mdBlock(src, depth) {
   const nodes = [];
   let para = [];
   const endPara = () => {
-    if (para.length) { const p = mdEl("p"); mdInline(p, para.join("\n")); nodes.push(p); para = []; }
+    if (para.length) { const p = rlmEl("p"); mdInline(p, para.join("\n")); nodes.push(p); para = []; }
   };
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     let m;
     if ((m = MD_HEADING.exec(line))) {
       endPara();
-      const h = mdEl("h" + m[1].length);
+      const h = rlmEl("h" + m[1].length);
       mdInline(h, m[2] || "");
       nodes.push(h);
     } else if (MD_HR.test(line) && !(para.length && /^ *-+ *$/.test(line))) {
       endPara();
-      nodes.push(mdEl("hr"));
+      nodes.push(rlmEl("hr"));
     } else if (MD_QUOTE.test(line)) {
       endPara();
       const inner = [];
       while (i < lines.length && (m = MD_QUOTE.exec(lines[i]))) { inner.push(m[1]); i++; }
       i--;
-      const q = mdEl("blockquote");
+      const q = rlmEl("blockquote");
       mdRenderInto(q, inner.join("\n"), (depth || 0) + 1);
       nodes.push(q);
     } else if (MD_ITEM.test(line) && (para.length === 0 || !/^ /.test(line))) {
@@ -351,12 +344,12 @@ function mdBlock(src, depth) {
       i--;
       nodes.push(mdTable(rows));
     } else if (/^ *-+ *$/.test(line) && para.length) {
-      const h = mdEl("h2");                        // setext heading (underlined with -)
+      const h = rlmEl("h2");                        // setext heading (underlined with -)
       mdInline(h, para.join("\n"));
       para = [];
       nodes.push(h);
     } else if (/^ *=+ *$/.test(line) && para.length) {
-      const h = mdEl("h1");
+      const h = rlmEl("h1");
       mdInline(h, para.join("\n"));
       para = [];
       nodes.push(h);
@@ -373,7 +366,7 @@ function mdNodes(block, depth) {
 }
 
 function mdRenderInto(el, text, depth) {
-  if ((depth || 0) > 16) { el.appendChild(mdEl("p", null, String(text))); return; } // deeper quotes: text
+  if ((depth || 0) > 16) { el.appendChild(rlmEl("p", null, String(text))); return; } // deeper quotes: text
   for (const block of mdBlocks(String(text || ""))) for (const node of mdNodes(block, depth)) el.appendChild(node);
 }
 

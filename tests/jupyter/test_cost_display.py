@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 
 from rlm_jupyter import render
-from rlm_jupyter.stream_view import StreamView, drive
-from rlm_jupyter.timeline import TimelineView
-from rlm_jupyter.timeline import drive as drive_timeline
+from rlm_jupyter.live.drive import drive
+from rlm_jupyter.live.drive import drive as drive_timeline
+from rlm_jupyter.stream.view import StreamView
+from rlm_jupyter.timeline.view import TimelineView
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
 from rlm_toolkit.agents.react import ReActAgent
 from rlm_toolkit.cost import summed
@@ -80,7 +81,7 @@ def test_the_timeline_header_sums_the_steps_costs_and_says_budget():
 
 @pytest.mark.browser
 def test_stream_js_footer_shows_the_cost_and_the_budget_stop(browser_page):
-    from .test_stream_js import settle, start
+    from .stream.test_stream_js import settle, start
 
     page = browser_page.page
     view, sent = budget_stream_view()
@@ -96,7 +97,7 @@ def test_stream_js_footer_shows_the_cost_and_the_budget_stop(browser_page):
 
 @pytest.mark.browser
 def test_timeline_js_header_shows_the_cost_and_the_budget_stop(browser_page):
-    from .test_timeline_js import PAGE
+    from .timeline.test_timeline_js import PAGE
 
     page = browser_page.page
     view, _, sent = budget_agent_view()

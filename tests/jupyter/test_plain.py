@@ -1,5 +1,6 @@
-"""The widget-less renderings (rlm_jupyter._plain) and the policy that picks them, without a kernel:
-an agent run or an answer printed on stdout as it happens, like a terminal shows it."""
+"""The widget-less renderings (rlm_jupyter.stream.plain, rlm_jupyter.timeline.plain) and the policy
+that picks them, without a kernel: an agent run or an answer printed on stdout as it happens, like a
+terminal shows it."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import io
 import sys
 import time
 
-from rlm_jupyter import _display
-from rlm_jupyter._plain import OBSERVATION_SHOWN, PlainStream, PlainTimeline
-from rlm_jupyter.stream_view import StreamView, display_stream
-from rlm_jupyter.timeline import TimelineView, display_agent
+from rlm_jupyter.live import show as _display
+from rlm_jupyter.stream.display import display_stream
+from rlm_jupyter.stream.plain import PlainStream
+from rlm_jupyter.stream.view import StreamView
+from rlm_jupyter.timeline.display import display_agent
+from rlm_jupyter.timeline.plain import OBSERVATION_SHOWN, PlainTimeline
+from rlm_jupyter.timeline.view import TimelineView
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
 from rlm_toolkit.agents import ReActAgent
-from rlm_toolkit.agents.events import AgentEvent
+from rlm_toolkit.events import AgentEvent
 from rlm_toolkit.trace import replay
 
 
@@ -130,7 +134,7 @@ def test_without_a_widget_front_end_the_timeline_is_chosen_as_the_stream_is(monk
     assert isinstance(display_stream(["Hel", "lo"]), PlainStream)
     assert isinstance(display_agent(agent().stream("add")), PlainTimeline)
     assert "Hello\n" in stdout.getvalue() and "[step 1]" in stdout.getvalue()
-    monkeypatch.setattr("rlm_jupyter._display.has_widget_frontend", lambda: True)
+    monkeypatch.setattr("rlm_jupyter.live.show.has_widget_frontend", lambda: True)
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: None)
     assert isinstance(display_stream(["Hel", "lo"]), StreamView)
     assert isinstance(display_agent(agent().stream("add")), TimelineView)

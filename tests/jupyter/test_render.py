@@ -277,9 +277,10 @@ def test_an_image_becomes_a_bang_and_a_link_and_other_bangs_stay():
 
 def test_no_image_survives_in_any_saved_copy():
     """The stream's and the timeline's saved bundles, read by a real CommonMark parser."""
-    from rlm_jupyter.stream_view import StreamView, drive
-    from rlm_jupyter.timeline import TimelineView
-    from rlm_jupyter.timeline import drive as drive_run
+    from rlm_jupyter.live.drive import drive
+    from rlm_jupyter.live.drive import drive as drive_run
+    from rlm_jupyter.stream.view import StreamView
+    from rlm_jupyter.timeline.view import TimelineView
     from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
     from rlm_toolkit.agents import ReActAgent
 

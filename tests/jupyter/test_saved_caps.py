@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
-from rlm_jupyter.render import ANSWER_LIMIT, MESSAGES_BUDGET, TEXT_LIMIT
-from rlm_jupyter.stream_view import StreamView, drive
-from rlm_jupyter.timeline import TimelineView
-from rlm_jupyter.timeline import drive as drive_run
+from rlm_jupyter.live.drive import drive
+from rlm_jupyter.live.drive import drive as drive_run
+from rlm_jupyter.render import ANSWER_LIMIT, TEXT_LIMIT
+from rlm_jupyter.stream.view import StreamView
+from rlm_jupyter.timeline.html import MESSAGES_BUDGET
+from rlm_jupyter.timeline.view import TimelineView
 from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
 from rlm_toolkit.agents import ReActAgent
 

@@ -1,0 +1,88 @@
+"""What ``%%rlm --agent`` does (the cell is the task; :mod:`.rlm` parses and dispatches here).
+
+::
+
+    %%rlm --agent --tools add,search -m openai:gpt-4o --record run.jsonl
+    What is 2 + 40? Then look up who said it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rlm_toolkit.errors import UsageError
+from rlm_toolkit.trace import AgentRecorder
+
+from ..timeline.display import display_agent
+from ..timeline.plain import PlainTimeline
+from ..timeline.view import TimelineView
+
+__all__ = ["resolve_tools", "run_agent"]
+
+
+def resolve_tools(names: str | None, namespace: Mapping[str, Any]) -> list[Any]:
+    """The functions named in ``--tools a,b`` from the user's namespace; an unknown name is a UsageError."""
+    tools = []
+    for name in (n.strip() for n in (names or "").split(",")):
+        if not name:
+            continue
+        if name not in namespace:
+            known = sorted(k for k, v in namespace.items() if callable(v) and not k.startswith("_")
+                           and getattr(v, "__module__", None) == "__main__")
+            hint = f"; functions defined here: {', '.join(known)}" if known else ""
+            raise UsageError(f"--tools: no function named {name!r} in the notebook{hint}")
+        value = namespace[name]
+        if not callable(value) and not hasattr(value, "spec"):
+            raise UsageError(f"--tools: {name!r} is a {type(value).__name__}, not a function")
+        tools.append(value)
+    return tools
+
+
+def run_agent(
+    task: str,
+    rlm: Any,
+    tools: list[Any],
+    *,
+    record: str | None = None,
+    overwrite: bool = False,
+    max_steps: int | None = None,
+    system: str | None = None,
+    widget: bool | None = None,
+    keep_widget: bool = False,
+    background: bool = False,
+    budget: dict[str, Any] | None = None,
+    approve: bool = False,
+) -> TimelineView | PlainTimeline:
+    """Run ``task`` with a :class:`~rlm_toolkit.agents.ReActAgent` and show it as a live timeline
+    (``background=True``: on the toolkit's loop thread, returning at once; with no widget front
+    end, printed as it happens and then, in a kernel, replaced by the static twin; ``budget``: the
+    run's ``max_cost`` / ``max_tokens_total``; ``approve=True``: each tool call waits for the
+    timeline's Approve / Deny, or ``input()`` where there are no widgets)."""
+    from rlm_toolkit.agents import ReActAgent
+
+    if not task.strip():
+        raise UsageError("%%rlm --agent: the cell is the task; it is empty")
+    options: dict[str, Any] = {"max_steps": max_steps} if max_steps else {}
+    agent = ReActAgent(rlm, tools=tools, system_prompt=system, approve=approve, **options)
+    # Recording through our own recorder lets the live timeline start when the recording does, so
+    # a replay shows the same durations.
+    recorder = AgentRecorder(record, agent.rlm.model_id, history=lambda: agent.history,
+                             overwrite=overwrite) if record else None
+    callbacks = [recorder] if recorder else None
+    started_at = recorder.recorder.created if recorder else None
+    if background and widget is not False:
+        view = display_agent(agent.astream(task.strip(), callbacks=callbacks, **(budget or {})),
+                             model=agent.rlm.model_id,
+                             keep_widget=keep_widget, started_at=started_at, steps=lambda: agent.history,
+                             background=True)
+        if recorder is not None and isinstance(view, TimelineView):  # closed once the run has ended
+            view.task.add_done_callback(lambda _f: recorder.recorder.close(state="stopped"))
+        return view
+    stream = agent.stream(task.strip(), callbacks=callbacks, **(budget or {}))
+    try:
+        return display_agent(stream, model=agent.rlm.model_id, widget=widget, keep_widget=keep_widget,
+                             started_at=started_at, replace=True)
+    finally:
+        if recorder is not None:  # an interrupted run never reaches its final event: close it here
+            recorder.recorder.close(state="stopped")

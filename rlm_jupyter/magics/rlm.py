@@ -1,0 +1,436 @@
+"""``%%rlm`` (the cell is the prompt) and ``%rlm`` (settings, models, help).
+
+::
+
+    %load_ext rlm_jupyter
+
+    %%rlm -m openai:gpt-4o-mini -o answer
+    Explain {topic} in three sentences.
+
+    %%rlm -m openai:gpt-4o-mini   # {fig} of a Figure / PIL image / image bytes sends the image there
+    What trend does {fig} show?   # (--image NAME sends one before the text)
+
+    %rlm model local:smollm2      # the default model for the next cells
+    %rlm models                   # providers, whether installed, which key each needs
+
+``%%rlm?`` documents every option. Settings are traitlets (``%config RLMMagics.model = "…"``).
+Mistakes are one-line :class:`IPython.core.error.UsageError`\\ s. A failed answer shows in the widget
+with its partial text kept, and then fails its cell with one line (type and message, no traceback),
+so Run All, ``nbconvert --execute`` and papermill stop there; ``%config RLMMagics.fail_cell = False``
+lets the cell succeed instead.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
+
+from .prompt import attach, interpolate
+
+__all__ = ["RLMMagics", "parse_options", "check_out_name", "LINE_HELP"]
+
+LINE_HELP = """\
+%rlm model NAME     set the default model: a provider:model id, an alias, or a variable holding an RLM
+%rlm models         providers, whether each is installed, which key it needs, example ids
+%rlm config         the current settings (change them with %config RLMMagics.<name> = …)
+%rlm reset          forget the --chat conversation
+%rlm replay FILE    show a recorded run (or an OTLP/JSON .json export) again (--instant; --speed X)
+%rlm export FILE    a recorded run as OpenTelemetry GenAI spans (--otlp URL | --json OUT; --content)
+%rlm diff A B       how two recorded runs differ: steps aligned by action, word diffs, token/time deltas
+%rlm stop           stop every live answer and agent run of this kernel (--bg ones included)
+%rlm help           this text; %%rlm? documents the cell magic's options
+%%rlm --agent --tools a,b --approve    an agent run whose every tool call waits for Approve / Deny"""
+
+_ENV_NAME = re.compile(r"\$([A-Z][A-Z0-9_]*)")
+
+
+def _provider_env() -> tuple[str, ...]:
+    """The environment variables that configure providers, from the providers registry: each
+    provider's key (``env_var``) and the variables its description names (``$OPENAI_BASE_URL``).
+    A cached RLM is rebuilt when one of them changes."""
+    from rlm_toolkit.providers import providers
+
+    names: dict[str, None] = {}
+    for info in providers():
+        for name in ([info.env_var] if info.env_var else []) + _ENV_NAME.findall(info.description):
+            names[name] = None
+    return tuple(names)
+
+def parse_options(magic: Any, line: str) -> Any:
+    """Like IPython's ``parse_argstring``, but quotes group words and are removed (shell rules):
+    ``-s "Be brief."`` gives ``Be brief.``, not ``"Be brief."``."""
+    try:
+        words = shlex.split(line)
+    except ValueError as error:
+        raise UsageError(f"%%rlm options: {error} in {line!r}") from None
+    return magic.parser.parse_args(words)
+
+
+#: Names IPython itself keeps in the namespace: ``-o`` must not overwrite them.
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "_ih", "_oh", "_dh", "_i", "_ii",
+                            "_iii"})
+_IPYTHON_PATTERN = re.compile(r"^_+$|^_i?\d+$|^__\w*__$")
+
+
+def check_out_name(name: str, shell: Any = None) -> str:
+    """``name`` if ``-o`` may store the answer there: an identifier that is not a keyword, a dunder
+    (``__builtins__``, ``__name__``), a builtin (``print``, ``list``) or one of the names IPython keeps
+    (``In``, ``Out``, ``get_ipython``, ``_``, ``_3``…)."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise UsageError(f"-o needs a variable name, not {name!r}")
+    hidden = getattr(shell, "user_ns_hidden", None) or {}
+    if name in _IPYTHON_NAMES or _IPYTHON_PATTERN.match(name) or name in hidden or hasattr(builtins, name):
+        raise UsageError(f"-o {name}: that name belongs to Python or IPython (overwriting it would break "
+                         "the notebook); pick another, e.g. -o answer")
+    return name
+
+
+def _budget(spec: str | None) -> dict[str, Any]:
+    """``--budget LIMIT`` as the keyword arguments of a call or a run (see rlm_toolkit.budget)."""
+    if spec is None:
+        return {}
+    from rlm_toolkit.budget import parse_budget
+    from rlm_toolkit.errors import UsageError as ToolkitUsageError
+
+    try:
+        return parse_budget(spec)
+    except ToolkitUsageError as error:
+        raise UsageError(f"--budget: {_one_line(error)}") from None
+
+
+def _one_line(error: BaseException) -> str:
+    """A toolkit error as the one line of a ``UsageError`` (its message, scrubbed)."""
+    from ..live.errors import one_line
+
+    return one_line(error, typed=False)
+
+
+@magics_class
+class RLMMagics(Magics):
+    """The ``%%rlm`` / ``%rlm`` magics; the traits below are settable with ``%config RLMMagics.…``."""
+
+    model = Unicode(None, allow_none=True, help="Default model (provider:model id or alias); "
+                    "None: $RLM_MODEL, else the embedded local:smollm2").tag(config=True)
+    system = Unicode(None, allow_none=True, help="Default system prompt").tag(config=True)
+    temperature = Float(None, allow_none=True, help="Default temperature").tag(config=True)
+    max_tokens = Int(None, allow_none=True, help="Default maximum tokens of an answer").tag(config=True)
+    format = CaselessStrEnum(["markdown", "text", "code"], "markdown",
+                             help="How answers are shown: markdown, text or code").tag(config=True)
+    widget = Bool(True, help="Show answers in the live widget (False: plain text on stdout)").tag(config=True)
+    keep_widget = Bool(False, help="Keep the live widget in the final display (needs saved widget "
+                       "state to show after reopening; default: a static copy)").tag(config=True)
+    save_every = Float(30.0, help="While a page shows the live widget, refresh the display's text "
+                       "copy (what a notebook saved mid-stream keeps) at most every N seconds; each "
+                       "refresh rebuilds the widget in JupyterLab (0: never)").tag(config=True)
+    fail_cell = Bool(True, help="A failed answer (HTTP error, cut stream …) ends its cell with error "
+                     "status and one line, so Run All and papermill stop there (False: the cell "
+                     "succeeds; the error shows in the widget only)").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.history: list[dict[str, str]] = []  # the --chat conversation, uncapped
+        # One RLM per model id, so clients and loaded models are reused.
+        self._rlms: dict[tuple[str | None, ...], Any] = {}
+        self.streams: list[tuple[Any, Any]] = []  # --bg answers and agent runs started here: (view, task)
+
+    # -- %%rlm ----------------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("-m", "--model", help="provider:model id (openai:gpt-4o-mini, local:smollm2), an alias, "
+              "or the name of a variable holding an RLM or a Provider")
+    @argument("-s", "--system", help="system prompt")
+    @argument("-t", "--temperature", type=float, help="sampling temperature")
+    @argument("--max-tokens", type=int, help="maximum tokens of the answer")
+    @argument("-f", "--format", choices=["markdown", "text", "code"], help="how to show the answer")
+    @argument("-o", "--out", metavar="NAME", help="store the answer (str) in this variable")
+    @argument("--chat", action="store_true", help="continue the conversation of earlier --chat cells "
+              "(%%rlm reset forgets it)")
+    @argument("--image", action="append", metavar="NAME", default=[], help="send the image this variable "
+              "holds (a matplotlib Figure or Axes, a PIL image, PNG/JPEG/GIF/WebP bytes, a path) before the "
+              "prompt; repeatable. {name} in the cell puts such an image in its place")
+    @argument("--no-widget", action="store_true", help="stream plain text instead of the widget")
+    @argument("--agent", action="store_true", help="run the cell as a task for a ReActAgent and show "
+              "its live timeline (tools from --tools)")
+    @argument("--tools", metavar="NAMES", help="with --agent: comma-separated functions from the notebook")
+    @argument("--approve", action="store_true", help="with --agent: each tool call waits for Approve / "
+              "Deny in the timeline (input() where there are no widgets); a denied call does not run")
+    @argument("--record", metavar="FILE", help="record the run to a JSONL trace "
+              "(%%rlm replay FILE shows it again); a FILE holding an earlier trace gives FILE-2.jsonl, "
+              "any other existing file is refused")
+    @argument("--overwrite", action="store_true", help="with --record: replace FILE if it holds an earlier "
+              "trace (never any other file)")
+    @argument("--bg", action="store_true", help="return at once and stream in the background "
+              "(other cells run meanwhile; the Stop button cancels)")
+    @argument("--budget", metavar="LIMIT", help="stop the answer (or the whole --agent run) once it "
+              "has spent more: 0.05 is USD, 2000tok is prompt + completion tokens, 0.05,2000tok both; "
+              "counted as tokens stream in (estimated until the provider reports usage); the footer "
+              "then says stopped (budget)")
+    @cell_magic
+    def rlm(self, line: str, cell: str) -> None:
+        """Send the cell to a language model and stream the answer in place.
+
+        ``{name}`` in the cell is replaced by the variable's value (``{{``/``}}`` for braces); a
+        variable holding a figure or an image sends the image there (see ``--image``).
+        With no model set: ``$RLM_MODEL``, else the embedded local model (no key needed).
+        """
+        args = parse_options(self.rlm, line)
+        if args.out is not None:
+            check_out_name(args.out, self.shell)
+        if args.overwrite and args.record is None:
+            raise UsageError("--overwrite goes with --record FILE")
+        if args.record is not None:  # a bad path is a mistake to hear about before the model runs
+            from rlm_toolkit.errors import UsageError as ToolkitUsageError
+            from rlm_toolkit.trace import check_writable
+
+            try:
+                chosen = check_writable(args.record, overwrite=args.overwrite)
+            except ToolkitUsageError as error:
+                raise UsageError(f"--record: {_one_line(error)}") from None
+            if str(chosen) != str(Path(args.record)):  # an earlier run is kept: say where this one goes
+                print(f"rlm: {args.record} holds an earlier run; recording to {chosen} "
+                      "(--overwrite replaces it)", file=sys.stderr)
+                args.record = str(chosen)
+        args.budget = _budget(args.budget)
+        prompt = attach(interpolate(cell, self.user_ns), args.image, self.user_ns)
+        if not prompt:
+            raise UsageError("%%rlm: the cell is the prompt, and it is empty")
+        if args.agent or args.tools or args.approve:
+            self.run_agent(prompt, args)
+            return
+        self.run_prompt(prompt, args)
+
+    def run_agent(self, prompt: str, args: Any) -> Any:
+        """``%%rlm --agent``: the cell is the task, the timeline shows the run (see :mod:`.agent`);
+        returns the view (``(view, task)`` for ``--bg``, as for an answer)."""
+        if not isinstance(prompt, str):
+            raise UsageError("--agent takes a text task; images go with a plain %%rlm prompt")
+        from rlm_toolkit.errors import UsageError as ToolkitUsageError
+
+        from ..live.errors import cell_error
+        from . import agent as agent_magic
+
+        if not args.agent:
+            option = "--tools" if args.tools else "--approve"
+            raise UsageError(f"{option} goes with --agent (%%rlm --agent --tools add,search"
+                             f"{'' if args.tools else ' --approve'})")
+        try:
+            tools = agent_magic.resolve_tools(args.tools, self.user_ns)
+            view = agent_magic.run_agent(prompt, self.get_rlm(args.model), tools, record=args.record,
+                                         overwrite=args.overwrite,
+                                         system=args.system or self.system, keep_widget=self.keep_widget,
+                                         widget=None if self.widget and not args.no_widget else False,
+                                         background=args.bg, budget=args.budget, approve=args.approve)
+        except ToolkitUsageError as error:
+            raise UsageError(_one_line(error)) from None
+        except KeyboardInterrupt:  # the timeline is settled ("stopped"): one line, not our internals
+            raise cell_error(KeyboardInterrupt("stopped"), "; the run so far is kept above") from None
+        task = getattr(view, "task", None)
+        if task is not None:  # --bg: the run goes on; -o is set when it ends
+            if args.out:
+                namespace = self.user_ns
+                task.add_done_callback(lambda _f: namespace.__setitem__(args.out, view.timeline.final or ""))
+            return self._track((view, task))
+        if args.out:
+            self.user_ns[args.out] = view.timeline.final or ""
+        if view.timeline.state == "error" and self.fail_cell:
+            raise cell_error(view.error or RuntimeError(view.timeline.error or "the agent run failed"),
+                                   " (the run so far is shown above)")
+        return view
+
+    def run_prompt(self, prompt: str, args: Any) -> Any:
+        """Stream ``prompt`` with the parsed ``%%rlm`` options; returns the view ((view, task) for --bg)."""
+        from rlm_toolkit.errors import UsageError as ToolkitUsageError
+
+        from ..live.errors import cell_error
+        from ..stream.display import display_stream, start_background
+
+        rlm = self.get_rlm(args.model)
+        params = {
+            "system": args.system if args.system is not None else self.system,
+            "temperature": args.temperature if args.temperature is not None else self.temperature,
+            "max_tokens": args.max_tokens if args.max_tokens is not None else self.max_tokens,
+            **args.budget,
+        }
+        messages: Any = prompt
+        if args.chat:
+            messages = [*self.history, {"role": "user", "content": prompt}]
+        fmt = (args.format or self.format).lower()
+        widget = self.widget and not args.no_widget
+
+        def on_end(view: Any) -> None:
+            if args.out:
+                self.user_ns[args.out] = view.answer
+            if args.chat and view.state == "done":
+                self.history += [
+                    {"role": "user", "content": prompt},
+                    {"role": "assistant", "content": view.answer},
+                ]
+
+        try:
+            callbacks = None
+            if getattr(args, "record", None) is not None:  # --record FILE: a trace of the call
+                from rlm_toolkit.trace import StreamRecorder
+
+                overwrite = getattr(args, "overwrite", False)
+                callbacks = [StreamRecorder(args.record, rlm.model_id, overwrite=overwrite)]
+            if args.bg:
+                started = start_background(
+                    rlm.astream_events(messages, callbacks=callbacks, **params),
+                    model=rlm.model_id,
+                    fmt=fmt,
+                    on_end=on_end,
+                    keep_widget=self.keep_widget,
+                    save_every=self.save_every,
+                )
+                return self._track(started)
+            view = display_stream(rlm.stream_events(messages, callbacks=callbacks, **params),
+                                              model=rlm.model_id, fmt=fmt, widget=None if widget else False,
+                                              on_end=on_end, keep_widget=self.keep_widget, replace=True,
+                                              save_every=self.save_every)
+        except ToolkitUsageError as error:
+            raise UsageError(_one_line(error)) from None
+        except KeyboardInterrupt:  # the view is settled ("stopped"): one line, not our internals
+            raise cell_error(
+                KeyboardInterrupt("stopped"), "; the partial answer is kept above"
+            ) from None
+        if view.state == "error" and self.fail_cell:
+            raise cell_error(view.response.error or RuntimeError(view.error),
+                                   " (the partial answer is kept above)")
+        return view
+
+    def _track(self, started: tuple[Any, Any]) -> tuple[Any, Any]:
+        """Keep a ``--bg`` run (an answer's or an agent's ``(view, task)``) among ``streams``."""
+        self.streams = [s for s in self.streams if not s[1].done()] + [started]
+        return started
+
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        """The notebook's namespace (the shell's; magics are registered with one)."""
+        if self.shell is None:
+            raise UsageError("rlm's magics need an IPython shell")
+        return self.shell.user_ns
+
+    def get_rlm(self, name: str | None) -> Any:
+        """The RLM for ``-m``: a namespace variable (RLM or Provider), else a model id (cached)."""
+        from rlm_toolkit import RLM
+        from rlm_toolkit.providers import Provider, default_model_id
+
+        name = (name or self.model or "").strip() or None
+        if name is not None and name.isidentifier() and name in self.user_ns:
+            value = self.user_ns[name]
+            if isinstance(value, RLM):
+                return value
+            if isinstance(value, Provider):
+                return RLM(value)
+            if not isinstance(value, str):
+                raise UsageError(
+                    f"-m {name}: the variable holds a {type(value).__name__}, not an RLM or a Provider"
+                )
+            name = value
+        model_id = name or default_model_id()
+        # Reused while the environment that configures it is the same (a new key or URL: a new RLM).
+        key = (model_id, *(os.environ.get(var) for var in _provider_env()))
+        if key not in self._rlms:
+            try:
+                self._rlms[key] = RLM(model_id)
+            except Exception as error:  # missing key, unknown provider, missing extra: one line
+                hint = "" if name else " (the default model; pick another with %rlm model NAME or -m)"
+                raise UsageError(f"{model_id}{hint}: {_one_line(error)}") from None
+        return self._rlms[key]
+
+    # -- %rlm -----------------------------------------------------------------------------------
+
+    @line_magic("rlm")  # type: ignore[arg-type]  # IPython's stubs type the decorated method as Never
+    def rlm_line(self, line: str) -> Any:
+        """%rlm model NAME | models | config | reset | help"""
+        command, _, rest = line.strip().partition(" ")
+        rest = rest.strip()
+        if command == "replay":
+            from rlm_toolkit.errors import UsageError as ToolkitUsageError
+
+            from . import trace as trace_magic
+
+            try:
+                trace_magic.replay_line(rest)
+            except ToolkitUsageError as error:
+                raise UsageError(_one_line(error)) from None
+            return None
+        if command in ("export", "diff"):
+            from . import trace as trace_magic
+
+            return trace_magic.line(command, rest)
+        if command == "model":
+            return self._set_model(rest)
+        if command == "stop" and not rest:
+            from ..live.stop import stop_all
+
+            stopped = stop_all()
+            print(f"Stopped {stopped} live answer{'s' if stopped != 1 else ''}." if stopped
+                  else "Nothing is streaming.")
+            return None
+        if command == "models" and not rest:
+            print(self.models_text())
+            return None
+        if command == "config" and not rest:
+            print(self.config_text())
+            return None
+        if command == "reset" and not rest:
+            turns = len(self.history) // 2
+            self.history.clear()
+            print(f"Conversation cleared ({turns} exchange{'s' if turns != 1 else ''} forgotten).")
+            return None
+        if command in ("help", "") and not rest:
+            print(LINE_HELP)
+            return None
+        raise UsageError(f"%rlm {command}: unknown or malformed; one of:\n{LINE_HELP}")
+
+    def _set_model(self, name: str) -> None:
+        from rlm_toolkit.providers import ALIASES, split_model_id
+
+        if not name or " " in name:
+            raise UsageError("usage: %rlm model NAME (a provider:model id, an alias, or a variable name)")
+        if not (name.isidentifier() and name in self.user_ns):
+            try:
+                split_model_id(name)
+            except Exception as error:
+                raise UsageError(_one_line(error)) from None
+        self.model = name
+        resolved = ALIASES.get(name, name)
+        print(f"Default model: {name}" + (f" ({resolved})" if resolved != name else ""))
+
+    def models_text(self) -> str:
+        """What ``%rlm models`` prints: each provider, installed or not, its key, an example id."""
+        from rlm_toolkit.providers import ALIASES, default_model_id, providers
+
+        lines = [f"Default model: {self.model or default_model_id()}"
+                 + ("" if self.model else " ($RLM_MODEL, else the embedded local model)"), ""]
+        for info in providers():
+            status = "installed" if info.installed else (
+                f"not installed: pip install 'rlm[{info.extra}]'" if info.extra else "not installed")
+            key = "" if info.env_var is None else (
+                f", ${info.env_var} set" if info.has_credentials else f", needs ${info.env_var}")
+            lines.append(f"  {info.name:<10} {status}{key}  e.g. -m {info.example}  {info.description}")
+        lines += ["", "Aliases: " + ", ".join(f"{k} → {v}" for k, v in ALIASES.items())]
+        return "\n".join(lines)
+
+    def config_text(self) -> str:
+        from rlm_toolkit.providers import default_model_id
+
+        rows = [(name, getattr(self, name)) for name in
+                ("model", "system", "temperature", "max_tokens", "format", "widget", "keep_widget",
+                 "save_every", "fail_cell")]
+        lines = [f"  RLMMagics.{name} = {value!r}" for name, value in rows]
+        lines.append(f"  (model in use: {self.model or default_model_id()}; "
+                     f"--chat history: {len(self.history) // 2} exchange(s))")
+        return "Settings (%config RLMMagics.<name> = value):\n" + "\n".join(lines)

@@ -1,0 +1,97 @@
+"""Show an answer stream: the widget where a front end can show one, else printed; in the
+foreground, from ``await``, or in the background (``--bg``).
+
+::
+
+    from rlm_jupyter import display_stream
+    view = display_stream(rlm.stream("Tell a story"))      # or rlm.astream(...), or any iterable of str
+    view.answer, view.response.tokens_per_second
+
+``--bg`` streams run on the toolkit's own loop thread (:func:`rlm_toolkit._bridge.spawn`, through
+:func:`rlm_jupyter.live.show.run_live`) and send their frames from there, so they keep going while
+the kernel's main thread runs other cells.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from rlm_toolkit.response import Response
+
+from ..live import show
+from .plain import PlainStream
+from .view import StreamView
+
+__all__ = ["display_stream", "adisplay_stream", "start_background"]
+
+
+def display_stream(
+    source: Any,
+    *,
+    model: str | None = None,
+    fmt: str = "markdown",
+    widget: bool | None = None,
+    on_end: Callable[[StreamView], None] | None = None,
+    keep_widget: bool = False,
+    replace: bool = False,
+    save_every: float | None = None,
+) -> StreamView:
+    """Show a stream live in the cell's output and return the finished view.
+
+    ``source``: ``rlm.stream(...)``, ``rlm.astream(...)``, ``rlm.stream_events(...)``, a trace
+    replay, or any iterable / async iterable of ``str``. ``widget=False`` (or a front end without
+    widgets) streams plain text to stdout instead, through :class:`PlainStream` (``replace=True``:
+    then swaps it in a kernel for the static answer; only for cells whose sole output is this
+    answer, as ``%%rlm``'s). ``on_end(view)`` runs once the stream has settled. Example::
+
+        view = display_stream(rlm.astream("Explain SSE"), fmt="markdown")
+        view.answer, view.state, view.response.to_dict()
+    """
+    model = model or _model_of(source)
+    if not show.use_widget(widget):
+        return show.run_plain(PlainStream(model, fmt=fmt), source, on_end=on_end, replace=replace)
+    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every)
+    return show.run_live(view, source, keep_widget=keep_widget, on_end=on_end)
+
+
+async def adisplay_stream(
+    source: Any, *, model: str | None = None, fmt: str = "markdown",
+    on_end: Callable[[StreamView], None] | None = None, keep_widget: bool = False,
+) -> StreamView:
+    """Async twin of :func:`display_stream`, for ``await`` in a cell: the stream runs on the
+    toolkit's loop thread, the Stop button works, and the finished view is returned::
+
+        view = await adisplay_stream(rlm.astream("Explain SSE"))
+    """
+    view, task = start_background(source, model=model, fmt=fmt, on_end=on_end, keep_widget=keep_widget)
+    try:
+        return await asyncio.wrap_future(task)
+    except asyncio.CancelledError:
+        task.cancel()  # the awaiting cell was interrupted: stop the stream too
+        raise
+
+
+def start_background(
+    source: Any, *, model: str | None = None, fmt: str = "markdown",
+    on_end: Callable[[StreamView], None] | None = None, keep_widget: bool = False,
+    save_every: float | None = None,
+) -> tuple[StreamView, Any]:
+    """Show ``source`` (an async iterable) live while the cell returns; the Stop button cancels it.
+
+    Runs as a task on the toolkit's own loop thread, not the kernel's: it keeps streaming while
+    other cells run (CPU-bound or sleeping), and its output goes to the cell that started it (the
+    task runs in that cell's context). Returns the view and the task's ``concurrent.futures.Future``
+    (``.done()``, ``.cancel()`` from any thread).
+    """
+    view = StreamView(model or _model_of(source), fmt=fmt, stoppable=True, save_every=save_every)
+    return view, show.run_live(view, source, keep_widget=keep_widget, on_end=on_end, background=True)
+
+
+def _model_of(source: Any) -> str | None:
+    response = getattr(source, "response", None)
+    if isinstance(response, Response):
+        return response.model_id
+    trace = getattr(source, "trace", None)
+    return getattr(trace, "model", None)

@@ -1,0 +1,204 @@
+// The live answer widget (anywidget ESM, no build step; common.js and markdown.js are put in front).
+//
+// Wire protocol (kernel → page, custom messages):
+//   {d: "new text", o: its offset (UTF-16 units), n: chunks so far, e: seconds since the first
+//    token (kernel clock), t: seconds to first token (first message only)}
+//   {r: "new reasoning", ro: its offset}  a reasoning model's thinking (alone or beside d)
+//   {end: total length, thought: reasoning length}   after the last delta; the traits
+//    state/info/error settle the footer
+//   {text: "whole answer", thinking: "whole reasoning"} only in reply to {resync: n, thinking: m},
+//    if the kernel holds more than that
+// Page → kernel: {stop: true} (the Stop button), {resync: n | true, thinking: m} (at initialize,
+// and on a gap; `thinking` only when the page holds some), {rendered: id} (a view shows the widget:
+// the kernel keeps its text/plain refreshes rare).
+// The page appends each delta to the model's `text` locally (no round trip), so every view of the
+// model and the widget state saved with the notebook hold the whole answer; the kernel sets its
+// own `text` trait at the end without sending it again. A model created mid-stream (a reload, a
+// second tab) gets the text so far in its state and the counts in `progress`; the offsets let it
+// skip what its state already holds. The reasoning is shown as text (textContent, never markup)
+// in a "Thinking" section above the answer, open while it streams, folded when the answer starts.
+
+// Live stats (chunks, first-token time) are kept in one object stored on the model itself:
+// anywidget hands initialize() and each render() a different proxy of the same model.
+function rlmLive(model) {
+  let live = model.get("_live");
+  if (!live) {
+    // a model created mid-stream starts from the kernel's counts (see `progress`)
+    const p = model.get("progress") || {};
+    live = { n: p.n || 0, ttft: p.t === null ? undefined : p.t };
+    if (typeof p.e === "number") { live.e = p.e; live.at = performance.now(); }
+    model.set("_live", live);
+  }
+  return live;
+}
+
+function rlmFooter(model) {
+  const info = model.get("info") || {};
+  const live = rlmLive(model);
+  const state = model.get("state");
+  const parts = [info.model || model.get("model_name") || ""];
+  // as Response.tokens: reported completion tokens, else answer and reasoning chunks alike
+  let tokens = (info.usage && info.usage.completion_tokens)
+    || ((info.chunks || 0) + (info.reasoning_chunks || 0)) || live.n || 0;
+  if (tokens) parts.push(`${tokens} token${tokens === 1 ? "" : "s"}`);
+  parts.push(info.cost_text || "");  // formatted by the kernel (rlm_toolkit.cost.money)
+  const ttft = info.ttft_s !== undefined && info.ttft_s !== null ? info.ttft_s : live.ttft;
+  if (ttft !== undefined && ttft !== null) parts.push(`first token ${rlmSeconds(ttft)}`);
+  let tps = info.tokens_per_s;
+  if (state === "streaming" && live.at !== undefined && live.n > 1) {
+    // the kernel's clock: seconds since the first token at the last delta, plus the time since
+    const span = live.e + (performance.now() - live.at) / 1000;
+    if (span > 0) tps = live.n / span;
+  }
+  if (tps) parts.push(`${tps.toFixed(1)} tok/s`);
+  parts.push(info.stop_reason && state === "stopped" ? `${state} (${info.stop_reason})` : state);
+  return parts.filter(Boolean).join(" · ");
+}
+
+function initialize({ model }) {
+  rlmLive(model);
+  // anywidget binds this module after the model exists: deltas sent in between were lost.
+  // Ask for the whole text if the kernel has more than this model started from.
+  // (Repeated twice: a front end opens the comm's subshell asynchronously, see render below.)
+  const catchUp = () => {
+    if (model.get("state") !== "streaming") return;
+    const held = { resync: (model.get("text") || "").length };
+    const thought = (model.get("thinking") || "").length;
+    model.send(thought ? { ...held, thinking: thought } : held);
+  };
+  catchUp();
+  setTimeout(catchUp, 500);
+  setTimeout(catchUp, 1500);
+  model.on("msg:custom", (msg) => {
+    if (!msg || typeof msg !== "object") return;
+    const live = rlmLive(model);
+    if (typeof msg.d === "string" || typeof msg.r === "string") {
+      if (typeof msg.t === "number") live.ttft = msg.t;
+      if (typeof msg.n === "number") live.n = msg.n;
+      if (typeof msg.e === "number") { live.e = msg.e; live.at = performance.now(); }
+      if (typeof msg.r === "string") rlmAppend(model, live, "thinking", msg.r, msg.ro);
+      if (typeof msg.d === "string") rlmAppend(model, live, "text", msg.d, msg.o);
+    } else if (typeof msg.end === "number") {
+      if ((model.get("text") || "").length !== msg.end
+          || (typeof msg.thought === "number" && (model.get("thinking") || "").length !== msg.thought)) {
+        model.send({ resync: true });
+      }
+    } else if (typeof msg.text === "string") {
+      if (msg.text.length >= (model.get("text") || "").length) model.set("text", msg.text);
+      if (typeof msg.thinking === "string" && msg.thinking.length >= (model.get("thinking") || "").length) {
+        model.set("thinking", msg.thinking);
+      }
+      live.asked = false;
+    }
+  });
+}
+
+// Append a delta that starts at offset `at` of the trait `name` (the answer or the reasoning).
+function rlmAppend(model, live, name, delta, at) {
+  const text = model.get(name) || "";
+  if (typeof at !== "number") at = text.length;
+  if (at === text.length) model.set(name, text + delta);
+  else if (at < text.length) {
+    // the state this model started from already holds part (or all) of this delta
+    if (at + delta.length > text.length) model.set(name, text + delta.slice(text.length - at));
+  } else if (!live.asked) {
+    live.asked = true; // a gap: ask for the whole text once
+    model.send({ resync: true });
+  }
+}
+
+function render({ model, el }) {
+  const root = rlmEl("div", "rlm-stream tex2jax_ignore mathjax_ignore");
+  const thinking = rlmEl("details", "rlm-thinking");
+  const thinkingText = rlmEl("div", "rlm-thinking-text");
+  thinking.append(rlmEl("summary", "rlm-thinking-title", "Thinking"), thinkingText);
+  const answer = rlmEl("div", "rlm-answer");
+  const error = rlmEl("div", "rlm-error");
+  const footer = rlmEl("div", "rlm-footer");
+  const info = rlmEl("span", "rlm-info");
+  const stop = rlmEl("button", "rlm-stop", "Stop");
+  stop.type = "button";
+  stop.title = "Stop this answer";
+  stop.addEventListener("click", () => { stop.disabled = true; model.send({ stop: true }); });
+  footer.append(info, stop);
+  root.append(thinking, answer, error, footer);
+  el.appendChild(root);
+
+  let view = null, pre = null, mode = null;
+  const showText = () => {
+    const text = model.get("text") || "";
+    const fmt = model.get("fmt");
+    // -f code: an answer that comes fenced already is shown as that code block, not with its fences
+    const md = fmt === "markdown" || (fmt === "code" && /^\s*(`{3,}|~{3,})/.test(text));
+    if ((md ? "md" : "pre") !== mode) {
+      mode = md ? "md" : "pre";
+      answer.replaceChildren();
+      view = md ? markdownView(answer) : null;
+      pre = md ? null : answer.appendChild(rlmEl("pre", fmt === "code" ? "rlm-code" : "rlm-plain"));
+    }
+    if (md) view.update(text);
+    else pre.textContent = text;
+  };
+  // The reasoning grows as text nodes (untrusted: never parsed as markup). Open while it streams;
+  // folded once, automatically, when the answer starts (a view of a finished answer starts folded).
+  let thoughtShown = 0, folded = false;
+  const showThinking = () => {
+    const text = model.get("thinking") || "";
+    thinking.hidden = !text;
+    if (text.length < thoughtShown) { thinkingText.textContent = ""; thoughtShown = 0; }
+    if (text.length > thoughtShown) {
+      thinkingText.appendChild(document.createTextNode(text.slice(thoughtShown)));
+      thoughtShown = text.length;
+    }
+    if (!folded && text && (model.get("text") || "")) { folded = true; thinking.open = false; }
+  };
+  thinking.open = !(model.get("text") || "");
+  const showState = () => {
+    const state = model.get("state");
+    root.dataset.state = state;
+    error.textContent = model.get("error") || "";
+    error.hidden = !model.get("error");
+    stop.hidden = state !== "streaming" || !model.get("stoppable");
+    info.textContent = rlmFooter(model);
+  };
+  let timer = null;
+  const onText = () => {
+    showText();
+    showThinking();
+    info.textContent = rlmFooter(model);
+  };
+  const onThinking = () => {
+    showThinking();
+    info.textContent = rlmFooter(model);
+  };
+  showThinking();
+  showText();
+  showState();
+  // Tell the kernel a page shows the widget (it then keeps its text/plain refreshes rare). A
+  // front end opens a comm's subshell asynchronously: a message sent at once may wait for the
+  // running cell, so it is repeated twice while the stream lasts.
+  const viewId = Math.random().toString(36).slice(2);
+  const told = () => { if (model.get("state") === "streaming") model.send({ rendered: viewId }); };
+  told();
+  const tellAgain = [setTimeout(told, 400), setTimeout(told, 1200)];
+  // tokens/s ticks while streaming even between deltas
+  timer = setInterval(() => { if (model.get("state") === "streaming") info.textContent = rlmFooter(model); }, 500);
+  model.on("change:text", onText);
+  model.on("change:thinking", onThinking);
+  model.on("change:state", showState);
+  model.on("change:info", showState);
+  model.on("change:error", showState);
+  model.on("change:stoppable", showState);
+  return () => {
+    clearInterval(timer);
+    tellAgain.forEach(clearTimeout);
+    model.off("change:text", onText);
+    model.off("change:thinking", onThinking);
+    model.off("change:state", showState);
+    model.off("change:info", showState);
+    model.off("change:error", showState);
+    model.off("change:stoppable", showState);
+  };
+}
+
+export default { initialize, render };

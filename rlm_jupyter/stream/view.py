@@ -1,0 +1,195 @@
+"""The live answer widget: text grows in place, only new text crosses the wire.
+
+::
+
+    from rlm_jupyter import display_stream
+    view = display_stream(rlm.stream("Tell a story"))      # or rlm.astream(...), or any iterable of str
+    view.text, view.response.tokens_per_second
+
+The kernel sends each frame's new text as one custom message (``{"d": …, "o": offset}``; at most
+~30 a second, none held longer than a frame, see :mod:`rlm_jupyter.live.pacing`); the page appends
+it and renders markdown safely (``rlm_jupyter/static/markdown.js``). A reasoning model's thinking
+travels the same way (``{"r": …, "ro": offset}``, in the same frames) into a "Thinking" section
+above the answer, shown as plain text, that folds when the answer starts; the static copy keeps it in a folded
+``<details>``. A view that appears mid-stream (a reload, a second tab) gets the whole text (and
+reasoning) so far in the widget's state and continues from the offsets. The
+display's ``text/plain`` is refreshed now and then (:class:`rlm_jupyter.live.snapshots.Snapshots`), so a
+notebook saved mid-stream keeps the text so far and a front end without widgets sees it grow. When
+the stream ends the display is replaced by a static bundle — safe ``text/html`` with the same
+classes, ``text/markdown``, ``text/plain`` and the provenance (``Response.to_dict()``) in the
+output's metadata. Errors end the stream with one scrubbed line and the partial text kept; the Stop
+button and an interrupt mark it ``stopped``.
+
+``--bg`` streams run on the toolkit's own loop thread (:func:`rlm_toolkit._bridge.spawn`) and send
+their frames from there, so they keep going while the kernel's main thread runs other cells. A Stop
+click reaches the kernel on a subshell thread (JupyterLab ≥ 4.4 with ipykernel 7) and only sets a
+flag and cancels the producer, from that thread: nothing waits for the main thread.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from rlm_toolkit.cost import money
+from rlm_toolkit.errors import scrub
+from rlm_toolkit.response import Response
+
+from ..live import _ipykernel
+from ..live.pacing import FRAME
+from ..live.show import LiveDisplay
+from ..live.snapshots import Snapshots
+from ..live.stop import StopSwitch
+from ..page import esm
+from ..render import FORMATS
+from .feed import AnswerView, TextFeed
+
+__all__ = ["StreamView", "js_length"]
+
+_HERE = Path(__file__).parent / "static"
+
+
+class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
+    """The widget. It has a :class:`~rlm_jupyter.stream.feed.TextFeed` (``frames``), a
+    :class:`~rlm_jupyter.live.stop.StopSwitch` (``stop``) and the schedule of its display's text
+    copy (:class:`~rlm_jupyter.live.snapshots.Snapshots`), built before it; ``feed(chunk)`` /
+    ``flush()`` / ``finish()`` drive it; :func:`~rlm_jupyter.stream.display.display_stream` does all."""
+
+    _esm = esm(_HERE / "stream.js", compact=True)
+    _css = (_HERE / "stream.css").read_text(encoding="utf-8")
+    text = traitlets.Unicode("").tag(sync=True)
+    thinking = traitlets.Unicode("").tag(sync=True)  # the reasoning, kept like ``text``
+    state = traitlets.Unicode("streaming").tag(sync=True)
+    model_name = traitlets.Unicode("").tag(sync=True)  # the language model (model_id is the comm's)
+    fmt = traitlets.Unicode("markdown").tag(sync=True)
+    info = traitlets.Dict().tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    stoppable = traitlets.Bool(False).tag(sync=True)  # a Stop button where a driver can act on it
+    # Only ever filled in get_state (never set while streaming, so it costs no message): what a
+    # view that appears mid-stream needs to show the right counts and rate.
+    progress = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, model: str | None = None, *, fmt: str = "markdown", frame: float = FRAME,
+                 response: Response | None = None, stoppable: bool = False,
+                 save_every: float | None = None) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        # Its parts first: anywidget's initializer asks for the state (get_state) of a whole view.
+        self.frames = TextFeed(model, frame=frame, response=response, sink=self._send_frame)
+        self.stop = StopSwitch()
+        self._snapshots = Snapshots(seen_spacing=save_every)
+        self._sent = 0  # UTF-16 code units sent in deltas: the offset of the next one
+        self._thought_sent = 0  # the same for the reasoning
+        self._sent_first = False
+        self._view_ids: set[str] = set()  # views that told the kernel they rendered
+        super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable)
+        self.on_msg(self._on_page_message)
+        _ipykernel.answer_where_sent(self.comm)
+
+    # -- driving --------------------------------------------------------------------------------
+
+    def _send_frame(self, delta: str | None, thought: str | None = None) -> None:
+        message: dict[str, Any] = {"n": self.response.tokens}
+        if thought is not None:
+            message["r"], message["ro"] = thought, self._thought_sent
+            self._thought_sent += js_length(thought)
+        if delta is not None:
+            message["d"], message["o"] = delta, self._sent
+            self._sent += js_length(delta)
+        first = self.response.first_token_at
+        if first is not None:
+            message["e"] = round(time.perf_counter() - first, 4)
+        if not self._sent_first:
+            self._sent_first = True
+            if self.response.ttft is not None:
+                message["t"] = round(self.response.ttft, 4)
+        self.send(message)
+        self._maybe_snapshot()
+
+    def _maybe_snapshot(self) -> None:
+        """Refresh the display's text/plain copy when :class:`~rlm_jupyter.live.snapshots.Snapshots`
+        says so."""
+        if self._handle is None:
+            return
+        length = self.frames.coalescer.chars  # the text sent so far (kept by the coalescer, O(1))
+        if self._snapshots.due(length, seen=self.views > 0):
+            self._snapshots.taken(length)
+            data, metadata = self.live_bundle(scrub(self.answer))
+            metadata["rlm"] = {"kind": "stream", "state": "streaming", "partial": True}
+            self._handle.update(data, metadata=metadata, raw=True)
+
+    @property
+    def views(self) -> int:
+        """How many page views have said they render this widget."""
+        return len(self._view_ids)
+
+    def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
+        """The synced state; while streaming, ``text`` is the whole text so far (the page builds it
+        from deltas, the kernel does not sync it per frame), so a view that appears mid-stream
+        (reload, second tab) starts complete and continues from the deltas' offsets."""
+        state = super().get_state(key, drop_defaults)
+        if self.state == "streaming":
+            with self.frames.lock:
+                if "text" in state:
+                    state["text"] = self.answer
+                if "thinking" in state:
+                    state["thinking"] = self.reasoning
+                if "progress" in state:
+                    response = self.response
+                    first = response.first_token_at
+                    state["progress"] = {
+                        "n": response.tokens,
+                        "t": None if response.ttft is None else round(response.ttft, 4),
+                        "e": None if first is None else round(time.perf_counter() - first, 4),
+                    }
+        return state
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Send what is left, settle the state (done / stopped / error) and keep the whole text."""
+        with self.hold_sync():
+            state = self.settle(error)
+            info = self.provenance()
+            self.info = {**info, "cost_text": money(info.get("cost"))}  # the page shows it as formatted
+            self.state = state
+        text, thought = self.answer, self.reasoning
+        with self._lock_property(text=text, thinking=thought):  # the page already has them: not re-sent
+            self.text, self.thinking = text, thought
+        self.send({"end": js_length(text), **({"thought": js_length(thought)} if thought else {})})
+
+    # -- page messages --------------------------------------------------------------------------
+
+    def _on_page_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        """Runs on whichever thread the kernel hands the message to: a subshell's while a cell
+        runs (JupyterLab ≥ 4.4, ipykernel 7). It only sets flags and sends; it never waits."""
+        if not isinstance(content, dict):
+            return
+        if content.get("stop"):
+            self.request_stop()
+        elif "resync" in content:  # a page missed deltas; it may say how much it holds
+            held, held_thought = content["resync"], content.get("thinking", 0)
+            with self.frames.lock:
+                text, thought = self.answer, self.reasoning
+                if (held is True or not isinstance(held, int) or js_length(text) > held
+                        or not isinstance(held_thought, int) or js_length(thought) > held_thought):
+                    self.send({"text": text, **({"thinking": thought} if thought else {})})
+        elif content.get("rendered"):
+            self._view_ids.add(str(content["rendered"]))
+
+    # -- display --------------------------------------------------------------------------------
+
+    def final_bundle(self, *, widget: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The static display of the answer, with ``widget=True`` the live view first."""
+        data, metadata = self.static_bundle()
+        return (self.with_widget(data) if widget else data), metadata
+
+    def __repr__(self) -> str:
+        return f"<StreamView {self.summary()}>"
+
+
+def js_length(text: str) -> int:
+    """``text.length`` as JavaScript counts it (UTF-16 code units), for the page's end-of-stream check."""
+    return len(text.encode("utf-16-le")) // 2

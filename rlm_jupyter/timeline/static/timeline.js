@@ -1,0 +1,379 @@
+// The agent timeline (anywidget ESM, no build step).
+// The kernel sends small operations as custom messages ({seq, ops: [...]}, one message per frame);
+// this module folds them into the DOM in place. When the run ends the kernel also sets the
+// `snapshot` trait (every operation), so a view rendered later, or after a reload, is complete.
+// Model text and tool output are untrusted: they only ever reach the DOM through textContent or
+// through the safe markdown renderer (markdown.js; it and common.js are put in front of this module).
+// A step's reasoning (a thinking model's) grows as text in a "Thinking" <details> at the top of
+// the step, open while it streams and folded once the step's text, thought or action begins.
+
+const stores = new WeakMap();
+
+function storeOf(model) {
+  let store = stores.get(model);
+  if (!store) {
+    // A model created mid-run (a reload, a second tab) starts from the kernel's snapshot of every
+    // operation sent so far (and at least the header); later messages with a higher seq follow.
+    store = { ops: (model.get("snapshot") || []).slice(), seq: model.get("seq") || 0, views: new Set(),
+              messages: {}, asked: false };
+    stores.set(model, store);
+    model.on("msg:custom", (msg) => receive(model, store, msg));
+    // anywidget binds this module after the model exists: operations sent in between were lost.
+    // Ask for whatever the kernel sent after the state this model started from. A front end
+    // opens the comm's subshell asynchronously, so a request sent at once may wait for the
+    // running cell: it is repeated twice while the run lasts (the kernel replies only when it has
+    // more than this model).
+    ask(model, store);
+    for (const wait of [500, 1500]) {
+      setTimeout(() => { if (model.get("state") === "running") { store.asked = false; ask(model, store); } }, wait);
+    }
+    model.on("change:snapshot", () => {
+      const snapshot = model.get("snapshot") || [];
+      if (snapshot.length && (model.get("seq") || 0) >= store.seq) {
+        store.ops = snapshot.slice();
+        store.seq = model.get("seq") || store.seq;
+        for (const view of store.views) view.rebuild();
+      }
+    });
+  }
+  return store;
+}
+
+function ask(model, store) {
+  if (store.asked) return;
+  store.asked = true;
+  model.send({ op: "sync", seq: store.seq });
+}
+
+function receive(model, store, msg) {
+  if (!msg || typeof msg !== "object") return;
+  if (msg.kind === "sync") {
+    store.asked = false;
+    if (typeof msg.seq === "number" && msg.seq > store.seq) {
+      store.ops = (msg.ops || []).slice();
+      store.seq = msg.seq;
+      for (const view of store.views) view.rebuild();
+    }
+    return;
+  }
+  if (msg.kind === "messages") {
+    store.messages[msg.step] = msg;
+    for (const view of store.views) view.showMessages(msg.step);
+    return;
+  }
+  if (typeof msg.seq === "number") {
+    if (msg.seq <= store.seq) return; // already applied (a snapshot overtook it)
+    if (msg.seq > store.seq + 1) { ask(model, store); return; } // a gap: the sync reply has it all
+    store.seq = msg.seq;
+    store.asked = false; // in order again: a later gap may ask again
+  }
+  for (const op of msg.ops || []) {
+    store.ops.push(op);
+    for (const view of store.views) view.apply(op);
+  }
+}
+
+// Markdown through the shared safe renderer (markdown.js, bundled in front); plain text without it.
+function renderMarkdownInto(el, text) {
+  if (typeof renderMarkdown === "function") {
+    renderMarkdown(el, text);
+  } else {
+    el.textContent = text;
+  }
+}
+
+// Streaming text: the incremental renderer keeps finished blocks, so a long answer is not
+// re-rendered whole on every frame.
+function liveMarkdown(el) {
+  if (typeof markdownView === "function") return markdownView(el);
+  return { update(text) { renderMarkdownInto(el, text); } };
+}
+
+const PREVIEW = 400;
+
+function createView(model, el, store) {
+  const root = rlmEl("div", "rlm-timeline");
+  root.dataset.state = "running";
+  const header = rlmEl("div", "rlm-timeline-header");
+  const fields = {};
+  for (const name of ["state", "model", "steps", "tokens", "cost", "elapsed"]) {
+    fields[name] = rlmEl("span", `rlm-h-${name}`);
+    header.appendChild(fields[name]);
+  }
+  const stop = rlmEl("button", "rlm-stop", "Stop");
+  stop.type = "button";
+  stop.title = "Stop this run";
+  stop.hidden = true;
+  stop.addEventListener("click", () => { stop.disabled = true; model.send({ stop: true }); });
+  header.appendChild(stop);
+  const list = rlmEl("div", "rlm-steps");
+  root.append(header, list);
+  el.replaceChildren(root);
+
+  let steps = new Map();
+  let last = null;
+  let receivedAt = 0;
+
+  function stepOf(n) {
+    let step = steps.get(n);
+    if (step) return step;
+    const box = rlmEl("div", "rlm-step");
+    box.dataset.step = String(n);
+    const title = rlmEl("button", "rlm-step-title", `Step ${n}`);
+    title.type = "button";
+    title.title = "Show the messages sent to the model at this step";
+    const rows = rlmEl("div", "rlm-rows");
+    const panel = rlmEl("div", "rlm-messages");
+    panel.hidden = true;
+    title.addEventListener("click", () => {
+      if (!panel.hidden) {
+        panel.hidden = true;
+        model.send({ op: "closed", step: n });
+        return;
+      }
+      panel.hidden = false;
+      if (store.messages[n]) view.showMessages(n);
+      else {
+        panel.textContent = "Loading…";
+        model.send({ op: "messages", step: n });
+      }
+    });
+    box.append(title, panel, rows);
+    list.appendChild(box);
+    step = { box, rows, panel, live: null, thinking: null, actions: new Map(), approvals: new Map() };
+    steps.set(n, step);
+    return step;
+  }
+
+  function row(kind, label, duration) {
+    const r = rlmEl("div", `rlm-row rlm-${kind}`);
+    const head = rlmEl("div", "rlm-row-head");
+    head.append(rlmEl("span", "rlm-label", label), rlmEl("span", "rlm-duration", rlmSeconds(duration)));
+    const body = rlmEl("div", "rlm-body");
+    r.append(head, body);
+    r._body = body;
+    return r;
+  }
+
+  function retag(r, kind, label, duration) {
+    r.className = `rlm-row rlm-${kind}`;
+    r.querySelector(".rlm-label").textContent = label;
+    r.querySelector(".rlm-duration").textContent = rlmSeconds(duration);
+  }
+
+  // Approve / Deny: the tool and its arguments (model output: textContent only), and while the run
+  // waits for this timeline, two buttons whose click goes back to the kernel over the comm
+  // (handled on a subshell while the cell runs). The kernel's decision op updates the same row.
+  function approval(op) {
+    const step = stepOf(op.step);
+    let r = step.approvals.get(op.id);
+    if (!r) {
+      r = row("approval", "Approval", null);
+      r._verdict = rlmEl("div", "rlm-verdict");
+      r._body.append(rlmEl("code", "rlm-tool", op.tool), rlmEl("pre", "rlm-args", op.args), r._verdict);
+      step.rows.appendChild(r);
+      step.approvals.set(op.id, r);
+    }
+    r.dataset.outcome = op.state;
+    if (op.state !== "pending") {
+      retag(r, "approval", op.state === "approved" ? "Approved" : "Denied", null);
+      r._verdict.textContent = op.state === "denied" && op.reason ? op.reason : "";
+      return;
+    }
+    r._verdict.replaceChildren(rlmEl("span", "rlm-ask", op.ask ? `Run ${op.tool}?` : "waiting for approval"));
+    if (!op.ask) return;
+    const buttons = rlmEl("span", "rlm-decide");
+    for (const [label, approved] of [["Approve", true], ["Deny", false]]) {
+      const b = rlmEl("button", approved ? "rlm-approve" : "rlm-deny", label);
+      b.type = "button";
+      b.addEventListener("click", () => {
+        for (const other of buttons.querySelectorAll("button")) other.disabled = true;
+        model.send({ op: "decide", id: op.id, approved });
+      });
+      buttons.appendChild(b);
+    }
+    r._verdict.appendChild(buttons);
+  }
+
+  function observation(op) {
+    const label = op.outcome === "denied" ? "Denied" : op.error ? "Error" : "Observation";
+    const r = row(op.error ? "observation rlm-error" : "observation", label, op.duration);
+    if (op.outcome) r.dataset.outcome = op.outcome;
+    const pre = rlmEl("pre", "rlm-text");
+    const full = op.text || "";
+    const cut = op.length > full.length ? `\n… (${op.length - full.length} more characters not shown)` : "";
+    if (full.length > PREVIEW) {
+      pre.textContent = full.slice(0, PREVIEW) + "…";
+      const more = rlmEl("button", "rlm-more", `show all (${op.length} characters)`);
+      more.type = "button";
+      more.addEventListener("click", () => {
+        const open = more.dataset.open === "1";
+        pre.textContent = open ? full.slice(0, PREVIEW) + "…" : full + cut;
+        more.dataset.open = open ? "0" : "1";
+        more.textContent = open ? `show all (${op.length} characters)` : "show less";
+      });
+      r._body.append(pre, more);
+    } else {
+      pre.textContent = full + cut;
+      r._body.append(pre);
+    }
+    return r;
+  }
+
+  function fold(step) {
+    if (step.thinking && !step.thinking._folded) {
+      step.thinking._folded = true;
+      step.thinking._details.open = false;
+    }
+  }
+
+  function apply(op) {
+    if (op.step !== undefined && op.op !== "reasoning" && op.op !== "step" && steps.has(op.step)) {
+      fold(steps.get(op.step));
+    }
+    switch (op.op) {
+      case "step":
+        stepOf(op.step);
+        break;
+      case "live": {
+        const step = stepOf(op.step);
+        if (!step.live) {
+          step.live = row("live", "…", null);
+          step.live._text = "";
+          step.live._md = liveMarkdown(step.live._body);
+          step.rows.appendChild(step.live);
+        }
+        step.live._text += op.delta;
+        step.live._md.update(step.live._text);
+        break;
+      }
+      case "reasoning": {
+        const step = stepOf(op.step);
+        if (!step.thinking) {
+          const r = rlmEl("div", "rlm-row rlm-reasoning");
+          const details = rlmEl("details", "rlm-thinking");
+          details.open = true;
+          const text = rlmEl("div", "rlm-thinking-text");
+          details.append(rlmEl("summary", "rlm-thinking-title", "Thinking"), text);
+          r.append(details);
+          r._details = details;
+          r._text = text;
+          step.rows.appendChild(r);
+          step.thinking = r;
+        }
+        step.thinking._text.appendChild(document.createTextNode(op.delta));
+        break;
+      }
+      case "thought": {
+        const step = stepOf(op.step);
+        const r = step.live || row("thought", "Thought", op.duration);
+        if (!step.live) step.rows.appendChild(r);
+        step.live = null;
+        retag(r, "thought", "Thought", op.duration);
+        r._body.replaceChildren(rlmEl("div", "rlm-text", op.text));
+        break;
+      }
+      case "action": {
+        const step = stepOf(op.step);
+        const r = row("action", "Action", null);
+        if (op.id) r.dataset.call = op.id;
+        r._body.append(rlmEl("code", "rlm-tool", op.tool), rlmEl("pre", "rlm-args", op.args));
+        step.rows.appendChild(r);
+        step.actions.set(op.id, r);
+        break;
+      }
+      case "approval":
+        approval(op);
+        break;
+      case "observation": {
+        const step = stepOf(op.step);
+        const action = step.actions.get(op.id);
+        if (action) action.querySelector(".rlm-duration").textContent = rlmSeconds(op.duration);
+        step.rows.appendChild(observation(op));
+        break;
+      }
+      case "error": {
+        const step = stepOf(op.step || 1);
+        const r = row("error", "Error", null);
+        r._body.append(rlmEl("pre", "rlm-text", op.text));
+        step.rows.appendChild(r);
+        break;
+      }
+      case "final": {
+        const step = stepOf(op.step);
+        const r = step.live || row("final", "Answer", op.duration);
+        if (!step.live) step.rows.appendChild(r);
+        step.live = null;
+        retag(r, op.error ? "final rlm-error" : "final", "Answer", op.duration);
+        if (r._md) r._md.update(op.text);
+        else renderMarkdownInto(r._body, op.text);
+        break;
+      }
+      case "header":
+        last = op;
+        receivedAt = Date.now();
+        root.dataset.state = op.state;
+        fields.state.textContent = op.reason ? `${op.state} (${op.reason})` : op.state;
+        fields.model.textContent = op.model;
+        fields.steps.textContent = `${op.steps} step${op.steps === 1 ? "" : "s"}`;
+        fields.tokens.textContent = `${op.tokens} token${op.tokens === 1 ? "" : "s"}`;
+        fields.cost.textContent = op.cost || "";
+        fields.cost.hidden = !op.cost;
+        stop.hidden = op.state !== "running" || !model.get("stoppable");
+        fields.elapsed.textContent = rlmSeconds(op.elapsed);
+        break;
+    }
+  }
+
+  const timer = setInterval(() => {
+    if (last && last.state === "running") {
+      fields.elapsed.textContent = rlmSeconds(last.elapsed + (Date.now() - receivedAt) / 1000);
+    }
+  }, 250);
+
+  const view = {
+    apply,
+    rebuild() {
+      steps = new Map();
+      list.replaceChildren();
+      for (const op of store.ops) apply(op);
+    },
+    showMessages(n) {
+      const step = steps.get(n);
+      const msg = store.messages[n];
+      if (!step || !msg || step.panel.hidden) return;
+      step.panel.replaceChildren();
+      if (msg.error) step.panel.append(rlmEl("div", "rlm-text", msg.error));
+      for (const m of msg.messages || []) {
+        const item = rlmEl("div", "rlm-message");
+        item.dataset.role = String(m.role || "");
+        item.append(rlmEl("span", "rlm-role", String(m.role || "")));
+        const content = typeof m.content === "string" ? m.content : JSON.stringify(m.content ?? null, null, 2);
+        item.append(rlmEl("pre", "rlm-text", content));
+        if (m.tool_calls) item.append(rlmEl("pre", "rlm-args", JSON.stringify(m.tool_calls, null, 2)));
+        step.panel.append(item);
+      }
+    },
+    dispose() {
+      clearInterval(timer);
+    },
+  };
+  return view;
+}
+
+function initialize({ model }) {
+  storeOf(model);
+}
+
+function render({ model, el }) {
+  const store = storeOf(model);
+  const view = createView(model, el, store);
+  store.views.add(view);
+  view.rebuild();
+  return () => {
+    store.views.delete(view);
+    view.dispose();
+  };
+}
+
+export default { initialize, render };

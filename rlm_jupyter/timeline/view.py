@@ -1,0 +1,150 @@
+"""The live agent timeline: an anywidget that grows in place as an agent thinks and acts.
+
+::
+
+    from rlm_jupyter import display_agent
+    view = display_agent(agent.astream("What is 2 + 40?"))   # or agent.stream(...), or replay(...)
+    view.messages(2)                                          # what the model was sent at step 2
+
+The kernel folds events with :class:`~rlm_jupyter.timeline.model.TimelineModel` and sends only
+the operations that grow the page (text deltas, new rows), joined per frame (at most ~30
+messages a second, none held longer than a frame; :mod:`rlm_jupyter.live.pacing` paces them). When
+the run ends the widget holds every operation in its ``snapshot`` trait (a view rendered later is
+complete) and the display is replaced by a static bundle — safe ``text/html`` with the same
+classes and each step's messages in a ``<details>``, ``text/markdown``, ``text/plain`` — so a saved
+notebook, nbconvert, GitHub and front ends without widgets show the run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from rlm_toolkit.errors import UsageError, scrub_data
+
+from ..live import _ipykernel
+from ..live.pacing import FRAME
+from ..live.show import LiveDisplay
+from ..live.stop import StopSwitch
+from ..page import esm
+from .approvals import Approvals
+from .feed import RunFeed, RunView
+from .html import page_messages
+from .model import merge_ops
+
+__all__ = ["TimelineView"]
+
+_HERE = Path(__file__).parent / "static"
+
+
+class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
+    """The widget. It has a :class:`~rlm_jupyter.timeline.feed.RunFeed` (``frames``), a
+    :class:`~rlm_jupyter.live.stop.StopSwitch` (``stop``) and the run's
+    :class:`~rlm_jupyter.timeline.approvals.Approvals` (``approvals``), built before it;
+    ``apply(event)`` / ``flush()`` / ``finish()`` drive it;
+    :func:`~rlm_jupyter.timeline.display.display_agent` does all."""
+
+    kind = "agent"
+    _esm = esm(_HERE / "timeline.js")
+    _css = (_HERE / "timeline.css").read_text(encoding="utf-8")
+    state = traitlets.Unicode("running").tag(sync=True)
+    snapshot: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    seq = traitlets.Int(0).tag(sync=True)  # the last message's number, synced with the snapshot only
+    stoppable = traitlets.Bool(False).tag(sync=True)  # a Stop button where a driver can act on it
+
+    def __init__(self, model: str | None = None, *, started_at: float | None = None, steps: Any = None,
+                 frame: float = FRAME, stoppable: bool = False, clock: Any = None) -> None:
+        # Its parts first: anywidget's initializer asks for the state (get_state) of a whole view.
+        self.frames = RunFeed(model, started_at=started_at, steps=steps, frame=frame, clock=clock,
+                              sink=self._send_ops)
+        self.stop = StopSwitch()
+        self.approvals = Approvals()
+        self.open_steps: set[int] = set()  # steps whose messages a page has open (kept open when static)
+        self._ops: list[dict[str, Any]] = []  # every operation sent so far but headers, for the snapshot
+        self._seq = 0
+        # The header is in the state from the start: a view shows "running · model" at once.
+        super().__init__(snapshot=[self.timeline.header()], stoppable=stoppable)
+        self.on_msg(self._on_page_message)
+        _ipykernel.answer_where_sent(self.comm)
+
+    def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
+        """The synced state; while running, ``snapshot`` holds every operation sent so far and
+        ``seq`` its number, so a view that appears mid-run (reload, second tab) starts complete."""
+        state = super().get_state(key, drop_defaults)
+        if self.timeline.state == "running":
+            seq, ops = self._sent_so_far()
+            if "snapshot" in state:
+                state["snapshot"] = ops
+            if "seq" in state:
+                state["seq"] = seq
+        return state
+
+    def _sent_so_far(self) -> tuple[int, list[dict[str, Any]]]:
+        """The number of the last message sent and every operation up to it, header last."""
+        with self.frames.lock:
+            return self._seq, [*merge_ops(self._ops), self.timeline.header()]
+
+    # -- driving --------------------------------------------------------------------------------
+
+    def _send_ops(self, ops: list[dict[str, Any]]) -> None:
+        """One frame's operations as one custom message, numbered for a page to spot a gap."""
+        self._ops.extend(op for op in ops if op["op"] != "header")
+        self._seq += 1  # not the trait: a trait change would be one more message per frame
+        self.send({"seq": self._seq, "ops": ops})
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Settle the state, send what is left, and keep the whole run in the ``snapshot`` trait."""
+        self.end_run(error)
+        seq, ops = self._sent_so_far()
+        with self.hold_sync():
+            self.snapshot = ops
+            self.seq = seq
+            self.state = self.timeline.state
+
+    # -- page messages --------------------------------------------------------------------------
+
+    def _on_page_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        """Runs on whichever thread the kernel hands the message to (a subshell's while a cell
+        runs): it only sets flags and sends."""
+        if not isinstance(content, dict):
+            return
+        self.approvals.page_seen()
+        if content.get("stop"):
+            self.request_stop()
+        elif content.get("op") == "decide":  # Approve / Deny (see approvals)
+            self.approvals.decided(content)
+        elif content.get("op") == "sync":  # a page may have missed operations (see timeline.js)
+            seq, ops = self._sent_so_far()
+            if seq > _int(content.get("seq")):  # only what the page lacks
+                self.send({"kind": "sync", "seq": seq, "ops": ops})
+        elif content.get("op") == "closed":
+            self.open_steps.discard(_int(content.get("step")))
+        elif content.get("op") == "messages":
+            step = _int(content.get("step"))
+            self.open_steps.add(step)
+            try:
+                shown = page_messages(self.messages(step), step)  # each text capped, as saved
+                reply = {"kind": "messages", "step": step, "messages": scrub_data(shown)}
+            except UsageError as error:
+                reply = {"kind": "messages", "step": step, "messages": [], "error": error.message}
+            self.send(reply)
+
+    # -- display --------------------------------------------------------------------------------
+
+    def final_bundle(self, *, widget: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The static display of the run, with ``widget=True`` the live view as well."""
+        data, metadata = self.static_bundle(self.open_steps)
+        return (self.with_widget(data) if widget else data), metadata
+
+    def __repr__(self) -> str:
+        return f"<TimelineView {self.timeline.summary()}>"
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

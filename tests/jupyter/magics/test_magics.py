@@ -1,0 +1,79 @@
+"""The magics in an in-process IPython shell (``shell``, tests/jupyter/conftest.py): loading, settings, line
+forms, unloading."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+
+from rlm_jupyter.magics.rlm import RLMMagics
+from rlm_toolkit import RLM, ScriptedProvider
+
+
+def magics(ip) -> RLMMagics:
+    return next(m for m in ip.magics_manager.registry.values() if isinstance(m, RLMMagics))
+
+
+def test_load_registers_both_forms_and_config_reaches_the_traits(shell, capsys):
+    assert "rlm" in shell.magics_manager.magics["cell"] and "rlm" in shell.magics_manager.magics["line"]
+    shell.run_line_magic("load_ext", "rlm_jupyter")  # twice is harmless
+    assert sum(isinstance(m, RLMMagics) for m in shell.magics_manager.registry.values()) == 1
+    shell.run_line_magic("config", "RLMMagics.temperature = 0.25")
+    shell.run_line_magic("config", "RLMMagics.format = 'text'")
+    assert magics(shell).temperature == 0.25 and magics(shell).format == "text"
+    shell.run_line_magic("rlm", "config")
+    assert "RLMMagics.temperature = 0.25" in capsys.readouterr().out
+
+
+def test_settings_apply_to_the_request_and_options_override_them(shell, capsys):
+    provider = ScriptedProvider("ok")
+    shell.user_ns["m"] = RLM(provider)
+    shell.run_line_magic("config", "RLMMagics.system = 'Be brief.'")
+    shell.run_line_magic("config", "RLMMagics.max_tokens = 50")
+    shell.run_cell_magic("rlm", "-m m -t 0.5 -o out", "Hi")
+    request = provider.requests[-1]
+    assert request.messages[0] == {"role": "system", "content": "Be brief."}
+    assert request.temperature == 0.5 and request.max_tokens == 50
+    assert shell.user_ns["out"] == "ok" and "ok" in capsys.readouterr().out  # no widgets here: stdout
+    shell.run_cell_magic("rlm", "-m m -s 'Be long.' --max-tokens 7", "Hi")
+    assert (
+        provider.requests[-1].messages[0]["content"] == "Be long." and provider.requests[-1].max_tokens == 7
+    )
+
+
+def test_a_provider_variable_works_as_a_model_and_other_values_do_not(shell):
+    shell.user_ns["p"] = ScriptedProvider("from a provider")
+    shell.run_cell_magic("rlm", "-m p -o out", "Hi")
+    assert shell.user_ns["out"] == "from a provider"
+    shell.user_ns["n"] = 3
+    with pytest.raises(UsageError, match="holds a int, not an RLM"):
+        shell.run_cell_magic("rlm", "-m n", "Hi")
+    with pytest.raises(UsageError, match="-o needs a variable name"):
+        shell.run_cell_magic("rlm", "-m p -o 1x", "Hi")
+    with pytest.raises(UsageError, match="empty"):
+        shell.run_cell_magic("rlm", "-m p", "  \n")
+    with pytest.raises(UsageError, match="unknown provider"):
+        shell.run_cell_magic("rlm", "-m nosuch:model", "Hi")
+
+
+def test_line_forms(shell, capsys):
+    shell.run_line_magic("rlm", "help")
+    assert "%rlm model NAME" in capsys.readouterr().out
+    shell.run_line_magic("rlm", "model scripted")
+    assert "Default model: scripted (scripted:scripted)" in capsys.readouterr().out
+    shell.run_cell_magic("rlm", "-o out", "Hi")
+    assert shell.user_ns["out"] == "Hello from the scripted model."
+    with pytest.raises(UsageError):
+        shell.run_line_magic("rlm", "model")
+    with pytest.raises(UsageError):
+        shell.run_line_magic("rlm", "models extra")
+
+
+def test_unload_removes_the_magics(shell):
+    shell.run_line_magic("unload_ext", "rlm_jupyter")
+    assert (
+        "rlm" not in shell.magics_manager.magics["cell"] and "rlm" not in shell.magics_manager.magics["line"]
+    )
+    assert not any(isinstance(m, RLMMagics) for m in shell.configurables)
+    shell.run_line_magic("load_ext", "rlm_jupyter")  # and it loads again
+    assert "rlm" in shell.magics_manager.magics["cell"]

@@ -1,0 +1,298 @@
+"""stream.js + markdown.js in headless Chromium, on a bare page with a stand-in widget model.
+
+The messages fed to the page are the ones :class:`StreamView` really sends for a stream, so this
+checks both halves agree: the answer grows in place in one element, completed blocks keep their
+DOM nodes, hostile text stays text, half-written markdown renders, the footer and Stop button
+follow the state. The same widget inside JupyterLab is covered by tests/browser.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rlm_jupyter.live.drive import drive
+from rlm_jupyter.stream.view import StreamView
+from rlm_toolkit import RLM, ScriptedProvider
+
+pytestmark = pytest.mark.browser
+
+PAGE = """<!doctype html><html><body><div id="a"></div><div id="b"></div>
+<script type="module">
+const sent = [];
+function fakeModel(state) {
+  const handlers = {};
+  return {
+    on(name, fn) { (handlers[name] ||= []).push(fn); },
+    off(name, fn) { handlers[name] = (handlers[name] || []).filter((f) => f !== fn); },
+    get(key) { return state[key]; },
+    set(key, value) { state[key] = value; for (const fn of handlers["change:" + key] || []) fn(); },
+    send(msg) { sent.push(msg); },
+    deliver(msg) { for (const fn of handlers["msg:custom"] || []) fn(msg, []); },
+  };
+}
+// anywidget gives initialize() and every render() its own proxy of the model (model-proxy.ts)
+const proxy = (m) => ({ get: m.get, set: m.set, send: m.send, on: m.on, off: m.off });
+window.setup = async (source, state) => {
+  const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+  const widget = (await import(url)).default;
+  const model = fakeModel(state);
+  widget.initialize({ model: proxy(model) });
+  widget.render({ model: proxy(model), el: document.getElementById("a") });
+  window.model = model; window.widget = widget; window.sent = sent;
+};
+window.lateView = () =>
+  window.widget.render({ model: proxy(window.model), el: document.getElementById("b") });
+</script></body></html>"""
+
+
+def user_sent(page) -> list:
+    """What the page sent besides its own bookkeeping (view-rendered notes, catch-up at initialize)."""
+    return [m for m in page.evaluate("window.sent")
+            if "rendered" not in m and not ("resync" in m and m["resync"] is not True)]
+
+
+HOSTILE = (
+    "Here you go: <script>window.__pwned='script'</script> <img src=x onerror=\"window.__pwned='img'\"> "
+    "[click me](javascript:window.__pwned='link') <a href=\"javascript:window.__pwned='a'\">a</a> "
+    "<svg onload=\"window.__pwned='svg'\"></svg> [d](data:text/html;base64,PHNjcmlwdD4=) "
+    "<iframe src=\"javascript:window.__pwned='frame'\"></iframe> 🦜 done."
+)
+
+MARKDOWN = """# Title
+
+A paragraph with **bold**, *em*, `code`, ~~gone~~ and a [link](https://example.org). Costs $5 and $6.
+
+- one
+- two
+  - nested
+
+> quoted **text**
+
+| a | b |
+|---|---|
+| 1 | 2 |
+
+```python
+print("hi")
+```
+"""
+
+DOM_REPORT = """() => {
+  const root = document.querySelector('#a .rlm-stream');
+  const all = [root, ...root.querySelectorAll('*')];
+  return {
+    handlers: all.flatMap(e => [...e.attributes].filter(a => a.name.startsWith('on'))
+      .map(a => e.tagName + a.name)),
+    hrefs: all.filter(e => e.hasAttribute('href')).map(e => e.getAttribute('href')),
+    embeds: [...root.querySelectorAll(
+      '.rlm-answer :is(script,img,iframe,svg,object,embed,style,form,input,button)')]
+      .map(e => e.tagName),
+    pwned: window.__pwned === undefined ? null : String(window.__pwned),
+    text: root.querySelector('.rlm-answer').textContent,
+  };
+}"""
+
+
+def messages_for(text: str, chunk: int, frame: float = 0.0) -> tuple[list[dict], StreamView]:
+    """What StreamView sends for ``text`` cut into ``chunk``-character pieces (``frame=0``: one
+    message each)."""
+    view = StreamView("scripted:scripted", frame=frame)
+    sent: list[dict] = []
+    view.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
+    pieces = [text[i:i + chunk] for i in range(0, len(text), chunk)]
+    drive(view, RLM(ScriptedProvider(pieces)).stream("hi"))
+    return sent, view
+
+
+def start(page, view: StreamView, **state) -> None:
+    page.set_content(PAGE)
+    page.wait_for_function("typeof window.setup === 'function'")
+    initial = {"text": "", "state": "streaming", "model_name": view.model_name, "fmt": view.fmt, "info": {},
+               "error": "", "stoppable": False, **state}
+    page.evaluate("([source, state]) => window.setup(source, state)", [StreamView._esm, initial])
+
+
+def settle(page, view: StreamView) -> None:
+    for key in ("info", "error", "state"):
+        page.evaluate("([k, v]) => window.model.set(k, v)", [key, getattr(view, key)])
+
+
+def test_answer_grows_in_place_and_hostile_text_stays_text(browser_page):
+    page = browser_page.page
+    sent, view = messages_for(HOSTILE, 7)
+    start(page, view)
+    root = page.locator("#a .rlm-stream")
+    assert root.get_attribute("data-state") == "streaming"
+    page.evaluate("() => { window.first = document.querySelector('#a .rlm-answer'); }")
+    lengths = []
+    for msg in sent:
+        page.evaluate("msg => window.model.deliver(msg)", msg)
+        lengths.append(page.evaluate("() => document.querySelector('#a .rlm-answer').textContent.length"))
+    assert lengths[:-1] == sorted(lengths[:-1]) and lengths[0] < lengths[-2]
+    assert page.evaluate("() => document.querySelector('#a .rlm-answer') === window.first")
+    live_footer = page.locator("#a .rlm-footer").inner_text()
+    assert f"{len(sent) - 1} tokens" in live_footer and "first token" in live_footer, live_footer
+    settle(page, view)
+    assert root.get_attribute("data-state") == "done"
+    report = page.evaluate(DOM_REPORT)
+    assert report["pwned"] is None and report["handlers"] == [] and report["embeds"] == []
+    assert all(h.startswith(("https:", "http:", "mailto:")) for h in report["hrefs"]), report["hrefs"]
+    assert "<script>" in report["text"] and "onerror" in report["text"] and report["text"].endswith("done.")
+    assert user_sent(page) == []  # lengths agree at the end: no resync asked
+    # at initialize the page asked once whether it missed deltas (anywidget binds the module late)
+    assert {"resync": 0} in page.evaluate("window.sent")
+    footer = page.locator("#a .rlm-footer").inner_text()
+    assert "scripted:scripted" in footer and "done" in footer and "tokens" in footer
+    assert browser_page.errors == [] and browser_page.dialogs == []
+
+
+def test_markdown_renders_and_completed_blocks_keep_their_nodes(browser_page):
+    page = browser_page.page
+    sent, view = messages_for(MARKDOWN, 5)
+    start(page, view)
+    deliver = lambda msg: page.evaluate("msg => window.model.deliver(msg)", msg)  # noqa: E731
+    text = ""
+    marked = False
+    for msg in sent:
+        deliver(msg)
+        text += msg.get("d", "")
+        if not marked and "\n\n- one" in text:  # the paragraph is complete: remember its node
+            page.evaluate("() => { window.para = document.querySelector('#a .rlm-answer p'); }")
+            marked = True
+    assert marked
+    settle(page, view)
+    a = "#a .rlm-answer"
+    assert page.evaluate(f"() => document.querySelector('{a} p') === window.para")
+    assert page.locator(f"{a} h1").inner_text() == "Title"
+    assert (
+        page.locator(f"{a} > p strong").inner_text() == "bold"
+        and page.locator(f"{a} > p em").inner_text() == "em"
+    )
+    assert page.locator(f"{a} > p del").inner_text() == "gone"
+    link = page.locator(f"{a} a")
+    assert link.get_attribute("href") == "https://example.org" and link.get_attribute("target") == "_blank"
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    assert "Costs $5 and $6." in page.locator(f"{a} > p").inner_text()
+    assert (
+        page.locator(f"{a} > ul > li").count() == 2
+        and page.locator(f"{a} ul ul > li").inner_text() == "nested"
+    )
+    assert page.locator(f"{a} blockquote strong").inner_text() == "text"
+    assert page.locator(f"{a} table th").all_inner_texts() == ["a", "b"]
+    assert page.locator(f"{a} table td").all_inner_texts() == ["1", "2"]
+    assert page.locator(f"{a} pre code.language-python").inner_text() == 'print("hi")'
+    assert page.locator(f"{a} pre code .rlm-tok-string").inner_text() == '"hi"'  # highlighted, still text
+    assert page.locator("#a .rlm-stream").get_attribute("class").count("mathjax_ignore") == 1
+    # a late view of the same model shows the same answer from the model's text
+    page.evaluate("window.lateView()")
+    assert page.locator("#b .rlm-answer").inner_text() == page.locator(f"{a}").inner_text()
+
+
+@pytest.mark.parametrize("partial, selector, expected", [
+    ("```js\nlet x = 1;\n", "pre code", "let x = 1;"),         # unclosed fence: code
+    ("| h1 | h2 |\n|---|-", "table th", "h1"),                  # half-written table: a table
+    ("| h1 | h2 |\n|---|---|\n| 1", "table td", "1"),
+    ("**half bold", "p", "**half bold"),                        # unclosed emphasis: literal
+    ("1. a\n2. b", "ol li", "a"),
+])
+def test_half_written_markdown(browser_page, partial, selector, expected):
+    page = browser_page.page
+    view = StreamView("x:y")
+    start(page, view)
+    page.evaluate("msg => window.model.deliver(msg)", {"d": partial, "n": 1})
+    assert page.locator(f"#a .rlm-answer {selector}").first.inner_text() == expected
+
+
+def test_stop_button_and_resync(browser_page):
+    page = browser_page.page
+    view = StreamView("x:y")
+    start(page, view, stoppable=True)
+    stop = page.locator("#a .rlm-stop")
+    assert stop.is_visible()
+    stop.click()
+    assert user_sent(page) == [{"stop": True}]
+    page.evaluate("msg => window.model.deliver(msg)", {"d": "abc", "n": 1})
+    page.evaluate("msg => window.model.deliver(msg)", {"end": 5})
+    assert page.evaluate("window.sent")[-1] == {"resync": True}
+    page.evaluate("msg => window.model.deliver(msg)", {"text": "abcde"})
+    assert page.locator("#a .rlm-answer").inner_text() == "abcde"
+    page.evaluate(
+        "() => { window.model.set('error', 'RateLimitError: slow down');"
+        " window.model.set('state', 'error'); }"
+    )
+    assert page.locator("#a .rlm-stream").get_attribute("data-state") == "error"
+    assert page.locator("#a .rlm-error").inner_text() == "RateLimitError: slow down"
+    assert not stop.is_visible()
+    fg = StreamView("x:y")
+    start(page, fg)  # a foreground stream: the kernel is busy, a click could not act, so no button
+    assert not page.locator("#a .rlm-stop").is_visible()
+
+
+def test_pathological_nesting_renders_as_text_instead_of_overflowing(browser_page):
+    page = browser_page.page
+    view = StreamView("x:y")
+    start(page, view)
+    hostile = "> " * 5000 + "deep\n\n" + "**" * 20000 + "x" + "**" * 20000 + "\n\n" + "[" * 5000 + "x"
+    page.evaluate("msg => window.model.deliver(msg)", {"d": hostile, "n": 1})
+    text = page.locator("#a .rlm-answer").inner_text()
+    assert "deep" in text and "x" in text
+    assert browser_page.errors == []
+
+
+@pytest.mark.parametrize("text, selector, expected", [
+    ("```python\nx = 1\n```", "pre code.language-python", "x = 1"),  # fenced already: that block
+    ("x = 1\ny = 2", "pre.rlm-code", "x = 1\ny = 2"),                 # bare code: shown as it is
+])
+def test_code_format(browser_page, text, selector, expected):
+    page = browser_page.page
+    view = StreamView("x:y", fmt="code")
+    start(page, view)
+    for i in range(0, len(text), 4):  # the format is decided again as the text grows
+        page.evaluate("msg => window.model.deliver(msg)", {"d": text[i:i + 4], "n": i + 1})
+    assert page.locator(f"#a .rlm-answer {selector}").inner_text() == expected
+    assert page.locator("#a .rlm-answer > *").count() == 1
+
+
+def test_thinking_grows_live_then_folds_when_the_answer_starts(browser_page):
+    """The messages a thinking model's stream really makes: the reasoning grows in an open
+    "Thinking" section above the answer, as text (markup in it stays text), and the section folds
+    when the first answer text arrives; the user can open it again; a later view starts folded."""
+    from rlm_toolkit import ScriptedTurn
+
+    page = browser_page.page
+    reasoning = ("First <img src=x onerror=\"window.__pwned='thinking'\"> "
+                 "I add one and two, then check it twice.")
+    rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(reasoning=reasoning, chunks="It is **3**.")]))
+    view = StreamView(rlm.model_id, frame=0.0)
+    sent: list[dict] = []
+    view.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
+    drive(view, rlm.stream_events("1 + 2?"))
+    start(page, view)
+    details = "#a .rlm-thinking"
+    assert page.evaluate(f"() => document.querySelector('{details}').hidden")  # no reasoning yet: not shown
+    thinking, opened = [], []
+    for msg in sent:
+        page.evaluate("msg => window.model.deliver(msg)", msg)
+        state = page.evaluate(f"""() => {{ const d = document.querySelector('{details}');
+            return [d.querySelector('.rlm-thinking-text').textContent.length, d.open,
+                    document.querySelector('#a .rlm-answer').textContent.length]; }}""")
+        thinking.append(state[0])
+        opened.append((state[1], state[2]))
+    first_answer = next(i for i, (_, answer) in enumerate(opened) if answer > 0)
+    assert first_answer > 2 and thinking[:first_answer] == sorted(thinking[:first_answer])
+    assert thinking[0] < thinking[first_answer - 1] == len(reasoning)  # it grew, message by message
+    assert all(is_open for is_open, _ in opened[:first_answer])  # open while it streams
+    assert not any(is_open for is_open, _ in opened[first_answer:])  # folded once the answer starts
+    assert page.locator(f"{details} summary").inner_text() == "Thinking"
+    assert page.evaluate(f"() => document.querySelector('{details}').compareDocumentPosition("
+                         "document.querySelector('#a .rlm-answer')) & Node.DOCUMENT_POSITION_FOLLOWING")
+    assert page.locator(f"{details} img").count() == 0 and page.evaluate("window.__pwned === undefined")
+    settle(page, view)
+    page.locator(f"{details} summary").click()  # the user opens it again: it stays open
+    page.evaluate("msg => window.model.deliver(msg)", {"end": 12, "thought": len(reasoning)})
+    assert page.evaluate(f"() => document.querySelector('{details}').open")
+    assert page.locator(f"{details} .rlm-thinking-text").inner_text() == reasoning
+    page.evaluate("window.lateView()")
+    assert not page.evaluate("() => document.querySelector('#b .rlm-thinking').open")
+    assert page.locator("#b .rlm-thinking-text").text_content() == reasoning
+    assert user_sent(page) == [] and browser_page.errors == []
