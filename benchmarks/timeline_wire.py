@@ -4,7 +4,7 @@
 
     .venv/bin/python -m benchmarks.timeline_wire
 
-A scripted agent run is fed to :class:`~rlm_jupyter.timeline.TimelineView` on a simulated clock
+A scripted agent run is fed to :class:`~rlm_jupyter.timeline.view.TimelineView` on a simulated clock
 (tokens arriving at 200 a second, tools taking 0.3 s), and every custom message it sends is
 measured as JSON. The baseline is what a naive widget does: on every event, send the whole
 markdown transcript so far (``handle.update(Markdown(transcript))`` / ``widget.value = …``).
@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 
-from rlm_jupyter.timeline import TimelineView
+from rlm_jupyter.timeline.view import TimelineView
 from rlm_toolkit.events import AgentEvent
 
 TOKEN_GAP = 1 / 200

@@ -98,7 +98,7 @@ view = display_stream(bursts(), model="scripted:bursts")
     sent = deltas(run)
     assert "".join(m["d"] for m in sent) == "".join(f"b{b}t{i} " for b in range(4) for i in range(40))
     # ≤ 30 messages a second. The coalescer spaces flushes one frame apart on its own clock
-    # (test_coalesce.py checks that exactly, on a fake clock); the header dates are stamped when
+    # (live/test_pacing.py checks that exactly, on a fake clock); the header dates are stamped when
     # the kernel sends, a few ms of scheduling jitter later on a busy machine. So: no two deltas
     # closer than a frame less that jitter, and on average at least a frame apart.
     gaps = [b["_sent"] - a["_sent"] for a, b in zip(sent, sent[1:])]
