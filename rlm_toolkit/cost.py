@@ -226,9 +226,11 @@ def _price(model: str, provider_id: str | None, api_url: str | None, prompt: int
         return "no price table: pip install 'rlm[cost]' (genai-prices)"
     usage = Usage(input_tokens=prompt, output_tokens=completion,
                   cache_read_tokens=cached or None, cache_write_tokens=written or None)
-    where = {"provider_id": provider_id} if provider_id else {"provider_api_url": api_url} if api_url else {}
     try:
-        found = calc_price(usage, model, **where)
+        if provider_id:
+            found = calc_price(usage, model, provider_id=provider_id)
+        else:
+            found = calc_price(usage, model, provider_api_url=api_url or None)
     except LookupError:
         at = f" at {api_url}" if api_url else f" from {provider_id}" if provider_id else ""
         return scrub(f"genai-prices has no price for {model!r}{at}")

@@ -204,8 +204,9 @@ class RLM:
         if isinstance(prompt, str):
             messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
         elif listed and all(roles):
+            given: list[dict[str, Any]] = [m for m in prompt if isinstance(m, dict)]  # all, by `roles`
             messages = [{**m, "content": image_parts(m["content"])} if isinstance(m.get("content"), list)
-                        else dict(m) for m in prompt]
+                        else dict(m) for m in given]
         elif listed and not any(roles):  # the parts of one user message: text, figures, images
             messages = [{"role": "user", "content": image_parts(prompt)}]
         else:
