@@ -13,9 +13,10 @@ STAMP  := $(VENV)/.rlm-installed
 # is built once for portable x86-64 (AVX2/FMA, chosen at run time by ggml's dispatch where it can)
 # into a wheelhouse keyed by its flags, outside pip's cache (which keys wheels by version alone and
 # would hand back a native build), and installed from there. ~10 min on 2 cores, once per machine.
+# `make test` hands its path on as $RLM_WHEELS (the Binder test and a nested `make lab` use it).
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 LLAMA_SPEC       := llama-cpp-python>=0.3.7
-WHEELS           ?= $(HOME)/.cache/rlm/wheels/$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
+WHEELS           ?= $(or $(RLM_WHEELS),$(HOME)/.cache/rlm/wheels/$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1))
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
