@@ -25,283 +25,28 @@ Reading is O(n log n) in the spans.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import math
 import os
-import re
 from bisect import bisect_right
 from typing import Any
 
 from .._files import MAX_OTLP_BYTES, read_bytes
-from .._json_depth import CUT_DEPTH, TOO_DEEP, TooDeepError, loads
+from .._json_depth import TooDeepError, loads
 from ..errors import UsageError
 from ..events import AgentEvent, Finish, TextDelta, ToolCallDelta, Usage
 from ..trace.format import VERSION, PathLike
 from ..trace.reader import Trace
 from .genai import from_genai_messages, names
+from .otlp_spans import MAX_PROBLEMS, Span, agents_of, shown, spans_of
 
 __all__ = ["read_otlp_json", "missing"]
 
-_CHAT_OPERATIONS = {"chat", "text_completion", "generate_content"}
 _FINISH_BACK = {"tool_call": "tool_calls"}
 
 
 def missing(attribute: str) -> str:
     """What an event shows for content the export did not record."""
     return f"[not recorded: {attribute}]"
-
-
-_MAX_PROBLEMS = 20  # problems listed one by one; the rest are counted
-_MAX_NANOS = 2**64  # OTLP times are fixed64 nanoseconds since the epoch
-_INT64 = 2**63
-_INT_TEXT = re.compile(r"-?[0-9]{1,20}")
-
-
-class _BadSpan(Exception):
-    """What is wrong with one span: it is skipped and listed in ``problems``."""
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, int) and value.bit_length() > 128:
-        return "a very large integer"
-    text = repr(value) if isinstance(value, (str, int, float)) else type(value).__name__
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _hex(value: Any, field: str) -> str:
-    if value is None or value == "":
-        return ""
-    if not isinstance(value, str):
-        raise _BadSpan(f"{field!r} must be a hex or base64 string, not {_shown(value)}")
-    if len(value) in (16, 32) and all(c in "0123456789abcdefABCDEF" for c in value):
-        return value.lower()
-    try:  # protobuf's generic JSON mapping writes ids as base64
-        return base64.b64decode(value).hex()
-    except (ValueError, binascii.Error):
-        return value
-
-
-def _seconds(value: Any, field: str) -> float | None:
-    """A time in nanoseconds (a count, or its decimal text, as the JSON mapping writes uint64) → seconds."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
-        value = int(value)
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < _MAX_NANOS:
-        raise _BadSpan(f"{field!r} must be nanoseconds since 1970 (a count), not {_shown(value)}")
-    return value / 1e9
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, str) and _INT_TEXT.fullmatch(value):
-        value = int(value)
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64:
-        return value
-    return None
-
-
-def _value(any_value: Any, key: str, levels: int = CUT_DEPTH) -> Any:
-    """An attribute's ``AnyValue`` as a Python value; lists and maps nested deeper than
-    ``CUT_DEPTH`` are cut to a marker."""
-    if any_value is None:
-        return None
-    if not isinstance(any_value, dict):
-        raise _BadSpan(f"attribute {key!r}: the value must be an AnyValue object, not {_shown(any_value)}")
-    for name, kinds in (("stringValue", str), ("boolValue", bool)):
-        if name in any_value:
-            if not isinstance(any_value[name], kinds):
-                raise _BadSpan(f"attribute {key!r}: {name} cannot be {_shown(any_value[name])}")
-            return any_value[name]
-    if "doubleValue" in any_value:
-        raw = any_value["doubleValue"]
-        if isinstance(raw, str) and raw in ("NaN", "Infinity", "-Infinity"):
-            return float(raw)
-        if isinstance(raw, float) or (_is_int(raw) and raw.bit_length() < 1000):
-            return float(raw)
-        raise _BadSpan(f"attribute {key!r}: doubleValue cannot be {_shown(raw)}")
-    if "intValue" in any_value:
-        number = _int(any_value["intValue"])
-        if number is None:
-            raise _BadSpan(f"attribute {key!r}: intValue must be a 64-bit integer, not "
-                           f"{_shown(any_value['intValue'])}")
-        return number
-    for name in ("arrayValue", "kvlistValue"):
-        if name in any_value:
-            if levels <= 0:
-                return TOO_DEEP
-            values = any_value[name].get("values") if isinstance(any_value[name], dict) else None
-            if not isinstance(values, list) and values is not None:
-                raise _BadSpan(f"attribute {key!r}: {name} must hold a list of values")
-            if name == "arrayValue":
-                return [_value(v, key, levels - 1) for v in values or ()]
-            return dict(_pair(kv, key, levels - 1) for kv in values or ())
-    return None
-
-
-def _pair(kv: Any, key: str, levels: int = CUT_DEPTH) -> tuple[str, Any]:
-    """One ``{key, value}`` of a span's attributes or of a kvlistValue."""
-    if not isinstance(kv, dict) or not isinstance(kv.get("key"), str):
-        raise _BadSpan(f"attributes must be {{key, value}} objects with a string key, not {_shown(kv)}")
-    return kv["key"], _value(kv.get("value"), kv["key"], levels)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _attribute_checks() -> dict[str, tuple[str, Any]]:
-    """The GenAI attributes rlm reads, and what each must hold (another type skips the span)."""
-    n = names()
-    text = ("a string", lambda v: isinstance(v, str))
-    number = ("a number", _is_number)
-    count = ("a whole number", _is_count)
-    return {
-        n.GEN_AI_OPERATION_NAME: text, n.GEN_AI_REQUEST_MODEL: text, n.GEN_AI_RESPONSE_MODEL: text,
-        n.GEN_AI_PROVIDER_NAME: text, "gen_ai.system": text, n.GEN_AI_TOOL_NAME: text,
-        n.GEN_AI_TOOL_CALL_ID: text, n.ERROR_TYPE: text,
-        n.GEN_AI_REQUEST_TEMPERATURE: number, n.GEN_AI_REQUEST_TOP_P: number,
-        n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: number,
-        n.GEN_AI_REQUEST_MAX_TOKENS: count, n.GEN_AI_REQUEST_SEED: ("a whole number", _is_int),
-        n.GEN_AI_USAGE_INPUT_TOKENS: count, n.GEN_AI_USAGE_OUTPUT_TOKENS: count,
-        n.GEN_AI_RESPONSE_FINISH_REASONS: (
-            "a list of strings", lambda v: isinstance(v, list) and all(isinstance(r, str) for r in v)
-        ),
-        n.GEN_AI_INPUT_MESSAGES: ("JSON text or a list", lambda v: isinstance(v, (str, list))),
-        n.GEN_AI_OUTPUT_MESSAGES: ("JSON text or a list", lambda v: isinstance(v, (str, list))),
-    }
-
-
-class _Span:
-    __slots__ = ("id", "parent", "name", "start", "end", "attrs", "failed", "status", "operation")
-
-    def __init__(self, raw: Any) -> None:
-        if not isinstance(raw, dict):
-            raise _BadSpan(f"a span must be a JSON object, not {_shown(raw)}")
-        self.id = _hex(raw.get("spanId"), "spanId")
-        self.parent = _hex(raw.get("parentSpanId"), "parentSpanId")
-        name = raw.get("name", "")
-        if not isinstance(name, str):
-            raise _BadSpan(f"'name' must be a string, not {_shown(name)}")
-        self.name = name
-        start = _seconds(raw.get("startTimeUnixNano"), "startTimeUnixNano")
-        end = _seconds(raw.get("endTimeUnixNano"), "endTimeUnixNano")
-        self.start = start or 0.0
-        self.end = end if end is not None else self.start
-        attributes = raw.get("attributes")
-        if not isinstance(attributes, list) and attributes is not None:
-            raise _BadSpan(f"'attributes' must be a list, not {_shown(attributes)}")
-        self.attrs = dict(_pair(a, "attributes") for a in attributes or ())
-        for key, (what, check) in _attribute_checks().items():
-            if self.attrs.get(key) is not None and not check(self.attrs[key]):
-                raise _BadSpan(f"attribute {key!r} must be {what}, not {_shown(self.attrs[key])}")
-        status = raw.get("status")
-        if status is None:
-            status = {}
-        if not isinstance(status, dict) or not isinstance(status.get("message") or "", str):
-            raise _BadSpan(f"'status' must be an object with a string message, not {_shown(status)}")
-        error_type = names().ERROR_TYPE
-        self.failed = status.get("code") in (2, "STATUS_CODE_ERROR") or error_type in self.attrs
-        self.status = str(status.get("message") or self.attrs.get(error_type) or "")
-        operation = self.attrs.get(names().GEN_AI_OPERATION_NAME) or self.name.split(" ", 1)[0]
-        self.operation = "chat" if operation in _CHAT_OPERATIONS else operation
-
-    def get(self, attribute: str, default: Any = None) -> Any:
-        return self.attrs.get(attribute, default)
-
-    def output_parts(self) -> list[dict[str, Any]] | None:
-        """The parts of the output messages, each a dict whose ``id`` and ``name`` are strings or None."""
-        raw = self.get(names().GEN_AI_OUTPUT_MESSAGES)
-        if raw is None:
-            return None
-        try:
-            messages = loads(raw) if isinstance(raw, str) else raw
-        except ValueError:
-            return None
-        parts = [
-            p
-            for m in (messages if isinstance(messages, list) else ())
-            if isinstance(m, dict) and isinstance(m.get("parts"), list)
-            for p in m["parts"]
-            if isinstance(p, dict)
-        ]
-        return [
-            {**p, "id": p.get("id") if isinstance(p.get("id"), str) else None,
-             "name": p.get("name") if isinstance(p.get("name"), str) else None}
-            for p in parts
-        ]
-
-
-def _spans(data: dict[str, Any], problems: list[str]) -> list[_Span]:
-    """The readable spans of one export request; what cannot be read goes to ``problems``."""
-    out = []
-
-    def items(value: Any, where: str) -> list[Any]:
-        if isinstance(value, list):
-            return value
-        if value is not None:
-            problems.append(f"{where}: must be a list, not {_shown(value)}")
-        return []
-
-    for r, resource in enumerate(items(data.get("resourceSpans"), "resourceSpans")):
-        where = f"resourceSpans[{r}]"
-        if not isinstance(resource, dict):
-            problems.append(f"{where}: must be an object, not {_shown(resource)}")
-            continue
-        scopes = resource.get("scopeSpans") or resource.get("instrumentationLibrarySpans")
-        for s, scope in enumerate(items(scopes, f"{where}.scopeSpans")):
-            if not isinstance(scope, dict):
-                problems.append(f"{where}.scopeSpans[{s}]: must be an object, not {_shown(scope)}")
-                continue
-            for k, raw in enumerate(items(scope.get("spans"), f"{where}.scopeSpans[{s}].spans")):
-                try:
-                    out.append(_Span(raw))
-                except _BadSpan as problem:
-                    name = raw.get("name") if isinstance(raw, dict) else None
-                    label = f" ({name[:40]!r})" if isinstance(name, str) and name else ""
-                    problems.append(f"{where}.scopeSpans[{s}].spans[{k}]{label}: {problem}")
-    return out
-
-
-def _agents(spans: list[_Span]) -> dict[str, _Span | None]:
-    """Each span's nearest ``invoke_agent`` ancestor, by the span's parent id; linear in the spans
-    (each span's ancestry is walked once, and a cycle of parents ends the walk)."""
-    by_id = {s.id: s for s in spans}
-    above: dict[str, _Span | None] = {}  # span id → the agent at or above that span
-
-    def at_or_above(span_id: str) -> _Span | None:
-        path: list[str] = []
-        seen: set[str] = set()
-        found: _Span | None = None
-        node = by_id.get(span_id)
-        while node is not None and node.id not in seen:
-            if node.id in above:
-                found = above[node.id]
-                break
-            if node.operation == "invoke_agent":
-                found = node
-                break
-            seen.add(node.id)
-            path.append(node.id)
-            node = by_id.get(node.parent)
-        for passed in path:
-            above[passed] = found
-        return found
-
-    return {s.parent: at_or_above(s.parent) for s in spans}
 
 
 def _read(path: PathLike) -> str:
@@ -323,7 +68,7 @@ def read_otlp_json(source: PathLike | dict[str, Any] | str) -> list[Trace]:
     if isinstance(source, dict):
         requests = [source]
     elif not isinstance(source, (str, os.PathLike)):
-        raise UsageError(f"read_otlp_json takes a path, the export's text or its dict, not {_shown(source)}")
+        raise UsageError(f"read_otlp_json takes a path, the export's text or its dict, not {shown(source)}")
     else:
         text = (
             source
@@ -344,15 +89,15 @@ def read_otlp_json(source: PathLike | dict[str, Any] | str) -> list[Trace]:
                 ) from None
     problems: list[str] = []
     spans = sorted(
-        (s for r in requests if isinstance(r, dict) for s in _spans(r, problems)), key=lambda s: s.start
+        (s for r in requests if isinstance(r, dict) for s in spans_of(r, problems)), key=lambda s: s.start
     )
-    agent_above = _agents(spans)
+    agent_above = agents_of(spans)
 
-    def agent_of(span: _Span) -> _Span | None:
+    def agent_of(span: Span) -> Span | None:
         return agent_above.get(span.parent)
 
     traces: list[tuple[float, Trace]] = []
-    children: dict[str, list[_Span]] = {}
+    children: dict[str, list[Span]] = {}
     for span in spans:
         if span.operation in ("chat", "execute_tool"):
             agent = agent_of(span)
@@ -368,19 +113,19 @@ def read_otlp_json(source: PathLike | dict[str, Any] | str) -> list[Trace]:
         raise UsageError(f"no GenAI span (chat, execute_tool, invoke_agent) in this OTLP/JSON export{first}")
     out = [t for _, t in sorted(traces, key=lambda item: item[0])]
     for trace in out:
-        trace.problems = problems[:_MAX_PROBLEMS]
+        trace.problems = problems[:MAX_PROBLEMS]
         trace.skipped = len(problems)
     return out
 
 
-def _model_id(span: _Span) -> str | None:
+def _model_id(span: Span) -> str | None:
     n = names()
     model = span.get(n.GEN_AI_REQUEST_MODEL) or span.get(n.GEN_AI_RESPONSE_MODEL)
     provider = span.get(n.GEN_AI_PROVIDER_NAME) or span.get("gen_ai.system")
     return f"{provider}:{model}" if provider and model else model
 
 
-def _step_record(span: _Span, number: int) -> dict[str, Any]:
+def _step_record(span: Span, number: int) -> dict[str, Any]:
     n = names()
     finish = span.get(n.GEN_AI_RESPONSE_FINISH_REASONS) or [None]
     params = {
@@ -424,7 +169,7 @@ class _Builder:
         self.trace.times.append(round(self.last, 4))
 
 
-def _stream_trace(span: _Span) -> Trace:
+def _stream_trace(span: Span) -> Trace:
     trace = Trace(
         header={
             "type": "header",
@@ -469,7 +214,7 @@ def _stream_trace(span: _Span) -> Trace:
     return trace
 
 
-def _agent_trace(agent: _Span, spans: list[_Span]) -> Trace:
+def _agent_trace(agent: Span, spans: list[Span]) -> Trace:
     n = names()
     trace = Trace(
         header={
@@ -564,21 +309,21 @@ def _agent_trace(agent: _Span, spans: list[_Span]) -> Trace:
     return trace
 
 
-def _steps(spans: list[_Span]) -> list[tuple[_Span | None, list[_Span]]]:
+def _steps(spans: list[Span]) -> list[tuple[Span | None, list[Span]]]:
     """Each chat span with the tool spans of its step: matched by tool-call id where the chat's
     output names its calls, else the latest chat that started before the tool (found by bisection:
     ``spans`` are in order of their start)."""
     n = names()
     chats = [s for s in spans if s.operation == "chat"]
     starts = [chat.start for chat in chats]
-    steps: list[tuple[_Span | None, list[_Span]]] = [(chat, []) for chat in chats]
+    steps: list[tuple[Span | None, list[Span]]] = [(chat, []) for chat in chats]
     by_call = {
         p.get("id"): i
         for i, chat in enumerate(chats)
         for p in chat.output_parts() or ()
         if p.get("type") == "tool_call" and p.get("id")
     }
-    orphans: list[_Span] = []  # tools run before any model call
+    orphans: list[Span] = []  # tools run before any model call
     for tool in (s for s in spans if s.operation == "execute_tool"):
         index = by_call.get(tool.get(n.GEN_AI_TOOL_CALL_ID))
         if index is None:
@@ -599,7 +344,7 @@ def _input(arguments: Any) -> dict[str, Any] | None:
     return arguments if isinstance(arguments, dict) else {"input": arguments}
 
 
-def _tool_events(out: _Builder, tool: _Span, planned: dict[str, Any] | None, step: int) -> None:
+def _tool_events(out: _Builder, tool: Span, planned: dict[str, Any] | None, step: int) -> None:
     n = names()
     name = tool.get(n.GEN_AI_TOOL_NAME) or tool.name.partition(" ")[2] or (planned or {}).get("name")
     call_id = tool.get(n.GEN_AI_TOOL_CALL_ID) or (planned or {}).get("id")
