@@ -24,7 +24,7 @@ from .._decoders import ServerSentEvent
 from .._json_depth import loads
 from ..errors import MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
-from ._http import DEFAULT_TIMEOUT, Exchange, HTTPProvider, SSEEvents
+from .http import DEFAULT_TIMEOUT, Exchange, HTTPProvider, SSEEvents
 from ._shape import expect_object, get
 from .base import Request
 

@@ -19,7 +19,7 @@ from .._decoders import SSEDecoder
 from .._json_depth import MAX_DEPTH, loads
 from ..errors import MalformedResponseError
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, text_delta
-from ._http import DEFAULT_TIMEOUT, Exchange, HTTPProvider, error_message
+from .http import DEFAULT_TIMEOUT, Exchange, HTTPProvider, error_message
 from ._shape import expect_object, get
 from .base import Request
 
@@ -83,7 +83,7 @@ class OpenAIProvider(HTTPProvider):
 
 
 class ChatReader:
-    """The sans-IO reader of a Chat Completions body (see :class:`~._http.Reader`): the events of
+    """The sans-IO reader of a Chat Completions body (see :class:`~.http.Reader`): the events of
     each network read, ``done`` at ``[DONE]``, ``complete`` once the finish came (a cut after it
     loses only the usage and ``[DONE]`` trailer). Nearly every event is a plain text chunk, read
     in one go (:func:`_plain_text`); this loop runs per token, so it is kept flat."""
