@@ -18,7 +18,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["portal_loop", "run_sync", "spawn", "SyncIterator", "iterate_sync", "MAX_BATCH"]
+__all__ = ["portal_loop", "started_portal", "run_sync", "spawn", "SyncIterator", "iterate_sync", "MAX_BATCH"]
 
 T = TypeVar("T")
 CLOSE_TIMEOUT = 5.0
@@ -53,6 +53,11 @@ def portal_loop() -> asyncio.AbstractEventLoop:
             ready.wait()
             _loop, _pid = loop, os.getpid()
         return _loop
+
+
+def started_portal() -> asyncio.AbstractEventLoop | None:
+    """The bridge's event loop if it has been started (none is started to ask)."""
+    return _loop
 
 
 def _in_portal() -> bool:

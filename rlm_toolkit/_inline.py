@@ -111,7 +111,7 @@ class InlineSource(Iterator[list[T]]):
             return self._make()
         if self._pending is not _NOTHING:
             batch, self._pending = self._pending, _NOTHING
-            return batch  # type: ignore[no-any-return]  # _pending holds a batch once it is not _NOTHING
+            return batch
         if self._error is not None:
             error, self._error = self._error, None
             raise error

@@ -235,7 +235,7 @@ class SyncPump:
         its hooks run (``__next__`` per item, this per batch: a consumer that wakes on a timer
         takes everything that has arrived). ``queue.Empty`` if no batch arrives within
         ``timeout`` s, ``StopIteration`` at the end."""
-        return self._hand_out(False, timeout)  # type: ignore[no-any-return]  # a list when not one
+        return self._hand_out(False, timeout)  # a list when not ``one``
 
     def cancel(self) -> None:
         """Ask the stream to stop from any thread, without waiting: the consumer's next ``next()``

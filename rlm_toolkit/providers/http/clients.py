@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ... import _bridge
+from ..._bridge import started_portal
 from ...errors import UsageError, scrub, scrub_logger
 from .credentials import CredentialGuard, register_credentials, split_query, split_userinfo
 
@@ -71,7 +71,7 @@ class HTTPClients:
         """Whether connections are kept alive between calls on the running loop: only on the bridge
         loop, which lives as long as the process. A caller's loop may be ``asyncio.run``'s, which
         closes with no word to us, and a pooled socket there would be left to the collector."""
-        return asyncio.get_running_loop() is _bridge._loop
+        return asyncio.get_running_loop() is started_portal()
 
     def _mine(self) -> _Clients:
         """The clients of this process: a forked child forgets its parent's (their loops do not run
@@ -144,11 +144,11 @@ class HTTPClients:
                 continue
             if loop is current:
                 await client.aclose()
-            elif loop is _bridge._loop:
+            elif loop is started_portal():
                 await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(client.aclose(), loop))
             else:
                 try:
-                    loop.call_soon_threadsafe(lambda c=client, lp=loop: lp.create_task(c.aclose()))
+                    loop.call_soon_threadsafe(_close_there, loop, client)
                 except RuntimeError:  # closed in the meantime
                     pass
 
@@ -157,11 +157,16 @@ def _release(clients: _Clients, pid: int) -> None:
     """Close the bridge loop's client of a collected :class:`HTTPClients`."""
     if pid != os.getpid():
         return
-    loop = _bridge._loop
+    loop = started_portal()
     client = clients.get(loop) if loop is not None else None
     if loop is None or client is None or client.is_closed or loop.is_closed():
         return
     try:
-        loop.call_soon_threadsafe(lambda: loop.create_task(client.aclose()))
+        loop.call_soon_threadsafe(_close_there, loop, client)
     except RuntimeError:  # the loop closed in the meantime
         pass
+
+
+def _close_there(loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient) -> None:
+    """Run on ``loop`` (scheduled from another thread): close ``client`` there."""
+    loop.create_task(client.aclose())

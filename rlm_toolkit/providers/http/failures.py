@@ -86,7 +86,8 @@ async def refused(response: httpx.Response, *, provider: str, model: str) -> Pro
     )
 
 
-def check_type(response: httpx.Response, content_types: tuple[str, ...], *, provider: str, model: str) -> None:
+def check_type(response: httpx.Response, content_types: tuple[str, ...], *, provider: str,
+               model: str) -> None:
     """Raise :class:`~rlm_toolkit.errors.MalformedResponseError` unless the response's content type
     is one of ``content_types`` (none given: any)."""
     ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
