@@ -206,6 +206,28 @@ class SyncIterator:
             raise item.error
         return item
 
+    def take_ready(self, timeout: float | None = None) -> list[Any]:
+        """:meth:`take`, joined with every batch already queued behind it (what a consumer that
+        lagged has to catch up on, as one list)."""
+        items = self.take(timeout)
+        while self._pending is _NOTHING:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _END or isinstance(item, _Raised):
+                self._pending = item  # the next take ends or raises
+                break
+            items += item
+        return items
+
+    def finish(self, timeout: float) -> None:
+        """Let the producer run to its end on its own, for up to ``timeout`` s (what it still makes
+        is dropped: a body's last bytes, read so its connection is kept alive), then close."""
+        self._finished = True
+        self._done.wait(timeout)
+        self.close()
+
     def cancel(self) -> None:
         """Ask the producer to stop, from any thread, without waiting (a Stop button's handler).
 

@@ -1,18 +1,22 @@
-"""The sync face of a stream produced in the consumer's own thread: no worker, no queue, no bridge.
+"""The sync face of a stream whose events are made in the consumer's own thread.
 
-A model run in this process (:attr:`~rlm_toolkit.providers.base.Provider.inline`: the embedded
-llama.cpp model) is fastest called directly in the consumer's thread, and it needs to be: llama.cpp
-built with OpenMP is fast only while its threads spin, which they stop doing as soon as another
-thread holds an idle OpenMP pool. So sync callers of such a provider iterate its batches directly,
-and :class:`InlineSource` gives that iterator the face of the bridge's
+Two providers are ``inline`` (:attr:`~rlm_toolkit.providers.base.Provider.inline`):
+
+- the embedded llama.cpp model, fastest called directly in the consumer's thread, which it needs
+  to be: llama.cpp built with OpenMP is fast only while its threads spin, and they stop doing so
+  as soon as another thread holds an idle OpenMP pool. A token takes ~10 ms, well under a widget
+  frame: ``wait`` makes the next one at once, a ``cancel`` lands between tokens;
+- the HTTP providers, whose async client reads on the bridge loop and hands over *bytes*
+  (:meth:`~rlm_toolkit.providers.http.HTTPProvider.stream_sync`): the consumer's thread decodes
+  them, so every event is made and used on one thread, and what came while it lagged is joined
+  into one read. That byte source is attached to the stream's :class:`Halt`: ``wait(timeout)``
+  waits on it (a widget's frame deadline while the server is silent), and ``cancel`` cancels it
+  (a Stop wakes a read blocked on the headers or on the next token at once).
+
+:class:`InlineSource` gives the stream the face of the bridge's
 :class:`~rlm_toolkit._bridge.SyncIterator` (``take``/``wait``/``cancel``/``close``), so
-``RLM.stream``'s pump and the widgets need not know which one they read.
-
-Such a producer registers no socket and never blocks long: ``wait`` makes the next item at once (a
-token of the embedded model takes ~10 ms, well under a widget frame), a ``cancel`` from another
-thread lands between tokens, and a retry's backoff sleeps on the source's :class:`Halt`, which the
-cancel wakes. A ``KeyboardInterrupt`` lands between tokens and closes the iterator on the way out.
-HTTP providers are not inline: they are read over the bridge (docs/architecture.md, "Sync and async").
+``RLM.stream``'s pump and the widgets need not know which one they read. A retry's backoff sleeps
+on the :class:`Halt`, which a Stop wakes. A ``KeyboardInterrupt`` closes the iterator on the way out.
 """
 
 from __future__ import annotations
@@ -29,20 +33,42 @@ _NOTHING: Any = object()
 
 
 class Halt:
-    """The stop signal of one inline stream: set from any thread by :meth:`InlineSource.cancel`
-    or ``close``; a producer's waits (a retry's backoff) sleep on it and wake at once."""
+    """The stop signal of one inline stream, set from any thread by :meth:`InlineSource.cancel`
+    or ``close``. A producer's waits (a retry's backoff) sleep on it; a producer that reads from
+    a source of its own (the HTTP providers' bridged bytes: ``wait(timeout)``, ``cancel()``)
+    :meth:`attach` es it, so the consumer's deadline waits on it and a Stop cancels it."""
 
-    __slots__ = ("_set",)
+    __slots__ = ("_set", "_lock", "source")
 
     def __init__(self) -> None:
         self._set = threading.Event()
+        self._lock = threading.Lock()
+        self.source: Any = None
 
     @property
     def halted(self) -> bool:
         return self._set.is_set()
 
     def halt(self) -> None:
-        self._set.set()
+        with self._lock:
+            self._set.set()
+            source = self.source
+        if source is not None:
+            source.cancel()
+
+    def attach(self, source: Any) -> bool:
+        """Make ``source`` what a deadline waits on and a Stop cancels (None: nothing any more);
+        False, attaching nothing, if the stream is halted already."""
+        with self._lock:
+            if self._set.is_set():
+                return False
+            self.source = source
+            return True
+
+    def ready(self, timeout: float) -> bool:
+        """Whether the attached source has something within ``timeout`` s (True: none attached)."""
+        source = self.source
+        return source is None or source.wait(timeout)
 
     def sleep(self, seconds: float) -> bool:
         """Sleep (a retry's backoff), waking at once on :meth:`halt`; False if halted."""
@@ -91,10 +117,14 @@ class InlineSource(Iterator[list[T]]):
         return self
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Make the next batch now (an inline producer never makes a consumer wait long); True
-        once it is made, or the end or an error is (``take`` hands it out)."""
+        """Wait up to ``timeout`` s for what the producer reads (its :class:`Halt`'s source), then
+        make the next batch now; True once it is made (or the end or an error is: ``take`` hands
+        it out), False if nothing came in time. (Bytes that are only part of an event make the
+        producer wait until the rest comes.)"""
         if self._pending is not _NOTHING or self._finished:
             return True
+        if self._halt is not None and timeout is not None and not self._halt.ready(timeout):
+            return False
         try:
             self._pending = self._make()
         except StopIteration:
@@ -129,8 +159,8 @@ class InlineSource(Iterator[list[T]]):
         self.close()
 
     def close(self) -> None:
-        """Stop: at once if no thread is making a batch; else that thread stops once the batch is
-        made (a model's token) and a backoff it sleeps in wakes (:class:`Halt`)."""
+        """Stop: at once if no thread is making a batch; else that thread's wait is woken (the
+        :class:`Halt`: a backoff, a bridged read) or it stops once the batch is made (a token)."""
         self._closed = self._finished = True
         if self._halt is not None:
             self._halt.halt()

@@ -11,9 +11,10 @@ A call's events come from one producer (:meth:`RLM._produce`: the provider's eve
 network read, with retries before the first); they go through one step function
 (:class:`~rlm_toolkit._pump.ModelCall`: Response, hooks, what to hand out), driven by the thin
 pumps of :mod:`rlm_toolkit._pump` — ``astream`` in the caller's task, ``stream`` in the caller's
-thread. A sync caller reads an ``inline`` provider (a model run in this process) in its own
-thread (:meth:`RLM._produce_sync`, the same retries and checks; :mod:`rlm_toolkit._inline`), any
-other (HTTP too) over the background-loop bridge in :mod:`rlm_toolkit._bridge`.
+thread. A sync caller makes an ``inline`` provider's events in its own thread (a model run in this
+process; HTTP, whose bytes come over the bridge: :meth:`RLM._produce_sync`, the same retries and
+checks; :mod:`rlm_toolkit._inline`), any other's over the background-loop bridge in
+:mod:`rlm_toolkit._bridge`.
 """
 
 from __future__ import annotations
@@ -263,7 +264,7 @@ class RLM:
         while True:
             attempt = _Attempt()
             try:
-                batches = self.provider.stream_sync(request)
+                batches = self.provider.stream_sync(request, halt=halt)
                 try:
                     for batch in batches:
                         if attempt.hands_on(batch):

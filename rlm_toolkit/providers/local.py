@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import images
+from .._inline import Halt
 from ..errors import ConfigurationError, MissingDependencyError, ProviderError, describe
 from ..events import Finish, StreamEvent, Usage
 from .base import Provider, Request
@@ -297,7 +298,7 @@ class LocalProvider(Provider):
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=tokens)
         yield Finish(reason=reason or "stop")
 
-    def stream_sync(self, request: Request) -> Iterator[list[StreamEvent]]:
+    def stream_sync(self, request: Request, *, halt: Halt | None = None) -> Iterator[list[StreamEvent]]:
         """Sync callers: the model runs in the caller's thread, with nothing between it and the
         caller; a batch per token (the next is not made until the caller asks for it)."""
         me: list[Any] = []

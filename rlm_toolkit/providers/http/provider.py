@@ -1,7 +1,8 @@
 """The base of every HTTP provider, :class:`HTTPProvider` (the key check, the clients and their
-``aclose``, and the one loop that feeds a response's bytes to the provider's sans-IO
-:class:`Reader`, a batch of events per network read), and :class:`SSEEvents`, the reader of a
-server-sent-event body for providers whose parser works event by event.
+``aclose``, and the two faces — async, and sync over the bridge — that feed a response's bytes to
+the provider's sans-IO :class:`Reader` through one :class:`Decoding`, a batch of events per
+network read), and :class:`SSEEvents`, the reader of a server-sent-event body for providers whose
+parser works event by event.
 
 Providers parse their own wire format and build their own request body; this room never looks
 inside a body except to pull the message out of an error response (:mod:`.failures`).
@@ -9,19 +10,22 @@ inside a body except to pull the message out of an error response (:mod:`.failur
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+from ..._bridge import iterate_sync
 from ..._decoders import SSEDecoder, SurrogatePairs
+from ..._inline import Halt
 from ...errors import IncompleteStreamError, MissingCredentialsError, register_secret
 from ...events import StreamEvent
 from ..base import Provider, Request
 from .clients import DEFAULT_TIMEOUT, HTTPClients
-from .streams import open_stream
+from .streams import DRAIN_SECONDS, open_stream
 
-__all__ = ["HTTPProvider", "Reader", "Exchange", "SSEEvents"]
+__all__ = ["HTTPProvider", "Reader", "Exchange", "SSEEvents", "Decoding"]
 
 
 class Reader(Protocol):
@@ -40,6 +44,34 @@ class Reader(Protocol):
 #: What :meth:`HTTPProvider.exchange` returns: the path, the JSON body, the content types the answer
 #: may have, and a fresh :class:`Reader` of it.
 Exchange = tuple[str, dict[str, Any], tuple[str, ...], Reader]
+
+
+class Decoding:
+    """One response body's decoding, sans-IO, driven by both faces of :class:`HTTPProvider`:
+    :meth:`decode` turns one read's bytes into a batch (mended: a character whose UTF-16 halves
+    came in two events is joined) and the reader's error, if any, to raise once the batch is out;
+    :meth:`cut` decides whether a body cut off loses anything the caller needs."""
+
+    __slots__ = ("reader", "_mend")
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self._mend = SurrogatePairs().mend
+
+    def decode(self, data: bytes) -> tuple[list[StreamEvent], Exception | None]:
+        batch: list[StreamEvent] = []
+        try:
+            self.reader.read(data, batch)
+        except Exception as error:  # noqa: BLE001 - raised by the driver once what came before is out
+            self._mend(batch)
+            return batch, error
+        self._mend(batch)
+        return batch, None
+
+    def cut(self, error: IncompleteStreamError) -> None:
+        """The body was cut off: raise ``error`` unless the reader has all the caller needs."""
+        if not self.reader.complete:
+            raise error
 
 
 class SSEEvents:
@@ -69,9 +101,12 @@ class HTTPProvider(Provider):
     A subclass finds its key with :meth:`find_key`, builds its headers, calls
     ``super().__init__(model, base_url=…, headers=…, timeout=…)``, and says in :meth:`exchange`
     what to send and how to read the answer (a sans-IO :class:`Reader`). :meth:`stream_batches`
-    runs that exchange, a batch of events per network read. Sync callers read it over the bridge
-    (``inline`` is False: docs/architecture.md, "Sync and async", says why).
+    runs that exchange, a batch of events per network read; :meth:`stream_sync` runs it for sync
+    callers (the provider is ``inline``: the bytes come over the bridge, the events are made in
+    the caller's thread; docs/architecture.md, "Sync and async", says why).
     """
+
+    inline = True
 
     def __init__(
         self, model: str, *, base_url: str, headers: dict[str, str], timeout: float = DEFAULT_TIMEOUT
@@ -124,26 +159,57 @@ class HTTPProvider(Provider):
         """The events decoded from each network read, as one list (what the RLM reads); what a
         read gave before an error goes out before the error."""
         path, body, content_types, reader = self.exchange(request)
-        pairs = SurrogatePairs()
+        decoding = Decoding(reader)
         async with self.post(path, body, content_types=content_types) as chunks:
             try:
                 async for data in chunks:
-                    batch: list[StreamEvent] = []
-                    try:
-                        reader.read(data, batch)
-                    except Exception:
-                        pairs.mend(batch)
-                        if batch:  # what this read gave before the error goes out first
-                            yield batch
-                        raise
-                    pairs.mend(batch)
+                    batch, error = decoding.decode(data)
                     if batch:
                         yield batch
+                    if error is not None:
+                        raise error
                     if reader.done:
                         return
-            except IncompleteStreamError:
-                if not reader.complete:
-                    raise
+            except IncompleteStreamError as error:
+                decoding.cut(error)
+
+    def stream_sync(self, request: Request, *, halt: Halt | None = None) -> Iterator[list[StreamEvent]]:
+        """:meth:`stream_batches` for a sync caller: the async client reads on the bridge loop and
+        hands the body's bytes over; this thread decodes them (every event made and used on one
+        thread), all that came while it lagged as one read. ``halt`` gets the byte source, so a
+        deadline waits on it and a Stop cancels it (:class:`~rlm_toolkit._inline.Halt`). The
+        final batch goes out once the body has ended, its connection back in the pool."""
+        path, body, content_types, reader = self.exchange(request)
+        decoding = Decoding(reader)
+        pieces = iterate_sync(lambda: self._pieces(path, body, content_types))
+        try:
+            if halt is not None and not halt.attach(pieces):
+                raise asyncio.CancelledError("stopped")
+            while True:
+                batch, error = decoding.decode(b"".join(pieces.take_ready()))
+                if reader.done and error is None:
+                    pieces.finish(DRAIN_SECONDS)
+                if batch:
+                    yield batch
+                if error is not None:
+                    raise error
+                if reader.done:
+                    return
+        except StopIteration:  # the body ended (without the final event: the RLM says so)
+            return
+        except IncompleteStreamError as error:
+            decoding.cut(error)
+        finally:
+            if halt is not None:
+                halt.attach(None)
+            pieces.close()
+
+    async def _pieces(self, path: str, body: dict[str, Any],
+                      content_types: tuple[str, ...]) -> AsyncIterator[bytes]:
+        """The body's pieces, read on the bridge loop for :meth:`stream_sync`."""
+        async with self.post(path, body, content_types=content_types) as chunks:
+            async for piece in chunks:
+                yield piece
 
     async def aclose(self) -> None:
         """Close every client this provider opened, on every loop (see :meth:`HTTPClients.aclose`)."""

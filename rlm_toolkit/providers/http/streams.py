@@ -15,11 +15,11 @@ from ...errors import ProviderError
 from .clients import HTTPClients
 from .failures import broken, check_type, refused, transport_error
 
-__all__ = ["open_stream"]
+__all__ = ["open_stream", "DRAIN_SECONDS"]
 
 #: After a stream's final event, read at most this much of what is left of the body, for this long.
 _DRAIN_BYTES = 64 * 1024
-_DRAIN_SECONDS = 0.25
+DRAIN_SECONDS = 0.25
 
 
 @asynccontextmanager
@@ -110,6 +110,6 @@ async def _drain(body: AsyncIterator[bytes]) -> None:
                 return
 
     try:
-        await asyncio.wait_for(rest(), _DRAIN_SECONDS)
+        await asyncio.wait_for(rest(), DRAIN_SECONDS)
     except (asyncio.TimeoutError, ProviderError):
         pass
