@@ -134,3 +134,37 @@ def test_a_backoff_sleeping_on_the_halt_wakes_on_cancel():
         source.take()
     assert time.monotonic() - started < 2.0 and halt.halted
     assert Halt().sleep(0.001) is True
+
+
+class Source:
+    """What a Halt may hold: a bridged source's wait and cancel."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.cancelled = False
+
+    def wait(self, timeout: float) -> bool:
+        return self.arrived.wait(timeout)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_a_deadline_waits_on_the_attached_source_and_a_stop_cancels_it():
+    halt, source = Halt(), Source()
+    made = []
+
+    def batches():
+        halt.attach(source)
+        made.append(0)
+        yield [0]
+        made.append(1)
+        yield [1]
+
+    inline = InlineSource(batches(), halt)
+    assert inline.take() == [0]
+    assert inline.wait(0.01) is False and made == [0]  # nothing arrived: the producer is not run
+    source.arrived.set()
+    assert inline.wait(0.01) is True and inline.take() == [1]
+    inline.cancel()
+    assert source.cancelled and halt.attach(Source()) is False  # halted: nothing attaches any more
