@@ -119,30 +119,22 @@ class SyncIterator:
     ``take(timeout)`` returns the next batch; ``wait(timeout)`` lets a consumer wake up on a
     deadline (the widget flushes on a timer); ``close()`` cancels the producer and waits until it
     has finished cleaning up.
-
-    ``paced``: the producer goes on only once the consumer has taken what was handed over. For a
-    producer that reads a socket (a body's bytes), each read then finds all that came while the
-    consumer worked, instead of a read per few kilobytes, each with its wake-up, racing the
-    consumer for the GIL.
     """
 
-    def __init__(self, factory: Callable[[], AsyncIterator[Any]], *, batches: bool = False,
-                 paced: bool = False) -> None:
+    def __init__(self, factory: Callable[[], AsyncIterator[Any]], *, batches: bool = False) -> None:
         if _in_portal():
             raise RuntimeError("a sync stream cannot be consumed on the rlm portal loop; use astream")
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending: Any = _NOTHING
         self._done = threading.Event()
         self._finished = False
-        self._taken: asyncio.Event | None = None  # paced: set on the loop when the consumer takes
         loop = portal_loop()
         self._loop = loop
-        self._task_future = asyncio.run_coroutine_threadsafe(self._pump(factory, batches, paced), loop)
+        self._task_future = asyncio.run_coroutine_threadsafe(self._pump(factory, batches), loop)
 
-    async def _pump(self, factory: Callable[[], AsyncIterator[Any]], batches: bool, paced: bool) -> None:
-        put, call_soon, waiting = self._queue.put, self._loop.call_soon, self._queue.qsize
+    async def _pump(self, factory: Callable[[], AsyncIterator[Any]], batches: bool) -> None:
+        put, call_soon = self._queue.put, self._loop.call_soon
         batch: list[Any] = []
-        taken = self._taken = asyncio.Event() if paced else None
 
         def hand_over() -> None:
             nonlocal batch
@@ -161,10 +153,6 @@ class SyncIterator:
                     batch.append(item)
                 if len(batch) >= MAX_BATCH:
                     hand_over()
-                while taken is not None and waiting() and not self._finished:  # paced: the consumer lags
-                    taken.clear()
-                    if waiting():
-                        await taken.wait()
             hand_over()
             put(_END)
         except BaseException as error:  # CancelledError too: the consumer must wake up
@@ -190,21 +178,9 @@ class SyncIterator:
             return False
         return True
 
-    def _paced(self) -> None:
-        """Tell a paced producer that the consumer has taken what was queued."""
-        taken = self._taken
-        if taken is not None:
-            try:
-                self._loop.call_soon_threadsafe(taken.set)
-            except RuntimeError:  # the loop has closed
-                pass
-
     def _get(self, timeout: float | None) -> Any:
         try:
-            item = self._queue.get(timeout=timeout) if timeout is not None else self._queue.get()
-            if self._taken is not None:
-                self._paced()
-            return item
+            return self._queue.get(timeout=timeout) if timeout is not None else self._queue.get()
         except queue.Empty:
             raise
         except BaseException:
@@ -234,7 +210,6 @@ class SyncIterator:
         """:meth:`take`, joined with every batch already queued behind it (what a consumer that
         lagged has to catch up on, as one list)."""
         items = self.take(timeout)
-        drained = False
         while self._pending is _NOTHING:
             try:
                 item = self._queue.get_nowait()
@@ -244,16 +219,12 @@ class SyncIterator:
                 self._pending = item  # the next take ends or raises
                 break
             items += item
-            drained = True
-        if drained and self._taken is not None:
-            self._paced()
         return items
 
     def finish(self, timeout: float) -> None:
         """Let the producer run to its end on its own, for up to ``timeout`` s (what it still makes
         is dropped: a body's last bytes, read so its connection is kept alive), then close."""
         self._finished = True
-        self._paced()  # a paced producer goes on to the end without waiting for takes
         self._done.wait(timeout)
         self.close()
 
@@ -281,6 +252,5 @@ class SyncIterator:
             pass
 
 
-def iterate_sync(factory: Callable[[], AsyncIterator[Any]], *, batches: bool = False,
-                 paced: bool = False) -> SyncIterator:
-    return SyncIterator(factory, batches=batches, paced=paced)
+def iterate_sync(factory: Callable[[], AsyncIterator[Any]], *, batches: bool = False) -> SyncIterator:
+    return SyncIterator(factory, batches=batches)

@@ -256,26 +256,3 @@ def test_finish_lets_the_producer_end_on_its_own_then_closes():
     with pytest.raises(StopIteration):
         source.take()
 
-
-def test_a_paced_producer_goes_on_only_once_the_consumer_has_taken_what_it_made():
-    made = []
-
-    async def numbers():
-        for i in range(6):
-            made.append(i)
-            yield i
-            await asyncio.sleep(0)  # a read: the batch so far is handed over here
-
-    source = _bridge.iterate_sync(numbers, paced=True)
-    time.sleep(0.2)
-    assert made == [0, 1]  # [0] queued, then [1] made and held until [0] is taken
-    assert source.take(5) == [0]
-    time.sleep(0.2)
-    assert len(made) <= 3
-    rest = []
-    while True:
-        try:
-            rest += source.take_ready(5)
-        except StopIteration:
-            break
-    assert rest == [1, 2, 3, 4, 5]

@@ -181,7 +181,7 @@ class HTTPProvider(Provider):
         final batch goes out once the body has ended, its connection back in the pool."""
         path, body, content_types, reader = self.exchange(request)
         decoding = Decoding(reader)
-        pieces = iterate_sync(lambda: self._pieces(path, body, content_types), paced=True)
+        pieces = iterate_sync(lambda: self._pieces(path, body, content_types))
         try:
             if halt is not None and not halt.attach(pieces):
                 raise asyncio.CancelledError("stopped")
