@@ -45,13 +45,16 @@ lab: install
 	  $(LAB_ARGS)
 
 # The lint (ruff: pyflakes, pycodestyle at 110 columns, import order, bugbear, pyupgrade; the
-# rules are in pyproject.toml) runs first: a red lint fails the suite as a red test does.
+# rules are in pyproject.toml) and the type checker (mypy, both packages; [tool.mypy]) run first:
+# a red lint or a type error fails the suite as a red test does.
 test: install browser
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	RLM_WHEELS=$(WHEELS) $(PY) -m pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -p no:cacheprovider -ra -m "not model and not browser and not binder" $(PYTEST_ARGS)
 
 bench: install

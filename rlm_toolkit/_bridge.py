@@ -18,7 +18,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["portal_loop", "run_sync", "spawn", "SyncIterator", "iterate_sync", "MAX_BATCH"]
+__all__ = ["portal_loop", "started_portal", "run_sync", "spawn", "SyncIterator", "iterate_sync", "MAX_BATCH"]
 
 T = TypeVar("T")
 CLOSE_TIMEOUT = 5.0
@@ -53,6 +53,11 @@ def portal_loop() -> asyncio.AbstractEventLoop:
             ready.wait()
             _loop, _pid = loop, os.getpid()
         return _loop
+
+
+def started_portal() -> asyncio.AbstractEventLoop | None:
+    """The bridge's event loop if it has been started (none is started to ask)."""
+    return _loop
 
 
 def _in_portal() -> bool:
@@ -200,6 +205,28 @@ class SyncIterator:
             self._done.wait(CLOSE_TIMEOUT)
             raise item.error
         return item
+
+    def take_ready(self, timeout: float | None = None) -> list[Any]:
+        """:meth:`take`, joined with every batch already queued behind it (what a consumer that
+        lagged has to catch up on, as one list)."""
+        items = self.take(timeout)
+        while self._pending is _NOTHING:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _END or isinstance(item, _Raised):
+                self._pending = item  # the next take ends or raises
+                break
+            items += item
+        return items
+
+    def finish(self, timeout: float) -> None:
+        """Let the producer run to its end on its own, for up to ``timeout`` s (what it still makes
+        is dropped: a body's last bytes, read so its connection is kept alive), then close."""
+        self._finished = True
+        self._done.wait(timeout)
+        self.close()
 
     def cancel(self) -> None:
         """Ask the producer to stop, from any thread, without waiting (a Stop button's handler).

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import queue
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .callbacks import CallbackManager
@@ -146,7 +146,6 @@ class SyncPump:
         self._items: list[Any] = []  # the batch being handed out, from index _at on
         self._at = 0
         self._done = False
-        self._next_batch: Callable[[], list[Any]] = lambda: self._started().take()  # then source.take
 
     def _started(self) -> Any:
         """The source, opened on first use, after the ``begin`` hooks."""
@@ -154,7 +153,6 @@ class SyncPump:
             self._step.begin()
             _run(self._manager, self._hooks)
             self._source = self._open()
-            self._next_batch = self._source.take
         return self._source
 
     def _ended(self) -> None:
@@ -174,76 +172,45 @@ class SyncPump:
             self._step.end(error)
             _run(self._manager, self._hooks)
 
-    def __iter__(self) -> Any:
-        return self
-
-    def __next__(self) -> Any:
+    def _hand_out(self, one: bool, timeout: float | None) -> Any:
+        """The one loop of both faces: step each item of the current batch and run its hooks;
+        fetch the next batch when it is used up (``queue.Empty`` if none comes within
+        ``timeout`` s); end at a step's ``stopped``, at the source's end or error (settled once).
+        ``one``: return the first item that hands something out (``__next__``); else what the
+        rest of the current batch, or the next one, hands out (``take``)."""
         if self._done:
             raise StopIteration
+        out: list[Any] = []
+        fetched = self._at < len(self._items)  # take: a batch is being handed out, fetch none
         try:
             while True:
-                items, at = self._items, self._at
                 if self._step.stopped:
+                    if out:  # what came before the cut goes out first; the next call ends
+                        return out
                     self._source.close()
                     raise StopIteration
+                items, at = self._items, self._at
                 if at < len(items):
                     self._at = at + 1
-                    out = self._apply(items[at])
+                    got = self._apply(items[at])
                     if self._hooks:  # _run, inlined: this runs per token
                         try:
                             if (paused := self._run_hooks(self._hooks)) is not None:
                                 self._manager.resume(paused)
                         finally:
                             self._hooks.clear()
-                    if out is not SKIP:
-                        return out
+                    if got is not SKIP:
+                        if one:
+                            return got
+                        out.append(got)
+                elif fetched and not one:
+                    return out
                 else:
-                    self._items, self._at = self._next_batch(), 0
-        except StopIteration:
-            self._ended()
-            raise
-        except BaseException as error:
-            self._failed(error)
-            raise
-
-    def next(self, timeout: float | None = None) -> Any:
-        """Like ``next()``, but raise ``queue.Empty`` if nothing arrives within ``timeout`` s."""
-        if timeout is not None and not self._done and self._at >= len(self._items):
-            try:
-                ready = self._started().wait(timeout)
-            except BaseException as error:
-                self._failed(error)
-                raise
-            if not ready:
-                raise queue.Empty
-        return next(self)
-
-    def take(self, timeout: float | None = None) -> list[Any]:
-        """What the rest of the current batch, or else the next one, hands out (possibly nothing),
-        its hooks run (``__next__`` per item, this per batch: a consumer that wakes on a timer
-        takes everything that has arrived). ``queue.Empty`` if no batch arrives within
-        ``timeout`` s, ``StopIteration`` at the end."""
-        if self._done:
-            raise StopIteration
-        out: list[Any] = []
-        try:
-            if self._step.stopped:
-                self._source.close()
-                raise StopIteration
-            if self._at >= len(self._items):
-                source = self._started()
-                if timeout is not None and not source.wait(timeout):
-                    raise queue.Empty
-                self._items, self._at = source.take(), 0
-            items = self._items
-            while self._at < len(items) and not self._step.stopped:
-                self._at += 1
-                got = self._apply(items[self._at - 1])
-                if self._hooks:
-                    _run(self._manager, self._hooks)
-                if got is not SKIP:
-                    out.append(got)
-            return out
+                    source = self._started()
+                    if timeout is not None and not source.wait(timeout):
+                        raise queue.Empty
+                    self._items, self._at = source.take(), 0
+                    fetched = True
         except queue.Empty:
             raise
         except StopIteration:
@@ -252,6 +219,23 @@ class SyncPump:
         except BaseException as error:
             self._failed(error)
             raise
+
+    def __iter__(self) -> Any:
+        return self
+
+    def __next__(self) -> Any:
+        return self._hand_out(True, None)
+
+    def next(self, timeout: float | None = None) -> Any:
+        """Like ``next()``, but raise ``queue.Empty`` if nothing arrives within ``timeout`` s."""
+        return self._hand_out(True, timeout)
+
+    def take(self, timeout: float | None = None) -> list[Any]:
+        """What the rest of the current batch, or else the next one, hands out (possibly nothing),
+        its hooks run (``__next__`` per item, this per batch: a consumer that wakes on a timer
+        takes everything that has arrived). ``queue.Empty`` if no batch arrives within
+        ``timeout`` s, ``StopIteration`` at the end."""
+        return self._hand_out(False, timeout)  # a list when not ``one``
 
     def cancel(self) -> None:
         """Ask the stream to stop from any thread, without waiting: the consumer's next ``next()``
@@ -299,8 +283,10 @@ async def _one_each(source: AsyncIterator[Any]) -> AsyncIterator[tuple[Any]]:
         await source.aclose()  # type: ignore[attr-defined]
 
 
-async def apump(open_source: Callable[[], AsyncIterator[Any]], step: Step,
-                manager: CallbackManager | None = None, *, batches: bool = False) -> AsyncIterator[Any]:
+async def apump(
+    open_source: Callable[[], AsyncIterator[Any]], step: Step, manager: CallbackManager | None = None,
+    *, batches: bool = False,
+) -> AsyncGenerator[Any, None]:
     """Async twin of :class:`SyncPump`, in the caller's task. With ``batches`` the source yields
     lists of items (``RLM._produce``: one per network read, so one async step per read), else
     single items. With ``manager`` None the hooks are handed out as :class:`Hook` items, in

@@ -11,9 +11,10 @@ A call's events come from one producer (:meth:`RLM._produce`: the provider's eve
 network read, with retries before the first); they go through one step function
 (:class:`~rlm_toolkit._pump.ModelCall`: Response, hooks, what to hand out), driven by the thin
 pumps of :mod:`rlm_toolkit._pump` — ``astream`` in the caller's task, ``stream`` in the caller's
-thread. A sync caller reads an ``inline`` provider (HTTP with a sync client, a model in this
-process) in its own thread (:meth:`RLM._produce_sync`, the same retries and checks;
-:mod:`rlm_toolkit._inline`), any other over the background-loop bridge in :mod:`rlm_toolkit._bridge`.
+thread. A sync caller makes an ``inline`` provider's events in its own thread (a model run in this
+process; HTTP, whose bytes come over the bridge: :meth:`RLM._produce_sync`, the same retries and
+checks; :mod:`rlm_toolkit._inline`), any other's over the background-loop bridge in
+:mod:`rlm_toolkit._bridge`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Union
 
 from ._bridge import SyncIterator, iterate_sync, run_sync
-from ._inline import InlineSource, Wire
+from ._inline import Halt, InlineSource
 from ._pump import ModelCall, SyncPump, apump, wanted
 from .budget import BUDGET_PARAMS, Budget
 from .callbacks import CallbackManager
@@ -240,61 +241,44 @@ class RLM:
     async def _produce(self, request: Request) -> AsyncIterator[list[StreamEvent]]:
         """The provider's events in batches (what one network read gave: one async step per read,
         not per event; see ``Provider.stream_batches``), retried with backoff while nothing has
-        been yielded yet."""
-        attempt = 0
+        been yielded yet. Every decision is :class:`_Attempt`'s; this face only does the I/O."""
+        tries = 0
         while True:
-            started = False
+            attempt = _Attempt()
             try:
                 batches = self.provider.stream_batches(request)
                 try:
-                    finished = False
                     async for batch in batches:
-                        if not batch:
-                            continue
-                        started = True
-                        finished = finished or "finish" in map(_TYPE, batch)
-                        yield batch
+                        if attempt.hands_on(batch):
+                            yield batch
                 finally:
-                    await batches.aclose()  # type: ignore[attr-defined]
-                if not finished:
-                    raise self._incomplete()
+                    await batches.aclose()  # type: ignore[attr-defined]  # an async generator: it has aclose
+                attempt.ended(self)
                 return
             except ProviderError as error:
-                attempt += 1
-                await asyncio.sleep(self._retry_delay(error, started, attempt))
+                tries += 1
+                await asyncio.sleep(self._retry_delay(error, attempt.started, tries))
 
-    def _produce_sync(self, request: Request, wire: Wire, response: Response) -> Iterator[list[StreamEvent]]:
-        """:meth:`_produce` for an ``inline`` provider, run in the calling thread: the same retries
-        (a backoff wakes at once on a Stop, through ``wire``) and the same check that the stream
-        ended with a finish, read from ``response`` (the consumer has applied every event handed out
-        before it asks for more), so that after the first batch the provider's batches are handed
-        on by ``yield from``, with no Python step per batch."""
-        attempt = 0
+    def _produce_sync(self, request: Request, halt: Halt) -> Iterator[list[StreamEvent]]:
+        """:meth:`_produce` for an ``inline`` provider, run in the calling thread (the same
+        :class:`_Attempt`); a backoff wakes at once on a Stop, through ``halt``."""
+        tries = 0
         while True:
-            batches = self.provider.stream_sync(request)
+            attempt = _Attempt()
             try:
-                for first in batches:  # a provider may yield empty lists: retries last until one isn't
-                    if first:
-                        break
-                else:
-                    raise self._incomplete()
+                batches = self.provider.stream_sync(request, halt=halt)
+                try:
+                    for batch in batches:
+                        if attempt.hands_on(batch):
+                            yield batch
+                finally:
+                    batches.close()  # type: ignore[attr-defined]  # a generator: it has close
+                attempt.ended(self)
+                return
             except ProviderError as error:
-                batches.close()  # type: ignore[attr-defined]
-                attempt += 1
-                if not wire.sleep(self._retry_delay(error, False, attempt)):
+                tries += 1
+                if not halt.sleep(self._retry_delay(error, attempt.started, tries)):
                     raise asyncio.CancelledError("stopped") from None
-                continue
-            except BaseException:
-                batches.close()  # type: ignore[attr-defined]
-                raise
-            break
-        try:
-            yield first
-            yield from batches
-        finally:
-            batches.close()  # type: ignore[attr-defined]
-        if response.finish_reason is None:
-            raise self._incomplete()
 
     def _retry_delay(self, error: ProviderError, started: bool, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` after ``error``; raises it if none is due."""
@@ -317,8 +301,33 @@ class RLM:
         )
 
 
-#: An event's ``type``, read in C over a batch (``_produce``'s finish check).
+#: An event's ``type``, read in C over a batch (:meth:`_Attempt.hands_on`'s finish check).
 _TYPE = operator.attrgetter("type")
+
+
+class _Attempt:
+    """One try of a call, sans-IO, driven by both producers: which batches are handed on (the
+    non-empty ones), whether one was (then no retry: no token is replayed), and whether the
+    stream ended with a finish (else it is incomplete)."""
+
+    __slots__ = ("started", "finished")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.finished = False
+
+    def hands_on(self, batch: list[StreamEvent]) -> bool:
+        if not batch:
+            return False
+        self.started = True
+        if not self.finished:
+            self.finished = "finish" in map(_TYPE, batch)
+        return True
+
+    def ended(self, rlm: RLM) -> None:
+        """The provider's stream has ended: raise if it ended before the model finished."""
+        if not self.finished:
+            raise rlm._incomplete()
 
 
 class EventStream(SyncPump, Iterator[StreamEvent]):
@@ -333,8 +342,8 @@ class EventStream(SyncPump, Iterator[StreamEvent]):
 
         def open_source() -> SyncIterator | InlineSource[StreamEvent]:
             if rlm.provider.inline:
-                wire = Wire()
-                return InlineSource(rlm._produce_sync(request, wire, call.response), wire)
+                halt = Halt()
+                return InlineSource(rlm._produce_sync(request, halt), halt)
             return iterate_sync(lambda: rlm._produce(request), batches=True)
 
         self._pump_over(open_source, call, manager)

@@ -24,9 +24,9 @@ from .._decoders import ServerSentEvent
 from .._json_depth import loads
 from ..errors import MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
-from ._http import DEFAULT_TIMEOUT, Exchange, HTTPProvider, SSEEvents
 from ._shape import expect_object, get
 from .base import Request
+from .http import DEFAULT_TIMEOUT, Exchange, HTTPProvider, SSEEvents
 
 __all__ = ["AnthropicProvider", "AnthropicParser", "anthropic_body", "ANTHROPIC_URL"]
 
@@ -181,7 +181,9 @@ def stream_error(data: dict[str, Any], model: str) -> ProviderError:
     error = data.get("error") or {}
     if not isinstance(error, dict):
         error = {"message": str(error)}
-    kind = error.get("type") if isinstance(error.get("type"), str) else "api_error"
+    kind = error.get("type")
+    if not isinstance(kind, str):
+        kind = "api_error"
     return status_error(
         ERROR_STATUS.get(kind, 500), f"{kind}: {error.get('message', '')}", provider="anthropic", model=model
     )

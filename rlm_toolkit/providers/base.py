@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .._decoders import SurrogatePairs
+from .._inline import Halt
 from ..events import StreamEvent
 
 __all__ = ["Request", "Provider"]
@@ -59,8 +60,9 @@ class Provider(ABC):
     name: ClassVar[str] = "provider"
     #: Whether the provider streams native tool calls (else agents use the text ReAct format).
     supports_tools: ClassVar[bool] = False
-    #: Whether :meth:`stream_sync` exists: sync callers read the provider in their own thread
-    #: rather than through the bridge (a model run in this process; HTTP read with a sync client).
+    #: Whether :meth:`stream_sync` exists: sync callers make the provider's events in their own
+    #: thread rather than take them over the bridge (a model run in this process; the HTTP
+    #: providers, which decode there the bytes their async client reads on the bridge loop).
     inline: ClassVar[bool] = False
 
     def __init__(self, model: str) -> None:
@@ -93,9 +95,10 @@ class Provider(ABC):
         finally:
             await events.aclose()  # type: ignore[attr-defined]
 
-    def stream_sync(self, request: Request) -> Iterator[list[StreamEvent]]:
+    def stream_sync(self, request: Request, *, halt: Halt | None = None) -> Iterator[list[StreamEvent]]:
         """The batches of :meth:`stream_batches`, produced in the calling thread (only where
-        ``inline``); closing the iterator closes the connection."""
+        ``inline``); closing the iterator closes the connection. ``halt``: the stream's stop
+        signal, which a producer that waits on something may attach it to (:class:`Halt`)."""
         raise NotImplementedError(f"{type(self).__name__} has no sync stream")
 
     def before_wait(self) -> None:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import images
+from .._inline import Halt
 from ..errors import ConfigurationError, MissingDependencyError, ProviderError, describe
 from ..events import Finish, StreamEvent, Usage
 from .base import Provider, Request
@@ -156,6 +157,12 @@ def release_openmp_threads() -> None:
 _formatters: dict[int, Any] = {}  # id(llama) -> its compiled chat template (models are cached for good)
 
 
+def _token_text(llama: Any, token: int) -> str:
+    """The text of a special token, as ``Llama`` gives its chat formatter (``-1``: the model has none),
+    through the public ``detokenize``."""
+    return "" if token == -1 else llama.detokenize([token], special=True).decode("utf-8", "replace")
+
+
 def count_prompt_tokens(llama: Any, messages: list[dict[str, Any]]) -> int | None:
     """Tokens of the prompt the GGUF's chat template makes of ``messages`` (None if unknown).
 
@@ -171,13 +178,13 @@ def count_prompt_tokens(llama: Any, messages: list[dict[str, Any]]) -> int | Non
         if formatter is None:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-            model = llama._model
             formatter = _formatters[id(llama)] = Jinja2ChatFormatter(
                 template=template,
-                eos_token=model.token_get_text(llama.token_eos()),
-                bos_token=model.token_get_text(llama.token_bos()),
+                eos_token=_token_text(llama, llama.token_eos()),
+                bos_token=_token_text(llama, llama.token_bos()),
             )
-        result = formatter(messages=messages)
+        # OpenAI-style message dicts, as llama-cpp-python's own chat handler passes them:
+        result = formatter(messages=messages)  # type: ignore[arg-type]  # its TypedDicts are those dicts
         return len(
             llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
         )
@@ -265,7 +272,7 @@ class LocalProvider(Provider):
                 for chunk in chunks:  # llama-cpp-python's chunks are OpenAI's chat.completion.chunk
                     for event in parse_chunk(chunk):
                         if event.type == "finish":
-                            reason = event.reason  # type: ignore[union-attr]  # sent last, after usage
+                            reason = event.reason  # sent last, after usage
                             continue
                         if event.type == "text":
                             tokens += 1
@@ -291,7 +298,7 @@ class LocalProvider(Provider):
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=tokens)
         yield Finish(reason=reason or "stop")
 
-    def stream_sync(self, request: Request) -> Iterator[list[StreamEvent]]:
+    def stream_sync(self, request: Request, *, halt: Halt | None = None) -> Iterator[list[StreamEvent]]:
         """Sync callers: the model runs in the caller's thread, with nothing between it and the
         caller; a batch per token (the next is not made until the caller asks for it)."""
         me: list[Any] = []

@@ -18,9 +18,9 @@ from .._decoders import LineDecoder
 from .._json_depth import loads
 from ..errors import MalformedResponseError, UsageError
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
-from ._http import DEFAULT_TIMEOUT, Exchange, HTTPProvider
 from ._shape import expect_object, get
 from .base import Request
+from .http import DEFAULT_TIMEOUT, Exchange, HTTPProvider
 
 __all__ = ["OllamaProvider", "parse_line", "ollama_messages", "DEFAULT_HOST"]
 
@@ -69,7 +69,7 @@ class OllamaProvider(HTTPProvider):
 
 
 class NDJSONReader:
-    """The sans-IO reader of an ``/api/chat`` body (see :class:`~._http.Reader`): one JSON object
+    """The sans-IO reader of an ``/api/chat`` body (see :class:`~.http.Reader`): one JSON object
     a line, ``done`` at the finish; tool calls are numbered across lines. Lines are parsed one at
     a time, so the events of the lines before a broken one still go out before the error."""
 
@@ -94,7 +94,7 @@ class NDJSONReader:
                     model=self._model,
                 ) from None
             for event in parse_line(line, first_index=self._calls):
-                if event.type == "tool_call" and event.name:  # type: ignore[union-attr]
+                if event.type == "tool_call" and event.name:
                     self._calls += 1
                 batch.append(event)
                 if event.type == "finish":

@@ -19,9 +19,9 @@ from .._decoders import SSEDecoder
 from .._json_depth import MAX_DEPTH, loads
 from ..errors import MalformedResponseError
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage, text_delta
-from ._http import DEFAULT_TIMEOUT, Exchange, HTTPProvider, error_message
 from ._shape import expect_object, get
 from .base import Request
+from .http import DEFAULT_TIMEOUT, Exchange, HTTPProvider, error_message
 
 __all__ = ["OpenAIProvider", "parse_chunk", "OPENAI_URL", "MAX_TOOL_CALLS"]
 
@@ -83,7 +83,7 @@ class OpenAIProvider(HTTPProvider):
 
 
 class ChatReader:
-    """The sans-IO reader of a Chat Completions body (see :class:`~._http.Reader`): the events of
+    """The sans-IO reader of a Chat Completions body (see :class:`~.http.Reader`): the events of
     each network read, ``done`` at ``[DONE]``, ``complete`` once the finish came (a cut after it
     loses only the usage and ``[DONE]`` trailer). Nearly every event is a plain text chunk, read
     in one go (:func:`_plain_text`); this loop runs per token, so it is kept flat."""
@@ -98,7 +98,7 @@ class ChatReader:
     def read(self, data: bytes, batch: list[StreamEvent]) -> None:
         scan = _scan
         for sse in self._messages(data):
-            text, kind = (sse, "message") if type(sse) is str else sse[:2]
+            text, kind = (sse, "message") if isinstance(sse, str) else sse[:2]
             if text[:1] == "{" and kind == "message":  # a plain ``data: {…}``
                 try:  # the C scanner (no json.loads layers), when the value is all there is
                     if text.count("{") + text.count("[") > MAX_DEPTH:
@@ -154,7 +154,7 @@ class ChatReader:
 
 #: ``json.loads``' own C scanner, called directly for a chunk that is one JSON value and nothing
 #: else (every well-formed chunk): two Python frames and two regex matches less, ~0.7 µs of ~2.
-_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed types the C scanner's argument as the scanner class; it is the decoder (its context)
 
 
 def parse_chunk(chunk: Any) -> list[StreamEvent]:

@@ -22,9 +22,9 @@ from .._decoders import ServerSentEvent
 from .._json_depth import loads
 from ..errors import ConfigurationError, MalformedResponseError, ProviderError, status_error
 from ..events import Finish, ReasoningDelta, StreamEvent, TextDelta, ToolCallDelta, Usage
-from ._http import Exchange, SSEEvents
 from ._shape import expect_object, get
 from .base import Request
+from .http import Exchange, SSEEvents
 from .openai import MAX_TOOL_CALLS, OpenAIProvider
 
 __all__ = ["OpenAIResponsesProvider", "ResponsesParser", "responses_body", "ERROR_STATUS"]

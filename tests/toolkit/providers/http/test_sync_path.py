@@ -1,10 +1,9 @@
-"""Sync calls read HTTP in the caller's own thread (rlm_toolkit._inline, providers/_http.py).
+"""Sync calls of an HTTP provider read over the bridge (rlm_toolkit._bridge): the async client on
+the bridge loop, the callbacks in the caller's thread.
 
-What a thread gives up by reading its own socket — a deadline while the read blocks, and being
-woken by another thread — the wire gives back; checked here against the loopback OpenAI-compatible
-server through the real sync httpx client: a widget's frame deadline is kept while the server is
-silent, a Stop wakes a read blocked before the headers or mid-body (and a retry's backoff), and
-no async client or bridge loop is involved.
+Checked against the loopback OpenAI-compatible server: a widget's frame deadline is kept while the
+server is silent, a Stop wakes a read blocked before the headers or mid-body (and a retry's
+backoff), and what arrived while the reader lagged comes over in few batches.
 """
 
 from __future__ import annotations
@@ -16,11 +15,11 @@ import time
 
 import pytest
 
-from rlm_toolkit import RLM, StreamingCallback
+from rlm_toolkit import RLM, StreamingCallback, _bridge
 from rlm_toolkit.providers.anthropic import AnthropicProvider
 
-from ...fixtures.openai_server import RateLimited, Stall, Stream
-from ...fixtures.vendor_servers import Reply, sse
+from ....fixtures.openai_server import RateLimited, Stall, Stream
+from ....fixtures.vendor_servers import Reply, sse
 
 
 def _rlm(server, **kwargs) -> RLM:
@@ -35,13 +34,12 @@ class Threads(StreamingCallback):
         self.seen.add(threading.current_thread().name)
 
 
-def test_a_sync_call_reads_in_the_callers_thread_without_an_async_client(openai_server):
+def test_a_sync_call_reads_on_the_bridge_loop_and_calls_back_in_the_callers_thread(openai_server):
     rlm = _rlm(openai_server)
     threads = Threads()
     assert rlm.run("hi", callbacks=[threads]) == "Hello from the loopback server."
     assert threads.seen == {threading.current_thread().name}
-    clients = rlm.provider._clients
-    assert list(clients._sync) == ["client"] and len(clients._clients) == 0  # no loop's client
+    assert list(rlm.provider._clients._clients) == [_bridge.portal_loop()]  # the one client: the bridge's
     rlm.close()
 
 
@@ -67,8 +65,7 @@ def test_take_with_a_deadline_gives_up_while_the_server_is_silent_and_wakes_when
 
 
 def test_a_body_already_received_is_never_waited_for(openai_server):
-    """A deadline wait must look above the socket: a whole fast body sits in the HTTP layer's
-    buffer after one read, and the socket has nothing more to say."""
+    """A whole fast body, read at once, is handed out without waiting for the socket again."""
     openai_server.script(Stream([f"w{i} " for i in range(2000)], fast=True))
     stream = _rlm(openai_server).stream("x")
     text = []
@@ -103,7 +100,7 @@ def test_stop_wakes_a_read_blocked_mid_body_and_keeps_the_partial_text(openai_se
     threading.Timer(0.2, stream.cancel).start()
     started = time.monotonic()
     with pytest.raises(asyncio.CancelledError):
-        next(stream)  # blocks in recv, no deadline: only the Stop can wake it
+        next(stream)  # blocks, no deadline: only the Stop can wake it
     assert time.monotonic() - started < 2.0
     assert stream.response.state == "stopped" and stream.response.text == "one two "
     assert openai_server.wait_disconnect(2.0)
@@ -121,7 +118,7 @@ def test_stop_wakes_a_retrys_backoff(openai_server):
 
 
 def test_a_stream_left_early_then_a_new_call_on_the_same_thread_reads_normally(openai_server):
-    """A cancelled wire belongs to its stream only: the next call on this thread is not refused."""
+    """A Stop belongs to its stream only: the next call on this thread is not refused."""
     openai_server.script(Stream(["w "] * 200, delay=0.01), Stream("after"))
     rlm = _rlm(openai_server)
     stream = rlm.stream("long")
@@ -133,7 +130,7 @@ def test_a_stream_left_early_then_a_new_call_on_the_same_thread_reads_normally(o
     rlm.close()
 
 
-def test_the_other_sse_providers_read_inline_too(vendor_server):
+def test_the_other_sse_providers_read_over_the_bridge_too(vendor_server):
     events = [
         ("message_start", {"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 3}}}),
         ("content_block_delta", {"type": "content_block_delta", "index": 0,
@@ -149,7 +146,8 @@ def test_the_other_sse_providers_read_inline_too(vendor_server):
     threads = Threads()
     assert rlm.run("hi", callbacks=[threads]) == "Hi"
     assert threads.seen == {threading.current_thread().name}
-    assert rlm.last_response.finish_reason == "stop" and len(provider._clients._clients) == 0
+    assert rlm.last_response.finish_reason == "stop"
+    assert list(provider._clients._clients) == [_bridge.portal_loop()]
     rlm.close()
 
 

@@ -1,8 +1,7 @@
 """``RLM.close()`` / ``await RLM.aclose()`` close every connection the provider opened, on every loop.
 
-The HTTP providers keep one sync ``httpx.Client`` (sync calls read in the caller's thread) and one
-``httpx.AsyncClient`` per event loop (``arun`` on the caller's), against loopback servers that
-speak each vendor's wire format. (A finished
+The HTTP providers keep one ``httpx.AsyncClient`` per event loop (sync calls: the bridge loop's;
+``arun``: the caller's), against loopback servers that speak each vendor's wire format. (A finished
 stream gives its connection back to the client's pool, see test_connection_reuse.py; closing the
 client closes the pool, so ``client.is_closed`` is what is checked here.)
 """
@@ -20,8 +19,8 @@ from rlm_toolkit.providers.anthropic import AnthropicProvider
 from rlm_toolkit.providers.ollama import OllamaProvider
 from rlm_toolkit.providers.openai_responses import OpenAIResponsesProvider
 
-from ...fixtures.responses_events import ResponsesStream
-from ...fixtures.vendor_servers import Reply, ndjson, sse
+from ....fixtures.responses_events import ResponsesStream
+from ....fixtures.vendor_servers import Reply, ndjson, sse
 
 ANTHROPIC_ANSWER = [
     ("message_start", {"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 3}}}),
@@ -70,13 +69,13 @@ class Served:
         return await self.rlm.arun("hi")
 
     def clients(self) -> list:
-        """The clients the provider holds now: the sync one, and one per loop it was used on."""
+        """The clients the provider holds now: one per loop it was used on (sync calls: the bridge's)."""
         return held(self.rlm)
 
 
 def held(rlm) -> list:
     clients = rlm.provider._clients
-    return [*clients._sync.values(), *clients._clients.values()]
+    return list(clients._clients.values())
 
 
 def closed(clients: list, timeout: float = 5.0) -> bool:
@@ -92,7 +91,7 @@ def served(request, openai_server, vendor_server):
     return Served(request.param, openai_server, vendor_server)
 
 
-def test_close_closes_the_sync_calls_client_and_a_later_call_opens_another(served):
+def test_close_closes_the_bridge_loops_client_and_a_later_call_opens_another(served):
     assert served.run()
     (first,) = served.clients()
     assert not first.is_closed
@@ -105,8 +104,8 @@ def test_close_closes_the_sync_calls_client_and_a_later_call_opens_another(serve
     assert second.is_closed
 
 
-def test_aclose_closes_the_sync_client_and_the_client_of_its_own_loop(served):
-    served.run()  # the sync client
+def test_aclose_closes_the_bridge_loops_client_and_the_client_of_its_own_loop(served):
+    served.run()  # the bridge loop's client
 
     async def main() -> list:
         await served.arun()  # and one on this loop
@@ -179,7 +178,7 @@ def test_a_forked_child_forgets_its_parents_clients_instead_of_waiting_on_their_
     closing must neither wait on those loops nor close those sockets."""
     import multiprocessing
 
-    served.run()  # the parent's sync client
+    served.run()  # the parent's client, on its bridge loop
     (parent_client,) = served.clients()
 
     def child(rlm, queue) -> None:

@@ -255,3 +255,26 @@ def test_a_read_of_whole_data_events_comes_as_their_strings():
     decoder = SSEDecoder()
     assert [e.data for e in decoder.messages(b"data: 0\n\ndata: 1")] == ["0"]  # the first read: by line
     assert decoder.messages(b"\n\ndata: 2\n\ndata: 3\n\ndata: 4") == [("1", "message", None, None), "2", "3"]
+
+
+def sync_batches_of(provider: Provider) -> list[list]:
+    return list(provider.stream_sync(REQUEST))
+
+
+@pytest.mark.parametrize("script", [
+    dict(words=WORDS[:50]),
+    dict(words=WORDS[:50], fast=True),
+    dict(words=WORDS[:20], error_after=7, fast=True),
+    dict(words=WORDS[:20], cut_after=9),
+])
+def test_the_sync_and_async_faces_hand_over_the_same_events_and_errors(openai_server, script):
+    """One Decoding drives both faces: the same events, the same error after them."""
+    words = script.pop("words")
+    faces = {}
+    for face, run in (("async", lambda p: asyncio.run(batches_of(p))), ("sync", sync_batches_of)):
+        openai_server.script(Stream(words, **script))
+        try:
+            faces[face] = ([e for batch in run(openai(openai_server)) for e in batch], None)
+        except Exception as error:  # noqa: BLE001 - compared below
+            faces[face] = (None, type(error))
+    assert faces["sync"] == faces["async"]

@@ -11,7 +11,7 @@ import pytest
 
 from rlm_toolkit import RLM
 from rlm_toolkit.errors import UsageError
-from rlm_toolkit.providers._http import HTTPClients
+from rlm_toolkit.providers.http import HTTPClients
 from tests.fixtures.openai_server import Stream
 
 LIMIT = 3
@@ -27,7 +27,7 @@ def openai_rlm(server):
 
 
 def test_one_sync_stream_too_many_says_what_is_wrong_at_once(openai_server, small_pool):
-    openai_server.default = Stream("one two three four five six seven eight", delay=0.01)
+    openai_server.default = Stream(["one ", "two"], stall_after=1, stall=30)  # open until closed
     rlm = openai_rlm(openai_server)
     held = []
     for _ in range(LIMIT):
@@ -41,14 +41,16 @@ def test_one_sync_stream_too_many_says_what_is_wrong_at_once(openai_server, smal
     assert f"{LIMIT} streams of this model are still open" in str(caught.value)
     assert "close" in str(caught.value) and "read them to the end" in str(caught.value)
     held.pop().close()  # one closed: its place is free again
+    openai_server.script(Stream("one two"))
     assert rlm.run("hi").startswith("one")
     for it in held:
-        assert "".join([*it])  # read to the end: their places are free too
+        it.close()  # closed: their places are free too
+    openai_server.script(Stream("one two"))
     assert rlm.run("hi").startswith("one")
 
 
 def test_one_async_stream_too_many_says_what_is_wrong_at_once(openai_server, small_pool):
-    openai_server.default = Stream("one two three four five six seven eight", delay=0.01)
+    openai_server.default = Stream(["one ", "two"], stall_after=1, stall=30)  # open until closed
     rlm = openai_rlm(openai_server)
 
     async def main():
@@ -63,6 +65,7 @@ def test_one_async_stream_too_many_says_what_is_wrong_at_once(openai_server, sma
         assert time.perf_counter() - started < 2.0
         for it in held:
             await it.aclose()
+        openai_server.script(Stream("one two"))
         assert (await rlm.arun("hi")).startswith("one")
         await rlm.aclose()
 
@@ -73,7 +76,7 @@ def test_one_async_stream_too_many_says_what_is_wrong_at_once(openai_server, sma
 def test_the_real_limit_is_the_pool_size_and_the_next_stream_is_refused_at_once(openai_server):
     """100 (httpx's pool size) sync streams left open; the 101st used to wait out the timeout and
     fail with a PoolTimeout (``APITimeoutError``), after every retry."""
-    openai_server.default = Stream("one two three four", delay=0.01)
+    openai_server.default = Stream(["one ", "two"], stall_after=1, stall=30)  # open until closed
     rlm = RLM.from_openai("gpt-4o", base_url=openai_server.base_url, api_key=openai_server.api_key,
                           timeout=3, max_retries=0)
     held = []
@@ -87,4 +90,5 @@ def test_the_real_limit_is_the_pool_size_and_the_next_stream_is_refused_at_once(
     assert time.perf_counter() - started < 1.0
     for it in held:
         it.close()
+    openai_server.script(Stream("one two"))
     assert rlm.run("hi").startswith("one")
