@@ -21,6 +21,7 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from .errors import RLMError, scrub
 
@@ -102,7 +103,7 @@ def _list_models() -> None:
 
 
 def _stats(response: object) -> str:
-    data = response.to_dict()  # type: ignore[attr-defined]
+    data = response.to_dict()  # type: ignore[attr-defined]  # a Response; object keeps the CLI's imports lazy
     usage = data["usage"]
     return (
         f"{data['model']} · {data['state']} · finish {data['finish_reason']} · "
@@ -151,17 +152,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _isatty(stream: object) -> bool:
     try:
-        return bool(stream.isatty())  # type: ignore[attr-defined]
+        return bool(stream.isatty())  # type: ignore[attr-defined]  # any file-like; a missing isatty is caught
     except (AttributeError, ValueError):  # no isatty, or closed
         return False
 
 
-def _end_line(out: object, last: str, safe: TerminalText | None) -> None:
+def _end_line(out: TextIO, last: str, safe: TerminalText | None) -> None:
     """End the answer's last line (and show a held CR), so what follows starts on a line of its own."""
     tail = safe.flush() if safe else ""
     if tail or (last and not last.endswith("\n")):
-        out.write(tail + "\n")  # type: ignore[attr-defined]
-    out.flush()  # type: ignore[attr-defined]
+        out.write(tail + "\n")
+    out.flush()
 
 
 if __name__ == "__main__":

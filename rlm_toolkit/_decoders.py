@@ -126,7 +126,7 @@ class SSEDecoder:
         if not self._between_events():  # a read starts mid-event: finish that one line by line
             cut = data.find(b"\n\n") + 2
             if cut < 2:
-                return self.feed(data)  # type: ignore[return-value]
+                return self.feed(data)  # type: ignore[return-value]  # feed returns the same list type at run time
             out += self.feed(data[:cut])
             data = data[cut:]
             if not self._between_events():

@@ -280,7 +280,7 @@ async def _one_each(source: AsyncIterator[Any]) -> AsyncIterator[tuple[Any]]:
         async for item in source:
             yield (item,)
     finally:
-        await source.aclose()  # type: ignore[attr-defined]
+        await source.aclose()  # type: ignore[attr-defined]  # an async generator: every source is (RLM._produce, stream_batches)
 
 
 async def apump(

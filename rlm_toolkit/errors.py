@@ -360,7 +360,7 @@ class APIStatusError(ProviderError):
         self.status_code = status_code
         self.body = scrub(body)
         self.retry_after = retry_after
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]  # kwargs: the subclass's own keywords, passed on
 
     @property
     def retryable(self) -> bool:

@@ -71,28 +71,31 @@ class Response:
 
     def feed(self, event: StreamEvent) -> str | None:
         """Apply one event; return its answer text if it carried any (reasoning is not answer)."""
-        kind = event.type
+        # Dispatched on its type read once (per token): mypy cannot narrow `event` through `kind`,
+        # so the branches read it as Any; each branch reads only its own class's fields.
+        e: Any = event
+        kind = e.type
         if kind == "text":
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
-            self._parts.append(event.text)  # type: ignore[union-attr]
+            self._parts.append(e.text)
             self._text = None
             self.chunks += 1
-            return event.text  # type: ignore[union-attr]
+            return e.text
         if kind == "tool_call":
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
-            self._tool_call(event.index).apply(event)  # type: ignore[union-attr,arg-type]
+            self._tool_call(e.index).apply(e)
         elif kind == "reasoning":
-            self._reasoning_piece(event)
+            self._reasoning_piece(e)
         elif kind == "usage":
-            self.prompt_tokens = event.prompt_tokens  # type: ignore[union-attr]
-            self.completion_tokens = event.completion_tokens  # type: ignore[union-attr]
-            self.cached_input_tokens = event.cached_input_tokens  # type: ignore[union-attr]
-            self.reasoning_tokens = event.reasoning_tokens  # type: ignore[union-attr]
-            self.cache_write_tokens = event.cache_write_tokens  # type: ignore[union-attr]
+            self.prompt_tokens = e.prompt_tokens
+            self.completion_tokens = e.completion_tokens
+            self.cached_input_tokens = e.cached_input_tokens
+            self.reasoning_tokens = e.reasoning_tokens
+            self.cache_write_tokens = e.cache_write_tokens
         elif kind == "finish":
-            self.finish_reason = event.reason  # type: ignore[union-attr]
+            self.finish_reason = e.reason
         return None
 
     def _reasoning_piece(self, event: Any) -> None:

@@ -243,7 +243,7 @@ class ReActAgent:
                 yield self._final(state, state.partial, step, is_error=True)
             raise
         finally:
-            await steps.aclose()  # type: ignore[attr-defined]
+            await steps.aclose()  # type: ignore[attr-defined]  # an async generator (apump's)
 
     async def _steps(self, task: Prompt, state: RunState, wanted: frozenset[str]) -> AsyncIterator[Any]:
         native, by_name = self.native, {t.name: t for t in self.tools}

@@ -99,7 +99,7 @@ class OTelCallback(StreamingCallback):
                 self._agent,
                 time.time(),
                 final=None,
-                usage=tuple(self._usage),  # type: ignore[arg-type]
+                usage=(self._usage[0], self._usage[1]),
                 error=None,
                 stopped=True,
             )
@@ -143,7 +143,7 @@ class OTelCallback(StreamingCallback):
             self._agent,
             time.time(),
             final=final.content,
-            usage=tuple(self._usage),  # type: ignore[arg-type]
+            usage=(self._usage[0], self._usage[1]),
             error=self._error if final.is_error else None,
         )
         self._agent = None

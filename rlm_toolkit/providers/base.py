@@ -93,7 +93,7 @@ class Provider(ABC):
                 if batch:
                     yield batch
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()  # type: ignore[attr-defined]  # an async generator (the provider's stream)
 
     def stream_sync(self, request: Request, *, halt: Halt | None = None) -> Iterator[list[StreamEvent]]:
         """The batches of :meth:`stream_batches`, produced in the calling thread (only where

@@ -95,7 +95,7 @@ class ScriptedProvider(Provider):
         self._served = 0
 
     @property
-    def supports_tools(self) -> bool:  # type: ignore[override]
+    def supports_tools(self) -> bool:  # type: ignore[override]  # a property here, a class attribute on the base
         return self.supports_tools_
 
     def _next_turn(self, request: Request) -> ScriptedTurn:

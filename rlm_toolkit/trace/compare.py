@@ -72,20 +72,21 @@ class _Step:
 def _steps(trace: Trace) -> list[_Step]:
     steps: dict[int, _Step] = {}
     for event in trace.events:
+        e: Any = event  # dispatched on e.type below; each branch reads its own class's fields
         number = getattr(event, "step", 1) or 1
         step = steps.setdefault(number, _Step(number))
-        kind = event.type
+        kind = e.type
         if kind == "text":  # a stream trace: one step
-            step.text += event.text  # type: ignore[union-attr]
+            step.text += e.text
         elif kind == "token" or (kind == "thought" and not getattr(event, "streamed", False)):
-            step.text += event.content  # type: ignore[union-attr]
+            step.text += e.content
         elif kind == "action":
-            step.tools.append(event.tool_name or "")  # type: ignore[union-attr]
-            step.arguments.append(event.input)  # type: ignore[union-attr]
+            step.tools.append(e.tool_name or "")
+            step.arguments.append(e.input)
         elif kind == "observation":
-            step.observations.append(event.content)  # type: ignore[union-attr]
+            step.observations.append(e.content)
         elif kind == "final":
-            step.final = event.content  # type: ignore[union-attr]
+            step.final = e.content
     if trace.kind != "agent" and steps:
         steps[1].final = trace.text
     for number, record in trace.steps.items():
@@ -123,7 +124,8 @@ class StepDiff:
 
     @property
     def tokens_delta(self) -> int | None:
-        return _delta(self.a.tokens if self.a else None, self.b.tokens if self.b else None)  # type: ignore[return-value]
+        delta = _delta(self.a.tokens if self.a else None, self.b.tokens if self.b else None)
+        return None if delta is None else int(delta)
 
     @property
     def latency_delta(self) -> float | None:
@@ -133,7 +135,7 @@ class StepDiff:
     def action_changed(self) -> bool:
         """A tool call differs: added, removed, another tool, or other arguments."""
         if self.op in ("added", "removed"):
-            return bool((self.a or self.b).tools)  # type: ignore[union-attr]
+            return bool((self.a or self.b).tools)  # type: ignore[union-attr]  # added/removed: one side is set
         return "tool" in self.changes or "arguments" in self.changes
 
 

@@ -86,7 +86,7 @@ class Replay:
         event = self.trace.events[self._index]
         self._index += 1
         if self.response is not None:
-            self.response.feed(event)  # type: ignore[arg-type]
+            self.response.feed(event)  # type: ignore[arg-type]  # a stream trace's events are stream events
         return event
 
     def __iter__(self) -> Replay:
