@@ -128,8 +128,9 @@ class HTTPProvider(Provider):
         if not key and base_url.rstrip("/") == home.rstrip("/"):
             raise MissingCredentialsError(
                 f"{env_var} is not set in this Python process, so {cls.name}:{model} cannot be used. "
-                f"Set it where the kernel runs (os.environ[{env_var!r}] = …), or pick a model that "
-                "needs no key: local:smollm2",
+                f"Set it in the shell that starts Jupyter (export {env_var}=…) or, in a running notebook, "
+                f"without saving it in a cell (os.environ[{env_var!r}] = getpass.getpass()); "
+                "or pick a model that needs no key: local:smollm2",
                 env_var=env_var,
             )
         register_secret(key)
