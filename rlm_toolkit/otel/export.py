@@ -2,18 +2,7 @@
 
 The spans are built by :mod:`rlm_toolkit.otel.spans`; here they are sent (``endpoint=``, through a
 private provider flushed before returning), handed to a provider, or encoded as OTLP/JSON.
-Spans follow the GenAI semantic conventions: ``invoke_agent {name}`` per agent run, with a
-``chat {model}`` child per model call and an ``execute_tool {name}`` child per tool call; a plain
-``rlm.stream`` call is one ``chat {model}`` span. Message content (prompts, answers, tool
-arguments and results) is written only when asked for — ``capture_content=True`` or
-``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` — and every string is scrubbed of keys::
-
-    pip install 'rlm[otel]'
-
-    from rlm_toolkit.otel import OTelCallback, export_trace, to_otlp_json
-    agent.run(task, callbacks=[OTelCallback()])          # live, to the global TracerProvider
-    export_trace("run.jsonl", endpoint="http://127.0.0.1:6006/v1/traces")   # Phoenix, any collector
-    to_otlp_json("run.jsonl")                             # OTLP/JSON, readable by otel_import.read_otlp_json
+What the spans hold, and when message content is written, is said once in :mod:`rlm_toolkit.otel`.
 """
 
 from __future__ import annotations
