@@ -69,6 +69,23 @@ def test_line_forms(shell, capsys):
         shell.run_line_magic("rlm", "models extra")
 
 
+def test_the_line_magic_is_one_parser_whose_help_lists_every_subcommand(shell, capsys):
+    """``%rlm?`` (the line magic's docstring) and ``%rlm help`` come from the one parser; every
+    mistake is one line naming the subcommand's usage."""
+    doc = shell.find_line_magic("rlm").__doc__
+    for command in ("model NAME", "models", "config", "reset", "replay [--instant] [--speed X] FILE",
+                    "export", "diff A B", "stop", "help"):
+        assert f"%rlm {command}" in doc
+    shell.run_line_magic("rlm", "")
+    assert capsys.readouterr().out.strip() in doc
+    for line, message in (("nosuch", "invalid choice: 'nosuch'"), ("stop now", "unrecognized arguments: now"),
+                          ("model", "required: NAME; usage: %rlm model NAME"),
+                          ('replay "unclosed', "No closing quotation")):
+        with pytest.raises(UsageError, match=message) as caught:
+            shell.run_line_magic("rlm", line)
+        assert "\n" not in str(caught.value)
+
+
 def test_unload_removes_the_magics(shell):
     shell.run_line_magic("unload_ext", "rlm_jupyter")
     assert (
