@@ -91,8 +91,9 @@ def _build() -> tuple[_Parser, dict[str, _Parser]]:
     replay.add_argument("file", metavar="FILE", help="a JSONL trace (from --record) or an OTLP/JSON export")
     replay.add_argument("--instant", dest="speed", action="store_const", const=None,
                         help="replay at once instead of at the recorded pace")
-    replay.add_argument("--speed", metavar="X", type=_speed, default=1.0,
+    replay.add_argument("--speed", metavar="X", type=_speed,
                         help="X times the recorded pace (0.001 to 1000)")
+    replay.set_defaults(speed=1.0)  # for both options of the one dest (else --instant's None would win)
     export = command("export", "a recorded run as OpenTelemetry GenAI spans (--otlp URL or --json OUT)")
     export.add_argument("file", metavar="FILE", help="a JSONL trace")
     export.add_argument("--otlp", metavar="URL", help="send the spans to this OTLP/HTTP collector "
