@@ -85,7 +85,8 @@ def test_the_line_magic_is_one_parser_whose_help_lists_every_subcommand(shell, c
         with pytest.raises(UsageError, match=message) as caught:
             shell.run_line_magic("rlm", line)
         assert "\n" not in str(caught.value)
-    assert [parse_line(f"replay a.jsonl{o}").speed for o in ("", " --instant", " --speed 2")] == [1.0, None, 2.0]
+    speeds = [parse_line(f"replay a.jsonl{o}").speed for o in ("", " --instant", " --speed 2")]
+    assert speeds == [1.0, None, 2.0]
 
 
 def test_unload_removes_the_magics(shell):
