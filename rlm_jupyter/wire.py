@@ -35,14 +35,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["FRAME", "END", "SNAPSHOT", "MESSAGES", "SYNC", "STOP", "RENDERED", "DECIDE", "CLOSED",
-           "dispatch", "count"]
+__all__ = ["Type", "dispatch", "count"]
 
-FRAME, END, SNAPSHOT, MESSAGES = "frame", "end", "snapshot", "messages"  # kernel → page
-SYNC, STOP, RENDERED, DECIDE, CLOSED = "sync", "stop", "rendered", "decide", "closed"  # page → kernel
 
-#: A page message's handler: it gets the whole message.
-Handler = Callable[[dict[str, Any]], None]
+class Type:
+    """The ``type`` of each message: plain strings, as they cross the wire."""
+
+    FRAME, END, SNAPSHOT, MESSAGES = "frame", "end", "snapshot", "messages"  # kernel → page
+    SYNC, STOP, RENDERED, DECIDE, CLOSED = "sync", "stop", "rendered", "decide", "closed"  # page → kernel
+
+
+#: A page message's handler: it gets the whole message (what it returns is ignored).
+Handler = Callable[[dict[str, Any]], object]
 
 
 def dispatch(content: Any, handlers: Mapping[str, Handler]) -> None:

@@ -40,7 +40,6 @@ from rlm_toolkit.cost import money
 from rlm_toolkit.errors import scrub
 from rlm_toolkit.response import Response
 
-from .. import wire
 from ..live import _ipykernel
 from ..live.pacing import FRAME
 from ..live.show import LiveDisplay
@@ -48,6 +47,7 @@ from ..live.snapshots import Snapshots
 from ..live.stop import StopSwitch
 from ..page import esm
 from ..render import FORMATS
+from ..wire import Type, dispatch
 from .feed import AnswerView, TextFeed
 
 __all__ = ["StreamView", "js_length"]
@@ -95,7 +95,7 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
     # -- driving --------------------------------------------------------------------------------
 
     def _send_frame(self, delta: str | None, thought: str | None = None) -> None:
-        message: dict[str, Any] = {"type": wire.FRAME, "n": self.response.tokens}
+        message: dict[str, Any] = {"type": Type.FRAME, "n": self.response.tokens}
         if thought is not None:
             message["r"], message["ro"] = thought, self._thought_sent
             self._thought_sent += js_length(thought)
@@ -160,7 +160,7 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
         text, thought = self.answer, self.reasoning
         with self._lock_property(text=text, thinking=thought):  # the page already has them: not re-sent
             self.text, self.thinking = text, thought
-        self.send({"type": wire.END, "text": js_length(text),
+        self.send({"type": Type.END, "text": js_length(text),
                    **({"thinking": js_length(thought)} if thought else {})})
 
     # -- page messages --------------------------------------------------------------------------
@@ -168,10 +168,10 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
     def _on_page_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         """Runs on whichever thread the kernel hands the message to: a subshell's while a cell
         runs (JupyterLab ≥ 4.4, ipykernel 7). It only sets flags and sends; it never waits."""
-        wire.dispatch(content, {
-            wire.STOP: lambda _m: self.request_stop(),
-            wire.SYNC: self._sync,
-            wire.RENDERED: lambda m: self._view_ids.add(str(m.get("view"))),
+        dispatch(content, {
+            Type.STOP: lambda _m: self.request_stop(),
+            Type.SYNC: self._sync,
+            Type.RENDERED: lambda m: self._view_ids.add(str(m.get("view"))),
         })
 
     def _sync(self, held: dict[str, Any]) -> None:
@@ -182,7 +182,7 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
             text, thought = self.answer, self.reasoning
             if (have is None or js_length(text) > have
                     or have_thought is None or js_length(thought) > have_thought):
-                self.send({"type": wire.SNAPSHOT, "text": text, **({"thinking": thought} if thought else {})})
+                self.send({"type": Type.SNAPSHOT, "text": text, **({"thinking": thought} if thought else {})})
 
     # -- display --------------------------------------------------------------------------------
 

@@ -25,12 +25,12 @@ import traitlets
 
 from rlm_toolkit.errors import UsageError, scrub_data
 
-from .. import wire
 from ..live import _ipykernel
 from ..live.pacing import FRAME
 from ..live.show import LiveDisplay
 from ..live.stop import StopSwitch
 from ..page import esm
+from ..wire import Type, count, dispatch
 from .approvals import Approvals
 from .feed import RunFeed, RunView
 from .html import page_messages
@@ -94,7 +94,7 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
         """One frame's operations as one custom message, numbered for a page to spot a gap."""
         self._ops.extend(op for op in ops if op["op"] != "header")
         self._seq += 1  # not the trait: a trait change would be one more message per frame
-        self.send({"type": wire.FRAME, "seq": self._seq, "ops": ops})
+        self.send({"type": Type.FRAME, "seq": self._seq, "ops": ops})
 
     def finish(self, error: BaseException | None = None) -> None:
         """Settle the state, send what is left, and keep the whole run in the ``snapshot`` trait."""
@@ -112,29 +112,29 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
         runs): it only sets flags and sends."""
         if isinstance(content, dict):
             self.approvals.page_seen()  # any message says a page shows the timeline
-        wire.dispatch(content, {
-            wire.STOP: lambda _m: self.request_stop(),
-            wire.DECIDE: self.approvals.decided,  # Approve / Deny (see approvals)
-            wire.SYNC: self._sync,
-            wire.MESSAGES: self._send_messages,
-            wire.CLOSED: lambda m: self.open_steps.discard(wire.count(m.get("step"))),
+        dispatch(content, {
+            Type.STOP: lambda _m: self.request_stop(),
+            Type.DECIDE: self.approvals.decided,  # Approve / Deny (see approvals)
+            Type.SYNC: self._sync,
+            Type.MESSAGES: self._send_messages,
+            Type.CLOSED: lambda m: self.open_steps.discard(count(m.get("step"))),
         })
 
     def _sync(self, held: dict[str, Any]) -> None:
         """A page may have missed operations (see timeline.js): all of them, if it lacks some."""
         seq, ops = self._sent_so_far()
-        if seq > wire.count(held.get("seq")):
-            self.send({"type": wire.SNAPSHOT, "seq": seq, "ops": ops})
+        if seq > count(held.get("seq")):
+            self.send({"type": Type.SNAPSHOT, "seq": seq, "ops": ops})
 
     def _send_messages(self, asked: dict[str, Any]) -> None:
         """The messages the model was sent at the step a page opened, each text capped as saved."""
-        step = wire.count(asked.get("step"))
+        step = count(asked.get("step"))
         self.open_steps.add(step)
         try:
-            reply = {"type": wire.MESSAGES, "step": step,
+            reply = {"type": Type.MESSAGES, "step": step,
                      "messages": scrub_data(page_messages(self.messages(step), step))}
         except UsageError as error:
-            reply = {"type": wire.MESSAGES, "step": step, "messages": [], "error": error.message}
+            reply = {"type": Type.MESSAGES, "step": step, "messages": [], "error": error.message}
         self.send(reply)
 
     # -- display --------------------------------------------------------------------------------

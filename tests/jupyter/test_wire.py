@@ -14,7 +14,7 @@ from rlm_toolkit.events import AgentEvent
 
 def test_a_message_reaches_the_handler_of_its_type_and_nothing_else_does():
     seen: list[dict] = []
-    handlers = {wire.STOP: seen.append}
+    handlers = {wire.Type.STOP: seen.append}
     for junk in (None, [], "stop", {"stop": True}, {"type": ["stop"]}, {"type": {"a": 1}}, {"type": "nope"},
                  {"type": "__class__"}):
         wire.dispatch(junk, handlers)
@@ -30,10 +30,10 @@ def test_both_views_take_stop_and_sync_by_the_same_names():
         sent: list[dict] = []
         view.send = lambda content, buffers=None, sent=sent: sent.append(content)  # type: ignore[method-assign]
         view.feed(item)
-        assert sent[-1]["type"] == wire.FRAME
-        view._on_page_message(view, {"type": wire.SYNC}, [])  # a page that holds nothing
-        assert sent and sent[-1]["type"] == wire.SNAPSHOT
-        view._on_page_message(view, {"type": wire.STOP}, [])
+        assert sent[-1]["type"] == wire.Type.FRAME
+        view._on_page_message(view, {"type": wire.Type.SYNC}, [])  # a page that holds nothing
+        assert sent and sent[-1]["type"] == wire.Type.SNAPSHOT
+        view._on_page_message(view, {"type": wire.Type.STOP}, [])
         assert view.stopping
 
 
@@ -44,7 +44,8 @@ def test_the_pages_speak_the_same_vocabulary():
     sources = [static / "static" / "common.js", static / "stream" / "static" / "stream.js",
                static / "timeline" / "static" / "timeline.js"]
     sent = {m for path in sources for m in re.findall(r'rlmSend\(model, "(\w+)"', path.read_text())}
-    page_to_kernel = {wire.SYNC, wire.STOP, wire.RENDERED, wire.DECIDE, wire.MESSAGES, wire.CLOSED}
+    t = wire.Type
+    page_to_kernel = {t.SYNC, t.STOP, t.RENDERED, t.DECIDE, t.MESSAGES, t.CLOSED}
     assert sent == page_to_kernel
-    for name in (*page_to_kernel, wire.FRAME, wire.END, wire.SNAPSHOT):
+    for name in (*page_to_kernel, t.FRAME, t.END, t.SNAPSHOT):
         assert f"``{name}``" in wire.__doc__
