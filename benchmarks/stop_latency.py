@@ -42,7 +42,7 @@ def one(kernel: Kernel, server: OpenAIServer, subshell: str, mode: str) -> dict[
     comm, display = kernel.widget(30)
     time.sleep(1.0)
     clicked = time.time()
-    kernel.send_comm(comm, {"stop": True}, subshell=subshell)
+    kernel.send_comm(comm, {"type": "stop"}, subshell=subshell)
     ran = kernel.until_idle(msg_id, timeout=30)
     messages = ran.messages + list(kernel.backlog) + kernel.collect(2.0)
     frames = [

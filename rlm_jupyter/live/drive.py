@@ -72,7 +72,12 @@ _END = object()
 
 
 def _threaded(iterator: Any) -> tuple[Pull, Callable[[], None]]:
-    """Read ``iterator`` in a daemon thread; ``pull(timeout)`` takes its items in order, one at a time."""
+    """Read ``iterator`` in a daemon thread; ``pull(timeout)`` takes its items in order, one at a time.
+
+    Its own queue and end/error markers, like the toolkit's two other hand-offs (the bridge's
+    ``SyncIterator``: a loop's batches to a thread; the local model's: a thread's events to a loop).
+    Only the markers are alike; who waits, and how it is woken, differs in each, so a shared helper
+    would hold ten lines and add a dependency on the toolkit's private bridge."""
     items: queue.SimpleQueue[Any] = queue.SimpleQueue()
     stop = threading.Event()
 

@@ -26,7 +26,6 @@ import builtins
 import keyword
 import os
 import re
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,21 +35,10 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
+from .line import LINE_HELP, parse_line, split_words, with_help
 from .prompt import attach, interpolate
 
-__all__ = ["RLMMagics", "parse_options", "check_out_name", "LINE_HELP"]
-
-LINE_HELP = """\
-%rlm model NAME     set the default model: a provider:model id, an alias, or a variable holding an RLM
-%rlm models         providers, whether each is installed, which key it needs, example ids
-%rlm config         the current settings (change them with %config RLMMagics.<name> = …)
-%rlm reset          forget the --chat conversation
-%rlm replay FILE    show a recorded run (or an OTLP/JSON .json export) again (--instant; --speed X)
-%rlm export FILE    a recorded run as OpenTelemetry GenAI spans (--otlp URL | --json OUT; --content)
-%rlm diff A B       how two recorded runs differ: steps aligned by action, word diffs, token/time deltas
-%rlm stop           stop every live answer and agent run of this kernel (--bg ones included)
-%rlm help           this text; %%rlm? documents the cell magic's options
-%%rlm --agent --tools a,b --approve    an agent run whose every tool call waits for Approve / Deny"""
+__all__ = ["RLMMagics", "parse_options", "check_out_name"]
 
 _ENV_NAME = re.compile(r"\$([A-Z][A-Z0-9_]*)")
 
@@ -70,11 +58,7 @@ def _provider_env() -> tuple[str, ...]:
 def parse_options(magic: Any, line: str) -> Any:
     """Like IPython's ``parse_argstring``, but quotes group words and are removed (shell rules):
     ``-s "Be brief."`` gives ``Be brief.``, not ``"Be brief."``."""
-    try:
-        words = shlex.split(line)
-    except ValueError as error:
-        raise UsageError(f"%%rlm options: {error} in {line!r}") from None
-    return magic.parser.parse_args(words)
+    return magic.parser.parse_args(split_words(line, "%%rlm options"))
 
 
 #: Names IPython itself keeps in the namespace: ``-o`` must not overwrite them.
@@ -352,54 +336,20 @@ class RLMMagics(Magics):
     # -- %rlm -----------------------------------------------------------------------------------
 
     @line_magic("rlm")  # type: ignore[arg-type]  # IPython's stubs type the decorated method as Never
+    @with_help  # %rlm? shows the parser's help: every subcommand's usage
     def rlm_line(self, line: str) -> Any:
-        """%rlm model NAME | models | config | reset | help"""
-        command, _, rest = line.strip().partition(" ")
-        rest = rest.strip()
-        if command == "replay":
-            from rlm_toolkit.errors import UsageError as ToolkitUsageError
+        args = parse_line(line)  # the one parser of %rlm (magics/line.py); mistakes are UsageErrors
+        from rlm_toolkit.errors import UsageError as ToolkitUsageError
 
-            from . import trace as trace_magic
+        try:  # each subcommand is the method _line_<name>
+            return getattr(self, f"_line_{args.command or 'help'}")(args)
+        except ToolkitUsageError as error:  # a bad trace file, a refusing collector: one line
+            raise UsageError(_one_line(error)) from None
 
-            try:
-                trace_magic.replay_line(rest)
-            except ToolkitUsageError as error:
-                raise UsageError(_one_line(error)) from None
-            return None
-        if command in ("export", "diff"):
-            from . import trace as trace_magic
-
-            return trace_magic.line(command, rest)
-        if command == "model":
-            return self._set_model(rest)
-        if command == "stop" and not rest:
-            from ..live.stop import stop_all
-
-            stopped = stop_all()
-            print(f"Stopped {stopped} live answer{'s' if stopped != 1 else ''}." if stopped
-                  else "Nothing is streaming.")
-            return None
-        if command == "models" and not rest:
-            print(self.models_text())
-            return None
-        if command == "config" and not rest:
-            print(self.config_text())
-            return None
-        if command == "reset" and not rest:
-            turns = len(self.history) // 2
-            self.history.clear()
-            print(f"Conversation cleared ({turns} exchange{'s' if turns != 1 else ''} forgotten).")
-            return None
-        if command in ("help", "") and not rest:
-            print(LINE_HELP)
-            return None
-        raise UsageError(f"%rlm {command}: unknown or malformed; one of:\n{LINE_HELP}")
-
-    def _set_model(self, name: str) -> None:
+    def _line_model(self, args: Any) -> None:
         from rlm_toolkit.providers import ALIASES, split_model_id
 
-        if not name or " " in name:
-            raise UsageError("usage: %rlm model NAME (a provider:model id, an alias, or a variable name)")
+        name = args.name
         if not (name.isidentifier() and name in self.user_ns):
             try:
                 split_model_id(name)
@@ -408,6 +358,43 @@ class RLMMagics(Magics):
         self.model = name
         resolved = ALIASES.get(name, name)
         print(f"Default model: {name}" + (f" ({resolved})" if resolved != name else ""))
+
+    def _line_models(self, _args: Any) -> None:
+        print(self.models_text())
+
+    def _line_config(self, _args: Any) -> None:
+        print(self.config_text())
+
+    def _line_reset(self, _args: Any) -> None:
+        turns = len(self.history) // 2
+        self.history.clear()
+        print(f"Conversation cleared ({turns} exchange{'s' if turns != 1 else ''} forgotten).")
+
+    def _line_stop(self, _args: Any) -> None:
+        from ..live.stop import stop_all
+
+        stopped = stop_all()
+        print(f"Stopped {stopped} live answer{'s' if stopped != 1 else ''}." if stopped
+              else "Nothing is streaming.")
+
+    def _line_help(self, _args: Any) -> None:
+        print(LINE_HELP)
+
+    def _line_replay(self, args: Any) -> None:
+        from .trace import replay
+
+        replay(args.file, speed=args.speed)  # the view shows itself; not returned (it would show twice)
+
+    def _line_export(self, args: Any) -> None:
+        from .trace import export
+
+        export(args.file, otlp=args.otlp, json=args.json, overwrite=args.overwrite, content=args.content,
+               agent_name=args.agent_name)
+
+    def _line_diff(self, args: Any) -> Any:
+        from .trace import diff
+
+        return diff(args.a, args.b)
 
     def models_text(self) -> str:
         """What ``%rlm models`` prints: each provider, installed or not, its key, an example id."""

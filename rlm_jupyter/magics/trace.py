@@ -1,5 +1,5 @@
 """``%rlm replay``, ``%rlm export`` and ``%rlm diff``: a recorded run shown again, sent to
-OpenTelemetry, and two runs side by side.
+OpenTelemetry, and two runs side by side (their options are parsed by :mod:`.line`).
 
 ::
 
@@ -17,7 +17,6 @@ Collector credentials stay out of the cell: the exporter reads ``OTEL_EXPORTER_O
 
 from __future__ import annotations
 
-import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -29,14 +28,7 @@ from rlm_toolkit.errors import UsageError as ToolkitUsageError
 from rlm_toolkit.trace import Trace, check_speed, load
 from rlm_toolkit.trace import replay as replay_events
 
-from ..live.errors import one_line
-
-__all__ = ["EXPORT_USAGE", "DIFF_USAGE", "REPLAY_USAGE", "line", "replay", "replay_line"]
-
-REPLAY_USAGE = "%rlm replay FILE [--instant] [--speed X]"
-
-EXPORT_USAGE = "%rlm export FILE (--otlp URL | --json OUT [--overwrite]) [--content] [--agent-name NAME]"
-DIFF_USAGE = "%rlm diff A.jsonl B.jsonl"
+__all__ = ["diff", "export", "replay"]
 
 
 def _existing(path: str) -> str:
@@ -45,69 +37,40 @@ def _existing(path: str) -> str:
     return path
 
 
-def line(command: str, rest: str) -> Any:
-    """Run ``%rlm export …`` or ``%rlm diff …`` (the words after the command); toolkit errors become
-    one-line UsageErrors."""
-    try:
-        words = shlex.split(rest)
-    except ValueError as error:
-        raise UsageError(f"{EXPORT_USAGE if command == 'export' else DIFF_USAGE}: {error}") from None
-    try:
-        return export(words) if command == "export" else diff(words)
-    except ToolkitUsageError as error:
-        raise UsageError(one_line(error, typed=False)) from None
-
-
-def diff(words: list[str]) -> Any:
-    if len(words) != 2 or any(w.startswith("-") for w in words):
-        raise UsageError(f"usage: {DIFF_USAGE}")
+def diff(a: str, b: str) -> Any:
+    """``%rlm diff A B``: the structured difference of two traces (shown as a table)."""
     from rlm_toolkit.trace_diff import diff as trace_diff
 
-    return trace_diff(_existing(words[0]), _existing(words[1]))
+    return trace_diff(_existing(a), _existing(b))
 
 
-def export(words: list[str]) -> None:
-    options: dict[str, Any] = {"otlp": None, "json": None, "content": False, "agent-name": None,
-                               "overwrite": False}
-    paths = []
-    i = 0
-    while i < len(words):
-        word = words[i]
-        name = word[2:]
-        if name in ("content", "overwrite") and word.startswith("--"):
-            options[name] = True
-        elif name in options and word.startswith("--"):
-            if i + 1 >= len(words):
-                raise UsageError(f"{word} needs a value; usage: {EXPORT_USAGE}")
-            options[name] = words[i + 1]
-            i += 1
-        elif word.startswith("-"):
-            raise UsageError(f"unknown option {word!r}; usage: {EXPORT_USAGE}")
-        else:
-            paths.append(word)
-        i += 1
-    if len(paths) != 1 or not (options["otlp"] or options["json"]):
-        raise UsageError(f"usage: {EXPORT_USAGE}")
+def export(source: str, *, otlp: str | None = None, json: str | None = None, overwrite: bool = False,
+           content: bool = False, agent_name: str | None = None) -> None:
+    """``%rlm export FILE``: the trace's spans sent to ``otlp`` and/or written to ``json``."""
+    from .line import usage_error
+
+    if not (otlp or json):
+        usage_error("export", "the spans go to --otlp URL or --json OUT (or both)")
     from rlm_toolkit import otel
 
-    source = _existing(paths[0])
-    common = {"capture_content": options["content"], "agent_name": options["agent-name"]}
-    if options["overwrite"] and not options["json"]:
+    source = _existing(source)
+    if overwrite and not json:
         raise UsageError("--overwrite goes with --json OUT")
-    if options["json"]:
+    if json:
         from rlm_toolkit.trace import RecordingWarning
 
         with warnings.catch_warnings():  # the line below says where the spans went
             warnings.simplefilter("ignore", RecordingWarning)
-            written = otel.write_otlp_json(source, options["json"], overwrite=options["overwrite"], **common)
-        kept = "" if str(written) == str(Path(options["json"])) else \
-            f"; {options['json']} holds an earlier export (--overwrite replaces it)"
+            written = otel.write_otlp_json(source, json, overwrite=overwrite, capture_content=content,
+                                             agent_name=agent_name)
+        kept = "" if str(written) == str(Path(json)) else \
+            f"; {json} holds an earlier export (--overwrite replaces it)"
         print(f"Wrote the spans of {source} to {written} (OTLP/JSON){kept}.")
-    if options["otlp"]:
+    if otlp:
         from rlm_toolkit.errors import scrub
 
-        spans = otel.export_trace(source, endpoint=options["otlp"], **common)
-        where = scrub(options["otlp"])  # a collector key in the URL's query is masked
+        spans = otel.export_trace(source, endpoint=otlp, capture_content=content, agent_name=agent_name)
+        where = scrub(otlp)  # a collector key in the URL's query is masked
         print(f"Sent {len(spans)} span{'s' if len(spans) != 1 else ''} of {source} to {where}.")
 
 
@@ -143,39 +106,3 @@ def _load(path: str | Path) -> Trace:
                              f"rlm_jupyter.replay(read_otlp_json({str(path)!r})[i])")
         return traces[0]
     return load(path)
-
-
-def replay_line(line: str) -> Any:
-    """``%rlm replay FILE [--instant] [--speed X]`` (the words after ``replay``)."""
-    try:
-        words = shlex.split(line)
-    except ValueError as error:
-        raise ToolkitUsageError(f"{REPLAY_USAGE}: {error}") from None
-    path: str | None = None
-    speed: float | None = 1.0
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word == "--instant":
-            speed = None
-        elif word == "--speed":
-            if i + 1 >= len(words):
-                raise ToolkitUsageError(f"--speed needs a number; usage: {REPLAY_USAGE}")
-            try:
-                speed = float(words[i + 1])
-            except ValueError:
-                raise ToolkitUsageError(f"--speed needs a number, not {words[i + 1]!r}") from None
-            if speed <= 0:
-                raise ToolkitUsageError("--speed must be positive (use --instant to replay at once)")
-            check_speed(speed)
-            i += 1
-        elif word.startswith("-"):
-            raise ToolkitUsageError(f"unknown option {word!r}; usage: {REPLAY_USAGE}")
-        elif path is None:
-            path = word
-        else:
-            raise ToolkitUsageError(f"one trace file at a time; usage: {REPLAY_USAGE}")
-        i += 1
-    if path is None:
-        raise ToolkitUsageError(f"which trace? usage: {REPLAY_USAGE}")
-    return replay(path, speed=speed)

@@ -14,3 +14,26 @@ function rlmSeconds(v) {
   if (v === null || v === undefined || Number.isNaN(v)) return "";
   return v < 10 ? `${v.toFixed(2)} s` : `${v.toFixed(1)} s`;
 }
+
+// The messages both widgets exchange with the kernel: {type, ...fields}, one vocabulary (its table
+// is in rlm_jupyter/wire.py). A message of a type this page has no handler for is ignored.
+function rlmSend(model, type, fields) {
+  model.send({ type, ...fields });
+}
+
+function rlmOnMessage(model, handlers) {
+  model.on("msg:custom", (msg) => {
+    if (msg && typeof msg === "object" && typeof msg.type === "string" && Object.hasOwn(handlers, msg.type)) {
+      handlers[msg.type](msg);
+    }
+  });
+}
+
+// The Stop button of both widgets: one click sends stop (the view shows or hides it).
+function rlmStopButton(model, title) {
+  const stop = rlmEl("button", "rlm-stop", "Stop");
+  stop.type = "button";
+  stop.title = title;
+  stop.addEventListener("click", () => { stop.disabled = true; rlmSend(model, "stop"); });
+  return stop;
+}

@@ -6,10 +6,11 @@
     view = display_stream(rlm.stream("Tell a story"))      # or rlm.astream(...), or any iterable of str
     view.text, view.response.tokens_per_second
 
-The kernel sends each frame's new text as one custom message (``{"d": …, "o": offset}``; at most
-~30 a second, none held longer than a frame, see :mod:`rlm_jupyter.live.pacing`); the page appends
-it and renders markdown safely (``rlm_jupyter/static/markdown.js``). A reasoning model's thinking
-travels the same way (``{"r": …, "ro": offset}``, in the same frames) into a "Thinking" section
+The kernel sends each frame's new text as one custom message (``{"type": "frame", "d": …, "o":
+offset}``, the vocabulary of :mod:`rlm_jupyter.wire`; at most ~30 a second, none held longer than
+a frame, see :mod:`rlm_jupyter.live.pacing`); the page appends it and renders markdown safely
+(``rlm_jupyter/static/markdown.js``). A reasoning model's thinking
+travels the same way (``"r": …, "ro": offset``, in the same frames) into a "Thinking" section
 above the answer, shown as plain text, that folds when the answer starts; the static copy keeps it in a folded
 ``<details>``. A view that appears mid-stream (a reload, a second tab) gets the whole text (and
 reasoning) so far in the widget's state and continues from the offsets. The
@@ -46,6 +47,7 @@ from ..live.snapshots import Snapshots
 from ..live.stop import StopSwitch
 from ..page import esm
 from ..render import FORMATS
+from ..wire import Type, dispatch
 from .feed import AnswerView, TextFeed
 
 __all__ = ["StreamView", "js_length"]
@@ -93,7 +95,7 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
     # -- driving --------------------------------------------------------------------------------
 
     def _send_frame(self, delta: str | None, thought: str | None = None) -> None:
-        message: dict[str, Any] = {"n": self.response.tokens}
+        message: dict[str, Any] = {"type": Type.FRAME, "n": self.response.tokens}
         if thought is not None:
             message["r"], message["ro"] = thought, self._thought_sent
             self._thought_sent += js_length(thought)
@@ -158,26 +160,29 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
         text, thought = self.answer, self.reasoning
         with self._lock_property(text=text, thinking=thought):  # the page already has them: not re-sent
             self.text, self.thinking = text, thought
-        self.send({"end": js_length(text), **({"thought": js_length(thought)} if thought else {})})
+        self.send({"type": Type.END, "text": js_length(text),
+                   **({"thinking": js_length(thought)} if thought else {})})
 
     # -- page messages --------------------------------------------------------------------------
 
     def _on_page_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         """Runs on whichever thread the kernel hands the message to: a subshell's while a cell
         runs (JupyterLab ≥ 4.4, ipykernel 7). It only sets flags and sends; it never waits."""
-        if not isinstance(content, dict):
-            return
-        if content.get("stop"):
-            self.request_stop()
-        elif "resync" in content:  # a page missed deltas; it may say how much it holds
-            held, held_thought = content["resync"], content.get("thinking", 0)
-            with self.frames.lock:
-                text, thought = self.answer, self.reasoning
-                if (held is True or not isinstance(held, int) or js_length(text) > held
-                        or not isinstance(held_thought, int) or js_length(thought) > held_thought):
-                    self.send({"text": text, **({"thinking": thought} if thought else {})})
-        elif content.get("rendered"):
-            self._view_ids.add(str(content["rendered"]))
+        dispatch(content, {
+            Type.STOP: lambda _m: self.request_stop(),
+            Type.SYNC: self._sync,
+            Type.RENDERED: lambda m: self._view_ids.add(str(m.get("view"))),
+        })
+
+    def _sync(self, held: dict[str, Any]) -> None:
+        """A page holds ``text`` / ``thinking`` characters (none said: it missed some): the whole
+        text if the kernel has more."""
+        have, have_thought = _length(held.get("text")), _length(held.get("thinking", 0))
+        with self.frames.lock:
+            text, thought = self.answer, self.reasoning
+            if (have is None or js_length(text) > have
+                    or have_thought is None or js_length(thought) > have_thought):
+                self.send({"type": Type.SNAPSHOT, "text": text, **({"thinking": thought} if thought else {})})
 
     # -- display --------------------------------------------------------------------------------
 
@@ -188,6 +193,11 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         return f"<StreamView {self.summary()}>"
+
+
+def _length(value: Any) -> int | None:
+    """A length a page says it holds; None when it is not one (``true``, text, nothing)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def js_length(text: str) -> int:

@@ -68,7 +68,7 @@ class Approvals:
         return self._decision(request.call_id).result()
 
     def decided(self, content: dict[str, Any]) -> None:
-        """The page's ``{"op": "decide", "id": …, "approved": bool}`` (any thread, never waits)."""
+        """The page's ``{"type": "decide", "id": …, "approved": bool}`` (any thread, never waits)."""
         future = self._decision(str(content.get("id")))
         with self._decisions_lock:
             if not future.done():  # a second click, or one after the run ended, changes nothing

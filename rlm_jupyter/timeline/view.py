@@ -30,6 +30,7 @@ from ..live.pacing import FRAME
 from ..live.show import LiveDisplay
 from ..live.stop import StopSwitch
 from ..page import esm
+from ..wire import Type, count, dispatch
 from .approvals import Approvals
 from .feed import RunFeed, RunView
 from .html import page_messages
@@ -93,7 +94,7 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
         """One frame's operations as one custom message, numbered for a page to spot a gap."""
         self._ops.extend(op for op in ops if op["op"] != "header")
         self._seq += 1  # not the trait: a trait change would be one more message per frame
-        self.send({"seq": self._seq, "ops": ops})
+        self.send({"type": Type.FRAME, "seq": self._seq, "ops": ops})
 
     def finish(self, error: BaseException | None = None) -> None:
         """Settle the state, send what is left, and keep the whole run in the ``snapshot`` trait."""
@@ -109,28 +110,32 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
     def _on_page_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         """Runs on whichever thread the kernel hands the message to (a subshell's while a cell
         runs): it only sets flags and sends."""
-        if not isinstance(content, dict):
-            return
-        self.approvals.page_seen()
-        if content.get("stop"):
-            self.request_stop()
-        elif content.get("op") == "decide":  # Approve / Deny (see approvals)
-            self.approvals.decided(content)
-        elif content.get("op") == "sync":  # a page may have missed operations (see timeline.js)
-            seq, ops = self._sent_so_far()
-            if seq > _int(content.get("seq")):  # only what the page lacks
-                self.send({"kind": "sync", "seq": seq, "ops": ops})
-        elif content.get("op") == "closed":
-            self.open_steps.discard(_int(content.get("step")))
-        elif content.get("op") == "messages":
-            step = _int(content.get("step"))
-            self.open_steps.add(step)
-            try:
-                shown = page_messages(self.messages(step), step)  # each text capped, as saved
-                reply = {"kind": "messages", "step": step, "messages": scrub_data(shown)}
-            except UsageError as error:
-                reply = {"kind": "messages", "step": step, "messages": [], "error": error.message}
-            self.send(reply)
+        if isinstance(content, dict):
+            self.approvals.page_seen()  # any message says a page shows the timeline
+        dispatch(content, {
+            Type.STOP: lambda _m: self.request_stop(),
+            Type.DECIDE: self.approvals.decided,  # Approve / Deny (see approvals)
+            Type.SYNC: self._sync,
+            Type.MESSAGES: self._send_messages,
+            Type.CLOSED: lambda m: self.open_steps.discard(count(m.get("step"))),
+        })
+
+    def _sync(self, held: dict[str, Any]) -> None:
+        """A page may have missed operations (see timeline.js): all of them, if it lacks some."""
+        seq, ops = self._sent_so_far()
+        if seq > count(held.get("seq")):
+            self.send({"type": Type.SNAPSHOT, "seq": seq, "ops": ops})
+
+    def _send_messages(self, asked: dict[str, Any]) -> None:
+        """The messages the model was sent at the step a page opened, each text capped as saved."""
+        step = count(asked.get("step"))
+        self.open_steps.add(step)
+        try:
+            reply = {"type": Type.MESSAGES, "step": step,
+                     "messages": scrub_data(page_messages(self.messages(step), step))}
+        except UsageError as error:
+            reply = {"type": Type.MESSAGES, "step": step, "messages": [], "error": error.message}
+        self.send(reply)
 
     # -- display --------------------------------------------------------------------------------
 
@@ -141,10 +146,3 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         return f"<TimelineView {self.timeline.summary()}>"
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0

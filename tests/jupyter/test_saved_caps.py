@@ -54,9 +54,9 @@ def test_ten_megabyte_fields_are_capped_in_every_copy_and_on_the_wire():
     view = TimelineView(steps=lambda: stream.history)
     sent = comm_bytes(view)
     drive_run(view, stream)
-    view._on_page_message(view, {"op": "sync", "seq": 0}, [])  # a page that reloads gets it all again
+    view._on_page_message(view, {"type": "sync", "seq": 0}, [])  # a page that reloads gets it all again
     before = sent[0]
-    view._on_page_message(view, {"op": "messages", "step": 2}, [])  # the page opens step 2's messages
+    view._on_page_message(view, {"type": "messages", "step": 2}, [])  # the page opens step 2's messages
     assert sent[0] - before < MESSAGES_BUDGET + 20_000, sent[0] - before  # they hold 30 MB
     assert max(len(str(m.get("content"))) for m in view.messages(2)) >= MB  # Python keeps them whole
     assert view.state == "done" and len(view.timeline.final) == MB  # -o NAME gets the whole answer

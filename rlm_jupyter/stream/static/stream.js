@@ -1,16 +1,16 @@
 // The live answer widget (anywidget ESM, no build step; common.js and markdown.js are put in front).
 //
-// Wire protocol (kernel → page, custom messages):
-//   {d: "new text", o: its offset (UTF-16 units), n: chunks so far, e: seconds since the first
-//    token (kernel clock), t: seconds to first token (first message only)}
-//   {r: "new reasoning", ro: its offset}  a reasoning model's thinking (alone or beside d)
-//   {end: total length, thought: reasoning length}   after the last delta; the traits
-//    state/info/error settle the footer
-//   {text: "whole answer", thinking: "whole reasoning"} only in reply to {resync: n, thinking: m},
-//    if the kernel holds more than that
-// Page → kernel: {stop: true} (the Stop button), {resync: n | true, thinking: m} (at initialize,
-// and on a gap; `thinking` only when the page holds some), {rendered: id} (a view shows the widget:
-// the kernel keeps its text/plain refreshes rare).
+// Messages ({type, ...}; the vocabulary both widgets share, rlm_jupyter/wire.py):
+//   kernel → page  frame {d: "new text", o: its offset (UTF-16 units), n: chunks so far, e: seconds
+//                  since the first token (kernel clock), t: seconds to first token (first frame only),
+//                  r: "new reasoning", ro: its offset}  (d and r alone or together)
+//                  end {text: total length, thinking: reasoning length}  after the last frame; the
+//                  traits state/info/error settle the footer
+//                  snapshot {text: "whole answer", thinking: "whole reasoning"}  only in reply to
+//                  sync, if the kernel holds more than the page said
+//   page → kernel  stop (the Stop button); sync {text: n, thinking: m} (at initialize: what the page
+//                  holds; with no lengths on a gap: send all); rendered {view: id} (a view shows the
+//                  widget: the kernel keeps its text/plain refreshes rare)
 // The page appends each delta to the model's `text` locally (no round trip), so every view of the
 // model and the widget state saved with the notebook hold the whole answer; the kernel sets its
 // own `text` trait at the end without sending it again. A model created mid-stream (a reload, a
@@ -62,34 +62,37 @@ function initialize({ model }) {
   // (Repeated twice: a front end opens the comm's subshell asynchronously, see render below.)
   const catchUp = () => {
     if (model.get("state") !== "streaming") return;
-    const held = { resync: (model.get("text") || "").length };
+    const held = { text: (model.get("text") || "").length };
     const thought = (model.get("thinking") || "").length;
-    model.send(thought ? { ...held, thinking: thought } : held);
+    rlmSend(model, "sync", thought ? { ...held, thinking: thought } : held);
   };
   catchUp();
   setTimeout(catchUp, 500);
   setTimeout(catchUp, 1500);
-  model.on("msg:custom", (msg) => {
-    if (!msg || typeof msg !== "object") return;
-    const live = rlmLive(model);
-    if (typeof msg.d === "string" || typeof msg.r === "string") {
+  rlmOnMessage(model, {
+    frame(msg) {
+      const live = rlmLive(model);
       if (typeof msg.t === "number") live.ttft = msg.t;
       if (typeof msg.n === "number") live.n = msg.n;
       if (typeof msg.e === "number") { live.e = msg.e; live.at = performance.now(); }
       if (typeof msg.r === "string") rlmAppend(model, live, "thinking", msg.r, msg.ro);
       if (typeof msg.d === "string") rlmAppend(model, live, "text", msg.d, msg.o);
-    } else if (typeof msg.end === "number") {
-      if ((model.get("text") || "").length !== msg.end
-          || (typeof msg.thought === "number" && (model.get("thinking") || "").length !== msg.thought)) {
-        model.send({ resync: true });
+    },
+    end(msg) {
+      if ((typeof msg.text === "number" && (model.get("text") || "").length !== msg.text)
+          || (typeof msg.thinking === "number" && (model.get("thinking") || "").length !== msg.thinking)) {
+        rlmSend(model, "sync");
       }
-    } else if (typeof msg.text === "string") {
-      if (msg.text.length >= (model.get("text") || "").length) model.set("text", msg.text);
+    },
+    snapshot(msg) {
+      if (typeof msg.text === "string" && msg.text.length >= (model.get("text") || "").length) {
+        model.set("text", msg.text);
+      }
       if (typeof msg.thinking === "string" && msg.thinking.length >= (model.get("thinking") || "").length) {
         model.set("thinking", msg.thinking);
       }
-      live.asked = false;
-    }
+      rlmLive(model).asked = false;
+    },
   });
 }
 
@@ -103,7 +106,7 @@ function rlmAppend(model, live, name, delta, at) {
     if (at + delta.length > text.length) model.set(name, text + delta.slice(text.length - at));
   } else if (!live.asked) {
     live.asked = true; // a gap: ask for the whole text once
-    model.send({ resync: true });
+    rlmSend(model, "sync");
   }
 }
 
@@ -116,10 +119,7 @@ function render({ model, el }) {
   const error = rlmEl("div", "rlm-error");
   const footer = rlmEl("div", "rlm-footer");
   const info = rlmEl("span", "rlm-info");
-  const stop = rlmEl("button", "rlm-stop", "Stop");
-  stop.type = "button";
-  stop.title = "Stop this answer";
-  stop.addEventListener("click", () => { stop.disabled = true; model.send({ stop: true }); });
+  const stop = rlmStopButton(model, "Stop this answer");
   footer.append(info, stop);
   root.append(thinking, answer, error, footer);
   el.appendChild(root);
@@ -178,7 +178,7 @@ function render({ model, el }) {
   // front end opens a comm's subshell asynchronously: a message sent at once may wait for the
   // running cell, so it is repeated twice while the stream lasts.
   const viewId = Math.random().toString(36).slice(2);
-  const told = () => { if (model.get("state") === "streaming") model.send({ rendered: viewId }); };
+  const told = () => { if (model.get("state") === "streaming") rlmSend(model, "rendered", { view: viewId }); };
   told();
   const tellAgain = [setTimeout(told, 400), setTimeout(told, 1200)];
   // tokens/s ticks while streaming even between deltas

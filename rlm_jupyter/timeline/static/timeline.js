@@ -1,7 +1,11 @@
 // The agent timeline (anywidget ESM, no build step).
-// The kernel sends small operations as custom messages ({seq, ops: [...]}, one message per frame);
-// this module folds them into the DOM in place. When the run ends the kernel also sets the
-// `snapshot` trait (every operation), so a view rendered later, or after a reload, is complete.
+// The kernel sends small operations as custom messages (frame {seq, ops: [...]}, one message per
+// frame; the vocabulary both widgets share is in rlm_jupyter/wire.py); this module folds them into
+// the DOM in place. The page asks with sync {seq} (at initialize and on a gap in seq) and gets a
+// snapshot {seq, ops} when the kernel has more; stop, decide {id, approved}, messages {step} (the
+// reply: messages {step, messages, error}) and closed {step} go from the page to the kernel. When
+// the run ends the kernel also sets the `snapshot` trait (every operation), so a view rendered
+// later, or after a reload, is complete.
 // Model text and tool output are untrusted: they only ever reach the DOM through textContent or
 // through the safe markdown renderer (markdown.js; it and common.js are put in front of this module).
 // A step's reasoning (a thinking model's) grows as text in a "Thinking" <details> at the top of
@@ -17,7 +21,14 @@ function storeOf(model) {
     store = { ops: (model.get("snapshot") || []).slice(), seq: model.get("seq") || 0, views: new Set(),
               messages: {}, asked: false };
     stores.set(model, store);
-    model.on("msg:custom", (msg) => receive(model, store, msg));
+    rlmOnMessage(model, {
+      frame: (msg) => receive(model, store, msg),
+      snapshot: (msg) => restore(store, msg),
+      messages: (msg) => {
+        store.messages[msg.step] = msg;
+        for (const view of store.views) view.showMessages(msg.step);
+      },
+    });
     // anywidget binds this module after the model exists: operations sent in between were lost.
     // Ask for whatever the kernel sent after the state this model started from. A front end
     // opens the comm's subshell asynchronously, so a request sent at once may wait for the
@@ -42,25 +53,20 @@ function storeOf(model) {
 function ask(model, store) {
   if (store.asked) return;
   store.asked = true;
-  model.send({ op: "sync", seq: store.seq });
+  rlmSend(model, "sync", { seq: store.seq });
+}
+
+// The kernel's reply to sync: every operation sent so far, if it has more than this page.
+function restore(store, msg) {
+  store.asked = false;
+  if (typeof msg.seq === "number" && msg.seq > store.seq) {
+    store.ops = (msg.ops || []).slice();
+    store.seq = msg.seq;
+    for (const view of store.views) view.rebuild();
+  }
 }
 
 function receive(model, store, msg) {
-  if (!msg || typeof msg !== "object") return;
-  if (msg.kind === "sync") {
-    store.asked = false;
-    if (typeof msg.seq === "number" && msg.seq > store.seq) {
-      store.ops = (msg.ops || []).slice();
-      store.seq = msg.seq;
-      for (const view of store.views) view.rebuild();
-    }
-    return;
-  }
-  if (msg.kind === "messages") {
-    store.messages[msg.step] = msg;
-    for (const view of store.views) view.showMessages(msg.step);
-    return;
-  }
   if (typeof msg.seq === "number") {
     if (msg.seq <= store.seq) return; // already applied (a snapshot overtook it)
     if (msg.seq > store.seq + 1) { ask(model, store); return; } // a gap: the sync reply has it all
@@ -100,11 +106,8 @@ function createView(model, el, store) {
     fields[name] = rlmEl("span", `rlm-h-${name}`);
     header.appendChild(fields[name]);
   }
-  const stop = rlmEl("button", "rlm-stop", "Stop");
-  stop.type = "button";
-  stop.title = "Stop this run";
+  const stop = rlmStopButton(model, "Stop this run");
   stop.hidden = true;
-  stop.addEventListener("click", () => { stop.disabled = true; model.send({ stop: true }); });
   header.appendChild(stop);
   const list = rlmEl("div", "rlm-steps");
   root.append(header, list);
@@ -128,14 +131,14 @@ function createView(model, el, store) {
     title.addEventListener("click", () => {
       if (!panel.hidden) {
         panel.hidden = true;
-        model.send({ op: "closed", step: n });
+        rlmSend(model, "closed", { step: n });
         return;
       }
       panel.hidden = false;
       if (store.messages[n]) view.showMessages(n);
       else {
         panel.textContent = "Loading…";
-        model.send({ op: "messages", step: n });
+        rlmSend(model, "messages", { step: n });
       }
     });
     box.append(title, panel, rows);
@@ -188,7 +191,7 @@ function createView(model, el, store) {
       b.type = "button";
       b.addEventListener("click", () => {
         for (const other of buttons.querySelectorAll("button")) other.disabled = true;
-        model.send({ op: "decide", id: op.id, approved });
+        rlmSend(model, "decide", { id: op.id, approved });
       });
       buttons.appendChild(b);
     }

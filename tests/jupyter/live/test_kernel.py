@@ -49,7 +49,7 @@ def test_a_view_state_mid_stream_is_the_whole_text_and_deltas_carry_offsets():
     view.feed("wörld 🌍")
     state = view.get_state()
     assert state["text"] == "héllo wörld 🌍" and state["progress"]["n"] == 2
-    assert sent == [{"d": "héllo ", "o": 0, "n": 1, "e": sent[0]["e"], "t": sent[0]["t"]}]
+    assert sent == [{"type": "frame", "d": "héllo ", "o": 0, "n": 1, "e": sent[0]["e"], "t": sent[0]["t"]}]
     view.flush(force=True)
     assert sent[1]["d"] == "wörld 🌍" and sent[1]["o"] == 6
     view.feed("!")

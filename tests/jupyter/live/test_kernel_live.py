@@ -87,7 +87,7 @@ def test_stop_over_a_subshell_ends_a_foreground_stream_within_a_second(kernel, t
     comm, _ = kernel.widget()
     time.sleep(0.5)
     clicked = time.perf_counter()
-    kernel.send_comm(comm, {"stop": True}, subshell=subshell)
+    kernel.send_comm(comm, {"type": "stop"}, subshell=subshell)
     run = kernel.until_idle(msg_id, timeout=20)
     assert run.ended - clicked < 1.0, f"the cell took {run.ended - clicked:.2f} s to end after Stop"
     assert run.ok, "a stopped answer is the user's choice, not a failure"
@@ -210,9 +210,9 @@ agent_rlm = RLM(ScriptedProvider(turns=[
     busy = kernel.execute("time.sleep(0.5)")  # another cell runs while the tool works
     assert busy.ok
     kernel.send_comm(comm, {}, subshell=subshell, method="request_state")
-    kernel.send_comm(comm, {"op": "messages", "step": 1}, subshell=subshell)  # a click on "Step 1"
+    kernel.send_comm(comm, {"type": "messages", "step": 1}, subshell=subshell)  # a click on "Step 1"
     got = kernel.collect(15, until=lambda m: is_final(m))
-    replies = [c for c in custom([*got, *kernel.backlog], comm) if c.get("kind") == "messages"]
+    replies = [c for c in custom([*got, *kernel.backlog], comm) if c.get("type") == "messages"]
     assert replies and replies[0]["step"] == 1 and replies[0]["messages"][-1]["content"] == "What is 2 + 40?"
     states = [
         m["content"]["data"]["state"]
@@ -260,7 +260,7 @@ def test_stop_ends_a_foreground_answer_of_the_embedded_model(fresh_kernel):
                 frames += 1
     assert frames >= 3, "the embedded model did not start answering"
     clicked = time.perf_counter()
-    fresh_kernel.send_comm(comm, {"stop": True}, subshell=subshell)
+    fresh_kernel.send_comm(comm, {"type": "stop"}, subshell=subshell)
     run = fresh_kernel.until_idle(msg_id, timeout=60)
     assert run.ended - clicked < 1.0, f"the cell took {run.ended - clicked:.2f} s to end after Stop"
     assert run.ok

@@ -5,6 +5,7 @@ test_agent_magic_kernel runs them in one."""
 from __future__ import annotations
 
 import pytest
+from IPython.core.error import UsageError as MagicUsageError
 
 from rlm_jupyter.magics import agent as agent_magic
 from rlm_jupyter.magics import trace as trace_magic
@@ -53,7 +54,7 @@ def test_replay_shows_an_agent_trace_again_without_a_model(tmp_path, monkeypatch
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: None)
     path = tmp_path / "run.jsonl"
     live = agent_magic.run_agent("What is 20 + 22?", scripted(), [add], record=str(path))
-    view = trace_magic.replay_line(f"{path} --instant")
+    view = trace_magic.replay(path, speed=None)
     def without_timings(ops):
         return [{k: v for k, v in op.items() if k not in ("duration", "elapsed")} for op in ops]
 
@@ -67,14 +68,14 @@ def test_replay_shows_an_agent_trace_again_without_a_model(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("line, message", [
-    ("", "which trace"),
-    ("a.jsonl b.jsonl", "one trace file"),
-    ("a.jsonl --fast", "unknown option"),
-    ("a.jsonl --speed", "needs a number"),
-    ("a.jsonl --speed x", "needs a number"),
+    ("", "required: FILE; usage: %rlm replay"),
+    ("a.jsonl b.jsonl", "unrecognized arguments: b.jsonl; usage: %rlm replay"),
+    ("a.jsonl --fast", "unrecognized arguments: --fast"),
+    ("a.jsonl --speed", "--speed: expected one argument"),
+    ("a.jsonl --speed x", "--speed: needs a number"),
     ("a.jsonl --speed 0", "positive"),
     ("missing.jsonl", "no trace file 'missing.jsonl'"),
 ])
-def test_replay_line_mistakes_are_usage_errors(line, message):
-    with pytest.raises(UsageError, match=message):
-        trace_magic.replay_line(line)
+def test_replay_line_mistakes_are_usage_errors(shell, line, message):
+    with pytest.raises(MagicUsageError, match=message):
+        shell.run_line_magic("rlm", f"replay {line}")

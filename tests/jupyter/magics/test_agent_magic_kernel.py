@@ -101,9 +101,9 @@ def test_the_page_can_ask_for_a_steps_messages(kernel):
     run = kernel.execute("%%rlm --agent --tools add,boom -m m2\nWhat is 20 + 22?")
     assert run.ok, run.errors
     model_id = run.of("display_data")[0]["content"]["data"][WIDGET]["model_id"]
-    kernel.send_comm(model_id, {"op": "messages", "step": 2})
+    kernel.send_comm(model_id, {"type": "messages", "step": 2})
     got = kernel.collect(10, until=lambda m: m["msg_type"] == "comm_msg"
-                         and m["content"]["data"].get("content", {}).get("kind") == "messages")
+                         and m["content"]["data"].get("content", {}).get("type") == "messages")
     reply = got[-1]["content"]["data"]["content"]
     assert reply["step"] == 2
     roles = [m["role"] for m in reply["messages"]]

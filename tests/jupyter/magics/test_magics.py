@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from IPython.core.error import UsageError
 
+from rlm_jupyter.magics.line import parse_line
 from rlm_jupyter.magics.rlm import RLMMagics
 from rlm_toolkit import RLM, ScriptedProvider
 
@@ -67,6 +68,25 @@ def test_line_forms(shell, capsys):
         shell.run_line_magic("rlm", "model")
     with pytest.raises(UsageError):
         shell.run_line_magic("rlm", "models extra")
+
+
+def test_the_line_magic_is_one_parser_whose_help_lists_every_subcommand(shell, capsys):
+    """``%rlm?`` (the line magic's docstring) and ``%rlm help`` come from the one parser; every
+    mistake is one line naming the subcommand's usage."""
+    doc = shell.find_line_magic("rlm").__doc__
+    for command in ("model NAME", "models", "config", "reset", "replay [--instant] [--speed X] FILE",
+                    "export", "diff A B", "stop", "help"):
+        assert f"%rlm {command}" in doc
+    shell.run_line_magic("rlm", "")
+    assert capsys.readouterr().out.strip() in doc
+    for line, message in (("nosuch", "invalid choice: 'nosuch'"), ("stop now", "unrecognized arguments: now"),
+                          ("model", "required: NAME; usage: %rlm model NAME"),
+                          ('replay "unclosed', "No closing quotation")):
+        with pytest.raises(UsageError, match=message) as caught:
+            shell.run_line_magic("rlm", line)
+        assert "\n" not in str(caught.value)
+    speeds = [parse_line(f"replay a.jsonl{o}").speed for o in ("", " --instant", " --speed 2")]
+    assert speeds == [1.0, None, 2.0]
 
 
 def test_unload_removes_the_magics(shell):

@@ -236,7 +236,7 @@ BAD_EVENTS = [
 def test_a_partly_readable_trace_replays_what_is_readable_and_says_so(tmp_path, widget_frontend, capsys, bad):
     shown, _ = widget_frontend
     path = agent_trace(tmp_path / "part.jsonl", time.time() - 60, extra=(bad,))
-    view = trace_magic.replay_line(f"{path} --instant")
+    view = trace_magic.replay(path, speed=None)
     assert len(shown) == 1 and view.state == "done" and view.timeline.final == "3"
     assert f"{path}:5: " in capsys.readouterr().err
 

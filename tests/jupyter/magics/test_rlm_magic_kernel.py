@@ -199,7 +199,7 @@ def test_line_forms_and_help(kernel):
     assert run.ok and kernel.value("via_default") == "You said: Hello (1 messages)"
     assert kernel.execute("%config RLMMagics.model = None").ok
     run = kernel.execute("%rlm frobnicate")
-    assert "unknown or malformed" in (run.usage_error or "")
+    assert "invalid choice: 'frobnicate'" in (run.usage_error or "")
     run = kernel.execute("%rlm model nosuch:thing")
     assert "unknown provider" in (run.usage_error or "")
     run = kernel.execute("%%rlm --temperature hot\nhi")
@@ -266,7 +266,7 @@ endless = RLM(ScriptedProvider(" ".join(f"w{i}" for i in range(100000)), delay=0
     run = kernel.execute("%%rlm --bg -m endless -o stopped_out\ngo")
     comm_id = run.of("display_data")[0]["content"]["data"][WIDGET]["model_id"]
     time.sleep(0.3)
-    kernel.send_comm(comm_id, {"stop": True})
+    kernel.send_comm(comm_id, {"type": "stop"})
     got = kernel.collect(5, until=is_final)
     assert got and is_final(got[-1])
     assert got[-1]["content"]["metadata"]["rlm"]["state"] == "stopped"
@@ -313,7 +313,7 @@ def test_stop_wakes_a_foreground_cell_whose_server_has_not_answered_yet(kernel, 
     comm, _ = kernel.widget()
     time.sleep(0.5)  # the request is out; the server sends nothing
     clicked = time.perf_counter()
-    kernel.send_comm(comm, {"stop": True}, subshell=subshell)
+    kernel.send_comm(comm, {"type": "stop"}, subshell=subshell)
     run = kernel.until_idle(msg_id, timeout=20)
     assert run.ended - clicked < 1.0, f"the cell took {run.ended - clicked:.2f} s to end after Stop"
     assert run.ok, run.errors

@@ -41,7 +41,7 @@ def test_rlm_replay_takes_an_otlp_json_export(shell, tmp_path):
     assert view is None  # the magic displays the timeline; the view is checked through the API below
     from rlm_jupyter.magics import trace as trace_magic
 
-    assert rows(trace_magic.replay_line(f"{tmp_path / 'spans.json'} --instant")) == rows(original)
+    assert rows(trace_magic.replay(tmp_path / "spans.json", speed=None)) == rows(original)
     doubled = json.loads((tmp_path / "spans.json").read_text())
     doubled["resourceSpans"] *= 2
     (tmp_path / "two.json").write_text(json.dumps(doubled))
@@ -91,11 +91,11 @@ def test_rlm_export_never_shows_a_key_in_the_endpoint_query(shell, tmp_path, otl
         shell.run_line_magic("rlm", f"export {tmp_path / 'run.jsonl'} --otlp {otlp_receiver.url}?token={key}")
     assert "?token=***" in str(caught.value) and key not in str(caught.value)
     for line, message in (
-        ("export", "usage"),
-        (f"export {tmp_path / 'run.jsonl'}", "usage"),
-        (f"export {tmp_path / 'run.jsonl'} --otlp", "needs a value"),
+        ("export", "required: FILE; usage: %rlm export"),
+        (f"export {tmp_path / 'run.jsonl'}", "--otlp URL or --json OUT.*; usage: %rlm export"),
+        (f"export {tmp_path / 'run.jsonl'} --otlp", "--otlp: expected one argument"),
         (f"export {tmp_path / 'run.jsonl'} --otlp ftp://x", "http"),
-        (f"export {tmp_path / 'run.jsonl'} --fast", "unknown option"),
+        (f"export {tmp_path / 'run.jsonl'} --fast", "unrecognized arguments: --fast"),
     ):
         with pytest.raises(UsageError, match=message):
             shell.run_line_magic("rlm", line)

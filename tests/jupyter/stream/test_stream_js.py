@@ -46,9 +46,10 @@ window.lateView = () =>
 
 
 def user_sent(page) -> list:
-    """What the page sent besides its own bookkeeping (view-rendered notes, catch-up at initialize)."""
+    """What the page sent besides its own bookkeeping (view-rendered notes, catch-up at initialize:
+    a sync that says how much the page holds)."""
     return [m for m in page.evaluate("window.sent")
-            if "rendered" not in m and not ("resync" in m and m["resync"] is not True)]
+            if m["type"] != "rendered" and not (m["type"] == "sync" and "text" in m)]
 
 
 HOSTILE = (
@@ -140,7 +141,7 @@ def test_answer_grows_in_place_and_hostile_text_stays_text(browser_page):
     assert "<script>" in report["text"] and "onerror" in report["text"] and report["text"].endswith("done.")
     assert user_sent(page) == []  # lengths agree at the end: no resync asked
     # at initialize the page asked once whether it missed deltas (anywidget binds the module late)
-    assert {"resync": 0} in page.evaluate("window.sent")
+    assert {"type": "sync", "text": 0} in page.evaluate("window.sent")
     footer = page.locator("#a .rlm-footer").inner_text()
     assert "scripted:scripted" in footer and "done" in footer and "tokens" in footer
     assert browser_page.errors == [] and browser_page.dialogs == []
@@ -199,7 +200,7 @@ def test_half_written_markdown(browser_page, partial, selector, expected):
     page = browser_page.page
     view = StreamView("x:y")
     start(page, view)
-    page.evaluate("msg => window.model.deliver(msg)", {"d": partial, "n": 1})
+    page.evaluate("msg => window.model.deliver(msg)", {"type": "frame", "d": partial, "n": 1})
     assert page.locator(f"#a .rlm-answer {selector}").first.inner_text() == expected
 
 
@@ -210,11 +211,11 @@ def test_stop_button_and_resync(browser_page):
     stop = page.locator("#a .rlm-stop")
     assert stop.is_visible()
     stop.click()
-    assert user_sent(page) == [{"stop": True}]
-    page.evaluate("msg => window.model.deliver(msg)", {"d": "abc", "n": 1})
-    page.evaluate("msg => window.model.deliver(msg)", {"end": 5})
-    assert page.evaluate("window.sent")[-1] == {"resync": True}
-    page.evaluate("msg => window.model.deliver(msg)", {"text": "abcde"})
+    assert user_sent(page) == [{"type": "stop"}]
+    page.evaluate("msg => window.model.deliver(msg)", {"type": "frame", "d": "abc", "n": 1})
+    page.evaluate("msg => window.model.deliver(msg)", {"type": "end", "text": 5})
+    assert page.evaluate("window.sent")[-1] == {"type": "sync"}
+    page.evaluate("msg => window.model.deliver(msg)", {"type": "snapshot", "text": "abcde"})
     assert page.locator("#a .rlm-answer").inner_text() == "abcde"
     page.evaluate(
         "() => { window.model.set('error', 'RateLimitError: slow down');"
@@ -233,7 +234,7 @@ def test_pathological_nesting_renders_as_text_instead_of_overflowing(browser_pag
     view = StreamView("x:y")
     start(page, view)
     hostile = "> " * 5000 + "deep\n\n" + "**" * 20000 + "x" + "**" * 20000 + "\n\n" + "[" * 5000 + "x"
-    page.evaluate("msg => window.model.deliver(msg)", {"d": hostile, "n": 1})
+    page.evaluate("msg => window.model.deliver(msg)", {"type": "frame", "d": hostile, "n": 1})
     text = page.locator("#a .rlm-answer").inner_text()
     assert "deep" in text and "x" in text
     assert browser_page.errors == []
@@ -248,7 +249,7 @@ def test_code_format(browser_page, text, selector, expected):
     view = StreamView("x:y", fmt="code")
     start(page, view)
     for i in range(0, len(text), 4):  # the format is decided again as the text grows
-        page.evaluate("msg => window.model.deliver(msg)", {"d": text[i:i + 4], "n": i + 1})
+        page.evaluate("msg => window.model.deliver(msg)", {"type": "frame", "d": text[i:i + 4], "n": i + 1})
     assert page.locator(f"#a .rlm-answer {selector}").inner_text() == expected
     assert page.locator("#a .rlm-answer > *").count() == 1
 
@@ -289,7 +290,7 @@ def test_thinking_grows_live_then_folds_when_the_answer_starts(browser_page):
     assert page.locator(f"{details} img").count() == 0 and page.evaluate("window.__pwned === undefined")
     settle(page, view)
     page.locator(f"{details} summary").click()  # the user opens it again: it stays open
-    page.evaluate("msg => window.model.deliver(msg)", {"end": 12, "thought": len(reasoning)})
+    page.evaluate("msg => window.model.deliver(msg)", {"type": "end", "text": 12, "thinking": len(reasoning)})
     assert page.evaluate(f"() => document.querySelector('{details}').open")
     assert page.locator(f"{details} .rlm-thinking-text").inner_text() == reasoning
     page.evaluate("window.lateView()")

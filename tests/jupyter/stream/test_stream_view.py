@@ -30,12 +30,12 @@ def test_deltas_are_sent_per_frame_and_the_page_gets_the_rest_at_the_end():
     view.flush(now=1.0)
     view.finish()
     assert [m.get("d") for m in sent if "d" in m] == ["Hel", "lo you"]
-    assert sent[-1] == {"end": 9}
+    assert sent[-1] == {"type": "end", "text": 9}
     astral = StreamView("x:y")
     sent2 = recorded(astral)
     astral.feed("🦜 ok")
     astral.finish()
-    assert sent2[-1] == {"end": 5}  # JavaScript's length: the parrot is two UTF-16 units
+    assert sent2[-1] == {"type": "end", "text": 5}  # JavaScript's length: the parrot is two UTF-16 units
     assert view.state == "done" and view.text == "Hello you" and view.info["chunks"] == 3
 
 
@@ -90,9 +90,9 @@ def test_stop_from_the_page_calls_the_stopper_and_resync_resends():
     stopped = []
     view.on_stop = lambda: stopped.append(True)
     view.feed("abc")
-    view._on_page_message(view, {"stop": True}, [])
-    view._on_page_message(view, {"resync": True}, [])
-    assert stopped == [True] and sent[-1] == {"text": "abc"}
+    view._on_page_message(view, {"type": "stop"}, [])
+    view._on_page_message(view, {"type": "sync"}, [])  # no lengths: the page missed some
+    assert stopped == [True] and sent[-1] == {"type": "snapshot", "text": "abc"}
 
 
 def test_interpolation_fills_names_and_refuses_expressions():
@@ -176,7 +176,7 @@ def _background_without_a_running_loop():
     import time
 
     time.sleep(0.1)
-    endless._on_page_message(endless, {"stop": True}, [])
+    endless._on_page_message(endless, {"type": "stop"}, [])
     deadline = time.monotonic() + 5
     while endless.state == "streaming" and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -240,7 +240,7 @@ def test_reasoning_travels_beside_the_text_and_the_bundle_folds_it():
     assert "".join(m.get("d", "") for m in sent) == view.answer == "The answer."
     offsets = [m["ro"] for m in sent if "r" in m]
     assert offsets == sorted(offsets) and offsets[0] == 0
-    assert sent[-1] == {"end": 11, "thought": len(view.reasoning)}
+    assert sent[-1] == {"type": "end", "text": 11, "thinking": len(view.reasoning)}
     assert view.thinking == view.reasoning and view.text == "The answer."
     data, _ = view.final_bundle()
     html = data["text/html"]
@@ -259,13 +259,13 @@ def test_reasoning_and_text_share_frames():
     view.feed(ReasoningDelta(text="Hmm"), now=0.0)      # first: at once (a reasoning piece counts as a token)
     view.feed(ReasoningDelta(text=" so"), now=0.1)      # held for the frame
     view.feed(TextDelta(text="Yes"), now=0.2)           # held too: one message carries both
-    assert sent == [{"n": 1, "r": "Hmm", "ro": 0, "e": sent[0]["e"], "t": sent[0]["t"]}]
+    assert sent == [{"type": "frame", "n": 1, "r": "Hmm", "ro": 0, "e": sent[0]["e"], "t": sent[0]["t"]}]
     view.flush(now=1.0)
     assert {k: sent[1][k] for k in ("r", "ro", "d", "o")} == {"r": " so", "ro": 3, "d": "Yes", "o": 0}
     state = view.get_state()
     assert state["thinking"] == "Hmm so" and state["text"] == "Yes"  # a late view starts complete
-    view._on_page_message(view, {"resync": 3, "thinking": 2}, [])
-    assert sent[-1] == {"text": "Yes", "thinking": "Hmm so"}
+    view._on_page_message(view, {"type": "sync", "text": 3, "thinking": 2}, [])
+    assert sent[-1] == {"type": "snapshot", "text": "Yes", "thinking": "Hmm so"}
 
 
 def test_a_replayed_trace_shows_its_reasoning_again(tmp_path):

@@ -88,11 +88,11 @@ def test_approve_then_deny_from_the_page_while_the_cell_runs(kernel):
     watch = Watch(kernel)
     first = watch.approval("c1")
     assert first["ask"] and first["tool"] == "add" and json.loads(first["args"]) == {"a": 2, "b": 40}
-    kernel.send_comm(watch.comm, {"op": "decide", "id": "c1", "approved": True}, subshell=subshell)
+    kernel.send_comm(watch.comm, {"type": "decide", "id": "c1", "approved": True}, subshell=subshell)
     watch.approval("c1", "approved")
     assert watch.approval("c2")["ask"]
     assert value_while_running(watch) == 1  # the first call ran while the cell still waits on the second
-    kernel.send_comm(watch.comm, {"op": "decide", "id": "c2", "approved": False}, subshell=subshell)
+    kernel.send_comm(watch.comm, {"type": "decide", "id": "c2", "approved": False}, subshell=subshell)
     run = kernel.until_idle(msg_id, timeout=30)
     assert run.ok, run.errors
     end = final_display(run)
@@ -117,7 +117,7 @@ def test_stop_while_waiting_for_approval_ends_the_run(kernel):
     watch = Watch(kernel)
     watch.approval("c1")
     clicked = time.perf_counter()
-    kernel.send_comm(watch.comm, {"stop": True}, subshell=subshell)
+    kernel.send_comm(watch.comm, {"type": "stop"}, subshell=subshell)
     run = kernel.until_idle(msg_id, timeout=20)
     assert run.ended - clicked < 2.0, f"the cell took {run.ended - clicked:.2f} s to end after Stop"
     assert run.ok and final_display(run)["metadata"]["rlm"]["state"] == "stopped"
@@ -168,7 +168,7 @@ def test_a_background_run_waits_for_its_buttons_while_the_kernel_is_idle(kernel)
     watch.ops = [op for m in run.comm_msgs() if "ops" in m for op in m["ops"]]
     for call_id in ("c1", "c2"):
         watch.approval(call_id)
-        kernel.send_comm(watch.comm, {"op": "decide", "id": call_id, "approved": True})  # main shell: idle
+        kernel.send_comm(watch.comm, {"type": "decide", "id": call_id, "approved": True})  # main shell: idle
     watch.until(lambda w: any(op["op"] == "final" for op in w.ops))
     deadline = time.perf_counter() + 10
     while kernel.value("out") is None and time.perf_counter() < deadline:  # -o is set once the run settles
@@ -221,7 +221,7 @@ def test_rlm_stop_while_a_background_run_waits_for_approval_leaves_no_thread(ker
         watch.ops = [op for m in run.comm_msgs() if "ops" in m for op in m["ops"]]
         watch.approval("c1")
         if page:
-            kernel.send_comm(watch.comm, {"op": "sync", "seq": 0})  # a page shows the timeline
+            kernel.send_comm(watch.comm, {"type": "sync", "seq": 0})  # a page shows the timeline
         time.sleep(0.2)
         stopped = kernel.execute("%rlm stop")
         assert stopped.ok and "Stopped 1" in stopped.stdout, (attempt, stopped.stdout, stopped.errors)

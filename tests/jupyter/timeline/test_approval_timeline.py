@@ -54,11 +54,11 @@ def test_the_views_approver_waits_for_the_page_and_a_click_decides():
     answers = []
     asking = threading.Thread(target=lambda: answers.append(view.ask(request)))
     asking.start()
-    view._on_page_message(view, {"op": "sync", "seq": 0}, [])  # a page shows the timeline
+    view._on_page_message(view, {"type": "sync", "seq": 0}, [])  # a page shows the timeline
     time.sleep(0.1)
     assert answers == []  # still waiting for a click
-    view._on_page_message(view, {"op": "decide", "id": "c1", "approved": False}, [])
-    view._on_page_message(view, {"op": "decide", "id": "c1", "approved": True}, [])  # too late: ignored
+    view._on_page_message(view, {"type": "decide", "id": "c1", "approved": False}, [])
+    view._on_page_message(view, {"type": "decide", "id": "c1", "approved": True}, [])  # too late: ignored
     asking.join(5)
     assert answers == ["the user denied it in the timeline"]
 
@@ -78,7 +78,7 @@ def test_a_run_that_ends_denies_what_waits_and_the_buttons_drive_a_real_run():
         for op in message.get("ops", ()):
             if op["op"] == "approval" and op["ask"]:
                 clicks.append(op["id"])
-                click = {"op": "decide", "id": op["id"], "approved": op["id"] == "c1"}
+                click = {"type": "decide", "id": op["id"], "approved": op["id"] == "c1"}
                 view._on_page_message(view, click, [])
 
     view.send = click_when_asked  # type: ignore[method-assign]

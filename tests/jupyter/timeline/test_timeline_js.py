@@ -101,9 +101,9 @@ def test_timeline_js_grows_rows_in_place_and_renders_nothing_hostile(browser_pag
     assert browser_page.dialogs == [] and browser_page.errors == []
     # Clicking a step asks the kernel for that step's messages; the reply is shown as text.
     page.locator("#a .rlm-step[data-step='1'] .rlm-step-title").click()
-    assert page.evaluate("window.sent") == [{"op": "sync", "seq": 0}, {"op": "messages", "step": 1}]
+    assert page.evaluate("window.sent") == [{"type": "sync", "seq": 0}, {"type": "messages", "step": 1}]
     page.evaluate("msg => window.model.deliver(msg)",
-                  {"kind": "messages", "step": 1, "messages": [{"role": "user", "content": HOSTILE}]})
+                  {"type": "messages", "step": 1, "messages": [{"role": "user", "content": HOSTILE}]})
     panel = page.locator("#a .rlm-step[data-step='1'] .rlm-messages")
     assert HOSTILE in panel.inner_text() and page.locator("#a img").count() == 0
     # A view rendered later (another output of the same widget) rebuilds from the snapshot.
@@ -122,7 +122,7 @@ def test_operations_lost_before_the_module_was_bound_are_asked_for_again(browser
     page.set_content(PAGE)
     page.wait_for_function("typeof window.setup === 'function'")
     page.evaluate("source => window.setup(source)", TimelineView._esm)
-    assert page.evaluate("window.sent") == [{"op": "sync", "seq": 0}]
+    assert page.evaluate("window.sent") == [{"type": "sync", "seq": 0}]
     view = TimelineView("scripted:scripted")
     replies: list[dict] = []
     view.send = replies.append  # type: ignore[method-assign]
@@ -132,7 +132,7 @@ def test_operations_lost_before_the_module_was_bound_are_asked_for_again(browser
         view._seq = message["seq"]
     page.evaluate("msg => window.model.deliver(msg)", gap)  # the first one never arrived: a gap
     assert page.locator("#a .rlm-step").count() == 0
-    view._on_page_message(view, {"op": "sync", "seq": 0}, [])
+    view._on_page_message(view, {"type": "sync", "seq": 0}, [])
     page.evaluate("msg => window.model.deliver(msg)", json.loads(json.dumps(replies[0])))
     assert page.locator("#a .rlm-step[data-step='1'] .rlm-action").count() >= 1
     for message in rest:

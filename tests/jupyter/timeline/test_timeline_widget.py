@@ -178,9 +178,9 @@ def test_the_page_asks_for_a_steps_messages(tmp_path):
     view = TimelineView(steps=source.trace.steps, started_at=source.trace.created)
     sent = captured(view)
     drive(view, source)
-    view._on_page_message(view, {"op": "messages", "step": 1}, [])
-    assert sent[-1]["kind"] == "messages" and sent[-1]["messages"][-1]["content"] == "add 1 and 2"
-    view._on_page_message(view, {"op": "messages", "step": 9}, [])
+    view._on_page_message(view, {"type": "messages", "step": 1}, [])
+    assert sent[-1]["type"] == "messages" and sent[-1]["messages"][-1]["content"] == "add 1 and 2"
+    view._on_page_message(view, {"type": "messages", "step": 9}, [])
     assert sent[-1]["messages"] == [] and "step 9" in sent[-1]["error"]
 
 

@@ -1,0 +1,149 @@
+"""The one parser of the ``%rlm`` line magic: its subcommands, their options, the help they make.
+
+::
+
+    %rlm model local:smollm2         %rlm replay run.jsonl --instant
+    %rlm models                      %rlm export run.jsonl --json spans.json --content
+    %rlm config                      %rlm diff before.jsonl after.jsonl
+    %rlm reset                       %rlm stop
+    %rlm help                        %rlm?    (the same list, with every option)
+
+An ``argparse`` parser with one subparser per subcommand (IPython's ``MagicArgumentParser``, which
+``magic_arguments`` builds on for ``%%rlm``'s options); words are split with shell rules, so a
+quoted path with spaces is one word. Every mistake is one :class:`IPython.core.error.UsageError`
+line that ends with the subcommand's usage. Parsing only: :class:`~rlm_jupyter.magics.rlm.RLMMagics`
+runs what it parsed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import MagicArgumentParser
+
+__all__ = ["LINE_HELP", "LINE_PARSER", "parse_line", "split_words", "usage_error", "with_help"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def split_words(line: str, what: str) -> list[str]:
+    """``line`` split as a shell would: quotes group words and are removed (``-s "Be brief."``
+    gives ``Be brief.``); an unbalanced quote is a UsageError naming ``what`` was being read."""
+    try:
+        return shlex.split(line)
+    except ValueError as error:
+        raise UsageError(f"{what}: {error} in {line!r}") from None
+
+
+class _Parser(MagicArgumentParser):
+    """A mistake is one line: argparse's message, then the usage of the (sub)command it was in.
+    Usage and help read as typed (``%rlm replay FILE``), not as IPython's reST docstrings."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{"formatter_class": argparse.RawDescriptionHelpFormatter, **kwargs})
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message}; {' '.join(self.format_usage().split())}")
+
+
+def _speed(text: str) -> float:
+    """``--speed X``: a positive number that a replay can run at (rlm_toolkit.trace.check_speed)."""
+    from rlm_toolkit.errors import UsageError as ToolkitUsageError
+    from rlm_toolkit.trace import check_speed
+
+    try:
+        speed = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"needs a number, not {text!r}") from None
+    if speed <= 0:
+        raise argparse.ArgumentTypeError("must be positive (use --instant to replay at once)")
+    try:
+        check_speed(speed)
+    except ToolkitUsageError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+    return speed
+
+
+def _build() -> tuple[_Parser, dict[str, _Parser]]:
+    parser = _Parser(prog="%rlm", usage="%(prog)s COMMAND ...", description="Settings, models and "
+                     "recorded runs; %%rlm? documents the cell magic (the cell is the prompt).")
+    # the commands are listed in the epilog, each with its usage (LINE_HELP), not in argparse's table
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
+                                     help=argparse.SUPPRESS)
+    sub: dict[str, _Parser] = {}
+
+    def command(name: str, help: str) -> _Parser:
+        # argparse %-formats help (not descriptions): "%config" is written "%%config" there
+        sub[name] = commands.add_parser(name, prog=f"%rlm {name}", help=help.replace("%", "%%"),
+                                        description=help)
+        return sub[name]
+
+    command("model", "set the default model for the next cells").add_argument(
+        "name", metavar="NAME", help="a provider:model id, an alias, or a variable holding an RLM")
+    command("models", "providers, whether each is installed, which key it needs, example ids")
+    command("config", "the current settings (change them with %config RLMMagics.<name> = …)")
+    command("reset", "forget the --chat conversation")
+    replay = command("replay", "show a recorded run (or an OTLP/JSON .json export) again")
+    replay.add_argument("file", metavar="FILE", help="a JSONL trace (from --record) or an OTLP/JSON export")
+    replay.add_argument("--instant", dest="speed", action="store_const", const=None,
+                        help="replay at once instead of at the recorded pace")
+    replay.add_argument("--speed", metavar="X", type=_speed,
+                        help="X times the recorded pace (0.001 to 1000)")
+    replay.set_defaults(speed=1.0)  # for both options of the one dest (else --instant's None would win)
+    export = command("export", "a recorded run as OpenTelemetry GenAI spans (--otlp URL or --json OUT)")
+    export.add_argument("file", metavar="FILE", help="a JSONL trace")
+    export.add_argument("--otlp", metavar="URL", help="send the spans to this OTLP/HTTP collector "
+                        "(headers from $OTEL_EXPORTER_OTLP_HEADERS)")
+    export.add_argument("--json", metavar="OUT", help="write the spans to this OTLP/JSON file")
+    export.add_argument("--overwrite", action="store_true", help="with --json: replace OUT if it holds "
+                        "an earlier export (never any other file)")
+    export.add_argument("--content", action="store_true", help="include the messages and tool results")
+    export.add_argument("--agent-name", metavar="NAME", help="the agent's name in the spans")
+    diff = command("diff", "how two recorded runs differ: steps aligned by action, word diffs, "
+                   "token/time deltas")
+    diff.add_argument("a", metavar="A", help="the first JSONL trace")
+    diff.add_argument("b", metavar="B", help="the second JSONL trace")
+    command("stop", "stop every live answer and agent run of this kernel (--bg ones included)")
+    command("help", "this list; %%rlm? documents the cell magic's options")
+    return parser, sub
+
+
+LINE_PARSER, _COMMANDS = _build()
+
+
+def parse_line(line: str) -> Any:
+    """The parsed ``%rlm`` line (``command`` is None for a bare ``%rlm``); mistakes are UsageErrors."""
+    args, extra = LINE_PARSER.parse_known_args(split_words(line, "%rlm"))
+    if extra:  # argparse leaves these to the top parser; the subcommand's usage says more
+        _COMMANDS.get(args.command, LINE_PARSER).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def usage_error(command: str, message: str) -> NoReturn:
+    """A mistake the parser cannot see (``export`` with neither ``--otlp`` nor ``--json``), worded as
+    its own: one UsageError line ending with the subcommand's usage."""
+    _COMMANDS[command].error(message)
+
+
+def _rows() -> list[tuple[str, str]]:
+    """(usage, what it does) of each subcommand, in the parser's order."""
+    return [(" ".join(parser.format_usage().split()).removeprefix("usage: "), parser.description or "")
+            for parser in _COMMANDS.values()]
+
+
+#: What ``%rlm help`` prints: each subcommand's usage and what it does, from the parser.
+LINE_HELP = "\n".join(
+    [f"{usage}\n    {what}" for usage, what in _rows()]
+    + ["%%rlm --agent --tools a,b --approve\n    an agent run whose every tool call waits for Approve / Deny"]
+)
+LINE_PARSER.epilog = "commands:\n" + LINE_HELP  # what %rlm? shows after the usage
+
+
+def with_help(func: _F) -> _F:
+    """The line magic's docstring becomes the parser's help: what ``%rlm?`` shows."""
+    func.__doc__ = LINE_PARSER.format_help()
+    return func
