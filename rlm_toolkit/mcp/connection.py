@@ -233,7 +233,11 @@ class MCPConnection:
         try:
             return call.result(), restarted
         except MCPError as error:
-            if serving.done() or self.state == "exited":
+            if error.code == mcp_types.CONNECTION_CLOSED or serving.done() or self.state == "exited":
+                # Give the stderr reader a moment to see the end of file: its last lines explain why.
+                await asyncio.wait({serving}, timeout=CALL_CANCEL_GRACE)
+                if self.state == "ready":
+                    self.state = "exited"
                 raise MCPServerError(f"MCP server {self.name!r} exited during the call of {tool!r}: "
                                      f"{error.message}" + self.stderr_tail(), server=self.name) from None
             raise MCPToolError(f"MCP server {self.name!r} refused the call of {tool!r}: error {error.code}: "
