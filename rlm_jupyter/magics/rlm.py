@@ -48,9 +48,11 @@ LINE_HELP = """\
 %rlm replay FILE    show a recorded run (or an OTLP/JSON .json export) again (--instant; --speed X)
 %rlm export FILE    a recorded run as OpenTelemetry GenAI spans (--otlp URL | --json OUT; --content)
 %rlm diff A B       how two recorded runs differ: steps aligned by action, word diffs, token/time deltas
+%rlm mcp            MCP servers: state, tools; %rlm mcp log NAME, %rlm mcp stop [NAME]
 %rlm stop           stop every live answer and agent run of this kernel (--bg ones included)
 %rlm help           this text; %%rlm? documents the cell magic's options
-%%rlm --agent --tools a,b --approve    an agent run whose every tool call waits for Approve / Deny"""
+%%rlm --agent --tools a,b --approve    an agent run whose every tool call waits for Approve / Deny
+%%rlm --agent --mcp servers.json      the tools of the MCP servers in that mcpServers JSON"""
 
 _ENV_NAME = re.compile(r"\$([A-Z][A-Z0-9_]*)")
 
@@ -163,6 +165,8 @@ class RLMMagics(Magics):
     @argument("--agent", action="store_true", help="run the cell as a task for a ReActAgent and show "
               "its live timeline (tools from --tools)")
     @argument("--tools", metavar="NAMES", help="with --agent: comma-separated functions from the notebook")
+    @argument("--mcp", metavar="FILE", help="with --agent: the tools of the MCP servers in FILE (the "
+              "mcpServers JSON) or in the notebook variable of that name; %%rlm mcp shows them")
     @argument("--approve", action="store_true", help="with --agent: each tool call waits for Approve / "
               "Deny in the timeline (input() where there are no widgets); a denied call does not run")
     @argument("--record", metavar="FILE", help="record the run to a JSONL trace "
@@ -205,7 +209,7 @@ class RLMMagics(Magics):
         prompt = attach(interpolate(cell, self.user_ns), args.image, self.user_ns)
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
-        if args.agent or args.tools or args.approve:
+        if args.agent or args.tools or args.approve or args.mcp:
             self.run_agent(prompt, args)
             return
         self.run_prompt(prompt, args)
@@ -221,11 +225,15 @@ class RLMMagics(Magics):
         from . import agent as agent_magic
 
         if not args.agent:
-            option = "--tools" if args.tools else "--approve"
+            option = "--tools" if args.tools else "--mcp" if args.mcp else "--approve"
             raise UsageError(f"{option} goes with --agent (%%rlm --agent --tools add,search"
                              f"{'' if args.tools else ' --approve'})")
         try:
             tools = agent_magic.resolve_tools(args.tools, self.user_ns)
+            if args.mcp:
+                from . import mcp as mcp_magic
+
+                tools += mcp_magic.tools(args.mcp, self.user_ns)
             view = agent_magic.run_agent(prompt, self.get_rlm(args.model), tools, record=args.record,
                                          overwrite=args.overwrite,
                                          system=args.system or self.system, keep_widget=self.keep_widget,
@@ -366,6 +374,10 @@ class RLMMagics(Magics):
             except ToolkitUsageError as error:
                 raise UsageError(_one_line(error)) from None
             return None
+        if command == "mcp":  # MCP servers: their state, log and stop (see .mcp)
+            from . import mcp as mcp_magic
+
+            return mcp_magic.line(rest)
         if command in ("export", "diff"):
             from . import trace as trace_magic
 

@@ -83,8 +83,8 @@ def test_a_server_that_never_answers_initialize_times_out(mcp_script, no_leftove
 def test_a_server_that_exits_mid_call_then_restarts_on_the_next_call(mcp_script, no_leftovers):
     with MCPServers({"mcpServers": {"demo": mcp_script("demo")}}) as servers:
         tools = {t.name: t for t in servers.tools()}
-        provider = ScriptedProvider(turns=[ScriptedTurn(tool_calls=[{"name": "die", "arguments": {}, "id": "1"}]),
-                                           "it died"])
+        die = ScriptedTurn(tool_calls=[{"name": "die", "arguments": {}, "id": "1"}])
+        provider = ScriptedProvider(turns=[die, "it died"])
         started = time.monotonic()
         events = list(ReActAgent(RLM(provider), tools=list(tools.values())).stream("go"))
         assert time.monotonic() - started < 10
