@@ -9,16 +9,18 @@ catch "the provider failed" without also swallowing its own mistakes::
     │   ├── MissingCredentialsError no API key in the environment variable named
     │   ├── MissingDependencyError  the provider's pip extra is not installed
     │   └── ClientRequestError      a web client's request body has the wrong shape (HTTP 400)
-    └── ProviderError               the model or the network failed (.partial_text kept)
-        ├── APIConnectionError      could not connect, or the connection broke
-        │   └── APITimeoutError     connect or read took longer than the timeout
-        ├── APIStatusError          the server answered with an HTTP error (.status_code)
-        │   ├── AuthenticationError     401 / 403
-        │   ├── RateLimitError          429
-        │   ├── BadRequestError         400, 404, 409, 413, 422
-        │   └── ServerError             5xx
-        ├── IncompleteStreamError   the stream ended before the model finished
-        └── MalformedResponseError  an event that does not parse, or an error event
+    ├── ProviderError               the model or the network failed (.partial_text kept)
+    │   ├── APIConnectionError      could not connect, or the connection broke
+    │   │   └── APITimeoutError     connect or read took longer than the timeout
+    │   ├── APIStatusError          the server answered with an HTTP error (.status_code)
+    │   │   ├── AuthenticationError     401 / 403
+    │   │   ├── RateLimitError          429
+    │   │   ├── BadRequestError         400, 404, 409, 413, 422
+    │   │   └── ServerError             5xx
+    │   ├── IncompleteStreamError   the stream ended before the model finished
+    │   └── MalformedResponseError  an event that does not parse, or an error event
+    ├── MCPServerError              an MCP server would not start, answer or stay up (.server)
+    └── MCPToolError                an MCP tool answered isError, or the server refused the call
 
 No message, repr or ``str()`` of these errors contains an API key: every text is passed through
 :func:`scrub` when the error is built. :func:`describe` is the one ``Type: message`` line shown for
@@ -38,6 +40,8 @@ from ._json_depth import CUT_DEPTH, TOO_DEEP
 
 __all__ = [
     "RLMError",
+    "MCPServerError",
+    "MCPToolError",
     "UsageError",
     "ConfigurationError",
     "MissingCredentialsError",
@@ -425,3 +429,23 @@ def status_error(
         provider=provider,
         model=model,
     )
+
+
+class MCPServerError(RLMError):
+    """An MCP server could not be started, did not answer ``initialize`` in time, broke the
+    protocol or exited; ``.server`` names it, and the message ends with its last stderr lines."""
+
+    def __init__(self, message: str, *, server: str = "") -> None:
+        self.server = server
+        super().__init__(message)
+
+
+class MCPToolError(RLMError):
+    """An MCP tool call failed: the tool answered ``isError`` or the server answered the call with
+    a JSON-RPC error (``.code``). The agent shows it to the model as an error observation."""
+
+    def __init__(self, message: str, *, server: str = "", tool: str = "", code: int | None = None) -> None:
+        self.server = server
+        self.tool = tool
+        self.code = code
+        super().__init__(message)

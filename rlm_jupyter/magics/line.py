@@ -7,6 +7,7 @@
     %rlm config                      %rlm diff before.jsonl after.jsonl
     %rlm reset                       %rlm stop
     %rlm help                        %rlm?    (the same list, with every option)
+    %rlm mcp [log NAME | stop [NAME]]
 
 An ``argparse`` parser with one subparser per subcommand (IPython's ``MagicArgumentParser``, which
 ``magic_arguments`` builds on for ``%%rlm``'s options); words are split with shell rules, so a
@@ -107,6 +108,10 @@ def _build() -> tuple[_Parser, dict[str, _Parser]]:
                    "token/time deltas")
     diff.add_argument("a", metavar="A", help="the first JSONL trace")
     diff.add_argument("b", metavar="B", help="the second JSONL trace")
+    mcp = command("mcp", "MCP servers used here: their state and tools; the log or stop of one")
+    mcp.add_argument("action", metavar="log|stop", nargs="?", choices=("log", "stop"),
+                     help="log NAME: what the server wrote to stderr; stop [NAME]: stop it (or all)")
+    mcp.add_argument("name", metavar="NAME", nargs="?", help="a server's name in its mcpServers JSON")
     command("stop", "stop every live answer and agent run of this kernel (--bg ones included)")
     command("help", "this list; %%rlm? documents the cell magic's options")
     return parser, sub
@@ -138,7 +143,8 @@ def _rows() -> list[tuple[str, str]]:
 #: What ``%rlm help`` prints: each subcommand's usage and what it does, from the parser.
 LINE_HELP = "\n".join(
     [f"{usage}\n    {what}" for usage, what in _rows()]
-    + ["%%rlm --agent --tools a,b --approve\n    an agent run whose every tool call waits for Approve / Deny"]
+    + ["%%rlm --agent --tools a,b --approve\n    an agent run whose every tool call waits for Approve / Deny",
+       "%%rlm --agent --mcp servers.json\n    the tools of the MCP servers in that mcpServers JSON"]
 )
 LINE_PARSER.epilog = "commands:\n" + LINE_HELP  # what %rlm? shows after the usage
 

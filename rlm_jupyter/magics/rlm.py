@@ -147,6 +147,8 @@ class RLMMagics(Magics):
     @argument("--agent", action="store_true", help="run the cell as a task for a ReActAgent and show "
               "its live timeline (tools from --tools)")
     @argument("--tools", metavar="NAMES", help="with --agent: comma-separated functions from the notebook")
+    @argument("--mcp", metavar="FILE", help="with --agent: the tools of the MCP servers in FILE (the "
+              "mcpServers JSON) or in the notebook variable of that name; %%rlm mcp shows them")
     @argument("--approve", action="store_true", help="with --agent: each tool call waits for Approve / "
               "Deny in the timeline (input() where there are no widgets); a denied call does not run")
     @argument("--record", metavar="FILE", help="record the run to a JSONL trace "
@@ -189,7 +191,7 @@ class RLMMagics(Magics):
         prompt = attach(interpolate(cell, self.user_ns), args.image, self.user_ns)
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
-        if args.agent or args.tools or args.approve:
+        if args.agent or args.tools or args.approve or args.mcp:
             self.run_agent(prompt, args)
             return
         self.run_prompt(prompt, args)
@@ -205,11 +207,15 @@ class RLMMagics(Magics):
         from . import agent as agent_magic
 
         if not args.agent:
-            option = "--tools" if args.tools else "--approve"
+            option = "--tools" if args.tools else "--mcp" if args.mcp else "--approve"
             raise UsageError(f"{option} goes with --agent (%%rlm --agent --tools add,search"
                              f"{'' if args.tools else ' --approve'})")
         try:
             tools = agent_magic.resolve_tools(args.tools, self.user_ns)
+            if args.mcp:
+                from . import mcp as mcp_magic
+
+                tools += mcp_magic.tools(args.mcp, self.user_ns)
             view = agent_magic.run_agent(prompt, self.get_rlm(args.model), tools, record=args.record,
                                          overwrite=args.overwrite,
                                          system=args.system or self.system, keep_widget=self.keep_widget,
@@ -379,6 +385,11 @@ class RLMMagics(Magics):
 
     def _line_help(self, _args: Any) -> None:
         print(LINE_HELP)
+
+    def _line_mcp(self, args: Any) -> None:
+        from . import mcp as mcp_magic
+
+        mcp_magic.line(args.action, args.name)
 
     def _line_replay(self, args: Any) -> None:
         from .trace import replay

@@ -21,12 +21,13 @@ EXPECTED = {
     "ClientRequestError",
     "ProviderError", "APIConnectionError", "APITimeoutError", "APIStatusError", "AuthenticationError",
     "RateLimitError", "BadRequestError", "ServerError", "IncompleteStreamError", "MalformedResponseError",
+    "MCPServerError", "MCPToolError",
     "__version__",
 }
 
 #: Modules without a leading underscore: each one's names are public (the rest can move freely).
 PUBLIC_MODULES = {
-    "agents", "budget", "callbacks", "cost", "errors", "events", "images", "otel", "otel_import",
+    "agents", "budget", "callbacks", "cost", "errors", "events", "images", "mcp", "otel", "otel_import",
     "providers", "response", "rlm", "trace", "trace_diff", "web", "web_ui_stream",
 }
 
