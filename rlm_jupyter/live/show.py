@@ -174,13 +174,32 @@ def run_live(view: Any, source: Any, *, keep_widget: bool = False,
 
 
 def run_plain(view: Any, source: Any, *, on_end: Callable[[Any], None] | None = None,
-              replace: bool = False) -> Any:
+              replace: bool = False, background: bool = False) -> Any:
     """Drive ``source`` into a plain stand-in (it prints as it goes) and return it, settled.
 
     ``replace=True`` (a ``--no-widget`` cell in a kernel, whose only output is this run): the
     printed text is then replaced by the static bundle, so the saved notebook keeps the markdown,
     the safe HTML and the provenance. In a terminal the printed text stays as it is.
+    ``background=True`` (``--bg --no-widget``; ``source`` an async iterable): as :func:`run_live`'s,
+    a task on the toolkit's loop thread printing into this cell's output; returns its future, which
+    ``%rlm stop`` and ■ cancel. The printed text stays (the cell has returned: nothing to replace).
     """
+    if background:
+        async def run() -> Any:
+            try:
+                await adrive(view, source)
+            finally:
+                if view.live():
+                    view.finish(asyncio.CancelledError())
+                if on_end is not None:
+                    on_end(view)
+            return view
+
+        register(view)
+        task = _bridge.spawn(run)
+        view.on_stop = task.cancel
+        hook_interrupt()
+        return task
     try:
         drive(view, source)
     finally:

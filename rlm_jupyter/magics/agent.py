@@ -55,8 +55,9 @@ def run_agent(
     approve: bool = False,
 ) -> TimelineView | PlainTimeline:
     """Run ``task`` with a :class:`~rlm_toolkit.agents.ReActAgent` and show it as a live timeline
-    (``background=True``: on the toolkit's loop thread, returning at once; with no widget front
-    end, printed as it happens and then, in a kernel, replaced by the static twin; ``budget``: the
+    (``background=True``: on the toolkit's loop thread, returning at once, printed as it happens
+    where there is no widget; in the foreground with no widget front end, printed as it happens
+    and then, in a kernel, replaced by the static twin; ``budget``: the
     run's ``max_cost`` / ``max_tokens_total``; ``approve=True``: each tool call waits for the
     timeline's Approve / Deny, or ``input()`` where there are no widgets)."""
     from rlm_toolkit.agents import ReActAgent
@@ -71,12 +72,12 @@ def run_agent(
                              overwrite=overwrite) if record else None
     callbacks = [recorder] if recorder else None
     started_at = recorder.recorder.created if recorder else None
-    if background and widget is not False:
+    if background:
         view = display_agent(agent.astream(task.strip(), callbacks=callbacks, **(budget or {})),
-                             model=agent.rlm.model_id,
+                             model=agent.rlm.model_id, widget=widget,
                              keep_widget=keep_widget, started_at=started_at, steps=lambda: agent.history,
                              background=True)
-        if recorder is not None and isinstance(view, TimelineView):  # closed once the run has ended
+        if recorder is not None:  # closed once the run has ended
             view.task.add_done_callback(lambda _f: recorder.recorder.close(state="stopped"))
         return view
     stream = agent.stream(task.strip(), callbacks=callbacks, **(budget or {}))

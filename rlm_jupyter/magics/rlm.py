@@ -282,6 +282,7 @@ class RLMMagics(Magics):
                     on_end=on_end,
                     keep_widget=self.keep_widget,
                     save_every=self.save_every,
+                    widget=None if widget else False,
                 )
                 return self._track(started)
             view = display_stream(rlm.stream_events(messages, callbacks=callbacks, **params),

@@ -75,17 +75,22 @@ async def adisplay_stream(
 
 def start_background(
     source: Any, *, model: str | None = None, fmt: str = "markdown",
-    on_end: Callable[[StreamView], None] | None = None, keep_widget: bool = False,
-    save_every: float | None = None,
-) -> tuple[StreamView, Any]:
+    on_end: Callable[[Any], None] | None = None, keep_widget: bool = False,
+    save_every: float | None = None, widget: bool | None = None,
+) -> tuple[StreamView | PlainStream, Any]:
     """Show ``source`` (an async iterable) live while the cell returns; the Stop button cancels it.
 
     Runs as a task on the toolkit's own loop thread, not the kernel's: it keeps streaming while
     other cells run (CPU-bound or sleeping), and its output goes to the cell that started it (the
     task runs in that cell's context). Returns the view and the task's ``concurrent.futures.Future``
-    (``.done()``, ``.cancel()`` from any thread).
+    (``.done()``, ``.cancel()`` from any thread). ``widget=False`` (or a front end without widgets)
+    prints the text instead, through :class:`PlainStream`; ``%rlm stop`` stops it the same way.
     """
-    view = StreamView(model or _model_of(source), fmt=fmt, stoppable=True, save_every=save_every)
+    model = model or _model_of(source)
+    if not show.use_widget(widget):
+        plain = PlainStream(model, fmt=fmt)
+        return plain, show.run_plain(plain, source, on_end=on_end, background=True)
+    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every)
     return view, show.run_live(view, source, keep_widget=keep_widget, on_end=on_end, background=True)
 
 

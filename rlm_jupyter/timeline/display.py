@@ -78,6 +78,9 @@ def display_agent(
     if not show.use_widget(widget):
         plain = PlainTimeline(model, started_at=started_at, steps=steps, clock=clock)
         _asks_here(plain, source)
+        if background:  # --bg --no-widget: printed as it happens, from the loop thread
+            plain.task = show.run_plain(plain, source, background=True)
+            return plain
         return show.run_plain(plain, source, replace=replace)
     view = TimelineView(model, started_at=started_at, steps=steps, stoppable=True, clock=clock)
     _asks_here(view, source)

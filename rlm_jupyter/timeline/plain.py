@@ -47,6 +47,7 @@ class PlainTimeline(RunView):
                               sink=self._print)
         self.stop = StopSwitch()
         self.approvals = Approvals()
+        self.task: Any = None  # with --bg: the run's concurrent.futures.Future
         self._streamed: set[int] = set()  # steps whose text was printed as it streamed
         self._thinking: int | None = None  # the step whose reasoning is being printed
 

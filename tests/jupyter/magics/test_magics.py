@@ -97,3 +97,35 @@ def test_unload_removes_the_magics(shell):
     assert not any(isinstance(m, RLMMagics) for m in shell.configurables)
     shell.run_line_magic("load_ext", "rlm_jupyter")  # and it loads again
     assert "rlm" in shell.magics_manager.magics["cell"]
+
+
+def test_bg_with_no_widget_prints_in_the_background_and_rlm_stop_stops_it(shell, capsys):
+    import time
+
+    from rlm_jupyter.stream.plain import PlainStream
+    from rlm_jupyter.timeline.plain import PlainTimeline
+
+    words = "one two three four five six seven eight nine ten"
+    shell.user_ns["slow"] = ScriptedProvider(words, delay=0.2)
+    started = time.monotonic()
+    shell.run_cell_magic("rlm", "-m slow --bg --no-widget -o counted", "Count slowly.")
+    view, task = magics(shell).streams[-1]  # --bg runs are kept where %rlm stop finds them
+    assert isinstance(view, PlainStream) and time.monotonic() - started < 1.5  # returned at once
+    time.sleep(0.7)
+    shell.run_line_magic("rlm", "stop")
+    deadline = time.monotonic() + 5  # the stop settles it on the loop thread
+    while "counted" not in shell.user_ns and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert task.cancelled() and view.state == "stopped"
+    counted = shell.user_ns["counted"]
+    assert words.startswith(counted) and 0 < len(counted) < len(words)  # the words that had arrived
+    assert counted in capsys.readouterr().out  # printed as they came
+
+    shell.user_ns["agent_model"] = RLM(ScriptedProvider(turns=["All done."], delay=0.2))
+    started = time.monotonic()
+    shell.run_cell_magic("rlm", "-m agent_model --agent --bg --no-widget -o final", "Finish.")
+    plain, _ = magics(shell).streams[-1]
+    assert isinstance(plain, PlainTimeline) and plain.task is not None
+    assert time.monotonic() - started < 1.5
+    plain.task.result(timeout=10)
+    assert plain.state == "done" and "All done." in capsys.readouterr().out
