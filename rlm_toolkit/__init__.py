@@ -27,6 +27,7 @@ from .errors import (
     RateLimitError,
     RLMError,
     ServerError,
+    StructuredOutputError,
     UsageError,
 )
 from .events import Finish, ReasoningDelta, TextDelta, ToolCall, ToolCallDelta, Usage
@@ -72,5 +73,6 @@ __all__ = [
     "ServerError",
     "IncompleteStreamError",
     "MalformedResponseError",
+    "StructuredOutputError",
     "__version__",
 ]

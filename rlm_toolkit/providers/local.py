@@ -243,6 +243,8 @@ class LocalProvider(Provider):
             options["stop"] = request.stop
         if request.seed is not None:
             options["seed"] = request.seed
+        if request.schema is not None:  # llama.cpp's JSON-schema grammar: only valid JSON can come out
+            options["response_format"] = {"type": "json_object", "schema": request.schema.wire}
         options.update(request.extra)
         return options
 
