@@ -68,7 +68,8 @@ def test_openai_chat_sends_a_schema_that_cannot_be_strict_as_not_strict(openai_s
 
 
 def test_responses_api_sends_text_format_and_reads_the_object_byte_at_a_time(vendor_server):
-    vendor_server.script(ResponsesStream().message(TEXT, pieces=list(TEXT)).completed().reply(byte_at_a_time=True))
+    stream = ResponsesStream().message(TEXT, pieces=list(TEXT)).completed()
+    vendor_server.script(stream.reply(byte_at_a_time=True))
     rlm = RLM.from_openai("gpt-5", api="responses", base_url=vendor_server.base_url + "/v1", api_key=KEY,
                           max_retries=0)
     check_values(list(rlm.stream_object("Extract the people", schema=list[Person])))
@@ -78,11 +79,12 @@ def test_responses_api_sends_text_format_and_reads_the_object_byte_at_a_time(ven
 
 
 def anthropic_tool_stream(text: str, name: str = "list_of_Person") -> list[bytes]:
-    events = [("message_start", {"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 9}}}),
+    start = {"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 9}}}
+    events = [("message_start", start),
               ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {
                   "type": "tool_use", "id": "toolu_1", "name": name, "input": {}}})]
-    events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                        "delta": {"type": "input_json_delta", "partial_json": c}}) for c in text]
+    events += [("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {
+        "type": "input_json_delta", "partial_json": c}}) for c in text]
     events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
                ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use"},
                                   "usage": {"output_tokens": 30}}),
