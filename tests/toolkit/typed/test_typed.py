@@ -210,3 +210,11 @@ def test_concise_schema_reads_llms_syntax():
                        "bio": {"type": "string", "description": "a short biography"}}}
     multi = concise_schema("name\nbio: born in London, 1815")
     assert multi["properties"]["bio"]["description"] == "born in London, 1815"
+
+
+def test_the_docs_page_snippets_print_what_it_shows():
+    from ..test_docs_pages import run_page
+
+    for code, expected, actual in run_page("typed-answers.md", {}):
+        if expected is not None:
+            assert actual == expected, code
