@@ -173,7 +173,7 @@ def _grammar(schema_json: str) -> Any:
 def schema_grammar(schema: dict[str, Any]) -> Any:
     """llama.cpp's grammar for a JSON Schema (``LlamaGrammar.from_json_schema``, strings without
     raw control characters), built once per schema."""
-    return _grammar(json.dumps(schema, sort_keys=True))
+    return _grammar(json.dumps(schema))  # properties in their order: the model writes them so
 
 
 def _token_text(llama: Any, token: int) -> str:

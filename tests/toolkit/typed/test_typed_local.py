@@ -4,7 +4,7 @@ schema (issue 24). Validity only, never content: what a 135M model knows is not 
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from rlm_toolkit import RLM
 from rlm_toolkit.providers.local import load_model, schema_grammar
@@ -17,7 +17,10 @@ PROMPTS = [f"Describe a person called {name}." for name in (
 
 
 class Person(BaseModel):
-    name: str
+    """Bounded strings: the grammar then also bounds the answer's length, so it ends within
+    max_tokens (an unbounded string can run until the model is cut, and cut JSON is not valid)."""
+
+    name: str = Field(max_length=24)
     age: int
     likes_tea: bool
 
