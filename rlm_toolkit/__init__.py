@@ -29,6 +29,7 @@ from .errors import (
     RateLimitError,
     RLMError,
     ServerError,
+    StructuredOutputError,
     UsageError,
 )
 from .events import Finish, ReasoningDelta, TextDelta, ToolCall, ToolCallDelta, Usage
@@ -76,5 +77,6 @@ __all__ = [
     "ServerError",
     "IncompleteStreamError",
     "MalformedResponseError",
+    "StructuredOutputError",
     "__version__",
 ]

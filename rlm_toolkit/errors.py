@@ -18,7 +18,9 @@ catch "the provider failed" without also swallowing its own mistakes::
     │   │   ├── BadRequestError         400, 404, 409, 413, 422
     │   │   └── ServerError             5xx
     │   ├── IncompleteStreamError   the stream ended before the model finished
-    │   └── MalformedResponseError  an event that does not parse, or an error event
+    │   ├── MalformedResponseError  an event that does not parse, or an error event
+    │   └── StructuredOutputError   a typed answer that is not JSON or breaks its schema
+    │                               (.raw_text, .errors, .partial_object)
     ├── MCPServerError              an MCP server would not start, answer or stay up (.server)
     └── MCPToolError                an MCP tool answered isError, or the server refused the call
 
@@ -57,6 +59,7 @@ __all__ = [
     "ServerError",
     "IncompleteStreamError",
     "MalformedResponseError",
+    "StructuredOutputError",
     "scrub",
     "scrub_data",
     "describe",
@@ -397,6 +400,24 @@ class IncompleteStreamError(ProviderError):
 
 class MalformedResponseError(ProviderError):
     """An event that does not parse, or an error reported inside the stream."""
+
+
+class StructuredOutputError(ProviderError):
+    """A typed answer (``schema=``) that is not JSON, or is JSON that breaks the schema.
+
+    ``raw_text`` is the answer as it came (also ``partial_text``); ``errors`` the validator's
+    list (pydantic's ``errors()`` shape: ``loc``, ``msg``, ``type``); ``partial_object`` the last
+    partial object handed out before the end, if any."""
+
+    def __init__(self, message: str, *, raw_text: str = "", errors: list[dict[str, Any]] | None = None,
+                 partial_object: Any = None, **kwargs: Any) -> None:
+        self.errors = list(errors or ())
+        self.partial_object = partial_object
+        super().__init__(message, partial_text=raw_text, **kwargs)
+
+    @property
+    def raw_text(self) -> str:
+        return self.partial_text
 
 
 def status_error(

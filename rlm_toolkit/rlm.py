@@ -23,7 +23,7 @@ import asyncio
 import operator
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ._bridge import SyncIterator, iterate_sync, run_sync
 from ._inline import Halt, InlineSource
@@ -37,6 +37,9 @@ from .images import parts as image_parts
 from .providers import openai_model_id, resolve
 from .providers.base import Provider, Request
 from .response import Response
+
+if TYPE_CHECKING:
+    from .typed.stream import AsyncObjectStream, ObjectStream
 
 __all__ = ["RLM", "Prompt", "TextStream", "AsyncTextStream", "EventStream", "AsyncEventStream"]
 
@@ -135,18 +138,56 @@ class RLM:
         """Async twin of :meth:`stream`; works in any running loop (a Jupyter cell's too)."""
         return AsyncTextStream(self, self.request(prompt, **params), self._recording(callbacks, record))
 
-    def run(self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, **params: Any) -> str:
-        """The whole answer; callbacks still see every token as it arrives."""
+    def run(self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, schema: Any = None,
+            **params: Any) -> Any:
+        """The whole answer; callbacks still see every token as it arrives.
+
+        With ``schema=`` (a pydantic model, dataclass, TypedDict, ``list[Model]``, a JSON Schema
+        dict or ``"name, age int"``) the answer is asked for in the provider's structured mode and
+        comes back validated: ``rlm.run("Extract the people", schema=list[Person])``."""
+        if schema is not None:
+            with self.stream_object(prompt, schema=schema, callbacks=callbacks, **params) as objects:
+                for _ in objects:
+                    pass
+                return objects.result
         with self.stream(prompt, callbacks=callbacks, **params) as chunks:
             for _ in chunks:
                 pass
             return chunks.response.text
 
-    async def arun(self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, **params: Any) -> str:
+    async def arun(self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, schema: Any = None,
+                   **params: Any) -> Any:
+        if schema is not None:
+            async with self.astream_object(prompt, schema=schema, callbacks=callbacks, **params) as objects:
+                async for _ in objects:
+                    pass
+                return objects.result
         async with self.astream(prompt, callbacks=callbacks, **params) as chunks:
             async for _ in chunks:
                 pass
             return chunks.response.text
+
+    def stream_object(self, prompt: Prompt, *, schema: Any, callbacks: Sequence[Any] | None = None,
+                      record: Any = None, **params: Any) -> ObjectStream:
+        """Partial values of a typed answer as its JSON arrives (each more than the last; a list's
+        element as soon as it is complete), then the validated value; ``.result`` holds it.
+        A last value that does not validate is a :class:`~rlm_toolkit.errors.StructuredOutputError`
+        keeping the raw text. See :mod:`rlm_toolkit.typed`."""
+        from .typed.stream import ObjectStream
+
+        request = self.request(prompt, schema=schema, **params)
+        assert request.schema is not None  # set from schema=
+        return ObjectStream(EventStream(self, request, self._recording(callbacks, record)), request.schema)
+
+    def astream_object(self, prompt: Prompt, *, schema: Any, callbacks: Sequence[Any] | None = None,
+                       record: Any = None, **params: Any) -> AsyncObjectStream:
+        """Async twin of :meth:`stream_object`."""
+        from .typed.stream import AsyncObjectStream
+
+        request = self.request(prompt, schema=schema, **params)
+        assert request.schema is not None  # set from schema=
+        return AsyncObjectStream(AsyncEventStream(self, request, self._recording(callbacks, record)),
+                                 request.schema)
 
     def stream_events(
         self, prompt: Prompt | Request, *, callbacks: Sequence[Any] | None = None, record: Any = None,
@@ -194,6 +235,11 @@ class RLM:
         The system prompt (``system=``, the operator's) goes first, always: a system message in a
         list of messages follows it, never replaces it (one that repeats it is not sent twice)."""
         budget = Budget.of(**{k: params.pop(k, None) for k in BUDGET_PARAMS}, provider=self.provider)
+        schema = params.pop("schema", None)
+        if schema is not None:
+            from .typed.schema import Schema
+
+            schema = Schema.of(schema)
         unknown = set(params) - set(PARAMS) - {"tools", "tool_choice"}
         if unknown:
             known = ", ".join(PARAMS)
@@ -219,7 +265,7 @@ class RLM:
         stop = merged.get("stop")
         if isinstance(stop, str):
             merged["stop"] = [stop]
-        return Request(messages=messages, budget=budget, **merged)
+        return Request(messages=messages, budget=budget, schema=schema, **merged)
 
     def _call(self, request: Request, wanted: frozenset[str], *, text_only: bool = False,
               step: int | None = None) -> ModelCall:

@@ -37,6 +37,7 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
 from .line import LINE_HELP, parse_line, split_words, with_help
 from .prompt import attach, interpolate
+from .typed import resolve_schema, typed_answer
 
 __all__ = ["RLMMagics", "parse_options", "check_out_name"]
 
@@ -138,6 +139,8 @@ class RLMMagics(Magics):
     @argument("--max-tokens", type=int, help="maximum tokens of the answer")
     @argument("-f", "--format", choices=["markdown", "text", "code"], help="how to show the answer")
     @argument("-o", "--out", metavar="NAME", help="store the answer (str) in this variable")
+    @argument("--schema", metavar="SCHEMA", help="a typed answer: a class in the notebook (Person, "
+              "list[Person]) or fields ('name, age int, bio: a short biography'); -o holds the object")
     @argument("--chat", action="store_true", help="continue the conversation of earlier --chat cells "
               "(%%rlm reset forgets it)")
     @argument("--image", action="append", metavar="NAME", default=[], help="send the image this variable "
@@ -188,10 +191,13 @@ class RLMMagics(Magics):
                       "(--overwrite replaces it)", file=sys.stderr)
                 args.record = str(chosen)
         args.budget = _budget(args.budget)
+        args.schema = resolve_schema(args.schema, self.user_ns)
         prompt = attach(interpolate(cell, self.user_ns), args.image, self.user_ns)
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
         if args.agent or args.tools or args.approve or args.mcp:
+            if args.schema is not None:
+                raise UsageError("--schema goes with a plain %%rlm prompt (not yet with --agent)")
             self.run_agent(prompt, args)
             return
         self.run_prompt(prompt, args)
@@ -251,15 +257,22 @@ class RLMMagics(Magics):
             "temperature": args.temperature if args.temperature is not None else self.temperature,
             "max_tokens": args.max_tokens if args.max_tokens is not None else self.max_tokens,
             **args.budget,
+            "schema": getattr(args, "schema", None),
         }
         messages: Any = prompt
+        failed: list[Exception] = []  # a typed answer that does not fit its schema
         if args.chat:
             messages = [*self.history, {"role": "user", "content": prompt}]
         fmt = (args.format or self.format).lower()
         widget = self.widget and not args.no_widget
 
         def on_end(view: Any) -> None:
-            if args.out:
+            if params["schema"] is not None:
+                value, error = typed_answer(view, params["schema"])
+                failed.extend([error] if error else [])
+                if args.out:
+                    self.user_ns[args.out] = value
+            elif args.out:
                 self.user_ns[args.out] = view.answer
             if args.chat and view.state == "done":
                 self.history += [
@@ -298,6 +311,8 @@ class RLMMagics(Magics):
         if view.state == "error" and self.fail_cell:
             raise cell_error(view.response.error or RuntimeError(view.error),
                                    " (the partial answer is kept above)")
+        if failed and self.fail_cell:
+            raise cell_error(failed[0], " (the answer is kept above)")
         return view
 
     def _track(self, started: tuple[Any, Any]) -> tuple[Any, Any]:

@@ -12,6 +12,13 @@ Extended thinking is enabled with the vendor's own parameter, passed through ``e
 back, unchanged and before the ``tool_use`` blocks, in the assistant turn of a tool-use exchange:
 an assistant message's ``reasoning_blocks`` (:attr:`Response.reasoning_blocks`, which the agent
 keeps) are sent that way.
+
+A typed answer (``schema=``) is asked for as a forced tool: one tool named after the schema, whose
+``input_schema`` is the schema, and ``tool_choice`` naming it (Anthropic's documented way to get
+JSON of a given shape, on every model; its beta structured-output mode is not used). The tool's
+input streams as ``input_json_delta`` pieces, which this parser hands on as the answer's text, so
+callbacks, the widget and ``Response.text`` see the JSON as for any other provider. A forced tool
+cannot be combined with extended thinking (the API refuses it).
 """
 
 from __future__ import annotations
@@ -72,14 +79,18 @@ class AnthropicProvider(HTTPProvider):
 
     def exchange(self, request: Request) -> Exchange:
         payload = anthropic_body(request, self.model, self.max_tokens)
-        return "/v1/messages", payload, ("text/event-stream",), SSEEvents(AnthropicParser(model=self.model))
+        tool = request.schema.name if request.schema else None
+        parser = AnthropicParser(model=self.model, answer_tool=tool)
+        return "/v1/messages", payload, ("text/event-stream",), SSEEvents(parser)
 
 
 class AnthropicParser:
     """Turns the Messages API's SSE events into toolkit events (the only place that reads them)."""
 
-    def __init__(self, model: str = "") -> None:
+    def __init__(self, model: str = "", answer_tool: str | None = None) -> None:
         self.model = model
+        self.answer_tool = answer_tool  # a typed answer's forced tool: its input is the answer's text
+        self._answer_blocks: set[int] = set()
         self.stopped = False
         self._blocks: dict[int, int] = {}  # content block index → tool call index
         self._thinking: dict[int, int] = {}  # content block index → reasoning block index
@@ -102,6 +113,9 @@ class AnthropicParser:
             self._input = _input_counts(get(message, "usage", dict, data, "message.usage") or {}, data)
         elif kind == "content_block_start":
             block = get(data, "content_block", dict, data) or {}
+            if block.get("type") == "tool_use" and self.answer_tool and block.get("name") == self.answer_tool:
+                self._answer_blocks.add(get(data, "index", int, data) or 0)
+                return []
             if block.get("type") == "tool_use":
                 index = self._blocks[get(data, "index", int, data) or 0] = len(self._blocks)
                 return [ToolCallDelta(index=index, call_id=get(block, "id", str, data, "content_block.id"),
@@ -113,6 +127,9 @@ class AnthropicParser:
             piece = delta.get("type")
             if piece == "text_delta":
                 text = get(delta, "text", str, data, "delta.text")
+                return [TextDelta(text=text)] if text else []
+            if piece == "input_json_delta" and (get(data, "index", int, data) or 0) in self._answer_blocks:
+                text = get(delta, "partial_json", str, data, "delta.partial_json")
                 return [TextDelta(text=text)] if text else []
             if piece == "input_json_delta":
                 index = self._blocks.get(get(data, "index", int, data) or 0, 0)
@@ -127,6 +144,8 @@ class AnthropicParser:
         elif kind == "message_delta":
             reason = get(get(data, "delta", dict, data) or {}, "stop_reason", str, data, "delta.stop_reason")
             self._reason = _REASONS.get(reason, reason) if reason else self._reason
+            if self._reason == "tool_calls" and self._answer_blocks and not self._blocks:
+                self._reason = "stop"  # the forced answer tool: the model answered
             usage = get(data, "usage", dict, data) or {}
             output = get(usage, "output_tokens", int, data, "usage.output_tokens")
             # Newer streams repeat the (cumulative) input counts here: they win over message_start's.
@@ -271,5 +290,10 @@ def anthropic_body(request: Request, model: str, max_tokens: int) -> dict[str, A
              "input_schema": t["function"].get("parameters") or {"type": "object", "properties": {}}}
             for t in request.tools
         ]
+    if request.schema is not None:  # a typed answer: one forced tool whose input is the answer
+        body["tools"] = [*body.get("tools", ()), {
+            "name": request.schema.name, "description": "Give the answer, in this shape.",
+            "input_schema": request.schema.wire}]
+        body["tool_choice"] = {"type": "tool", "name": request.schema.name}
     body.update(request.extra)
     return body

@@ -12,11 +12,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._decoders import SurrogatePairs
 from .._inline import Halt
 from ..events import StreamEvent
+
+if TYPE_CHECKING:
+    from ..typed.schema import Schema
 
 __all__ = ["Request", "Provider"]
 
@@ -41,6 +44,9 @@ class Request:
     extra: dict[str, Any] = field(default_factory=dict)
     #: The call's :class:`~rlm_toolkit.budget.Budget` (read by the RLM's drive loops, never sent).
     budget: Any = None
+    #: A typed answer's schema: each provider asks for it in its own structured mode
+    #: (``schema.wire``: an object at the root; ``schema.strict()``, ``schema.name``).
+    schema: Schema | None = None
 
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters that are set, by their OpenAI names."""

@@ -26,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import ctypes
+import functools
 import importlib.metadata
+import json
 import os
 import sys
 import threading
@@ -157,6 +159,23 @@ def release_openmp_threads() -> None:
 _formatters: dict[int, Any] = {}  # id(llama) -> its compiled chat template (models are cached for good)
 
 
+@functools.lru_cache(maxsize=32)
+def _grammar(schema_json: str) -> Any:
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+    gbnf = json_schema_to_gbnf(schema_json)
+    # llama-cpp-python's string rule lets a raw control character (a newline) into a string,
+    # which is not JSON; llama.cpp's own rule refuses them, and so does this one.
+    gbnf = gbnf.replace(r'char ::= [^"\\]', r'char ::= [^"\\\x7F\x00-\x1F]')
+    return LlamaGrammar.from_string(gbnf, verbose=False)
+
+
+def schema_grammar(schema: dict[str, Any]) -> Any:
+    """llama.cpp's grammar for a JSON Schema (``LlamaGrammar.from_json_schema``, strings without
+    raw control characters), built once per schema."""
+    return _grammar(json.dumps(schema))  # properties in their order: the model writes them so
+
+
 def _token_text(llama: Any, token: int) -> str:
     """The text of a special token, as ``Llama`` gives its chat formatter (``-1``: the model has none),
     through the public ``detokenize``."""
@@ -243,6 +262,8 @@ class LocalProvider(Provider):
             options["stop"] = request.stop
         if request.seed is not None:
             options["seed"] = request.seed
+        if request.schema is not None:  # llama.cpp's JSON-schema grammar: only valid JSON can come out
+            options["grammar"] = schema_grammar(request.schema.wire)
         options.update(request.extra)
         return options
 

@@ -60,6 +60,8 @@ class OllamaProvider(HTTPProvider):
         }
         if request.tools:
             body["tools"] = request.tools
+        if request.schema is not None:  # Ollama's structured outputs: the schema as `format`
+            body["format"] = request.schema.wire
         body.update(request.extra)
         return body
 

@@ -75,6 +75,11 @@ class OpenAIProvider(HTTPProvider):
             body["tools"] = request.tools
             if request.tool_choice is not None:
                 body["tool_choice"] = request.tool_choice
+        if request.schema is not None:  # structured outputs: strict where the schema allows it
+            strict = request.schema.strict()
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": request.schema.name, "schema": strict or request.schema.wire,
+                "strict": strict is not None}}
         body.update(request.extra)
         return body
 

@@ -326,6 +326,10 @@ def responses_body(request: Request, model: str) -> dict[str, Any]:
             if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
                 choice = {"type": "function", "name": choice["function"].get("name")}
             body["tool_choice"] = choice
+    if request.schema is not None:  # structured outputs: strict where the schema allows it
+        strict = request.schema.strict()
+        body["text"] = {"format": {"type": "json_schema", "name": request.schema.name,
+                                   "schema": strict or request.schema.wire, "strict": strict is not None}}
     body.update(request.extra)
     return body
 

@@ -21,14 +21,14 @@ EXPECTED = {
     "ClientRequestError",
     "ProviderError", "APIConnectionError", "APITimeoutError", "APIStatusError", "AuthenticationError",
     "RateLimitError", "BadRequestError", "ServerError", "IncompleteStreamError", "MalformedResponseError",
-    "MCPServerError", "MCPToolError",
+    "MCPServerError", "MCPToolError", "StructuredOutputError",
     "__version__",
 }
 
 #: Modules without a leading underscore: each one's names are public (the rest can move freely).
 PUBLIC_MODULES = {
     "agents", "budget", "callbacks", "cost", "errors", "events", "images", "mcp", "otel", "otel_import",
-    "providers", "response", "rlm", "trace", "trace_diff", "web", "web_ui_stream",
+    "providers", "response", "rlm", "trace", "trace_diff", "typed", "web", "web_ui_stream",
 }
 
 
