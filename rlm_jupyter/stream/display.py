@@ -76,15 +76,15 @@ async def adisplay_stream(
 def start_background(
     source: Any, *, model: str | None = None, fmt: str = "markdown",
     on_end: Callable[[Any], None] | None = None, keep_widget: bool = False,
-    save_every: float | None = None, widget: bool | None = None,
+    save_every: float | None = None, widget: bool | None = True,
 ) -> tuple[StreamView | PlainStream, Any]:
     """Show ``source`` (an async iterable) live while the cell returns; the Stop button cancels it.
 
     Runs as a task on the toolkit's own loop thread, not the kernel's: it keeps streaming while
     other cells run (CPU-bound or sleeping), and its output goes to the cell that started it (the
     task runs in that cell's context). Returns the view and the task's ``concurrent.futures.Future``
-    (``.done()``, ``.cancel()`` from any thread). ``widget=False`` (or a front end without widgets)
-    prints the text instead, through :class:`PlainStream`; ``%rlm stop`` stops it the same way.
+    (``.done()``, ``.cancel()`` from any thread). ``widget=False`` (``None``: where no front end can
+    show a widget) prints the text instead, through :class:`PlainStream`; ``%rlm stop`` stops it too.
     """
     model = model or _model_of(source)
     if not show.use_widget(widget):
