@@ -375,12 +375,14 @@ class ReActAgent:
             shown = {"arguments": raw} if isinstance(arguments, ToolInputError) else {"input": arguments}
         action = AgentEvent(type="action", tool_name=name, input=shown, step=step, call_id=call_id)
         start = hook("on_tool_start", name, shown, call_id=call_id, step=step)
+        tool = by_name.get(name)
         approver = state.approver
+        if not approver and tool is not None and tool.requires_approval:
+            approver = state.asker or True  # asked as approve=True asks; denied where nobody can answer
         started = not approver  # with an approver, a tool starts once approved
         yield _Emit(action, (hook("on_agent_action", action, step=step), *((start,) if started else ())))
         common: _ToolCallOf = {"tool_name": name, "call_id": call_id, "step": step}
         error: BaseException | None = None
-        tool = by_name.get(name)
         try:
             if tool is None:
                 known = ", ".join(by_name) or "none"
