@@ -242,6 +242,8 @@ class AgentEvent:
     ``stop_reason``: on a ``final`` that ends a run stopped early — ``"budget"`` (its ``content`` is
     the text the last step got to). ``outcome``: on ``approval`` events None while waiting, then
     ``"approved"`` or ``"denied"``; ``"denied"`` on the observation of a call that was not allowed to run.
+    ``server``: on the events of a call to an MCP server's tool, that server's name (None for a
+    Python function); traces record it, so a replay shows it with no server running.
     """
 
     type: AgentEventType
@@ -256,6 +258,7 @@ class AgentEvent:
     streamed: bool = False
     stop_reason: str | None = None
     outcome: str | None = None
+    server: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy; ``input`` nested deeper than ``CUT_DEPTH`` levels is cut to a marker

@@ -22,11 +22,18 @@ __all__ = ["display_agent"]
 
 
 def _asks_here(view: RunView, source: Any) -> None:
-    """``approve=True``: this view asks — the timeline with its buttons (``input()`` if no page shows
-    it), the plain one with ``input()`` (see :mod:`rlm_jupyter.timeline.approvals`)."""
+    """``approve=True``, or a run without an approver whose tools may require approval (an MCP
+    tool marked destructive): this view asks — the timeline with its buttons (``input()`` if no
+    page shows it), the plain one with ``input()`` (see :mod:`rlm_jupyter.timeline.approvals`)."""
     run = getattr(source, "state", None)
-    if run is not None and getattr(run, "approver", None) is True:
+    if run is None:
+        return
+    approver = getattr(run, "approver", None)
+    if approver is True:
         run.approver = view.ask
+    if approver in (True, None):
+        if hasattr(run, "asker"):
+            run.asker = view.ask
         view.timeline.asks = isinstance(view, TimelineView)
 
 

@@ -46,7 +46,7 @@ def _row_html(row: Row) -> str:
     outcome = f' data-outcome="{_h(row.outcome)}"' if row.outcome else ""  # the decision, as on the page
     style = f' style="{_ERR}"' if row.is_error or kind == "error" else ""
     if kind == "action":
-        body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
+        body = (f'<code class="rlm-tool">{_h(row.label)}</code>'
                 f'<pre class="rlm-args" style="{_PRE}">{_h(row.args)}</pre>')
     elif kind == "observation":
         text = row.text[:OBSERVATION_LIMIT]
@@ -60,7 +60,7 @@ def _row_html(row: Row) -> str:
         else:
             body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
     elif kind == "approval":
-        body = (f'<code class="rlm-tool">{_h(row.tool or "")}</code>'
+        body = (f'<code class="rlm-tool">{_h(row.label)}</code>'
                 f' <span class="rlm-verdict">{_h(row.shown if row.outcome == "denied" else "")}</span>')
     elif kind == "final":
         body = to_html(scrub(row.shown), "markdown")

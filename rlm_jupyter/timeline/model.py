@@ -49,16 +49,23 @@ class Row:
     and ``args`` are kept as shown (cut when the row is made; the step's messages have them whole)."""
 
     __slots__ = ("kind", "_parts", "_length", "step", "tool", "args", "call_id", "is_error", "duration",
-                 "outcome")
+                 "outcome", "server")
 
     def __init__(self, kind: str, text: str = "", *, step: int = 0, tool: str | None = None,
                  args: str | None = None, call_id: str | None = None, is_error: bool = False,
-                 duration: float | None = None, outcome: str | None = None) -> None:
+                 duration: float | None = None, outcome: str | None = None,
+                 server: str | None = None) -> None:
         self.kind, self.step = kind, step
         self._parts = [text] if text else []
         self._length = len(text)
         self.tool, self.args, self.call_id = tool, args, call_id
         self.is_error, self.duration, self.outcome = is_error, duration, outcome
+        self.server = server
+
+    @property
+    def label(self) -> str:
+        """The tool as every copy shows it: ``convert_time (time)`` for an MCP server's tool."""
+        return f"{self.tool or ''} ({self.server})" if self.server else self.tool or ""
 
     @property
     def text(self) -> str:
@@ -109,6 +116,11 @@ def where(kind: str, step: int) -> str:
 def _name(name: str | None, step: int) -> str:
     """A tool's name as every copy shows it."""
     return clip(name or "", NAME_LIMIT, where("action", step))
+
+
+def _server(event: AgentEvent) -> str | None:
+    """The MCP server of a tool call's event, cut like a name."""
+    return clip(event.server, NAME_LIMIT, where("action", event.step)) if event.server else None
 
 
 @dataclass
@@ -209,9 +221,10 @@ class TimelineModel:
         elif kind == "action":
             args = clip(pretty_args(event.input), TEXT_LIMIT, where(kind, number))
             row = Row("action", step=number, tool=_name(event.tool_name, number), args=args,
-                      call_id=event.call_id)
+                      call_id=event.call_id, server=_server(event))
             step.rows.append(row)
-            ops.append({"op": "action", "step": number, "id": event.call_id, "tool": row.tool, "args": args})
+            ops.append({"op": "action", "step": number, "id": event.call_id, "tool": row.label, "args": args,
+                        "server": row.server})
         elif kind == "approval":
             ops.append(self._approval(step, number, event))
         elif kind == "observation":
@@ -223,9 +236,9 @@ class TimelineModel:
                 action.duration = duration
             row = Row("observation", text=event.content, step=number, tool=_name(event.tool_name, number),
                       call_id=event.call_id, is_error=event.is_error, duration=duration,
-                      outcome=event.outcome)
+                      outcome=event.outcome, server=_server(event))
             step.rows.append(row)
-            ops.append({"op": "observation", "step": number, "id": event.call_id, "tool": row.tool,
+            ops.append({"op": "observation", "step": number, "id": event.call_id, "tool": row.label,
                         "text": event.content[:OBSERVATION_LIMIT], "length": len(event.content),
                         "error": event.is_error, "duration": duration, "outcome": event.outcome})
         elif kind == "error":
@@ -254,9 +267,9 @@ class TimelineModel:
         if row is None or row.outcome != "pending":
             args = clip(pretty_args(event.input), TEXT_LIMIT, where("approval", number))
             step.rows.append(row := Row("approval", step=number, tool=_name(event.tool_name, number),
-                                        args=args, call_id=event.call_id))
+                                        args=args, call_id=event.call_id, server=_server(event)))
         row.outcome, row.text = event.outcome or "pending", event.content
-        return {"op": "approval", "step": number, "id": event.call_id, "tool": row.tool or "",
+        return {"op": "approval", "step": number, "id": event.call_id, "tool": row.label,
                 "args": row.args, "state": row.outcome, "reason": row.shown,
                 "ask": self.asks and row.outcome == "pending"}
 
@@ -304,7 +317,8 @@ class TimelineModel:
             for row in step.rows:
                 took = f" ({row.duration:.2f} s)" if row.duration is not None else ""
                 if row.kind == "action":
-                    out.append(f"Action: {row.tool}({_words(row.args)}){took}")
+                    out.append(f"Action: {row.tool}({_words(row.args)}){took}"
+                               + (f" [MCP server {row.server}]" if row.server else ""))
                 elif row.kind == "approval":
                     out.append(f"Approval: {decision_text(row)}")
                 elif row.kind == "observation":
@@ -331,7 +345,7 @@ class TimelineModel:
             for row in step.rows:
                 took = f" *({row.duration:.2f} s)*" if row.duration is not None else ""
                 if row.kind == "action":
-                    out.append(f"**Action{took}:** {to_markdown(row.tool or '', 'text')}\n\n"
+                    out.append(f"**Action{took}:** {to_markdown(row.label, 'text')}\n\n"
                                f"{fenced(row.args or '', 'json')}")
                 elif row.kind == "approval":
                     out.append(f"**Approval:** {to_markdown(decision_text(row), 'text')}")

@@ -105,6 +105,9 @@ class RunState:
     started: float = field(default_factory=time.perf_counter)
     partial: str = ""  # the failed step's text, for the final event of a failed run
     approver: Any = None  # who decides on tool calls (agents.approval); a front end may replace it
+    # Who asks about a tool that requires approval when there is no approver: None is ask_user
+    # (input()); a front end that shows the run puts its own asker here (the timeline's buttons).
+    asker: Any = None
     budget: Any = None  # the run's rlm_toolkit.budget.Budget, summed over its steps
 
 

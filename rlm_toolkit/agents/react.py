@@ -61,6 +61,12 @@ class _ToolCallOf(TypedDict):
     step: int
 
 
+class _EventOf(_ToolCallOf):
+    """What every event of one tool call names: the hooks' names, and the tool's MCP server."""
+
+    server: str | None
+
+
 class ReActAgent:
     """A tool-using agent over an :class:`~rlm_toolkit.RLM`.
 
@@ -373,14 +379,19 @@ class ReActAgent:
             shown = arguments
         else:
             shown = {"arguments": raw} if isinstance(arguments, ToolInputError) else {"input": arguments}
-        action = AgentEvent(type="action", tool_name=name, input=shown, step=step, call_id=call_id)
+        tool = by_name.get(name)
+        server = getattr(tool, "server", None) or None  # an MCP tool's server (rlm_toolkit.mcp.MCPTool)
+        action = AgentEvent(type="action", tool_name=name, input=shown, step=step, call_id=call_id,
+                            server=server)
         start = hook("on_tool_start", name, shown, call_id=call_id, step=step)
         approver = state.approver
+        if not approver and tool is not None and tool.requires_approval:
+            approver = state.asker or True  # asked as approve=True asks; denied where nobody can answer
         started = not approver  # with an approver, a tool starts once approved
         yield _Emit(action, (hook("on_agent_action", action, step=step), *((start,) if started else ())))
-        common: _ToolCallOf = {"tool_name": name, "call_id": call_id, "step": step}
+        named: _ToolCallOf = {"tool_name": name, "call_id": call_id, "step": step}
+        common: _EventOf = {**named, "server": server}
         error: BaseException | None = None
-        tool = by_name.get(name)
         try:
             if tool is None:
                 known = ", ".join(by_name) or "none"
@@ -421,10 +432,10 @@ class ReActAgent:
         observation = AgentEvent(type="observation", content=content, input=shown, duration=duration,
                                  is_error=error is not None, **common)
         if error is None:
-            yield _Emit(observation, (hook("on_tool_end", content, duration=duration, **common),))
+            yield _Emit(observation, (hook("on_tool_end", content, duration=duration, **named),))
         else:
             yield _Emit(observation, (*(() if started else (start,)),
-                                      hook("on_tool_error", error, duration=duration, **common)))
+                                      hook("on_tool_error", error, duration=duration, **named)))
             yield AgentEvent(type="error", content=content, is_error=True, **common)
 
     def _parsed(self, item: tuple[Any, ...], step: int) -> AgentEvent:

@@ -52,7 +52,9 @@ class Tool:
     """A callable the model may use: ``name``, ``description``, JSON-schema ``parameters``, ``fn``.
 
     Build one from a function with :func:`tool` (or just pass the function); build one by hand
-    to give a schema yourself. Calling the Tool calls the function.
+    to give a schema yourself. Calling the Tool calls the function. ``requires_approval``: each
+    call waits for a decision even when the agent has no ``approve=`` (it asks as ``approve=True``
+    does; an MCP tool marked ``destructiveHint`` is one).
     """
 
     name: str
@@ -60,6 +62,7 @@ class Tool:
     parameters: dict[str, Any]
     fn: Callable[..., Any]
     is_async: bool = field(default=False)
+    requires_approval: bool = field(default=False, kw_only=True)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):

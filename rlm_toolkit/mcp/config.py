@@ -8,7 +8,9 @@
     }}
 
 A file path or the dict itself; ``${VAR}`` in any string is taken from the environment, so keys stay
-out of notebooks. Every ``env`` and ``headers`` value is registered as a secret (scrubbed from
+out of notebooks. ``"trustDestructive": true`` in a server's entry runs its tools marked
+``destructiveHint`` without asking first (rlm's own key; see :class:`~rlm_toolkit.mcp.MCPServers`).
+Every ``env`` and ``headers`` value is registered as a secret (scrubbed from
 errors, logs, traces and spans). Each mistake is one :class:`ConfigurationError` naming the server
 and the field.
 """
@@ -47,6 +49,7 @@ class ServerSpec:
     cwd: str | None = None
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    trust_destructive: bool = False  # its destructiveHint tools run without asking
 
     @property
     def transport(self) -> str:
@@ -94,6 +97,9 @@ def _server(name: str, entry: Any, where: str) -> ServerSpec:
         raise ConfigurationError(f"{here} names no 'command' (stdio) and no 'url' (streamable HTTP)")
     if entry.get("command") and entry.get("url"):
         raise ConfigurationError(f"{here} names both 'command' and 'url'; give one")
+    trust = entry.get("trustDestructive", False)
+    if not isinstance(trust, bool):
+        raise ConfigurationError(f"{here}: 'trustDestructive' must be true or false")
     env = _strings(entry.get("env"), here, "env", secret=True)
     headers = _strings(entry.get("headers"), here, "headers", secret=True)
     if entry.get("url"):
@@ -101,7 +107,7 @@ def _server(name: str, entry: Any, where: str) -> ServerSpec:
         if not url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{here}: 'url' must start with http:// or https://")
         register_url(url)
-        return ServerSpec(name=name, url=url, headers=headers)
+        return ServerSpec(name=name, url=url, headers=headers, trust_destructive=trust)
     args = entry.get("args") or []
     if not isinstance(args, list) or not all(isinstance(a, (str, int, float)) for a in args):
         raise ConfigurationError(f"{here}: 'args' must be a list of strings")
@@ -112,6 +118,7 @@ def _server(name: str, entry: Any, where: str) -> ServerSpec:
         args=tuple(_expand(str(a), here, "args") for a in args),
         env=env,
         cwd=_expand(_string(cwd, here, "cwd"), here, "cwd") if cwd else None,
+        trust_destructive=trust,
     )
 
 

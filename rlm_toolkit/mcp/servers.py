@@ -52,13 +52,19 @@ class MCPServers:
 
     Nothing starts until :meth:`tools` (or a call) needs a server; ``close()`` / ``aclose()``
     stop them all, and a stopped server starts again on its next use.
+
+    A tool the server marks ``destructiveHint`` (and not ``readOnlyHint``) requires approval
+    (:attr:`~rlm_toolkit.agents.Tool.requires_approval`): each call waits for a decision even when
+    the agent has no ``approve=``. ``trust_destructive=True`` (or ``"trustDestructive": true`` in
+    one server's entry) runs them without asking.
     """
 
     def __init__(self, config: Any, *, start_timeout: float = 30.0,
-                 tool_timeout: float | None = None) -> None:
+                 tool_timeout: float | None = None, trust_destructive: bool = False) -> None:
         specs: list[ServerSpec] = load_config(config)
         self.connections = {s.name: MCPConnection(s, start_timeout=start_timeout) for s in specs}
         self.tool_timeout = tool_timeout
+        self.trust_destructive = trust_destructive
         _live.add(self)
 
     # -- the faces ---------------------------------------------------------------------------
@@ -141,19 +147,27 @@ class MCPServers:
         schema.setdefault("type", "object")
         description = (remote.description or remote.title or remote_name).strip()[:4000]
         annotations = remote.annotations.model_dump(exclude_none=True) if remote.annotations else {}
+        # Only an explicit mark asks: the protocol's default for an unannotated tool is "destructive",
+        # and asking about every call of every server would teach users to click yes unread.
+        destructive = (annotations.get("destructive_hint") is True
+                       and annotations.get("read_only_hint") is not True)
+        trusted = self.trust_destructive or connection.spec.trust_destructive
         return MCPTool(name=name, description=f"{description} (MCP server {server!r})", parameters=schema,
-                       fn=call, server=server, remote_name=remote_name, annotations=annotations)
+                       fn=call, server=server, remote_name=remote_name, annotations=annotations,
+                       requires_approval=destructive and not trusted)
 
     async def _astop(self, name: str | None) -> None:
         chosen = [self._connection(name)] if name else list(self.connections.values())
         await asyncio.gather(*(c.astop() for c in chosen))
 
 
-def mcp_tools(config: Any, *, start_timeout: float = 30.0,
-              tool_timeout: float | None = None) -> list[MCPTool]:
+def mcp_tools(config: Any, *, start_timeout: float = 30.0, tool_timeout: float | None = None,
+              trust_destructive: bool = False) -> list[MCPTool]:
     """The tools of every server in ``config``, started now; stopped at interpreter exit or by
-    :func:`stop_all`. ``ReActAgent(rlm, tools=[add, *mcp_tools("servers.json")])``."""
-    return MCPServers(config, start_timeout=start_timeout, tool_timeout=tool_timeout).tools()
+    :func:`stop_all`. ``ReActAgent(rlm, tools=[add, *mcp_tools("servers.json")])``. Tools marked
+    ``destructiveHint`` ask before each call unless ``trust_destructive=True``."""
+    return MCPServers(config, start_timeout=start_timeout, tool_timeout=tool_timeout,
+                      trust_destructive=trust_destructive).tools()
 
 
 def stop_all() -> None:

@@ -131,6 +131,7 @@ class OTelCallback(StreamingCallback):
                 arguments=arguments,
                 result=event.content,
                 error=tool_error(event),
+                server=event.server,
             )
         elif event.type == "error" and not event.tool_name:
             self._error = event.content

@@ -42,6 +42,8 @@ _FALLBACK = {
     "GEN_AI_INPUT_MESSAGES": "gen_ai.input.messages",
     "GEN_AI_OUTPUT_MESSAGES": "gen_ai.output.messages",
     "ERROR_TYPE": "error.type",
+    # Not a GenAI name: the MCP server an execute_tool span's tool came from (rlm_toolkit.mcp).
+    "MCP_SERVER_NAME": "mcp.server.name",
 }
 
 #: The environment switch other GenAI instrumentations use for the same opt-in.
@@ -73,6 +75,7 @@ class _Names:
     GEN_AI_INPUT_MESSAGES: str
     GEN_AI_OUTPUT_MESSAGES: str
     ERROR_TYPE: str
+    MCP_SERVER_NAME: str
 
     def __init__(self, table: dict[str, str], source: str) -> None:
         for constant, name in table.items():

@@ -350,7 +350,9 @@ def _tool_events(out: _Builder, tool: Span, planned: dict[str, Any] | None, step
     call_id = tool.get(n.GEN_AI_TOOL_CALL_ID) or (planned or {}).get("id")
     arguments = tool.get(n.GEN_AI_TOOL_CALL_ARGUMENTS, (planned or {}).get("arguments"))
     shown = _input(arguments)
-    out.add(tool.start, AgentEvent(type="action", tool_name=name, input=shown, step=step, call_id=call_id))
+    server = tool.get(n.MCP_SERVER_NAME)  # an MCP tool's server, as rlm's spans carry it
+    out.add(tool.start, AgentEvent(type="action", tool_name=name, input=shown, step=step, call_id=call_id,
+                                   server=server))
     result = tool.get(n.GEN_AI_TOOL_CALL_RESULT)
     content = (
         (result if isinstance(result, str) else json.dumps(result))
@@ -368,8 +370,9 @@ def _tool_events(out: _Builder, tool: Span, planned: dict[str, Any] | None, step
             tool_name=name,
             call_id=call_id,
             step=step,
+            server=server,
         ),
     )
     if tool.failed:
         out.add(tool.end, AgentEvent(type="error", content=content, is_error=True, tool_name=name,
-                                     call_id=call_id, step=step))
+                                     call_id=call_id, step=step, server=server))

@@ -139,7 +139,7 @@ def _attribute_checks() -> dict[str, tuple[str, Any]]:
     return {
         n.GEN_AI_OPERATION_NAME: text, n.GEN_AI_REQUEST_MODEL: text, n.GEN_AI_RESPONSE_MODEL: text,
         n.GEN_AI_PROVIDER_NAME: text, "gen_ai.system": text, n.GEN_AI_TOOL_NAME: text,
-        n.GEN_AI_TOOL_CALL_ID: text, n.ERROR_TYPE: text,
+        n.GEN_AI_TOOL_CALL_ID: text, n.ERROR_TYPE: text, n.MCP_SERVER_NAME: text,
         n.GEN_AI_REQUEST_TEMPERATURE: number, n.GEN_AI_REQUEST_TOP_P: number,
         n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: number,
         n.GEN_AI_REQUEST_MAX_TOKENS: count, n.GEN_AI_REQUEST_SEED: ("a whole number", _is_int),

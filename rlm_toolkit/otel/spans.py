@@ -193,6 +193,7 @@ class SpanWriter:
         arguments: Any,
         result: str | None,
         error: str | None,
+        server: str | None = None,
     ) -> Any:
         n = names()
         attributes = {
@@ -201,6 +202,8 @@ class SpanWriter:
             n.GEN_AI_TOOL_CALL_ID: call_id,
             n.GEN_AI_TOOL_TYPE: "function",
         }
+        if server:
+            attributes[n.MCP_SERVER_NAME] = server
         if self.capture:
             attributes[n.GEN_AI_TOOL_CALL_ARGUMENTS] = arguments
             attributes[n.GEN_AI_TOOL_CALL_RESULT] = result
@@ -311,6 +314,7 @@ def trace_spans(
                     arguments=action.input,
                     result=e.content,
                     error=tool_error(e),
+                    server=e.server or action.server,
                 )
             elif e.type == "error" and not e.tool_name:
                 error = e.content

@@ -73,7 +73,7 @@ _AGENT_FIELDS: dict[str, Callable[[Any], bool]] = {
     "content": _str, "tool_name": _optional(_str), "input": _optional(lambda v: isinstance(v, dict)),
     "step": lambda v: _whole(v) and v >= 0, "call_id": _optional(_str), "timestamp": is_number,
     "duration": _optional(is_number), "is_error": lambda v: isinstance(v, bool),
-    "streamed": lambda v: isinstance(v, bool), "stop_reason": _optional(_str),
+    "streamed": lambda v: isinstance(v, bool), "stop_reason": _optional(_str), "server": _optional(_str),
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {"text": ("text",), "tool_call": ("index",), "finish": ("reason",)}
 _STATES = ("done", "stopped", "error")

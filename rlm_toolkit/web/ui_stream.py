@@ -24,7 +24,9 @@ events) streams as ``reasoning-start``/``-delta``/``-end``, closed when the answ
 Agent runs: each step is a ``start-step``…``finish-step``; tokens stream as text; a thought the
 model did not stream (text ReAct) is a reasoning part; a streamed thought is not sent twice; each
 tool call is a dynamic tool part (``tool-input-available`` then ``tool-output-available``, or
-``tool-output-error`` when the tool failed).
+``tool-output-error`` when the tool failed); an MCP tool's part has ``title`` "tool (server)" and
+``providerMetadata`` ``{"mcp": {"server": name}}`` (the AI SDK keeps it as the part's
+``callProviderMetadata``).
 """
 
 from __future__ import annotations
@@ -202,15 +204,17 @@ class UIMessageStreamEncoder:
                 self._close_parts(out)
         elif event.type == "action":
             self._close_parts(out)
-            out.append(
-                {
-                    "type": "tool-input-available",
-                    "toolCallId": event.call_id,
-                    "toolName": event.tool_name,
-                    "input": event.input or {},
-                    "dynamic": True,
-                }
-            )
+            part = {
+                "type": "tool-input-available",
+                "toolCallId": event.call_id,
+                "toolName": event.tool_name,
+                "input": event.input or {},
+                "dynamic": True,
+            }
+            if event.server:  # an MCP tool: the part's callProviderMetadata names its server
+                part["title"] = f"{event.tool_name} ({event.server})"
+                part["providerMetadata"] = {"mcp": {"server": event.server}}
+            out.append(part)
         elif event.type == "approval" and event.outcome is None:  # waiting: the AI SDK's approval state
             out.append({"type": "tool-approval-request", "approvalId": event.call_id,
                         "toolCallId": event.call_id})

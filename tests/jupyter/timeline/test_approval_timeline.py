@@ -132,3 +132,37 @@ def _running_event():
     from rlm_toolkit.agents import AgentEvent
 
     return AgentEvent(type="token", content="x", step=1)
+
+
+def test_a_tool_that_requires_approval_asks_with_the_timelines_buttons_when_no_approver_is_set():
+    from rlm_jupyter.timeline.display import _asks_here
+    from rlm_toolkit.agents import Tool
+
+    wipe = Tool(name="wipe", description="Wipes.", parameters={"type": "object", "properties": {}},
+                fn=lambda: "wiped", requires_approval=True)  # an MCP tool marked destructiveHint is one
+    view = TimelineView("m")
+    clicks = []
+
+    def click_when_asked(message, *args):
+        for op in message.get("ops", ()):
+            if op["op"] == "approval" and op["ask"]:
+                clicks.append(op["id"])
+                view._on_page_message(view, {"type": "decide", "id": op["id"], "approved": True}, [])
+
+    view.send = click_when_asked  # type: ignore[method-assign]
+    view.approvals.page_seen()
+    provider = ScriptedProvider(turns=[
+        ScriptedTurn(tool_calls=[{"id": "c1", "name": "wipe", "arguments": {}},
+                                 {"id": "c2", "name": "add", "arguments": {"a": 1, "b": 2}}]), "Done."])
+    stream = ReActAgent(RLM(provider), tools=[wipe, add]).stream("x")
+    _asks_here(view, stream)  # what display_agent does
+    assert stream.state.approver is None and stream.state.asker == view.ask and view.timeline.asks
+    drive(view, stream)
+    assert clicks == ["c1"]  # only the tool that requires approval asked
+    assert [r.outcome for r in view.timeline.steps[1].rows if r.kind == "approval"] == ["approved"]
+
+    decided = ReActAgent(RLM(ScriptedProvider(turns=["ok"])), tools=[wipe],
+                         approve=lambda r: True).stream("x")
+    other = TimelineView("m")
+    _asks_here(other, decided)  # a function decides: no buttons, no asker
+    assert decided.state.asker is None and not other.timeline.asks

@@ -54,6 +54,15 @@ def make_app():
         agent = ReActAgent(ScriptedProvider(turns=NATIVE), tools=[add], mode="native")
         return web.ui_message_response(agent.astream(web.messages_from_ui(await request.json())))
 
+    @app.post("/agent-mcp")
+    async def agent_mcp(request: Request):  # a tool as MCP tools are: it names its server
+        from rlm_toolkit.agents import tool
+
+        served = tool(add)
+        served.server = "calc"  # type: ignore[attr-defined]
+        agent = ReActAgent(ScriptedProvider(turns=NATIVE), tools=[served], mode="native")
+        return web.ui_message_response(agent.astream(web.messages_from_ui(await request.json())))
+
     @app.post("/agent-text")
     async def agent_text(request: Request):
         agent = ReActAgent(ScriptedProvider(turns=TEXT), tools=[add], mode="text")
@@ -158,6 +167,14 @@ def test_agent_run_gives_steps_text_and_a_finished_tool_part(app_url, read_ui_st
     assert [p["text"] for p in parts(result, "text")] == ["Let me add.", "The sum is 3."]
     assert len(parts(result, "step-start")) == 2
     assert result["chunks"][-1]["finishReason"] == "stop"
+
+
+def test_an_mcp_tool_part_names_its_server_as_the_sdk_keeps_it(app_url, read_ui_stream):
+    result = read_ui_stream(app_url + "/agent-mcp")
+    assert result["errors"] == []
+    [tool] = parts(result, "dynamic-tool")
+    assert tool["state"] == "output-available" and tool["title"] == "add (calc)"
+    assert tool["callProviderMetadata"] == {"mcp": {"server": "calc"}}
 
 
 def test_text_react_thoughts_arrive_as_reasoning(app_url, read_ui_stream):
