@@ -251,15 +251,20 @@ class ReActAgent:
         finally:
             await steps.aclose()  # type: ignore[attr-defined]  # an async generator (apump's)
 
+    def _start(self, task: Prompt, system: str) -> tuple[int, list[dict[str, Any]]]:
+        """The first live step and the messages it sends: step 1 and the task (checked, the system
+        first); a fork (rlm_toolkit.trace.fork) starts later, from a recorded run's messages."""
+        return 1, self.rlm.request(task, system=system).messages
+
     async def _steps(self, task: Prompt, state: RunState, wanted: frozenset[str]) -> AsyncIterator[Any]:
         native, by_name = self.native, {t.name: t for t in self.tools}
         system = self._system()
-        messages = self.rlm.request(task, system=system).messages  # checks the shape; the system first
+        first, messages = self._start(task, system)
         stop = self.rlm.params.get("stop") or []
         stop = [stop] if isinstance(stop, str) else list(stop)
         tools = [t.spec() for t in self.tools] if native and self.tools else None
         last_action = ""
-        for step in range(1, self.max_steps + 1):
+        for step in range(first, self.max_steps + 1):
             request = self.rlm.request(messages, system=system, tools=tools,
                                        stop=None if native else [*stop, STOP])
             request.budget = state.budget

@@ -10,6 +10,7 @@ naming the file and line; lines of the wrong shape after a good header are skipp
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from collections.abc import Callable
@@ -252,6 +253,23 @@ class Trace:
             return float(self.footer["t"])
         return self.times[-1] if self.times else 0.0
 
+    @property
+    def parent(self) -> dict[str, Any] | None:
+        """A fork's parent: ``{"file": …, "step": N, "edits": {…}}`` (None for a run that is no fork,
+        or a header field of another shape)."""
+        parent = self.header.get("parent")
+        if isinstance(parent, dict) and _str(parent.get("file")) and _whole(parent.get("step")):
+            return parent
+        return None
+
+    def fork(self, step: int | None = None, **options: Any) -> Any:
+        """Fork this run at ``step``: an agent stream (see :func:`rlm_toolkit.trace.fork.fork`)."""
+        return _forks().fork(self, step, **options)
+
+    def afork(self, step: int | None = None, **options: Any) -> Any:
+        """Async twin of :meth:`fork` (see :func:`rlm_toolkit.trace.fork.afork`)."""
+        return _forks().afork(self, step, **options)
+
     def messages(self, step: int) -> list[dict[str, Any]]:
         """The exact messages sent to the model at ``step`` (1-based)."""
         if step not in self.steps:
@@ -266,6 +284,12 @@ class Trace:
         return (f"{self.path or 'trace'}: {self.skipped} line{'s' if self.skipped != 1 else ''} could not be "
                 f"read and {'were' if self.skipped != 1 else 'was'} left out of the replay; first: "
                 f"{self.problems[0]}{more}")
+
+
+def _forks() -> Any:
+    """:mod:`rlm_toolkit.trace.fork`, imported when a trace is forked: it reads traces with this module
+    and runs agents, so this module names it only at run time (as rlm_jupyter's lazy names do)."""
+    return importlib.import_module(".fork", __package__)
 
 
 def _lines(path: PathLike) -> Any:

@@ -81,9 +81,10 @@ class AgentRecorder(StreamingCallback):
 
     def __init__(
         self, path: PathLike, model: str | None = None, history: Any = None, started: float | None = None,
-        *, overwrite: bool = False,
+        *, overwrite: bool = False, header: dict[str, Any] | None = None,
     ) -> None:
-        self.recorder = TraceRecorder(path, kind="agent", model=model, started=started, overwrite=overwrite)
+        self.recorder = TraceRecorder(path, kind="agent", model=model, started=started, overwrite=overwrite,
+                                      header=header)
         self.history = history
         self._error: str | None = None
 

@@ -100,8 +100,10 @@ class TraceRecorder:
         started: float | None = None,
         keep_images: bool = False,
         overwrite: bool = False,
+        header: dict[str, Any] | None = None,
     ) -> None:
         self.keep_images = keep_images
+        self.header_extra = cut_deep(dict(header or {}))  # more header fields (a fork's ``parent``)
         self.kind = kind
         self.model = model
         self.secrets = (*env_secrets(), *secrets)
@@ -128,7 +130,7 @@ class TraceRecorder:
         lines = [json.dumps(obj, ensure_ascii=False) for obj in objs]
         if not self._header_written:
             header = {"type": "header", "version": VERSION, "kind": self.kind, "model": self.model,
-                      "created": self.created}
+                      "created": self.created, **self.header_extra}
             lines.insert(0, json.dumps(scrub_data(header, self.secrets), ensure_ascii=False))
         self._file.write(mend_surrogates("\n".join(lines) + "\n"))
         self._header_written = True
