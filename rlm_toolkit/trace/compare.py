@@ -14,6 +14,10 @@ and a run that inserts a lookup still lines up with the rest.
 For each aligned pair it reports what changed — tool, arguments, observation, text (as a word
 diff) — and the deltas in tokens and latency; the run's totals add cost when the traces carry it
 (``cost`` in the footer's provenance), else cost shows as unknown.
+
+The point where the runs part is marked (``divergence``: the index of that aligned pair): for a
+fork and its parent (:mod:`rlm_toolkit.trace.fork`; the fork's header names its parent's file) the
+fork's step, where its edits went in; for any other two runs, the first pair that differs.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import difflib
 import html
 import json
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -200,6 +205,29 @@ class TraceDiff:
     def final_changed(self) -> bool:
         return self.a.text != self.b.text
 
+    @property
+    def fork_step(self) -> int | None:
+        """The step at which one run is a fork of the other (its header names the other's file)."""
+        for child, other in ((self.b, self.a), (self.a, self.b)):
+            parent = child.parent
+            if parent is not None and other.path is not None and _same_file(parent["file"], other.path):
+                return int(parent["step"])
+        return None
+
+    @property
+    def divergence(self) -> int | None:
+        """Index in ``steps`` of the pair where the runs part: a fork's step, else the first pair
+        that differs; None when no step differs (and neither is a fork of the other)."""
+        at = self.fork_step
+        if at is not None:
+            for i, s in enumerate(self.steps):
+                if at in (s.step_a, s.step_b):
+                    return i
+        return next((i for i, s in enumerate(self.steps) if s.op != "same"), None)
+
+    def _marker(self) -> str:
+        return f"◀ fork point (step {self.fork_step}, edited)" if self.fork_step else "◀ diverges here"
+
     def totals(self) -> dict[str, tuple[Any, Any, Any]]:
         """``{"tokens"|"latency"|"cost": (a, b, b - a)}``; None where a run did not record it."""
         out = {}
@@ -213,11 +241,13 @@ class TraceDiff:
             f"diff {self.names[0]} → {self.names[1]}: {len(self.changed)} of {len(self.steps)} steps differ, "
             f"{len(self.changed_actions)} in their actions"
         ]
-        for s in self.steps:
+        divergence = self.divergence
+        for i, s in enumerate(self.steps):
             lines.append(
                 f"  {_label(s)}  {s.op}"
                 + (f" ({', '.join(s.changes)})" if s.changes else "")
                 + f"  {_calls(s.a)} → {_calls(s.b)}"
+                + (f"  {self._marker()}" if i == divergence else "")
             )
             if "text" in s.changes:
                 lines.append(
@@ -233,7 +263,8 @@ class TraceDiff:
     def to_html(self) -> str:
         """A table of the aligned steps; every text is escaped (model output is untrusted)."""
         rows = []
-        for s in self.steps:
+        divergence = self.divergence
+        for i, s in enumerate(self.steps):
             colour = {
                 "same": "",
                 "changed": "background:#fff8e1",
@@ -241,6 +272,9 @@ class TraceDiff:
                 "removed": "background:#ffebee",
             }[s.op]
             text = "".join(_word_html(op, t) for op, t in s.text) if "text" in s.changes else ""
+            if i == divergence:
+                rows.append(f'<tr class="rlm-diverge"><td colspan="8" style="border-top:2px solid #e65100;'
+                            f'color:#e65100">{_h(self._marker())}</td></tr>')
             rows.append(
                 f'<tr style="{colour}"><td>{_h(_label(s))}</td><td>{_h(s.op)}</td>'
                 f"<td>{_h(', '.join(s.changes))}</td><td><code>{_h(_calls(s.a))}</code></td>"
@@ -262,6 +296,13 @@ class TraceDiff:
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
             f"<ul>{totals}</ul></div>"
         )
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return a == b or Path(a).resolve() == Path(b).resolve()
+    except (OSError, ValueError, RuntimeError):
+        return False
 
 
 def _h(text: Any) -> str:

@@ -13,7 +13,7 @@ import pytest
 from rlm_toolkit import RLM
 from rlm_toolkit.agents import ReActAgent
 from rlm_toolkit.errors import RLMError, UsageError
-from rlm_toolkit.trace import afork, fork, load
+from rlm_toolkit.trace import afork, diff, fork, load
 from tests.fixtures.openai_server import Status, Stream
 
 
@@ -171,3 +171,25 @@ def test_an_old_trace_has_no_parent_and_an_odd_parent_is_ignored(tmp_path):
     path = tmp_path / "odd.jsonl"
     path.write_text(json.dumps({"type": "header", "version": 1, "kind": "agent", "parent": "x"}) + "\n")
     assert load(path).parent is None
+
+
+def test_diff_of_a_parent_and_its_fork_marks_the_fork_point(openai_server, tmp_path):
+    parent = tmp_path / "run.jsonl"
+    _four_steps(openai_server, parent)
+    openai_server.script(_call("c3", 5, 6), Stream("The sums are 3, 70, 11."))
+    list(fork(parent, 3, tool_results={"c2": "70"}, model=_rlm(openai_server), tools="recorded",
+              record=str(tmp_path / "fork.jsonl")))
+    d = diff(str(parent), str(tmp_path / "fork.jsonl"))
+    assert d.fork_step == 3
+    marked = d.steps[d.divergence]
+    assert (marked.step_a, marked.step_b) == (3, 3)
+    line = next(x for x in str(d).splitlines() if "◀" in x)
+    assert line.startswith("  3/3") and "◀ fork point (step 3, edited)" in line
+    assert 'class="rlm-diverge"' in d.to_html()
+    # the other way round too; and two unrelated runs mark their first differing pair
+    assert diff(str(tmp_path / "fork.jsonl"), str(parent)).fork_step == 3
+    other = tmp_path / "other.jsonl"
+    openai_server.script(_call("c1", 1, 2), Stream("just 3"))
+    ReActAgent(_rlm(openai_server), tools=[Counted().add], mode="native").run("Add 1+2.", record=str(other))
+    d = diff(str(parent), str(other))
+    assert d.fork_step is None and d.divergence == 1 and "◀ diverges here" in str(d)
