@@ -26,8 +26,8 @@ import difflib
 import html
 import json
 import re
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Union
 
 from .._json_depth import cut_deep
