@@ -7,7 +7,8 @@
     Explain {topic} in three sentences.
 
 From Python: ``display_stream(rlm.astream(...))`` shows any stream live, ``display_agent(...)``
-an agent run, ``replay("run.jsonl")`` a recorded one. Loading the extension imports only the
+an agent run, ``replay("run.jsonl")`` a recorded one, ``fork("run.jsonl", step=3, …)`` a recorded run
+rerun live from a step with edits. Loading the extension imports only the
 magics; widgets, markdown and provider SDKs are imported when first used (``%load_ext`` < 0.3 s).
 """
 
@@ -25,6 +26,7 @@ __all__ = [
     "display_agent",
     "TimelineView",
     "replay",
+    "fork",
 ]
 
 _LAZY = {
@@ -34,6 +36,7 @@ _LAZY = {
     "display_agent": ".timeline.display",
     "TimelineView": ".timeline.view",
     "replay": ".magics.trace",
+    "fork": ".magics.fork",
 }
 
 

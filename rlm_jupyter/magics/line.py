@@ -7,6 +7,7 @@
     %rlm config                      %rlm diff before.jsonl after.jsonl
     %rlm reset                       %rlm stop
     %rlm help                        %rlm?    (the same list, with every option)
+    %rlm fork run.jsonl --step 3 [--model ID]
     %rlm mcp [log NAME | stop [NAME]]
 
 An ``argparse`` parser with one subparser per subcommand (IPython's ``MagicArgumentParser``, which
@@ -108,6 +109,15 @@ def _build() -> tuple[_Parser, dict[str, _Parser]]:
                    "token/time deltas")
     diff.add_argument("a", metavar="A", help="the first JSONL trace")
     diff.add_argument("b", metavar="B", help="the second JSONL trace")
+    fork = command("fork", "a cell below holding step N's messages and tool results, to edit and rerun "
+                   "live from there")
+    fork.add_argument("file", metavar="FILE", help="a JSONL trace of an agent run")
+    fork.add_argument("--step", metavar="N", type=int, help="the step to fork at (default: the last)")
+    fork.add_argument("--model", metavar="ID", help="the fork's model: a provider:model id or a variable "
+                      "holding an RLM (default: the recorded one)")
+    fork.add_argument("--tools", metavar="a,b", help="variables holding the real tools (default: the "
+                      "recorded results)")
+    fork.add_argument("--approve", action="store_true", help="each live tool call waits for Approve / Deny")
     mcp = command("mcp", "MCP servers used here: their state and tools; the log or stop of one")
     mcp.add_argument("action", metavar="log|stop", nargs="?", choices=("log", "stop"),
                      help="log NAME: what the server wrote to stderr; stop [NAME]: stop it (or all)")

@@ -423,6 +423,11 @@ class RLMMagics(Magics):
 
         return diff(args.a, args.b)
 
+    def _line_fork(self, args: Any) -> None:
+        from . import fork
+
+        fork.line(args, self.shell)
+
     def models_text(self) -> str:
         """What ``%rlm models`` prints: each provider, installed or not, its key, an example id."""
         from rlm_toolkit.providers import ALIASES, default_model_id, providers

@@ -11,7 +11,8 @@
 Steps ``1..N-1`` are not run again: their recorded events are handed out as they were (no model
 call, no tool call) and their records become the fork's history. Step ``N`` sends the recorded
 messages of step N with the edits applied (``messages=`` replaces them, ``system=`` the system
-message, ``tool_results={call_id: text}`` the results of earlier tool calls), and from there the
+message, ``tool_results={call_id: text}`` the results of earlier tool calls; what is given as recorded
+is no edit), and from there the
 run goes on live with the model (an :class:`~rlm_toolkit.RLM`, a ``provider:model`` id, or the
 recorded model id) and the tools: the real ones (a list), or ``tools="recorded"``, a stand-in that
 serves what the recorded run got for the same call and answers any other call with an error
@@ -161,12 +162,15 @@ def plan(
         if not isinstance(text, str):
             raise UsageError(f"{where}: the edited result of {call_id!r} must be text, "
                              f"not {type(text).__name__}")
+    # a result given as recorded is no edit (the generated cell lists them all, to be edited)
+    results = {k: v for k, v in results.items() if v != calls[k].get("content")}
     data = trace.steps[step]
     mode = "text" if data.get("mode") == "text" else "native"
     sent = _check_messages(data.get("messages") or [], f"{where}: step {step}")
-    if messages is not None:
-        sent = _check_messages(messages, where)
-        edits["messages"] = sent
+    if messages is not None:  # messages given as recorded are no edit
+        given = _check_messages(messages, where)
+        if given != sent:
+            edits["messages"], sent = copy.deepcopy(given), given
     if results:
         _apply_tool_results(sent, results, calls, mode)
         edits["tool_results"] = results

@@ -10,6 +10,7 @@ naming the file and line; lines of the wrong shape after a good header are skipp
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import math
@@ -271,10 +272,10 @@ class Trace:
         return _forks().afork(self, step, **options)
 
     def messages(self, step: int) -> list[dict[str, Any]]:
-        """The exact messages sent to the model at ``step`` (1-based)."""
+        """The exact messages sent to the model at ``step`` (1-based): a copy, to edit freely (a fork's)."""
         if step not in self.steps:
             raise UsageError(f"the trace has no step {step}; steps: {sorted(self.steps) or 'none'}")
-        return list(self.steps[step].get("messages") or [])
+        return copy.deepcopy(list(self.steps[step].get("messages") or []))
 
     def problem_summary(self) -> str | None:
         """One line saying which lines were skipped, or None when every line was read."""

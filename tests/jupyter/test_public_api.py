@@ -9,7 +9,7 @@ import sys
 import rlm_jupyter
 
 EXPECTED = {"load_ipython_extension", "unload_ipython_extension", "display_stream", "adisplay_stream",
-            "StreamView", "display_agent", "TimelineView", "replay"}
+            "StreamView", "display_agent", "TimelineView", "replay", "fork"}
 
 
 def test_exported_names_are_pinned_and_resolve():
