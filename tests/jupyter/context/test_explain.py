@@ -26,7 +26,8 @@ CELL = "total = 10\ncount = 0\nprint(total / count)"
 PROMPT_BODY = ("\n\nCell [2]:\n```python\ntotal = 10\ncount = 0\nprint(total / count)\n```\n\nError:\n"
                "ZeroDivisionError: division by zero\nTraceback (most recent call last):\n"
                '  File "the cell", line 3, in <module>\n    print(total / count)\n\n'
-               "The failing line: print(total / count)\nValues of the names in it:\n- total = 10\n- count = 0")
+               "The failing line: print(total / count)\nValues of the names in it:\n"
+               "- total = 10\n- count = 0")
 
 
 def test_explain_sends_the_cell_the_error_and_the_values_of_the_failing_line(ip):

@@ -34,7 +34,8 @@ def ask(shell, prompt):
 def test_sources_outputs_and_errors_by_number_and_from_the_end(ip):
     run(ip, "x = 41\nx + 1")  # cell 2
     run(ip, "d = {'a': 0}\nd['a'] / d['a']")  # cell 3
-    assert ask(ip, "{In[2]}|{Out[2]}|{_}|{Out[-2]}|{In[-1]}") == "x = 41\nx + 1|42|42|42|d = {'a': 0}\nd['a'] / d['a']"
+    prompt = ask(ip, "{In[2]}|{Out[2]}|{_}|{Out[-2]}|{In[-1]}")
+    assert prompt == "x = 41\nx + 1|42|42|42|d = {'a': 0}\nd['a'] / d['a']"
     assert ask(ip, "{Err[3]}") == ("ZeroDivisionError: division by zero\nTraceback (most recent call last):\n"
                                    '  File "the cell", line 2, in <module>\n    d[\'a\'] / d[\'a\']')
     run(ip, "'second'")

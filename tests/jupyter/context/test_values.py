@@ -35,7 +35,8 @@ def test_a_long_container_reads_only_its_head():
 
 
 def test_bytes_are_cut():
-    assert render_value(b"ab" * 1000, Limits(chars=100)) == "b'" + "ab" * 10 + "' [2,000 bytes; first 20 shown]"
+    text = render_value(b"ab" * 1000, Limits(chars=100))
+    assert text == "b'" + "ab" * 10 + "' [2,000 bytes; first 20 shown]"
 
 
 def test_numpy_array_shape_dtype_and_edges():
@@ -95,7 +96,7 @@ def test_a_dataframe_of_a_million_rows_is_shape_dtypes_and_a_head_fast():
     assert elapsed < 0.5, elapsed
     lines = text.splitlines()
     assert lines[0] == "pandas.DataFrame: 1,000,000 rows × 3 columns"
-    assert lines[1] == "dtypes: id: int64, name: object, score: float64" or lines[1].startswith("dtypes: id: int64")
+    assert lines[1].startswith("dtypes: id: int64, name: ") and lines[1].endswith(", score: float64")
     assert lines[2] == "|  | id | name | score |" and lines[3] == "|---|---|---|---|"
     assert lines[4] == "| 0 | 0 | a\\|b | 0.0 |"  # a | inside a cell is escaped
     assert len(lines) == 10 and lines[-1] == "[1,000,000 rows; first 5 shown]"
