@@ -88,9 +88,10 @@ class History:
         current = self.current
         count = current + number if number < 0 else number
         if count < 1 or count >= current:
-            raise UsageError(f"{where}: no cell {count if number < 0 else number} ran before this one "
-                             f"(this is cell {current}; cells 1 to {current - 1} can be named)"
-                             if current > 1 else f"{where}: no cell ran before this one")
+            if current <= 1:
+                raise UsageError(f"{where}: no cell ran before this one")
+            raise UsageError(f"{where}: no cell {number} ran before this one (this is cell {current}; "
+                             f"cells 1 to {current - 1}, or -1 to -{current - 1}, can be named)")
         return count
 
 

@@ -43,9 +43,10 @@ def test_sources_outputs_and_errors_by_number_and_from_the_end(ip):
 
 
 @pytest.mark.parametrize("field, message", [
-    ("{In[99]}", "{In[99]}: no cell 99 ran before this one (this is cell 4; cells 1 to 3 can be named)"),
+    ("{In[99]}", "{In[99]}: no cell 99 ran before this one (this is cell 4; cells 1 to 3"),
     ("{In[0]}", "{In[0]}: no cell 0 ran before this one"),
-    ("{In[-9]}", "{In[-9]}: no cell -5 ran before this one"),
+    ("{In[-9]}", "{In[-9]}: no cell -9 ran before this one (this is cell 4; cells 1 to 3, or -1 to -3,"),
+    ("{Out[__import__('os')]}", "{Out[__import__('os')]}: history is In[n]"),
     ("{Out[3]}", "{Out[3]}: cell 3 produced no output (Out has cell 2)"),
     ("{Err[2]}", "{Err[2]}: cell 2 raised no error (errors are kept for cell 3)"),
     ("{In[x]}", "{In[x]}: history is In[n], Out[n] or Err[n] with a whole number n"),
