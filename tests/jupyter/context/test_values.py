@@ -111,3 +111,15 @@ def test_a_wide_dataframe_names_the_columns_cut():
     text = render_value(frame, Limits(columns=3))
     assert "| c0 | c1 | c2 |" in text and "c3" not in text.split("\n", 2)[2]
     assert text.endswith("[50 columns; first 3 shown]")
+
+
+def test_a_polars_dataframe_and_series_are_shape_dtypes_and_a_head():
+    polars = pytest.importorskip("polars")
+    frame = polars.DataFrame({"id": list(range(100_000)), "name": ["x"] * 100_000})
+    text = render_value(frame, Limits(rows=2))
+    assert text.splitlines() == ["polars.DataFrame: 100,000 rows × 2 columns",
+                                 "dtypes: id: Int64, name: String", "| id | name |", "|---|---|",
+                                 "| 0 | x |", "| 1 | x |", "[100,000 rows; first 2 shown]"]
+    series = render_value(frame["id"], Limits(rows=1))
+    assert series.splitlines() == ["polars.Series 'id': 100,000 values, dtype Int64", "| id |", "|---|",
+                                   "| 0 |", "[100,000 rows; first 1 shown]"]
