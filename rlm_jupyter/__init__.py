@@ -62,6 +62,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     registry = ipython.magics_manager.registry
     for name, magics in list(registry.items()):
         if isinstance(magics, RLMMagics):
+            magics.errors.detach()  # the post_run_cell hook of rlm_jupyter.context
             for kind in ("line", "cell"):
                 table = ipython.magics_manager.magics[kind]
                 for magic_name, fn in list(table.items()):

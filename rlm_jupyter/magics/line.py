@@ -9,6 +9,7 @@
     %rlm help                        %rlm?    (the same list, with every option)
     %rlm fork run.jsonl --step 3 [--model ID]
     %rlm mcp [log NAME | stop [NAME]]
+    %rlm explain [N]                 %rlm fix [N]     (the last error, or cell N's)
 
 An ``argparse`` parser with one subparser per subcommand (IPython's ``MagicArgumentParser``, which
 ``magic_arguments`` builds on for ``%%rlm``'s options); words are split with shell rules, so a
@@ -70,6 +71,20 @@ def _speed(text: str) -> float:
     return speed
 
 
+def _context_commands(command: Callable[[str, str], _Parser]) -> None:
+    """``%rlm explain [N]`` and ``%rlm fix [N]`` (run by magics/context.py)."""
+    for name, help in (("explain", "explain the last error (or cell N's): its source, traceback and the "
+                        "values in the failing line go to the model"),
+                       ("fix", "a corrected version of the failing cell (the last error's, or cell N's), "
+                        "offered as the next cell; never run")):
+        parser = command(name, help)
+        parser.add_argument("cell", metavar="N", nargs="?", type=int, help="the cell's execution count "
+                            "(negative: back from this cell); default: the last cell that raised")
+        parser.add_argument("-m", "--model", help="provider:model id, an alias, or a variable holding an RLM")
+        parser.add_argument("--no-widget", action="store_true",
+                            help="stream plain text instead of the widget")
+
+
 def _build() -> tuple[_Parser, dict[str, _Parser]]:
     parser = _Parser(prog="%rlm", usage="%(prog)s COMMAND ...", description="Settings, models and "
                      "recorded runs; %%rlm? documents the cell magic (the cell is the prompt).")
@@ -122,6 +137,7 @@ def _build() -> tuple[_Parser, dict[str, _Parser]]:
     mcp.add_argument("action", metavar="log|stop", nargs="?", choices=("log", "stop"),
                      help="log NAME: what the server wrote to stderr; stop [NAME]: stop it (or all)")
     mcp.add_argument("name", metavar="NAME", nargs="?", help="a server's name in its mcpServers JSON")
+    _context_commands(command)
     command("stop", "stop every live answer and agent run of this kernel (--bg ones included)")
     command("help", "this list; %%rlm? documents the cell magic's options")
     return parser, sub

@@ -5,6 +5,7 @@
     %%rlm -m openai:gpt-4o-mini   # {fig} of a Figure / PIL image / image bytes sends the image there
     What trend does {fig} show?   # (--image NAME sends one before the text)
 
+``{In[3]}``, ``{Out[-1]}``, ``{Err[5]}``, ``{_}``: the notebook's history (rlm_jupyter.context).
 Names only, never ``eval``; a mistake is a one-line :class:`IPython.core.error.UsageError`.
 """
 
@@ -16,19 +17,24 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from ..context import History, Limits, render_value
+
 __all__ = ["interpolate", "attach"]
 
 _FIELD = re.compile(r"\{\{|\}\}|\{([^{}\n]*)\}")
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 
 
-def interpolate(template: str, namespace: dict[str, Any]) -> str | list[dict[str, Any]]:
+def interpolate(template: str, namespace: dict[str, Any], *, history: History | None = None,
+                limits: Limits | None = None) -> str | list[dict[str, Any]]:
     """Replace ``{name}`` / ``{name.attr}`` with values from ``namespace``; ``{{`` / ``}}`` are braces.
 
     Names only, never ``eval``: ``{x + 1}`` or ``{f()}`` is a UsageError. ``{}`` and braces that
     span lines (code in the prompt) are left as they are. A value that is an image (a matplotlib
     Figure or Axes, a PIL image, image bytes, a ``Path`` to an image file) becomes an image part
-    in its place: the result is then a list of content parts instead of a string.
+    in its place: the result is then a list of content parts instead of a string. Other values are
+    rendered for a model (:func:`rlm_jupyter.context.render_value`, capped by ``limits``);
+    ``{In[n]}`` / ``{Out[n]}`` / ``{Err[n]}`` / ``{_}`` are read from ``history`` when given.
     """
     from rlm_toolkit.images import is_image
 
@@ -42,8 +48,11 @@ def interpolate(template: str, namespace: dict[str, Any]) -> str | list[dict[str
         if whole in ("{{", "}}") or not field:
             pieces.append(whole[0] if whole in ("{{", "}}") else whole)
             continue
+        if history is not None and history.handles(field):
+            pieces.append(history.text(field, limits or Limits()))
+            continue
         value = _lookup(field, namespace, f"{{{field}}}")
-        pieces.append(_image_part(value, f"{{{field}}}") if is_image(value) else str(value))
+        pieces.append(_image_part(value, f"{{{field}}}") if is_image(value) else render_value(value, limits))
     pieces.append(template[at:])
     if all(isinstance(p, str) for p in pieces):
         return "".join(p for p in pieces if isinstance(p, str))

@@ -122,8 +122,16 @@ class RLMMagics(Magics):
                      "status and one line, so Run All and papermill stop there (False: the cell "
                      "succeeds; the error shows in the widget only)").tag(config=True)
 
+    context_chars = Int(4000, help="The most characters one {value}, {Out[n]} or {In[n]} puts in a prompt "
+                        "(a visible note says what was cut)").tag(config=True)
+    context_rows = Int(5, help="Rows of a DataFrame / Series (and items of a list) shown in a prompt"
+                       ).tag(config=True)
+
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
+        from .context import attach_context
+
+        self.errors, self.notebook = attach_context(self)  # each cell's error; {In[n]}/{Out[n]}/{Err[n]}
         self.history: list[dict[str, str]] = []  # the --chat conversation, uncapped
         # One RLM per model id, so clients and loaded models are reused.
         self._rlms: dict[tuple[str | None, ...], Any] = {}
@@ -192,7 +200,8 @@ class RLMMagics(Magics):
                 args.record = str(chosen)
         args.budget = _budget(args.budget)
         args.schema = resolve_schema(args.schema, self.user_ns)
-        prompt = attach(interpolate(cell, self.user_ns), args.image, self.user_ns)
+        prompt = attach(interpolate(cell, self.user_ns, history=self.notebook, limits=self.limits()),
+                        args.image, self.user_ns)
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
         if args.agent or args.tools or args.approve or args.mcp:
@@ -327,6 +336,13 @@ class RLMMagics(Magics):
             raise UsageError("rlm's magics need an IPython shell")
         return self.shell.user_ns
 
+    def limits(self) -> Any:
+        """The caps of a value in a prompt (``context_chars``, ``context_rows``): a context.Limits."""
+        from ..context import Limits
+
+        return Limits(chars=max(self.context_chars, 100), rows=max(self.context_rows, 1),
+                      items=max(self.context_rows * 4, 4))
+
     def get_rlm(self, name: str | None) -> Any:
         """The RLM for ``-m``: a namespace variable (RLM or Provider), else a model id (cached)."""
         from rlm_toolkit import RLM
@@ -402,6 +418,16 @@ class RLMMagics(Magics):
     def _line_help(self, _args: Any) -> None:
         print(LINE_HELP)
 
+    def _line_explain(self, args: Any) -> Any:
+        from .context import explain
+
+        return explain(self, args)
+
+    def _line_fix(self, args: Any) -> Any:
+        from .context import fix
+
+        return fix(self, args)
+
     def _line_mcp(self, args: Any) -> None:
         from . import mcp as mcp_magic
 
@@ -448,7 +474,7 @@ class RLMMagics(Magics):
 
         rows = [(name, getattr(self, name)) for name in
                 ("model", "system", "temperature", "max_tokens", "format", "widget", "keep_widget",
-                 "save_every", "fail_cell")]
+                 "save_every", "fail_cell", "context_chars", "context_rows")]
         lines = [f"  RLMMagics.{name} = {value!r}" for name, value in rows]
         lines.append(f"  (model in use: {self.model or default_model_id()}; "
                      f"--chat history: {len(self.history) // 2} exchange(s))")
