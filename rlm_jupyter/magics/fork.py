@@ -34,8 +34,8 @@ def fork_cell(path: str, step: int | None, *, model: str | None = None, model_is
               tools: list[str] | None = None, approve: bool = False) -> str:
     """The code of the cell ``%rlm fork`` puts below (the plan is checked first: a bad fork is a
     UsageError here, not in the cell)."""
+    from rlm_toolkit.agents.fork import _calls_before, plan
     from rlm_toolkit.errors import scrub
-    from rlm_toolkit.trace.fork import _calls_before, plan
 
     checked = plan(path, step)
     calls = _calls_before(checked.trace, checked.step)
@@ -87,9 +87,9 @@ def line(args: Any, shell: Any) -> None:
 
 
 def fork(source: Any, step: int | None = None, **options: Any) -> Any:
-    """Fork a recorded run (see :func:`rlm_toolkit.trace.fork`) and show it live in the agent
+    """Fork a recorded run (see :func:`rlm_toolkit.agents.fork.fork`) and show it live in the agent
     timeline; returns the finished view. ``widget=`` / ``keep_widget=`` go to ``display_agent``."""
-    from rlm_toolkit.trace import afork
+    from rlm_toolkit.agents.fork import afork
 
     from ..timeline.display import display_agent
 

@@ -7,6 +7,8 @@
     agent = ReActAgent.from_openai("gpt-4o", tools=[search, calculate])
     for event in agent.stream("Explore Python"):
         print(event.type, event.content, event.tool_name, event.input)
+
+    fork("run.jsonl", step=3, messages=edited)   # rerun a recorded run live from step 3 (or trace.fork)
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from ..events import EVENT_TYPES, AgentEvent, AgentEventType
 from ._driver import AgentStream, AsyncAgentStream, StepRecord
 from .approval import ApprovalRequest, ask_user
+from .fork import afork, fork
 from .react import AGENT_OPTIONS, ReActAgent
 from .tools import Tool, ToolInputError, as_tools, tool
 
@@ -32,4 +35,6 @@ __all__ = [
     "AGENT_OPTIONS",
     "ApprovalRequest",
     "ask_user",
+    "fork",
+    "afork",
 ]

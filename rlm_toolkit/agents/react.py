@@ -253,7 +253,7 @@ class ReActAgent:
 
     def _start(self, task: Prompt, system: str) -> tuple[int, list[dict[str, Any]]]:
         """The first live step and the messages it sends: step 1 and the task (checked, the system
-        first); a fork (rlm_toolkit.trace.fork) starts later, from a recorded run's messages."""
+        first); a fork (rlm_toolkit.agents.fork) starts later, from a recorded run's messages."""
         return 1, self.rlm.request(task, system=system).messages
 
     async def _steps(self, task: Prompt, state: RunState, wanted: frozenset[str]) -> AsyncIterator[Any]:

@@ -24,7 +24,8 @@ format (:mod:`~rlm_toolkit.trace.format`), writing a file (:mod:`~rlm_toolkit.tr
 recorders a run adds as callbacks (:mod:`~rlm_toolkit.trace.recorders`), reading a file back,
 checking every line of it (:mod:`~rlm_toolkit.trace.reader`), replaying it with its timing
 (:mod:`~rlm_toolkit.trace.player`), comparing two runs (:mod:`~rlm_toolkit.trace.compare`), and
-forking a run at a step to rerun it live from there with edits (:mod:`~rlm_toolkit.trace.fork`).
+forking a run at a step to rerun it live from there with edits (``Trace.fork``; the agent's
+:mod:`~rlm_toolkit.agents.fork`).
 A recorded run goes to OpenTelemetry through :func:`rlm_toolkit.otel.export_trace`.
 """
 
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 from .._files import RecordingWarning
 from .compare import diff
-from .fork import afork, fork
 from .format import VERSION
 from .player import MAX_SPEED, MIN_SPEED, Replay, check_speed, replay
 from .reader import Trace, load
@@ -40,5 +40,4 @@ from .recorders import AgentRecorder, StreamRecorder, record
 from .writer import TraceRecorder, check_writable
 
 __all__ = ["VERSION", "Trace", "TraceRecorder", "StreamRecorder", "AgentRecorder", "record", "load", "replay",
-           "Replay", "check_writable", "check_speed", "MIN_SPEED", "MAX_SPEED", "diff", "RecordingWarning",
-           "fork", "afork"]
+           "Replay", "check_writable", "check_speed", "MIN_SPEED", "MAX_SPEED", "diff", "RecordingWarning"]

@@ -16,7 +16,7 @@ diff) — and the deltas in tokens and latency; the run's totals add cost when t
 (``cost`` in the footer's provenance), else cost shows as unknown.
 
 The point where the runs part is marked (``divergence``: the index of that aligned pair): for a
-fork and its parent (:mod:`rlm_toolkit.trace.fork`; the fork's header names its parent's file) the
+fork and its parent (:mod:`rlm_toolkit.agents.fork`; the fork's header names its parent's file) the
 fork's step, where its edits went in; for any other two runs, the first pair that differs.
 """
 

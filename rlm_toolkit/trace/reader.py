@@ -264,11 +264,11 @@ class Trace:
         return None
 
     def fork(self, step: int | None = None, **options: Any) -> Any:
-        """Fork this run at ``step``: an agent stream (see :func:`rlm_toolkit.trace.fork.fork`)."""
+        """Fork this run at ``step``: an agent stream (see :func:`rlm_toolkit.agents.fork.fork`)."""
         return _forks().fork(self, step, **options)
 
     def afork(self, step: int | None = None, **options: Any) -> Any:
-        """Async twin of :meth:`fork` (see :func:`rlm_toolkit.trace.fork.afork`)."""
+        """Async twin of :meth:`fork` (see :func:`rlm_toolkit.agents.fork.afork`)."""
         return _forks().afork(self, step, **options)
 
     def messages(self, step: int) -> list[dict[str, Any]]:
@@ -288,9 +288,10 @@ class Trace:
 
 
 def _forks() -> Any:
-    """:mod:`rlm_toolkit.trace.fork`, imported when a trace is forked: it reads traces with this module
-    and runs agents, so this module names it only at run time (as rlm_jupyter's lazy names do)."""
-    return importlib.import_module(".fork", __package__)
+    """:mod:`rlm_toolkit.agents.fork`, imported only when a trace is forked: a fork runs an agent,
+    and traces must not import the agent (they are read by exporters and replays that need none;
+    tests/toolkit/test_pump.py holds that). The one edge from traces to agents, at run time."""
+    return importlib.import_module("rlm_toolkit.agents.fork")
 
 
 def _lines(path: PathLike) -> Any:

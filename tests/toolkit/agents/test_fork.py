@@ -1,4 +1,4 @@
-"""Forking a recorded agent run at step N (rlm_toolkit.trace.fork) against the loopback OpenAI server:
+"""Forking a recorded agent run at step N (rlm_toolkit.agents.fork) against the loopback OpenAI server:
 steps before N are replayed from the record (no request, no tool call), step N sends the edit exactly,
 the fork goes on live, and its trace names its parent. Bad forks are one-line UsageErrors."""
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from rlm_toolkit import RLM
-from rlm_toolkit.agents import ReActAgent
+from rlm_toolkit.agents import ReActAgent, afork, fork
 from rlm_toolkit.errors import RLMError, UsageError
-from rlm_toolkit.trace import afork, diff, fork, load
+from rlm_toolkit.trace import diff, load
 from tests.fixtures.openai_server import Status, Stream
 
 

@@ -35,14 +35,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..agents._driver import AgentStream, AsyncAgentStream, RunState, StepRecord
-from ..agents.react import ReActAgent
-from ..agents.tools import Tool, as_tools
 from ..errors import UsageError
 from ..events import AgentEvent
 from ..rlm import RLM, Prompt
-from .format import VERSION, PathLike
-from .reader import Trace, load
+from ..trace.format import VERSION, PathLike
+from ..trace.reader import Trace, load
+from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord
+from .react import ReActAgent
+from .tools import Tool, as_tools
 
 __all__ = ["ForkPlan", "plan", "fork", "afork", "recorded_tools", "NotRecordedError", "MORE_STEPS"]
 
@@ -259,7 +259,7 @@ class _ForkAgent(ReActAgent):
     ) -> Sequence[Any] | None:
         if record is None:
             return callbacks
-        from .recorders import AgentRecorder
+        from ..trace.recorders import AgentRecorder
 
         recorder = AgentRecorder(record, self.rlm.model_id, history=lambda: state.history,
                                  started=state.started, header={"parent": self.plan.parent})
