@@ -15,7 +15,7 @@ NOTEBOOKS = notebooks()
 EXPECTED = ["quickstart", "01_streaming_basics", "02_async_streaming", "03_callbacks", "04_rlm_magic_tour",
             "05_agents_and_timeline", "06_streaming_to_the_web", "07_providers_and_local_models",
             "08_reasoning_cost_and_budgets", "09_agents_in_practice", "10_images_in_prompts",
-            "11_typed_answers", "12_mcp_tools", "14_forking_a_run"]
+            "11_typed_answers", "12_mcp_tools", "13_notebook_context", "14_forking_a_run"]
 _KEY_LIKE = re.compile(r"\b(sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9._\-]{12,})")
 _MACHINE_PATHS = re.compile(r"(/work/|/root/|/home/\w+/|/tmp/|site-packages)")
 
