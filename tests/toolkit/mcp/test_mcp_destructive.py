@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 
 import pytest
 
@@ -25,6 +26,15 @@ def erase_then_add():
                                  {"name": "add", "arguments": {"a": 2, "b": 40}, "id": "c2"}]),
         "done",
     ]))
+
+
+def logged(servers, name, text, seconds=10.0):
+    """Whether the server's stderr came to hold ``text`` (rlm's pipe reader is a thread of its own,
+    so a line written during a call may land just after it)."""
+    deadline = time.monotonic() + seconds
+    while text not in servers.log(name) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return text in servers.log(name)
 
 
 def decisions(events):
@@ -64,7 +74,7 @@ def test_with_no_approver_a_destructive_call_asks_as_approve_true_does(mcp_scrip
     with MCPServers({"mcpServers": {"demo": mcp_script("demo")}}) as servers:
         events = list(ReActAgent(erase_then_add(), tools=servers.tools()).stream("go"))
         assert decisions(events) == [("erase", "approved", "")]
-        assert "erased notes.txt" in servers.log("demo")
+        assert logged(servers, "demo", "erased notes.txt")
 
 
 def test_an_approver_decides_and_trusted_servers_do_not_ask(mcp_script, monkeypatch):
@@ -81,7 +91,7 @@ def test_an_approver_decides_and_trusted_servers_do_not_ask(mcp_script, monkeypa
         assert decisions(events)[0] == ("erase", "denied", "no erasing")
     with MCPServers({"mcpServers": {"demo": mcp_script("demo")}}, trust_destructive=True) as servers:
         events = list(ReActAgent(erase_then_add(), tools=servers.tools()).stream("go"))
-        assert decisions(events) == [] and "erased notes.txt" in servers.log("demo")
+        assert decisions(events) == [] and logged(servers, "demo", "erased notes.txt")
 
 
 def test_a_front_end_asker_is_used_for_tools_that_require_approval():

@@ -41,7 +41,11 @@ def test_stdio_server_tools_become_agent_tools_with_schema_and_server(mcp_script
         # a name no vendor accepts is made safe, the server still gets its own name
         assert tools["dotted_name"].remote_name == "dotted.name" and run(tools["dotted_name"]) == "dotted"
         assert run(add, a=2, b=40) == "42"
-        assert "adding 2 and 40" in servers.log("demo")  # its stderr, read from rlm's pipe
+        # its stderr, read from rlm's pipe by a thread of its own: the line may land just after the call
+        deadline = time.monotonic() + 10
+        while "adding 2 and 40" not in servers.log("demo") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "adding 2 and 40" in servers.log("demo")
         assert servers.status()[0]["state"] == "ready"
         assert len(children() - before) == 1
     assert servers.status()[0]["state"] == "stopped"
