@@ -53,8 +53,8 @@ class ObjectFeed:
             error.partial_object = self.parser.last  # type: ignore[attr-defined]  # added for typed calls
 
 
-class ObjectStream(Iterator[Any]):
-    """Sync iterator of a typed answer's values (what :meth:`RLM.stream_object` returns).
+class _Faces:
+    """What both faces hold: the call's events and Response, and the feed that does the work.
 
     ``events`` is the call's event stream (callbacks see its text tokens as for any call);
     ``.response`` its Response; ``.partial`` the last partial value; ``.result`` the final one."""
@@ -71,6 +71,10 @@ class ObjectStream(Iterator[Any]):
     @property
     def partial(self) -> Any:
         return self.feed.partial
+
+
+class ObjectStream(_Faces, Iterator[Any]):
+    """Sync iterator of a typed answer's values (what :meth:`RLM.stream_object` returns)."""
 
     def __iter__(self) -> ObjectStream:
         return self
@@ -98,21 +102,8 @@ class ObjectStream(Iterator[Any]):
         self.close()
 
 
-class AsyncObjectStream:
+class AsyncObjectStream(_Faces):
     """Async twin of :class:`ObjectStream` (what :meth:`RLM.astream_object` returns)."""
-
-    def __init__(self, events: Any, schema: Schema) -> None:
-        self.events = events
-        self.response = events.response
-        self.feed = ObjectFeed(schema, self.response.provider, self.response.model)
-
-    @property
-    def result(self) -> Any:
-        return self.feed.result
-
-    @property
-    def partial(self) -> Any:
-        return self.feed.partial
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._values()
