@@ -24,6 +24,7 @@ import anyio
 import httpx2
 import mcp_types
 from mcp import ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -172,6 +173,11 @@ class MCPConnection:
                                                    env=dict(self.spec.env) or None, cwd=self.spec.cwd)
                     streams = await stack.enter_async_context(stdio_client(params, errlog=pipe.writer))
                     pipe.close_writer()
+                elif self.spec.sse:  # the legacy HTTP+SSE transport: a GET stream, POSTs beside it
+                    assert self.spec.url is not None
+                    streams = await stack.enter_async_context(sse_client(
+                        self.spec.url, headers=dict(self.spec.headers), timeout=_HTTP_TIMEOUT.connect or 30.0,
+                        sse_read_timeout=_HTTP_TIMEOUT.read or 300.0))
                 else:
                     assert self.spec.url is not None
                     client = await stack.enter_async_context(
