@@ -18,6 +18,7 @@ import importlib
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import anyio
@@ -246,9 +247,11 @@ class MCPConnection:
             text = f"{where} failed to start: {type(leaf).__name__}: {leaf}"
         return MCPServerError(text + self.stderr_tail(), server=self.name)
 
-    async def acall(self, tool: str, arguments: dict[str, Any], *,
-                    timeout: float | None = None) -> tuple[mcp_types.CallToolResult, bool]:
-        """Call ``tool``; the result and whether the server had to be restarted first.
+    async def acall(self, tool: str, arguments: dict[str, Any], *, timeout: float | None = None,
+                    on_progress: Callable[[float, float | None, str | None], None] | None = None,
+                    ) -> tuple[mcp_types.CallToolResult, bool]:
+        """Call ``tool``; the result and whether the server had to be restarted first. ``on_progress``
+        gets the server's progress notifications for this call (the SDK asks for them only then).
 
         The call is raced against the connection's own task, so a server that exits mid-call ends
         the call with :class:`MCPServerError` instead of leaving it waiting for an answer."""
@@ -258,7 +261,12 @@ class MCPConnection:
         schemas = import_schema_modules()
         if not schemas.done():  # the first call, on a fast server: wait without holding the loop
             await asyncio.wrap_future(schemas)
-        call = asyncio.ensure_future(session.call_tool(tool, arguments, read_timeout_seconds=timeout))
+        async def reported(progress: float, total: float | None, message: str | None) -> None:
+            if on_progress is not None:
+                on_progress(progress, total, message)
+
+        call = asyncio.ensure_future(session.call_tool(tool, arguments, read_timeout_seconds=timeout,
+                                                       progress_callback=reported if on_progress else None))
         try:
             await asyncio.wait({call, serving}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # the agent's Stop or tool_timeout: the SDK sends cancellation
