@@ -24,6 +24,7 @@ __all__ = ["timeline_html", "page_messages", "MESSAGE_LIMIT", "MESSAGES_BUDGET"]
 _PRE = "white-space:pre-wrap;word-break:break-word;margin:2px 0"
 _ERR = "color:#d32f2f"
 _STEP = "margin-top:6px;padding-left:6px;border-left:2px solid #ccc"
+_IMG = "max-width:100%;max-height:320px;margin:4px 4px 0 0"
 
 
 def _h(text: Any) -> str:
@@ -59,6 +60,7 @@ def _row_html(row: Row) -> str:
                     f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre></details>')
         else:
             body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
+        body += _images_html(row)
     elif kind == "approval":
         body = (f'<code class="rlm-tool">{_h(row.label)}</code>'
                 f' <span class="rlm-verdict">{_h(row.shown if row.outcome == "denied" else "")}</span>')
@@ -69,6 +71,17 @@ def _row_html(row: Row) -> str:
     head = (f'<div class="rlm-row-head" style="font-size:0.85em;opacity:0.75"><span class="rlm-label"{style}>'
             f'<b>{label}</b></span> <span class="rlm-duration">{took}</span></div>')
     return f'<div class="{classes}"{outcome}>{head}<div class="rlm-body">{body}</div></div>'
+
+
+def _images_html(row: Row) -> str:
+    """An observation's images as ``data:`` URLs (checked by the model: a raster type, base64 only)."""
+    if not row.images:
+        return ""
+    shown = "".join(
+        f'<img class="rlm-image" alt="image from {_h(row.label)}" style="{_IMG}" '
+        f'src="data:{escape_html(image["mime_type"])};base64,{escape_html(image["data"])}">'
+        for image in row.images)
+    return f'<div class="rlm-images">{shown}</div>'
 
 
 #: The static copy keeps at most this much of each message sent to the model (content, tool calls) ...

@@ -92,7 +92,14 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
 
     def _send_ops(self, ops: list[dict[str, Any]]) -> None:
         """One frame's operations as one custom message, numbered for a page to spot a gap."""
-        self._ops.extend(op for op in ops if op["op"] != "header")
+        for op in ops:
+            if op["op"] == "header":
+                continue
+            if op["op"] == "progress" and self._ops and self._ops[-1]["op"] == "progress" \
+                    and self._ops[-1]["id"] == op["id"]:
+                self._ops[-1] = op  # a long call's reports: the snapshot keeps only its latest
+            else:
+                self._ops.append(op)
         self._seq += 1  # not the trait: a trait change would be one more message per frame
         self.send({"type": Type.FRAME, "seq": self._seq, "ops": ops})
 

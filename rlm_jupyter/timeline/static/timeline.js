@@ -8,10 +8,18 @@
 // later, or after a reload, is complete.
 // Model text and tool output are untrusted: they only ever reach the DOM through textContent or
 // through the safe markdown renderer (markdown.js; it and common.js are put in front of this module).
+// A tool's images (checked by the kernel) are shown only as data: URLs of a raster type, checked
+// again here: nothing is fetched, and nothing that can hold script (SVG) becomes an <img>.
 // A step's reasoning (a thinking model's) grows as text in a "Thinking" <details> at the top of
 // the step, open while it streams and folded once the step's text, thought or action begins.
 
 const stores = new WeakMap();
+// What an image from a tool may be: a raster type, base64 only, at most the kernel's limit (1 MB).
+const RASTER = /^image\/(png|jpeg|gif|webp)$/;
+// How each type's base64 begins (its magic bytes): data that does not is not shown as that type.
+const MAGIC = { "image/png": "iVBORw0KGgo", "image/jpeg": "/9j/", "image/gif": "R0lGOD", "image/webp": "UklGR" };
+const BASE64 = /^[A-Za-z0-9+\/]+={0,2}$/;
+const MAX_IMAGE = 4 * Math.ceil((1024 * 1024) / 3);
 
 function storeOf(model) {
   let store = stores.get(model);
@@ -198,6 +206,43 @@ function createView(model, el, store) {
     r._verdict.appendChild(buttons);
   }
 
+  function images(op) {
+    const box = rlmEl("div", "rlm-images");
+    for (const image of op.images || []) {
+      const mime = image && image.mime_type, data = image && image.data;
+      if (!RASTER.test(mime || "") || typeof data !== "string" || data.length > MAX_IMAGE
+          || !data.startsWith(MAGIC[mime]) || !BASE64.test(data)) {
+        continue;
+      }
+      const img = rlmEl("img", "rlm-image");
+      img.alt = `image from ${op.tool || "the tool"}`;
+      img.src = `data:${mime};base64,${data}`;
+      box.appendChild(img);
+    }
+    return box.childNodes.length ? box : null;
+  }
+
+  function progress(op) {
+    const step = stepOf(op.step);
+    const action = step.actions.get(op.id);
+    if (!action) return;
+    let line = action.querySelector(".rlm-progress");
+    if (!line) {
+      line = rlmEl("div", "rlm-progress");
+      line._bar = rlmEl("progress", "rlm-progress-bar");
+      line._text = rlmEl("span", "rlm-progress-text");
+      line.append(line._bar, line._text);
+      action._body.appendChild(line);
+    }
+    if (typeof op.total === "number" && op.total > 0 && typeof op.done === "number") {
+      line._bar.max = op.total;
+      line._bar.value = Math.min(op.done, op.total);
+    } else {
+      line._bar.removeAttribute("value");  // indeterminate: how much is left is not known
+    }
+    line._text.textContent = op.text || "";
+  }
+
   function observation(op) {
     const label = op.outcome === "denied" ? "Denied" : op.error ? "Error" : "Observation";
     const r = row(op.error ? "observation rlm-error" : "observation", label, op.duration);
@@ -220,6 +265,8 @@ function createView(model, el, store) {
       pre.textContent = full + cut;
       r._body.append(pre);
     }
+    const pictures = images(op);
+    if (pictures) r._body.append(pictures);
     return r;
   }
 
@@ -288,10 +335,17 @@ function createView(model, el, store) {
       case "approval":
         approval(op);
         break;
+      case "progress":
+        progress(op);
+        break;
       case "observation": {
         const step = stepOf(op.step);
         const action = step.actions.get(op.id);
-        if (action) action.querySelector(".rlm-duration").textContent = rlmSeconds(op.duration);
+        if (action) {
+          action.querySelector(".rlm-duration").textContent = rlmSeconds(op.duration);
+          const line = action.querySelector(".rlm-progress");
+          if (line) line.remove();  // the call is over: its observation says how it went
+        }
         step.rows.appendChild(observation(op));
         break;
       }
