@@ -4,6 +4,7 @@ notifications become ``progress`` events of the running step, rate-limited."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import pytest
@@ -70,3 +71,41 @@ def test_a_flood_of_progress_notifications_costs_a_few_events(mcp_script):
     assert observation.content == "did 1 steps"
     assert 1 <= len(progress) <= 2 + 10 * observation.duration * 1.5  # at most one each 0.1 s, and the last
     assert progress[-1].content == "step 1 of 1"
+
+
+def test_closing_the_run_mid_call_ends_a_reporting_call_and_the_server_stays_usable(mcp_script):
+    import time
+
+    before = children()
+    with MCPServers({"mcpServers": {"demo": mcp_script("demo")}}) as servers:
+        tools = servers.tools()
+        provider = ScriptedProvider(turns=[ScriptedTurn(tool_calls=[
+            {"name": "steps", "arguments": {"count": 100, "pause": 0.2}, "id": "c1"}]), "never"])
+        stream = ReActAgent(RLM(provider), tools=tools).stream("go")
+        first = next(e for e in stream if e.type == "progress")
+        assert first.total == 100.0
+        started = time.monotonic()
+        stream.close()  # Stop: the call in flight is cancelled (the SDK tells the server)
+        assert time.monotonic() - started < 5
+        adder = {t.name: t for t in tools}["add"]
+        assert asyncio.run(adder.fn(a=1, b=2)) == "3"  # the session is not stuck behind the call
+        assert servers.status()[0]["state"] == "ready"
+        deadline = time.monotonic() + 10  # the server was told (MCP's cancellation): its tool stopped
+        while "steps: cancelled by the client" not in servers.log("demo") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "steps: cancelled by the client" in servers.log("demo")
+    assert children() - before == set()
+
+
+def test_progress_reaches_an_async_run_in_the_callers_own_loop(mcp_script):
+    async def main():
+        async with MCPServers({"mcpServers": {"demo": mcp_script("demo")}}) as servers:
+            provider = ScriptedProvider(turns=[ScriptedTurn(tool_calls=[
+                {"name": "steps", "arguments": {"count": 3, "pause": 0.2}, "id": "c1"}]), "ok"])
+            agent = ReActAgent(RLM(provider), tools=await servers.atools())
+            return [e async for e in agent.astream("go")]
+
+    events = asyncio.run(main())
+    progress = [e for e in events if e.type == "progress"]
+    assert progress and progress[-1].content == "step 3 of 3"
+    assert next(e for e in events if e.type == "observation").content == "did 3 steps"
