@@ -421,10 +421,10 @@ def shown_images(items: Any) -> list[dict[str, str]]:
         if len(out) == SHOWN_IMAGES:
             break
         data = item.get("data") if isinstance(item, dict) else None
-        if not isinstance(data, str) or not data or len(data) > limit + 4:
+        if not isinstance(data, str) or not data or len(data) > limit + limit // 38:  # room for line breaks
             continue
-        try:
-            raw = base64.b64decode(data.strip().encode("ascii", "replace"), validate=True)
+        try:  # base64 wrapped in lines (MIME's 76 columns) is base64 still
+            raw = base64.b64decode("".join(data.split()).encode("ascii", "replace"), validate=True)
         except (binascii.Error, ValueError):
             continue
         media_type = _media_type(raw)

@@ -239,7 +239,7 @@ class TimelineModel:
             ops.append(self._approval(step, number, event))
         elif kind == "progress":
             action = step.row("action", event.call_id) if event.call_id else step.row("action")
-            if action is not None and action.duration is None:  # a late report of a finished call: no
+            if action is not None and action.duration is None:  # none for a call that has ended
                 action.note = progress_text(event)
                 ops.append({"op": "progress", "step": number, "id": event.call_id, "text": action.note,
                             "done": event.progress, "total": event.total})

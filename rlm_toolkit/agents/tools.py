@@ -74,6 +74,8 @@ class ToolOutput:
 
     text: str
     images: tuple[dict[str, str], ...] = ()
+
+
 #: Seconds a cancelled async tool gets to run its cleanup before the agent moves on without it.
 CANCEL_GRACE = 0.5
 

@@ -56,7 +56,8 @@ def test_shown_images_keeps_only_real_rasters_within_limits():
         {"mime_type": "image/png", "data": "A" * 50_000_000},  # huge: refused by its length, never decoded
         "not a dict", {"data": 42}, None,
         {"mime_type": "text/html", "data": b64(good)},                     # a png whatever it says
-        {"data": b64(jpeg)}, {"data": b64(gif)}, {"data": b64(webp)},
+        {"data": base64.encodebytes(jpeg).decode()},  # in MIME lines: base64 still
+        {"data": b64(gif)}, {"data": b64(webp)},
     ]
     assert shown_images(items) == [
         {"mime_type": "image/png", "data": b64(good)}, {"mime_type": "image/jpeg", "data": b64(jpeg)},
