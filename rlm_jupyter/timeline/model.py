@@ -50,13 +50,13 @@ class Row:
     thought), live (text still streaming), thought, action, approval, observation, error or final.
     Streamed text is kept as pieces and joined when read (no quadratic growth). ``outcome``: an
     approval's state (pending, approved, denied), "denied" on the observation of a denied call.
-    ``images``: an observation's checked images; ``note``: a running action's latest progress.
+    ``images``: an observation's checked images.
 
     ``text`` is whole (Python keeps it); every copy shows ``shown``, cut at its kind's limit. ``tool``
     and ``args`` are kept as shown (cut when the row is made; the step's messages have them whole)."""
 
     __slots__ = ("kind", "_parts", "_length", "step", "tool", "args", "call_id", "is_error", "duration",
-                 "outcome", "server", "images", "note")
+                 "outcome", "server", "images")
 
     def __init__(self, kind: str, text: str = "", *, step: int = 0, tool: str | None = None,
                  args: str | None = None, call_id: str | None = None, is_error: bool = False,
@@ -69,7 +69,6 @@ class Row:
         self.is_error, self.duration, self.outcome = is_error, duration, outcome
         self.server = server
         self.images: list[dict[str, str]] = []
-        self.note: str | None = None
 
     @property
     def label(self) -> str:
@@ -240,9 +239,8 @@ class TimelineModel:
         elif kind == "progress":
             action = step.row("action", event.call_id) if event.call_id else step.row("action")
             if action is not None and action.duration is None:  # none for a call that has ended
-                action.note = progress_text(event)
-                ops.append({"op": "progress", "step": number, "id": event.call_id, "text": action.note,
-                            "done": event.progress, "total": event.total})
+                ops.append({"op": "progress", "step": number, "id": event.call_id,
+                            "text": progress_text(event), "done": event.progress, "total": event.total})
         elif kind == "observation":
             action = step.row("action", event.call_id) if event.call_id else step.row("action")
             duration = event.duration
