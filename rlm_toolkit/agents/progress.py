@@ -57,7 +57,7 @@ class ProgressFeed:
         done = _number(progress)
         if done is None:
             return
-        text = message[:MESSAGE_LIMIT] if isinstance(message, str) else ""
+        text = str.__getitem__(message, slice(MESSAGE_LIMIT)) if isinstance(message, str) else ""  # plain str
         with self._lock:
             self._latest = (done, _number(total), text)
             if self._armed:

@@ -180,3 +180,29 @@ def test_a_report_from_a_tool_still_running_after_its_timeout_is_harmless():
     assert observation.is_error and "did not finish within 0.3 s" in observation.content
     assert events[-1].type == "final"
     time.sleep(1.2)  # the abandoned thread reports into a feed nobody reads: no error anywhere
+
+
+def test_progress_events_are_recorded_and_a_bad_one_in_a_file_is_skipped(tmp_path):
+    def slow() -> str:
+        """Reports twice."""
+        report_progress(1, 2, "half")
+        time.sleep(0.2)
+        report_progress(2, 2, "all")
+        return "done"
+
+    path = tmp_path / "run.jsonl"
+    provider = ScriptedProvider(turns=[
+        ScriptedTurn(tool_calls=[{"name": "slow", "arguments": {}, "id": "c1"}]), "ok"])
+    list(ReActAgent(RLM(provider), tools=[slow]).stream("go", record=path))
+    recorded = [e for e in load(path).events if getattr(e, "type", "") == "progress"]
+    assert [(e.progress, e.total, e.content) for e in recorded][-1] == (2.0, 2.0, "all")
+    lines = path.read_text().splitlines()
+    bad = [json.loads(line) for line in lines]
+    for obj in bad:
+        if obj.get("type") == "event" and obj["event"].get("type") == "progress":
+            obj["event"]["progress"] = "lots"
+    path.write_text("\n".join(json.dumps(obj) for obj in bad) + "\n")
+    trace = load(path)
+    assert not [e for e in trace.events if getattr(e, "type", "") == "progress"]
+    named = [p for p in trace.problems if "'progress' cannot be" in p and "lots" in p]
+    assert named, trace.problems
