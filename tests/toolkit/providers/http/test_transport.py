@@ -15,6 +15,8 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 
 import h11
 import pytest
@@ -113,14 +115,17 @@ def test_what_it_does_not_parse_h11_refuses_as_it_would_have(body):
         assert b"".join(pieces) == b"".join(expected_pieces)
 
 
-def lagging_read(provider: OpenAIProvider) -> list[bytes]:
-    """A call's body pieces as httpx hands them out, the reader lagging after the first."""
+def lagging_read(provider: OpenAIProvider, sent: Callable[[], bool]) -> list[bytes]:
+    """A call's body pieces as httpx hands them out, the reader lagging after the first until the
+    server has ``sent`` its whole answer (or has filled the socket's buffers: 5 s at most)."""
     path, body, types, _ = provider.exchange(REQUEST)
 
     async def read() -> list[bytes]:
         async with provider.post(path, body, content_types=types) as chunks:
             pieces = [await anext(chunks)]
-            await asyncio.sleep(0.5)  # the rest arrives meanwhile
+            deadline = time.monotonic() + 5
+            while not sent() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # the rest arrives meanwhile
             pieces += [piece async for piece in chunks]
         await provider.aclose()
         return pieces
@@ -130,7 +135,9 @@ def lagging_read(provider: OpenAIProvider) -> list[bytes]:
 
 def pieces_of_a_token_per_chunk_stream(server, words: list[str]) -> list[bytes]:
     server.script(Stream(words))  # an HTTP chunk per token
-    pieces = lagging_read(OpenAIProvider("gpt-4o", base_url=server.base_url, api_key=server.api_key))
+    done = server.completed + 1
+    pieces = lagging_read(OpenAIProvider("gpt-4o", base_url=server.base_url, api_key=server.api_key),
+                          lambda: server.completed >= done)
     assert b"".join(pieces).decode().count("data: ") == len(words) + 4  # role, words, finish, usage, [DONE]
     return pieces
 
@@ -183,6 +190,7 @@ class RawServer:
         scheme = "https" if tls else "http"
         self.base_url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}/v1"
         self._answer, self._tls = answer, tls
+        self.sent = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -199,6 +207,7 @@ class RawServer:
                 while len(body) < length:
                     body += connection.recv(65536)
                 connection.sendall(self._answer)
+                self.sent.set()
 
 
 SSE = b"data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"hi\"}}]}\n\n" \
@@ -234,7 +243,8 @@ def test_a_body_over_tls_is_re_framed_too(tmp_path, monkeypatch):
     events = [b'data: {"choices": [{"index": 0, "delta": {"content": "w%d "}}]}\n\n' % i for i in range(500)]
     end = b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'
     server = RawServer(HEAD + chunked(*events, end), tls=tls)
-    pieces = lagging_read(OpenAIProvider("gpt-4o", base_url=server.base_url, api_key="sk-raw-0123456789"))
+    pieces = lagging_read(OpenAIProvider("gpt-4o", base_url=server.base_url, api_key="sk-raw-0123456789"),
+                          server.sent.is_set)
     assert b"".join(pieces) == b"".join(events) + end
     assert len(pieces) < 50  # 501 chunks, in TLS records of 16 KB
 
