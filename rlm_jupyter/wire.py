@@ -15,13 +15,14 @@ type          direction       fields                                            
 ``end``       kernel → page   ``text``, ``thinking``: the lengths sent (UTF-16 units)          stream
 ``snapshot``  kernel → page   all so far, in reply to ``sync`` when the page lacks some:       both
                               stream: ``text``, ``thinking``; timeline: ``seq``, ``ops``
-``messages``  kernel → page   ``step``, ``messages`` (capped, scrubbed), ``error``             timeline
+``messages``  kernel → page   ``step``, ``first`` (how many the step before sent too),         timeline
+                              ``total``, ``messages`` (the rest: capped, scrubbed), ``error``
 ``sync``      page → kernel   what the page holds: stream: ``text``, ``thinking`` lengths      both
                               (none: it missed some, send all); timeline: ``seq``
 ``stop``      page → kernel   (none): the Stop button                                          both
 ``rendered``  page → kernel   ``view``: a page shows the widget (text/plain refreshes rare)    stream
 ``decide``    page → kernel   ``id``, ``approved``: Approve / Deny of a tool call              timeline
-``messages``  page → kernel   ``step``: show what the model was sent at this step              timeline
+``messages``  page → kernel   ``step``: show what this step added (``all``: every message)     timeline
 ``closed``    page → kernel   ``step``: its messages were hidden again                         timeline
 ============  ==============  ===============================================================  ========
 

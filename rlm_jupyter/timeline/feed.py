@@ -17,12 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from rlm_toolkit.agents.approval import ApprovalRequest
-from rlm_toolkit.errors import UsageError, scrub_data
+from rlm_toolkit.errors import UsageError
 
 from ..live.pacing import FRAME, Pacer
 from ..live.view import LiveView
 from .approvals import Approvals
-from .html import timeline_html
+from .html import new_from, timeline_html
 from .model import TimelineModel, merge_ops
 
 __all__ = ["RunFeed", "RunView", "OpsSink"]
@@ -150,14 +150,28 @@ class RunView(LiveView):
         return list(messages or [])
 
     def all_messages(self) -> dict[int, list[dict[str, Any]]]:
-        """Every recorded step's messages, scrubbed (what the static display shows)."""
+        """Every recorded step's messages as recorded (the static display scrubs what it shows: the
+        messages each step added, see :func:`~rlm_jupyter.timeline.html.new_from`)."""
         out = {}
         for number in self.timeline.steps:
             try:
-                out[number] = scrub_data(self.messages(number))
+                out[number] = self.messages(number)
             except UsageError:
                 pass
         return out
+
+    def added_messages(self, step: int, *, whole: bool = False) -> tuple[int, list[dict[str, Any]]]:
+        """What ``step`` added to the conversation: ``(first, messages[first:])``, ``first`` being how
+        many of its messages the step before sent too (0 with ``whole``, or for the first step)."""
+        sent = self.messages(step)
+        if whole or step <= 1:
+            return 0, sent
+        try:
+            before = self.messages(step - 1)
+        except UsageError:
+            return 0, sent
+        first = new_from(before, sent)
+        return first, sent[first:]
 
     @property
     def text(self) -> str:
@@ -168,7 +182,8 @@ class RunView(LiveView):
         return self.timeline.markdown()
 
     def static_bundle(self, open_steps: Any = ()) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The static display of the run: safe HTML (steps' messages in ``<details>``), markdown, text."""
+        """The static display of the run: safe HTML (what each step added to the conversation in a
+        ``<details>``), markdown, text."""
         data: dict[str, Any] = {
             "text/plain": self.text,
             "text/markdown": self.markdown,

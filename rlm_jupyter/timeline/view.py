@@ -127,12 +127,14 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
             self.send({"type": Type.SNAPSHOT, "seq": seq, "ops": ops})
 
     def _send_messages(self, asked: dict[str, Any]) -> None:
-        """The messages the model was sent at the step a page opened, each text capped as saved."""
+        """The messages the step a page opened added to the conversation (``first``: how many the step
+        before sent too; ``all``: the page asked for every one), each text capped as saved."""
         step = count(asked.get("step"))
         self.open_steps.add(step)
         try:
-            reply = {"type": Type.MESSAGES, "step": step,
-                     "messages": scrub_data(page_messages(self.messages(step), step))}
+            first, added = self.added_messages(step, whole=asked.get("all") is True)
+            reply = {"type": Type.MESSAGES, "step": step, "first": first, "total": first + len(added),
+                     "messages": scrub_data(page_messages(added, step))}
         except UsageError as error:
             reply = {"type": Type.MESSAGES, "step": step, "messages": [], "error": error.message}
         self.send(reply)

@@ -2,8 +2,9 @@
 // The kernel sends small operations as custom messages (frame {seq, ops: [...]}, one message per
 // frame; the vocabulary both widgets share is in rlm_jupyter/wire.py); this module folds them into
 // the DOM in place. The page asks with sync {seq} (at initialize and on a gap in seq) and gets a
-// snapshot {seq, ops} when the kernel has more; stop, decide {id, approved}, messages {step} (the
-// reply: messages {step, messages, error}) and closed {step} go from the page to the kernel. When
+// snapshot {seq, ops} when the kernel has more; stop, decide {id, approved}, messages {step, all} (the
+// reply: messages {step, first, total, messages, error}: what the step added to the conversation, or
+// all of them) and closed {step} go from the page to the kernel. When
 // the run ends the kernel also sets the `snapshot` trait (every operation), so a view rendered
 // later, or after a reload, is complete.
 // Model text and tool output are untrusted: they only ever reach the DOM through textContent or
@@ -347,6 +348,19 @@ function createView(model, el, store) {
       if (!step || !msg || step.panel.hidden) return;
       step.panel.replaceChildren();
       if (msg.error) step.panel.append(rlmEl("div", "rlm-text", msg.error));
+      // The kernel sends what this step added to the conversation: the first `first` messages are
+      // the ones the step before sent (so a long run's panels do not repeat the whole history).
+      if (msg.first > 0) {
+        const same = rlmEl("div", "rlm-same", `1–${msg.first} as at step ${n - 1}, then: `);
+        const all = rlmEl("button", "rlm-more", `show all ${msg.total}`);
+        all.type = "button";
+        all.addEventListener("click", () => {
+          all.disabled = true;
+          rlmSend(model, "messages", { step: n, all: true });
+        });
+        same.append(all);
+        step.panel.append(same);
+      }
       for (const m of msg.messages || []) {
         const item = rlmEl("div", "rlm-message");
         item.dataset.role = String(m.role || "");

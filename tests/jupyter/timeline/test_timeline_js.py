@@ -61,16 +61,23 @@ def recorded_messages() -> tuple[list[dict], list[dict]]:
         AgentEvent(type="token", content="is " + HOSTILE, step=2),
         AgentEvent(type="final", content="The answer is " + HOSTILE, step=2, duration=2.0),
     ]
-    view = TimelineView("scripted:scripted", steps=[{"messages": [{"role": "user", "content": HOSTILE}]}])
+    asked = [{"role": "user", "content": HOSTILE}]
+    view = TimelineView("scripted:scripted", steps=[
+        {"messages": asked},
+        {"messages": [*asked, {"role": "assistant", "content": "I will search."},
+                      {"role": "tool", "content": HOSTILE}]},
+    ])
     sent: list[dict] = []
     view.send = sent.append  # type: ignore[method-assign]
     drive(view, iter(events))
+    view._on_page_message(view, {"type": "messages", "step": 2}, [])  # what the kernel replies to a click
     return sent, view.snapshot
 
 
 def test_timeline_js_grows_rows_in_place_and_renders_nothing_hostile(browser_page):
     page = browser_page.page
     messages, snapshot = recorded_messages()
+    step_2 = messages.pop()  # the kernel's reply when a page opens step 2's messages
     page.set_content(PAGE)
     page.wait_for_function("typeof window.setup === 'function'")
     page.evaluate("source => window.setup(source)", TimelineView._esm)
@@ -106,6 +113,14 @@ def test_timeline_js_grows_rows_in_place_and_renders_nothing_hostile(browser_pag
                   {"type": "messages", "step": 1, "messages": [{"role": "user", "content": HOSTILE}]})
     panel = page.locator("#a .rlm-step[data-step='1'] .rlm-messages")
     assert HOSTILE in panel.inner_text() and page.locator("#a img").count() == 0
+    # Step 2's panel shows what it added (the user's message is step 1's) and offers all of them.
+    page.locator("#a .rlm-step[data-step='2'] .rlm-step-title").click()
+    page.evaluate("msg => window.model.deliver(msg)", step_2)
+    panel = page.locator("#a .rlm-step[data-step='2'] .rlm-messages")
+    assert "1–1 as at step 1" in panel.inner_text() and "I will search." in panel.inner_text()
+    assert panel.locator(".rlm-message").count() == 2 and page.locator("#a img").count() == 0
+    panel.locator("button", has_text="show all 3").click()
+    assert page.evaluate("window.sent")[-1] == {"type": "messages", "step": 2, "all": True}
     # A view rendered later (another output of the same widget) rebuilds from the snapshot.
     page.evaluate("snap => window.model.set('snapshot', snap)", json.loads(json.dumps(snapshot)))
     page.evaluate("window.lateView()")

@@ -1,0 +1,90 @@
+"""What a finished agent run leaves in the notebook, and crosses the wire for its cell, at 50 and 200 steps.
+
+::
+
+    .venv/bin/python -m benchmarks.timeline_saved
+
+A scripted run (one tool call a step, then the answer) is shown in the timeline widget, with no
+kernel: every custom message the widget sends is counted as JSON, then its final display (the
+static copy that replaces it: ``text/html``, ``text/markdown``, ``text/plain``). The page's panel
+of the last step is asked for too. The baseline, measured in the same run, is the copy that
+repeats each step's whole message history (what the static twin did before issue 26: the same
+HTML with :func:`~rlm_jupyter.timeline.html.new_from` answering 0, so the 200,000-character
+messages budget cuts it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+from typing import Any
+from unittest import mock
+
+from rlm_jupyter.live.drive import drive
+from rlm_jupyter.timeline import feed as timeline_feed
+from rlm_jupyter.timeline import html as timeline_html
+from rlm_jupyter.timeline.view import TimelineView
+from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
+from rlm_toolkit.agents import ReActAgent
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def run(steps: int) -> tuple[TimelineView, int, int]:
+    """The run shown in a widget; the bytes of the custom messages it sent during the run, and of
+    its reply to a page that opens the last step's messages."""
+    turns: list[Any] = [
+        ScriptedTurn(chunks=f"Step {i}: I add {i} and 1.",
+                     tool_calls=[{"name": "add", "arguments": {"a": i, "b": 1}, "id": f"c{i}"}])
+        for i in range(1, steps)]
+    stream = ReActAgent(RLM(ScriptedProvider(turns=[*turns, "The end."])), tools=[add],
+                        max_steps=steps + 1).stream("go")
+    view = TimelineView(steps=lambda: stream.history)
+    sent: list[int] = []
+
+    def send(content: Any, buffers: Any = None) -> None:
+        sent.append(len(json.dumps(content, ensure_ascii=False)))
+
+    view.send = send  # type: ignore[method-assign]
+    drive(view, stream)
+    view._on_page_message(view, {"type": "messages", "step": steps}, [])  # the last step's panel
+    return view, sum(sent) - sent[-1], sent[-1]
+
+
+def measure(steps: int, before: bool) -> dict[str, float]:
+    with contextlib.ExitStack() as patches:
+        if before:  # every step shows every message it sent, in the saved copy and the page's panel
+            for module in (timeline_html, timeline_feed):
+                patches.enter_context(mock.patch.object(module, "new_from", lambda _previous, _messages: 0))
+        view, frames, panel = run(steps)
+        data, _ = view.final_bundle()
+    sizes = {mime: len(text.encode()) for mime, text in data.items()}
+    return {"html": sizes["text/html"], "markdown": sizes["text/markdown"], "cell": sum(sizes.values()),
+            "pre": data["text/html"].count("<pre"), "wire": frames + sum(sizes.values()), "panel": panel}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    print("| steps | copy | text/html KB | `<pre>` | text/markdown KB | html / markdown "
+          "| saved cell / markdown | wire KB (frames + final display) | last step's panel KB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    results = {}
+    for steps in (50, 200):
+        for before in (True, False):
+            m = results[steps, before] = measure(steps, before)
+            label = "whole history per step (before)" if before else "what each step added"
+            print(f"| {steps} | {label} | {m['html'] / 1000:,.1f} | {m['pre']:,} | "
+                  f"{m['markdown'] / 1000:,.1f} | {m['html'] / m['markdown']:.1f}× | "
+                  f"{m['cell'] / m['markdown']:.1f}× | {m['wire'] / 1000:,.1f} | {m['panel'] / 1000:,.1f} |",
+                  flush=True)
+    now = {steps: results[steps, False] for steps in (50, 200)}
+    print(f"\n200 / 50 steps (4× the steps), what each step added: text/html "
+          f"{now[200]['html'] / now[50]['html']:.2f}×, wire {now[200]['wire'] / now[50]['wire']:.2f}×, "
+          f"the last step's panel {now[200]['panel'] / now[50]['panel']:.2f}×")
+
+
+if __name__ == "__main__":
+    main()
