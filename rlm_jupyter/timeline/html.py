@@ -45,6 +45,7 @@ _ROOT = "word-break:break-word;border:1px solid #ddd;border-radius:4px;padding:6
 _HEADER = ("display:flex;flex-wrap:wrap;align-items:center;gap:0 12px;min-height:22px;line-height:20px;"
            "font-size:0.9em;opacity:0.75;padding-bottom:4px;border-bottom:1px solid #eee")
 _STATE = ' style="font-weight:600"'
+_STOP_BOX = "width:52px;max-width:100%;height:20px"  # where the live header has its Stop (timeline.css)
 
 
 def _h(text: Any) -> str:
@@ -185,7 +186,8 @@ def header_html(model: TimelineModel) -> str:
               ("cost", header["cost"]), ("elapsed", seconds(model.elapsed))]
     spans = "".join(f'<span class="rlm-h-{name}"{_STATE if name == "state" else ""}>{_h(text)}</span>'
                     for name, text in fields if text)
-    return f'<div class="rlm-timeline-header" style="{_HEADER}">{spans}</div>'
+    stop = f'<span style="{_STOP_BOX}"></span>'
+    return f'<div class="rlm-timeline-header" style="{_HEADER}">{spans}{stop}</div>'
 
 
 def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]] | None = None, *,

@@ -108,7 +108,7 @@ function createView(model, el, store) {
     header.appendChild(fields[name]);
   }
   const stop = rlmStopButton(model, "Stop this run");
-  stop.hidden = true;
+  stop.style.visibility = "hidden"; // its box stays: the header keeps its shape when the run ends
   header.appendChild(stop);
   const list = rlmEl("div", "rlm-steps");
   root.append(header, list);
@@ -323,7 +323,7 @@ function createView(model, el, store) {
         fields.tokens.textContent = `${op.tokens} token${op.tokens === 1 ? "" : "s"}`;
         fields.cost.textContent = op.cost || "";
         fields.cost.hidden = !op.cost;
-        stop.hidden = op.state !== "running" || !model.get("stoppable");
+        stop.style.visibility = op.state === "running" && model.get("stoppable") ? "visible" : "hidden";
         fields.elapsed.textContent = rlmSeconds(op.elapsed);
         break;
     }
