@@ -24,6 +24,9 @@ type          direction       fields                                            
 ``decide``    page → kernel   ``id``, ``approved``: Approve / Deny of a tool call              timeline
 ``messages``  page → kernel   ``step``: show what this step added (``all``: every message)     timeline
 ``closed``    page → kernel   ``step``: its messages were hidden again                         timeline
+``fork``      page → kernel   ``step``: Fork from here (the kernel builds the cell itself)     timeline
+``fork``      kernel → page   ``step``, ``state`` (queued: the cell comes when this cell       timeline
+                              ends; line: run ``line`` in a cell; error), ``line``, ``error``
 ============  ==============  ===============================================================  ========
 
 The one-letter fields of a stream ``frame`` are the hot path (up to ~30 a second); the rest are
@@ -44,6 +47,7 @@ class Type:
 
     FRAME, END, SNAPSHOT, MESSAGES = "frame", "end", "snapshot", "messages"  # kernel → page
     SYNC, STOP, RENDERED, DECIDE, CLOSED = "sync", "stop", "rendered", "decide", "closed"  # page → kernel
+    FORK = "fork"  # both ways: the page's Fork from here, the kernel's answer
 
 
 #: A page message's handler: it gets the whole message (what it returns is ignored).

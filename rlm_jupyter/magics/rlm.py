@@ -235,7 +235,8 @@ class RLMMagics(Magics):
                                          overwrite=args.overwrite,
                                          system=args.system or self.system, keep_widget=self.keep_widget,
                                          widget=None if self.widget and not args.no_widget else False,
-                                         background=args.bg, budget=args.budget, approve=args.approve)
+                                         background=args.bg, budget=args.budget, approve=args.approve,
+                                         fork=agent_magic.fork_source(args, self.user_ns))
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
         except KeyboardInterrupt:  # the timeline is settled ("stopped"): one line, not our internals

@@ -22,6 +22,7 @@ from rlm_toolkit.errors import UsageError
 from ..live.pacing import FRAME, Pacer
 from ..live.view import LiveView
 from .approvals import Approvals
+from .forking import Forks
 from .html import new_from, timeline_html
 from .model import TimelineModel, merge_ops
 
@@ -36,8 +37,8 @@ class RunFeed:
 
     def __init__(self, model: str | None = None, *, started_at: float | None = None, steps: Any = None,
                  frame: float = FRAME, clock: Callable[[], float] | None = None,
-                 sink: OpsSink | None = None) -> None:
-        self.timeline = TimelineModel(model, started_at=started_at, clock=clock)
+                 sink: OpsSink | None = None, parent: str | None = None) -> None:
+        self.timeline = TimelineModel(model, started_at=started_at, clock=clock, parent=parent)
         self.pacer = Pacer(frame)  # the frame deadlines; the operations wait in _pending
         self.steps = steps
         self._pending: list[dict[str, Any]] = []
@@ -87,6 +88,7 @@ class RunView(LiveView):
 
     frames: RunFeed
     approvals: Approvals
+    forks: Forks  # Fork from here (the timeline's buttons; the plain view has the line in its copy)
     error: BaseException | None = None
     #: Seconds an approval waits for a page to show itself before it asks with ``input()``.
     page_wait = 5.0
@@ -187,7 +189,8 @@ class RunView(LiveView):
         data: dict[str, Any] = {
             "text/plain": self.text,
             "text/markdown": self.markdown,
-            "text/html": timeline_html(self.timeline, self.all_messages(), open_steps=open_steps),
+            "text/html": timeline_html(self.timeline, self.all_messages(), open_steps=open_steps,
+                                       fork_line=self.forks.source.line("N") if self.forks.source else None),
         }
         header = {k: v for k, v in self.timeline.header().items() if k != "op"}
         return data, {"rlm": {"kind": "agent", **header}}

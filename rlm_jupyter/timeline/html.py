@@ -183,7 +183,7 @@ def header_html(model: TimelineModel) -> str:
     header = model.header()
     fields = [("state", model.state_text()), ("model", header["model"]),
               ("steps", plural(len(model.steps), "step")), ("tokens", plural(model.tokens, "token")),
-              ("cost", header["cost"]), ("elapsed", seconds(model.elapsed))]
+              ("cost", header["cost"]), ("elapsed", seconds(model.elapsed)), ("parent", header["parent"])]
     spans = "".join(f'<span class="rlm-h-{name}"{_STATE if name == "state" else ""}>{_h(text)}</span>'
                     for name, text in fields if text)
     stop = f'<span style="{_STOP_BOX}"></span>'
@@ -191,11 +191,13 @@ def header_html(model: TimelineModel) -> str:
 
 
 def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]] | None = None, *,
-                  open_steps: Any = ()) -> str:
+                  open_steps: Any = (), fork_line: str | None = None) -> str:
     """The static twin of the live timeline (same classes, ``data-state``/``data-step``), for the final
     display: no script, every text escaped, the answer through the safe renderer, each step's
     messages in a ``<details>`` that opens without a kernel (open already for ``open_steps``, the
-    steps whose messages the user had open in the live widget)."""
+    steps whose messages the user had open in the live widget). ``fork_line``: a recorded run's
+    ``%rlm fork FILE --step N``, said once at the end (the live widget's Fork from here buttons
+    cannot work without a kernel)."""
     parts = [f'<div class="rlm-timeline rlm-static {NO_MATH}" data-state="{_attr(model.state)}" '
              f'style="{_ROOT}">', header_html(model), '<div class="rlm-steps">']
     budget = MESSAGES_BUDGET  # what is left for the steps' messages in this output
@@ -229,5 +231,8 @@ def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]
     parts.append("</div>")
     if model.error:
         parts.append(f'<div class="rlm-row rlm-error" style="{_ERR}">{_h(model.error)}</div>')
+    if fork_line:
+        parts.append(f'<div class="rlm-fork-hint" style="font-size:0.85em;opacity:0.75">Fork a step: '
+                     f'<code>{_h(fork_line)}</code></div>')
     parts.append("</div>")
     return "".join(parts)  # every text was scrubbed on its own: scrubbing markup could cut a tag

@@ -4,7 +4,8 @@
 // the DOM in place. The page asks with sync {seq} (at initialize and on a gap in seq) and gets a
 // snapshot {seq, ops} when the kernel has more; stop, decide {id, approved}, messages {step, all} (the
 // reply: messages {step, first, total, messages, error}: what the step added to the conversation, or
-// all of them) and closed {step} go from the page to the kernel. When
+// all of them), closed {step} and fork {step} (Fork from here; the reply: fork {step, state, line,
+// error}) go from the page to the kernel. When
 // the run ends the kernel also sets the `snapshot` trait (every operation), so a view rendered
 // later, or after a reload, is complete.
 // Model text and tool output are untrusted: they only ever reach the DOM through textContent or
@@ -20,7 +21,7 @@ function storeOf(model) {
     // A model created mid-run (a reload, a second tab) starts from the kernel's snapshot of every
     // operation sent so far (and at least the header); later messages with a higher seq follow.
     store = { ops: (model.get("snapshot") || []).slice(), seq: model.get("seq") || 0, views: new Set(),
-              messages: {}, asked: false };
+              messages: {}, forks: {}, asked: false };
     stores.set(model, store);
     rlmOnMessage(model, {
       frame: (msg) => receive(model, store, msg),
@@ -28,6 +29,10 @@ function storeOf(model) {
       messages: (msg) => {
         store.messages[msg.step] = msg;
         for (const view of store.views) view.showMessages(msg.step);
+      },
+      fork: (msg) => {
+        store.forks[msg.step] = msg;
+        for (const view of store.views) view.showFork(msg.step);
       },
     });
     // anywidget binds this module after the model exists: operations sent in between were lost.
@@ -103,7 +108,7 @@ function createView(model, el, store) {
   root.dataset.state = "running";
   const header = rlmEl("div", "rlm-timeline-header");
   const fields = {};
-  for (const name of ["state", "model", "steps", "tokens", "cost", "elapsed"]) {
+  for (const name of ["state", "model", "steps", "tokens", "cost", "elapsed", "parent"]) {
     fields[name] = rlmEl("span", `rlm-h-${name}`);
     header.appendChild(fields[name]);
   }
@@ -142,9 +147,21 @@ function createView(model, el, store) {
         rlmSend(model, "messages", { step: n });
       }
     });
-    box.append(title, panel, rows);
+    // Fork from here (a recorded run): only the step's number goes to the kernel, which builds the
+    // fork's cell from its own trace; its reply says where the cell comes (see timeline/forking.py).
+    const fork = rlmEl("button", "rlm-fork", "Fork from here");
+    fork.type = "button";
+    fork.title = "A cell below with this step's messages, to edit and run (as %rlm fork FILE --step N)";
+    fork.hidden = !model.get("forkable");
+    fork.addEventListener("click", () => {
+      fork.disabled = true;
+      rlmSend(model, "fork", { step: n });
+    });
+    const forkNote = rlmEl("div", "rlm-fork-note");
+    forkNote.hidden = true;
+    box.append(title, fork, forkNote, panel, rows);
     list.appendChild(box);
-    step = { box, rows, panel, live: null, thinking: null, actions: new Map(), approvals: new Map() };
+    step = { box, rows, panel, fork, forkNote, live: null, thinking: null, actions: new Map(), approvals: new Map() };
     steps.set(n, step);
     return step;
   }
@@ -325,6 +342,8 @@ function createView(model, el, store) {
         fields.cost.hidden = !op.cost;
         stop.style.visibility = op.state === "running" && model.get("stoppable") ? "visible" : "hidden";
         fields.elapsed.textContent = rlmSeconds(op.elapsed);
+        fields.parent.textContent = op.parent || "";
+        fields.parent.hidden = !op.parent;
         break;
     }
   }
@@ -341,6 +360,7 @@ function createView(model, el, store) {
       steps = new Map();
       list.replaceChildren();
       for (const op of store.ops) apply(op);
+      for (const n of Object.keys(store.forks)) view.showFork(Number(n));
     },
     showMessages(n) {
       const step = steps.get(n);
@@ -369,6 +389,21 @@ function createView(model, el, store) {
         item.append(rlmEl("pre", "rlm-text", content));
         if (m.tool_calls) item.append(rlmEl("pre", "rlm-args", JSON.stringify(m.tool_calls, null, 2)));
         step.panel.append(item);
+      }
+    },
+    showFork(n) {
+      const step = steps.get(n);
+      const msg = store.forks[n];
+      if (!step || !msg) return;
+      step.fork.disabled = msg.state === "queued";
+      step.forkNote.hidden = false;
+      if (msg.state === "queued") {
+        step.forkNote.textContent = "The fork's cell will appear below this cell when it ends.";
+      } else if (msg.state === "line") {
+        step.forkNote.replaceChildren("This cell has ended: run ", rlmEl("code", "", msg.line),
+                                      " in a cell to get the fork's cell below it.");
+      } else {
+        step.forkNote.textContent = String(msg.error || "This step cannot be forked.");
       }
     },
     dispose() {
