@@ -18,7 +18,6 @@ from ..timeline.display import display_agent
 from ..timeline.forking import ForkSource
 from ..timeline.plain import PlainTimeline
 from ..timeline.view import TimelineView
-from .fork import offer_fork
 
 __all__ = ["resolve_tools", "run_agent", "fork_source"]
 
@@ -76,7 +75,7 @@ def run_agent(
     and then, in a kernel, replaced by the static twin; ``budget``: the
     run's ``max_cost`` / ``max_tokens_total``; ``approve=True``: each tool call waits for the
     timeline's Approve / Deny, or ``input()`` where there are no widgets; ``fork``: a recorded
-    run's "Fork from here": a click while the cell runs puts the fork's cell below it when it ends)."""
+    run's "Fork from here": see :func:`~rlm_jupyter.magics.fork.offer_fork`, called once the run ends)."""
     from rlm_toolkit.agents import ReActAgent
 
     if not task.strip():
@@ -104,5 +103,4 @@ def run_agent(
     finally:
         if recorder is not None:  # an interrupted run never reaches its final event: close it here
             recorder.recorder.close(state="stopped")
-    offer_fork(view)  # the trace is whole now: a Fork from here clicked while the run went on
-    return view
+    return view  # the caller offers a Fork from here clicked meanwhile (offer_fork): the trace is whole

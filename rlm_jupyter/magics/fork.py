@@ -87,10 +87,13 @@ def line(args: Any, shell: Any) -> None:
     print(f"Fork of {args.file}: edit the cell below and run it.")
 
 
-def offer_fork(view: Any) -> None:
+def offer_fork(view: Any, *, cell_fails: bool = False) -> None:
     """The cell that showed a run ends: if "Fork from here" was clicked meanwhile, its execute reply
     carries the fork's cell (``set_next_input``, as ``%rlm fork`` does), built from the run's trace
-    for the step clicked (a number the page sent, checked against the run's steps)."""
+    for the step clicked (a number the page sent, checked against the run's steps).
+
+    ``cell_fails``: the cell ends with an error (a failed run), and front ends put no cell below a
+    failed one (JupyterLab reads the payload of an ``ok`` reply only): the line is printed instead."""
     forks = getattr(view, "forks", None)
     step = forks.close() if forks is not None else None
     source = forks.source if forks is not None else None
@@ -103,6 +106,10 @@ def offer_fork(view: Any) -> None:
 
     shell = get_ipython()
     if shell is None:
+        return
+    if cell_fails:
+        print(f"rlm: this cell fails, so no cell can appear below it; run {source.line(step)} "
+              "for the fork's cell", file=sys.stderr)
         return
     try:
         code = fork_cell(source.path, step, model=source.model, model_is_name=source.model_is_name,

@@ -249,7 +249,11 @@ class RLMMagics(Magics):
             return self._track((view, task))
         if args.out:
             self.user_ns[args.out] = view.timeline.final or ""
-        if view.timeline.state == "error" and self.fail_cell:
+        fails = view.timeline.state == "error" and self.fail_cell
+        from .fork import offer_fork
+
+        offer_fork(view, cell_fails=fails)  # a Fork from here clicked while the run went on
+        if fails:
             raise cell_error(view.error or RuntimeError(view.timeline.error or "the agent run failed"),
                                    " (the run so far is shown above)")
         return view

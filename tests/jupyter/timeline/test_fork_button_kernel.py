@@ -122,3 +122,28 @@ def test_fork_from_here_puts_the_forks_cell_below_the_running_cell(kernel, tmp_p
     assert f"fork of {path} at step 1" in final["content"]["data"]["text/html"]
     forked = load(path.replace("run.jsonl", "run-fork1.jsonl"))
     assert forked.parent is not None and forked.parent["file"] == path and forked.parent["step"] == 1
+
+
+def test_a_run_that_fails_its_cell_prints_the_fork_line_instead(kernel, tmp_path):
+    """Front ends put no cell below a failed one (JupyterLab reads the payload of an ok reply only):
+    a Fork from here clicked during a run that fails its cell prints the line to run instead."""
+    path = str(tmp_path / "failed.jsonl")
+    setup = """
+from rlm_toolkit.errors import ProviderError
+failing = RLM(ScriptedProvider(turns=[
+    ScriptedTurn(chunks="I add them, slowly.",
+                 tool_calls=[{"id": "c1", "name": "add", "arguments": {"a": 2, "b": 40}}]),
+    ScriptedTurn(chunks=["It is ", "about ", "to ", "fail ", "now, ", "slowly. "] * 3,
+                 error=ProviderError("the server went away"), error_after=15),
+], delay=0.2))
+"""
+    assert kernel.execute(setup).ok
+    subshell = kernel.subshell()
+    msg_id = kernel.start(f"%%rlm --agent --tools add -m failing --record {path}\nWhat is 2 + 40?")
+    page = Page(kernel)
+    page.until(lambda p: any(op["op"] == "observation" for m in p.got for op in m.get("ops", [])))
+    kernel.send_comm(page.comm, {"type": "fork", "step": 1}, subshell=subshell)
+    assert page.fork_reply(1)["state"] == "queued"
+    run = kernel.until_idle(msg_id, timeout=60)
+    assert not run.ok and next_inputs(run) == []
+    assert f"run %rlm fork {path} --step 1 --model failing --tools add for the fork's cell" in run.stderr
