@@ -10,13 +10,16 @@ static copy that replaces it: ``text/html``, ``text/markdown``, ``text/plain``).
 of the last step is asked for too. The baseline, measured in the same run, is the copy that
 repeats each step's whole message history (what the static twin did before issue 26: the same
 HTML with :func:`~rlm_jupyter.timeline.html.new_from` answering 0, so the 200,000-character
-messages budget cuts it).
+messages budget cuts it). Then the seconds it takes to show a run, against the agent alone on the
+same scripted turns, with the run cost kept as steps finish and, as before, summed over every
+step on every event.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 from unittest import mock
@@ -34,22 +37,50 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-def run(steps: int) -> tuple[TimelineView, int, int]:
-    """The run shown in a widget; the bytes of the custom messages it sent during the run, and of
-    its reply to a page that opens the last step's messages."""
+def agent(steps: int) -> ReActAgent:
     turns: list[Any] = [
         ScriptedTurn(chunks=f"Step {i}: I add {i} and 1.",
                      tool_calls=[{"name": "add", "arguments": {"a": i, "b": 1}, "id": f"c{i}"}])
         for i in range(1, steps)]
-    stream = ReActAgent(RLM(ScriptedProvider(turns=[*turns, "The end."])), tools=[add],
-                        max_steps=steps + 1).stream("go")
+    return ReActAgent(RLM(ScriptedProvider(turns=[*turns, "The end."])), tools=[add], max_steps=steps + 1)
+
+
+def seconds(steps: int, before: bool) -> tuple[float, float]:
+    """CPU seconds (every thread of this process: the scripted model is read over the bridge) the
+    agent alone takes (the baseline), and the same run shown in the timeline and settled into its
+    static copy; ``before``: the run cost summed over every step on every event."""
+    started = time.process_time()
+    list(agent(steps).stream("go"))
+    alone = time.process_time() - started
+    with contextlib.ExitStack() as patches:
+        if before:
+            def every_time(cost: timeline_feed.RunCost, records: Any) -> Any:
+                cost.counted, cost.total = 0, None
+                return original(cost, records)
+
+            original = timeline_feed.RunCost.update
+            patches.enter_context(mock.patch.object(timeline_feed.RunCost, "update", every_time))
+        stream = agent(steps).stream("go")
+        view = TimelineView(steps=lambda: stream.history)
+        view.send = lambda content, buffers=None: None  # type: ignore[method-assign]  # no comm here
+        started = time.process_time()
+        drive(view, stream)
+        view.final_bundle()
+        shown = time.process_time() - started
+    return alone, shown
+
+
+def run(steps: int) -> tuple[TimelineView, int, int]:
+    """The run shown in a widget; the bytes of the custom messages it sent during the run, and of
+    its reply to a page that opens the last step's messages."""
+    stream = agent(steps).stream("go")
     view = TimelineView(steps=lambda: stream.history)
     sent: list[int] = []
 
     def send(content: Any, buffers: Any = None) -> None:
         sent.append(len(json.dumps(content, ensure_ascii=False)))
 
-    view.send = send  # type: ignore[method-assign]
+    view.send = send  # type: ignore[method-assign]  # count what the widget would put on its comm
     drive(view, stream)
     view._on_page_message(view, {"type": "messages", "step": steps}, [])  # the last step's panel
     return view, sum(sent) - sent[-1], sent[-1]
@@ -84,6 +115,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"\n200 / 50 steps (4× the steps), what each step added: text/html "
           f"{now[200]['html'] / now[50]['html']:.2f}×, wire {now[200]['wire'] / now[50]['wire']:.2f}×, "
           f"the last step's panel {now[200]['panel'] / now[50]['panel']:.2f}×")
+    print()
+    print("| steps | run cost | agent alone (CPU s) | shown in the timeline + static copy (CPU s) "
+          "| shown / alone |")
+    print("|---|---|---|---|---|")
+    for steps in (200, 800):
+        for before in (True, False):
+            alone, shown = seconds(steps, before)
+            label = "summed on every event (before)" if before else "kept as steps finish"
+            print(f"| {steps} | {label} | {alone:.2f} | {shown:.2f} | {shown / alone:.2f}× |", flush=True)
 
 
 if __name__ == "__main__":
