@@ -184,7 +184,9 @@ def header_html(model: TimelineModel) -> str:
     fields = [("state", model.state_text()), ("model", header["model"]),
               ("steps", plural(len(model.steps), "step")), ("tokens", plural(model.tokens, "token")),
               ("cost", header["cost"]), ("elapsed", seconds(model.elapsed)), ("parent", header["parent"])]
-    spans = "".join(f'<span class="rlm-h-{name}"{_STATE if name == "state" else ""}>{_h(text)}</span>'
+    # Each field ends with a space, which the flex box drops: where styles are stripped (GitHub) the
+    # header still reads as words, "done scripted:scripted 2 steps …".
+    spans = "".join(f'<span class="rlm-h-{name}"{_STATE if name == "state" else ""}>{_h(text)} </span>'
                     for name, text in fields if text)
     stop = f'<span style="{_STOP_BOX}"></span>'
     return f'<div class="rlm-timeline-header" style="{_HEADER}">{spans}{stop}</div>'
