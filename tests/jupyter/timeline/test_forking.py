@@ -54,3 +54,22 @@ def test_a_forks_parent_is_in_its_header_and_every_copy_as_text():
     assert f"fork of {HOSTILE} at step 2" in data["text/plain"]
     assert "<img" not in data["text/markdown"].replace("\\<img", "")
     assert view.forkable is True
+
+
+def test_a_replayed_trace_offers_its_forks(tmp_path):
+    """``%rlm replay FILE`` / ``rlm_jupyter.replay``: the replayed run forks from the trace it reads."""
+    from rlm_jupyter import replay
+    from rlm_toolkit import RLM, ScriptedProvider, ScriptedTurn
+    from rlm_toolkit.agents import ReActAgent
+
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    path = str(tmp_path / "run.jsonl")
+    call = ScriptedTurn(tool_calls=[{"name": "add", "arguments": {"a": 1, "b": 2}}])
+    model = RLM(ScriptedProvider(turns=[call, "3"]))
+    ReActAgent(model, tools=[add]).run("1 + 2?", record=path)
+    view = replay(path, speed=None)
+    assert view.forks.source is not None and view.forks.source.path == path
+    assert f"Fork a step: <code>%rlm fork {path} --step N" in view.final_bundle()[0]["text/html"]
