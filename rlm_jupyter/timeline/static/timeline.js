@@ -31,8 +31,13 @@ function storeOf(model) {
         for (const view of store.views) view.showMessages(msg.step);
       },
       fork: (msg) => {
+        if (msg.state === "queued") { // the kernel keeps one: the last click's cell is the one to come
+          for (const n of Object.keys(store.forks)) {
+            if (store.forks[n].state === "queued") delete store.forks[n];
+          }
+        }
         store.forks[msg.step] = msg;
-        for (const view of store.views) view.showFork(msg.step);
+        for (const view of store.views) view.showForks();
       },
     });
     // anywidget binds this module after the model exists: operations sent in between were lost.
@@ -161,7 +166,8 @@ function createView(model, el, store) {
     forkNote.hidden = true;
     box.append(title, fork, forkNote, panel, rows);
     list.appendChild(box);
-    step = { box, rows, panel, fork, forkNote, live: null, thinking: null, actions: new Map(), approvals: new Map() };
+    step = { box, rows, panel, fork, forkNote, live: null, thinking: null, actions: new Map(),
+             approvals: new Map() };
     steps.set(n, step);
     return step;
   }
@@ -348,6 +354,18 @@ function createView(model, el, store) {
     }
   }
 
+  // What the kernel answered to a step's Fork from here (text only: the line is the kernel's own).
+  function forkNote(step, msg) {
+    if (msg.state === "queued") {
+      step.forkNote.textContent = "The fork's cell will appear below this cell when it ends.";
+    } else if (msg.state === "line") {
+      step.forkNote.replaceChildren("This cell has ended: run ", rlmEl("code", "", String(msg.line)),
+                                    " in a cell to get the fork's cell below it.");
+    } else {
+      step.forkNote.textContent = String(msg.error || "This step cannot be forked.");
+    }
+  }
+
   const timer = setInterval(() => {
     if (last && last.state === "running") {
       fields.elapsed.textContent = rlmSeconds(last.elapsed + (Date.now() - receivedAt) / 1000);
@@ -360,7 +378,7 @@ function createView(model, el, store) {
       steps = new Map();
       list.replaceChildren();
       for (const op of store.ops) apply(op);
-      for (const n of Object.keys(store.forks)) view.showFork(Number(n));
+      view.showForks();
     },
     showMessages(n) {
       const step = steps.get(n);
@@ -391,19 +409,12 @@ function createView(model, el, store) {
         step.panel.append(item);
       }
     },
-    showFork(n) {
-      const step = steps.get(n);
-      const msg = store.forks[n];
-      if (!step || !msg) return;
-      step.fork.disabled = msg.state === "queued";
-      step.forkNote.hidden = false;
-      if (msg.state === "queued") {
-        step.forkNote.textContent = "The fork's cell will appear below this cell when it ends.";
-      } else if (msg.state === "line") {
-        step.forkNote.replaceChildren("This cell has ended: run ", rlmEl("code", "", msg.line),
-                                      " in a cell to get the fork's cell below it.");
-      } else {
-        step.forkNote.textContent = String(msg.error || "This step cannot be forked.");
+    showForks() {
+      for (const [n, step] of steps) {
+        const msg = store.forks[n];
+        step.fork.disabled = !!msg && msg.state === "queued";
+        step.forkNote.hidden = !msg;
+        if (msg) forkNote(step, msg);
       }
     },
     dispose() {
