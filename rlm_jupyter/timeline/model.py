@@ -163,8 +163,9 @@ class TimelineModel:
     """
 
     def __init__(self, model: str | None = None, started_at: float | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, parent: str | None = None) -> None:
         self.model: str | None = model
+        self.parent = parent  # a fork's "fork of run.jsonl at step 3" (timeline.forking.parent_text)
         self.clock = clock or time.time
         self.started_at = self.clock() if started_at is None else started_at
         self.steps: dict[int, Step] = {}
@@ -325,12 +326,13 @@ class TimelineModel:
     def header(self) -> dict[str, Any]:
         return {"op": "header", "model": self.model or "", "steps": len(self.steps), "tokens": self.tokens,
                 "cost": money(self.cost), "elapsed": round(self.elapsed, 3), "state": self.state,
-                "reason": self.stop_reason or ""}
+                "reason": self.stop_reason or "", "parent": self.parent or ""}
 
     def summary(self) -> str:
         cost = f" · {money(self.cost)}" if self.cost else ""
+        parent = f" · {self.parent}" if self.parent else ""
         return (f"{self.model or 'agent'} · {plural(len(self.steps), 'step')} · "
-                f"{plural(self.tokens, 'token')}{cost} · {self.elapsed:.1f} s · {self.state_text()}")
+                f"{plural(self.tokens, 'token')}{cost} · {self.elapsed:.1f} s · {self.state_text()}{parent}")
 
     def state_text(self) -> str:
         """``done``, or ``stopped (budget)`` when a budget ended the run."""

@@ -2,8 +2,10 @@
 // The kernel sends small operations as custom messages (frame {seq, ops: [...]}, one message per
 // frame; the vocabulary both widgets share is in rlm_jupyter/wire.py); this module folds them into
 // the DOM in place. The page asks with sync {seq} (at initialize and on a gap in seq) and gets a
-// snapshot {seq, ops} when the kernel has more; stop, decide {id, approved}, messages {step} (the
-// reply: messages {step, messages, error}) and closed {step} go from the page to the kernel. When
+// snapshot {seq, ops} when the kernel has more; stop, decide {id, approved}, messages {step, all} (the
+// reply: messages {step, first, total, messages, error}: what the step added to the conversation, or
+// all of them), closed {step} and fork {step} (Fork from here; the reply: fork {step, state, line,
+// error}) go from the page to the kernel. When
 // the run ends the kernel also sets the `snapshot` trait (every operation), so a view rendered
 // later, or after a reload, is complete.
 // Model text and tool output are untrusted: they only ever reach the DOM through textContent or
@@ -27,7 +29,7 @@ function storeOf(model) {
     // A model created mid-run (a reload, a second tab) starts from the kernel's snapshot of every
     // operation sent so far (and at least the header); later messages with a higher seq follow.
     store = { ops: (model.get("snapshot") || []).slice(), seq: model.get("seq") || 0, views: new Set(),
-              messages: {}, asked: false };
+              messages: {}, forks: {}, asked: false };
     stores.set(model, store);
     rlmOnMessage(model, {
       frame: (msg) => receive(model, store, msg),
@@ -35,6 +37,15 @@ function storeOf(model) {
       messages: (msg) => {
         store.messages[msg.step] = msg;
         for (const view of store.views) view.showMessages(msg.step);
+      },
+      fork: (msg) => {
+        if (msg.state === "queued") { // the kernel keeps one: the last click's cell is the one to come
+          for (const n of Object.keys(store.forks)) {
+            if (store.forks[n].state === "queued") delete store.forks[n];
+          }
+        }
+        store.forks[msg.step] = msg;
+        for (const view of store.views) view.showForks();
       },
     });
     // anywidget binds this module after the model exists: operations sent in between were lost.
@@ -110,12 +121,12 @@ function createView(model, el, store) {
   root.dataset.state = "running";
   const header = rlmEl("div", "rlm-timeline-header");
   const fields = {};
-  for (const name of ["state", "model", "steps", "tokens", "cost", "elapsed"]) {
+  for (const name of ["state", "model", "steps", "tokens", "cost", "elapsed", "parent"]) {
     fields[name] = rlmEl("span", `rlm-h-${name}`);
     header.appendChild(fields[name]);
   }
   const stop = rlmStopButton(model, "Stop this run");
-  stop.hidden = true;
+  stop.style.visibility = "hidden"; // its box stays: the header keeps its shape when the run ends
   header.appendChild(stop);
   const list = rlmEl("div", "rlm-steps");
   root.append(header, list);
@@ -149,9 +160,22 @@ function createView(model, el, store) {
         rlmSend(model, "messages", { step: n });
       }
     });
-    box.append(title, panel, rows);
+    // Fork from here (a recorded run): only the step's number goes to the kernel, which builds the
+    // fork's cell from its own trace; its reply says where the cell comes (see timeline/forking.py).
+    const fork = rlmEl("button", "rlm-fork", "Fork from here");
+    fork.type = "button";
+    fork.title = "A cell below with this step's messages, to edit and run (as %rlm fork FILE --step N)";
+    fork.hidden = !model.get("forkable");
+    fork.addEventListener("click", () => {
+      fork.disabled = true;
+      rlmSend(model, "fork", { step: n });
+    });
+    const forkNote = rlmEl("div", "rlm-fork-note");
+    forkNote.hidden = true;
+    box.append(title, fork, forkNote, panel, rows);
     list.appendChild(box);
-    step = { box, rows, panel, live: null, thinking: null, actions: new Map(), approvals: new Map() };
+    step = { box, rows, panel, fork, forkNote, live: null, thinking: null, actions: new Map(),
+             approvals: new Map() };
     steps.set(n, step);
     return step;
   }
@@ -376,9 +400,23 @@ function createView(model, el, store) {
         fields.tokens.textContent = `${op.tokens} token${op.tokens === 1 ? "" : "s"}`;
         fields.cost.textContent = op.cost || "";
         fields.cost.hidden = !op.cost;
-        stop.hidden = op.state !== "running" || !model.get("stoppable");
+        stop.style.visibility = op.state === "running" && model.get("stoppable") ? "visible" : "hidden";
         fields.elapsed.textContent = rlmSeconds(op.elapsed);
+        fields.parent.textContent = op.parent || "";
+        fields.parent.hidden = !op.parent;
         break;
+    }
+  }
+
+  // What the kernel answered to a step's Fork from here (text only: the line is the kernel's own).
+  function forkNote(step, msg) {
+    if (msg.state === "queued") {
+      step.forkNote.textContent = "The fork's cell will appear below this cell when it ends.";
+    } else if (msg.state === "line") {
+      step.forkNote.replaceChildren("This cell has ended: run ", rlmEl("code", "", String(msg.line)),
+                                    " in a cell to get the fork's cell below it.");
+    } else {
+      step.forkNote.textContent = String(msg.error || "This step cannot be forked.");
     }
   }
 
@@ -394,6 +432,7 @@ function createView(model, el, store) {
       steps = new Map();
       list.replaceChildren();
       for (const op of store.ops) apply(op);
+      view.showForks();
     },
     showMessages(n) {
       const step = steps.get(n);
@@ -401,6 +440,19 @@ function createView(model, el, store) {
       if (!step || !msg || step.panel.hidden) return;
       step.panel.replaceChildren();
       if (msg.error) step.panel.append(rlmEl("div", "rlm-text", msg.error));
+      // The kernel sends what this step added to the conversation: the first `first` messages are
+      // the ones the step before sent (so a long run's panels do not repeat the whole history).
+      if (msg.first > 0) {
+        const same = rlmEl("div", "rlm-same", `1–${msg.first} as at step ${n - 1}, then: `);
+        const all = rlmEl("button", "rlm-more", `show all ${msg.total}`);
+        all.type = "button";
+        all.addEventListener("click", () => {
+          all.disabled = true;
+          rlmSend(model, "messages", { step: n, all: true });
+        });
+        same.append(all);
+        step.panel.append(same);
+      }
       for (const m of msg.messages || []) {
         const item = rlmEl("div", "rlm-message");
         item.dataset.role = String(m.role || "");
@@ -409,6 +461,14 @@ function createView(model, el, store) {
         item.append(rlmEl("pre", "rlm-text", content));
         if (m.tool_calls) item.append(rlmEl("pre", "rlm-args", JSON.stringify(m.tool_calls, null, 2)));
         step.panel.append(item);
+      }
+    },
+    showForks() {
+      for (const [n, step] of steps) {
+        const msg = store.forks[n];
+        step.fork.disabled = !!msg && msg.state === "queued";
+        step.forkNote.hidden = !msg;
+        if (msg) forkNote(step, msg);
       }
     },
     dispose() {
