@@ -114,6 +114,10 @@ class AnswerView(LiveView):
     ``fmt`` and ``error`` of its own (the widget's are synced traits)."""
 
     frames: TextFeed
+    #: Whether the view shows a failure's line (``error``). False where the caller reports the
+    #: failure itself — a ``%%rlm`` cell that fails with that line — so it is shown once; the
+    #: footer still says ``error``.
+    error_shown = True
     if TYPE_CHECKING:
         state: str
         fmt: str
@@ -144,7 +148,7 @@ class AnswerView(LiveView):
         self.flush(force=True)
         self.response.settle(error)
         state = self.response.state if self.response.state != "streaming" else "done"
-        if error is not None and state == "error":
+        if error is not None and state == "error" and self.error_shown:
             self.error = one_line(error)
         return state
 
