@@ -98,16 +98,18 @@ class LiveDisplay:
             return self.final_bundle(widget=self.comm is not None)  # a released widget: the static copy
         return self.live_bundle()
 
-    #: A page other than the one that ran the cell asked for this widget (``request_state``: a
-    #: reload, a second tab, a reopened notebook): it stays open (see :func:`release`).
+    #: A page other than the one that ran the cell asked for this widget (a reload, a second tab,
+    #: a reopened notebook): it stays open (see :func:`release`).
     seen_late = False
 
-    def send_state(self, key: Any = None) -> None:
-        """ipywidgets' reply to a page's ``request_state`` (``key`` None) marks the widget
-        :attr:`seen_late`; trait changes send their keys."""
-        if key is None:
+    def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
+        """The widget's state; asked for whole once the widget is open, it goes to a page that
+        came later (ipywidgets' ``request_state`` and ``request_states`` replies: the page that
+        ran the cell got it in the ``comm_open``; trait changes ask for their keys), which marks
+        the widget :attr:`seen_late`."""
+        if key is None and self.comm is not None:
             self.seen_late = True
-        super().send_state(key)  # type: ignore[misc]  # ipywidgets.Widget's, next in the MRO
+        return super().get_state(key, drop_defaults)  # type: ignore[misc]  # ipywidgets.Widget's, next in the MRO
 
     def close(self) -> None:
         """Close the widget and its ``Layout`` (a widget of its own, with its own comm, that every
@@ -190,8 +192,9 @@ def release(view: Any) -> None:
 
     Not at once: a page reloaded while a cell runs asks for its widgets only when the cell has
     ended (a front end's ``comm_info`` request waits for the main shell), and must still find
-    this one. A widget that a later page asked for (a reload, a second tab: ``request_state``)
-    is never closed: the display update that put the static copy in place reached only the page
+    this one. A widget whose whole state a later page asked for (a reload, a second tab:
+    ipywidgets' ``request_state`` / ``request_states``; :attr:`LiveDisplay.seen_late`) is never
+    closed: the display update that put the static copy in place reached only the page
     that ran the cell, and closing the widget would blank the other page's output (JupyterLab
     hides an output whose widget view is removed)."""
     if not callable(getattr(view, "close", None)):
