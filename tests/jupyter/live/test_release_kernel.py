@@ -86,7 +86,7 @@ def closed_after_static(messages, comm_id):
     return "closed" in order and "static" in order[: order.index("closed")]
 
 
-def test_a_long_session_keeps_no_finished_widget(kernel, openai_server):
+def test_a_long_session_keeps_no_finished_widget(kernel, openai_server, tmp_path):
     from tests.fixtures.openai_server import Stream, Unauthorized
 
     seen = []  # every iopub message of the session, in order
@@ -122,6 +122,12 @@ def test_a_long_session_keeps_no_finished_widget(kernel, openai_server):
         assert agent.ok, agent.errors
         shown += widget_ids(agent)
     assert kernel.value("run3") == "The sum is 42."
+
+    recorded = tmp_path / "answer.jsonl"  # a trace recorder among the callbacks
+    assert run(f"%%rlm -m slow --record {recorded}\ngo").ok and recorded.exists()
+    assert run("agent_rlm = agent_model()").ok
+    trace = tmp_path / "run.jsonl"
+    assert run(f"%%rlm --agent --tools add -m agent_rlm --record {trace}\nWhat is 20 + 22?").ok
 
     kernel.collect(0.2)
     run("%%rlm --bg -m slow -o bg0\ngo")
@@ -186,3 +192,13 @@ view = display_stream(slow.stream("go"))
     again = kernel.execute("view")  # shown again in a later cell: the static copy, no dead widget
     data = again.of("display_data")[0]["content"]["data"]
     assert WIDGET not in data and data["text/plain"].startswith("s0 s1") and "rlm-stream" in data["text/html"]
+
+
+def test_an_interrupted_answer_is_released_too(fresh_kernel):
+    """■ during a foreground answer: the cell ends with one line, and neither the interrupt kept as
+    the Response's error nor IPython's kept error holds the view."""
+    assert fresh_kernel.execute(SETUP).ok
+    run = fresh_kernel.execute("%%rlm -m endless -o cut\ngo", interrupt_after=1.0)
+    assert [e[0] for e in run.errors] == ["KeyboardInterrupt"]
+    assert fresh_kernel.value("endless.last_response.state") == "stopped"
+    assert fresh_kernel.value("held()") == {"views": 0, "comms": 0}, fresh_kernel.value("holders()")
