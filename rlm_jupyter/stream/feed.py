@@ -95,6 +95,13 @@ class TextFeed:
                 self.coalescer.last_sent = self.thinking_coalescer.last_sent = max(
                     self.coalescer.last_sent, self.thinking_coalescer.last_sent)
 
+    def compact(self) -> None:
+        """The stream has ended: keep the text (and reasoning) as one string each, not a piece per
+        chunk, so a view someone keeps holds the answer once and reads it without a join."""
+        with self.lock:
+            self.parts = [self.answer] if self.parts else []
+            self.thought = [self.reasoning] if self.thought else []
+
     @property
     def answer(self) -> str:
         return "".join(self.parts)
@@ -146,6 +153,7 @@ class AnswerView(LiveView):
     def settle(self, error: BaseException | None) -> str:
         """Send what is left and settle the Response; the state it ended in (``error`` set from it)."""
         self.flush(force=True)
+        self.frames.compact()
         self.response.settle(error)
         state = self.response.state if self.response.state != "streaming" else "done"
         if error is not None and state == "error" and self.error_shown:
