@@ -68,7 +68,8 @@ def test_closed_widgets_leave_their_static_copies_also_after_a_reload(jupyter_fr
                                                                       browser_page: BrowserPage):
     server, page = jupyter_frontend, browser_page.page
     name = f"released_{server.flavor}.ipynb"
-    server.write_notebook(name, [SETUP, "%%rlm -m slow\nTell me about the sea.",
+    server.write_notebook(name, [SETUP, "%%rlm --bg -m slow\nAnd again, in the background.",
+                                 "%%rlm -m slow\nTell me about the sea.",
                                  "%%rlm --agent --tools add -m agent_rlm\nWhat is 20 + 22?",
                                  "%%rlm -m broken\nhi", HELD])
     open_notebook(browser_page, server, name)
@@ -88,8 +89,9 @@ def test_closed_widgets_leave_their_static_copies_also_after_a_reload(jupyter_fr
     assert held.strip() == "held: 0 views, 0 comms"
     shown = _shown(page)
     assert shown["live"] == 0 and shown["hidden"] == 0, shown
-    assert shown["answer"][0].split() == [f"wave{i}" for i in range(60)]
-    assert shown["answer"][1].startswith("Half an")
+    story = [f"wave{i}" for i in range(60)]
+    assert [a.split() for a in shown["answer"][:2]] == [story, story]  # the --bg answer and the other
+    assert shown["answer"][2].startswith("Half an")
     texts = output_texts(browser_page)
     assert any("The sum is 42." in t for t in texts), "the agent run's static copy"
     assert page.evaluate(_BROKEN) == []
@@ -102,7 +104,7 @@ def test_closed_widgets_leave_their_static_copies_also_after_a_reload(jupyter_fr
     browser_page.screenshot("reloaded")
     assert page.evaluate(_BROKEN) == []
     shown = _shown(page)
-    assert len(shown["answer"]) == 2 and shown["hidden"] == 0, shown
+    assert len(shown["answer"]) == 3 and shown["hidden"] == 0, shown
     assert any("The sum is 42." in t for t in output_texts(browser_page))
 
 
