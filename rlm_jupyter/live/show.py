@@ -160,9 +160,10 @@ def settle(view: Any, handle: Any, keep_widget: bool, unsettled: BaseException,
            on_end: Callable[[Any], None] | None = None) -> None:
     """The end of every live display: a view the driver left live is settled with ``unsettled``,
     ``on_end(view)`` runs, the display becomes the static bundle (the widget first with
-    ``keep_widget``), and then, unless ``keep_widget``, the widget is closed. In that order:
-    whoever sees the static display can count on what ``on_end`` did (``-o`` is set when a
-    ``--bg`` answer shows as ended), and the page has the static copy before its model goes.
+    ``keep_widget``), and then, unless ``keep_widget``, the widget is released (:func:`release`:
+    closed when the next cell starts). In that order: whoever sees the static display can count
+    on what ``on_end`` did (``-o`` is set when a ``--bg`` answer shows as ended), and the page
+    has the static copy before its model goes.
 
     Closing releases the kernel's side of the widget (ipywidgets' registry of open widgets and
     the comm manager hold every widget until it is closed): a long session keeps no finished
@@ -215,7 +216,10 @@ def close_settled(*_info: Any) -> int:
     closed = 0
     for view in views:
         if not getattr(view, "seen_late", False) and view.comm is not None:
-            view.close()
+            try:
+                view.close()
+            except Exception:  # noqa: BLE001 - a comm that cannot say goodbye (a kernel shutting
+                continue  # down) must not print an error into the user's next cell
             closed += 1
     return closed
 
