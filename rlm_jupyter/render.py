@@ -35,6 +35,7 @@ from rlm_toolkit.errors import scrub
 
 __all__ = ["FORMATS", "to_html", "to_markdown", "answer_html", "escape_html", "fenced", "plural",
            "thinking_html", "thinking_note", "footer_text", "clip", "cut_text", "seconds", "NO_MATH",
+           "rate_shown", "RATE_MIN_SECONDS", "RATE_MIN_TOKENS",
            "OBSERVATION_LIMIT", "TEXT_LIMIT", "ANSWER_LIMIT", "NAME_LIMIT", "TRACE_KEEPS"]
 
 FORMATS = ("markdown", "text", "code")
@@ -217,13 +218,27 @@ def _escape_markdown(text: str, brackets: bool) -> str:
     return "\n".join(lines)
 
 
+#: No tokens/s until the answer has streamed this long (seconds from the first token to the last)
+#: and this many tokens: a burst that arrives in one network read (a cached or buffered answer, a
+#: fast local server) measures how the bytes were delivered, not how fast the model writes
+#: ("59473.1 tok/s"). stream.js applies the same rule to the live rate.
+RATE_MIN_SECONDS = 0.25
+RATE_MIN_TOKENS = 10
+
+
+def rate_shown(tokens: int, span: float | None) -> bool:
+    """Whether a rate over ``tokens`` in ``span`` seconds means something (see RATE_MIN_*)."""
+    return span is not None and span >= RATE_MIN_SECONDS and tokens >= RATE_MIN_TOKENS
+
+
 def seconds(value: float | None) -> str:
     return "" if value is None else (f"{value:.2f} s" if value < 10 else f"{value:.1f} s")
 
 
 def footer_text(info: dict[str, Any]) -> str:
     """One footer line from provenance (``Response.to_dict()`` shape): model · tokens · cost · TTFT ·
-    tok/s · state (and why it stopped, when a budget stopped it)."""
+    tok/s (once it means something: :func:`rate_shown`) · state (and why it stopped, when a budget
+    stopped it)."""
     from rlm_toolkit.cost import money
 
     parts = [str(info.get("model") or "")]
@@ -234,7 +249,9 @@ def footer_text(info: dict[str, Any]) -> str:
     parts.append(money(info.get("cost")))
     if info.get("ttft_s") is not None:
         parts.append(f"first token {seconds(info['ttft_s'])}")
-    if info.get("tokens_per_s"):
+    elapsed, ttft = info.get("elapsed_s"), info.get("ttft_s")
+    span = elapsed - ttft if isinstance(elapsed, (int, float)) and isinstance(ttft, (int, float)) else None
+    if info.get("tokens_per_s") and rate_shown(tokens, span):
         parts.append(f"{info['tokens_per_s']:.1f} tok/s")
     reason = f" ({info['stop_reason']})" if info.get("stop_reason") else ""
     parts.append(f"{info.get('state') or ''}{reason}")

@@ -124,9 +124,21 @@ def _settle(view: Any, error: BaseException | None) -> Any:
     if view.stopping and (error is None or isinstance(error, asyncio.CancelledError)):
         error = Stopped("stopped")
     view.finish(error)
+    _drop_frames(error, getattr(getattr(view, "response", None), "error", None))
     if error is not None and not isinstance(error, (Exception, Stopped)):
         raise error
     return view
+
+
+def _drop_frames(*errors: BaseException | None) -> None:
+    """Drop the tracebacks of the errors a settled view ended with. The view and its Response keep
+    each error (its one line is what is shown), but a traceback holds every frame it crossed and,
+    through their callers, this drive's view: an RLM's ``last_response`` would keep the last
+    stopped or failed view of each model alive, widget and all. An interrupt that goes on up
+    gets a fresh traceback from here."""
+    for error in errors:
+        if error is not None:
+            error.__traceback__ = None
 
 
 def drive(view: Any, source: Any) -> Any:

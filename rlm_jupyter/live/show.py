@@ -19,6 +19,7 @@ and their plain stand-ins) has the drive interface of :mod:`rlm_jupyter.live.dri
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ from .drive import adrive, drive
 from .stop import hook_interrupt, register
 
 __all__ = ["WIDGET_MIME", "widget_ref", "execution_count", "in_kernel", "has_widget_frontend", "use_widget",
-           "LiveDisplay", "show", "settle", "run_live", "run_plain"]
+           "LiveDisplay", "show", "settle", "release", "close_settled", "run_live", "run_plain"]
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -73,7 +74,8 @@ class LiveDisplay:
     class, before ``anywidget.AnyWidget``, whose display it extends).
 
     While live, the display is the widget with a short ``text/plain``; once settled, the static
-    ``final_bundle`` (the widget view first). A cell ending in ``display_stream(...)`` or
+    ``final_bundle`` (the widget view first while the widget is open; a released one, see
+    :func:`settle`, shows the static copy alone). A cell ending in ``display_stream(...)`` or
     ``display_agent(...)`` does not show the result twice (later cells may show it again).
     Subclasses provide ``live()``, ``summary()`` and ``final_bundle(widget=…)``, and the ``kind``
     word of their placeholder.
@@ -85,6 +87,7 @@ class LiveDisplay:
 
     if TYPE_CHECKING:  # what the view and anywidget.AnyWidget beside it provide
         model_id: str
+        comm: Any
 
         def live(self) -> bool: ...
         def summary(self) -> str: ...
@@ -92,8 +95,34 @@ class LiveDisplay:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
         if not self.live():
-            return self.final_bundle(widget=True)
+            return self.final_bundle(widget=self.comm is not None)  # a released widget: the static copy
         return self.live_bundle()
+
+    #: A page other than the one that ran the cell asked for this widget (a reload, a second tab,
+    #: a reopened notebook): it stays open (see :func:`release`).
+    seen_late = False
+
+    def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
+        """The widget's state; asked for whole once the widget is open, it goes to a page that
+        came later (ipywidgets' ``request_state`` and ``request_states`` replies: the page that
+        ran the cell got it in the ``comm_open``; trait changes ask for their keys), which marks
+        the widget :attr:`seen_late`."""
+        if key is None and self.comm is not None:
+            self.seen_late = True
+        return super().get_state(key, drop_defaults)  # type: ignore[misc]  # ipywidgets.Widget's, next in the MRO
+
+    def close(self) -> None:
+        """Close the widget and its ``Layout`` (a widget of its own, with its own comm, that every
+        ipywidgets ``DOMWidget`` creates): their comms close (the page drops the models) and
+        ipywidgets forgets them, so the kernel no longer holds them. What the view read stays
+        readable (``answer``, ``response``, ``state``); displayed again, it shows its static copy."""
+        layout = getattr(self, "layout", None)
+        super().close()  # type: ignore[misc]  # ipywidgets.Widget's, next in the MRO
+        if layout is not None:
+            layout.close()
+        # ipywidgets.Widget.close sets the instance's _repr_mimebundle_ to None (a closed widget
+        # shows nothing); ours shows the static copy, so the class's method is put back.
+        self.__dict__.pop("_repr_mimebundle_", None)
 
     def live_bundle(self, text: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
         """The display while live: anywidget's own (the widget view; in Colab, the metadata that
@@ -123,24 +152,91 @@ def show(view: Any) -> Any:
     handle = view._handle = display(data, metadata=metadata, raw=True, display_id=True)
     view._shown_in = execution_count()
     register(view)
+    _hook_release()
     return handle
 
 
 def settle(view: Any, handle: Any, keep_widget: bool, unsettled: BaseException,
            on_end: Callable[[Any], None] | None = None) -> None:
     """The end of every live display: a view the driver left live is settled with ``unsettled``,
-    ``on_end(view)`` runs, and the display becomes the static bundle (the widget first with
-    ``keep_widget``). In that order: whoever sees the static display can count on what ``on_end``
-    did (``-o`` is set when a ``--bg`` answer shows as ended)."""
+    ``on_end(view)`` runs, the display becomes the static bundle (the widget first with
+    ``keep_widget``), and then, unless ``keep_widget``, the widget is released (:func:`release`:
+    closed when the next cell starts). In that order: whoever sees the static display can count
+    on what ``on_end`` did (``-o`` is set when a ``--bg`` answer shows as ended), and the page
+    has the static copy before its model goes.
+
+    Closing releases the kernel's side of the widget (ipywidgets' registry of open widgets and
+    the comm manager hold every widget until it is closed): a long session keeps no finished
+    widget, only what its user keeps (``-o``, a returned view's text and Response)."""
     try:
         if view.live():
             view.finish(unsettled)
         if on_end is not None:
             on_end(view)
     finally:
-        if handle is not None:
-            data, metadata = view.final_bundle(widget=keep_widget)
-            handle.update(data, metadata=metadata, raw=True)
+        try:
+            if handle is not None:
+                data, metadata = view.final_bundle(widget=keep_widget)
+                handle.update(data, metadata=metadata, raw=True)
+        finally:
+            if not keep_widget:
+                release(view)
+
+
+_settled: list[Any] = []  # settled widgets waiting for the next cell to be closed
+_settled_lock = threading.Lock()  # a --bg view settles on the toolkit's loop thread
+
+
+def release(view: Any) -> None:
+    """Close a settled view's widget (its comm and Layout; ipywidgets forgets them) when the next
+    cell starts, or at once outside IPython.
+
+    Not at once: a page reloaded while a cell runs asks for its widgets only when the cell has
+    ended (a front end's ``comm_info`` request waits for the main shell), and must still find
+    this one. A widget whose whole state a later page asked for (a reload, a second tab:
+    ipywidgets' ``request_state`` / ``request_states``; :attr:`LiveDisplay.seen_late`) is never
+    closed: the display update that put the static copy in place reached only the page
+    that ran the cell, and closing the widget would blank the other page's output (JupyterLab
+    hides an output whose widget view is removed)."""
+    if not callable(getattr(view, "close", None)):
+        return
+    shell = _shell()
+    if shell is None:
+        view.close()
+        return
+    with _settled_lock:
+        _settled.append(view)
+
+
+def close_settled(*_info: Any) -> int:
+    """Close the widgets settled so far (IPython's ``pre_run_cell`` calls it); how many."""
+    with _settled_lock:
+        views = _settled[:]
+        _settled.clear()
+    closed = 0
+    for view in views:
+        if not getattr(view, "seen_late", False) and view.comm is not None:
+            try:
+                view.close()
+            except Exception:  # noqa: BLE001 - a comm that cannot say goodbye (a kernel shutting
+                continue  # down) must not print an error into the user's next cell
+            closed += 1
+    return closed
+
+
+def _shell() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def _hook_release() -> None:
+    """Have the next cell close the widgets settled before it (once per shell; the main thread)."""
+    shell = _shell()
+    if shell is not None:
+        shell.events.register("pre_run_cell", close_settled)  # registered once: IPython dedupes
 
 
 def run_live(view: Any, source: Any, *, keep_widget: bool = False,

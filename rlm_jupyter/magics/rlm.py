@@ -27,6 +27,7 @@ import keyword
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +114,9 @@ class RLMMagics(Magics):
     format = CaselessStrEnum(["markdown", "text", "code"], "markdown",
                              help="How answers are shown: markdown, text or code").tag(config=True)
     widget = Bool(True, help="Show answers in the live widget (False: plain text on stdout)").tag(config=True)
-    keep_widget = Bool(False, help="Keep the live widget in the final display (needs saved widget "
-                       "state to show after reopening; default: a static copy)").tag(config=True)
+    keep_widget = Bool(False, help="Keep the live widget in the final display, open (needs saved "
+                       "widget state to show after reopening; default: a static copy, and the "
+                       "finished widget is closed, so the kernel does not hold it)").tag(config=True)
     save_every = Float(30.0, help="While a page shows the live widget, refresh the display's text "
                        "copy (what a notebook saved mid-stream keeps) at most every N seconds; each "
                        "refresh rebuilds the widget in JupyterLab (0: never)").tag(config=True)
@@ -135,7 +137,10 @@ class RLMMagics(Magics):
         self.history: list[dict[str, str]] = []  # the --chat conversation, uncapped
         # One RLM per model id, so clients and loaded models are reused.
         self._rlms: dict[tuple[str | None, ...], Any] = {}
-        self.streams: list[tuple[Any, Any]] = []  # --bg answers and agent runs started here: (view, task)
+        # --bg answers and agent runs started here that still run: (view, task); a run leaves the
+        # list when it ends, so a long session holds no finished view here.
+        self.streams: list[tuple[Any, Any]] = []
+        self._streams_lock = threading.Lock()  # a run ends on the toolkit's loop thread
 
     # -- %%rlm ----------------------------------------------------------------------------------
 
@@ -239,8 +244,13 @@ class RLMMagics(Magics):
                                          fork=agent_magic.fork_source(args, self.user_ns))
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
-        except KeyboardInterrupt:  # the timeline is settled ("stopped"): one line, not our internals
-            raise cell_error(KeyboardInterrupt("stopped"), "; the run so far is kept above") from None
+        except KeyboardInterrupt as stop:  # the timeline is settled ("stopped"): one line, not our internals
+            stop.__traceback__ = None  # see run_prompt
+            interrupted = True
+        else:
+            interrupted = False
+        if interrupted:  # raised outside the handler: see run_prompt
+            raise cell_error(KeyboardInterrupt("stopped"), "; the run so far is kept above")
         task = getattr(view, "task", None)
         if task is not None:  # --bg: the run goes on; -o is set when it ends
             if args.out:
@@ -254,8 +264,10 @@ class RLMMagics(Magics):
 
         offer_fork(view, cell_fails=fails)  # a Fork from here clicked while the run went on
         if fails:
-            raise cell_error(view.error or RuntimeError(view.timeline.error or "the agent run failed"),
-                                   " (the run so far is shown above)")
+            failure = cell_error(view.error or RuntimeError(view.timeline.error or "the agent run failed"),
+                                 " (the run so far is shown above)")
+            del view  # the kept traceback holds this frame: not the finished run with it
+            raise failure
         return view
 
     def run_prompt(self, prompt: str, args: Any) -> Any:
@@ -275,12 +287,14 @@ class RLMMagics(Magics):
         }
         messages: Any = prompt
         failed: list[Exception] = []  # a typed answer that does not fit its schema
+        kept: list[bool] = []  # whether any text came (an interrupt returns no view to ask)
         if args.chat:
             messages = [*self.history, {"role": "user", "content": prompt}]
         fmt = (args.format or self.format).lower()
         widget = self.widget and not args.no_widget
 
         def on_end(view: Any) -> None:
+            kept.append(bool(view.answer))
             if params["schema"] is not None:
                 value, error = typed_answer(view, params["schema"])
                 failed.extend([error] if error else [])
@@ -313,25 +327,45 @@ class RLMMagics(Magics):
                 )
                 return self._track(started)
             view = display_stream(rlm.stream_events(messages, callbacks=callbacks, **params),
-                                              model=rlm.model_id, fmt=fmt, widget=None if widget else False,
-                                              on_end=on_end, keep_widget=self.keep_widget, replace=True,
-                                              save_every=self.save_every)
+                                  model=rlm.model_id, fmt=fmt, widget=None if widget else False,
+                                  on_end=on_end, keep_widget=self.keep_widget, replace=True,
+                                  save_every=self.save_every, show_error=not self.fail_cell)
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
-        except KeyboardInterrupt:  # the view is settled ("stopped"): one line, not our internals
-            raise cell_error(
-                KeyboardInterrupt("stopped"), "; the partial answer is kept above"
-            ) from None
-        if view.state == "error" and self.fail_cell:
-            raise cell_error(view.response.error or RuntimeError(view.error),
-                                   " (the partial answer is kept above)")
-        if failed and self.fail_cell:
-            raise cell_error(failed[0], " (the answer is kept above)")
+        except KeyboardInterrupt as stop:  # the view is settled ("stopped"): one line, not our internals
+            stop.__traceback__ = None  # kept as the Response's error: not with the frames holding the view
+            interrupted = True
+        else:
+            interrupted = False
+        # Raised out here, never inside the handler: an exception raised there would carry the
+        # interrupt as its context, and IPython keeps the last error (sys.last_value) with its
+        # traceback, whose frames hold the finished view.
+        if interrupted:
+            raise cell_error(KeyboardInterrupt("stopped"), "; the partial answer is kept above"
+                             if any(kept) else "")
+        failure = None
+        if view.state == "error" and self.fail_cell:  # the cell's one line is the only error line
+            failure = cell_error(view.response.error or RuntimeError(view.error),
+                                 " (the partial answer is kept above)" if view.answer else "")
+        elif failed and self.fail_cell:
+            failure = cell_error(failed[0], " (the answer is kept above)")
+        if failure is not None:
+            del view  # the kept traceback holds this frame: not the finished view with it
+            raise failure
         return view
 
     def _track(self, started: tuple[Any, Any]) -> tuple[Any, Any]:
-        """Keep a ``--bg`` run (an answer's or an agent's ``(view, task)``) among ``streams``."""
-        self.streams = [s for s in self.streams if not s[1].done()] + [started]
+        """Keep a ``--bg`` run (an answer's or an agent's ``(view, task)``) among ``streams`` while
+        it runs."""
+        task = started[1]
+
+        def forget(_done: Any) -> None:
+            with self._streams_lock:
+                self.streams = [s for s in self.streams if s[1] is not task]
+
+        with self._streams_lock:
+            self.streams = [*self.streams, started]
+        task.add_done_callback(forget)  # at once if it has ended already
         return started
 
     @property

@@ -37,6 +37,7 @@ def display_stream(
     keep_widget: bool = False,
     replace: bool = False,
     save_every: float | None = None,
+    show_error: bool = True,
 ) -> StreamView:
     """Show a stream live in the cell's output and return the finished view.
 
@@ -44,15 +45,24 @@ def display_stream(
     replay, or any iterable / async iterable of ``str``. ``widget=False`` (or a front end without
     widgets) streams plain text to stdout instead, through :class:`PlainStream` (``replace=True``:
     then swaps it in a kernel for the static answer; only for cells whose sole output is this
-    answer, as ``%%rlm``'s). ``on_end(view)`` runs once the stream has settled. Example::
+    answer, as ``%%rlm``'s). ``on_end(view)`` runs once the stream has settled. The widget is
+    then replaced by the static copy and closed when the next cell starts, so the kernel does not
+    hold it (``keep_widget=True`` keeps it open, in front of the copy; see
+    :func:`rlm_jupyter.live.show.release`); the returned view keeps ``answer`` and ``response``.
+    ``show_error=False``: a failure's line is left to the caller, which reports it (``%%rlm``
+    fails its cell with it), so it is shown once; the footer still says ``error``. Example::
 
         view = display_stream(rlm.astream("Explain SSE"), fmt="markdown")
         view.answer, view.state, view.response.to_dict()
     """
     model = model or _model_of(source)
+    view: StreamView | PlainStream
     if not show.use_widget(widget):
-        return show.run_plain(PlainStream(model, fmt=fmt), source, on_end=on_end, replace=replace)
+        view = PlainStream(model, fmt=fmt)
+        view.error_shown = show_error
+        return show.run_plain(view, source, on_end=on_end, replace=replace)
     view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every)
+    view.error_shown = show_error
     return show.run_live(view, source, keep_widget=keep_widget, on_end=on_end)
 
 

@@ -95,6 +95,13 @@ class TextFeed:
                 self.coalescer.last_sent = self.thinking_coalescer.last_sent = max(
                     self.coalescer.last_sent, self.thinking_coalescer.last_sent)
 
+    def compact(self) -> None:
+        """The stream has ended: keep the text (and reasoning) as one string each, not a piece per
+        chunk, so a view someone keeps holds the answer once and reads it without a join."""
+        with self.lock:
+            self.parts = [self.answer] if self.parts else []
+            self.thought = [self.reasoning] if self.thought else []
+
     @property
     def answer(self) -> str:
         return "".join(self.parts)
@@ -114,6 +121,10 @@ class AnswerView(LiveView):
     ``fmt`` and ``error`` of its own (the widget's are synced traits)."""
 
     frames: TextFeed
+    #: Whether the view shows a failure's line (``error``). False where the caller reports the
+    #: failure itself — a ``%%rlm`` cell that fails with that line — so it is shown once; the
+    #: footer still says ``error``.
+    error_shown = True
     if TYPE_CHECKING:
         state: str
         fmt: str
@@ -142,9 +153,10 @@ class AnswerView(LiveView):
     def settle(self, error: BaseException | None) -> str:
         """Send what is left and settle the Response; the state it ended in (``error`` set from it)."""
         self.flush(force=True)
+        self.frames.compact()
         self.response.settle(error)
         state = self.response.state if self.response.state != "streaming" else "done"
-        if error is not None and state == "error":
+        if error is not None and state == "error" and self.error_shown:
             self.error = one_line(error)
         return state
 

@@ -61,7 +61,7 @@ def display_agent(
     of :class:`~rlm_toolkit.agents.AgentEvent`. Errors end up in the timeline (scrubbed), an
     interrupt stops it and propagates. ``steps`` defaults to ``source.history`` (agent streams)
     or the trace's steps (replays), for :meth:`TimelineView.messages`. When the run ends the
-    widget is replaced by its static twin (``keep_widget=True`` keeps it in front). With no
+    widget is replaced by its static twin and closed (``keep_widget=True`` keeps it open, in front). With no
     widget front end (``widget=False``, a terminal) a :class:`PlainTimeline` prints the run as it
     happens and is returned (``replace=True``: in a kernel, the printed lines are then swapped for
     the static twin, as :func:`~rlm_jupyter.stream.display.display_stream` does).

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
+import rlm_jupyter
 from rlm_jupyter.render import answer_html, footer_text, to_html, to_markdown
 
 HOSTILE = [
@@ -137,11 +139,30 @@ def test_text_format_markdown_escapes_everything():
 
 
 def test_answer_html_is_the_widgets_static_twin():
-    info = {"model": "scripted:scripted", "state": "error", "chunks": 3, "ttft_s": 0.5, "tokens_per_s": 12.5}
+    info = {"model": "scripted:scripted", "state": "error", "chunks": 30, "ttft_s": 0.5, "elapsed_s": 2.9,
+            "tokens_per_s": 12.5}
     out = answer_html("<img src=x onerror=alert(1)> partial", "markdown", info, "RateLimitError: slow <down>")
     assert 'class="rlm-stream' in out and 'data-state="error"' in out and 'class="rlm-answer"' in out
     assert 'class="rlm-footer"' in out and "<img" not in out and "slow &lt;down&gt;" in out
-    assert footer_text(info) == "scripted:scripted · 3 tokens · first token 0.50 s · 12.5 tok/s · error"
+    assert footer_text(info) == "scripted:scripted · 30 tokens · first token 0.50 s · 12.5 tok/s · error"
+
+
+@pytest.mark.parametrize(("tokens", "span", "shown"), [
+    (2000, 0.034, False),  # a burst read at once: "59473.1 tok/s" measures the network
+    (9, 3.0, False),  # too few tokens for a rate
+    (10, 0.3, True),
+    (300, 2.0, True),
+    (300, None, False),  # no timings (an old trace's provenance)
+])
+def test_no_rate_until_it_means_something(tokens, span, shown):
+    from rlm_jupyter.render import RATE_MIN_SECONDS, RATE_MIN_TOKENS, rate_shown
+
+    info = {"model": "m", "state": "done", "chunks": tokens, "tokens_per_s": tokens / (span or 1),
+            "ttft_s": 0.1, **({"elapsed_s": 0.1 + span} if span is not None else {})}
+    assert ("tok/s" in footer_text(info)) is shown is rate_shown(tokens, span)
+    # the page's live and final footer apply the same rule (stream.js)
+    js = (Path(rlm_jupyter.__file__).parent / "stream" / "static" / "stream.js").read_text()
+    assert f"RLM_RATE_MIN_SECONDS = {RATE_MIN_SECONDS}, RLM_RATE_MIN_TOKENS = {RATE_MIN_TOKENS};" in js
 
 
 def test_code_format_shows_an_already_fenced_answer_as_that_block():

@@ -32,25 +32,29 @@ function rlmLive(model) {
   return live;
 }
 
+const RLM_RATE_MIN_SECONDS = 0.25, RLM_RATE_MIN_TOKENS = 10;
+
 function rlmFooter(model) {
   const info = model.get("info") || {};
   const live = rlmLive(model);
   const state = model.get("state");
   const parts = [info.model || model.get("model_name") || ""];
   // as Response.tokens: reported completion tokens, else answer and reasoning chunks alike
-  let tokens = (info.usage && info.usage.completion_tokens)
+  const tokens = (info.usage && info.usage.completion_tokens)
     || ((info.chunks || 0) + (info.reasoning_chunks || 0)) || live.n || 0;
   if (tokens) parts.push(`${tokens} token${tokens === 1 ? "" : "s"}`);
   parts.push(info.cost_text || "");  // formatted by the kernel (rlm_toolkit.cost.money)
   const ttft = info.ttft_s !== undefined && info.ttft_s !== null ? info.ttft_s : live.ttft;
   if (ttft !== undefined && ttft !== null) parts.push(`first token ${rlmSeconds(ttft)}`);
-  let tps = info.tokens_per_s;
-  if (state === "streaming" && live.at !== undefined && live.n > 1) {
+  // No rate until it means something (render.py's RATE_MIN_*): a burst delivered in one read
+  // measures the network, not the model.
+  let tps = info.tokens_per_s, span = info.elapsed_s - info.ttft_s;
+  if (state === "streaming" && live.at !== undefined) {
     // the kernel's clock: seconds since the first token at the last delta, plus the time since
-    const span = live.e + (performance.now() - live.at) / 1000;
-    if (span > 0) tps = live.n / span;
+    span = live.e + (performance.now() - live.at) / 1000;
+    tps = span > 0 ? live.n / span : 0;
   }
-  if (tps) parts.push(`${tps.toFixed(1)} tok/s`);
+  if (tps && span >= RLM_RATE_MIN_SECONDS && tokens >= RLM_RATE_MIN_TOKENS) parts.push(`${tps.toFixed(1)} tok/s`);
   parts.push(info.stop_reason && state === "stopped" ? `${state} (${info.stop_reason})` : state);
   return parts.filter(Boolean).join(" · ");
 }

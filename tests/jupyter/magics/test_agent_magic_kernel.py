@@ -98,7 +98,12 @@ def test_agent_cell_grows_a_timeline_in_place_and_ends_with_a_transcript(kernel)
 
 def test_the_page_can_ask_for_a_steps_messages(kernel):
     assert kernel.execute("m2 = agent_model(delay=0)").ok
-    run = kernel.execute("%%rlm --agent --tools add,boom -m m2\nWhat is 20 + 22?")
+    # a finished timeline is released (its static copy has the messages); a kept one still answers
+    assert kernel.execute("%config RLMMagics.keep_widget = True").ok
+    try:
+        run = kernel.execute("%%rlm --agent --tools add,boom -m m2\nWhat is 20 + 22?")
+    finally:
+        kernel.execute("%config RLMMagics.keep_widget = False")
     assert run.ok, run.errors
     model_id = run.of("display_data")[0]["content"]["data"][WIDGET]["model_id"]
     kernel.send_comm(model_id, {"type": "messages", "step": 2})

@@ -129,3 +129,24 @@ def test_bg_with_no_widget_prints_in_the_background_and_rlm_stop_stops_it(shell,
     assert time.monotonic() - started < 1.5
     plain.task.result(timeout=10)
     assert plain.state == "done" and "All done." in capsys.readouterr().out
+
+
+def test_a_failed_answer_writes_its_error_once(shell, capsys):
+    """The cell's one line is the error's only line; with ``fail_cell = False`` the answer says it."""
+    from rlm_toolkit import RateLimitError, ScriptedTurn
+
+    def broken() -> RLM:
+        turn = ScriptedTurn(chunks="Half an answer", error=RateLimitError("over quota", status_code=429),
+                            error_after=2)
+        return RLM(ScriptedProvider(turns=[turn]), max_retries=0)
+
+    shell.user_ns["broken"] = broken()
+    with pytest.raises(RateLimitError) as raised:
+        shell.run_cell_magic("rlm", "-m broken --no-widget", "hi")
+    (line,) = raised.value._render_traceback_()  # type: ignore[attr-defined]
+    assert line == "RateLimitError: over quota (the partial answer is kept above)"
+    assert capsys.readouterr().out == "Half an\n"  # the answer as it came, no error line beside it
+    magics(shell).fail_cell = False
+    shell.user_ns["broken"] = broken()
+    shell.run_cell_magic("rlm", "-m broken --no-widget", "hi")
+    assert capsys.readouterr().out == "Half an\n[RateLimitError: over quota]\n"

@@ -147,12 +147,41 @@ def test_error_keeps_partial_text_and_shows_one_scrubbed_line(kernel):
     reply = run.reply["content"]
     assert reply["ename"] == "RateLimitError" and "slow down" in reply["evalue"]
     assert len(reply["traceback"]) == 1 and "partial answer is kept" in reply["traceback"][0]
+    assert reply["traceback"][0].startswith("RateLimitError: slow down")
     end = final(run)
     assert end["metadata"]["rlm"]["state"] == "error"
-    assert end["data"]["text/plain"].startswith("Half an answer")
-    assert "RateLimitError: slow down" in end["data"]["text/plain"]
+    assert "RateLimitError: slow down" in end["metadata"]["rlm"]["error"]  # the provenance keeps it
+    # shown once: the cell's error line; the answer's copies keep the text, their footer says error
+    assert end["data"]["text/plain"] == "Half an answer"
+    assert "slow down" not in end["data"]["text/html"] and "· error</div>" in end["data"]["text/html"]
+    assert "slow down" not in end["data"]["text/markdown"]
     state = [m for m in run.of("comm_msg") if m["content"]["data"].get("method") == "update"]
     assert any(m["content"]["data"]["state"].get("state") == "error" for m in state)
+    assert not any(m["content"]["data"]["state"].get("error") for m in state)  # nor in the widget
+
+
+def test_a_failure_before_any_text_claims_no_partial_answer(kernel, openai_server):
+    from tests.fixtures.openai_server import Unauthorized
+
+    openai_server.script(Unauthorized())
+    exports = "".join(f"os.environ[{k!r}] = {v!r}\n" for k, v in openai_server.env.items())
+    assert kernel.execute("import os\n" + exports).ok
+    try:
+        run = kernel.execute("%%rlm -m openai:gpt-4o\nhi")
+    finally:
+        kernel.execute("for k in ('OPENAI_BASE_URL', 'OPENAI_API_KEY'): os.environ.pop(k, None)")
+    (line,) = run.reply["content"]["traceback"]
+    assert line.startswith("AuthenticationError: ") and "kept" not in line and "partial" not in line
+    assert final(run)["data"]["text/plain"] == ""
+    assert kernel.execute("%config RLMMagics.fail_cell = False").ok
+    try:  # the cell does not fail: the widget is where the error shows
+        openai_server.script(Unauthorized())
+        kernel.execute("import os\n" + exports)
+        run = kernel.execute("%%rlm -m openai:gpt-4o\nhi")
+    finally:
+        kernel.execute("%config RLMMagics.fail_cell = True")
+        kernel.execute("for k in ('OPENAI_BASE_URL', 'OPENAI_API_KEY'): os.environ.pop(k, None)")
+    assert run.ok and final(run)["data"]["text/plain"].startswith("[AuthenticationError: ")
     wire = json.dumps([m["content"] for m in run.messages])
     assert "sk-abcdefghijklmnop1234" not in wire and "Traceback" not in wire
 
@@ -340,7 +369,7 @@ def test_openai_models_use_the_environments_url_and_key_and_a_401_shows_one_scru
         run = kernel.execute("%%rlm -m openai:gpt-4o-mini\nhi")  # 401, echoing the key masked
         end = final(run)
         assert end["metadata"]["rlm"]["state"] == "error"
-        assert "AuthenticationError" in end["data"]["text/plain"]
+        assert run.errors[0][0] == "AuthenticationError"
         wire = json.dumps([m["content"] for m in run.messages], default=str)
         key = openai_server.api_key
         assert key not in wire and key[:8] not in wire and "Traceback" not in wire

@@ -8,6 +8,8 @@ follow the state. The same widget inside JupyterLab is covered by tests/browser.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rlm_jupyter.live.drive import drive
@@ -297,3 +299,23 @@ def test_thinking_grows_live_then_folds_when_the_answer_starts(browser_page):
     assert not page.evaluate("() => document.querySelector('#b .rlm-thinking').open")
     assert page.locator("#b .rlm-thinking-text").text_content() == reasoning
     assert user_sent(page) == [] and browser_page.errors == []
+
+
+def test_no_rate_until_it_means_something(browser_page):
+    """The footer's tokens/s waits for 10 tokens over a quarter second (render.RATE_MIN_*), live
+    and settled: a burst read at once measures the network, not the model."""
+    page = browser_page.page
+    start(page, StreamView("x:y"))
+    footer = page.locator("#a .rlm-info")
+    deliver = "msg => window.model.deliver(msg)"
+    page.evaluate(deliver, {"type": "frame", "d": "a " * 12, "o": 0, "n": 12, "e": 0.05, "t": 0.2})
+    assert "12 tokens" in footer.inner_text() and "tok/s" not in footer.inner_text()  # 0.05 s in
+    page.evaluate(deliver, {"type": "frame", "d": "b " * 28, "o": 24, "n": 40, "e": 2.0})
+    assert re.search(r" · (19|20)\.\d tok/s · streaming$", footer.inner_text()), footer.inner_text()
+    burst = {"model": "x:y", "state": "done", "chunks": 2000, "ttft_s": 0.1, "elapsed_s": 0.134,
+             "tokens_per_s": 59473.1, "cost_text": ""}
+    page.evaluate("info => { window.model.set('info', info); window.model.set('state', 'done'); }", burst)
+    assert footer.inner_text() == "x:y · 2000 tokens · first token 0.10 s · done"
+    steady = {**burst, "elapsed_s": 20.1, "tokens_per_s": 100.0}
+    page.evaluate("info => window.model.set('info', info)", steady)
+    assert footer.inner_text() == "x:y · 2000 tokens · first token 0.10 s · 100.0 tok/s · done"

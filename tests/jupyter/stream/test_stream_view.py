@@ -279,3 +279,16 @@ def test_a_replayed_trace_shows_its_reasoning_again(tmp_path):
     drive(view, replay(tmp_path / "t.jsonl"))
     assert (view.reasoning, view.answer) == ("Think it over.", "Done.")
     assert "".join(m.get("r", "") for m in sent) == "Think it over."
+
+
+def test_a_settled_view_keeps_its_text_as_one_string():
+    """A view someone keeps (a returned ``display_stream``) holds the answer once, not a piece per
+    chunk (a 2,000-token answer was 2,000 strings and a list beside the Response's own copy)."""
+    words = [f"w{i} " for i in range(2000)]
+    view = StreamView("scripted:x")
+    recorded(view)
+    rlm = RLM(ScriptedProvider(turns=[ScriptedTurn(chunks=words, reasoning="mull it over")]))
+    drive(view, rlm.stream_events("hi"))
+    assert view.state == "done" and view.answer == "".join(words) and view.reasoning == "mull it over"
+    assert view.frames.parts == [view.answer] and len(view.frames.thought) == 1
+    assert view.answer is view.answer  # no join on each read
