@@ -37,6 +37,7 @@ def display_stream(
     keep_widget: bool = False,
     replace: bool = False,
     save_every: float | None = None,
+    prompt: str = "",
 ) -> StreamView:
     """Show a stream live in the cell's output and return the finished view.
 
@@ -44,15 +45,17 @@ def display_stream(
     replay, or any iterable / async iterable of ``str``. ``widget=False`` (or a front end without
     widgets) streams plain text to stdout instead, through :class:`PlainStream` (``replace=True``:
     then swaps it in a kernel for the static answer; only for cells whose sole output is this
-    answer, as ``%%rlm``'s). ``on_end(view)`` runs once the stream has settled. Example::
+    answer, as ``%%rlm``'s). ``on_end(view)`` runs once the stream has settled. ``prompt``: what was
+    sent, as text (:func:`~rlm_jupyter.stream.feed.prompt_text`), shown in a folded "Prompt". Example::
 
         view = display_stream(rlm.astream("Explain SSE"), fmt="markdown")
         view.answer, view.state, view.response.to_dict()
     """
     model = model or _model_of(source)
     if not show.use_widget(widget):
-        return show.run_plain(PlainStream(model, fmt=fmt), source, on_end=on_end, replace=replace)
-    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every)
+        return show.run_plain(PlainStream(model, fmt=fmt, prompt=prompt), source, on_end=on_end,
+                              replace=replace)
+    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every, prompt=prompt)
     return show.run_live(view, source, keep_widget=keep_widget, on_end=on_end)
 
 
@@ -76,7 +79,7 @@ async def adisplay_stream(
 def start_background(
     source: Any, *, model: str | None = None, fmt: str = "markdown",
     on_end: Callable[[Any], None] | None = None, keep_widget: bool = False,
-    save_every: float | None = None, widget: bool | None = True,
+    save_every: float | None = None, widget: bool | None = True, prompt: str = "",
 ) -> tuple[StreamView | PlainStream, Any]:
     """Show ``source`` (an async iterable) live while the cell returns; the Stop button cancels it.
 
@@ -88,9 +91,9 @@ def start_background(
     """
     model = model or _model_of(source)
     if not show.use_widget(widget):
-        plain = PlainStream(model, fmt=fmt)
+        plain = PlainStream(model, fmt=fmt, prompt=prompt)
         return plain, show.run_plain(plain, source, on_end=on_end, background=True)
-    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every)
+    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every, prompt=prompt)
     return view, show.run_live(view, source, keep_widget=keep_widget, on_end=on_end, background=True)
 
 

@@ -34,10 +34,11 @@ def write(text: str) -> None:
 class PlainStream(AnswerView):
     """The stream widget's driving interface without a widget: each frame's text goes to stdout."""
 
-    def __init__(self, model: str | None, *, fmt: str = "markdown", frame: float = FRAME) -> None:
+    def __init__(self, model: str | None, *, fmt: str = "markdown", frame: float = FRAME,
+                 prompt: str = "") -> None:
         self.frames = TextFeed(model, frame=frame, sink=self._print)
         self.stop = StopSwitch()
-        self.fmt, self.error, self.state = fmt, "", "streaming"
+        self.fmt, self.error, self.state, self.prompt = fmt, "", "streaming", prompt
         self._thinking = self._answering = False
 
     def _print(self, delta: str | None, thought: str | None = None) -> None:
