@@ -53,6 +53,14 @@ def store(magics: Any) -> ChatStore:
     return chats
 
 
+def _shown(magics: Any, path: Path) -> str:
+    """``path`` as printed: relative to the folder the kernel started in when it is under it."""
+    try:
+        return str(path.relative_to(magics.started_in))
+    except ValueError:
+        return str(path)
+
+
 def context_window(rlm: Any, setting: int) -> tuple[int, str]:
     """The model's context window in tokens and where that figure comes from.
 
@@ -153,7 +161,7 @@ def chats_line(magics: Any) -> None:
     chats = store(magics)
     names, more = chats.names()
     if not names:
-        print(f"No chats in {chats.folder} yet (%%rlm --chat NAME starts one).")
+        print(f"No chats in {_shown(magics, chats.folder)} yet (%%rlm --chat NAME starts one).")
         return
     rows = []
     for name in names:
@@ -162,14 +170,15 @@ def chats_line(magics: Any) -> None:
         except UsageError as error:
             rows.append(f"  {name:<20} unreadable: {error.message}")
             continue
-        models = chat.models()
-        model = (models[-1] + (f" (+{len(models) - 1} other)" if len(models) > 1 else "")) if models else "-"
+        models = chat.models()  # the last turn's model, and how many others answered before
+        model = (chat.turns[-1].model + (f" (+{len(models) - 1} other)" if len(models) > 1 else "")
+                 if chat.turns else "-")
         forked = f"  forked from {chat.parent['name']} at turn {chat.parent['at']}" if chat.parent else ""
         bad = f"  ({plural(len(chat.problems), 'unreadable line')})" if chat.problems else ""
         rows.append(f"  {name:<20} {plural(len(chat.turns), 'turn'):>9}  ~{chat.tokens():>7,} tokens  "
                     f"{model}{forked}{bad}")
     tail = [f"  … and {more} more (the {len(names)} most recently changed are shown)"] if more else []
-    print("\n".join([f"Chats in {chats.folder}:", *rows, *tail]))
+    print("\n".join([f"Chats in {_shown(magics, chats.folder)}:", *rows, *tail]))
 
 
 def chat_line(magics: Any, args: Any) -> None:
@@ -192,19 +201,20 @@ def chat_line(magics: Any, args: Any) -> None:
         return
     chat = chats.load(name)
     if not chat.turns and not chat.problems:
-        raise UsageError(f"no chat {name!r} (in {chats.folder}); %rlm chats lists them")
-    print(show_text(chat))
+        raise UsageError(f"no chat {name!r} (in {_shown(magics, chats.folder)}); %rlm chats lists them")
+    print(show_text(chat, _shown(magics, chat.path)))
 
 
-def show_text(chat: Any) -> str:
-    """A chat as ``%rlm chat show`` prints it: each turn's number, model and time, prompt and answer."""
-    head = f"Chat {chat.name!r}: {plural(len(chat.turns), 'turn')}, {chat.path}"
+def show_text(chat: Any, where: str) -> str:
+    """A chat as ``%rlm chat show`` prints it (``where``: its file, as shown): each turn's number,
+    model and time, prompt and answer."""
+    head = f"Chat {chat.name!r}: {plural(len(chat.turns), 'turn')}, {where}"
     if chat.parent:
         head += f" (forked from {chat.parent['name']} at turn {chat.parent['at']})"
     lines = [head]
     for n, turn in enumerate(chat.turns, 1):
         lines += ["", f"── turn {n} · {turn.model}{' · ' + turn.at if turn.at else ''}",
-                  f"You: {clip(turn.user, _SHOW_CHARS, str(chat.path) + ' has it all')}",
-                  f"{turn.model}: {clip(turn.assistant, _SHOW_CHARS, str(chat.path) + ' has it all')}"]
+                  f"You: {clip(turn.user, _SHOW_CHARS, where + ' has it all')}",
+                  f"{turn.model}: {clip(turn.assistant, _SHOW_CHARS, where + ' has it all')}"]
     lines += [f"(unreadable: {problem})" for problem in chat.problems[:10]]
-    return clip("\n".join(lines), TEXT_LIMIT * 10, str(chat.path) + " has it all")
+    return clip("\n".join(lines), TEXT_LIMIT * 10, where + " has it all")
