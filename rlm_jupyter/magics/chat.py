@@ -28,16 +28,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rlm_toolkit.cost import estimate_prompt_tokens
 from rlm_toolkit.errors import UsageError, scrub
 
 from ..context.chats import ChatStore, Turn, check_name, fit
 from ..render import TEXT_LIMIT, clip, plural
 
-__all__ = ["begin", "context_window", "chats_line", "chat_line", "DEFAULT_WINDOW", "CHATS_FOLDER"]
+__all__ = ["begin", "context_window", "token_counter", "chats_line", "chat_line", "DEFAULT_WINDOW",
+           "CHATS_FOLDER", "FRAMING"]
 
 #: The context window assumed for a model whose window rlm cannot learn (set RLMMagics.chat_window).
 DEFAULT_WINDOW = 8192
+#: Tokens counted for the framing of each message (ChatML's <|im_start|>role\n … <|im_end|>\n is 5).
+FRAMING = 6
 #: Where chats are kept, under the folder the kernel started in (the notebook's own folder in Jupyter).
 CHATS_FOLDER = Path(".rlm") / "chats"
 _SHOW_CHARS = 2000  # of each text in %rlm chat show (the whole text: the chat file)
@@ -87,6 +89,21 @@ def context_window(rlm: Any, setting: int) -> tuple[int, str]:
     return DEFAULT_WINDOW, "assumed; set RLMMagics.chat_window"
 
 
+def token_counter(rlm: Any) -> Callable[[str], int]:
+    """How the window rule counts a text's tokens: with the embedded model's own tokenizer (exact;
+    the model is loaded now, as the call would), else about four characters a token."""
+    provider = getattr(rlm, "provider", None)
+    if getattr(provider, "name", None) == "local" and callable(getattr(provider, "load", None)):
+        try:
+            llama = provider.load()  # type: ignore[union-attr]  # checked just above
+        except Exception:  # it will fail again, with its own error, when asked  # noqa: BLE001
+            llama = None
+        if llama is not None:
+            return lambda text: len(llama.tokenize(text.encode("utf-8", "surrogatepass"), add_bos=False,
+                                                   special=False))
+    return lambda text: (len(text) + 3) // 4
+
+
 def _text(prompt: Any) -> str:
     """A prompt as the text a chat keeps: images become a note."""
     if isinstance(prompt, str):
@@ -107,16 +124,17 @@ def begin(magics: Any, chat: str | bool, prompt: Any, rlm: Any, params: dict[str
         chats.check_writable(check_name(chat))
         loaded = chats.load(chat)
         _warn(magics, loaded.name, loaded.problems)
-        sizes = [turn.tokens() for turn in loaded.turns]
         history = [turn.messages() for turn in loaded.turns]
     else:
         history = [magics.history[i:i + 2] for i in range(0, len(magics.history) - 1, 2)]
-        sizes = [estimate_prompt_tokens(pair) + 8 for pair in history]
+    count = token_counter(rlm)
+    sizes = [sum(count(_text(m["content"])) + FRAMING for m in pair) for pair in history]
     window, source = context_window(rlm, magics.chat_window)
     reserve = params.get("max_tokens") or min(1024, window // 4)
     system = params.get("system")
-    asked = estimate_prompt_tokens([{"role": "system", "content": system or ""},
-                                    {"role": "user", "content": _text(prompt)}]) + 8
+    provider_system = getattr(getattr(rlm, "provider", None), "system", None)  # the embedded model's default
+    shown_system = system or (provider_system if isinstance(provider_system, str) else "")
+    asked = count(shown_system) + count(_text(prompt)) + 3 * FRAMING  # system, prompt, the answer's opening
     left_out = len(history) - fit(sizes, asked, window, reserve)
     if left_out:
         label = f"chat {chat!r}" if named else "--chat"

@@ -102,7 +102,8 @@ def test_history_is_cut_to_the_window_oldest_first_and_the_cut_is_said(start, op
     for n in range(3):
         openai_server.script(Stream(f"answer {n}"))
         turn(kernel, "long", f"{n} {long}")
-    # each turn: (1,009 characters + 3) // 4 + 8 = 261 tokens; the room: 700 - 100 (--max-tokens) - 9 ("Now?")
+    # each turn: (1,001 + 3) // 4 + 6 and (8 + 3) // 4 + 6: 265 tokens; the room: 700 - 100 (--max-tokens)
+    # - 19 ("Now?" and the framing of the system prompt, the prompt and the answer) = 581: two turns
     assert kernel.execute("%config RLMMagics.chat_window = 700").ok
     openai_server.script(Stream("fine"))
     run = kernel.execute("%%rlm -m model --chat long --no-widget --max-tokens 100\nNow?")
@@ -110,7 +111,7 @@ def test_history_is_cut_to_the_window_oldest_first_and_the_cut_is_said(start, op
     assert openai_server.requests[-1]["messages"] == [
         user(f"1 {long}"), assistant("answer 1"), user(f"2 {long}"), assistant("answer 2"), user("Now?")]
     assert run.stderr == ("rlm: chat 'long': the oldest turn of 3 left out to fit openai:gpt-4o's context "
-                          "window (700 tokens, RLMMagics.chat_window; ~522 tokens of history sent); the chat "
+                          "window (700 tokens, RLMMagics.chat_window; ~530 tokens of history sent); the chat "
                           "file keeps it\n")
     assert "4 turns" in kernel.execute("%rlm chats").stdout  # nothing is lost from the file
 
@@ -184,3 +185,37 @@ def test_the_answer_shows_the_prompt_sent_folded_in_the_saved_output(start, open
     states = [m["content"]["data"]["state"] for m in run.of("comm_open", "comm_msg")
               if "prompt" in m["content"].get("data", {}).get("state", {})]
     assert states and states[0]["prompt"] == "[system]\nBe brief.\n\n[user]\nLook at <b>bold</b> (***)"
+
+
+@pytest.mark.model
+@pytest.mark.timeout(600)  # ~2,000 prompt tokens on a shared two-core machine
+def test_the_embedded_model_continues_a_chat_cut_to_its_n_ctx(fresh_kernel, tmp_path):
+    """No key, no model named: the embedded model's own window (n_ctx 2,048) cuts the history."""
+    from rlm_jupyter.context.chats import ChatStore, Turn
+    from tests.conftest import require
+    from tests.fixtures.notebooks import embedded_model_missing
+
+    missing = embedded_model_missing()
+    if missing:
+        if require("model"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    import re
+
+    store = ChatStore(tmp_path / "chats")
+    for n in range(12):  # ~208 tokens each at four characters a token; about 400 for SmolLM2's tokenizer
+        store.append("long", Turn.new("openai:gpt-4o", f"{n:02d}" + "u" * 778, "a" * 20))
+    folder = str(tmp_path / "chats")
+    assert fresh_kernel.execute(f"%load_ext rlm_jupyter\n%config RLMMagics.chats_dir = {folder!r}").ok
+    run = fresh_kernel.execute("%%rlm --chat long --max-tokens 8 --temperature 0 --no-widget\nSay hi.",
+                               timeout=540)
+    assert run.ok, run.errors or run.stderr  # within the window: llama.cpp refuses a prompt past n_ctx
+    said = re.fullmatch(r"rlm: chat 'long': the (\d+) oldest turns of 12 left out to fit local:smollm2's "
+                        r"context window \(2,048 tokens, its n_ctx; ~([\d,]+) tokens of history sent\); the "
+                        r"chat file keeps them\n", run.stderr)
+    assert said, run.stderr
+    left_out, kept = int(said[1]), int(said[2].replace(",", ""))
+    assert left_out > 3 and 0 < kept <= 2048 - 8  # counted by the model's tokenizer, not the estimate (3)
+    chat = ChatStore(tmp_path / "chats").load("long")
+    assert len(chat.turns) == 13 and chat.turns[-1].model == "local:smollm2"
+    assert chat.turns[-1].user == "Say hi."
