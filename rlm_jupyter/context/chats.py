@@ -309,13 +309,17 @@ class ChatStore:
             raise UsageError(f"a chat {new!r} was created meanwhile ({path}); pick another name") from None
         return self.load(new)
 
-    def forget(self, name: str) -> int:
-        """Delete the chat ``name``'s file (only if it is a chat); how many turns it held."""
+    def forget(self, name: str) -> int | None:
+        """Delete the chat ``name``'s file (only if it is a chat); how many turns it held (None: too
+        large to read, which is no reason to keep it)."""
         path = self.path(name)
         if not os.path.lexists(path):
             raise UsageError(f"no chat {name!r} (in {self.folder})")
         self._check_ours(path)
-        turns = len(self.load(name).turns)
+        try:
+            turns: int | None = len(self.load(name).turns)
+        except UsageError:
+            turns = None
         os.unlink(path)
         self._read.pop(name, None)
         return turns
@@ -356,6 +360,10 @@ class ChatStore:
                 os.close(fd)
             try:
                 os.link(aside, path)  # FileExistsError if the name is taken: nothing is replaced
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links (FAT, some shares): create it in place
+                _create_in_place(path, body, flags)
             finally:
                 os.unlink(aside)
         except FileExistsError:
@@ -384,12 +392,23 @@ class ChatStore:
                 mine = os.fstat(file.fileno())
                 if (mine.st_dev, mine.st_ino) != (info.st_dev, info.st_ino):
                     raise UsageError(f"the chat file {str(path)!r} was replaced while saving; try again")
-                ended = info.st_size == 0 or os.pread(file.fileno(), 1, info.st_size - 1) == b"\n"
+                if info.st_size:
+                    file.seek(info.st_size - 1)
+                ended = info.st_size == 0 or file.read(1) == b"\n"
             _write_all(fd, line if ended else b"\n" + line)
         except OSError as error:
             raise UsageError(f"cannot save the chat to {str(path)!r}: {error.strerror or error}") from None
         finally:
             os.close(fd)
+
+
+def _create_in_place(path: Path, body: bytes, flags: int) -> None:
+    """``body`` as the new file ``path``, created ``O_EXCL`` (never replacing) and written at once."""
+    fd = os.open(path, flags, 0o600)
+    try:
+        _write_all(fd, body)
+    finally:
+        os.close(fd)
 
 
 def _lock(fd: int) -> None:

@@ -215,7 +215,8 @@ def chat_line(magics: Any, args: Any) -> None:
     if args.action == "forget":
         turns = chats.forget(name)
         magics.chat_problems_shown.pop(name, None)
-        print(f"Chat {name!r} forgotten ({plural(turns, 'turn')}; its file is deleted).")
+        held = "" if turns is None else f"{plural(turns, 'turn')}; "
+        print(f"Chat {name!r} forgotten ({held}its file is deleted).")
         return
     chat = chats.load(name)
     if not chat.turns and not chat.problems:

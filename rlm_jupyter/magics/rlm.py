@@ -535,7 +535,7 @@ class RLMMagics(Magics):
 
         rows = [(name, getattr(self, name)) for name in
                 ("model", "system", "temperature", "max_tokens", "format", "widget", "keep_widget",
-                 "save_every", "fail_cell", "context_chars", "context_rows")]
+                 "save_every", "fail_cell", "context_chars", "context_rows", "chats_dir", "chat_window")]
         lines = [f"  RLMMagics.{name} = {value!r}" for name, value in rows]
         lines.append(f"  (model in use: {self.model or default_model_id()}; "
                      f"--chat history: {len(self.history) // 2} exchange(s))")

@@ -150,6 +150,22 @@ def test_a_file_over_the_limit_is_refused_before_it_is_read(store):
         ChatStore(store.folder).load("big")
     with pytest.raises(UsageError, match="would be over 32 MB"):
         store.append("big", turn(2))
+    assert store.forget("big") is None and not store.path("big").exists()  # too large is no reason to keep it
+
+
+def test_a_file_system_without_hard_links_still_never_replaces(store, monkeypatch):
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    store.append("fat", turn(1))
+    store.append("fat", turn(2))
+    assert [t.user for t in ChatStore(store.folder).load("fat").turns] == ["question 1", "question 2"]
+    before = store.path("fat").read_bytes()
+    with pytest.raises(FileExistsError):  # another kernel made it meanwhile: O_EXCL, not replaced
+        store._create(store.path("fat"), b"theirs\n")
+    assert store.path("fat").read_bytes() == before
+    assert sorted(p.name for p in store.folder.iterdir()) == ["fat.jsonl"]  # nothing left aside
 
 
 def test_a_folder_that_is_a_file_is_a_clear_error(tmp_path):
