@@ -5,7 +5,7 @@
     store = ChatStore(Path(".rlm/chats"))
     store.append("main", Turn(model="openai:gpt-4o", user="Hi", assistant="Hello!"))
     store.load("main").turns            # after a restart too
-    kept = fit([t.tokens() for t in chat.turns], prompt_tokens=40, window=2048, reserve=512)
+    kept, tokens = fit((t.tokens() for t in reversed(chat.turns)), prompt_tokens=40, window=2048, reserve=512)
 
 One file per chat, ``FOLDER/NAME.jsonl``: a header line ``{"type": "rlm-chat", "version": 1, …}``,
 then one line per turn (the prompt, the answer, the model that gave it, when). The rules:
@@ -31,6 +31,7 @@ import os
 import re
 import stat
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,24 +136,25 @@ class Chat:
         return list(dict.fromkeys(turn.model for turn in self.turns))
 
 
-def fit(sizes: list[int], prompt_tokens: int, window: int, reserve: int) -> int:
-    """How many of the newest turns (``sizes``: each turn's tokens, oldest first) fit in ``window``
-    tokens beside the prompt (the system prompt and the new message, ``prompt_tokens``) and
-    ``reserve`` tokens kept for the answer.
+def fit(sizes: Iterable[int], prompt_tokens: int, window: int, reserve: int) -> tuple[int, int]:
+    """How many turns fit in ``window`` tokens beside the prompt (the system prompt and the new
+    message, ``prompt_tokens``) and ``reserve`` tokens kept for the answer, and their tokens.
 
-    The rule: the system prompt and the new message always go; then whole turns, newest first, while
-    they fit; the oldest are left out first. Linear in the turns::
+    ``sizes``: each turn's tokens, **newest first**, read only as far as needed (a generator can
+    count them lazily, so a call costs what fits, not the whole history). The rule: the system
+    prompt and the new message always go; then whole turns, newest first, while they fit; the oldest
+    are left out first::
 
-        fit([500, 500, 500], prompt_tokens=100, window=2048, reserve=512)   # 2: the oldest is left out
+        fit([500, 500, 500], prompt_tokens=100, window=2048, reserve=512)   # (2, 1000): the oldest left out
     """
     room = window - reserve - prompt_tokens
-    kept = 0
-    for size in reversed(sizes):
-        room -= size
-        if room < 0:
+    kept = used = 0
+    for size in sizes:
+        if used + size > room:
             break
+        used += size
         kept += 1
-    return kept
+    return kept, used
 
 
 def _header(name: str, parent: dict[str, Any] | None) -> bytes:

@@ -124,26 +124,33 @@ def begin(magics: Any, chat: str | bool, prompt: Any, rlm: Any, params: dict[str
         chats.check_writable(check_name(chat))
         loaded = chats.load(chat)
         _warn(magics, loaded.name, loaded.problems)
-        history = [turn.messages() for turn in loaded.turns]
+        turns = len(loaded.turns)
+
+        def pair(i: int) -> list[dict[str, Any]]:
+            return loaded.turns[i].messages()
     else:
-        history = [magics.history[i:i + 2] for i in range(0, len(magics.history) - 1, 2)]
+        turns = len(magics.history) // 2
+
+        def pair(i: int) -> list[dict[str, Any]]:
+            messages: list[dict[str, Any]] = magics.history[2 * i:2 * i + 2]
+            return messages
     count = token_counter(rlm)
-    sizes = [sum(count(_text(m["content"])) + FRAMING for m in pair) for pair in history]
+    sizes = (sum(count(_text(m["content"])) + FRAMING for m in pair(i)) for i in reversed(range(turns)))
     window, source = context_window(rlm, magics.chat_window)
     reserve = params.get("max_tokens") or min(1024, window // 4)
     system = params.get("system")
     provider_system = getattr(getattr(rlm, "provider", None), "system", None)  # the embedded model's default
     shown_system = system or (provider_system if isinstance(provider_system, str) else "")
     asked = count(shown_system) + count(_text(prompt)) + 3 * FRAMING  # system, prompt, the answer's opening
-    left_out = len(history) - fit(sizes, asked, window, reserve)
+    kept, tokens = fit(sizes, asked, window, reserve)  # newest first, counted only as far as they fit
+    left_out = turns - kept
     if left_out:
         label = f"chat {chat!r}" if named else "--chat"
-        kept = sum(sizes[left_out:])
         print(f"rlm: {label}: the {plural(left_out, 'oldest turn') if left_out > 1 else 'oldest turn'} of "
-              f"{len(history)} left out to fit {rlm.model_id}'s context window ({window:,} tokens, {source}; "
-              f"~{kept:,} tokens of history sent); {'the chat file keeps' if named else 'rlm keeps'} "
+              f"{turns} left out to fit {rlm.model_id}'s context window ({window:,} tokens, {source}; "
+              f"~{tokens:,} tokens of history sent); {'the chat file keeps' if named else 'rlm keeps'} "
               f"{'them' if left_out > 1 else 'it'}", file=sys.stderr)
-    messages = [m for pair in history[left_out:] for m in pair] + [{"role": "user", "content": prompt}]
+    messages = [m for i in range(left_out, turns) for m in pair(i)] + [{"role": "user", "content": prompt}]
 
     def remember(view: Any) -> None:
         if not named:
