@@ -133,7 +133,7 @@ class AnswerView(LiveView):
         state: str
         fmt: str
         error: str
-        prompt: str  # what was sent (prompt_text), shown folded; "" when not known
+        sent_prompt: str  # what was sent (prompt_text, scrubbed), kept by the kernel; "" when not known
 
     def live(self) -> bool:
         return self.state == "streaming"
@@ -194,6 +194,6 @@ class AnswerView(LiveView):
             "text/markdown": (f"*[{note}]*\n\n" if note else "") + to_markdown(short, fmt)
             + (f"\n\n*{to_markdown(error, 'text')}*" if error else ""),
             "text/html": answer_html(text, fmt, info, error or None, thinking=thought,
-                                     prompt=scrub(self.prompt)),
+                                     prompt=self.sent_prompt),
         }
         return data, {"rlm": {"kind": "stream", **info}}

@@ -15,6 +15,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from rlm_toolkit.errors import scrub
+
 from ..live.pacing import FRAME
 from ..live.stop import StopSwitch
 from .feed import AnswerView, TextFeed
@@ -38,7 +40,8 @@ class PlainStream(AnswerView):
                  prompt: str = "") -> None:
         self.frames = TextFeed(model, frame=frame, sink=self._print)
         self.stop = StopSwitch()
-        self.fmt, self.error, self.state, self.prompt = fmt, "", "streaming", prompt
+        self.fmt, self.error, self.state = fmt, "", "streaming"
+        self.sent_prompt = scrub(prompt)
         self._thinking = self._answering = False
 
     def _print(self, delta: str | None, thought: str | None = None) -> None:

@@ -67,7 +67,9 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
     _css = (_HERE / "stream.css").read_text(encoding="utf-8")
     text = traitlets.Unicode("").tag(sync=True)
     thinking = traitlets.Unicode("").tag(sync=True)  # the reasoning, kept like ``text``
-    prompt = traitlets.Unicode("").tag(sync=True)  # what was sent (feed.prompt_text), shown folded
+    # what was sent (feed.prompt_text), shown folded; the page's copy: the static one reads sent_prompt,
+    # which a page cannot change
+    prompt = traitlets.Unicode("").tag(sync=True)
     state = traitlets.Unicode("streaming").tag(sync=True)
     model_name = traitlets.Unicode("").tag(sync=True)  # the language model (model_id is the comm's)
     fmt = traitlets.Unicode("markdown").tag(sync=True)
@@ -87,11 +89,12 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
         self.frames = TextFeed(model, frame=frame, response=response, sink=self._send_frame)
         self.stop = StopSwitch()
         self._snapshots = Snapshots(seen_spacing=save_every)
+        self.sent_prompt = scrub(prompt)
         self._sent = 0  # UTF-16 code units sent in deltas: the offset of the next one
         self._thought_sent = 0  # the same for the reasoning
         self._sent_first = False
         self._view_ids: set[str] = set()  # views that told the kernel they rendered
-        super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable, prompt=scrub(prompt))
+        super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable, prompt=self.sent_prompt)
         self.on_msg(self._on_page_message)
         _ipykernel.answer_where_sent(self.comm)
 
