@@ -423,7 +423,7 @@ class RLMMagics(Magics):
             args = parse_line(line)  # the one parser of %rlm (magics/line.py); mistakes are UsageErrors
         except UsageError as error:
             first = line.split(None, 1)[0] if line.strip() else ""
-            if first and ("invalid choice" in str(error) or "unrecognized arguments" in str(error)):
+            if first and ("invalid" in str(error) or "unrecognized arguments" in str(error)):
                 hint = ("%rlm -m NAME -- PROMPT" if first.startswith("-")
                         else f"%rlm -- {' '.join(line.split())[:40]}")
                 raise UsageError(f"{error} (a prompt that reads like a command: {hint})") from None

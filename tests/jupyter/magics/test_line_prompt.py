@@ -46,6 +46,13 @@ def test_a_prompt_is_a_one_line_cell_and_its_braces_are_never_evaluated(shell, e
     assert shell.user_ns["pwned"] == [] and len(echo) == 1
 
 
+def test_a_prompt_that_reads_like_a_command_is_told_how_to_send_it(shell, echo):
+    for line in ("help me write a loop", "fix my code please", "explain recursion to me"):
+        with pytest.raises(UsageError, match=rf"\(a prompt that reads like a command: %rlm -- {line}\)$"):
+            shell.run_line_magic("rlm", line)
+    assert echo == []
+
+
 def test_subcommands_still_get_ipythons_expansion(shell, echo, capsys):
     shell.user_ns["other"] = ScriptedProvider("other")
     shell.user_ns["name"] = "other"
