@@ -415,6 +415,7 @@ class RLMMagics(Magics):
             return None
         from IPython.utils.text import DollarFormatter
 
+        typed = " ".join(line.split())
         try:  # a subcommand's $name and {expr}, as IPython expands any other line magic's
             line = DollarFormatter().vformat(line, args=[], kwargs=self.user_ns.copy())
         except Exception:  # as IPython does: a line that does not format is used as typed  # noqa: BLE001
@@ -422,10 +423,10 @@ class RLMMagics(Magics):
         try:
             args = parse_line(line)  # the one parser of %rlm (magics/line.py); mistakes are UsageErrors
         except UsageError as error:
-            first = line.split(None, 1)[0] if line.strip() else ""
+            first = typed.split(" ", 1)[0]
             if first and ("invalid" in str(error) or "unrecognized arguments" in str(error)):
                 hint = ("%rlm -m NAME -- PROMPT" if first.startswith("-")
-                        else f"%rlm -- {' '.join(line.split())[:40]}")
+                        else f"%rlm -- {typed[:60]}{'…' if len(typed) > 60 else ''}")
                 raise UsageError(f"{error} (a prompt that reads like a command: {hint})") from None
             raise
         from rlm_toolkit.errors import UsageError as ToolkitUsageError
