@@ -1,5 +1,5 @@
-"""``%rlm fix`` in JupyterLab: the corrected code arrives as a new cell below, for the user to read and
-run; rlm never runs it (issue 22)."""
+"""``%rlm fix`` in JupyterLab 4 and Notebook 7: the corrected code arrives as a new cell below, for the
+user to read and run; rlm never runs it (issue 22)."""
 
 from __future__ import annotations
 
@@ -33,12 +33,13 @@ def cells(bp: BrowserPage) -> dict:
     return bp.page.evaluate(_CELLS)
 
 
-def test_fix_offers_the_corrected_cell_below_and_runs_nothing(jupyter_lab_server: JupyterServer,
+def test_fix_offers_the_corrected_cell_below_and_runs_nothing(jupyter_frontend: JupyterServer,
                                                               browser_page: BrowserPage):
-    server, page = jupyter_lab_server, browser_page.page
+    server, page = jupyter_frontend, browser_page.page
+    name = f"fix_{server.flavor}.ipynb"
     try:
-        server.write_notebook("fix.ipynb", [SETUP, FAILING, "%rlm fix -m fixer"])
-        open_notebook(browser_page, server, "fix.ipynb")
+        server.write_notebook(name, [SETUP, FAILING, "%rlm fix -m fixer"])
+        open_notebook(browser_page, server, name)
         mark = browser_page.mark()
         run_all_cells(browser_page)  # stops at the error of cell 2, as Run All does
         page.wait_for_function(f"() => {{ const s = ({_CELLS})(); return s.idle && s.cells[1].count !== null"
@@ -49,7 +50,7 @@ def test_fix_offers_the_corrected_cell_below_and_runs_nothing(jupyter_lab_server
         page.wait_for_selector('.rlm-stream[data-state="done"]', timeout=60_000)  # (cell 2's error is meant)
         page.wait_for_function(f"() => ({_CELLS})().cells.length === 4", timeout=60_000, polling=200)
         page.wait_for_function(f"() => ({_CELLS})().idle", timeout=60_000, polling=200)
-        browser_page.screenshot("fix-next-cell")
+        browser_page.screenshot(f"fix-next-cell-{server.flavor}")
         state = cells(browser_page)["cells"]
         assert [c["source"] for c in state[:3]] == [SETUP, FAILING, "%rlm fix -m fixer"]
         assert state[3] == {"type": "code", "source": "total = 10\ncount = 0\nprint(total / max(count, 1))",
