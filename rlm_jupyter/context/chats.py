@@ -18,8 +18,8 @@ then one line per turn (the prompt, the answer, the model that gave it, when). T
   rewrite each other's. Nothing is
   truncated; a file that is not ours (no rlm-chat header) is never written, nor deleted by ``forget``.
 * Texts are scrubbed of keys before they are written; each is cut at :data:`MAX_TEXT_CHARS`.
-* Read back, the file is untrusted: at most :data:`MAX_CHAT_BYTES`, a line at most
-  :data:`MAX_LINE_BYTES`, JSON at most 4 levels deep, every field type-checked. A line that fails is
+* Read back, the file is untrusted: at most :data:`MAX_CHAT_BYTES` and :data:`MAX_LINES`, a line at
+  most :data:`MAX_LINE_BYTES`, JSON at most 4 levels deep, every field type-checked. A line that fails is
   skipped and named (``FILE line N: …``) in ``Chat.problems``; the readable turns are kept.
   Reading is incremental: a chat already read is read on from where it was.
 """
@@ -42,7 +42,7 @@ from rlm_toolkit.cost import estimate_prompt_tokens
 from rlm_toolkit.errors import UsageError, scrub
 
 __all__ = ["ChatStore", "Chat", "Turn", "fit", "check_name", "FORMAT", "VERSION", "MAX_CHAT_BYTES",
-           "MAX_LINE_BYTES", "MAX_TEXT_CHARS", "MAX_LISTED"]
+           "MAX_LINE_BYTES", "MAX_LINES", "MAX_TEXT_CHARS", "MAX_LISTED", "MAX_PROBLEMS"]
 
 FORMAT = "rlm-chat"
 VERSION = 1
@@ -51,10 +51,15 @@ MB = 1024 * 1024
 MAX_CHAT_BYTES = 32 * MB
 #: One turn's line at most (longer lines are skipped, named in ``problems``).
 MAX_LINE_BYTES = 4 * MB
+#: A chat file is read up to this many lines (a turn's line is 150 bytes at the least: 32 MB of real
+#: turns is fewer); past it, a UsageError, so a file of tiny hostile lines costs a second, not minutes.
+MAX_LINES = 250_000
 #: A prompt or an answer is kept up to this many characters (a note says what was cut).
 MAX_TEXT_CHARS = 1_000_000
 #: ``%rlm chats`` lists at most this many chats (the most recently changed).
 MAX_LISTED = 100
+#: The problems of one chat file kept as sentences; past these, only counted (``Chat.more_problems``).
+MAX_PROBLEMS = 20
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 _SUFFIX = ".jsonl"
 _MODEL_CHARS = 200
@@ -121,6 +126,7 @@ class Chat:
     parent: dict[str, Any] | None = None
     version: int = VERSION
     problems: list[str] = field(default_factory=list)
+    more_problems: int = 0  # unreadable lines past MAX_PROBLEMS, counted only
     _offset: int = 0  # bytes read so far (whole lines)
     _inode: tuple[int, int] = (0, 0)
     _lines: int = 0
@@ -209,37 +215,44 @@ class ChatStore:
         if chat._offset + len(data) > MAX_CHAT_BYTES:
             raise UsageError(f"the chat file {str(path)!r} grew over {MAX_CHAT_BYTES // MB} MB while read")
         end = data.rfind(b"\n") + 1  # a last line without its newline is being written: read it next time
-        for line in data[:end].split(b"\n")[:-1]:
+        start = 0
+        self._read.pop(name, None)  # until it is read whole: a refusal below must not leave it half read
+        while start < end:  # one line at a time (a file of newlines makes no list of millions)
+            stop = data.index(b"\n", start, end)
             chat._lines += 1
-            if line.strip():  # a blank line (a writer that ended a torn line before its own) says nothing
-                self._line(chat, line)
+            if chat._lines > MAX_LINES:
+                raise UsageError(f"the chat file {str(path)!r} has over {MAX_LINES:,} lines, more than rlm "
+                                 "reads for a chat (rlm_jupyter.context.chats.MAX_LINES); move it away")
+            if stop > start and data[start:stop].strip():  # a blank line (a torn line ended) says nothing
+                self._line(chat, data[start:stop])
+            start = stop + 1
         chat._offset += end
         if chat._lines == 0 and end == 0 and data:
-            chat.problems.append(f"{path} line 1: not an rlm chat (no header line)")
+            _problem(chat, f"{path} line 1: not an rlm chat (no header line)")
         self._read[name] = chat
         return chat
 
     def _line(self, chat: Chat, line: bytes) -> None:
         where = f"{chat.path} line {chat._lines}"
         if len(line) > MAX_LINE_BYTES:
-            chat.problems.append(f"{where}: over {MAX_LINE_BYTES // MB} MB, skipped")
+            _problem(chat, f"{where}: over {MAX_LINE_BYTES // MB} MB, skipped")
             return
         try:
             record = loads(line, max_depth=4)
         except ValueError as error:
-            chat.problems.append(f"{where}: not JSON ({str(error)[:80]}), skipped")
+            _problem(chat, f"{where}: not JSON ({str(error)[:80]}), skipped")
             return
         if not isinstance(record, dict):
-            chat.problems.append(f"{where}: not a JSON object, skipped")
+            _problem(chat, f"{where}: not a JSON object, skipped")
             return
         if chat._lines == 1:
             if record.get("type") != FORMAT:
-                chat.problems.append(f"{where}: not an rlm chat (no header line)")
+                _problem(chat, f"{where}: not an rlm chat (no header line)")
                 return
             version = record.get("version")
             chat.version = version if isinstance(version, int) and not isinstance(version, bool) else -1
             if chat.version != VERSION:
-                chat.problems.append(f"{where}: a chat of format version {version!r}; this rlm reads "
+                _problem(chat, f"{where}: a chat of format version {_short(version)}; this rlm reads "
                                      f"version {VERSION} (turns it can read are kept)")
             created, parent = record.get("created"), record.get("parent")
             chat.created = created[:40] if isinstance(created, str) else ""
@@ -249,7 +262,7 @@ class ChatStore:
             return
         turn = _turn(record)
         if isinstance(turn, str):
-            chat.problems.append(f"{where}: {turn}, skipped")
+            _problem(chat, f"{where}: {turn}, skipped")
         else:
             chat.turns.append(turn)
 
@@ -334,8 +347,9 @@ class ChatStore:
             raise UsageError(f"{str(path)!r} is not an rlm chat file; rlm never writes or deletes another "
                              "file (pick another chat name, or move it away)")
         if writing and header.get("version") != VERSION:
-            raise UsageError(f"{str(path)!r} is a chat of format version {header.get('version')!r}; this rlm "
-                             f"writes version {VERSION} and will not add to it (fork it: %rlm chat fork)")
+            raise UsageError(f"{str(path)!r} is a chat of format version {_short(header.get('version'))}; "
+                             f"this rlm writes version {VERSION} and will not add to it (fork it: "
+                             "%rlm chat fork)")
 
     def _folder(self) -> None:
         try:
@@ -402,6 +416,20 @@ class ChatStore:
             raise UsageError(f"cannot save the chat to {str(path)!r}: {error.strerror or error}") from None
         finally:
             os.close(fd)
+
+
+def _problem(chat: Chat, text: str) -> None:
+    """Keep a problem of ``chat``'s file as a sentence, or past :data:`MAX_PROBLEMS` only count it."""
+    if len(chat.problems) < MAX_PROBLEMS:
+        chat.problems.append(text)
+    else:
+        chat.more_problems += 1
+
+
+def _short(value: Any) -> str:
+    """A value read from a file, as a message quotes it: its repr, cut at 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:40]}…"
 
 
 def _create_in_place(path: Path, body: bytes, flags: int) -> None:

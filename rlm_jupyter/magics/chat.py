@@ -123,7 +123,7 @@ def begin(magics: Any, chat: str | bool, prompt: Any, rlm: Any, params: dict[str
         chats = store(magics)
         chats.check_writable(check_name(chat))
         loaded = chats.load(chat)
-        _warn(magics, loaded.name, loaded.problems)
+        _warn(magics, loaded)
         turns = len(loaded.turns)
 
         def pair(i: int) -> list[dict[str, Any]]:
@@ -168,17 +168,22 @@ def begin(magics: Any, chat: str | bool, prompt: Any, rlm: Any, params: dict[str
     return messages, remember
 
 
-def _warn(magics: Any, name: str, problems: list[str]) -> None:
+def _warn(magics: Any, chat: Any) -> None:
     """Each problem of a chat file once per kernel (at most three lines, then how many more)."""
-    shown = magics.chat_problems_shown.get(name, 0)
-    new = problems[shown:]
-    if not new:
+    said = magics.chat_problems_shown.get(chat.name, 0)
+    total = len(chat.problems) + chat.more_problems
+    if total <= said:
         return
-    magics.chat_problems_shown[name] = len(problems)
-    more = f" (and {len(new) - 3} more)" if len(new) > 3 else ""
+    magics.chat_problems_shown[chat.name] = total
+    new = chat.problems[said:]
+    more = total - said - min(len(new), 3)
     for n, problem in enumerate(new[:3]):
-        print(f"rlm: chat {name!r}: {problem}{more if n == 2 else ''}", file=sys.stderr)
-    print(f"rlm: chat {name!r}: the readable turns are kept", file=sys.stderr)
+        last = n == min(len(new), 3) - 1
+        print(f"rlm: chat {chat.name!r}: {problem}{f' (and {more:,} more)' if last and more else ''}",
+              file=sys.stderr)
+    if not new:
+        print(f"rlm: chat {chat.name!r}: {more:,} more unreadable lines in {chat.path}", file=sys.stderr)
+    print(f"rlm: chat {chat.name!r}: the readable turns are kept", file=sys.stderr)
 
 
 def chats_line(magics: Any) -> None:
@@ -199,7 +204,8 @@ def chats_line(magics: Any) -> None:
         model = (chat.turns[-1].model + (f" (+{len(models) - 1} other)" if len(models) > 1 else "")
                  if chat.turns else "-")
         forked = f"  forked from {chat.parent['name']} at turn {chat.parent['at']}" if chat.parent else ""
-        bad = f"  ({plural(len(chat.problems), 'unreadable line')})" if chat.problems else ""
+        unreadable = len(chat.problems) + chat.more_problems
+        bad = f"  ({plural(unreadable, 'unreadable line')})" if unreadable else ""
         rows.append(f"  {name:<20} {plural(len(chat.turns), 'turn'):>9}  ~{chat.tokens():>7,} tokens  "
                     f"{model}{forked}{bad}")
     tail = [f"  … and {more} more (the {len(names)} most recently changed are shown)"] if more else []
@@ -243,4 +249,7 @@ def show_text(chat: Any, where: str) -> str:
                   f"You: {clip(turn.user, _SHOW_CHARS, where + ' has it all')}",
                   f"{turn.model}: {clip(turn.assistant, _SHOW_CHARS, where + ' has it all')}"]
     lines += [f"(unreadable: {problem})" for problem in chat.problems[:10]]
+    unreadable = len(chat.problems) + chat.more_problems
+    if unreadable > 10:
+        lines.append(f"(… and {unreadable - 10:,} more unreadable lines)")
     return clip("\n".join(lines), TEXT_LIMIT * 10, where + " has it all")

@@ -13,6 +13,8 @@ import pytest
 
 from rlm_jupyter.context.chats import (
     MAX_CHAT_BYTES,
+    MAX_LINES,
+    MAX_PROBLEMS,
     MAX_TEXT_CHARS,
     VERSION,
     ChatStore,
@@ -102,6 +104,32 @@ def test_a_hostile_file_keeps_what_is_readable_and_names_each_bad_line(store):
     assert "model, user and assistant as text" in chat.problems[2]
 
 
+def test_many_bad_or_blank_lines_keep_a_bounded_list_of_problems(store):
+    store.append("many", turn(1))
+    with open(store.path("many"), "ab") as file:
+        file.write(b"x\n" * 100_000 + b"\n" * 100_000 + turn(2).line())
+    started = time.perf_counter()
+    chat = ChatStore(store.folder).load("many")
+    assert time.perf_counter() - started < 20  # linear: about a second here, on a loaded machine
+    assert [t.user for t in chat.turns] == ["question 1", "question 2"]
+    assert len(chat.problems) == MAX_PROBLEMS and chat.more_problems == 100_000 - MAX_PROBLEMS
+
+
+def test_a_file_of_millions_of_tiny_lines_is_refused_at_the_line_limit(store):
+    store.append("tiny", turn(1))
+    store.load("tiny")  # read once: the refusal must not leave it half read either
+    size = store.path("tiny").stat().st_size
+    with open(store.path("tiny"), "ab") as file:
+        file.write(b"{\n" * 5_000_000)
+    started = time.perf_counter()
+    with pytest.raises(UsageError, match=f"has over {MAX_LINES:,} lines, more than rlm reads for a chat"):
+        store.load("tiny")
+    assert time.perf_counter() - started < 20  # the limit, not the 5,000,000 lines, bounds the work
+    os.truncate(store.path("tiny"), size)  # moved away: what was read before is read again, once
+    chat = store.load("tiny")
+    assert len(chat.turns) == 1 and chat.problems == []
+
+
 def test_a_chat_of_another_version_is_read_but_not_written(store):
     path = store.path("v")
     store.folder.mkdir(parents=True)
@@ -110,6 +138,9 @@ def test_a_chat_of_another_version_is_read_but_not_written(store):
     assert len(chat.turns) == 1 and f"{path} line 1: a chat of format version 99" in chat.problems[0]
     with pytest.raises(UsageError, match="format version 99; this rlm writes version 1"):
         store.append("v", turn(2))
+    path.write_bytes(b'{"type": "rlm-chat", "version": "' + b"9" * 100_000 + b'"}\n')
+    (problem,) = ChatStore(store.folder).load("v").problems
+    assert problem.startswith(f"{path} line 1: a chat of format version '999") and len(problem) < 300
     assert store.fork("v", None, "v2").turns == chat.turns  # the way on: a fork in this version
 
 
