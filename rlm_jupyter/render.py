@@ -275,15 +275,26 @@ def thinking_html(thinking: str) -> str:
             f"{escape_html(thinking)}</div></details>")
 
 
+def prompt_html(prompt: str) -> str:
+    """The prompt that was sent as a folded ``<details>`` ("Prompt"), plain escaped text ("" when none)."""
+    if not prompt:
+        return ""
+    return (f'<details class="rlm-prompt"><summary class="rlm-prompt-title" style="opacity:0.75">Prompt'
+            f'</summary><div class="rlm-prompt-text" style="white-space:pre-wrap;opacity:0.75">'
+            f"{escape_html(prompt)}</div></details>")
+
+
 def answer_html(
-    text: str, fmt: str, info: dict[str, Any], error: str | None = None, *, thinking: str = ""
+    text: str, fmt: str, info: dict[str, Any], error: str | None = None, *, thinking: str = "",
+    prompt: str = "",
 ) -> str:
     """The static twin of the stream widget (same classes, ``data-state``), for the final display;
-    the model's reasoning, if any, folded above the answer."""
+    the prompt sent and the model's reasoning, if any, folded above the answer."""
     state = escape_html(info.get("state") or "done")
     error_html = f'<div class="rlm-error">{escape_html(error)}</div>' if error else ""
     return (
-        f'<div class="rlm-stream rlm-static {NO_MATH}" data-state="{state}">{thinking_html(thinking)}'
+        f'<div class="rlm-stream rlm-static {NO_MATH}" data-state="{state}">{prompt_html(prompt)}'
+        f'{thinking_html(thinking)}'
         f'<div class="rlm-answer">{to_html(text, fmt)}</div>{error_html}'
         f'<div class="rlm-footer" style="font-size:0.85em;opacity:0.7">{escape_html(footer_text(info))}'
         '</div></div>'

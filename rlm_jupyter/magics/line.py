@@ -6,10 +6,13 @@
     %rlm models                      %rlm export run.jsonl --json spans.json --content
     %rlm config                      %rlm diff before.jsonl after.jsonl
     %rlm reset                       %rlm stop
+    %rlm chats                       %rlm chat show|fork|forget NAME [--at N NEW]
     %rlm help                        %rlm?    (the same list, with every option)
     %rlm fork run.jsonl --step 3 [--model ID]
     %rlm mcp [log NAME | stop [NAME]]
     %rlm explain [N]                 %rlm fix [N]     (the last error, or cell N's)
+    %rlm What is {x}?                a prompt: a one-line %%rlm cell (-- PROMPT when it starts
+    %rlm -m NAME --chat trip -- PROMPT   like a subcommand; %%rlm options before the --)
 
 An ``argparse`` parser with one subparser per subcommand (IPython's ``MagicArgumentParser``, which
 ``magic_arguments`` builds on for ``%%rlm``'s options); words are split with shell rules, so a
@@ -28,7 +31,7 @@ from typing import Any, NoReturn, TypeVar
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicArgumentParser
 
-__all__ = ["LINE_HELP", "LINE_PARSER", "parse_line", "split_words", "usage_error", "with_help"]
+__all__ = ["LINE_HELP", "LINE_PARSER", "parse_line", "prompt_line", "split_words", "usage_error", "with_help"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -103,7 +106,15 @@ def _build() -> tuple[_Parser, dict[str, _Parser]]:
         "name", metavar="NAME", help="a provider:model id, an alias, or a variable holding an RLM")
     command("models", "providers, whether each is installed, which key it needs, example ids")
     command("config", "the current settings (change them with %config RLMMagics.<name> = …)")
-    command("reset", "forget the --chat conversation")
+    command("reset", "forget the unnamed --chat conversation (named ones: %rlm chat forget NAME)")
+    command("chats", "the named conversations (%%rlm --chat NAME): turns, tokens, models")
+    chat = command("chat", "one named conversation: show its turns, fork it at turn N into NEW, or "
+                   "forget it (its file is deleted)")
+    chat.add_argument("action", metavar="show|fork|forget", choices=("show", "fork", "forget"))
+    chat.add_argument("name", metavar="NAME", help="the chat's name")
+    chat.add_argument("new", metavar="NEW", nargs="?", help="with fork: the new chat's name")
+    chat.add_argument("--at", metavar="N", type=int, help="with fork: the last turn the new chat holds "
+                      "(default: all)")
     replay = command("replay", "show a recorded run (or an OTLP/JSON .json export) again")
     replay.add_argument("file", metavar="FILE", help="a JSONL trace (from --record) or an OTLP/JSON export")
     replay.add_argument("--instant", dest="speed", action="store_const", const=None,
@@ -148,10 +159,49 @@ LINE_PARSER, _COMMANDS = _build()
 
 def parse_line(line: str) -> Any:
     """The parsed ``%rlm`` line (``command`` is None for a bare ``%rlm``); mistakes are UsageErrors."""
-    args, extra = LINE_PARSER.parse_known_args(split_words(line, "%rlm"))
+    words = split_words(line, "%rlm")
+    if words[:1] == ["chat"]:  # `fork NAME --at N NEW`: argparse matches positionals before --at only
+        words = _options_last(words, "--at")
+    args, extra = LINE_PARSER.parse_known_args(words)
     if extra:  # argparse leaves these to the top parser; the subcommand's usage says more
         _COMMANDS.get(args.command, LINE_PARSER).error(f"unrecognized arguments: {' '.join(extra)}")
     return args
+
+
+def prompt_line(line: str) -> tuple[str, str] | None:
+    """``(options, prompt)`` when a ``%rlm`` line is a prompt, ``None`` when it is a subcommand.
+
+    The rule: a line whose first word is a subcommand's name (``model``, ``chat``, ``explain`` …) is
+    that subcommand; ``-- PROMPT`` is a prompt whatever it starts with; ``OPTIONS -- PROMPT`` (the
+    first `` -- ``) gives ``%%rlm``'s options; any other line starting with ``-`` goes to the parser
+    (``%rlm -h``); every other line is a prompt, as a one-line ``%%rlm`` cell."""
+    text = line.strip()
+    if not text:
+        return None
+    first = text.split(None, 1)[0]
+    if first in _COMMANDS:
+        return None
+    if first == "--":
+        return "", text[2:].strip()
+    if first.startswith("-"):
+        options, dashes, prompt = text.partition(" -- ")
+        return (options, prompt.strip()) if dashes else None
+    return "", text
+
+
+def _options_last(words: list[str], option: str) -> list[str]:
+    """``words`` with ``option VALUE`` (or ``option=VALUE``) moved to the end."""
+    rest: list[str] = []
+    moved: list[str] = []
+    i = 0
+    while i < len(words):
+        if words[i] == option:
+            moved += words[i:i + 2]
+            i += 2
+            continue
+        (moved if words[i].startswith(option + "=") else rest).append(words[i])
+        i += 1
+    return rest + moved
 
 
 def usage_error(command: str, message: str) -> NoReturn:
@@ -170,7 +220,9 @@ def _rows() -> list[tuple[str, str]]:
 LINE_HELP = "\n".join(
     [f"{usage}\n    {what}" for usage, what in _rows()]
     + ["%%rlm --agent --tools a,b --approve\n    an agent run whose every tool call waits for Approve / Deny",
-       "%%rlm --agent --mcp servers.json\n    the tools of the MCP servers in that mcpServers JSON"]
+       "%%rlm --agent --mcp servers.json\n    the tools of the MCP servers in that mcpServers JSON",
+       "%rlm PROMPT   %rlm -- PROMPT   %rlm [%%rlm OPTIONS] -- PROMPT\n    a one-line %%rlm cell (a line "
+       "that starts with a subcommand's name is that subcommand)"]
 )
 LINE_PARSER.epilog = "commands:\n" + LINE_HELP  # what %rlm? shows after the usage
 

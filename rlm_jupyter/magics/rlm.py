@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
-from .line import LINE_HELP, parse_line, split_words, with_help
+from .line import LINE_HELP, parse_line, prompt_line, split_words, with_help
 from .prompt import attach, interpolate
 from .typed import resolve_schema, typed_answer
 
@@ -95,6 +95,17 @@ def _budget(spec: str | None) -> dict[str, Any]:
         raise UsageError(f"--budget: {_one_line(error)}") from None
 
 
+def _chat_name(name: str) -> str:
+    from rlm_toolkit.errors import UsageError as ToolkitUsageError
+
+    from ..context.chats import check_name
+
+    try:
+        return check_name(name)
+    except ToolkitUsageError as error:
+        raise UsageError(f"--chat: {_one_line(error)}") from None
+
+
 def _one_line(error: BaseException) -> str:
     """A toolkit error as the one line of a ``UsageError`` (its message, scrubbed)."""
     from ..live.errors import one_line
@@ -128,13 +139,20 @@ class RLMMagics(Magics):
                         "(a visible note says what was cut)").tag(config=True)
     context_rows = Int(5, help="Rows of a DataFrame / Series (and items of a list) shown in a prompt"
                        ).tag(config=True)
+    chats_dir = Unicode("", help="Where --chat NAME conversations are kept ('': .rlm/chats in the folder "
+                        "the kernel started in, the notebook's own in Jupyter)").tag(config=True)
+    chat_window = Int(0, help="The context window, in tokens, a --chat history is cut to (0: the model's "
+                      "own where rlm knows it, else 8192)").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         from .context import attach_context
 
         self.errors, self.notebook = attach_context(self)  # each cell's error; {In[n]}/{Out[n]}/{Err[n]}
-        self.history: list[dict[str, str]] = []  # the --chat conversation, uncapped
+        self.history: list[dict[str, Any]] = []  # the unnamed --chat conversation (cut when sent)
+        self.started_in = Path.cwd()  # .rlm/chats is here, whatever the notebook's code chdirs to later
+        self.chat_store: Any = None  # the ChatStore of --chat NAME (magics/chat.py), made when first used
+        self.chat_problems_shown: dict[str, int] = {}  # problems of each chat file already said
         # One RLM per model id, so clients and loaded models are reused.
         self._rlms: dict[tuple[str | None, ...], Any] = {}
         # --bg answers and agent runs started here that still run: (view, task); a run leaves the
@@ -154,8 +172,11 @@ class RLMMagics(Magics):
     @argument("-o", "--out", metavar="NAME", help="store the answer (str) in this variable")
     @argument("--schema", metavar="SCHEMA", help="a typed answer: a class in the notebook (Person, "
               "list[Person]) or fields ('name, age int, bio: a short biography'); -o holds the object")
-    @argument("--chat", action="store_true", help="continue the conversation of earlier --chat cells "
-              "(%%rlm reset forgets it)")
+    @argument("--chat", nargs="?", const=True, default=False, metavar="NAME", help="continue a "
+              "conversation: --chat NAME a named one, saved in .rlm/chats/NAME.jsonl as it grows and back "
+              "after a kernel restart (%%rlm chats lists them); plain --chat the kernel's unnamed one "
+              "(%%rlm reset forgets it). History that does not fit the model's window is left out, oldest "
+              "turns first, and said so")
     @argument("--image", action="append", metavar="NAME", default=[], help="send the image this variable "
               "holds (a matplotlib Figure or Axes, a PIL image, PNG/JPEG/GIF/WebP bytes, a path) before the "
               "prompt; repeatable. {name} in the cell puts such an image in its place")
@@ -203,6 +224,8 @@ class RLMMagics(Magics):
                 print(f"rlm: {args.record} holds an earlier run; recording to {chosen} "
                       "(--overwrite replaces it)", file=sys.stderr)
                 args.record = str(chosen)
+        if isinstance(args.chat, str):  # a bad name is a mistake to hear about before the model runs
+            _chat_name(args.chat)
         args.budget = _budget(args.budget)
         args.schema = resolve_schema(args.schema, self.user_ns)
         prompt = attach(interpolate(cell, self.user_ns, history=self.notebook, limits=self.limits()),
@@ -288,8 +311,14 @@ class RLMMagics(Magics):
         messages: Any = prompt
         failed: list[Exception] = []  # a typed answer that does not fit its schema
         kept: list[bool] = []  # whether any text came (an interrupt returns no view to ask)
+        remember: Any = None
         if args.chat:
-            messages = [*self.history, {"role": "user", "content": prompt}]
+            from . import chat as chat_magic
+
+            try:
+                messages, remember = chat_magic.begin(self, args.chat, prompt, rlm, params)
+            except ToolkitUsageError as error:  # a chat file that is not ours, too large …
+                raise UsageError(_one_line(error)) from None
         fmt = (args.format or self.format).lower()
         widget = self.widget and not args.no_widget
 
@@ -302,13 +331,13 @@ class RLMMagics(Magics):
                     self.user_ns[args.out] = value
             elif args.out:
                 self.user_ns[args.out] = view.answer
-            if args.chat and view.state == "done":
-                self.history += [
-                    {"role": "user", "content": prompt},
-                    {"role": "assistant", "content": view.answer},
-                ]
+            if remember is not None and view.state == "done":
+                remember(view)
 
         try:
+            from ..stream.feed import prompt_text
+
+            shown = prompt_text(rlm.request(messages, **params).messages)  # exactly what rlm sends
             callbacks = None
             if getattr(args, "record", None) is not None:  # --record FILE: a trace of the call
                 from rlm_toolkit.trace import StreamRecorder
@@ -324,12 +353,13 @@ class RLMMagics(Magics):
                     keep_widget=self.keep_widget,
                     save_every=self.save_every,
                     widget=None if widget else False,
+                    prompt=shown,
                 )
                 return self._track(started)
             view = display_stream(rlm.stream_events(messages, callbacks=callbacks, **params),
                                   model=rlm.model_id, fmt=fmt, widget=None if widget else False,
                                   on_end=on_end, keep_widget=self.keep_widget, replace=True,
-                                  save_every=self.save_every, show_error=not self.fail_cell)
+                                  save_every=self.save_every, show_error=not self.fail_cell, prompt=shown)
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
         except KeyboardInterrupt as stop:  # the view is settled ("stopped"): one line, not our internals
@@ -413,9 +443,31 @@ class RLMMagics(Magics):
     # -- %rlm -----------------------------------------------------------------------------------
 
     @line_magic("rlm")  # type: ignore[arg-type]  # IPython's stubs type the decorated method as Never
+    @no_var_expand  # a prompt's {In[n]} / {x} are rlm's lookups, never IPython's eval of the braces
     @with_help  # %rlm? shows the parser's help: every subcommand's usage
     def rlm_line(self, line: str) -> Any:
-        args = parse_line(line)  # the one parser of %rlm (magics/line.py); mistakes are UsageErrors
+        prompt = prompt_line(line)  # %rlm PROMPT: a one-line %%rlm cell (the rule: magics/line.py)
+        if prompt is not None:
+            if not prompt[1]:
+                raise UsageError("%rlm -- PROMPT: the prompt is empty")
+            self.rlm(*prompt)
+            return None
+        from IPython.utils.text import DollarFormatter
+
+        typed = " ".join(line.split())
+        try:  # a subcommand's $name and {expr}, as IPython expands any other line magic's
+            line = DollarFormatter().vformat(line, args=[], kwargs=self.user_ns.copy())
+        except Exception:  # as IPython does: a line that does not format is used as typed  # noqa: BLE001
+            pass
+        try:
+            args = parse_line(line)  # the one parser of %rlm (magics/line.py); mistakes are UsageErrors
+        except UsageError as error:
+            first = typed.split(" ", 1)[0]
+            if first and ("invalid" in str(error) or "unrecognized arguments" in str(error)):
+                hint = ("%rlm -m NAME -- PROMPT" if first.startswith("-")
+                        else f"%rlm -- {typed[:60]}{'…' if len(typed) > 60 else ''}")
+                raise UsageError(f"{error} (a prompt that reads like a command: {hint})") from None
+            raise
         from rlm_toolkit.errors import UsageError as ToolkitUsageError
 
         try:  # each subcommand is the method _line_<name>
@@ -446,6 +498,16 @@ class RLMMagics(Magics):
         turns = len(self.history) // 2
         self.history.clear()
         print(f"Conversation cleared ({turns} exchange{'s' if turns != 1 else ''} forgotten).")
+
+    def _line_chats(self, _args: Any) -> None:
+        from .chat import chats_line
+
+        chats_line(self)
+
+    def _line_chat(self, args: Any) -> None:
+        from .chat import chat_line
+
+        chat_line(self, args)
 
     def _line_stop(self, _args: Any) -> None:
         from ..live.stop import stop_all
@@ -513,7 +575,7 @@ class RLMMagics(Magics):
 
         rows = [(name, getattr(self, name)) for name in
                 ("model", "system", "temperature", "max_tokens", "format", "widget", "keep_widget",
-                 "save_every", "fail_cell", "context_chars", "context_rows")]
+                 "save_every", "fail_cell", "context_chars", "context_rows", "chats_dir", "chat_window")]
         lines = [f"  RLMMagics.{name} = {value!r}" for name, value in rows]
         lines.append(f"  (model in use: {self.model or default_model_id()}; "
                      f"--chat history: {len(self.history) // 2} exchange(s))")

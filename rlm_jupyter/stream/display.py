@@ -38,6 +38,7 @@ def display_stream(
     replace: bool = False,
     save_every: float | None = None,
     show_error: bool = True,
+    prompt: str = "",
 ) -> StreamView:
     """Show a stream live in the cell's output and return the finished view.
 
@@ -50,7 +51,9 @@ def display_stream(
     hold it (``keep_widget=True`` keeps it open, in front of the copy; see
     :func:`rlm_jupyter.live.show.release`); the returned view keeps ``answer`` and ``response``.
     ``show_error=False``: a failure's line is left to the caller, which reports it (``%%rlm``
-    fails its cell with it), so it is shown once; the footer still says ``error``. Example::
+    fails its cell with it), so it is shown once; the footer still says ``error``. ``prompt``: what
+    was sent, as text (:func:`~rlm_jupyter.stream.feed.prompt_text`), shown in a folded "Prompt".
+    Example::
 
         view = display_stream(rlm.astream("Explain SSE"), fmt="markdown")
         view.answer, view.state, view.response.to_dict()
@@ -58,10 +61,10 @@ def display_stream(
     model = model or _model_of(source)
     view: StreamView | PlainStream
     if not show.use_widget(widget):
-        view = PlainStream(model, fmt=fmt)
+        view = PlainStream(model, fmt=fmt, prompt=prompt)
         view.error_shown = show_error
         return show.run_plain(view, source, on_end=on_end, replace=replace)
-    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every)
+    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every, prompt=prompt)
     view.error_shown = show_error
     return show.run_live(view, source, keep_widget=keep_widget, on_end=on_end)
 
@@ -86,7 +89,7 @@ async def adisplay_stream(
 def start_background(
     source: Any, *, model: str | None = None, fmt: str = "markdown",
     on_end: Callable[[Any], None] | None = None, keep_widget: bool = False,
-    save_every: float | None = None, widget: bool | None = True,
+    save_every: float | None = None, widget: bool | None = True, prompt: str = "",
 ) -> tuple[StreamView | PlainStream, Any]:
     """Show ``source`` (an async iterable) live while the cell returns; the Stop button cancels it.
 
@@ -98,9 +101,9 @@ def start_background(
     """
     model = model or _model_of(source)
     if not show.use_widget(widget):
-        plain = PlainStream(model, fmt=fmt)
+        plain = PlainStream(model, fmt=fmt, prompt=prompt)
         return plain, show.run_plain(plain, source, on_end=on_end, background=True)
-    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every)
+    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every, prompt=prompt)
     return view, show.run_live(view, source, keep_widget=keep_widget, on_end=on_end, background=True)
 
 

@@ -24,7 +24,7 @@ from ..live.pacing import FRAME, Coalescer
 from ..live.view import LiveView
 from ..render import ANSWER_LIMIT, TEXT_LIMIT, answer_html, clip, footer_text, thinking_note, to_markdown
 
-__all__ = ["TextFeed", "AnswerView", "Sink"]
+__all__ = ["TextFeed", "AnswerView", "Sink", "prompt_text"]
 
 #: Where a frame goes: ``sink(text, reasoning)``, either None when it carries none.
 Sink = Callable[[str | None, str | None], None]
@@ -111,6 +111,21 @@ class TextFeed:
         return "".join(self.thought)
 
 
+_PROMPT_WHOLE = "%%rlm --record FILE keeps the whole request"
+
+
+def prompt_text(messages: list[dict[str, Any]]) -> str:
+    """The messages a call sends as the text the folded "Prompt" section shows: each message's role
+    in brackets, then its content (an image as ``[image]``); scrubbed, cut at ``TEXT_LIMIT``."""
+    blocks = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "[image]") if isinstance(p, dict) else str(p) for p in content)
+        blocks.append(f"[{message.get('role')}]\n{'' if content is None else content}")
+    return clip(scrub("\n\n".join(blocks)), TEXT_LIMIT, _PROMPT_WHOLE)
+
+
 _ANSWER_WHOLE = "this output's HTML copy, view.answer and %%rlm -o NAME have it all"
 _REASONING_WHOLE = "view.reasoning and the trace (%%rlm --record FILE) have it all"
 
@@ -129,6 +144,7 @@ class AnswerView(LiveView):
         state: str
         fmt: str
         error: str
+        sent_prompt: str  # what was sent (prompt_text, scrubbed), kept by the kernel; "" when not known
 
     def live(self) -> bool:
         return self.state == "streaming"
@@ -176,7 +192,8 @@ class AnswerView(LiveView):
         This is what a saved notebook keeps, so the text is scrubbed of anything key-shaped. The answer
         is the user's: the HTML copy (what front ends show) keeps it whole, the text and markdown
         copies keep ``ANSWER_LIMIT`` characters of it (a note says where the rest is), the reasoning
-        is cut at ``TEXT_LIMIT``, so nothing is saved three times over.
+        is cut at ``TEXT_LIMIT``, so nothing is saved three times over. The prompt sent, if known, is
+        in the HTML copy only, folded.
         """
         fmt, error = self.fmt, self.error
         text, info, thought = scrub(self.answer), self.provenance(), scrub(self.reasoning)
@@ -188,6 +205,7 @@ class AnswerView(LiveView):
             "text/plain": f"[{note}]\n{plain}" if note else plain,
             "text/markdown": (f"*[{note}]*\n\n" if note else "") + to_markdown(short, fmt)
             + (f"\n\n*{to_markdown(error, 'text')}*" if error else ""),
-            "text/html": answer_html(text, fmt, info, error or None, thinking=thought),
+            "text/html": answer_html(text, fmt, info, error or None, thinking=thought,
+                                     prompt=self.sent_prompt),
         }
         return data, {"rlm": {"kind": "stream", **info}}

@@ -15,6 +15,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from rlm_toolkit.errors import scrub
+
 from ..live.pacing import FRAME
 from ..live.stop import StopSwitch
 from .feed import AnswerView, TextFeed
@@ -34,10 +36,12 @@ def write(text: str) -> None:
 class PlainStream(AnswerView):
     """The stream widget's driving interface without a widget: each frame's text goes to stdout."""
 
-    def __init__(self, model: str | None, *, fmt: str = "markdown", frame: float = FRAME) -> None:
+    def __init__(self, model: str | None, *, fmt: str = "markdown", frame: float = FRAME,
+                 prompt: str = "") -> None:
         self.frames = TextFeed(model, frame=frame, sink=self._print)
         self.stop = StopSwitch()
         self.fmt, self.error, self.state = fmt, "", "streaming"
+        self.sent_prompt = scrub(prompt)
         self._thinking = self._answering = False
 
     def _print(self, delta: str | None, thought: str | None = None) -> None:

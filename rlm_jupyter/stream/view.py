@@ -12,8 +12,10 @@ a frame, see :mod:`rlm_jupyter.live.pacing`); the page appends it and renders ma
 (``rlm_jupyter/static/markdown.js``). A reasoning model's thinking
 travels the same way (``"r": …, "ro": offset``, in the same frames) into a "Thinking" section
 above the answer, shown as plain text, that folds when the answer starts; the static copy keeps it in a folded
-``<details>``. A view that appears mid-stream (a reload, a second tab) gets the whole text (and
-reasoning) so far in the widget's state and continues from the offsets. The
+``<details>``. The prompt that was sent (``prompt``, scrubbed and capped) is a "Prompt" section
+above both, folded from the start, in the widget and in the static copy. A view that appears
+mid-stream (a reload, a second tab) gets the whole text (and reasoning) so far in the widget's
+state and continues from the offsets. The
 display's ``text/plain`` is refreshed now and then (:class:`rlm_jupyter.live.snapshots.Snapshots`), so a
 notebook saved mid-stream keeps the text so far and a front end without widgets sees it grow. When
 the stream ends the display is replaced by a static bundle — safe ``text/html`` with the same
@@ -65,6 +67,9 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
     _css = (_HERE / "stream.css").read_text(encoding="utf-8")
     text = traitlets.Unicode("").tag(sync=True)
     thinking = traitlets.Unicode("").tag(sync=True)  # the reasoning, kept like ``text``
+    # what was sent (feed.prompt_text), shown folded; the page's copy: the static one reads sent_prompt,
+    # which a page cannot change
+    prompt = traitlets.Unicode("").tag(sync=True)
     state = traitlets.Unicode("streaming").tag(sync=True)
     model_name = traitlets.Unicode("").tag(sync=True)  # the language model (model_id is the comm's)
     fmt = traitlets.Unicode("markdown").tag(sync=True)
@@ -77,18 +82,19 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
 
     def __init__(self, model: str | None = None, *, fmt: str = "markdown", frame: float = FRAME,
                  response: Response | None = None, stoppable: bool = False,
-                 save_every: float | None = None) -> None:
+                 save_every: float | None = None, prompt: str = "") -> None:
         if fmt not in FORMATS:
             raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, not {fmt!r}")
         # Its parts first: anywidget's initializer asks for the state (get_state) of a whole view.
         self.frames = TextFeed(model, frame=frame, response=response, sink=self._send_frame)
         self.stop = StopSwitch()
         self._snapshots = Snapshots(seen_spacing=save_every)
+        self.sent_prompt = scrub(prompt)
         self._sent = 0  # UTF-16 code units sent in deltas: the offset of the next one
         self._thought_sent = 0  # the same for the reasoning
         self._sent_first = False
         self._view_ids: set[str] = set()  # views that told the kernel they rendered
-        super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable)
+        super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable, prompt=self.sent_prompt)
         self.on_msg(self._on_page_message)
         _ipykernel.answer_where_sent(self.comm)
 

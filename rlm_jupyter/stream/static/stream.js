@@ -17,6 +17,7 @@
 // second tab) gets the text so far in its state and the counts in `progress`; the offsets let it
 // skip what its state already holds. The reasoning is shown as text (textContent, never markup)
 // in a "Thinking" section above the answer, open while it streams, folded when the answer starts.
+// The prompt that was sent (the `prompt` trait) is a "Prompt" section above both, always folded.
 
 // Live stats (chunks, first-token time) are kept in one object stored on the model itself:
 // anywidget hands initialize() and each render() a different proxy of the same model.
@@ -116,6 +117,14 @@ function rlmAppend(model, live, name, delta, at) {
 
 function render({ model, el }) {
   const root = rlmEl("div", "rlm-stream tex2jax_ignore mathjax_ignore");
+  // The prompt that was sent, folded; text only (textContent, never markup), set once by the kernel.
+  const prompt = rlmEl("details", "rlm-prompt");
+  const promptText = rlmEl("div", "rlm-prompt-text");
+  prompt.append(rlmEl("summary", "rlm-prompt-title", "Prompt"), promptText);
+  const showPrompt = () => {
+    promptText.textContent = model.get("prompt") || "";
+    prompt.hidden = !model.get("prompt");
+  };
   const thinking = rlmEl("details", "rlm-thinking");
   const thinkingText = rlmEl("div", "rlm-thinking-text");
   thinking.append(rlmEl("summary", "rlm-thinking-title", "Thinking"), thinkingText);
@@ -125,7 +134,7 @@ function render({ model, el }) {
   const info = rlmEl("span", "rlm-info");
   const stop = rlmStopButton(model, "Stop this answer");
   footer.append(info, stop);
-  root.append(thinking, answer, error, footer);
+  root.append(prompt, thinking, answer, error, footer);
   el.appendChild(root);
 
   let view = null, pre = null, mode = null;
@@ -175,6 +184,7 @@ function render({ model, el }) {
     showThinking();
     info.textContent = rlmFooter(model);
   };
+  showPrompt();
   showThinking();
   showText();
   showState();
@@ -189,6 +199,7 @@ function render({ model, el }) {
   timer = setInterval(() => { if (model.get("state") === "streaming") info.textContent = rlmFooter(model); }, 500);
   model.on("change:text", onText);
   model.on("change:thinking", onThinking);
+  model.on("change:prompt", showPrompt);
   model.on("change:state", showState);
   model.on("change:info", showState);
   model.on("change:error", showState);
@@ -198,6 +209,7 @@ function render({ model, el }) {
     tellAgain.forEach(clearTimeout);
     model.off("change:text", onText);
     model.off("change:thinking", onThinking);
+    model.off("change:prompt", showPrompt);
     model.off("change:state", showState);
     model.off("change:info", showState);
     model.off("change:error", showState);

@@ -75,11 +75,14 @@ def test_the_line_magic_is_one_parser_whose_help_lists_every_subcommand(shell, c
     mistake is one line naming the subcommand's usage."""
     doc = shell.find_line_magic("rlm").__doc__
     for command in ("model NAME", "models", "config", "reset", "replay [--instant] [--speed X] FILE",
-                    "export", "diff A B", "stop", "help"):
+                    "export", "diff A B", "stop", "help", "chats",
+                    "chat [--at N] show|fork|forget NAME [NEW]"):
         assert f"%rlm {command}" in doc
     shell.run_line_magic("rlm", "")
     assert capsys.readouterr().out.strip() in doc
-    for line, message in (("nosuch", "invalid choice: 'nosuch'"), ("stop now", "unrecognized arguments: now"),
+    for line, message in (("chat nosuch trip", r"invalid choice: 'nosuch'.*\(a prompt that reads like a "
+                           r"command: %rlm -- chat nosuch trip\)"),
+                          ("stop now", "unrecognized arguments: now"),
                           ("model", "required: NAME; usage: %rlm model NAME"),
                           ('replay "unclosed', "No closing quotation")):
         with pytest.raises(UsageError, match=message) as caught:

@@ -227,7 +227,7 @@ def test_line_forms_and_help(kernel):
     run = kernel.execute("%%rlm -o via_default\nHello")
     assert run.ok and kernel.value("via_default") == "You said: Hello (1 messages)"
     assert kernel.execute("%config RLMMagics.model = None").ok
-    run = kernel.execute("%rlm frobnicate")
+    run = kernel.execute("%rlm chat frobnicate x")  # (a line not naming a subcommand is a prompt)
     assert "invalid choice: 'frobnicate'" in (run.usage_error or "")
     run = kernel.execute("%rlm model nosuch:thing")
     assert "unknown provider" in (run.usage_error or "")
