@@ -244,6 +244,9 @@ class AgentEvent:
     ``"approved"`` or ``"denied"``; ``"denied"`` on the observation of a call that was not allowed to run.
     ``server``: on the events of a call to an MCP server's tool, that server's name (None for a
     Python function); traces record it, so a replay shows it with no server running.
+    ``output``: on the ``final`` of a typed run (``output_type=``), the validated answer as JSON
+    data (``content`` is the same as JSON text); ``outcome`` is ``"retry"`` on the ``error`` of an
+    answer that did not fit and was sent back.
     """
 
     type: AgentEventType
@@ -259,6 +262,7 @@ class AgentEvent:
     stop_reason: str | None = None
     outcome: str | None = None
     server: str | None = None
+    output: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy; ``input`` nested deeper than ``CUT_DEPTH`` levels is cut to a marker
@@ -266,6 +270,10 @@ class AgentEvent:
         broke every consumer: the trace, the widgets, the web streams)."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["input"] = cut_deep(self.input) if self.input is not None else None
+        if self.output is None:
+            del data["output"]  # absent, not null: a plain run's events are as they were
+        else:
+            data["output"] = cut_deep(self.output)
         return data
 
     @classmethod

@@ -109,6 +109,7 @@ class RunState:
     # (input()); a front end that shows the run puts its own asker here (the timeline's buttons).
     asker: Any = None
     budget: Any = None  # the run's rlm_toolkit.budget.Budget, summed over its steps
+    output: Any = None  # a typed run's validated answer (ReActAgent(output_type=…))
 
 
 Loop = Callable[[RunState, frozenset[str]], AsyncIterator[Any]]
@@ -126,6 +127,11 @@ class _Base:
     def final(self) -> AgentEvent | None:
         """The ``final`` event once the run has ended."""
         return self.state.final
+
+    @property
+    def output(self) -> Any:
+        """A typed run's validated answer once it has ended (``output_type=``), else None."""
+        return self.state.output
 
 
 class AgentStream(SyncPump, _Base, Iterator[AgentEvent]):
