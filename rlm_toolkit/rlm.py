@@ -274,7 +274,10 @@ class RLM:
         response = Response(model=self.provider.model, provider=self.provider.name, params=request.sampling(),
                             cost_basis=basis_for(self.provider, request.messages))
         self.last_response = response
-        start = {"model": self.model_id, "messages": request.messages, "params": response.params}
+        start: dict[str, Any] = {"model": self.model_id, "messages": request.messages,
+                                 "params": response.params}
+        if request.schema is not None:  # a typed call: recorders and spans say which schema
+            start["schema"] = request.schema
         return ModelCall(response, wanted, start, text_only=text_only, step=step, budget=request.budget)
 
     def _caller_call(self, request: Request, callbacks: Sequence[Any] | None,

@@ -226,7 +226,7 @@ class ReActAgent:
 
     def _new_run(self, max_cost: Any = None, max_tokens_total: Any = None) -> RunState:
         state = RunState(budget=Budget.of(max_cost, max_tokens_total, provider=self.rlm.provider),
-                         approver=self.approve)
+                         approver=self.approve, schema=self.output.schema if self.output else None)
         self.history = state.history
         self.last_output = None
         return state
@@ -239,8 +239,9 @@ class ReActAgent:
             return callbacks
         from ..trace.recorders import AgentRecorder
 
+        header = {"schema": state.schema.to_dict()} if state.schema is not None else None
         recorder = AgentRecorder(
-            record, self.rlm.model_id, history=lambda: state.history, started=state.started
+            record, self.rlm.model_id, history=lambda: state.history, started=state.started, header=header
         )
         return [*(callbacks or ()), recorder]
 
@@ -527,7 +528,8 @@ class ReActAgent:
                            duration=time.perf_counter() - state.started, stop_reason=stop_reason,
                            output=output)
         state.final = self.last_final = final
-        return _Emit(final, (hook("on_agent_finish", final, step=step),))
+        typed = {"schema": state.schema} if state.schema is not None else {}
+        return _Emit(final, (hook("on_agent_finish", final, step=step, **typed),))
 
 
 def _json_arguments(raw: str) -> Any:

@@ -176,6 +176,11 @@ class Schema:
             f"{first['msg']}{more}",
             raw_text=text, errors=errors, partial_object=partial_object, provider=provider, model=model)
 
+    def to_dict(self) -> dict[str, Any]:
+        """What traces, spans and web streams record of it: ``{"name", "json_schema"}`` (the
+        value's own schema; a root that is not an object went out wrapped in ``{"value": …}``)."""
+        return {"name": self.name, "json_schema": self.json_schema}
+
     def __repr__(self) -> str:
         return f"Schema({self.name!r})"
 
