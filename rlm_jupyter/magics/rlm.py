@@ -37,7 +37,7 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
 from .line import LINE_HELP, parse_line, split_words, with_help
 from .prompt import attach, interpolate
-from .typed import resolve_schema, typed_answer
+from .typed import resolve_schema, typed_answer, typed_final
 
 __all__ = ["RLMMagics", "parse_options", "check_out_name"]
 
@@ -148,7 +148,8 @@ class RLMMagics(Magics):
     @argument("-f", "--format", choices=["markdown", "text", "code"], help="how to show the answer")
     @argument("-o", "--out", metavar="NAME", help="store the answer (str) in this variable")
     @argument("--schema", metavar="SCHEMA", help="a typed answer: a class in the notebook (Person, "
-              "list[Person]) or fields ('name, age int, bio: a short biography'); -o holds the object")
+              "list[Person]) or fields ('name, age int, bio: a short biography'); -o holds the object "
+              "(with --agent: the run's final answer)")
     @argument("--chat", action="store_true", help="continue the conversation of earlier --chat cells "
               "(%%rlm reset forgets it)")
     @argument("--image", action="append", metavar="NAME", default=[], help="send the image this variable "
@@ -205,8 +206,6 @@ class RLMMagics(Magics):
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
         if args.agent or args.tools or args.approve or args.mcp:
-            if args.schema is not None:
-                raise UsageError("--schema goes with a plain %%rlm prompt (not yet with --agent)")
             self.run_agent(prompt, args)
             return
         self.run_prompt(prompt, args)
@@ -235,19 +234,21 @@ class RLMMagics(Magics):
                                          overwrite=args.overwrite,
                                          system=args.system or self.system, keep_widget=self.keep_widget,
                                          widget=None if self.widget and not args.no_widget else False,
-                                         background=args.bg, budget=args.budget, approve=args.approve)
+                                         background=args.bg, budget=args.budget, approve=args.approve,
+                                         output_type=getattr(args, "schema", None))
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
         except KeyboardInterrupt:  # the timeline is settled ("stopped"): one line, not our internals
             raise cell_error(KeyboardInterrupt("stopped"), "; the run so far is kept above") from None
+        schema = getattr(args, "schema", None)
         task = getattr(view, "task", None)
         if task is not None:  # --bg: the run goes on; -o is set when it ends
             if args.out:
                 namespace = self.user_ns
-                task.add_done_callback(lambda _f: namespace.__setitem__(args.out, view.timeline.final or ""))
+                task.add_done_callback(lambda _f: namespace.__setitem__(args.out, typed_final(view, schema)))
             return self._track((view, task))
         if args.out:
-            self.user_ns[args.out] = view.timeline.final or ""
+            self.user_ns[args.out] = typed_final(view, schema)
         if view.timeline.state == "error" and self.fail_cell:
             raise cell_error(view.error or RuntimeError(view.timeline.error or "the agent run failed"),
                                    " (the run so far is shown above)")
