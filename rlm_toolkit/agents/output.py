@@ -24,19 +24,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import StructuredOutputError, UsageError
-from ..typed.schema import WRAPPER, Schema
+from ..typed.schema import AGAIN, MAX_FEEDBACK_CHARS, MAX_FEEDBACK_ERRORS, MAX_RETRIES, Schema, check_retries
 
 __all__ = ["Output", "ANSWER_TOOL", "MAX_RETRIES", "MAX_FEEDBACK_CHARS", "MAX_FEEDBACK_ERRORS", "as_data"]
 
 #: The answer tool's name (``tool`` way); a tool of the agent's own may not take it.
 ANSWER_TOOL = "final_result"
-#: More retries than this is a mistake: each one is a whole model call.
-MAX_RETRIES = 10
-#: The validation errors sent back are cut to this many characters...
-MAX_FEEDBACK_CHARS = 2000
-#: ... and this many errors (each cut to ``_ERROR_CHARS``).
-MAX_FEEDBACK_ERRORS = 8
-_ERROR_CHARS = 200
 _FENCE = re.compile(r"^```[A-Za-z]*\s*\n?|\n?```\s*$")
 
 Way = Literal["native", "tool", "text"]
@@ -55,10 +48,7 @@ class Output:
            provider: Any) -> Output | None:
         """The agent's output, or None for a plain text answer; a :class:`UsageError` for a type
         that cannot be a schema or a bad ``max_retries``, before anything is sent."""
-        if not isinstance(max_retries, int) or isinstance(max_retries, bool) \
-                or not 0 <= max_retries <= MAX_RETRIES:
-            raise UsageError(f"output_retries must be a whole number from 0 to {MAX_RETRIES}, "
-                             f"not {max_retries!r}")
+        check_retries(max_retries)
         if output_type is None:
             return None
         schema = Schema.of(output_type)
@@ -114,23 +104,9 @@ class Output:
                 {"role": "tool", "tool_call_id": call_id, "content": self.feedback(error)}]
 
     def feedback(self, error: StructuredOutputError) -> str:
-        """What the model is told when its answer did not fit: the errors, each and all cut."""
-        lines = []
-        for found in error.errors[:MAX_FEEDBACK_ERRORS]:
-            loc = ".".join(str(p) for p in found.get("loc", ()) if p != WRAPPER or not self.schema.wrapped)
-            line = f"- {loc + ': ' if loc else ''}{found.get('msg', 'invalid')}"
-            lines.append(line if len(line) <= _ERROR_CHARS else line[: _ERROR_CHARS - 1] + "…")
-        more = len(error.errors) - len(lines)
-        if more > 0:
-            lines.append(f"- (and {more} more)")
-        again = (f"Call {ANSWER_TOOL} again with arguments that fit it." if self.way == "tool"
-                 else "Answer again with only JSON that fits it.")
-        body = "\n".join(lines)
-        head = f"Your answer does not fit the schema {self.schema.name}:\n"
-        room = MAX_FEEDBACK_CHARS - len(head) - len(again) - 2
-        if len(body) > room:
-            body = body[: max(0, room - 1)] + "…"
-        return f"{head}{body}\n{again}"
+        """What the model is told when its answer did not fit (see ``Schema.feedback``)."""
+        return self.schema.feedback(error, f"Call {ANSWER_TOOL} again with arguments that fit it."
+                                    if self.way == "tool" else AGAIN)
 
 
 def as_data(value: Any) -> Any:
