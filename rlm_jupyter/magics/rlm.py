@@ -274,6 +274,8 @@ class RLMMagics(Magics):
         if args.chat:
             messages = [*self.history, {"role": "user", "content": prompt}]
         fmt = (args.format or self.format).lower()
+        if params["schema"] is not None and not args.format:  # a typed answer: its JSON as a tree
+            fmt = "object"
         widget = self.widget and not args.no_widget
 
         def on_end(view: Any) -> None:

@@ -21,8 +21,9 @@ from typing import Any
 from rlm_toolkit.response import Response
 
 from ..live import show
+from .object import OBJECT
 from .plain import PlainStream
-from .view import StreamView
+from .view import ObjectStreamView, StreamView
 
 __all__ = ["display_stream", "adisplay_stream", "start_background"]
 
@@ -51,8 +52,8 @@ def display_stream(
     """
     model = model or _model_of(source)
     if not show.use_widget(widget):
-        return show.run_plain(PlainStream(model, fmt=fmt), source, on_end=on_end, replace=replace)
-    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every)
+        return show.run_plain(_plain(model, fmt, source), source, on_end=on_end, replace=replace)
+    view = _view_class(fmt)(model, fmt=fmt, stoppable=True, save_every=save_every, unwrap=_unwraps(source))
     return show.run_live(view, source, keep_widget=keep_widget, on_end=on_end)
 
 
@@ -88,10 +89,28 @@ def start_background(
     """
     model = model or _model_of(source)
     if not show.use_widget(widget):
-        plain = PlainStream(model, fmt=fmt)
+        plain = _plain(model, fmt, source)
         return plain, show.run_plain(plain, source, on_end=on_end, background=True)
-    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every)
+    view = _view_class(fmt)(model, fmt=fmt, stoppable=True, save_every=save_every, unwrap=_unwraps(source))
     return view, show.run_live(view, source, keep_widget=keep_widget, on_end=on_end, background=True)
+
+
+def _view_class(fmt: str) -> type[StreamView]:
+    """The widget for ``fmt``: a typed answer's (``"object"``) carries the tree's code too."""
+    return ObjectStreamView if fmt == OBJECT else StreamView
+
+
+def _unwraps(source: Any) -> bool:
+    """Whether a typed call's JSON comes wrapped as ``{"value": …}`` (its request's schema says):
+    the tree of ``fmt="object"`` then shows the value (stream/object.py)."""
+    schema = getattr(getattr(source, "request", None), "schema", None)
+    return bool(getattr(schema, "wrapped", False))
+
+
+def _plain(model: str | None, fmt: str, source: Any) -> PlainStream:
+    plain = PlainStream(model, fmt=fmt)
+    plain.unwrap = _unwraps(source)  # for its static twin, as the widget's trait
+    return plain
 
 
 def _model_of(source: Any) -> str | None:

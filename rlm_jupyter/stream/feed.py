@@ -114,6 +114,7 @@ class AnswerView(LiveView):
     ``fmt`` and ``error`` of its own (the widget's are synced traits)."""
 
     frames: TextFeed
+    unwrap = False  # fmt "object": the JSON is {"value": …} (stream/object.py; the widget's is a trait)
     if TYPE_CHECKING:
         state: str
         fmt: str
@@ -176,6 +177,6 @@ class AnswerView(LiveView):
             "text/plain": f"[{note}]\n{plain}" if note else plain,
             "text/markdown": (f"*[{note}]*\n\n" if note else "") + to_markdown(short, fmt)
             + (f"\n\n*{to_markdown(error, 'text')}*" if error else ""),
-            "text/html": answer_html(text, fmt, info, error or None, thinking=thought),
+            "text/html": answer_html(text, fmt, info, error or None, thinking=thought, unwrap=self.unwrap),
         }
         return data, {"rlm": {"kind": "stream", **info}}

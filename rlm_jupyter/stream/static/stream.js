@@ -128,6 +128,11 @@ function render({ model, el }) {
   const showText = () => {
     const text = model.get("text") || "";
     const fmt = model.get("fmt");
+    if (fmt === "object" && typeof rlmObjectView === "function") {  // a typed answer: its tree (object.js)
+      if (mode !== "obj") { mode = "obj"; answer.replaceChildren(); view = rlmObjectView(answer, !!model.get("unwrap")); }
+      view.update(text);
+      return;
+    }
     // -f code: an answer that comes fenced already is shown as that code block, not with its fences
     const md = fmt === "markdown" || (fmt === "code" && /^\s*(`{3,}|~{3,})/.test(text));
     if ((md ? "md" : "pre") !== mode) {

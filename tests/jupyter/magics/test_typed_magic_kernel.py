@@ -54,3 +54,17 @@ agent_model = RLM(ScriptedProvider(turns=['{"name": "Ada", "age": "old"}', '{"na
     events = [line["event"] for line in lines if line["type"] == "event"]
     assert [e["outcome"] for e in events if e["type"] == "error"] == ["retry"]
     assert events[-1]["output"] == {"name": "Ada", "age": 36}
+
+
+def test_schema_answer_is_a_tree_live_and_settles_into_a_readable_saved_copy(ipy_kernel):
+    assert ipy_kernel.execute(SETUP).ok
+    run = ipy_kernel.execute("%%rlm -m typed --schema 'list[Person]' -o people\nExtract the people.")
+    assert run.ok, run.errors
+    opened = [m for m in run.of("comm_open") if m["content"]["data"]["state"].get("fmt")]
+    assert opened and opened[0]["content"]["data"]["state"]["fmt"] == "object"
+    assert opened[0]["content"]["data"]["state"]["unwrap"] is True  # list[Person] goes as {"value": …}
+    [saved] = run.of("update_display_data")[-1:]
+    html = saved["content"]["data"]["text/html"]
+    assert html.count('<li class="rlm-obj-item">') == 2 and ">Alan</span>" in html
+    assert '<details class="rlm-obj-raw">' in html
+    assert saved["content"]["data"]["text/markdown"].startswith("```json\n")
