@@ -97,3 +97,38 @@ def test_a_typed_call_is_a_json_chat_span_and_a_plain_one_is_not(memory, openai_
     assert typed.attributes[GA.GEN_AI_OUTPUT_TYPE] == "json"
     assert json.loads(typed.attributes["rlm.output.schema"]) == PERSON
     assert GA.GEN_AI_OUTPUT_TYPE not in plain.attributes and "rlm.output.schema" not in plain.attributes
+
+
+def test_the_schema_and_the_answer_come_back_from_otlp_json(tmp_path, openai_server):
+    from rlm_toolkit.otel_import import read_otlp_json
+
+    openai_server.script(Stream('{"name": "Ada", "age": "old"}'), Stream('{"name": "Ada", "age": 36}'),
+                         Stream('{"value": [{"name": "Ada", "age": 36}]}'))
+    agent = ReActAgent.from_openai("gpt-4o", base_url=openai_server.base_url, api_key=openai_server.api_key,
+                                   max_retries=0, output_type=Person)
+    agent.run("Ada?", record=tmp_path / "run.jsonl")
+    rlm = RLM.from_openai("gpt-4o", base_url=openai_server.base_url, api_key=openai_server.api_key)
+    rlm.run("people", schema=list[Person], record=tmp_path / "call.jsonl")
+    [run] = read_otlp_json(otel.to_otlp_json(tmp_path / "run.jsonl", capture_content=True))
+    assert run.schema == PERSON and run.output == {"name": "Ada", "age": 36}
+    assert [s.get("schema") for s in run.steps.values()] == ["Person", "Person"]
+    [call] = read_otlp_json(otel.to_otlp_json(tmp_path / "call.jsonl", capture_content=True))
+    assert call.schema is not None and call.schema["name"] == "list_of_Person"
+    assert call.output == [{"name": "Ada", "age": 36}]
+    [plain] = read_otlp_json(otel.to_otlp_json(tmp_path / "run.jsonl", capture_content=False))
+    assert plain.schema == PERSON and plain.output is None  # no content: the schema, not the answer
+
+
+def test_a_schema_attribute_of_another_shape_is_ignored(tmp_path, openai_server):
+    from rlm_toolkit.otel_import import read_otlp_json
+
+    openai_server.script(Stream('{"name": "Ada", "age": 36}'))
+    rlm = RLM.from_openai("gpt-4o", base_url=openai_server.base_url, api_key=openai_server.api_key)
+    rlm.run("Ada?", schema=Person, record=tmp_path / "call.jsonl")
+    exported = otel.to_otlp_json(tmp_path / "call.jsonl", capture_content=True)
+    for bad in ("not json", '"Person"', '{"name": 1, "json_schema": {}}', "[" * 5000):
+        for attribute in exported["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]:
+            if attribute["key"] == "rlm.output.schema":
+                attribute["value"] = {"stringValue": bad}
+        [back] = read_otlp_json(json.dumps(exported))
+        assert back.schema is None and back.output is None and back.text == '{"name": "Ada", "age": 36}'
