@@ -139,10 +139,13 @@ function rlmObjectView(el, unwrap) {
   };
 
   return {
-    update(text) {
+    // `tail` {at, d}: the delta just appended, when the caller knows it. Reading it, not the whole
+    // text, keeps each update O(new text): a growing string built by `+` is a rope, and reading
+    // any character of it (slice included) first copies the whole of it (V8 flattens it).
+    update(text, tail) {
       if (text.length < seen) reset();
       if (text.length === seen) return;
-      const fresh = text.slice(seen);
+      const fresh = tail && tail.at === seen && seen + tail.d.length === text.length ? tail.d : text.slice(seen);
       seen = text.length;
       rawPre.appendChild(document.createTextNode(fresh));
       if (!st.broken) feed(fresh);

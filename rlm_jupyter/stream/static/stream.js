@@ -100,7 +100,10 @@ function initialize({ model }) {
 function rlmAppend(model, live, name, delta, at) {
   const text = model.get(name) || "";
   if (typeof at !== "number") at = text.length;
-  if (at === text.length) model.set(name, text + delta);
+  if (at === text.length) {
+    if (name === "text") live.tail = { at, d: delta };  // object.js reads the new text alone
+    model.set(name, text + delta);
+  }
   else if (at < text.length) {
     // the state this model started from already holds part (or all) of this delta
     if (at + delta.length > text.length) model.set(name, text + delta.slice(text.length - at));
@@ -130,7 +133,7 @@ function render({ model, el }) {
     const fmt = model.get("fmt");
     if (fmt === "object" && typeof rlmObjectView === "function") {  // a typed answer: its tree (object.js)
       if (mode !== "obj") { mode = "obj"; answer.replaceChildren(); view = rlmObjectView(answer, !!model.get("unwrap")); }
-      view.update(text);
+      view.update(text, rlmLive(model).tail);
       return;
     }
     // -f code: an answer that comes fenced already is shown as that code block, not with its fences
