@@ -15,14 +15,18 @@ type          direction       fields                                            
 ``end``       kernel → page   ``text``, ``thinking``: the lengths sent (UTF-16 units)          stream
 ``snapshot``  kernel → page   all so far, in reply to ``sync`` when the page lacks some:       both
                               stream: ``text``, ``thinking``; timeline: ``seq``, ``ops``
-``messages``  kernel → page   ``step``, ``messages`` (capped, scrubbed), ``error``             timeline
+``messages``  kernel → page   ``step``, ``first`` (how many the step before sent too),         timeline
+                              ``total``, ``messages`` (the rest: capped, scrubbed), ``error``
 ``sync``      page → kernel   what the page holds: stream: ``text``, ``thinking`` lengths      both
                               (none: it missed some, send all); timeline: ``seq``
 ``stop``      page → kernel   (none): the Stop button                                          both
 ``rendered``  page → kernel   ``view``: a page shows the widget (text/plain refreshes rare)    stream
 ``decide``    page → kernel   ``id``, ``approved``: Approve / Deny of a tool call              timeline
-``messages``  page → kernel   ``step``: show what the model was sent at this step              timeline
+``messages``  page → kernel   ``step``: show what this step added (``all``: every message)     timeline
 ``closed``    page → kernel   ``step``: its messages were hidden again                         timeline
+``fork``      page → kernel   ``step``: Fork from here (the kernel builds the cell itself)     timeline
+``fork``      kernel → page   ``step``, ``state`` (queued: the cell comes when this cell       timeline
+                              ends; line: run ``line`` in a cell; error), ``line``, ``error``
 ============  ==============  ===============================================================  ========
 
 The one-letter fields of a stream ``frame`` are the hot path (up to ~30 a second); the rest are
@@ -43,6 +47,7 @@ class Type:
 
     FRAME, END, SNAPSHOT, MESSAGES = "frame", "end", "snapshot", "messages"  # kernel → page
     SYNC, STOP, RENDERED, DECIDE, CLOSED = "sync", "stop", "rendered", "decide", "closed"  # page → kernel
+    FORK = "fork"  # both ways: the page's Fork from here, the kernel's answer
 
 
 #: A page message's handler: it gets the whole message (what it returns is ignored).

@@ -206,11 +206,13 @@ class SyncIterator:
             raise item.error
         return item
 
-    def take_ready(self, timeout: float | None = None) -> list[Any]:
-        """:meth:`take`, joined with every batch already queued behind it (what a consumer that
-        lagged has to catch up on, as one list)."""
+    def take_ready(self, limit: int, timeout: float | None = None) -> list[Any]:
+        """:meth:`take`, joined with the batches already queued behind it while their items'
+        lengths add up to less than ``limit`` (a consumer that lagged catches up in few steps,
+        each small enough to stay in the CPU's cache)."""
         items = self.take(timeout)
-        while self._pending is _NOTHING:
+        size = sum(map(len, items))
+        while self._pending is _NOTHING and size < limit:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
@@ -219,6 +221,7 @@ class SyncIterator:
                 self._pending = item  # the next take ends or raises
                 break
             items += item
+            size += sum(map(len, item))
         return items
 
     def finish(self, timeout: float) -> None:

@@ -223,11 +223,14 @@ _ARGUMENTS: _Pieces = vars(ToolCall)["arguments"]
 
 
 AgentEventType = Literal[
-    "thought", "action", "approval", "observation", "token", "reasoning", "final", "error"
+    "thought", "action", "approval", "progress", "observation", "token", "reasoning", "final", "error"
 ]
 EVENT_TYPES: tuple[str, ...] = (
-    "thought", "action", "approval", "observation", "token", "reasoning", "final", "error",
+    "thought", "action", "approval", "progress", "observation", "token", "reasoning", "final", "error",
 )
+#: Fields an event has only when they are set: left out of ``to_dict()`` when None, so the JSON of
+#: every other event (traces, web streams) is what it was before they existed.
+_SOMETIMES = ("images", "progress", "total", "output")
 
 
 @dataclass(kw_only=True, slots=True)
@@ -244,6 +247,12 @@ class AgentEvent:
     ``"approved"`` or ``"denied"``; ``"denied"`` on the observation of a call that was not allowed to run.
     ``server``: on the events of a call to an MCP server's tool, that server's name (None for a
     Python function); traces record it, so a replay shows it with no server running.
+    ``progress`` events come while a tool runs and reports how far it is (an MCP server's progress
+    notifications, or :func:`~rlm_toolkit.agents.report_progress`): ``progress`` and ``total``
+    (None when unknown) are numbers, ``content`` the message. ``images``: on an observation, the
+    images the tool returned beside its text (``[{"mime_type": "image/png", "data": base64}]``), each
+    checked to be a PNG, JPEG, GIF or WebP within limits (:func:`rlm_toolkit.images.shown_images`);
+    the model sees only the text, and traces leave them out.
     ``output``: on the ``final`` of a typed run (``output_type=``), the validated answer as JSON
     data (``content`` is the same as JSON text); ``outcome`` is ``"retry"`` on the ``error`` of an
     answer that did not fit and was sent back.
@@ -262,6 +271,9 @@ class AgentEvent:
     stop_reason: str | None = None
     outcome: str | None = None
     server: str | None = None
+    images: list[dict[str, str]] | None = None
+    progress: float | None = None
+    total: float | None = None
     output: Any = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -270,10 +282,11 @@ class AgentEvent:
         broke every consumer: the trace, the widgets, the web streams)."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["input"] = cut_deep(self.input) if self.input is not None else None
-        if self.output is None:
-            del data["output"]  # absent, not null: a plain run's events are as they were
-        else:
-            data["output"] = cut_deep(self.output)
+        if self.output is not None:
+            data["output"] = cut_deep(self.output)  # a typed run's answer: JSON data, depth-cut too
+        for name in _SOMETIMES:
+            if data[name] is None:
+                del data[name]
         return data
 
     @classmethod

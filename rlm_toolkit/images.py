@@ -36,7 +36,7 @@ from ._files import MAX_IMAGE_BYTES, read_bytes
 from .errors import UsageError
 
 __all__ = ["ANTHROPIC", "OLLAMA", "OPENAI", "Image", "Limits", "check", "content_parts", "for_trace", "image",
-           "is_image", "parts", "text_only"]
+           "is_image", "parts", "text_only", "shown_images", "SHOWN_IMAGE_BYTES", "SHOWN_IMAGES"]
 
 MB = 1024 * 1024
 #: Path suffixes :func:`is_image` takes for an image file (the bytes still decide the format).
@@ -396,3 +396,39 @@ def for_trace(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [for_trace(v) for v in value]
     return value
+
+
+#: An image a tool returns is shown (timeline, saved notebook) only up to this many bytes ...
+SHOWN_IMAGE_BYTES = 1 * MB
+#: ... and at most this many of one observation.
+SHOWN_IMAGES = 4
+
+
+def shown_images(items: Any) -> list[dict[str, str]]:
+    """The images of a tool's result that may be shown, as ``{"mime_type", "data"}`` (base64).
+
+    Tool output is untrusted: an item is kept only if its data is valid base64 of at most
+    :data:`SHOWN_IMAGE_BYTES` whose magic bytes are PNG, JPEG, GIF or WebP (never SVG, which can
+    hold script); its media type is read from those bytes, not from what the tool claims. At most
+    :data:`SHOWN_IMAGES` are kept; the rest are left out. Only ever shown as a ``data:`` URL, so
+    nothing is fetched.
+    """
+    out: list[dict[str, str]] = []
+    if not isinstance(items, (list, tuple)):
+        return out
+    limit = 4 * ((SHOWN_IMAGE_BYTES + 2) // 3)  # the base64 length of the largest image kept
+    for item in items[: SHOWN_IMAGES * 4]:
+        if len(out) == SHOWN_IMAGES:
+            break
+        data = item.get("data") if isinstance(item, dict) else None
+        if not isinstance(data, str) or not data or len(data) > limit + limit // 38:  # room for line breaks
+            continue
+        try:  # base64 wrapped in lines (MIME's 76 columns) is base64 still
+            raw = base64.b64decode("".join(data.split()).encode("ascii", "replace"), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        media_type = _media_type(raw)
+        if media_type is None or len(raw) > SHOWN_IMAGE_BYTES:
+            continue
+        out.append({"mime_type": media_type, "data": base64.b64encode(raw).decode("ascii")})
+    return out

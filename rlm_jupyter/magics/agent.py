@@ -15,10 +15,11 @@ from rlm_toolkit.errors import UsageError
 from rlm_toolkit.trace import AgentRecorder
 
 from ..timeline.display import display_agent
+from ..timeline.forking import ForkSource
 from ..timeline.plain import PlainTimeline
 from ..timeline.view import TimelineView
 
-__all__ = ["resolve_tools", "run_agent"]
+__all__ = ["resolve_tools", "run_agent", "fork_source"]
 
 
 def resolve_tools(names: str | None, namespace: Mapping[str, Any]) -> list[Any]:
@@ -39,6 +40,19 @@ def resolve_tools(names: str | None, namespace: Mapping[str, Any]) -> list[Any]:
     return tools
 
 
+def fork_source(args: Any, namespace: Mapping[str, Any]) -> ForkSource | None:
+    """A recorded ``%%rlm --agent`` run's forks: its trace, and the model and tools as the cell named
+    them (so the fork's cell says ``model=slow_model``, ``tools=[add]``; MCP tools have no name
+    here, so such a fork gets ``tools='recorded'``). None when the run is not recorded."""
+    if not args.record:
+        return None
+    model = args.model or None
+    tools = [] if args.mcp else [n.strip() for n in (args.tools or "").split(",") if n.strip()]
+    return ForkSource(str(args.record), model=model,
+                      model_is_name=bool(model and model.isidentifier() and model in namespace),
+                      tools=tools, approve=bool(args.approve))
+
+
 def run_agent(
     task: str,
     rlm: Any,
@@ -53,6 +67,7 @@ def run_agent(
     background: bool = False,
     budget: dict[str, Any] | None = None,
     approve: bool = False,
+    fork: ForkSource | None = None,
     output_type: Any = None,
 ) -> TimelineView | PlainTimeline:
     """Run ``task`` with a :class:`~rlm_toolkit.agents.ReActAgent` and show it as a live timeline
@@ -60,8 +75,9 @@ def run_agent(
     where there is no widget; in the foreground with no widget front end, printed as it happens
     and then, in a kernel, replaced by the static twin; ``budget``: the
     run's ``max_cost`` / ``max_tokens_total``; ``approve=True``: each tool call waits for the
-    timeline's Approve / Deny, or ``input()`` where there are no widgets; ``output_type``: the final
-    answer as a validated object, see ``ReActAgent``)."""
+    timeline's Approve / Deny, or ``input()`` where there are no widgets; ``fork``: a recorded
+    run's "Fork from here": see :func:`~rlm_jupyter.magics.fork.offer_fork`, called once the run ends;
+    ``output_type``: the final answer as a validated object, see ``ReActAgent``)."""
     from rlm_toolkit.agents import ReActAgent
 
     if not task.strip():
@@ -80,14 +96,15 @@ def run_agent(
         view = display_agent(agent.astream(task.strip(), callbacks=callbacks, **(budget or {})),
                              model=agent.rlm.model_id, widget=widget,
                              keep_widget=keep_widget, started_at=started_at, steps=lambda: agent.history,
-                             background=True)
+                             background=True, fork=fork)
         if recorder is not None:  # closed once the run has ended
             view.task.add_done_callback(lambda _f: recorder.recorder.close(state="stopped"))
         return view
     stream = agent.stream(task.strip(), callbacks=callbacks, **(budget or {}))
     try:
-        return display_agent(stream, model=agent.rlm.model_id, widget=widget, keep_widget=keep_widget,
-                             started_at=started_at, replace=True)
+        view = display_agent(stream, model=agent.rlm.model_id, widget=widget, keep_widget=keep_widget,
+                             started_at=started_at, replace=True, fork=fork)
     finally:
         if recorder is not None:  # an interrupted run never reaches its final event: close it here
             recorder.recorder.close(state="stopped")
+    return view  # the caller offers a Fork from here clicked meanwhile (offer_fork): the trace is whole

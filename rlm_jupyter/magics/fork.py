@@ -15,12 +15,13 @@ agent timeline and records it next to its parent (``run-fork3.jsonl``), ready fo
 from __future__ import annotations
 
 import pprint
+import sys
 from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
 
-__all__ = ["fork", "fork_cell", "line", "MAX_CELL_CHARS"]
+__all__ = ["fork", "fork_cell", "line", "offer_fork", "MAX_CELL_CHARS"]
 
 #: Past this size the cell loads the messages from the trace instead of listing them.
 MAX_CELL_CHARS = 100_000
@@ -86,12 +87,55 @@ def line(args: Any, shell: Any) -> None:
     print(f"Fork of {args.file}: edit the cell below and run it.")
 
 
+def offer_fork(view: Any, *, cell_fails: bool = False) -> None:
+    """The cell that showed a run ends: if "Fork from here" was clicked meanwhile, its execute reply
+    carries the fork's cell (``set_next_input``, as ``%rlm fork`` does), built from the run's trace
+    for the step clicked (a number the page sent, checked against the run's steps).
+
+    ``cell_fails``: the cell ends with an error (a failed run), and front ends put no cell below a
+    failed one (JupyterLab reads the payload of an ``ok`` reply only): the line is printed instead."""
+    forks = getattr(view, "forks", None)
+    step = forks.close() if forks is not None else None
+    source = forks.source if forks is not None else None
+    if step is None or source is None:
+        return
+    from IPython import get_ipython
+
+    from rlm_toolkit.errors import UsageError as ToolkitUsageError
+    from rlm_toolkit.errors import one_line
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    if cell_fails:
+        print(f"rlm: this cell fails, so no cell can appear below it; run {source.line(step)} "
+              "for the fork's cell", file=sys.stderr)
+        return
+    try:
+        code = fork_cell(source.path, step, model=source.model, model_is_name=source.model_is_name,
+                         tools=source.tools, approve=source.approve)
+    except (UsageError, ToolkitUsageError) as error:
+        print(f"rlm: Fork from here: {one_line(error)}", file=sys.stderr)
+        return
+    shell.set_next_input(code, replace=False)
+    print(f"Fork of {source.path} at step {step}: edit the cell below and run it.")
+
+
 def fork(source: Any, step: int | None = None, **options: Any) -> Any:
     """Fork a recorded run (see :func:`rlm_toolkit.agents.fork.fork`) and show it live in the agent
-    timeline; returns the finished view. ``widget=`` / ``keep_widget=`` go to ``display_agent``."""
+    timeline; returns the finished view. ``widget=`` / ``keep_widget=`` go to ``display_agent``.
+    The fork's header names its parent; recorded (``record=``), it can be forked in turn."""
     from rlm_toolkit.agents.fork import afork
+    from rlm_toolkit.trace import Trace, load
 
     from ..timeline.display import display_agent
+    from ..timeline.forking import ForkSource
 
     shown = {k: options.pop(k) for k in ("widget", "keep_widget") if k in options}
-    return display_agent(afork(source, step, **options), **shown)
+    trace = source if isinstance(source, Trace) else load(source)
+    stream = afork(trace, step, **options)
+    parent = {"file": trace.path or "trace", "step": step if step is not None else max(trace.steps)}
+    record = options.get("record")
+    view = display_agent(stream, parent=parent, fork=ForkSource(str(record)) if record else None, **shown)
+    offer_fork(view)
+    return view

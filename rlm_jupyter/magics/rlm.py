@@ -235,6 +235,7 @@ class RLMMagics(Magics):
                                          system=args.system or self.system, keep_widget=self.keep_widget,
                                          widget=None if self.widget and not args.no_widget else False,
                                          background=args.bg, budget=args.budget, approve=args.approve,
+                                         fork=agent_magic.fork_source(args, self.user_ns),
                                          output_type=getattr(args, "schema", None))
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
@@ -249,7 +250,11 @@ class RLMMagics(Magics):
             return self._track((view, task))
         if args.out:
             self.user_ns[args.out] = typed_final(view, schema)
-        if view.timeline.state == "error" and self.fail_cell:
+        fails = view.timeline.state == "error" and self.fail_cell
+        from .fork import offer_fork
+
+        offer_fork(view, cell_fails=fails)  # a Fork from here clicked while the run went on
+        if fails:
             raise cell_error(view.error or RuntimeError(view.timeline.error or "the agent run failed"),
                                    " (the run so far is shown above)")
         return view

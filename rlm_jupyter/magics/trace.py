@@ -77,8 +77,8 @@ def export(source: str, *, otlp: str | None = None, json: str | None = None, ove
 def replay(path: str | Path | Trace, *, speed: float | None = 1.0) -> Any:
     """Show a recorded run again in the widget it was recorded from, with no model; return the view.
 
-    Agent traces replay into the timeline (``view.messages(n)`` works); stream traces into the
-    stream widget. ``speed=None`` replays at once.
+    Agent traces replay into the timeline (``view.messages(n)`` works, and Fork from here forks
+    the trace's steps); stream traces into the stream widget. ``speed=None`` replays at once.
     """
     check_speed(speed)
     trace = path if isinstance(path, Trace) else _load(path)  # checked whole before any widget shows
@@ -87,8 +87,15 @@ def replay(path: str | Path | Trace, *, speed: float | None = 1.0) -> Any:
         print(f"rlm: {trace.problem_summary()}", file=sys.stderr)
     if trace.kind == "agent":
         from ..timeline.display import display_agent
+        from ..timeline.forking import ForkSource
+        from .fork import offer_fork
 
-        return display_agent(events, model=trace.model, steps=trace.steps, started_at=trace.created)
+        # %rlm fork reads a JSONL trace (an OTLP/JSON export replays, but forks from its own trace)
+        jsonl = bool(trace.path) and Path(str(trace.path)).suffix.lower() != ".json" and bool(trace.steps)
+        view = display_agent(events, model=trace.model, steps=trace.steps, started_at=trace.created,
+                             fork=ForkSource(str(trace.path)) if jsonl else None)
+        offer_fork(view)  # a Fork from here clicked while the replay went on
+        return view
     from ..stream.display import display_stream  # the stream widget takes replayed events like live ones
 
     return display_stream(events, model=trace.model)

@@ -17,12 +17,14 @@ from collections.abc import Callable
 from typing import Any
 
 from rlm_toolkit.agents.approval import ApprovalRequest
-from rlm_toolkit.errors import UsageError, scrub_data
+from rlm_toolkit.cost import Cost
+from rlm_toolkit.errors import UsageError
 
 from ..live.pacing import FRAME, Pacer
 from ..live.view import LiveView
 from .approvals import Approvals
-from .html import timeline_html
+from .forking import Forks
+from .html import new_from, timeline_html
 from .model import TimelineModel, merge_ops
 
 __all__ = ["RunFeed", "RunView", "OpsSink"]
@@ -36,13 +38,14 @@ class RunFeed:
 
     def __init__(self, model: str | None = None, *, started_at: float | None = None, steps: Any = None,
                  frame: float = FRAME, clock: Callable[[], float] | None = None,
-                 sink: OpsSink | None = None) -> None:
-        self.timeline = TimelineModel(model, started_at=started_at, clock=clock)
+                 sink: OpsSink | None = None, parent: str | None = None) -> None:
+        self.timeline = TimelineModel(model, started_at=started_at, clock=clock, parent=parent)
         self.pacer = Pacer(frame)  # the frame deadlines; the operations wait in _pending
         self.steps = steps
         self._pending: list[dict[str, Any]] = []
         self.lock = threading.RLock()  # the page's requests come on other threads than the events
         self.sink: OpsSink = sink or (lambda _ops: None)
+        self._cost = RunCost()
 
     def step_records(self) -> Any:
         return self.steps() if callable(self.steps) else self.steps
@@ -52,7 +55,7 @@ class RunFeed:
         frame is due."""
         with self.lock:
             if event.type != "token" and self.steps is not None:  # a step ended: its cost is known
-                self.timeline.cost = _run_cost(self.step_records())
+                self.timeline.cost = self._cost.update(self.step_records())
             self._pending.extend(self.timeline.apply(event))
             self.pacer.arm(now)
         if not self.timeline.model and self.steps is not None:
@@ -87,6 +90,7 @@ class RunView(LiveView):
 
     frames: RunFeed
     approvals: Approvals
+    forks: Forks  # Fork from here (the timeline's buttons; the plain view has the line in its copy)
     error: BaseException | None = None
     #: Seconds an approval waits for a page to show itself before it asks with ``input()``.
     page_wait = 5.0
@@ -150,14 +154,28 @@ class RunView(LiveView):
         return list(messages or [])
 
     def all_messages(self) -> dict[int, list[dict[str, Any]]]:
-        """Every recorded step's messages, scrubbed (what the static display shows)."""
+        """Every recorded step's messages as recorded (the static display scrubs what it shows: the
+        messages each step added, see :func:`~rlm_jupyter.timeline.html.new_from`)."""
         out = {}
         for number in self.timeline.steps:
             try:
-                out[number] = scrub_data(self.messages(number))
+                out[number] = self.messages(number)
             except UsageError:
                 pass
         return out
+
+    def added_messages(self, step: int, *, whole: bool = False) -> tuple[int, list[dict[str, Any]]]:
+        """What ``step`` added to the conversation: ``(first, messages[first:])``, ``first`` being how
+        many of its messages the step before sent too (0 with ``whole``, or for the first step)."""
+        sent = self.messages(step)
+        if whole or step <= 1:
+            return 0, sent
+        try:
+            before = self.messages(step - 1)
+        except UsageError:
+            return 0, sent
+        first = new_from(before, sent)
+        return first, sent[first:]
 
     @property
     def text(self) -> str:
@@ -168,23 +186,42 @@ class RunView(LiveView):
         return self.timeline.markdown()
 
     def static_bundle(self, open_steps: Any = ()) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The static display of the run: safe HTML (steps' messages in ``<details>``), markdown, text."""
+        """The static display of the run: safe HTML (what each step added to the conversation in a
+        ``<details>``), markdown, text."""
         data: dict[str, Any] = {
             "text/plain": self.text,
             "text/markdown": self.markdown,
-            "text/html": timeline_html(self.timeline, self.all_messages(), open_steps=open_steps),
+            "text/html": timeline_html(self.timeline, self.all_messages(), open_steps=open_steps,
+                                       fork_line=self.forks.source.line("N") if self.forks.source else None),
         }
         header = {k: v for k, v in self.timeline.header().items() if k != "op"}
         return data, {"rlm": {"kind": "agent", **header}}
 
 
-def _run_cost(steps: Any) -> dict[str, Any] | None:
-    """The summed cost of the step records (live ``StepRecord`` s or a trace's step dicts)."""
-    from rlm_toolkit.cost import summed
+class RunCost:
+    """The summed cost of a run's step records (live ``StepRecord`` s or a trace's step dicts), kept as
+    steps finish: each record is read once (summing them all on every event made a run's display
+    quadratic in its steps: 18 of 19 s of a 400-step run)."""
 
-    records = steps.values() if isinstance(steps, dict) else steps or ()
-    cost = summed(r.get("response") if isinstance(r, dict) else getattr(r, "response", None) for r in records)
-    return None if cost is None else cost.to_dict()
+    def __init__(self) -> None:
+        self.counted = 0  # records read: each finished, or passed by a later one
+        self.total: Cost | None = None
+
+    def update(self, steps: Any) -> dict[str, Any] | None:
+        """Read the records not read yet (a step still running waits for its end); the sum so far."""
+        if steps is not None and len(steps) > self.counted:
+            records = list(steps.values())[self.counted:] if isinstance(steps, dict) else steps[self.counted:]
+            for index, record in enumerate(records):
+                response = (record.get("response") if isinstance(record, dict)
+                            else getattr(record, "response", None))
+                if not response and index == len(records) - 1:
+                    break  # the step that is running: its cost is not known yet
+                self.counted += 1
+                cost = response.get("cost") if isinstance(response, dict) else None
+                if isinstance(cost, dict):
+                    step_cost = Cost.from_dict(cost)
+                    self.total = step_cost if self.total is None else self.total + step_cost
+        return None if self.total is None else self.total.to_dict()
 
 
 def _model_from(steps: Any) -> str | None:

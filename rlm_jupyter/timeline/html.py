@@ -1,33 +1,62 @@
-"""The agent timeline's static twin: safe HTML of a run, each step's messages in a ``<details>``.
+"""The agent timeline's static twin: safe HTML of a run, what each step added to the conversation
+in a ``<details>``.
 
 What a saved notebook, nbconvert, GitHub and front ends without widgets show of a run (the live
 widget is replaced by it when the run ends), with the same classes as the page
 (``timeline/static/timeline.js``). Every text is scrubbed and escaped on its own; the answer goes
 through the safe markdown renderer (:func:`rlm_jupyter.render.to_html`); the steps' messages are
 capped (:data:`MESSAGE_LIMIT` each, :data:`MESSAGES_BUDGET` in all), each cut saying where the
-whole messages are. :func:`page_messages` caps them the same way for the live page's panel.
+whole messages are. A step's messages repeat every earlier step's, so each step shows only the
+messages it added to what the step before sent (:func:`new_from`): the saved copy of an n-step run
+grows as n, not n² (``view.messages(n)`` and the trace keep every step's whole list).
+:func:`page_messages` caps them the same way for the live page's panel.
 """
 
 from __future__ import annotations
 
+import html as _html
 import json
 from typing import Any
 
 from rlm_toolkit._json_depth import cut_deep
-from rlm_toolkit.errors import scrub
+from rlm_toolkit.errors import scrub, scrub_data
 
-from ..render import NO_MATH, OBSERVATION_LIMIT, clip, cut_text, escape_html, plural, thinking_html, to_html
+from ..render import (
+    NO_MATH,
+    OBSERVATION_LIMIT,
+    clip,
+    cut_text,
+    escape_html,
+    plural,
+    seconds,
+    thinking_html,
+    to_html,
+)
 from .model import Row, TimelineModel
 
-__all__ = ["timeline_html", "page_messages", "MESSAGE_LIMIT", "MESSAGES_BUDGET"]
+__all__ = ["timeline_html", "header_html", "page_messages", "new_from", "MESSAGE_LIMIT", "MESSAGES_BUDGET"]
 
-_PRE = "white-space:pre-wrap;word-break:break-word;margin:2px 0"
+#: A pre's own style (repeated per row; word-break is inherited: set once, on the timeline).
+_PRE = "white-space:pre-wrap"
 _ERR = "color:#d32f2f"
-_STEP = "margin-top:6px;padding-left:6px;border-left:2px solid #ccc"
+_STEP = "padding-left:6px;border-left:2px solid #ccc"
+_IMG = "max-width:100%;max-height:320px;margin:4px 4px 0 0"
+# The live widget's box and header (timeline.css), inline: a saved output has no stylesheet of ours.
+_ROOT = "word-break:break-word;border:1px solid #ddd;border-radius:4px;padding:6px 8px;max-width:100%"
+_HEADER = ("display:flex;flex-wrap:wrap;align-items:center;gap:0 12px;min-height:22px;line-height:20px;"
+           "font-size:0.9em;opacity:0.75;padding-bottom:4px;border-bottom:1px solid #eee")
+_STATE = ' style="font-weight:600"'
+_STOP_BOX = "width:52px;max-width:100%;height:20px"  # where the live header has its Stop (timeline.css)
 
 
 def _h(text: Any) -> str:
-    """Scrubbed of keys, escaped for HTML, ``$`` kept away from MathJax."""
+    """Text content: scrubbed of keys, escaped for HTML (quotes need no escape outside attributes:
+    a run's JSON would grow by a sixth), ``$`` kept away from MathJax."""
+    return _html.escape(scrub(str(text)), quote=False).replace("$", "&#36;")
+
+
+def _attr(text: Any) -> str:
+    """An attribute's value: scrubbed, escaped with its quotes."""
     return escape_html(scrub(str(text)))
 
 
@@ -43,7 +72,7 @@ def _row_html(row: Row) -> str:
     if row.outcome in ("approved", "denied"):
         label = row.outcome.capitalize()
     classes = f"rlm-row rlm-{kind}" + (" rlm-error" if row.is_error and kind != "error" else "")
-    outcome = f' data-outcome="{_h(row.outcome)}"' if row.outcome else ""  # the decision, as on the page
+    outcome = f' data-outcome="{_attr(row.outcome)}"' if row.outcome else ""  # the decision, as on the page
     style = f' style="{_ERR}"' if row.is_error or kind == "error" else ""
     if kind == "action":
         body = (f'<code class="rlm-tool">{_h(row.label)}</code>'
@@ -59,6 +88,7 @@ def _row_html(row: Row) -> str:
                     f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre></details>')
         else:
             body = f'<pre class="rlm-text" style="{_PRE}">{_h(text)}</pre>'
+        body += _images_html(row)
     elif kind == "approval":
         body = (f'<code class="rlm-tool">{_h(row.label)}</code>'
                 f' <span class="rlm-verdict">{_h(row.shown if row.outcome == "denied" else "")}</span>')
@@ -66,9 +96,20 @@ def _row_html(row: Row) -> str:
         body = to_html(scrub(row.shown), "markdown")
     else:
         body = f'<div class="rlm-text" style="{_PRE}">{_h(row.shown)}</div>'
-    head = (f'<div class="rlm-row-head" style="font-size:0.85em;opacity:0.75"><span class="rlm-label"{style}>'
-            f'<b>{label}</b></span> <span class="rlm-duration">{took}</span></div>')
-    return f'<div class="{classes}"{outcome}>{head}<div class="rlm-body">{body}</div></div>'
+    head = (f'<small class="rlm-row-head"><b class="rlm-label"{style}>{label}</b> '
+            f'<span class="rlm-duration">{took}</span></small>')
+    return f'<div class="{classes}"{outcome}>{head}{body}</div>'
+
+
+def _images_html(row: Row) -> str:
+    """An observation's images as ``data:`` URLs (checked by the model: a raster type, base64 only)."""
+    if not row.images:
+        return ""
+    shown = "".join(
+        f'<img class="rlm-image" alt="image from {_h(row.label)}" style="{_IMG}" '
+        f'src="data:{escape_html(image["mime_type"])};base64,{escape_html(image["data"])}">'
+        for image in row.images)
+    return f'<div class="rlm-images">{shown}</div>'
 
 
 #: The static copy keeps at most this much of each message sent to the model (content, tool calls) ...
@@ -88,6 +129,20 @@ def _capped(text: str, step: int, limit: int) -> str:
         return _h(text)
     note = f"… [{left_out:,} more characters not saved here; {_WHERE_ALL.format(step=step)}]"
     return _h(kept) + f'<span class="rlm-cut"><i>{_h(note)}</i></span>'
+
+
+def new_from(previous: list[dict[str, Any]] | None, messages: list[dict[str, Any]]) -> int:
+    """How many of ``messages`` (a step's) open as ``previous`` (the step before's) did: the step
+    added ``messages[new_from(...):]`` to the conversation. An agent appends to its messages, so
+    that is the assistant turn and the tool results since; a fork's edited step, or a run that
+    rewrites its history, shows from the first message that differs."""
+    if not previous:
+        return 0
+    shared = min(len(previous), len(messages))
+    first = 0
+    while first < shared and previous[first] == messages[first]:
+        first += 1
+    return first
 
 
 def page_messages(messages: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:
@@ -123,54 +178,76 @@ def _messages_html(
         limit = max(0, min(MESSAGE_LIMIT, budget - used))
         extra = ""
         if m.get("tool_calls"):
-            calls = json.dumps(cut_deep(m["tool_calls"]), indent=2)
+            calls = json.dumps(cut_deep(m["tool_calls"]), ensure_ascii=False)  # one line: as many as steps
             extra = f'<pre class="rlm-args" style="{_PRE}">{_capped(calls, step, limit)}</pre>'
             used += min(len(calls), limit)
             limit = max(0, min(MESSAGE_LIMIT, budget - used))
-        role = _h(m.get("role", ""))
-        items.append(f'<div class="rlm-message" data-role="{role}"><b class="rlm-role">{role}</b>'
+        role = m.get("role", "")
+        items.append(f'<div class="rlm-message"><b class="rlm-role">{_h(role)}</b>'
                      f'<pre class="rlm-text" style="{_PRE}">{_capped(text, step, limit)}</pre>{extra}</div>')
         used += min(len(text), limit)
     return "".join(items), used
 
 
+def header_html(model: TimelineModel) -> str:
+    """The header as the live page draws it (timeline.js, timeline.css): the same fields in the same
+    boxes, wrapping in a narrow window, as tall as the live header with its Stop button, so the
+    display keeps its shape when the static copy takes the widget's place."""
+    header = model.header()
+    fields = [("state", model.state_text()), ("model", header["model"]),
+              ("steps", plural(len(model.steps), "step")), ("tokens", plural(model.tokens, "token")),
+              ("cost", header["cost"]), ("elapsed", seconds(model.elapsed)), ("parent", header["parent"])]
+    # Each field ends with a space, which the flex box drops: where styles are stripped (GitHub) the
+    # header still reads as words, "done scripted:scripted 2 steps …".
+    spans = "".join(f'<span class="rlm-h-{name}"{_STATE if name == "state" else ""}>{_h(text)} </span>'
+                    for name, text in fields if text)
+    stop = f'<span style="{_STOP_BOX}"></span>'
+    return f'<div class="rlm-timeline-header" style="{_HEADER}">{spans}{stop}</div>'
+
+
 def timeline_html(model: TimelineModel, messages: dict[int, list[dict[str, Any]]] | None = None, *,
-                  open_steps: Any = ()) -> str:
+                  open_steps: Any = (), fork_line: str | None = None) -> str:
     """The static twin of the live timeline (same classes, ``data-state``/``data-step``), for the final
     display: no script, every text escaped, the answer through the safe renderer, each step's
     messages in a ``<details>`` that opens without a kernel (open already for ``open_steps``, the
-    steps whose messages the user had open in the live widget)."""
-    header = model.header()
-    parts = [f'<div class="rlm-timeline rlm-static {NO_MATH}" data-state="{_h(model.state)}">',
-             '<div class="rlm-timeline-header" style="font-size:0.9em;opacity:0.75">',
-             f'<span class="rlm-h-state"><b>{_h(model.state_text())}</b></span> · <span class="rlm-h-model">'
-             f'{_h(header["model"])}</span> · <span class="rlm-h-steps">'
-             f'{plural(len(model.steps), "step")}</span> · <span class="rlm-h-tokens">'
-             f'{plural(model.tokens, "token")}</span>'
-             + (f' · <span class="rlm-h-cost">{_h(header["cost"])}</span>' if header["cost"] else "")
-             + f' · <span class="rlm-h-elapsed">{model.elapsed:.2f} s</span></div><div class="rlm-steps">']
+    steps whose messages the user had open in the live widget). ``fork_line``: a recorded run's
+    ``%rlm fork FILE --step N``, said once at the end (the live widget's Fork from here buttons
+    cannot work without a kernel)."""
+    parts = [f'<div class="rlm-timeline rlm-static {NO_MATH}" data-state="{_attr(model.state)}" '
+             f'style="{_ROOT}">', header_html(model), '<div class="rlm-steps">']
     budget = MESSAGES_BUDGET  # what is left for the steps' messages in this output
+    previous: list[dict[str, Any]] | None = None
     for step in model.steps.values():
         sent = (messages or {}).get(step.number)
         title = f"Step {step.number}"
         if sent:
+            first = new_from(previous, sent)
+            added = scrub_data(sent[first:])  # only what is shown is scrubbed: linear in the run
+            previous = sent
             if budget > 0:
-                body, used = _messages_html(sent, step.number, budget)
+                body, used = _messages_html(added, step.number, budget)
                 budget -= used
             else:
                 note = (f"not saved here: this output keeps at most {MESSAGES_BUDGET:,} characters of "
                         f"messages; {_WHERE_ALL.format(step=step.number)}")
                 body = f'<div class="rlm-cut"><i>{_h(note)}</i></div>'
+            if first:
+                body = f'<i class="rlm-same">1–{first} as at step {step.number - 1}, then:</i>{body}'
             opened = " open" if step.number in open_steps else ""
+            what = (f"the {plural(len(sent), 'message')} sent to the model" if not first else
+                    f"{len(sent)} messages sent, {len(sent) - first} new")
             head = (f'<details class="rlm-messages"{opened}><summary class="rlm-step-title"><b>{title}</b>'
-                    f' · the {len(sent)} messages sent to the model</summary>{body}</details>')
+                    f' · {what}</summary>{body}</details>')
         else:
+            previous = None
             head = f'<div class="rlm-step-title"><b>{title}</b></div>'
         rows = "".join(_row_html(row) for row in step.rows)
-        parts.append(f'<div class="rlm-step" data-step="{step.number}" style="{_STEP}">{head}'
-                     f'<div class="rlm-rows">{rows}</div></div>')
+        parts.append(f'<div class="rlm-step" data-step="{step.number}" style="{_STEP}">{head}{rows}</div>')
     parts.append("</div>")
     if model.error:
         parts.append(f'<div class="rlm-row rlm-error" style="{_ERR}">{_h(model.error)}</div>')
+    if fork_line:
+        parts.append(f'<div class="rlm-fork-hint" style="font-size:0.85em;opacity:0.75">Fork a step: '
+                     f'<code>{_h(fork_line)}</code></div>')
     parts.append("</div>")
     return "".join(parts)  # every text was scrubbed on its own: scrubbing markup could cut a tag

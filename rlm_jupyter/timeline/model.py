@@ -21,6 +21,7 @@ from rlm_toolkit._json_depth import cut_deep
 from rlm_toolkit.cost import money
 from rlm_toolkit.errors import describe, scrub
 from rlm_toolkit.events import AgentEvent
+from rlm_toolkit.images import shown_images
 
 from ..live.errors import settled_state
 from ..render import (
@@ -36,7 +37,12 @@ from ..render import (
     to_markdown,
 )
 
-__all__ = ["TimelineModel", "Row", "Step", "merge_ops", "decision_text", "OBSERVATION_LIMIT"]
+__all__ = ["TimelineModel", "Row", "Step", "merge_ops", "decision_text", "progress_text", "OBSERVATION_LIMIT",
+           "IMAGES_BUDGET"]
+
+#: The base64 of all the images one run shows (page, snapshot, saved copy) at most; later ones are
+#: left out (their observation's text still names them).
+IMAGES_BUDGET = 8_000_000
 
 
 class Row:
@@ -44,12 +50,13 @@ class Row:
     thought), live (text still streaming), thought, action, approval, observation, error or final.
     Streamed text is kept as pieces and joined when read (no quadratic growth). ``outcome``: an
     approval's state (pending, approved, denied), "denied" on the observation of a denied call.
+    ``images``: an observation's checked images.
 
     ``text`` is whole (Python keeps it); every copy shows ``shown``, cut at its kind's limit. ``tool``
     and ``args`` are kept as shown (cut when the row is made; the step's messages have them whole)."""
 
     __slots__ = ("kind", "_parts", "_length", "step", "tool", "args", "call_id", "is_error", "duration",
-                 "outcome", "server")
+                 "outcome", "server", "images")
 
     def __init__(self, kind: str, text: str = "", *, step: int = 0, tool: str | None = None,
                  args: str | None = None, call_id: str | None = None, is_error: bool = False,
@@ -61,6 +68,7 @@ class Row:
         self.tool, self.args, self.call_id = tool, args, call_id
         self.is_error, self.duration, self.outcome = is_error, duration, outcome
         self.server = server
+        self.images: list[dict[str, str]] = []
 
     @property
     def label(self) -> str:
@@ -155,8 +163,9 @@ class TimelineModel:
     """
 
     def __init__(self, model: str | None = None, started_at: float | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, parent: str | None = None) -> None:
         self.model: str | None = model
+        self.parent = parent  # a fork's "fork of run.jsonl at step 3" (timeline.forking.parent_text)
         self.clock = clock or time.time
         self.started_at = self.clock() if started_at is None else started_at
         self.steps: dict[int, Step] = {}
@@ -170,6 +179,7 @@ class TimelineModel:
         self.asks = False  # pending approvals wait for this timeline's buttons (the view sets it)
         self.cost: dict[str, Any] | None = None  # the steps' summed cost (Cost.to_dict()), set by the view
         self.stop_reason: str | None = None  # "budget" when a budget ended the run
+        self.image_chars = 0  # the base64 of the images shown so far (IMAGES_BUDGET)
 
     @property
     def model(self) -> str | None:
@@ -227,6 +237,11 @@ class TimelineModel:
                         "server": row.server})
         elif kind == "approval":
             ops.append(self._approval(step, number, event))
+        elif kind == "progress":
+            action = step.row("action", event.call_id) if event.call_id else step.row("action")
+            if action is not None and action.duration is None:  # none for a call that has ended
+                ops.append({"op": "progress", "step": number, "id": event.call_id,
+                            "text": progress_text(event), "done": event.progress, "total": event.total})
         elif kind == "observation":
             action = step.row("action", event.call_id) if event.call_id else step.row("action")
             duration = event.duration
@@ -237,10 +252,12 @@ class TimelineModel:
             row = Row("observation", text=event.content, step=number, tool=_name(event.tool_name, number),
                       call_id=event.call_id, is_error=event.is_error, duration=duration,
                       outcome=event.outcome, server=_server(event))
+            row.images = self._images(event.images)
             step.rows.append(row)
             ops.append({"op": "observation", "step": number, "id": event.call_id, "tool": row.label,
                         "text": event.content[:OBSERVATION_LIMIT], "length": len(event.content),
-                        "error": event.is_error, "duration": duration, "outcome": event.outcome})
+                        "error": event.is_error, "duration": duration, "outcome": event.outcome,
+                        **({"images": row.images} if row.images else {})})
         elif kind == "error":
             step.rows.append(row := Row("error", text=event.content, step=number, is_error=True))
             ops.append({"op": "error", "step": number, "text": row.shown})
@@ -260,6 +277,17 @@ class TimelineModel:
         self.last_at = max(self.last_at, event.timestamp)
         ops.append(self.header())
         return ops
+
+    def _images(self, images: Any) -> list[dict[str, str]]:
+        """An observation's images, checked again (an event can come from anywhere) and kept while
+        the run's IMAGES_BUDGET lasts."""
+        kept = []
+        for image in shown_images(images) if images else ():
+            if self.image_chars + len(image["data"]) > IMAGES_BUDGET:
+                break
+            self.image_chars += len(image["data"])
+            kept.append(image)
+        return kept
 
     def _approval(self, step: Step, number: int, event: AgentEvent) -> dict[str, Any]:
         """An approval's row: added while it waits, updated in place with the decision."""
@@ -298,12 +326,13 @@ class TimelineModel:
     def header(self) -> dict[str, Any]:
         return {"op": "header", "model": self.model or "", "steps": len(self.steps), "tokens": self.tokens,
                 "cost": money(self.cost), "elapsed": round(self.elapsed, 3), "state": self.state,
-                "reason": self.stop_reason or ""}
+                "reason": self.stop_reason or "", "parent": self.parent or ""}
 
     def summary(self) -> str:
         cost = f" · {money(self.cost)}" if self.cost else ""
+        parent = f" · {self.parent}" if self.parent else ""
         return (f"{self.model or 'agent'} · {plural(len(self.steps), 'step')} · "
-                f"{plural(self.tokens, 'token')}{cost} · {self.elapsed:.1f} s · {self.state_text()}")
+                f"{plural(self.tokens, 'token')}{cost} · {self.elapsed:.1f} s · {self.state_text()}{parent}")
 
     def state_text(self) -> str:
         """``done``, or ``stopped (budget)`` when a budget ended the run."""
@@ -366,6 +395,16 @@ class TimelineModel:
         return scrub("\n\n".join(out))
 
 
+def progress_text(event: AgentEvent) -> str:
+    """``3/10 · reading`` (or ``3 · reading`` with no total): a progress event as its row shows it."""
+    def number(value: float | None) -> str:
+        return "" if value is None else f"{value:g}"
+
+    done = number(event.progress) + (f"/{number(event.total)}" if event.total is not None else "")
+    message = clip(" ".join(event.content.split()), NAME_LIMIT) if event.content else ""
+    return f"{done} · {message}" if message else done
+
+
 def decision_text(row: Row) -> str:
     """``approved`` / ``denied: reason`` / ``waiting`` (an approval row's state in words)."""
     if row.outcome == "denied":
@@ -377,7 +416,8 @@ _DELTAS = ("live", "reasoning")
 
 
 def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Join consecutive ``live`` (or ``reasoning``) deltas of one step and keep only the last header."""
+    """Join consecutive ``live`` (or ``reasoning``) deltas of one step, keep the last of consecutive
+    ``progress`` reports of one call, and keep only the last header."""
     out: list[dict[str, Any]] = []
     header: dict[str, Any] | None = None
     pieces: list[str] = []  # the deltas of the live op at out[-1], joined when it is complete
@@ -399,6 +439,10 @@ def merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
             pieces.append(op["delta"])
             continue
         close_live()
+        if (op["op"] == "progress" and last is not None and last["op"] == "progress"
+                and last["id"] == op["id"]):
+            out[-1] = op  # only the latest report of a call matters
+            continue
         out.append(op)
     close_live()
     if header is not None:

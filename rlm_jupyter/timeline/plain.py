@@ -25,6 +25,7 @@ from ..live.stop import StopSwitch
 from ..stream.plain import DONE_THINKING, THINKING, write
 from .approvals import Approvals
 from .feed import RunFeed, RunView
+from .forking import Forks
 
 __all__ = ["PlainTimeline", "OBSERVATION_SHOWN"]
 
@@ -42,11 +43,12 @@ class PlainTimeline(RunView):
     page_wait = 0.0  # no page will ever show it: an approval asks with input() at once
 
     def __init__(self, model: str | None = None, *, started_at: float | None = None, steps: Any = None,
-                 frame: float = FRAME, clock: Any = None) -> None:
+                 frame: float = FRAME, clock: Any = None, parent: str | None = None) -> None:
         self.frames = RunFeed(model, started_at=started_at, steps=steps, frame=frame, clock=clock,
-                              sink=self._print)
+                              sink=self._print, parent=parent)
         self.stop = StopSwitch()
         self.approvals = Approvals()
+        self.forks = Forks()
         self.task: Any = None  # with --bg: the run's concurrent.futures.Future
         self._streamed: set[int] = set()  # steps whose text was printed as it streamed
         self._thinking: int | None = None  # the step whose reasoning is being printed

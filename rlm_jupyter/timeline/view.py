@@ -33,6 +33,7 @@ from ..page import esm
 from ..wire import Type, count, dispatch
 from .approvals import Approvals
 from .feed import RunFeed, RunView
+from .forking import Forks, ForkSource
 from .html import page_messages
 from .model import merge_ops
 
@@ -55,14 +56,17 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
     snapshot: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     seq = traitlets.Int(0).tag(sync=True)  # the last message's number, synced with the snapshot only
     stoppable = traitlets.Bool(False).tag(sync=True)  # a Stop button where a driver can act on it
+    forkable = traitlets.Bool(False).tag(sync=True)  # "Fork from here" on each step (a recorded run)
 
     def __init__(self, model: str | None = None, *, started_at: float | None = None, steps: Any = None,
-                 frame: float = FRAME, stoppable: bool = False, clock: Any = None) -> None:
+                 frame: float = FRAME, stoppable: bool = False, clock: Any = None,
+                 parent: str | None = None) -> None:
         # Its parts first: anywidget's initializer asks for the state (get_state) of a whole view.
         self.frames = RunFeed(model, started_at=started_at, steps=steps, frame=frame, clock=clock,
-                              sink=self._send_ops)
+                              sink=self._send_ops, parent=parent)
         self.stop = StopSwitch()
         self.approvals = Approvals()
+        self.forks = Forks()
         self.open_steps: set[int] = set()  # steps whose messages a page has open (kept open when static)
         self._ops: list[dict[str, Any]] = []  # every operation sent so far but headers, for the snapshot
         self._seq = 0
@@ -92,7 +96,14 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
 
     def _send_ops(self, ops: list[dict[str, Any]]) -> None:
         """One frame's operations as one custom message, numbered for a page to spot a gap."""
-        self._ops.extend(op for op in ops if op["op"] != "header")
+        for op in ops:
+            if op["op"] == "header":
+                continue
+            if op["op"] == "progress" and self._ops and self._ops[-1]["op"] == "progress" \
+                    and self._ops[-1]["id"] == op["id"]:
+                self._ops[-1] = op  # a long call's reports: the snapshot keeps only its latest
+            else:
+                self._ops.append(op)
         self._seq += 1  # not the trait: a trait change would be one more message per frame
         self.send({"type": Type.FRAME, "seq": self._seq, "ops": ops})
 
@@ -118,6 +129,7 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
             Type.SYNC: self._sync,
             Type.MESSAGES: self._send_messages,
             Type.CLOSED: lambda m: self.open_steps.discard(count(m.get("step"))),
+            Type.FORK: self._fork,
         })
 
     def _sync(self, held: dict[str, Any]) -> None:
@@ -127,15 +139,27 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
             self.send({"type": Type.SNAPSHOT, "seq": seq, "ops": ops})
 
     def _send_messages(self, asked: dict[str, Any]) -> None:
-        """The messages the model was sent at the step a page opened, each text capped as saved."""
+        """The messages the step a page opened added to the conversation (``first``: how many the step
+        before sent too; ``all``: the page asked for every one), each text capped as saved."""
         step = count(asked.get("step"))
         self.open_steps.add(step)
         try:
-            reply = {"type": Type.MESSAGES, "step": step,
-                     "messages": scrub_data(page_messages(self.messages(step), step))}
+            first, added = self.added_messages(step, whole=asked.get("all") is True)
+            reply = {"type": Type.MESSAGES, "step": step, "first": first, "total": first + len(added),
+                     "messages": scrub_data(page_messages(added, step))}
         except UsageError as error:
             reply = {"type": Type.MESSAGES, "step": step, "messages": [], "error": error.message}
         self.send(reply)
+
+    def offer_forks(self, source: ForkSource | None, *, cell_runs: bool) -> None:
+        """Show "Fork from here" on each step (``source``: the run's trace; None: no button);
+        ``cell_runs``: the cell showing the run runs until :meth:`Forks.close`."""
+        self.forks.open(source, cell_runs=cell_runs)
+        self.forkable = source is not None
+
+    def _fork(self, asked: dict[str, Any]) -> None:
+        """Fork from here: only the step number is taken from the page (see timeline/forking.py)."""
+        self.send({"type": Type.FORK, **self.forks.ask(count(asked.get("step")), self.timeline.steps)})
 
     # -- display --------------------------------------------------------------------------------
 

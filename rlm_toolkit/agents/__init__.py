@@ -18,7 +18,7 @@ from ._driver import AgentStream, AsyncAgentStream, StepRecord
 from .approval import ApprovalRequest, ask_user
 from .fork import afork, fork
 from .react import AGENT_OPTIONS, ReActAgent
-from .tools import Tool, ToolInputError, as_tools, tool
+from .tools import Tool, ToolInputError, ToolOutput, as_tools, report_progress, tool
 
 __all__ = [
     "ReActAgent",
@@ -37,4 +37,6 @@ __all__ = [
     "ask_user",
     "fork",
     "afork",
+    "report_progress",
+    "ToolOutput",
 ]

@@ -42,7 +42,8 @@ from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit,
 from ._text_format import STOP, TextReActParser, parse_action_input, text_prompt
 from .approval import ApprovalRequest, Approver, as_approver, ask_user, decide, denial_text
 from .output import ANSWER_TOOL, Output
-from .tools import Tool, ToolInputError, as_tools, observe
+from .progress import ProgressFeed
+from .tools import Tool, ToolInputError, as_tools, observe_output
 
 __all__ = ["ReActAgent", "AGENT_OPTIONS", "DEFAULT_SYSTEM_PROMPT"]
 
@@ -472,22 +473,29 @@ class ReActAgent:
             yield _Emit(decision, (start,))
             started = True
         began = time.perf_counter()
+        images: list[dict[str, str]] = []
         try:
             if error is not None:
                 raise error
             assert tool is not None
+            feed = ProgressFeed()  # what the tool reports while it runs: progress events
+            call = feed.start(observe_output(tool, valid, timeout=self.tool_timeout))
             try:
-                content = await observe(tool, valid, timeout=self.tool_timeout)
+                async for done, total, message in feed.until(call):
+                    yield AgentEvent(type="progress", content=message, progress=done, total=total, **common)
+                content, images = call.result()
             except (TimeoutError, asyncio.TimeoutError):
                 raise TimeoutError(
                     f"tool {name!r} did not finish within {self.tool_timeout:g} s (tool_timeout)"
                 ) from None
+            finally:
+                await feed.settle(call)
         except Exception as exc:
             error = exc
             content = describe(exc)
         duration = time.perf_counter() - began
         observation = AgentEvent(type="observation", content=content, input=shown, duration=duration,
-                                 is_error=error is not None, **common)
+                                 is_error=error is not None, images=images or None, **common)
         if error is None:
             yield _Emit(observation, (hook("on_tool_end", content, duration=duration, **named),))
         else:

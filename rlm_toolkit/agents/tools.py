@@ -37,12 +37,45 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from ..errors import UsageError
+from ..images import shown_images
 from ._schema import ToolInputError, check_arguments, function_schema
 
 __all__ = ["Tool", "tool", "as_tools", "ToolInputError", "ToolExit", "ToolResultError", "observation_text",
-           "observe", "call_in_thread"]
+           "observe", "observe_output", "call_in_thread", "ToolOutput", "report_progress", "PROGRESS"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: Where :func:`report_progress` sends a running tool call's progress: set by the agent around the
+#: call; a context variable, so it reaches the tool's thread and the tasks it starts (an MCP call's).
+PROGRESS: contextvars.ContextVar[Callable[[float, float | None, str | None], None] | None] = \
+    contextvars.ContextVar("rlm_tool_progress", default=None)
+
+
+def report_progress(progress: float, total: float | None = None, message: str | None = None) -> None:
+    """Say how far the running tool call is: the agent shows it in the running step (a ``progress``
+    event). Callable from the tool's own thread or any task it starts; outside a tool call, nothing.
+
+    ::
+
+        def crawl(urls: list[str]) -> str:
+            for i, url in enumerate(urls):
+                report_progress(i, len(urls), url)
+                ...
+    """
+    report = PROGRESS.get()
+    if report is not None:
+        report(progress, total, message)
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    """What a tool may return to give the timeline more than the model sees: ``text`` goes to the
+    model, ``images`` (``[{"mime_type", "data"}]``, base64) are shown in the observation's row,
+    after :func:`rlm_toolkit.images.shown_images` has checked them. An MCP tool returns one."""
+
+    text: str
+    images: tuple[dict[str, str], ...] = ()
+
+
 #: Seconds a cancelled async tool gets to run its cleanup before the agent moves on without it.
 CANCEL_GRACE = 0.5
 
@@ -218,11 +251,25 @@ async def observe(tool: Tool, arguments: dict[str, Any], *, timeout: float | Non
     return await call_in_thread(tool.fn, arguments, tool.name, timeout=timeout, then=observation_text)
 
 
+async def observe_output(tool: Tool, arguments: dict[str, Any], *,
+                         timeout: float | None = None) -> tuple[str, list[dict[str, str]]]:
+    """As :func:`observe`, with the images a :class:`ToolOutput` carries, checked on the tool's
+    thread (:func:`rlm_toolkit.images.shown_images`)."""
+    return await call_in_thread(tool.fn, arguments, tool.name, timeout=timeout, then=_text_and_images)
+
+
+def _text_and_images(result: Any) -> tuple[str, list[dict[str, str]]]:
+    images = shown_images(list(result.images)) if isinstance(result, ToolOutput) else []
+    return observation_text(result), images
+
+
 def observation_text(result: Any) -> str:
     """What the model sees of a tool's return value: text as is, data as JSON.
 
     Always a plain ``str``: a ``str`` subclass's own ``__str__`` / ``__format__`` would otherwise
     run wherever the observation is formatted later."""
+    if isinstance(result, ToolOutput):
+        return observation_text(result.text)
     if isinstance(result, str):
         return str.__str__(result)
     if result is None:

@@ -1,4 +1,4 @@
-"""Tools from MCP servers (stdio and streamable HTTP) for rlm's agents: ``pip install 'rlm[mcp]'``.
+"""Tools from MCP servers (stdio, streamable HTTP, legacy SSE) for rlm's agents: ``pip install 'rlm[mcp]'``.
 
 ::
 

@@ -4,8 +4,12 @@
 
     {"mcpServers": {
         "time": {"command": "mcp-server-time", "args": ["--local-timezone", "UTC"], "env": {}},
-        "docs": {"url": "http://127.0.0.1:8000/mcp", "headers": {"Authorization": "Bearer ${DOCS_KEY}"}}
+        "docs": {"url": "http://127.0.0.1:8000/mcp", "headers": {"Authorization": "Bearer ${DOCS_KEY}"}},
+        "old": {"type": "sse", "url": "http://127.0.0.1:8001/sse"}
     }}
+
+A ``url`` is streamable HTTP, or the legacy HTTP+SSE transport with ``"type": "sse"`` (or, with no
+``type``, a URL whose path ends in ``/sse``, as pydantic-ai reads it).
 
 A file path or the dict itself; ``${VAR}`` in any string is taken from the environment, so keys stay
 out of notebooks. ``"trustDestructive": true`` in a server's entry runs its tools marked
@@ -23,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .._files import read_bytes
 from .._json_depth import loads
@@ -40,7 +45,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """One server of the configuration: ``command`` (stdio) or ``url`` (streamable HTTP)."""
+    """One server of the configuration: ``command`` (stdio) or ``url`` (streamable HTTP, or the
+    legacy HTTP+SSE transport when ``sse``)."""
 
     name: str
     command: str | None = None
@@ -50,10 +56,11 @@ class ServerSpec:
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     trust_destructive: bool = False  # its destructiveHint tools run without asking
+    sse: bool = False  # the url speaks the legacy HTTP+SSE transport
 
     @property
     def transport(self) -> str:
-        return "stdio" if self.command else "http"
+        return "stdio" if self.command else "sse" if self.sse else "http"
 
     def describe(self) -> str:
         """One line: the command line or the URL (never an env or header value)."""
@@ -91,12 +98,15 @@ def _server(name: str, entry: Any, where: str) -> ServerSpec:
     if not isinstance(entry, Mapping):
         raise ConfigurationError(f"{here} must be an object with 'command' or 'url'")
     kind = entry.get("type") or entry.get("transport")
-    if kind not in (None, "stdio", "http", "streamable-http", "streamable_http", "streamableHttp"):
-        raise ConfigurationError(f"{here}: 'type' {kind!r} is not supported (stdio or streamable HTTP)")
+    if kind not in (None, "stdio", "http", "streamable-http", "streamable_http", "streamableHttp", "sse"):
+        raise ConfigurationError(
+            f"{here}: 'type' {str(kind)[:40]!r} is not supported (stdio, streamable HTTP or sse)")
     if not entry.get("command") and not entry.get("url"):
         raise ConfigurationError(f"{here} names no 'command' (stdio) and no 'url' (streamable HTTP)")
     if entry.get("command") and entry.get("url"):
         raise ConfigurationError(f"{here} names both 'command' and 'url'; give one")
+    if kind == "sse" and not entry.get("url"):
+        raise ConfigurationError(f"{here}: 'type' 'sse' needs a 'url' (the server's SSE endpoint)")
     trust = entry.get("trustDestructive", False)
     if not isinstance(trust, bool):
         raise ConfigurationError(f"{here}: 'trustDestructive' must be true or false")
@@ -107,7 +117,8 @@ def _server(name: str, entry: Any, where: str) -> ServerSpec:
         if not url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{here}: 'url' must start with http:// or https://")
         register_url(url)
-        return ServerSpec(name=name, url=url, headers=headers, trust_destructive=trust)
+        sse = kind == "sse" or (kind is None and urlsplit(url).path.rstrip("/").endswith("/sse"))
+        return ServerSpec(name=name, url=url, headers=headers, trust_destructive=trust, sse=sse)
     args = entry.get("args") or []
     if not isinstance(args, list) or not all(isinstance(a, (str, int, float)) for a in args):
         raise ConfigurationError(f"{here}: 'args' must be a list of strings")

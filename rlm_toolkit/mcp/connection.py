@@ -12,16 +12,20 @@ how a server that exits while idle is noticed, and the next call restarts it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import importlib
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import anyio
 import httpx2
 import mcp_types
 from mcp import ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -42,6 +46,36 @@ MAX_PAGES = 20
 #: Seconds a cancelled call gets to send MCP's cancellation before the caller moves on.
 CALL_CANCEL_GRACE = 1.0
 _HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)  # the SDK's own defaults for MCP over HTTP
+# What the SDK's client imports on the first result of a tool with an output schema (about 0.85 s,
+# on the loop thread, where it would stall every live stream): imported in a thread while a server starts.
+_SCHEMA_MODULES = ("jsonschema", "jsonschema.validators", "jsonschema.exceptions", "referencing",
+                   "referencing.exceptions")
+_schema_import: concurrent.futures.Future[None] | None = None
+_schema_lock = threading.Lock()
+
+
+def import_schema_modules() -> concurrent.futures.Future[None]:
+    """Import the SDK's result validator (``jsonschema``) once per process, on a daemon thread.
+
+    The first call of a tool waits for it on the loop without blocking it, so the import never runs
+    on the loop thread. A failed import is left for the SDK to report where it needs the module."""
+    global _schema_import
+    with _schema_lock:
+        if _schema_import is None:
+            _schema_import = concurrent.futures.Future()
+            _schema_import.set_running_or_notify_cancel()  # a cancelled first call cannot cancel it
+            threading.Thread(target=_import_schema, args=(_schema_import,), name="rlm-mcp-import",
+                             daemon=True).start()
+        return _schema_import
+
+
+def _import_schema(done: concurrent.futures.Future[None]) -> None:
+    try:
+        for name in _SCHEMA_MODULES:
+            importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - the SDK raises its own error where it imports them
+        pass
+    done.set_result(None)
 
 
 class _StderrPipe:
@@ -111,6 +145,7 @@ class MCPConnection:
             if self.state == "ready" and self._session is not None:
                 return False
             restarted = self.state == "exited"
+            import_schema_modules()  # while the server starts
             await self._reap()
             loop = asyncio.get_running_loop()
             ready: asyncio.Future[None] = loop.create_future()
@@ -139,6 +174,11 @@ class MCPConnection:
                                                    env=dict(self.spec.env) or None, cwd=self.spec.cwd)
                     streams = await stack.enter_async_context(stdio_client(params, errlog=pipe.writer))
                     pipe.close_writer()
+                elif self.spec.sse:  # the legacy HTTP+SSE transport: a GET stream, POSTs beside it
+                    assert self.spec.url is not None
+                    streams = await stack.enter_async_context(sse_client(
+                        self.spec.url, headers=dict(self.spec.headers), timeout=_HTTP_TIMEOUT.connect or 30.0,
+                        sse_read_timeout=_HTTP_TIMEOUT.read or 300.0))
                 else:
                     assert self.spec.url is not None
                     client = await stack.enter_async_context(
@@ -207,16 +247,26 @@ class MCPConnection:
             text = f"{where} failed to start: {type(leaf).__name__}: {leaf}"
         return MCPServerError(text + self.stderr_tail(), server=self.name)
 
-    async def acall(self, tool: str, arguments: dict[str, Any], *,
-                    timeout: float | None = None) -> tuple[mcp_types.CallToolResult, bool]:
-        """Call ``tool``; the result and whether the server had to be restarted first.
+    async def acall(self, tool: str, arguments: dict[str, Any], *, timeout: float | None = None,
+                    on_progress: Callable[[float, float | None, str | None], None] | None = None,
+                    ) -> tuple[mcp_types.CallToolResult, bool]:
+        """Call ``tool``; the result and whether the server had to be restarted first. ``on_progress``
+        gets the server's progress notifications for this call (the SDK asks for them only then).
 
         The call is raced against the connection's own task, so a server that exits mid-call ends
         the call with :class:`MCPServerError` instead of leaving it waiting for an answer."""
         restarted = await self.astart()
         session, serving = self._session, self._task
         assert session is not None and serving is not None
-        call = asyncio.ensure_future(session.call_tool(tool, arguments, read_timeout_seconds=timeout))
+        schemas = import_schema_modules()
+        if not schemas.done():  # the first call, on a fast server: wait without holding the loop
+            await asyncio.wrap_future(schemas)
+        async def reported(progress: float, total: float | None, message: str | None) -> None:
+            if on_progress is not None:
+                on_progress(progress, total, message)
+
+        call = asyncio.ensure_future(session.call_tool(tool, arguments, read_timeout_seconds=timeout,
+                                                       progress_callback=reported if on_progress else None))
         try:
             await asyncio.wait({call, serving}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # the agent's Stop or tool_timeout: the SDK sends cancellation

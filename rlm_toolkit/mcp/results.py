@@ -1,5 +1,6 @@
 """What the model is shown of an MCP tool's result: text, structured content, image and resource
-placeholders, cut at :data:`MAX_RESULT_CHARS` (a 10 MB answer never reaches the prompt)."""
+placeholders, cut at :data:`MAX_RESULT_CHARS` (a 10 MB answer never reaches the prompt); and the
+images the timeline shows beside it (:func:`result_images`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 
 import mcp_types
 
-__all__ = ["result_text", "MAX_RESULT_CHARS"]
+from ..images import SHOWN_IMAGES
+
+__all__ = ["result_text", "result_images", "MAX_RESULT_CHARS"]
 
 #: An observation from an MCP tool is cut to this many characters, with a note saying so.
 MAX_RESULT_CHARS = 100_000
@@ -32,6 +35,22 @@ def result_text(result: mcp_types.CallToolResult, limit: int = MAX_RESULT_CHARS)
     if total > limit:
         out += f"\n[… {total - limit:,} more characters cut (MAX_RESULT_CHARS)]"
     return out
+
+
+def result_images(result: mcp_types.CallToolResult) -> tuple[dict[str, str], ...]:
+    """The image blocks of ``result`` (and embedded image blobs), as the server sent them: the agent
+    checks them (:func:`rlm_toolkit.images.shown_images`) before any is shown, never fetching a URL."""
+    found: list[dict[str, str]] = []
+    for block in result.content:
+        if len(found) == 4 * SHOWN_IMAGES:  # candidates: shown_images keeps the first SHOWN_IMAGES good ones
+            break
+        if isinstance(block, mcp_types.ImageContent):
+            found.append({"mime_type": block.mime_type, "data": block.data})
+        elif (isinstance(block, mcp_types.EmbeddedResource)
+              and isinstance(block.resource, mcp_types.BlobResourceContents)
+              and (block.resource.mime_type or "").startswith("image/")):
+            found.append({"mime_type": block.resource.mime_type or "", "data": block.resource.blob})
+    return tuple(found)
 
 
 def _block_text(block: Any) -> str:

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .._bridge import CLOSE_TIMEOUT, run_sync, spawn, started_portal
-from ..agents.tools import Tool
+from ..agents.tools import PROGRESS, Tool, ToolOutput
 from ..errors import MCPToolError, UsageError
 from .config import ServerSpec, load_config
 from .connection import MCPConnection
-from .results import result_text
+from .results import result_images, result_text
 
 __all__ = ["MCPServers", "MCPTool", "mcp_tools", "stop_all"]
 
@@ -134,14 +134,18 @@ class MCPServers:
     def _tool(self, connection: MCPConnection, remote: Any, name: str) -> MCPTool:
         server, remote_name, timeout = connection.name, remote.name, self.tool_timeout
 
-        async def call(**arguments: Any) -> str:
+        async def call(**arguments: Any) -> str | ToolOutput:
+            report = PROGRESS.get()  # this call's: the SDK calls back from the connection's own task
             result, restarted = await _on_portal(
-                lambda: connection.acall(remote_name, arguments, timeout=timeout))
+                lambda: connection.acall(remote_name, arguments, timeout=timeout, on_progress=report))
             text = result_text(result)
             if result.is_error:
                 raise MCPToolError(f"MCP tool {remote_name!r} of server {server!r} failed: {text}",
                                    server=server, tool=remote_name)
-            return (f"(MCP server {server!r} had exited; rlm restarted it)\n{text}" if restarted else text)
+            if restarted:
+                text = f"(MCP server {server!r} had exited; rlm restarted it)\n{text}"
+            images = result_images(result)  # shown in the timeline; the model reads their placeholders
+            return ToolOutput(text, images) if images else text
 
         schema = dict(remote.input_schema or {})
         schema.setdefault("type", "object")

@@ -76,6 +76,7 @@ _AGENT_FIELDS: dict[str, Callable[[Any], bool]] = {
     "step": lambda v: _whole(v) and v >= 0, "call_id": _optional(_str), "timestamp": is_number,
     "duration": _optional(is_number), "is_error": lambda v: isinstance(v, bool),
     "streamed": lambda v: isinstance(v, bool), "stop_reason": _optional(_str), "server": _optional(_str),
+    "progress": _optional(is_number), "total": _optional(is_number),
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {"text": ("text",), "tool_call": ("index",), "finish": ("reason",)}
 _STATES = ("done", "stopped", "error")
@@ -108,6 +109,7 @@ def _event(obj: dict[str, Any], kind: str) -> tuple[float, Event]:
         if etype not in EVENT_TYPES:
             raise _Bad(f"unknown agent event type {_shown(etype)} (known: {', '.join(EVENT_TYPES)})")
         _check_fields(data, _AGENT_FIELDS, f"{etype} event")
+        data.pop("images", None)  # rlm never writes them: a file that has them is not taken at its word
         return float(t), AgentEvent.from_dict(data)
     if not isinstance(etype, str) or etype not in _STREAM_FIELDS:
         raise _Bad(f"unknown stream event type {_shown(etype)} (known: {', '.join(_STREAM_FIELDS)})")

@@ -146,7 +146,9 @@ class TraceRecorder:
         text = _text_of(event)
         if text is None:
             self._flush_text()
-            data = scrub_data(event.to_dict(), self.secrets)
+            data = event.to_dict()
+            data.pop("images", None)  # a tool's images: the observation's text names them, as prompts' are
+            data = scrub_data(data, self.secrets)
             self._write({"type": "event", "t": round(t, 4), "event": data})
             return
         self._pending.append((t, event))

@@ -40,7 +40,8 @@ PINNED = {
     "rlm_toolkit.otel_import": {"read_otlp_json", "missing"},
     "rlm_toolkit.trace_diff": {"diff", "TraceDiff", "StepDiff", "word_diff"},
     "rlm_toolkit.images": {"Image", "image", "parts", "is_image", "Limits", "OPENAI", "ANTHROPIC", "OLLAMA",
-                           "check", "content_parts", "text_only", "for_trace"},
+                           "check", "content_parts", "text_only", "for_trace", "shown_images",
+                           "SHOWN_IMAGE_BYTES", "SHOWN_IMAGES"},
     "rlm_toolkit.trace": {
         "VERSION",
         "Trace",

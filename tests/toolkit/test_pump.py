@@ -224,18 +224,37 @@ def test_a_budget_ends_a_stream_taken_in_batches_after_the_event_that_crossed_it
 
 def test_take_ready_joins_what_queued_behind_the_next_batch_and_keeps_the_end():
     async def slow_then_many():
-        yield 0
+        yield b"0"
         await asyncio.sleep(0.05)
         for i in range(1, 4):
-            yield i
+            yield b"%d" % i
             await asyncio.sleep(0)  # each its own batch on the queue
 
     source = _bridge.iterate_sync(slow_then_many)
-    assert source.take(5) == [0]
+    assert source.take(5) == [b"0"]
     time.sleep(0.3)  # the rest queues meanwhile, in three batches, and the end behind them
-    assert source.take_ready(5) == [1, 2, 3]
+    assert source.take_ready(10, 5) == [b"1", b"2", b"3"]
     with pytest.raises(StopIteration):
-        source.take_ready(5)
+        source.take_ready(10, 5)
+
+
+def test_take_ready_joins_no_more_than_its_limit_at_once():
+    """A consumer that lagged far catches up in steps of about ``limit`` bytes, not all at once."""
+
+    async def pieces():
+        for _ in range(10):
+            yield b"x" * 100
+            await asyncio.sleep(0)  # each its own batch on the queue
+
+    source = _bridge.iterate_sync(pieces)
+    time.sleep(0.3)  # all ten queue
+    steps = []
+    while True:
+        try:
+            steps.append(sum(map(len, source.take_ready(250, 5))))
+        except StopIteration:
+            break
+    assert steps == [300, 300, 300, 100]
 
 
 def test_finish_lets_the_producer_end_on_its_own_then_closes():

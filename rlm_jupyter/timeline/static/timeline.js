@@ -2,16 +2,26 @@
 // The kernel sends small operations as custom messages (frame {seq, ops: [...]}, one message per
 // frame; the vocabulary both widgets share is in rlm_jupyter/wire.py); this module folds them into
 // the DOM in place. The page asks with sync {seq} (at initialize and on a gap in seq) and gets a
-// snapshot {seq, ops} when the kernel has more; stop, decide {id, approved}, messages {step} (the
-// reply: messages {step, messages, error}) and closed {step} go from the page to the kernel. When
+// snapshot {seq, ops} when the kernel has more; stop, decide {id, approved}, messages {step, all} (the
+// reply: messages {step, first, total, messages, error}: what the step added to the conversation, or
+// all of them), closed {step} and fork {step} (Fork from here; the reply: fork {step, state, line,
+// error}) go from the page to the kernel. When
 // the run ends the kernel also sets the `snapshot` trait (every operation), so a view rendered
 // later, or after a reload, is complete.
 // Model text and tool output are untrusted: they only ever reach the DOM through textContent or
 // through the safe markdown renderer (markdown.js; it and common.js are put in front of this module).
+// A tool's images (checked by the kernel) are shown only as data: URLs of a raster type, checked
+// again here: nothing is fetched, and nothing that can hold script (SVG) becomes an <img>.
 // A step's reasoning (a thinking model's) grows as text in a "Thinking" <details> at the top of
 // the step, open while it streams and folded once the step's text, thought or action begins.
 
 const stores = new WeakMap();
+// What an image from a tool may be: a raster type, base64 only, at most the kernel's limit (1 MB).
+const RASTER = /^image\/(png|jpeg|gif|webp)$/;
+// How each type's base64 begins (its magic bytes): data that does not is not shown as that type.
+const MAGIC = { "image/png": "iVBORw0KGgo", "image/jpeg": "/9j/", "image/gif": "R0lGOD", "image/webp": "UklGR" };
+const BASE64 = /^[A-Za-z0-9+\/]+={0,2}$/;
+const MAX_IMAGE = 4 * Math.ceil((1024 * 1024) / 3);
 
 function storeOf(model) {
   let store = stores.get(model);
@@ -19,7 +29,7 @@ function storeOf(model) {
     // A model created mid-run (a reload, a second tab) starts from the kernel's snapshot of every
     // operation sent so far (and at least the header); later messages with a higher seq follow.
     store = { ops: (model.get("snapshot") || []).slice(), seq: model.get("seq") || 0, views: new Set(),
-              messages: {}, asked: false };
+              messages: {}, forks: {}, asked: false };
     stores.set(model, store);
     rlmOnMessage(model, {
       frame: (msg) => receive(model, store, msg),
@@ -27,6 +37,15 @@ function storeOf(model) {
       messages: (msg) => {
         store.messages[msg.step] = msg;
         for (const view of store.views) view.showMessages(msg.step);
+      },
+      fork: (msg) => {
+        if (msg.state === "queued") { // the kernel keeps one: the last click's cell is the one to come
+          for (const n of Object.keys(store.forks)) {
+            if (store.forks[n].state === "queued") delete store.forks[n];
+          }
+        }
+        store.forks[msg.step] = msg;
+        for (const view of store.views) view.showForks();
       },
     });
     // anywidget binds this module after the model exists: operations sent in between were lost.
@@ -102,12 +121,12 @@ function createView(model, el, store) {
   root.dataset.state = "running";
   const header = rlmEl("div", "rlm-timeline-header");
   const fields = {};
-  for (const name of ["state", "model", "steps", "tokens", "cost", "elapsed"]) {
+  for (const name of ["state", "model", "steps", "tokens", "cost", "elapsed", "parent"]) {
     fields[name] = rlmEl("span", `rlm-h-${name}`);
     header.appendChild(fields[name]);
   }
   const stop = rlmStopButton(model, "Stop this run");
-  stop.hidden = true;
+  stop.style.visibility = "hidden"; // its box stays: the header keeps its shape when the run ends
   header.appendChild(stop);
   const list = rlmEl("div", "rlm-steps");
   root.append(header, list);
@@ -141,9 +160,22 @@ function createView(model, el, store) {
         rlmSend(model, "messages", { step: n });
       }
     });
-    box.append(title, panel, rows);
+    // Fork from here (a recorded run): only the step's number goes to the kernel, which builds the
+    // fork's cell from its own trace; its reply says where the cell comes (see timeline/forking.py).
+    const fork = rlmEl("button", "rlm-fork", "Fork from here");
+    fork.type = "button";
+    fork.title = "A cell below with this step's messages, to edit and run (as %rlm fork FILE --step N)";
+    fork.hidden = !model.get("forkable");
+    fork.addEventListener("click", () => {
+      fork.disabled = true;
+      rlmSend(model, "fork", { step: n });
+    });
+    const forkNote = rlmEl("div", "rlm-fork-note");
+    forkNote.hidden = true;
+    box.append(title, fork, forkNote, panel, rows);
     list.appendChild(box);
-    step = { box, rows, panel, live: null, thinking: null, actions: new Map(), approvals: new Map() };
+    step = { box, rows, panel, fork, forkNote, live: null, thinking: null, actions: new Map(),
+             approvals: new Map() };
     steps.set(n, step);
     return step;
   }
@@ -198,6 +230,43 @@ function createView(model, el, store) {
     r._verdict.appendChild(buttons);
   }
 
+  function images(op) {
+    const box = rlmEl("div", "rlm-images");
+    for (const image of op.images || []) {
+      const mime = image && image.mime_type, data = image && image.data;
+      if (!RASTER.test(mime || "") || typeof data !== "string" || data.length > MAX_IMAGE
+          || !data.startsWith(MAGIC[mime]) || !BASE64.test(data)) {
+        continue;
+      }
+      const img = rlmEl("img", "rlm-image");
+      img.alt = `image from ${op.tool || "the tool"}`;
+      img.src = `data:${mime};base64,${data}`;
+      box.appendChild(img);
+    }
+    return box.childNodes.length ? box : null;
+  }
+
+  function progress(op) {
+    const step = stepOf(op.step);
+    const action = step.actions.get(op.id);
+    if (!action) return;
+    let line = action.querySelector(".rlm-progress");
+    if (!line) {
+      line = rlmEl("div", "rlm-progress");
+      line._bar = rlmEl("progress", "rlm-progress-bar");
+      line._text = rlmEl("span", "rlm-progress-text");
+      line.append(line._bar, line._text);
+      action._body.appendChild(line);
+    }
+    if (typeof op.total === "number" && op.total > 0 && typeof op.done === "number") {
+      line._bar.max = op.total;
+      line._bar.value = Math.min(op.done, op.total);
+    } else {
+      line._bar.removeAttribute("value");  // indeterminate: how much is left is not known
+    }
+    line._text.textContent = op.text || "";
+  }
+
   function observation(op) {
     const label = op.outcome === "denied" ? "Denied" : op.error ? "Error" : "Observation";
     const r = row(op.error ? "observation rlm-error" : "observation", label, op.duration);
@@ -220,6 +289,8 @@ function createView(model, el, store) {
       pre.textContent = full + cut;
       r._body.append(pre);
     }
+    const pictures = images(op);
+    if (pictures) r._body.append(pictures);
     return r;
   }
 
@@ -288,10 +359,17 @@ function createView(model, el, store) {
       case "approval":
         approval(op);
         break;
+      case "progress":
+        progress(op);
+        break;
       case "observation": {
         const step = stepOf(op.step);
         const action = step.actions.get(op.id);
-        if (action) action.querySelector(".rlm-duration").textContent = rlmSeconds(op.duration);
+        if (action) {
+          action.querySelector(".rlm-duration").textContent = rlmSeconds(op.duration);
+          const line = action.querySelector(".rlm-progress");
+          if (line) line.remove();  // the call is over: its observation says how it went
+        }
         step.rows.appendChild(observation(op));
         break;
       }
@@ -322,9 +400,23 @@ function createView(model, el, store) {
         fields.tokens.textContent = `${op.tokens} token${op.tokens === 1 ? "" : "s"}`;
         fields.cost.textContent = op.cost || "";
         fields.cost.hidden = !op.cost;
-        stop.hidden = op.state !== "running" || !model.get("stoppable");
+        stop.style.visibility = op.state === "running" && model.get("stoppable") ? "visible" : "hidden";
         fields.elapsed.textContent = rlmSeconds(op.elapsed);
+        fields.parent.textContent = op.parent || "";
+        fields.parent.hidden = !op.parent;
         break;
+    }
+  }
+
+  // What the kernel answered to a step's Fork from here (text only: the line is the kernel's own).
+  function forkNote(step, msg) {
+    if (msg.state === "queued") {
+      step.forkNote.textContent = "The fork's cell will appear below this cell when it ends.";
+    } else if (msg.state === "line") {
+      step.forkNote.replaceChildren("This cell has ended: run ", rlmEl("code", "", String(msg.line)),
+                                    " in a cell to get the fork's cell below it.");
+    } else {
+      step.forkNote.textContent = String(msg.error || "This step cannot be forked.");
     }
   }
 
@@ -340,6 +432,7 @@ function createView(model, el, store) {
       steps = new Map();
       list.replaceChildren();
       for (const op of store.ops) apply(op);
+      view.showForks();
     },
     showMessages(n) {
       const step = steps.get(n);
@@ -347,6 +440,19 @@ function createView(model, el, store) {
       if (!step || !msg || step.panel.hidden) return;
       step.panel.replaceChildren();
       if (msg.error) step.panel.append(rlmEl("div", "rlm-text", msg.error));
+      // The kernel sends what this step added to the conversation: the first `first` messages are
+      // the ones the step before sent (so a long run's panels do not repeat the whole history).
+      if (msg.first > 0) {
+        const same = rlmEl("div", "rlm-same", `1–${msg.first} as at step ${n - 1}, then: `);
+        const all = rlmEl("button", "rlm-more", `show all ${msg.total}`);
+        all.type = "button";
+        all.addEventListener("click", () => {
+          all.disabled = true;
+          rlmSend(model, "messages", { step: n, all: true });
+        });
+        same.append(all);
+        step.panel.append(same);
+      }
       for (const m of msg.messages || []) {
         const item = rlmEl("div", "rlm-message");
         item.dataset.role = String(m.role || "");
@@ -355,6 +461,14 @@ function createView(model, el, store) {
         item.append(rlmEl("pre", "rlm-text", content));
         if (m.tool_calls) item.append(rlmEl("pre", "rlm-args", JSON.stringify(m.tool_calls, null, 2)));
         step.panel.append(item);
+      }
+    },
+    showForks() {
+      for (const [n, step] of steps) {
+        const msg = store.forks[n];
+        step.fork.disabled = !!msg && msg.state === "queued";
+        step.forkNote.hidden = !msg;
+        if (msg) forkNote(step, msg);
       }
     },
     dispose() {

@@ -5,9 +5,10 @@
 - :mod:`.streams` — :func:`open_stream`: POST, status and type checked, the body's pieces, drained;
 - :mod:`.failures` — error statuses, transport errors and cut bodies as :mod:`rlm_toolkit.errors`;
 - :mod:`.clients` — :class:`HTTPClients`: one ``httpx.AsyncClient`` per event loop, its options;
+- :mod:`.transport` — the clients' transport: httpcore's pool, a chunked body re-framed per read;
 - :mod:`.credentials` — credentials registered for scrubbing, kept out of URLs and other origins.
 
-Only httpx's public API is used. Sync callers read these providers over the bridge
+Only httpx's and httpcore's public API is used. Sync callers read these providers over the bridge
 (:mod:`rlm_toolkit._bridge`); docs/architecture.md, "Sync and async", says why.
 """
 

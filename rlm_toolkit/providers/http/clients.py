@@ -8,6 +8,7 @@ import asyncio
 import os
 import threading
 import urllib.parse
+import urllib.request
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ import httpx
 from ..._bridge import started_portal
 from ...errors import UsageError, scrub, scrub_logger
 from .credentials import CredentialGuard, register_credentials, split_query, split_userinfo
+from .transport import Transport
 
 __all__ = ["HTTPClients", "DEFAULT_TIMEOUT"]
 
@@ -123,7 +125,10 @@ class HTTPClients:
         if client is None or client.is_closed:
             for old in [old for old in self._clients if old.is_closed()]:
                 del self._clients[old]  # it holds its loop: the weak key alone would never let go
-            client = self._clients[loop] = httpx.AsyncClient(**self._options())
+            options = self._options()
+            if not _proxies():  # else httpx's transports, which reach the environment's proxies
+                options["transport"] = Transport(options["limits"])
+            client = self._clients[loop] = httpx.AsyncClient(**options)
         return client
 
     async def aclose(self) -> None:
@@ -151,6 +156,15 @@ class HTTPClients:
                     loop.call_soon_threadsafe(_close_there, loop, client)
                 except RuntimeError:  # closed in the meantime
                     pass
+
+
+def _proxies() -> bool:
+    """Whether the environment names a proxy (what httpx's ``trust_env`` reads, from the same
+    ``urllib.request.getproxies``). httpx mounts a transport of its own for each, and none for a
+    client given its own transport, so a client with :class:`~.transport.Transport` is made
+    only where there is none."""
+    found = urllib.request.getproxies()
+    return any(found.get(scheme) for scheme in ("http", "https", "all"))
 
 
 def _release(clients: _Clients, pid: int) -> None:

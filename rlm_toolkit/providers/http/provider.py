@@ -27,6 +27,9 @@ from .streams import DRAIN_SECONDS, open_stream
 
 __all__ = ["HTTPProvider", "Reader", "Exchange", "SSEEvents", "Decoding"]
 
+#: What a sync stream that lagged decodes at once, at most (about): a socket read's worth.
+_JOIN_BYTES = 64 * 1024
+
 
 class Reader(Protocol):
     """A provider's sans-IO reader of one response body: ``read(data, batch)`` appends the events
@@ -187,7 +190,7 @@ class HTTPProvider(Provider):
             if halt is not None and not halt.attach(pieces):
                 raise asyncio.CancelledError("stopped")
             while True:
-                batch, error = decoding.decode(b"".join(pieces.take_ready()))
+                batch, error = decoding.decode(b"".join(pieces.take_ready(_JOIN_BYTES)))
                 if reader.done and error is None:
                     pieces.finish(DRAIN_SECONDS)
                 if batch:

@@ -105,11 +105,15 @@ def test_the_page_can_ask_for_a_steps_messages(kernel):
     got = kernel.collect(10, until=lambda m: m["msg_type"] == "comm_msg"
                          and m["content"]["data"].get("content", {}).get("type") == "messages")
     reply = got[-1]["content"]["data"]["content"]
-    assert reply["step"] == 2
+    assert reply["step"] == 2 and reply["first"] == 2  # what step 2 added: step 1 sent system + user
     roles = [m["role"] for m in reply["messages"]]
-    assert (
-        roles[:2] == ["system", "user"] and roles[-1] == "tool" and reply["messages"][-1]["content"] == "42"
-    )
+    assert roles[0] == "assistant" and roles[-1] == "tool" and reply["messages"][-1]["content"] == "42"
+    kernel.send_comm(model_id, {"type": "messages", "step": 2, "all": True})  # the panel's "show all"
+    got = kernel.collect(10, until=lambda m: m["msg_type"] == "comm_msg"
+                         and m["content"]["data"].get("content", {}).get("first") == 0)
+    reply = got[-1]["content"]["data"]["content"]
+    assert [m["role"] for m in reply["messages"]][:2] == ["system", "user"]
+    assert reply["total"] == len(reply["messages"]) == len(roles) + 2
 
 
 def test_no_widget_prints_the_run_then_keeps_its_static_twin_as_a_plain_stream_does(kernel):

@@ -61,16 +61,23 @@ def recorded_messages() -> tuple[list[dict], list[dict]]:
         AgentEvent(type="token", content="is " + HOSTILE, step=2),
         AgentEvent(type="final", content="The answer is " + HOSTILE, step=2, duration=2.0),
     ]
-    view = TimelineView("scripted:scripted", steps=[{"messages": [{"role": "user", "content": HOSTILE}]}])
+    asked = [{"role": "user", "content": HOSTILE}]
+    view = TimelineView("scripted:scripted", steps=[
+        {"messages": asked},
+        {"messages": [*asked, {"role": "assistant", "content": "I will search."},
+                      {"role": "tool", "content": HOSTILE}]},
+    ])
     sent: list[dict] = []
     view.send = sent.append  # type: ignore[method-assign]
     drive(view, iter(events))
+    view._on_page_message(view, {"type": "messages", "step": 2}, [])  # what the kernel replies to a click
     return sent, view.snapshot
 
 
 def test_timeline_js_grows_rows_in_place_and_renders_nothing_hostile(browser_page):
     page = browser_page.page
     messages, snapshot = recorded_messages()
+    step_2 = messages.pop()  # the kernel's reply when a page opens step 2's messages
     page.set_content(PAGE)
     page.wait_for_function("typeof window.setup === 'function'")
     page.evaluate("source => window.setup(source)", TimelineView._esm)
@@ -106,6 +113,14 @@ def test_timeline_js_grows_rows_in_place_and_renders_nothing_hostile(browser_pag
                   {"type": "messages", "step": 1, "messages": [{"role": "user", "content": HOSTILE}]})
     panel = page.locator("#a .rlm-step[data-step='1'] .rlm-messages")
     assert HOSTILE in panel.inner_text() and page.locator("#a img").count() == 0
+    # Step 2's panel shows what it added (the user's message is step 1's) and offers all of them.
+    page.locator("#a .rlm-step[data-step='2'] .rlm-step-title").click()
+    page.evaluate("msg => window.model.deliver(msg)", step_2)
+    panel = page.locator("#a .rlm-step[data-step='2'] .rlm-messages")
+    assert "1–1 as at step 1" in panel.inner_text() and "I will search." in panel.inner_text()
+    assert panel.locator(".rlm-message").count() == 2 and page.locator("#a img").count() == 0
+    panel.locator("button", has_text="show all 3").click()
+    assert page.evaluate("window.sent")[-1] == {"type": "messages", "step": 2, "all": True}
     # A view rendered later (another output of the same widget) rebuilds from the snapshot.
     page.evaluate("snap => window.model.set('snapshot', snap)", json.loads(json.dumps(snapshot)))
     page.evaluate("window.lateView()")
@@ -176,3 +191,41 @@ def test_a_steps_reasoning_grows_in_its_thinking_row_then_folds(browser_page):
     assert not page.evaluate("() => document.querySelector('#b .rlm-thinking').open")
     assert page.locator("#b .rlm-thinking-text").text_content() == thinking.text_content()
     assert browser_page.errors == []
+
+
+def test_fork_from_here_sends_the_step_and_shows_the_kernels_answer(browser_page):
+    """A recorded run's steps have a Fork from here button: a click sends the step's number only; the
+    kernel's answers (its own replies, from a real view) say where the cell comes, the last queued
+    click being the one that will, or the line to run; the line is shown as text."""
+    from rlm_jupyter.timeline.forking import ForkSource
+
+    page = browser_page.page
+    messages, _snapshot = recorded_messages()
+    view = TimelineView("scripted:scripted", steps={1: {"messages": []}, 2: {"messages": []}})
+    replies: list[dict] = []
+    view.send = replies.append  # type: ignore[method-assign]
+    view.offer_forks(ForkSource(HOSTILE + ".jsonl"), cell_runs=True)
+    view.apply(AgentEvent(type="thought", content="t", step=1))  # the steps a page can fork
+    view.apply(AgentEvent(type="thought", content="t", step=2))
+    page.set_content(PAGE)
+    page.wait_for_function("typeof window.setup === 'function'")
+    page.evaluate("source => window.setup(source)", TimelineView._esm)
+    page.evaluate("() => window.model.set('forkable', true)")
+    for msg in messages:
+        page.evaluate("msg => window.model.deliver(msg)", msg)
+    step = {n: page.locator(f"#a .rlm-step[data-step='{n}']") for n in (1, 2)}
+    step[1].locator(".rlm-fork").click()
+    assert page.evaluate("window.sent")[-1] == {"type": "fork", "step": 1}
+    assert step[1].locator(".rlm-fork").is_disabled()
+    for asked in (1, 2):  # the kernel's answers to two clicks while the cell runs
+        view._on_page_message(view, {"type": "fork", "step": asked}, [])
+        page.evaluate("msg => window.model.deliver(msg)", json.loads(json.dumps(replies[-1])))
+    assert not step[1].locator(".rlm-fork-note").is_visible()  # only step 2's cell will come
+    assert "will appear below this cell" in step[2].locator(".rlm-fork-note").inner_text()
+    assert view.forks.close() == 2
+    view._on_page_message(view, {"type": "fork", "step": 1}, [])  # the cell has ended: the line
+    page.evaluate("msg => window.model.deliver(msg)", json.loads(json.dumps(replies[-1])))
+    note = step[1].locator(".rlm-fork-note")
+    assert note.locator("code").inner_text() == f"%rlm fork '{HOSTILE}.jsonl' --step 1"
+    assert not step[1].locator(".rlm-fork").is_disabled()
+    assert page.evaluate("window.__pwned") is None and page.locator("#a img").count() == 0

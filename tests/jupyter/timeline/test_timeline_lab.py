@@ -83,8 +83,11 @@ def test_live_timeline_grows_then_shows_step_messages(
     timeline.locator('.rlm-step[data-step="2"] .rlm-step-title').click()
     panel = timeline.locator('.rlm-step[data-step="2"] .rlm-messages')
     panel.locator(".rlm-message").first.wait_for(timeout=15_000)
-    text = panel.inner_text()
-    assert "What is 2 + 40?" in text and "tool" in text.lower() and "42" in text
+    text = panel.inner_text()  # what step 2 added: the model's call and its result
+    assert "1–2 as at step 1" in text and "tool" in text.lower() and "42" in text
+    assert "What is 2 + 40?" not in text
+    panel.locator("button", has_text="show all 4").click()  # and the whole conversation, one click away
+    panel.get_by_text("What is 2 + 40?").wait_for(timeout=15_000)
     browser_page.screenshot("messages")
     assert browser_page.errors_since(mark) == []
     assert browser_page.console_errors(mark) == []

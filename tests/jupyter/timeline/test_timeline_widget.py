@@ -139,7 +139,7 @@ def test_display_bundle_has_the_transcript_when_done():
     html = data["text/html"]
     for tag in ("<img", "<script", "<iframe", "onerror=alert(1)>"):
         assert tag not in html, tag
-    assert "&quot;&lt;b&gt;&quot;" in html  # the tool's input, as text
+    assert '"&lt;b&gt;"' in html  # the tool's input, as text (quotes are harmless outside attributes)
     assert 'class="rlm-timeline rlm-static' in html and 'data-state="done"' in html
     assert 'data-step="1"' in html and 'data-step="2"' in html and "rlm-observation rlm-error" in html
     assert "<strong>Answer</strong>" in html  # the answer is rendered as (safe) markdown

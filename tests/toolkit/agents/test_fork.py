@@ -90,6 +90,38 @@ def test_tool_results_edit_by_call_id_and_the_fork_goes_on_live_with_real_tools(
     assert events[-1].content == "Done." and events[-1].step == 4
 
 
+def test_approve_is_honoured_for_the_tools_a_fork_calls_live(openai_server, tmp_path):
+    """The replayed steps ask nobody (nothing runs); each live call, of a tool the recorded run used or
+    of one it never called, is put to approve= first, and a denied call does not run."""
+    parent = tmp_path / "run.jsonl"
+    _four_steps(openai_server, parent)
+    counted = Counted()
+    multiplied: list[tuple[int, int]] = []
+
+    def mul(a: int, b: int) -> int:
+        """Multiply two integers."""
+        multiplied.append((a, b))
+        return a * b
+
+    asked = []
+
+    def approve(request):
+        asked.append((request.step, request.tool_name, request.arguments))
+        return True if request.tool_name == "add" else "no multiplying in this fork"
+
+    openai_server.script(
+        Stream("", tool_calls=[{"id": "m1", "name": "mul", "arguments": {"a": 6, "b": 7}},
+                               {"id": "a1", "name": "add", "arguments": {"a": 8, "b": 9}}]),
+        Stream("Done."))
+    events = list(fork(parent, 3, model=_rlm(openai_server), tools=[counted.add, mul], approve=approve))
+    assert asked == [(3, "mul", {"a": 6, "b": 7}), (3, "add", {"a": 8, "b": 9})]  # none for steps 1-2
+    assert multiplied == [] and counted.calls == [(8, 9)]
+    live = {e.call_id: e for e in events if e.type == "observation" and e.step == 3}
+    assert live["m1"].outcome == "denied" and "no multiplying in this fork" in live["m1"].content
+    assert live["a1"].content == "17" and not live["a1"].is_error
+    assert [e.outcome for e in events if e.type == "approval" and e.outcome] == ["denied", "approved"]
+
+
 def test_recorded_tools_serve_the_recorded_result_and_refuse_others(openai_server, tmp_path):
     parent = tmp_path / "run.jsonl"
     _four_steps(openai_server, parent)

@@ -232,6 +232,6 @@ def test_agents_public_names_are_pinned():
     assert set(agents.__all__) == {
         "ReActAgent", "AgentEvent", "AgentEventType", "EVENT_TYPES", "AgentStream", "AsyncAgentStream",
         "StepRecord", "Tool", "tool", "as_tools", "ToolInputError", "AGENT_OPTIONS",
-        "ApprovalRequest", "ask_user", "fork", "afork",
+        "ApprovalRequest", "ask_user", "fork", "afork", "report_progress", "ToolOutput",
     }
     assert all(hasattr(agents, name) for name in agents.__all__)

@@ -45,7 +45,9 @@ def no_leftovers():
      "'env.K' uses ${RLM_TEST_SURELY_UNSET}, which is not set"),
     ({"mcpServers": ["a"]}, "'mcpServers' must be an object"),
     ({"mcpServers": {"a b": {"command": "x"}}}, "server name 'a b' is not allowed"),
-    ({"mcpServers": {"a": {"command": "x", "type": "sse"}}}, "'type' 'sse' is not supported"),
+    ({"mcpServers": {"a": {"command": "x", "type": "sse"}}}, "'type' 'sse' needs a 'url'"),
+    ({"mcpServers": {"a": {"url": "http://h/mcp", "type": "websocket"}}},
+     "'type' 'websocket' is not supported"),
 ])
 def test_bad_configurations_are_one_clear_error_naming_server_and_field(config, words):
     with pytest.raises(ConfigurationError) as caught:

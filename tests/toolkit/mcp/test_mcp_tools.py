@@ -77,7 +77,8 @@ def test_an_agent_calls_an_mcp_tool_and_the_server_is_reused(mcp_script):
 def test_results_text_structured_image_and_iserror(mcp_script):
     with MCPServers({"mcpServers": {"demo": mcp_script("demo")}}) as servers:
         tools = {t.name: t for t in servers.tools()}
-        assert run(tools["picture"]).startswith("[image image/png, ")
+        picture = run(tools["picture"])  # text for the model, the image beside it for the timeline
+        assert picture.text.startswith("[image image/png, ") and picture.images[0]["mime_type"] == "image/png"
         with pytest.raises(MCPToolError, match="failed: Error executing tool fail") as caught:
             run(tools["fail"], reason="nope")
         assert caught.value.server == "demo" and caught.value.tool == "fail"
