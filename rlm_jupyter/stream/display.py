@@ -38,6 +38,7 @@ def display_stream(
     keep_widget: bool = False,
     replace: bool = False,
     save_every: float | None = None,
+    unwrap: bool | None = None,
 ) -> StreamView:
     """Show a stream live in the cell's output and return the finished view.
 
@@ -45,15 +46,20 @@ def display_stream(
     replay, or any iterable / async iterable of ``str``. ``widget=False`` (or a front end without
     widgets) streams plain text to stdout instead, through :class:`PlainStream` (``replace=True``:
     then swaps it in a kernel for the static answer; only for cells whose sole output is this
-    answer, as ``%%rlm``'s). ``on_end(view)`` runs once the stream has settled. Example::
+    answer, as ``%%rlm``'s). ``on_end(view)`` runs once the stream has settled. ``fmt="object"``: a
+    typed answer's JSON as a tree; ``unwrap``: it is ``{"value": …}`` (None: as the source's request
+    says). Example::
 
         view = display_stream(rlm.astream("Explain SSE"), fmt="markdown")
         view.answer, view.state, view.response.to_dict()
     """
     model = model or _model_of(source)
+    unwrap = _unwraps(source) if unwrap is None else unwrap
     if not show.use_widget(widget):
-        return show.run_plain(_plain(model, fmt, source), source, on_end=on_end, replace=replace)
-    view = _view_class(fmt)(model, fmt=fmt, stoppable=True, save_every=save_every, unwrap=_unwraps(source))
+        plain = PlainStream(model, fmt=fmt)
+        plain.unwrap = unwrap  # for its static twin, as the widget's trait
+        return show.run_plain(plain, source, on_end=on_end, replace=replace)
+    view = _view_class(fmt)(model, fmt=fmt, stoppable=True, save_every=save_every, unwrap=unwrap)
     return show.run_live(view, source, keep_widget=keep_widget, on_end=on_end)
 
 

@@ -90,3 +90,19 @@ def test_an_answer_that_does_not_fit_fails_the_cell_with_one_line_and_out_is_non
     with pytest.raises(StructuredOutputError, match="age: Field required"):
         shell.run_cell_magic("rlm", "-m m --schema Person -o who", "Who?")
     assert shell.user_ns["who"] is None
+
+
+def test_a_recorded_typed_call_replays_as_the_tree_it_was_shown_as(tmp_path, monkeypatch):
+    from rlm_jupyter.magics import trace as trace_magic
+    from rlm_jupyter.stream.view import ObjectStreamView
+
+    monkeypatch.setattr("rlm_jupyter.live.show.has_widget_frontend", lambda: True)
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: None)
+    text = json.dumps({"value": [{"name": "Ada", "age": 36}, {"name": "Alan", "age": 41}]})
+    RLM(ScriptedProvider(list(text))).run("people", schema=list[Person], record=tmp_path / "call.jsonl")
+    view = trace_magic.replay(tmp_path / "call.jsonl", speed=None)
+    assert isinstance(view, ObjectStreamView) and view.fmt == "object" and view.unwrap is True
+    html = view.final_bundle()[0]["text/html"]
+    assert html.count('<li class="rlm-obj-item">') == 2 and ">Alan</span>" in html
+    plain = RLM(ScriptedProvider("Hello")).run("hi", record=tmp_path / "plain.jsonl")
+    assert plain == "Hello" and trace_magic.replay(tmp_path / "plain.jsonl", speed=None).fmt == "markdown"
