@@ -17,14 +17,14 @@ __all__ = ["esm", "SHARED"]
 SHARED = (Path(__file__).parent / "static" / "common.js", Path(__file__).parent / "static" / "markdown.js")
 
 
-def esm(module: Path, *, compact: bool = False) -> str:
-    """The shared helpers and ``module`` as one ES module's source.
+def esm(*modules: Path, compact: bool = False) -> str:
+    """The shared helpers and ``modules`` (the last one exports the widget) as one ES module's source.
 
     ``compact``: comment lines and indentation are dropped. anywidget sends ``_esm`` with every
     widget instance (it is a synced trait), so this keeps each display's fixed cost small
     (benchmarks/widget_wire.py).
     """
-    source = "\n".join(path.read_text(encoding="utf-8") for path in (*SHARED, module))
+    source = "\n".join(path.read_text(encoding="utf-8") for path in (*SHARED, *modules))
     if not compact:
         return source
     lines = (line.strip() for line in source.splitlines())

@@ -98,10 +98,15 @@ def _shown_as(text: str, fmt: str) -> str:
     return "markdown" if fmt == "code" and _FENCE_LINE.match(text.lstrip()) else fmt
 
 
-def to_html(text: str, fmt: str = "markdown") -> str:
-    """Safe HTML for ``text`` (a fragment; ``$`` escaped; wrapped in a MathJax-ignored div)."""
+def to_html(text: str, fmt: str = "markdown", *, unwrap: bool = False) -> str:
+    """Safe HTML for ``text`` (a fragment; ``$`` escaped; wrapped in a MathJax-ignored div);
+    ``fmt="object"``: a typed answer's JSON as a tree (``unwrap``: see rlm_jupyter.stream.object)."""
     fmt = _shown_as(text, fmt)
-    if fmt == "markdown":
+    if fmt == "object":
+        from .stream.object import object_html
+
+        body = object_html(text, unwrap)
+    elif fmt == "markdown":
         body = _clean(_markdown_it().render(text))
     elif fmt == "code":
         body = f"<pre><code>{_html.escape(text)}</code></pre>"
@@ -187,6 +192,8 @@ def to_markdown(text: str, fmt: str = "markdown") -> str:
     fmt = _shown_as(text, fmt)
     if fmt == "code":
         return fenced(text)
+    if fmt == "object":  # a typed answer's JSON
+        return fenced(text, "json")
     if fmt == "text":
         escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$&])", r"\\\1", text)
         return escaped.replace("\n", "  \n")
@@ -286,7 +293,7 @@ def prompt_html(prompt: str) -> str:
 
 def answer_html(
     text: str, fmt: str, info: dict[str, Any], error: str | None = None, *, thinking: str = "",
-    prompt: str = "",
+    prompt: str = "", unwrap: bool = False,
 ) -> str:
     """The static twin of the stream widget (same classes, ``data-state``), for the final display;
     the prompt sent and the model's reasoning, if any, folded above the answer."""
@@ -295,7 +302,7 @@ def answer_html(
     return (
         f'<div class="rlm-stream rlm-static {NO_MATH}" data-state="{state}">{prompt_html(prompt)}'
         f'{thinking_html(thinking)}'
-        f'<div class="rlm-answer">{to_html(text, fmt)}</div>{error_html}'
+        f'<div class="rlm-answer">{to_html(text, fmt, unwrap=unwrap)}</div>{error_html}'
         f'<div class="rlm-footer" style="font-size:0.85em;opacity:0.7">{escape_html(footer_text(info))}'
         '</div></div>'
     )

@@ -230,7 +230,7 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 #: Fields an event has only when they are set: left out of ``to_dict()`` when None, so the JSON of
 #: every other event (traces, web streams) is what it was before they existed.
-_SOMETIMES = ("images", "progress", "total")
+_SOMETIMES = ("images", "progress", "total", "output")
 
 
 @dataclass(kw_only=True, slots=True)
@@ -253,6 +253,9 @@ class AgentEvent:
     images the tool returned beside its text (``[{"mime_type": "image/png", "data": base64}]``), each
     checked to be a PNG, JPEG, GIF or WebP within limits (:func:`rlm_toolkit.images.shown_images`);
     the model sees only the text, and traces leave them out.
+    ``output``: on the ``final`` of a typed run (``output_type=``), the validated answer as JSON
+    data (``content`` is the same as JSON text); ``outcome`` is ``"retry"`` on the ``error`` of an
+    answer that did not fit and was sent back.
     """
 
     type: AgentEventType
@@ -271,6 +274,7 @@ class AgentEvent:
     images: list[dict[str, str]] | None = None
     progress: float | None = None
     total: float | None = None
+    output: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy; ``input`` nested deeper than ``CUT_DEPTH`` levels is cut to a marker
@@ -278,6 +282,8 @@ class AgentEvent:
         broke every consumer: the trace, the widgets, the web streams)."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["input"] = cut_deep(self.input) if self.input is not None else None
+        if self.output is not None:
+            data["output"] = cut_deep(self.output)  # a typed run's answer: JSON data, depth-cut too
         for name in _SOMETIMES:
             if data[name] is None:
                 del data[name]

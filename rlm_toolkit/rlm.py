@@ -31,7 +31,7 @@ from ._pump import ModelCall, SyncPump, apump, wanted
 from .budget import BUDGET_PARAMS, Budget
 from .callbacks import CallbackManager
 from .cost import basis_for
-from .errors import IncompleteStreamError, ProviderError, UsageError
+from .errors import IncompleteStreamError, ProviderError, StructuredOutputError, UsageError
 from .events import StreamEvent
 from .images import parts as image_parts
 from .providers import openai_model_id, resolve
@@ -139,29 +139,51 @@ class RLM:
         return AsyncTextStream(self, self.request(prompt, **params), self._recording(callbacks, record))
 
     def run(self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, schema: Any = None,
-            **params: Any) -> Any:
+            output_retries: int = 0, **params: Any) -> Any:
         """The whole answer; callbacks still see every token as it arrives.
 
         With ``schema=`` (a pydantic model, dataclass, TypedDict, ``list[Model]``, a JSON Schema
         dict or ``"name, age int"``) the answer is asked for in the provider's structured mode and
-        comes back validated: ``rlm.run("Extract the people", schema=list[Person])``."""
+        comes back validated: ``rlm.run("Extract the people", schema=list[Person])``.
+        ``output_retries=N``: an answer that does not fit is sent back with its validation errors
+        and asked again, up to N times (each a whole call its callbacks see), before the
+        :class:`~rlm_toolkit.errors.StructuredOutputError` is raised."""
         if schema is not None:
-            with self.stream_object(prompt, schema=schema, callbacks=callbacks, **params) as objects:
-                for _ in objects:
-                    pass
-                return objects.result
+            schema, retries = _typed(schema, output_retries)
+            for attempt in range(retries + 1):
+                with self.stream_object(prompt, schema=schema, callbacks=callbacks, **params) as objects:
+                    try:
+                        for _ in objects:
+                            pass
+                        return objects.result
+                    except StructuredOutputError as error:
+                        if attempt == retries:
+                            raise
+                        prompt = _sent_back(objects.events.request, schema, error)
+        elif output_retries:
+            raise UsageError("output_retries goes with schema=: it retries an answer that does not fit one")
         with self.stream(prompt, callbacks=callbacks, **params) as chunks:
             for _ in chunks:
                 pass
             return chunks.response.text
 
     async def arun(self, prompt: Prompt, *, callbacks: Sequence[Any] | None = None, schema: Any = None,
-                   **params: Any) -> Any:
+                   output_retries: int = 0, **params: Any) -> Any:
         if schema is not None:
-            async with self.astream_object(prompt, schema=schema, callbacks=callbacks, **params) as objects:
-                async for _ in objects:
-                    pass
-                return objects.result
+            schema, retries = _typed(schema, output_retries)
+            for attempt in range(retries + 1):
+                objects = self.astream_object(prompt, schema=schema, callbacks=callbacks, **params)
+                async with objects:
+                    try:
+                        async for _ in objects:
+                            pass
+                        return objects.result
+                    except StructuredOutputError as error:
+                        if attempt == retries:
+                            raise
+                        prompt = _sent_back(objects.events.request, schema, error)
+        elif output_retries:
+            raise UsageError("output_retries goes with schema=: it retries an answer that does not fit one")
         async with self.astream(prompt, callbacks=callbacks, **params) as chunks:
             async for _ in chunks:
                 pass
@@ -274,7 +296,10 @@ class RLM:
         response = Response(model=self.provider.model, provider=self.provider.name, params=request.sampling(),
                             cost_basis=basis_for(self.provider, request.messages))
         self.last_response = response
-        start = {"model": self.model_id, "messages": request.messages, "params": response.params}
+        start: dict[str, Any] = {"model": self.model_id, "messages": request.messages,
+                                 "params": response.params}
+        if request.schema is not None:  # a typed call: recorders and spans say which schema
+            start["schema"] = request.schema
         return ModelCall(response, wanted, start, text_only=text_only, step=step, budget=request.budget)
 
     def _caller_call(self, request: Request, callbacks: Sequence[Any] | None,
@@ -374,6 +399,19 @@ class _Attempt:
         """The provider's stream has ended: raise if it ended before the model finished."""
         if not self.finished:
             raise rlm._incomplete()
+
+
+def _typed(schema: Any, retries: Any) -> tuple[Any, int]:
+    """A typed call's Schema (built once for every try) and its checked ``output_retries``."""
+    from .typed.schema import Schema, check_retries
+
+    return Schema.of(schema), check_retries(retries)
+
+
+def _sent_back(request: Request, schema: Any, error: StructuredOutputError) -> list[dict[str, Any]]:
+    """The next try of a typed call: its messages, the answer that did not fit, and the errors."""
+    return [*request.messages, {"role": "assistant", "content": error.raw_text},
+            {"role": "user", "content": schema.feedback(error)}]
 
 
 class EventStream(SyncPump, Iterator[StreamEvent]):

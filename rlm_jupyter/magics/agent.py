@@ -68,6 +68,7 @@ def run_agent(
     budget: dict[str, Any] | None = None,
     approve: bool = False,
     fork: ForkSource | None = None,
+    output_type: Any = None,
 ) -> TimelineView | PlainTimeline:
     """Run ``task`` with a :class:`~rlm_toolkit.agents.ReActAgent` and show it as a live timeline
     (``background=True``: on the toolkit's loop thread, returning at once, printed as it happens
@@ -75,17 +76,20 @@ def run_agent(
     and then, in a kernel, replaced by the static twin; ``budget``: the
     run's ``max_cost`` / ``max_tokens_total``; ``approve=True``: each tool call waits for the
     timeline's Approve / Deny, or ``input()`` where there are no widgets; ``fork``: a recorded
-    run's "Fork from here": see :func:`~rlm_jupyter.magics.fork.offer_fork`, called once the run ends)."""
+    run's "Fork from here": see :func:`~rlm_jupyter.magics.fork.offer_fork`, called once the run ends;
+    ``output_type``: the final answer as a validated object, see ``ReActAgent``)."""
     from rlm_toolkit.agents import ReActAgent
 
     if not task.strip():
         raise UsageError("%%rlm --agent: the cell is the task; it is empty")
     options: dict[str, Any] = {"max_steps": max_steps} if max_steps else {}
-    agent = ReActAgent(rlm, tools=tools, system_prompt=system, approve=approve, **options)
+    agent = ReActAgent(rlm, tools=tools, system_prompt=system, approve=approve, output_type=output_type,
+                       **options)
     # Recording through our own recorder lets the live timeline start when the recording does, so
     # a replay shows the same durations.
+    header = {"schema": agent.output.schema.to_dict()} if agent.output is not None else None
     recorder = AgentRecorder(record, agent.rlm.model_id, history=lambda: agent.history,
-                             overwrite=overwrite) if record else None
+                             overwrite=overwrite, header=header) if record else None
     callbacks = [recorder] if recorder else None
     started_at = recorder.recorder.created if recorder else None
     if background:

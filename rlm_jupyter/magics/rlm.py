@@ -38,7 +38,7 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
 from .line import LINE_HELP, parse_line, prompt_line, split_words, with_help
 from .prompt import attach, interpolate
-from .typed import resolve_schema, typed_answer
+from .typed import resolve_schema, typed_answer, typed_final
 
 __all__ = ["RLMMagics", "parse_options", "check_out_name"]
 
@@ -171,7 +171,8 @@ class RLMMagics(Magics):
     @argument("-f", "--format", choices=["markdown", "text", "code"], help="how to show the answer")
     @argument("-o", "--out", metavar="NAME", help="store the answer (str) in this variable")
     @argument("--schema", metavar="SCHEMA", help="a typed answer: a class in the notebook (Person, "
-              "list[Person]) or fields ('name, age int, bio: a short biography'); -o holds the object")
+              "list[Person]) or fields ('name, age int, bio: a short biography'); -o holds the object "
+              "(with --agent: the run's final answer)")
     @argument("--chat", nargs="?", const=True, default=False, metavar="NAME", help="continue a "
               "conversation: --chat NAME a named one, saved in .rlm/chats/NAME.jsonl as it grows and back "
               "after a kernel restart (%%rlm chats lists them); plain --chat the kernel's unnamed one "
@@ -233,8 +234,6 @@ class RLMMagics(Magics):
         if not prompt:
             raise UsageError("%%rlm: the cell is the prompt, and it is empty")
         if args.agent or args.tools or args.approve or args.mcp:
-            if args.schema is not None:
-                raise UsageError("--schema goes with a plain %%rlm prompt (not yet with --agent)")
             self.run_agent(prompt, args)
             return
         self.run_prompt(prompt, args)
@@ -264,7 +263,8 @@ class RLMMagics(Magics):
                                          system=args.system or self.system, keep_widget=self.keep_widget,
                                          widget=None if self.widget and not args.no_widget else False,
                                          background=args.bg, budget=args.budget, approve=args.approve,
-                                         fork=agent_magic.fork_source(args, self.user_ns))
+                                         fork=agent_magic.fork_source(args, self.user_ns),
+                                         output_type=getattr(args, "schema", None))
         except ToolkitUsageError as error:
             raise UsageError(_one_line(error)) from None
         except KeyboardInterrupt as stop:  # the timeline is settled ("stopped"): one line, not our internals
@@ -274,14 +274,15 @@ class RLMMagics(Magics):
             interrupted = False
         if interrupted:  # raised outside the handler: see run_prompt
             raise cell_error(KeyboardInterrupt("stopped"), "; the run so far is kept above")
+        schema = getattr(args, "schema", None)
         task = getattr(view, "task", None)
         if task is not None:  # --bg: the run goes on; -o is set when it ends
             if args.out:
                 namespace = self.user_ns
-                task.add_done_callback(lambda _f: namespace.__setitem__(args.out, view.timeline.final or ""))
+                task.add_done_callback(lambda _f: namespace.__setitem__(args.out, typed_final(view, schema)))
             return self._track((view, task))
         if args.out:
-            self.user_ns[args.out] = view.timeline.final or ""
+            self.user_ns[args.out] = typed_final(view, schema)
         fails = view.timeline.state == "error" and self.fail_cell
         from .fork import offer_fork
 
@@ -320,6 +321,8 @@ class RLMMagics(Magics):
             except ToolkitUsageError as error:  # a chat file that is not ours, too large …
                 raise UsageError(_one_line(error)) from None
         fmt = (args.format or self.format).lower()
+        if params["schema"] is not None and not args.format:  # a typed answer: its JSON as a tree
+            fmt = "object"
         widget = self.widget and not args.no_widget
 
         def on_end(view: Any) -> None:

@@ -98,6 +98,9 @@ def replay(path: str | Path | Trace, *, speed: float | None = 1.0) -> Any:
         return view
     from ..stream.display import display_stream  # the stream widget takes replayed events like live ones
 
+    if trace.schema is not None:  # a typed call: its JSON as the tree it was shown as (wrapped: a root
+        wrapped = trace.schema["json_schema"].get("type") != "object"  # that is not an object, typed.schema)
+        return display_stream(events, model=trace.model, fmt="object", unwrap=wrapped)
     return display_stream(events, model=trace.model)
 
 

@@ -4,7 +4,8 @@
 anything else is llm's concise form, ``--schema 'name, age int, bio: a short biography'``. The
 answer is asked for in the provider's structured mode and streams as its JSON text; ``-o var``
 then holds the validated object (an answer that was stopped: its partial object). An answer that
-does not fit the schema fails the cell with one line; the raw text stays shown.
+does not fit the schema fails the cell with one line; the raw text stays shown. With ``--agent``
+the schema is the agent's ``output_type`` (rlm_toolkit.agents.output) and ``-o`` holds its answer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-__all__ = ["resolve_schema", "typed_answer"]
+__all__ = ["resolve_schema", "typed_answer", "typed_final"]
 
 _NAME = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 _LIST = re.compile(r"^list\[\s*([A-Za-z_][\w.]*)\s*\]$")
@@ -52,6 +53,23 @@ def resolve_schema(spec: str | None, namespace: dict[str, Any]) -> Any:
         return Schema.of(target)
     except ToolkitUsageError as error:
         raise UsageError(f"--schema: {error.message}") from None
+
+
+def typed_final(view: Any, schema: Any) -> Any:
+    """What ``-o`` holds after ``%%rlm --agent``: the final answer's text, or with ``--schema`` the
+    validated object (the final event's JSON, which the agent validated; None when the run ended
+    without one: it failed, was stopped, or ran out of steps)."""
+    timeline = view.timeline
+    if schema is None:
+        return timeline.final or ""
+    from rlm_toolkit.errors import StructuredOutputError
+
+    if timeline.state != "done" or timeline.final is None:
+        return None
+    try:
+        return schema.validate(timeline.final)
+    except StructuredOutputError:  # a final that is no answer (max_steps' explanation)
+        return None
 
 
 def typed_answer(view: Any, schema: Any) -> tuple[Any, Exception | None]:

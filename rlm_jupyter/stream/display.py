@@ -21,8 +21,9 @@ from typing import Any
 from rlm_toolkit.response import Response
 
 from ..live import show
+from .object import OBJECT
 from .plain import PlainStream
-from .view import StreamView
+from .view import ObjectStreamView, StreamView
 
 __all__ = ["display_stream", "adisplay_stream", "start_background"]
 
@@ -39,6 +40,7 @@ def display_stream(
     save_every: float | None = None,
     show_error: bool = True,
     prompt: str = "",
+    unwrap: bool | None = None,
 ) -> StreamView:
     """Show a stream live in the cell's output and return the finished view.
 
@@ -51,7 +53,9 @@ def display_stream(
     hold it (``keep_widget=True`` keeps it open, in front of the copy; see
     :func:`rlm_jupyter.live.show.release`); the returned view keeps ``answer`` and ``response``.
     ``show_error=False``: a failure's line is left to the caller, which reports it (``%%rlm``
-    fails its cell with it), so it is shown once; the footer still says ``error``. ``prompt``: what
+    fails its cell with it), so it is shown once; the footer still says ``error``. ``fmt="object"``: a
+    typed answer's JSON as a tree; ``unwrap``: it is ``{"value": …}`` (None: as the source's request
+    says). ``prompt``: what
     was sent, as text (:func:`~rlm_jupyter.stream.feed.prompt_text`), shown in a folded "Prompt".
     Example::
 
@@ -59,12 +63,15 @@ def display_stream(
         view.answer, view.state, view.response.to_dict()
     """
     model = model or _model_of(source)
+    unwrap = _unwraps(source) if unwrap is None else unwrap
     view: StreamView | PlainStream
     if not show.use_widget(widget):
-        view = PlainStream(model, fmt=fmt, prompt=prompt)
+        view = _plain(model, fmt, source, prompt)
+        view.unwrap = unwrap
         view.error_shown = show_error
         return show.run_plain(view, source, on_end=on_end, replace=replace)
-    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every, prompt=prompt)
+    view = _view_class(fmt)(model, fmt=fmt, stoppable=True, save_every=save_every, prompt=prompt,
+                            unwrap=unwrap)
     view.error_shown = show_error
     return show.run_live(view, source, keep_widget=keep_widget, on_end=on_end)
 
@@ -101,10 +108,29 @@ def start_background(
     """
     model = model or _model_of(source)
     if not show.use_widget(widget):
-        plain = PlainStream(model, fmt=fmt, prompt=prompt)
+        plain = _plain(model, fmt, source, prompt)
         return plain, show.run_plain(plain, source, on_end=on_end, background=True)
-    view = StreamView(model, fmt=fmt, stoppable=True, save_every=save_every, prompt=prompt)
+    view = _view_class(fmt)(model, fmt=fmt, stoppable=True, save_every=save_every, prompt=prompt,
+                            unwrap=_unwraps(source))
     return view, show.run_live(view, source, keep_widget=keep_widget, on_end=on_end, background=True)
+
+
+def _view_class(fmt: str) -> type[StreamView]:
+    """The widget for ``fmt``: a typed answer's (``"object"``) carries the tree's code too."""
+    return ObjectStreamView if fmt == OBJECT else StreamView
+
+
+def _unwraps(source: Any) -> bool:
+    """Whether a typed call's JSON comes wrapped as ``{"value": …}`` (its request's schema says):
+    the tree of ``fmt="object"`` then shows the value (stream/object.py)."""
+    schema = getattr(getattr(source, "request", None), "schema", None)
+    return bool(getattr(schema, "wrapped", False))
+
+
+def _plain(model: str | None, fmt: str, source: Any, prompt: str = "") -> PlainStream:
+    plain = PlainStream(model, fmt=fmt, prompt=prompt)
+    plain.unwrap = _unwraps(source)  # for its static twin, as the widget's trait
+    return plain
 
 
 def _model_of(source: Any) -> str | None:

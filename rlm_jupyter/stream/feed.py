@@ -140,6 +140,7 @@ class AnswerView(LiveView):
     #: failure itself — a ``%%rlm`` cell that fails with that line — so it is shown once; the
     #: footer still says ``error``.
     error_shown = True
+    unwrap = False  # fmt "object": the JSON is {"value": …} (stream/object.py; the widget's is a trait)
     if TYPE_CHECKING:
         state: str
         fmt: str
@@ -206,6 +207,6 @@ class AnswerView(LiveView):
             "text/markdown": (f"*[{note}]*\n\n" if note else "") + to_markdown(short, fmt)
             + (f"\n\n*{to_markdown(error, 'text')}*" if error else ""),
             "text/html": answer_html(text, fmt, info, error or None, thinking=thought,
-                                     prompt=self.sent_prompt),
+                                     prompt=self.sent_prompt, unwrap=self.unwrap),
         }
         return data, {"rlm": {"kind": "stream", **info}}

@@ -51,8 +51,9 @@ from ..page import esm
 from ..render import FORMATS
 from ..wire import Type, dispatch
 from .feed import AnswerView, TextFeed
+from .object import OBJECT
 
-__all__ = ["StreamView", "js_length"]
+__all__ = ["StreamView", "ObjectStreamView", "js_length"]
 
 _HERE = Path(__file__).parent / "static"
 
@@ -76,15 +77,16 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
     info = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     stoppable = traitlets.Bool(False).tag(sync=True)  # a Stop button where a driver can act on it
+    unwrap = traitlets.Bool(False).tag(sync=True)  # fmt "object": the JSON is {"value": …} (stream/object.py)
     # Only ever filled in get_state (never set while streaming, so it costs no message): what a
     # view that appears mid-stream needs to show the right counts and rate.
     progress = traitlets.Dict().tag(sync=True)
 
     def __init__(self, model: str | None = None, *, fmt: str = "markdown", frame: float = FRAME,
                  response: Response | None = None, stoppable: bool = False,
-                 save_every: float | None = None, prompt: str = "") -> None:
-        if fmt not in FORMATS:
-            raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, not {fmt!r}")
+                 save_every: float | None = None, prompt: str = "", unwrap: bool = False) -> None:
+        if fmt not in (*FORMATS, OBJECT):
+            raise ValueError(f"fmt must be one of {', '.join((*FORMATS, OBJECT))}, not {fmt!r}")
         # Its parts first: anywidget's initializer asks for the state (get_state) of a whole view.
         self.frames = TextFeed(model, frame=frame, response=response, sink=self._send_frame)
         self.stop = StopSwitch()
@@ -94,7 +96,8 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
         self._thought_sent = 0  # the same for the reasoning
         self._sent_first = False
         self._view_ids: set[str] = set()  # views that told the kernel they rendered
-        super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable, prompt=self.sent_prompt)
+        super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable, prompt=self.sent_prompt,
+                         unwrap=unwrap)
         self.on_msg(self._on_page_message)
         _ipykernel.answer_where_sent(self.comm)
 
@@ -199,6 +202,15 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         return f"<StreamView {self.summary()}>"
+
+
+class ObjectStreamView(StreamView):
+    """A typed answer's view (``fmt="object"``): the same widget with ``static/object.js`` in
+    front, the tree of its JSON; only typed answers carry that code (anywidget sends a widget's
+    module with every display)."""
+
+    _esm = esm(_HERE / "object.js", _HERE / "stream.js", compact=True)
+    _css = "\n".join((_HERE / name).read_text(encoding="utf-8") for name in ("stream.css", "object.css"))
 
 
 def _length(value: Any) -> int | None:

@@ -81,11 +81,13 @@ class StepRecord:
     final: str | None = None
     response: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    schema: str | None = None  #: the typed answer's schema the request carried (its name), if any
 
     @classmethod
     def begin(cls, step: int, mode: str, request: Any) -> StepRecord:
         return cls(step=step, mode=mode, messages=copy.deepcopy(request.messages),
-                   tools=copy.deepcopy(request.tools), params=dict(request.sampling()))
+                   tools=copy.deepcopy(request.tools), params=dict(request.sampling()),
+                   schema=request.schema.name if request.schema is not None else None)
 
     def end(self, response: Any, started: float) -> None:
         self.text = response.text
@@ -109,6 +111,8 @@ class RunState:
     # (input()); a front end that shows the run puts its own asker here (the timeline's buttons).
     asker: Any = None
     budget: Any = None  # the run's rlm_toolkit.budget.Budget, summed over its steps
+    output: Any = None  # a typed run's validated answer (ReActAgent(output_type=…))
+    schema: Any = None  # that answer's rlm_toolkit.typed.Schema (None: a text answer)
 
 
 Loop = Callable[[RunState, frozenset[str]], AsyncIterator[Any]]
@@ -126,6 +130,17 @@ class _Base:
     def final(self) -> AgentEvent | None:
         """The ``final`` event once the run has ended."""
         return self.state.final
+
+    @property
+    def schema(self) -> Any:
+        """The run's :class:`~rlm_toolkit.typed.Schema` (``output_type=``), or None; web streams
+        read it to name the answer's schema."""
+        return self.state.schema
+
+    @property
+    def output(self) -> Any:
+        """A typed run's validated answer once it has ended (``output_type=``), else None."""
+        return self.state.output
 
 
 class AgentStream(SyncPump, _Base, Iterator[AgentEvent]):

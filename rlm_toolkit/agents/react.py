@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -32,7 +33,7 @@ from .._json_depth import loads
 from .._pump import Hook, apump
 from ..budget import Budget
 from ..callbacks import CallbackManager
-from ..errors import UsageError, describe
+from ..errors import StructuredOutputError, UsageError, describe
 from ..events import AgentEvent
 from ..providers import openai_model_id
 from ..providers.base import Provider
@@ -40,13 +41,15 @@ from ..rlm import RLM, Prompt
 from ._driver import AgentStream, AsyncAgentStream, RunState, StepRecord, _Emit, hook
 from ._text_format import STOP, TextReActParser, parse_action_input, text_prompt
 from .approval import ApprovalRequest, Approver, as_approver, ask_user, decide, denial_text
+from .output import ANSWER_TOOL, Output
 from .progress import ProgressFeed
 from .tools import Tool, ToolInputError, as_tools, observe_output
 
 __all__ = ["ReActAgent", "AGENT_OPTIONS", "DEFAULT_SYSTEM_PROMPT"]
 
 #: Keyword arguments of ``from_model`` / ``from_openai`` that configure the agent, not the model.
-AGENT_OPTIONS = ("max_steps", "system_prompt", "tool_timeout", "mode", "callbacks", "approve")
+AGENT_OPTIONS = ("max_steps", "system_prompt", "tool_timeout", "mode", "callbacks", "approve", "output_type",
+                 "output_retries")
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant. Use the tools when they help to answer; "
     "when you know the answer, reply with it directly."
@@ -79,6 +82,11 @@ class ReActAgent:
     ``approve``: ask before each tool call — a function ``(ApprovalRequest) -> True | False |
     reason`` (sync or async), or ``True`` to ask the user (``input()``, or the notebook timeline's
     buttons); see :mod:`rlm_toolkit.agents.approval`.
+    ``output_type``: the final answer as a validated object (anything ``schema=`` takes: a pydantic
+    model, a dataclass, ``list[Model]``, a JSON Schema dict, ``"name, age int"``); ``run`` returns
+    it, the ``final`` event holds it as JSON (``output``). ``output_retries``: how many times an
+    answer that does not fit is sent back with its validation errors (see :mod:`.output`; not
+    ``max_retries``, which is the RLM's retries of a failed request).
     """
 
     def __init__(
@@ -92,6 +100,8 @@ class ReActAgent:
         mode: str = "auto",
         callbacks: Sequence[Any] | None = None,
         approve: Approver | bool | None = None,
+        output_type: Any = None,
+        output_retries: int = 1,
     ) -> None:
         if isinstance(rlm, RLM):
             self.rlm = rlm
@@ -116,8 +126,11 @@ class ReActAgent:
         self.tool_timeout = tool_timeout
         self.callbacks = list(callbacks or [])
         self.approve = as_approver(approve)
+        self.output = Output.of(output_type, max_retries=output_retries, native=self.native, tools=self.tools,
+                                provider=self.rlm.provider)
         self.history: list[StepRecord] = []
         self.last_final: AgentEvent | None = None
+        self.last_output: Any = None  #: a typed run's validated answer (``output_type``)
 
     # -- constructors -------------------------------------------------------------------------
 
@@ -185,7 +198,7 @@ class ReActAgent:
                          max_tokens_total=max_tokens_total) as events:
             for _ in events:
                 pass
-            return events.final.content if events.final else ""
+            return self._result(events.final, events.output)
 
     async def arun(self, task: Prompt, *, callbacks: Sequence[Any] | None = None, record: Any = None,
                    max_cost: float | None = None, max_tokens_total: int | None = None) -> str:
@@ -193,7 +206,14 @@ class ReActAgent:
                                 max_tokens_total=max_tokens_total) as events:
             async for _ in events:
                 pass
-            return events.final.content if events.final else ""
+            return self._result(events.final, events.output)
+
+    def _result(self, final: AgentEvent | None, output: Any) -> Any:
+        """What ``run`` returns: the answer's text, or a typed run's validated value (None when the
+        run ended without one: max_steps, a budget; ``last_final`` says which)."""
+        if self.output is None:
+            return final.content if final else ""
+        return output
 
     @property
     def native(self) -> bool:
@@ -207,8 +227,9 @@ class ReActAgent:
 
     def _new_run(self, max_cost: Any = None, max_tokens_total: Any = None) -> RunState:
         state = RunState(budget=Budget.of(max_cost, max_tokens_total, provider=self.rlm.provider),
-                         approver=self.approve)
+                         approver=self.approve, schema=self.output.schema if self.output else None)
         self.history = state.history
+        self.last_output = None
         return state
 
     def _recording(
@@ -219,8 +240,9 @@ class ReActAgent:
             return callbacks
         from ..trace.recorders import AgentRecorder
 
+        header = {"schema": state.schema.to_dict()} if state.schema is not None else None
         recorder = AgentRecorder(
-            record, self.rlm.model_id, history=lambda: state.history, started=state.started
+            record, self.rlm.model_id, history=lambda: state.history, started=state.started, header=header
         )
         return [*(callbacks or ()), recorder]
 
@@ -231,7 +253,8 @@ class ReActAgent:
         """The run's system prompt: the agent's (or the RLM's), with the tools in text mode. It
         goes first in every step's request; a system message in the task only follows it."""
         base = self.system_prompt or self.rlm.params.get("system")
-        return text_prompt(self.tools, base) if not self.native else (base or DEFAULT_SYSTEM_PROMPT)
+        prompt = text_prompt(self.tools, base) if not self.native else (base or DEFAULT_SYSTEM_PROMPT)
+        return self.output.system(prompt) if self.output is not None else prompt
 
     async def _loop(self, task: Prompt, state: RunState, wanted: frozenset[str]) -> AsyncIterator[Any]:
         """The agent: one async generator of events and hooks (see ``_driver`` for how it is driven).
@@ -264,9 +287,13 @@ class ReActAgent:
         stop = self.rlm.params.get("stop") or []
         stop = [stop] if isinstance(stop, str) else list(stop)
         tools = [t.spec() for t in self.tools] if native and self.tools else None
+        output, retries = self.output, 0
+        if output is not None and output.way == "tool":
+            tools = [*(tools or ()), output.tool_spec()]
+        schema = output.request_schema if output is not None else None
         last_action = ""
         for step in range(first, self.max_steps + 1):
-            request = self.rlm.request(messages, system=system, tools=tools,
+            request = self.rlm.request(messages, system=system, tools=tools, schema=schema,
                                        stop=None if native else [*stop, STOP])
             request.budget = state.budget
             record = StepRecord.begin(step, "native" if native else "text", request)
@@ -309,6 +336,20 @@ class ReActAgent:
 
             if native:
                 calls = [c for c in response.tool_calls if c.name or c.arguments]
+                answer = next((c for c in calls if c.name == ANSWER_TOOL), None) \
+                    if output is not None and output.way == "tool" else None
+                if output is not None and (answer is not None or not calls):
+                    raw = answer.arguments if answer is not None else response.text
+                    typed = self._typed(state, record, step, raw)
+                    if isinstance(typed, _Emit):
+                        yield typed
+                        return
+                    retries = self._retry(state, typed, retries, raw)
+                    yield AgentEvent(type="error", content=f"{typed.message} (retry {retries} of "
+                                     f"{output.max_retries})", step=step, is_error=True, outcome="retry")
+                    call_id = (answer.call_id or f"call_{step}_0") if answer is not None else None
+                    messages += output.sent_back(typed, response.text if answer else raw, raw, call_id)
+                    continue
                 if not calls:
                     record.final = response.text
                     yield self._final(state, response.text, step)
@@ -335,6 +376,17 @@ class ReActAgent:
                 items, parsed = parser.finish()
                 for item in items:
                     yield self._parsed(item, step)
+                if parsed.action is None and output is not None:
+                    raw = parsed.final or ""
+                    typed = self._typed(state, record, step, raw)
+                    if isinstance(typed, _Emit):
+                        yield typed
+                        return
+                    retries = self._retry(state, typed, retries, raw)
+                    yield AgentEvent(type="error", content=f"{typed.message} (retry {retries} of "
+                                     f"{output.max_retries})", step=step, is_error=True, outcome="retry")
+                    messages += output.sent_back(typed, response.text.rstrip(), raw)
+                    continue
                 if parsed.action is None:
                     record.final = parsed.final or ""
                     yield self._final(state, record.final, step)
@@ -451,17 +503,41 @@ class ReActAgent:
                                       hook("on_tool_error", error, duration=duration, **named)))
             yield AgentEvent(type="error", content=content, is_error=True, **common)
 
+    def _typed(self, state: RunState, record: StepRecord, step: int,
+               raw: str) -> _Emit | StructuredOutputError:
+        """A typed run's final answer checked: its ``final`` event, or the error to send back."""
+        assert self.output is not None
+        try:
+            provider = self.rlm.provider
+            value, data = self.output.check(raw, provider=provider.name, model=provider.model)
+        except StructuredOutputError as error:
+            return error
+        record.final = raw
+        state.output = self.last_output = value
+        return self._final(state, json.dumps(data, ensure_ascii=False, indent=2), step, output=data)
+
+    def _retry(self, state: RunState, error: StructuredOutputError, retries: int, raw: str) -> int:
+        """One more retry of an answer that did not fit, or the error itself once they are used up
+        (the run then ends failed, its raw text kept on the final event)."""
+        assert self.output is not None
+        if retries >= self.output.max_retries:
+            state.partial = raw
+            raise error
+        return retries + 1
+
     def _parsed(self, item: tuple[Any, ...], step: int) -> AgentEvent:
         if item[0] == "token":
             return AgentEvent(type="token", content=item[1], step=step)
         return AgentEvent(type="thought", content=item[1], step=step, streamed=item[2])
 
     def _final(self, state: RunState, text: str, step: int, *, is_error: bool = False,
-               stop_reason: str | None = None) -> _Emit:
+               stop_reason: str | None = None, output: Any = None) -> _Emit:
         final = AgentEvent(type="final", content=text.strip(), step=step, is_error=is_error,
-                           duration=time.perf_counter() - state.started, stop_reason=stop_reason)
+                           duration=time.perf_counter() - state.started, stop_reason=stop_reason,
+                           output=output)
         state.final = self.last_final = final
-        return _Emit(final, (hook("on_agent_finish", final, step=step),))
+        typed = {"schema": state.schema} if state.schema is not None else {}
+        return _Emit(final, (hook("on_agent_finish", final, step=step, **typed),))
 
 
 def _json_arguments(raw: str) -> Any:

@@ -66,6 +66,7 @@ class OTelCallback(StreamingCallback):
             model_id=model,
             messages=list(messages or []),
             params=dict(kwargs.get("params") or {}),
+            schema=kwargs["schema"].to_dict() if kwargs.get("schema") is not None else None,
         )
         self._call_done = False
 
@@ -133,7 +134,7 @@ class OTelCallback(StreamingCallback):
                 error=tool_error(event),
                 server=event.server,
             )
-        elif event.type == "error" and not event.tool_name:
+        elif event.type == "error" and not event.tool_name and event.outcome != "retry":  # a retry went on
             self._error = event.content
 
     def on_agent_finish(self, final: Any, **kwargs: Any) -> None:
@@ -146,5 +147,6 @@ class OTelCallback(StreamingCallback):
             final=final.content,
             usage=(self._usage[0], self._usage[1]),
             error=self._error if final.is_error else None,
+            schema=kwargs["schema"].to_dict() if kwargs.get("schema") is not None else None,
         )
         self._agent = None

@@ -41,9 +41,12 @@ _FALLBACK = {
     "GEN_AI_AGENT_NAME": "gen_ai.agent.name",
     "GEN_AI_INPUT_MESSAGES": "gen_ai.input.messages",
     "GEN_AI_OUTPUT_MESSAGES": "gen_ai.output.messages",
+    "GEN_AI_OUTPUT_TYPE": "gen_ai.output.type",
     "ERROR_TYPE": "error.type",
     # Not a GenAI name: the MCP server an execute_tool span's tool came from (rlm_toolkit.mcp).
     "MCP_SERVER_NAME": "mcp.server.name",
+    # Not a GenAI name: a typed answer's schema, {"name", "json_schema"} as JSON (rlm_toolkit.typed).
+    "RLM_OUTPUT_SCHEMA": "rlm.output.schema",
 }
 
 #: The environment switch other GenAI instrumentations use for the same opt-in.
@@ -74,8 +77,10 @@ class _Names:
     GEN_AI_AGENT_NAME: str
     GEN_AI_INPUT_MESSAGES: str
     GEN_AI_OUTPUT_MESSAGES: str
+    GEN_AI_OUTPUT_TYPE: str
     ERROR_TYPE: str
     MCP_SERVER_NAME: str
+    RLM_OUTPUT_SCHEMA: str
 
     def __init__(self, table: dict[str, str], source: str) -> None:
         for constant, name in table.items():

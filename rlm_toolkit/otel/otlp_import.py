@@ -125,6 +125,31 @@ def _model_id(span: Span) -> str | None:
     return f"{provider}:{model}" if provider and model else model
 
 
+def _schema(span: Span | None) -> dict[str, Any] | None:
+    """A typed answer's schema from a span's ``rlm.output.schema`` (JSON of ``{"name", "json_schema"}``,
+    as rlm writes it); None when there is none or it has another shape (untrusted input)."""
+    raw = span.get(names().RLM_OUTPUT_SCHEMA) if span is not None else None
+    try:
+        schema = loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    if isinstance(schema, dict) and isinstance(schema.get("name"), str) \
+            and isinstance(schema.get("json_schema"), dict):
+        return {"name": schema["name"], "json_schema": schema["json_schema"]}
+    return None
+
+
+def _typed_output(text: str, schema: dict[str, Any] | None) -> Any:
+    """A typed run's final answer as JSON data (rlm's final event holds the validated answer as JSON
+    text); None when there is no schema or the text is not JSON."""
+    if schema is None:
+        return None
+    try:
+        return loads(text)
+    except ValueError:
+        return None
+
+
 def _step_record(span: Span, number: int) -> dict[str, Any]:
     n = names()
     finish = span.get(n.GEN_AI_RESPONSE_FINISH_REASONS) or [None]
@@ -152,6 +177,7 @@ def _step_record(span: Span, number: int) -> dict[str, Any]:
             "elapsed_s": round(span.end - span.start, 4),
         },
         "error": span.status or None if span.failed else None,
+        **({"schema": typed["name"]} if (typed := _schema(span)) else {}),
     }
 
 
@@ -178,6 +204,7 @@ def _stream_trace(span: Span) -> Trace:
             "model": _model_id(span),
             "created": span.start,
             "source": "otlp",
+            **({"schema": schema} if (schema := _schema(span)) else {}),
         }
     )
     step = _step_record(span, 1)
@@ -224,6 +251,7 @@ def _agent_trace(agent: Span, spans: list[Span]) -> Trace:
             "model": _model_id(agent),
             "created": agent.start,
             "source": "otlp",
+            **({"schema": schema} if (schema := _schema(agent)) else {}),
         }
     )
     out = _Builder(trace, agent.start)
@@ -287,6 +315,7 @@ def _agent_trace(agent: Span, spans: list[Span]) -> Trace:
                 step=number,
                 is_error=agent.failed,
                 duration=agent.end - agent.start,
+                output=None if agent.failed else _typed_output(content, schema),
             ),
         )
     usage = {

@@ -43,6 +43,7 @@ class ChatCall:
     text: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # {id, name, arguments}
     error: str | None = None
+    schema: dict[str, Any] | None = None  # a typed call's schema (Schema.to_dict()): its output is JSON
 
 
 class SpanWriter:
@@ -110,6 +111,13 @@ class SpanWriter:
             },
         )
 
+    def typed(self, schema: dict[str, Any] | None) -> dict[str, Any]:
+        """A typed answer's attributes: ``gen_ai.output.type`` "json" and the schema it was asked in."""
+        if schema is None:
+            return {}
+        n = names()
+        return self._attrs({n.GEN_AI_OUTPUT_TYPE: "json", n.RLM_OUTPUT_SCHEMA: schema})
+
     def agent_end(
         self,
         span: Any,
@@ -119,8 +127,10 @@ class SpanWriter:
         usage: tuple[int, int] | None,
         error: str | None,
         stopped: bool = False,
+        schema: dict[str, Any] | None = None,
     ) -> None:
         n = names()
+        span.set_attributes(self.typed(schema))
         if usage is not None:
             span.set_attributes(
                 {n.GEN_AI_USAGE_INPUT_TOKENS: usage[0], n.GEN_AI_USAGE_OUTPUT_TOKENS: usage[1]}
@@ -178,6 +188,7 @@ class SpanWriter:
                 {"role": "assistant", "parts": parts, "finish_reason": finish_word or "error"}
             ]
         span = self._start(f"chat {model or 'unknown'}", call.start, parent, "CLIENT", attributes)
+        span.set_attributes(self.typed(call.schema))
         error = call.error or response.get("error")
         self._end(span, call.end, str(error).split(":", 1)[0] if error else None, error)
         return span
@@ -236,6 +247,7 @@ def trace_spans(
             messages=step.get("messages") or [],
             params=step.get("params") or {},
             response=dict(footer.get("response") or {}),
+            schema=trace.schema,
         )
         events_response: dict[str, Any] = {}
         for event in trace.events:
@@ -287,6 +299,7 @@ def trace_spans(
             params=record.get("params") or {},
             response=response,
             error=record.get("error"),
+            schema=trace.schema if record.get("schema") else None,  # the step's request carried it
         )
         actions = {}
         for _, e in events:
@@ -316,7 +329,7 @@ def trace_spans(
                     error=tool_error(e),
                     server=e.server or action.server,
                 )
-            elif e.type == "error" and not e.tool_name:
+            elif e.type == "error" and not e.tool_name and e.outcome != "retry":  # a retry went on
                 error = e.content
             elif e.type == "final":
                 final = e.content
@@ -327,5 +340,6 @@ def trace_spans(
         usage=(prompt, completion) if trace.steps else None,
         error=error if trace.state == "error" or error else None,
         stopped=trace.state == "stopped",
+        schema=trace.schema,
     )
     return writer.spans

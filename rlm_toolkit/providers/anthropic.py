@@ -58,6 +58,7 @@ class AnthropicProvider(HTTPProvider):
 
     name = "anthropic"
     supports_tools = True
+    schema_with_tools = False  # a typed answer is a forced tool: no other tool could be called
 
     def __init__(
         self,

@@ -66,6 +66,10 @@ class Provider(ABC):
     name: ClassVar[str] = "provider"
     #: Whether the provider streams native tool calls (else agents use the text ReAct format).
     supports_tools: ClassVar[bool] = False
+    #: Whether a typed answer's structured mode (``Request.schema``) can ride beside tools the
+    #: model may call: False where that mode is itself a forced tool (Anthropic), so an agent
+    #: asks for its typed answer with an answer tool instead (rlm_toolkit.agents.output).
+    schema_with_tools: ClassVar[bool] = True
     #: Whether :meth:`stream_sync` exists: sync callers make the provider's events in their own
     #: thread rather than take them over the bridge (a model run in this process; the HTTP
     #: providers, which decode there the bytes their async client reads on the bridge loop).

@@ -265,6 +265,35 @@ class Trace:
             return parent
         return None
 
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        """A typed run's schema, ``{"name": …, "json_schema": {…}}`` (``schema=`` / ``output_type=``);
+        None for a text run, a trace written before typed answers, or a header field of another shape."""
+        schema = self.header.get("schema")
+        if isinstance(schema, dict) and _str(schema.get("name")) \
+                and isinstance(schema.get("json_schema"), dict):
+            return schema
+        return None
+
+    @property
+    def output(self) -> Any:
+        """A typed run's answer as JSON data: an agent's from its final event (validated when it
+        ran), a call's parsed from its text (None when it is not JSON: the run failed). None for a
+        text run."""
+        schema = self.schema
+        if schema is None:
+            return None
+        if self.kind == "agent":
+            finals = [e for e in self.events if isinstance(e, AgentEvent) and e.type == "final"]
+            return finals[-1].output if finals and not finals[-1].is_error else None
+        try:
+            data = loads(self.text)
+        except ValueError:
+            return None
+        if schema["json_schema"].get("type") != "object":  # sent wrapped (rlm_toolkit.typed.schema)
+            return data.get("value") if isinstance(data, dict) else None
+        return data
+
     def fork(self, step: int | None = None, **options: Any) -> Any:
         """Fork this run at ``step``: an agent stream (see :func:`rlm_toolkit.agents.fork.fork`)."""
         return _forks().fork(self, step, **options)

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from .._json_depth import cut_deep
 from ..callbacks import StreamingCallback
 from ..cost import summed
 from ..events import Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
@@ -39,7 +40,11 @@ class StreamRecorder(StreamingCallback):
 
     def on_llm_start(self, *, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> None:
         self.recorder.model = self.recorder.model or model
-        self.recorder.step(1, {"messages": messages, "params": kwargs.get("params") or {}})
+        schema = kwargs.get("schema")
+        if schema is not None:  # a typed call (schema=): the header names its schema
+            self.recorder.header_extra["schema"] = cut_deep(schema.to_dict())
+        step = {"messages": messages, "params": kwargs.get("params") or {}}
+        self.recorder.step(1, {**step, "schema": schema.name} if schema is not None else step)
 
     def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
         self.recorder.event(TextDelta(text=token))

@@ -19,12 +19,22 @@ from typing import Any
 from ..errors import MissingDependencyError, StructuredOutputError, UsageError
 from .concise import concise_schema
 
-__all__ = ["Schema", "WRAPPER", "MAX_SCHEMA_CHARS"]
+__all__ = ["Schema", "WRAPPER", "MAX_SCHEMA_CHARS", "MAX_RETRIES", "MAX_FEEDBACK_CHARS",
+           "MAX_FEEDBACK_ERRORS", "AGAIN", "check_retries"]
 
 #: The key a schema whose root is not an object is wrapped in on the wire.
 WRAPPER = "value"
 #: A larger schema is a mistake (it would be sent with every request).
 MAX_SCHEMA_CHARS = 256_000
+#: More retries of an answer that does not fit than this is a mistake: each one is a whole model call.
+MAX_RETRIES = 10
+#: The validation errors sent back to the model are cut to this many characters...
+MAX_FEEDBACK_CHARS = 2000
+#: ... and this many errors (each cut to ``_ERROR_CHARS``).
+MAX_FEEDBACK_ERRORS = 8
+_ERROR_CHARS = 200
+#: What a model is asked after the errors of an answer that did not fit.
+AGAIN = "Answer again with only JSON that fits it."
 _NAME = re.compile(r"[^A-Za-z0-9_-]")
 _PARTIAL: typing.Literal["trailing-strings"] = "trailing-strings"
 
@@ -176,8 +186,38 @@ class Schema:
             f"{first['msg']}{more}",
             raw_text=text, errors=errors, partial_object=partial_object, provider=provider, model=model)
 
+    def to_dict(self) -> dict[str, Any]:
+        """What traces, spans and web streams record of it: ``{"name", "json_schema"}`` (the
+        value's own schema; a root that is not an object went out wrapped in ``{"value": …}``)."""
+        return {"name": self.name, "json_schema": self.json_schema}
+
+    def feedback(self, error: StructuredOutputError, again: str = AGAIN) -> str:
+        """What a model is told when its answer did not fit: the validator's messages (never the
+        answer itself), at most ``MAX_FEEDBACK_ERRORS`` of them, each and all cut; then ``again``."""
+        lines = []
+        for found in error.errors[:MAX_FEEDBACK_ERRORS]:
+            loc = ".".join(str(p) for p in found.get("loc", ()) if p != WRAPPER or not self.wrapped)
+            line = f"- {loc + ': ' if loc else ''}{found.get('msg', 'invalid')}"
+            lines.append(line if len(line) <= _ERROR_CHARS else line[: _ERROR_CHARS - 1] + "…")
+        more = len(error.errors) - len(lines)
+        if more > 0:
+            lines.append(f"- (and {more} more)")
+        body = "\n".join(lines)
+        head = f"Your answer does not fit the schema {self.name}:\n"
+        room = MAX_FEEDBACK_CHARS - len(head) - len(again) - 2
+        if len(body) > room:
+            body = body[: max(0, room - 1)] + "…"
+        return f"{head}{body}\n{again}"[:MAX_FEEDBACK_CHARS]
+
     def __repr__(self) -> str:
         return f"Schema({self.name!r})"
+
+
+def check_retries(retries: Any) -> int:
+    """``output_retries`` checked: a whole number from 0 to ``MAX_RETRIES``, else a UsageError."""
+    if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= MAX_RETRIES:
+        raise UsageError(f"output_retries must be a whole number from 0 to {MAX_RETRIES}, not {retries!r}")
+    return retries
 
 
 def _errors(error: Any) -> list[dict[str, Any]]:

@@ -27,6 +27,13 @@ tool call is a dynamic tool part (``tool-input-available`` then ``tool-output-av
 ``tool-output-error`` when the tool failed); an MCP tool's part has ``title`` "tool (server)" and
 ``providerMetadata`` ``{"mcp": {"server": name}}`` (the AI SDK keeps it as the part's
 ``callProviderMetadata``).
+
+Typed answers (``rlm.astream(…, schema=Person)``, ``ReActAgent(output_type=Person)``; the source's
+``schema``, or its request's): a ``data-schema`` part right after ``start`` holds
+``{"name", "json_schema"}``; the JSON streams as text; the validated answer is a ``data-output``
+part (``{"value": …}``) before ``finish``. A call's JSON that does not fit ends with ``error``
+instead. An agent's answer that was sent back (``output_retries``) is a ``data-retry`` part
+(``{"step", "message"}``), not an ``error``: the run goes on.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, Union
 
 from .._json_depth import loads
-from ..errors import ClientRequestError, describe, scrub
+from ..errors import ClientRequestError, StructuredOutputError, describe, scrub
 from .sse import event_stream_response
 
 __all__ = [
@@ -69,8 +76,11 @@ class UIMessageStreamEncoder:
     """Turns rlm items into UI message chunks (dicts); no I/O. ``feed`` per item, then one of
     ``finish`` / ``error`` / ``abort``."""
 
-    def __init__(self, message_id: str | None = None) -> None:
+    def __init__(self, message_id: str | None = None, schema: Any = None) -> None:
         self.message_id = message_id or f"msg-{uuid.uuid4().hex}"
+        #: a typed answer's Schema (rlm_toolkit.typed): a call's text is validated by it at the end
+        self.schema = schema
+        self._answer: list[str] | None = [] if schema is not None else None  # a typed call's text
         self._started = False
         self._step: int | None = None
         self._text: str | None = None
@@ -89,6 +99,8 @@ class UIMessageStreamEncoder:
         if not self._started:
             self._started = True
             out.append({"type": "start", "messageId": self.message_id})
+            if self.schema is not None:
+                out.append({"type": "data-schema", "data": self.schema.to_dict()})
         if step != self._step:
             self._close_step(out)
             self._step, self._step_had_text = step, False
@@ -133,6 +145,8 @@ class UIMessageStreamEncoder:
             out.append({"type": "text-start", "id": self._text})
         self._step_had_text = True
         out.append({"type": "text-delta", "id": self._text, "delta": text})
+        if self._answer is not None:
+            self._answer.append(text)
 
     def _reasoning_delta(self, out: list[dict[str, Any]], text: str) -> None:
         if self._text is not None:
@@ -185,6 +199,12 @@ class UIMessageStreamEncoder:
         return out
 
     def _agent_event(self, out: list[dict[str, Any]], event: Any) -> None:
+        self._answer = None  # an agent's answer: the agent validated it
+        if event.type == "error" and event.outcome == "retry":  # sent back to the model: it goes on
+            self._begin(out, event.step)
+            self._close_parts(out)
+            out.append({"type": "data-retry", "data": {"step": event.step, "message": scrub(event.content)}})
+            return
         if event.type == "error":
             if not event.tool_name:  # a tool's error already went out as tool-output-error
                 self._begin(out, event.step)
@@ -242,12 +262,24 @@ class UIMessageStreamEncoder:
         elif event.type == "final":
             if not self._step_had_text and event.content:
                 self._text_delta(out, event.content)
+            if event.output is not None:
+                self._close_parts(out)
+                out.append({"type": "data-output", "data": {"value": event.output}})
             self._reason = "error" if event.is_error else "stop"
 
     def finish(self, response: Any = None) -> list[dict[str, Any]]:
         """End a stream that ran to its end: ``finish-step`` and ``finish`` (with the provenance)."""
         out: list[dict[str, Any]] = []
         self._begin(out, self._step if self._step is not None else 0)
+        if self._answer is not None and self.schema is not None:  # a typed call: validated here
+            try:
+                value = self.schema.validate("".join(self._answer))
+            except StructuredOutputError as failure:
+                self._close_parts(out)
+                out.append({"type": "error", "errorText": describe(failure)})
+                return out
+            self._close_parts(out)
+            out.append({"type": "data-output", "data": {"value": _as_data(value)}})
         self._close_step(out)
         reason = self._reason or getattr(response, "finish_reason", None) or "stop"
         chunk: dict[str, Any] = {"type": "finish", "finishReason": _FINISH.get(reason, "other")}
@@ -276,6 +308,12 @@ class UIMessageStreamEncoder:
         return out
 
 
+def _as_data(value: Any) -> Any:
+    import pydantic_core  # a typed answer's dependency (the `schema` extra), there when one was validated
+
+    return pydantic_core.to_jsonable_python(value)
+
+
 def _frame(chunk: dict[str, Any]) -> str:
     return f"data: {json.dumps(chunk, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
@@ -300,7 +338,8 @@ async def ui_message_stream(
     once it is set the source is closed (the model's connection with it) and the stream ends
     with ``abort``.
     """
-    encoder = UIMessageStreamEncoder(message_id)
+    schema = getattr(source, "schema", None) or getattr(getattr(source, "request", None), "schema", None)
+    encoder = UIMessageStreamEncoder(message_id, schema)
     tail: list[dict[str, Any]]
     try:
         async for item in source:

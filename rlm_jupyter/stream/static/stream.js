@@ -105,7 +105,10 @@ function initialize({ model }) {
 function rlmAppend(model, live, name, delta, at) {
   const text = model.get(name) || "";
   if (typeof at !== "number") at = text.length;
-  if (at === text.length) model.set(name, text + delta);
+  if (at === text.length) {
+    if (name === "text") live.tail = { at, d: delta };  // object.js reads the new text alone
+    model.set(name, text + delta);
+  }
   else if (at < text.length) {
     // the state this model started from already holds part (or all) of this delta
     if (at + delta.length > text.length) model.set(name, text + delta.slice(text.length - at));
@@ -141,6 +144,11 @@ function render({ model, el }) {
   const showText = () => {
     const text = model.get("text") || "";
     const fmt = model.get("fmt");
+    if (fmt === "object" && typeof rlmObjectView === "function") {  // a typed answer: its tree (object.js)
+      if (mode !== "obj") { mode = "obj"; answer.replaceChildren(); view = rlmObjectView(answer, !!model.get("unwrap")); }
+      view.update(text, rlmLive(model).tail);
+      return;
+    }
     // -f code: an answer that comes fenced already is shown as that code block, not with its fences
     const md = fmt === "markdown" || (fmt === "code" && /^\s*(`{3,}|~{3,})/.test(text));
     if ((md ? "md" : "pre") !== mode) {

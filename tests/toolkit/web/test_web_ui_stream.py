@@ -13,9 +13,15 @@ import json
 
 import pytest
 from fastapi import FastAPI, Request  # at module level: FastAPI resolves the string annotations here
+from pydantic import BaseModel
 
 from rlm_toolkit import RLM, RateLimitError, ScriptedProvider, ScriptedTurn, web
 from rlm_toolkit.agents.react import ReActAgent
+
+
+class Person(BaseModel):
+    name: str
+    age: int
 
 
 def add(a: int, b: int) -> int:
@@ -125,6 +131,23 @@ def make_app():
                 yield chunk
 
         return web.ui_message_response(chunks(), stop=stop)
+
+    @app.post("/typed-agent")
+    async def typed_agent(request: Request):  # the first answer does not fit, the retry does
+        turns = ['{"name": "Ada", "age": "old"}', '{"name": "Ada", "age": 36}']
+        agent = ReActAgent(ScriptedProvider(turns=turns), tools=[add], output_type=Person)
+        return web.ui_message_response(agent.astream(web.messages_from_ui(await request.json())))
+
+    @app.post("/typed-call")
+    async def typed_call(request: Request):
+        rlm = RLM(ScriptedProvider(list('{"value": [{"name": "Ada", "age": 36}]}')))
+        return web.ui_message_response(rlm.astream(web.messages_from_ui(await request.json()),
+                                                   schema=list[Person]))
+
+    @app.post("/typed-call-bad")
+    async def typed_call_bad(request: Request):
+        rlm = RLM(ScriptedProvider('{"name": "Ada"}'))
+        return web.ui_message_response(rlm.astream(web.messages_from_ui(await request.json()), schema=Person))
 
     return app
 
@@ -259,6 +282,41 @@ def frames(items, **kwargs):
         return [f async for f in web.ui_message_stream(source(), **kwargs)]
 
     return asyncio.run(collect())
+
+
+PERSON_SCHEMA = {"name": "Person", "json_schema": {
+    "properties": {"name": {"title": "Name", "type": "string"}, "age": {"title": "Age", "type": "integer"}},
+    "required": ["name", "age"], "title": "Person", "type": "object"}}
+
+
+def test_a_typed_agent_names_its_schema_shows_its_retry_and_ends_with_the_validated_object(
+        app_url, read_ui_stream):
+    result = read_ui_stream(app_url + "/typed-agent")
+    assert result["errors"] == []
+    kinds = [c["type"] for c in result["chunks"]]
+    assert kinds[:2] == ["start", "data-schema"] and "error" not in kinds  # a retry is no failure
+    assert parts(result, "data-schema")[0]["data"] == PERSON_SCHEMA
+    [retry] = parts(result, "data-retry")
+    assert retry["data"]["step"] == 1 and "age" in retry["data"]["message"]
+    assert [p["data"] for p in parts(result, "data-output")] == [{"value": {"name": "Ada", "age": 36}}]
+    assert kinds.index("data-retry") < kinds.index("data-output") < kinds.index("finish")
+    assert result["chunks"][-1]["finishReason"] == "stop"
+
+
+def test_a_typed_call_streams_its_json_as_text_then_the_validated_value(app_url, read_ui_stream):
+    result = read_ui_stream(app_url + "/typed-call")
+    assert result["errors"] == []
+    assert parts(result, "data-schema")[0]["data"]["name"] == "list_of_Person"
+    assert [p["text"] for p in parts(result, "text")] == ['{"value": [{"name": "Ada", "age": 36}]}']
+    assert [p["data"] for p in parts(result, "data-output")] == [{"value": [{"name": "Ada", "age": 36}]}]
+
+
+def test_a_typed_call_that_does_not_fit_ends_with_an_error_the_sdk_reports(app_url, read_ui_stream):
+    result = read_ui_stream(app_url + "/typed-call-bad")
+    assert parts(result, "data-output") == [] and result["chunks"][-1]["type"] == "error"
+    assert "StructuredOutputError" in result["chunks"][-1]["errorText"]
+    assert "does not fit the schema Person: age: Field required" in result["chunks"][-1]["errorText"]
+    assert [p["text"] for p in parts(result, "text")] == ['{"name": "Ada"}']  # the text is kept
 
 
 def test_every_frame_is_one_json_data_line_and_done_is_last():
