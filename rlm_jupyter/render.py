@@ -269,6 +269,10 @@ def thinking_html(thinking: str) -> str:
             f"{escape_html(thinking)}</div></details>")
 
 
+# The live footer's box (stream.css: .rlm-footer), inline: a saved output has no style sheet.
+FOOTER_STYLE = "font-size:0.85em;line-height:1.5;margin-top:4px;opacity:0.7"
+
+
 def answer_html(
     text: str, fmt: str, info: dict[str, Any], error: str | None = None, *, thinking: str = ""
 ) -> str:
@@ -277,9 +281,10 @@ def answer_html(
     state = escape_html(info.get("state") or "done")
     error_html = f'<div class="rlm-error">{escape_html(error)}</div>' if error else ""
     return (
-        f'<div class="rlm-stream rlm-static {NO_MATH}" data-state="{state}">{thinking_html(thinking)}'
+        f'<div class="rlm-stream rlm-static {NO_MATH}" data-state="{state}" style="margin:0">'
+        f'{thinking_html(thinking)}'
         f'<div class="rlm-answer">{to_html(text, fmt)}</div>{error_html}'
-        f'<div class="rlm-footer" style="font-size:0.85em;opacity:0.7">{escape_html(footer_text(info))}'
+        f'<div class="rlm-footer" style="{FOOTER_STYLE}">{escape_html(footer_text(info))}'
         '</div></div>'
     )
 
