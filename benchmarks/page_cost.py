@@ -40,6 +40,11 @@ WINDOW = 3.0  # seconds at the end of a run over which "busy at the end" is meas
 METRICS = ("TaskDuration", "LayoutDuration", "RecalcStyleDuration", "ScriptDuration", "LayoutCount")
 
 
+def paragraph_tokens(n: int) -> list[str]:
+    """One paragraph of ``n`` plain words (issue 26's measurement: a tail block that never ends)."""
+    return [f"word{i % 997} " for i in range(n)]
+
+
 def answer_tokens(n: int) -> list[str]:
     """A markdown answer of ``n`` tokens (a word, its space, now and then a newline): paragraphs
     of ~80 tokens, a list every 5th, a code block every 7th, inline code, bold and math."""
@@ -102,12 +107,14 @@ def _metrics(cdp: Any) -> dict[str, float]:
     return {name: float(got.get(name, 0.0)) for name in METRICS}
 
 
-def run_one(driver: Any, server: JupyterServer, tmp: Path, n: int, how: str) -> dict[str, Any]:
-    """One notebook: setup, then the measured cell (``how``: "rlm" or "stdout")."""
+def run_one(driver: Any, server: JupyterServer, tmp: Path, n: int, how: str, text: str) -> dict[str, Any]:
+    """One notebook: setup, then the measured cell (``how``: "rlm" or "stdout"; ``text``:
+    "markdown" or "paragraph")."""
+    tokens = (answer_tokens if text == "markdown" else paragraph_tokens)(n)
     delay = round(1 / RATE, 5)
-    name = f"cost_{how}_{n}.ipynb"
+    name = f"cost_{how}_{text}_{n}.ipynb"
     measured = "%%rlm -m slow\ngo" if how == "rlm" else _BASELINE.format(delay=delay)
-    server.write_notebook(name, [_NOTEBOOK_SETUP.format(tokens=answer_tokens(n), delay=delay), measured])
+    server.write_notebook(name, [_NOTEBOOK_SETUP.format(tokens=tokens, delay=delay), measured])
     context = driver.chromium.launch_persistent_context(
         str(tmp / f"profile-{how}-{n}-{time.time_ns()}"), executable_path=chromium_path(), headless=True,
         args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900}, service_workers="block")
@@ -128,12 +135,12 @@ def run_one(driver: Any, server: JupyterServer, tmp: Path, n: int, how: str) -> 
     finally:
         context.close()
     (t0, first), (t1, last) = samples[0], samples[-1]
-    end = next(s for s in reversed(samples) if t1 - s[0] >= WINDOW)
+    end = next((s for s in reversed(samples) if t1 - s[0] >= WINDOW), samples[0])
     span = t1 - end[0]
     delta = {k: last[k] - first[k] for k in METRICS}
     tail = {k: last[k] - end[1][k] for k in METRICS}
     return {
-        "how": how, "tokens": n, "seconds": round(t1 - t0, 2),
+        "how": how, "text": text, "tokens": n, "seconds": round(t1 - t0, 2),
         "main_ms_per_1k": round(1000 * delta["TaskDuration"] / (n / 1000), 1),
         "layout_ms_per_1k": round(1000 * delta["LayoutDuration"] / (n / 1000), 2),
         "style_ms_per_1k": round(1000 * delta["RecalcStyleDuration"] / (n / 1000), 2),
@@ -148,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--before", type=Path, help="a checkout of an earlier rlm to compare with")
+    parser.add_argument("--text", choices=["markdown", "paragraph"], nargs="+",
+                        default=["markdown", "paragraph"],
+                        help="markdown: paragraphs, lists, code, math; paragraph: one paragraph of words")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -162,12 +172,15 @@ def main(argv: list[str] | None = None) -> None:
             os.environ["PYTHONPATH"] = tree  # the kernel imports rlm from this tree
             server = start_jupyter("lab", Path(tmp_dir) / label)
             try:
-                for n in args.tokens:
-                    for how in kinds:
-                        result = {"tree": label, **run_one(driver, server, Path(tmp_dir), n, how)}
-                        print(json.dumps(result), flush=True)
-                        results.append(result)
-                        server.shutdown_kernels()
+                for text in args.text:
+                    for n in args.tokens:
+                        for how in kinds:
+                            if how == "stdout" and text == "paragraph":
+                                continue  # the same characters as text: the markdown run's baseline stands
+                            result = {"tree": label, **run_one(driver, server, Path(tmp_dir), n, how, text)}
+                            print(json.dumps(result), flush=True)
+                            results.append(result)
+                            server.shutdown_kernels()
             finally:
                 server.stop()
                 if old is None:
@@ -175,11 +188,12 @@ def main(argv: list[str] | None = None) -> None:
                 else:
                     os.environ["PYTHONPATH"] = old
     print()
-    print("| tree | shown as | tokens | s | main ms / 1k tok | layout ms / 1k tok | busy (whole) "
+    print("| tree | shown as | text | tokens | s | main ms / 1k tok | layout ms / 1k tok | busy (whole) "
           "| busy (last 3 s) | layout ms / pass (last 3 s) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['tree']} | {r['how']} | {r['tokens']:,} | {r['seconds']} | {r['main_ms_per_1k']} "
+        print(f"| {r['tree']} | {r['how']} | {r['text']} | {r['tokens']:,} | {r['seconds']} "
+              f"| {r['main_ms_per_1k']} "
               f"| {r['layout_ms_per_1k']} | {r['busy_whole']:.0%} | {r['busy_last_3s']:.0%} "
               f"| {r['layout_ms_per_pass_last_3s']} |")
 
