@@ -103,7 +103,7 @@ const MARKUP = /[\n\\`*_~\[\]()<>&$!|]/;
 function markdownView(el) {
   // the tail's nodes are el's children from `tailFrom` on (finished blocks' nodes come before)
   let text = "", blocks = new BlockScanner(), done = 0, tailFrom = 0, shown = 0, plain = null;
-  const reset = () => { el.replaceChildren(); text = ""; blocks = new BlockScanner(); done = 0; tailFrom = 0; shown = 0; plain = null; };
+  const reset = () => { el.replaceChildren(); text = ""; blocks = new BlockScanner(); done = 0; tailFrom = 0; shown = 0; plain = null; hidden = ""; };
   const replaceTail = (html) => {
     while (el.childNodes.length > tailFrom) el.lastChild.remove();
     const template = document.createElement("template");
@@ -114,25 +114,30 @@ function markdownView(el) {
     for (let at = blocks.next(text); at >= 0; at = blocks.next(text)) {
       replaceTail(toHtml(text.slice(done, at)));
       tailFrom = el.childNodes.length;
-      done = at; shown = at; plain = null;
+      done = at; shown = at; plain = null; hidden = "";
     }
   };
+  // `hidden`: the spaces ending the text, which markdown-it trims from a paragraph's end; they are
+  // put in front of the next plain delta.
+  let hidden = "";
   const renderTail = () => {
     if (shown === text.length) return;
     const fresh = text.slice(shown);
     if (plain && !MARKUP.test(fresh)) {
-      plain.appendData(fresh);
+      const both = hidden + fresh, visible = both.replace(/[ \t]+$/, "");
+      hidden = both.slice(visible.length);
+      plain.appendData(visible);
       shown = text.length;
       return;
     }
     const source = text.slice(done);
     replaceTail(toHtml(source));
     shown = text.length;
-    // A lone paragraph ending in text (not in space, which markdown-it trims): later plain deltas
-    // go straight into its last text node.
+    // A lone paragraph ending in text: later plain deltas go straight into its last text node.
     const nodes = [...el.childNodes].slice(tailFrom).filter((n) => n.nodeType === 1);
     const only = nodes.length === 1 ? nodes[0] : null;
-    plain = only && only.tagName === "P" && only.lastChild && only.lastChild.nodeType === 3 && !/\s$/.test(source)
+    hidden = /[ \t]*$/.exec(source)[0];
+    plain = only && only.tagName === "P" && only.lastChild && only.lastChild.nodeType === 3 && !/\n[ \t]*$/.test(source)
       ? only.lastChild : null;
   };
   return {

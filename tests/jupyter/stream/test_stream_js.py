@@ -303,3 +303,54 @@ def test_thinking_grows_live_then_folds_when_the_answer_starts(browser_page):
     assert not page.evaluate("() => document.querySelector('#b .rlm-thinking').open")
     assert page.locator("#b .rlm-thinking-text").text_content() == reasoning
     assert user_sent(page) == [] and browser_page.errors == []
+
+
+_DELIVER_COUNTING = """(frames) => {
+  // characters the page inserts into the answer, frame by frame: added nodes' text, and text
+  // appended to a node (its length now against its length before the frame's first change)
+  const root = document.querySelector('#a .rlm-answer');
+  const observer = new MutationObserver(() => {});
+  const what = { childList: true, subtree: true, characterData: true, characterDataOldValue: true };
+  observer.observe(root, what);
+  let inserted = 0, o = 0, n = 0;
+  for (const d of frames) {
+    n += 1;
+    window.model.deliver({ type: 'frame', d, o, n });
+    o += d.length;
+    const before = new Map();
+    for (const r of observer.takeRecords()) {
+      if (r.type === 'characterData' && !before.has(r.target)) {
+        before.set(r.target, (r.oldValue || '').length);
+      }
+      for (const node of r.addedNodes) inserted += (node.textContent || '').length;
+    }
+    for (const [node, length] of before) inserted += node.length - length;
+  }
+  observer.disconnect();
+  return inserted;
+}"""
+
+
+def _inserted_for(page, tokens: list[str], per_frame: int = 8) -> int:
+    view = StreamView("x:y")
+    start(page, view)
+    frames = ["".join(tokens[i:i + per_frame]) for i in range(0, len(tokens), per_frame)]
+    return int(page.evaluate(_DELIVER_COUNTING, frames))
+
+
+@pytest.mark.parametrize("kind", ["paragraph", "markdown"])
+def test_a_frame_inserts_what_changed_not_the_answer(browser_page, kind):
+    """The characters the page inserts grow with the answer, not with its square: 10× the tokens
+    insert at most 15× the characters (issue 26 measured 0.45 MB → 9.7 MB per 3 s with the whole
+    tail paragraph re-inserted every frame)."""
+    from benchmarks.page_cost import answer_tokens, paragraph_tokens
+
+    make = paragraph_tokens if kind == "paragraph" else answer_tokens
+    page = browser_page.page
+    small = _inserted_for(page, make(1000))
+    large = _inserted_for(page, make(10000))
+    text_small, text_large = len("".join(make(1000))), len("".join(make(10000)))
+    assert large / small <= 1.5 * text_large / text_small, (small, large)
+    if kind == "paragraph":  # plain words are appended as they come: each character once
+        assert large <= 1.05 * text_large, (large, text_large)
+    assert browser_page.errors == []
