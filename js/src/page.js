@@ -126,19 +126,20 @@ function markdownView(el) {
     if (plain && !MARKUP.test(fresh)) {
       const both = hidden + fresh, visible = both.replace(/[ \t]+$/, "");
       hidden = both.slice(visible.length);
-      plain.appendData(visible);
+      // a text node of its own: the browser shapes only the new text, not the paragraph again
+      if (visible) plain.appendChild(document.createTextNode(visible));
       shown = text.length;
       return;
     }
     const source = text.slice(done);
     replaceTail(toHtml(source));
     shown = text.length;
-    // A lone paragraph ending in text: later plain deltas go straight into its last text node.
+    // A lone paragraph ending in text: later plain deltas are appended to it as text nodes.
     const nodes = [...el.childNodes].slice(tailFrom).filter((n) => n.nodeType === 1);
     const only = nodes.length === 1 ? nodes[0] : null;
     hidden = /[ \t]*$/.exec(source)[0];
     plain = only && only.tagName === "P" && only.lastChild && only.lastChild.nodeType === 3 && !/\n[ \t]*$/.test(source)
-      ? only.lastChild : null;
+      ? only : null;
   };
   return {
     update(next) {
