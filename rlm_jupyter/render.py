@@ -33,6 +33,8 @@ from typing import Any
 
 from rlm_toolkit.errors import scrub
 
+from ._mathcode import CODE_STYLES, MATH_CLASS, highlight, math_plugin
+
 __all__ = ["FORMATS", "to_html", "to_markdown", "answer_html", "escape_html", "fenced", "plural",
            "thinking_html", "thinking_note", "footer_text", "clip", "cut_text", "seconds", "NO_MATH",
            "rate_shown", "RATE_MIN_SECONDS", "RATE_MIN_TOKENS",
@@ -44,7 +46,12 @@ _TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "b", "i", "s", "del", "code",
     "pre", "blockquote", "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td", "span", "div",
 }
-_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "code": {"class"}, "th": {"style"}, "td": {"style"}}
+_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "code": {"class"}, "th": {"style"}, "td": {"style"},
+               "span": {"style"}}
+# Classes only rlm writes: formulas (left to the front end's typesetter) and coloured code.
+_CLASSES = {"span": {"rlm-math", *MATH_CLASS.split(), *CODE_STYLES}, "div": {"rlm-math-display"}}
+# Styles only rlm writes: table cells' alignment, code colours.
+_STYLES = {"text-align", "color", "font-weight", "font-style"}
 _SCHEMES = {"http", "https", "mailto"}
 # MathJax 2 and 3 skip elements with these classes, so "$5 and $6" stays text.
 NO_MATH = "tex2jax_ignore mathjax_ignore"
@@ -54,9 +61,11 @@ NO_MATH = "tex2jax_ignore mathjax_ignore"
 def _markdown_it() -> Any:
     from markdown_it import MarkdownIt
 
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False,
+                                   "highlight": lambda code, lang, _attrs: highlight(code, lang)})
     md.enable(["table", "strikethrough"])
     md.disable("image")  # an image would fetch a URL chosen by the model
+    math_plugin(md)
     return md
 
 
@@ -68,6 +77,8 @@ def _clean(fragment: str) -> str:
         tags=_TAGS,
         clean_content_tags={"script", "style"},
         attributes=_ATTRIBUTES,
+        allowed_classes=_CLASSES,
+        filter_style_properties=_STYLES,
         url_schemes=_SCHEMES,
         link_rel="noopener noreferrer",
         set_tag_attribute_values={"a": {"target": "_blank"}},
@@ -112,7 +123,7 @@ def to_html(text: str, fmt: str = "markdown", *, unwrap: bool = False) -> str:
         body = f"<pre><code>{_html.escape(text)}</code></pre>"
     else:
         body = f'<pre class="rlm-text">{_html.escape(text)}</pre>'
-    return f'<div class="rlm-md {NO_MATH}">{body.replace("$", "&#36;")}</div>'
+    return f'<div class="rlm-md jp-RenderedHTMLCommon {NO_MATH}">{body.replace("$", "&#36;")}</div>'
 
 
 _FENCE_LINE = re.compile(r"^ {0,3}(`{3,}(?=[^`\n]*$)|~{3,})", re.M)  # a backtick fence's info has no backtick
@@ -291,6 +302,10 @@ def prompt_html(prompt: str) -> str:
             f"{escape_html(prompt)}</div></details>")
 
 
+# The live footer's box (stream.css: .rlm-footer), inline: a saved output has no style sheet.
+FOOTER_STYLE = "font-size:0.85em;line-height:1.5;margin-top:4px;opacity:0.7"
+
+
 def answer_html(
     text: str, fmt: str, info: dict[str, Any], error: str | None = None, *, thinking: str = "",
     prompt: str = "", unwrap: bool = False,
@@ -300,10 +315,10 @@ def answer_html(
     state = escape_html(info.get("state") or "done")
     error_html = f'<div class="rlm-error">{escape_html(error)}</div>' if error else ""
     return (
-        f'<div class="rlm-stream rlm-static {NO_MATH}" data-state="{state}">{prompt_html(prompt)}'
-        f'{thinking_html(thinking)}'
+        f'<div class="rlm-stream rlm-static {NO_MATH}" data-state="{state}" style="margin:0">'
+        f'{prompt_html(prompt)}{thinking_html(thinking)}'
         f'<div class="rlm-answer">{to_html(text, fmt, unwrap=unwrap)}</div>{error_html}'
-        f'<div class="rlm-footer" style="font-size:0.85em;opacity:0.7">{escape_html(footer_text(info))}'
+        f'<div class="rlm-footer" style="{FOOTER_STYLE}">{escape_html(footer_text(info))}'
         '</div></div>'
     )
 

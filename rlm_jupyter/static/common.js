@@ -1,5 +1,16 @@
-// Helpers both widgets' modules share (no build step: Python puts this file, then markdown.js,
-// in front of stream.js and timeline.js; see rlm_jupyter/page.py).
+// Helpers both widgets' modules share (no build step: Python puts this file in front of stream.js
+// and timeline.js, after the line naming RLM_PAGE_KEY; see rlm_jupyter/page.py).
+
+// The page libraries (markdown-it, KaTeX, highlight.js; static/vendor/page.js), sent once per page
+// by the PageAssets widget: a promise of its renderer {toHtml, renderMarkdown, markdownView}.
+function rlmPage() {
+  if (!globalThis[RLM_PAGE_KEY]) {
+    let resolve;
+    const ready = new Promise((r) => { resolve = r; });
+    globalThis[RLM_PAGE_KEY] = { ready, resolve };
+  }
+  return globalThis[RLM_PAGE_KEY].ready;
+}
 
 // An element with a class and text (textContent only: model text never becomes markup).
 function rlmEl(tag, cls, text) {

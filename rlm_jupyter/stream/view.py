@@ -9,7 +9,7 @@
 The kernel sends each frame's new text as one custom message (``{"type": "frame", "d": …, "o":
 offset}``, the vocabulary of :mod:`rlm_jupyter.wire`; at most ~30 a second, none held longer than
 a frame, see :mod:`rlm_jupyter.live.pacing`); the page appends it and renders markdown safely
-(``rlm_jupyter/static/markdown.js``). A reasoning model's thinking
+(the page libraries of :mod:`rlm_jupyter.page`, incrementally). A reasoning model's thinking
 travels the same way (``"r": …, "ro": offset``, in the same frames) into a "Thinking" section
 above the answer, shown as plain text, that folds when the answer starts; the static copy keeps it in a folded
 ``<details>``. The prompt that was sent (``prompt``, scrubbed and capped) is a "Prompt" section
@@ -42,12 +42,13 @@ from rlm_toolkit.cost import money
 from rlm_toolkit.errors import scrub
 from rlm_toolkit.response import Response
 
+from .._mathcode import code_css
 from ..live import _ipykernel
 from ..live.pacing import FRAME
 from ..live.show import LiveDisplay
 from ..live.snapshots import Snapshots
 from ..live.stop import StopSwitch
-from ..page import esm
+from ..page import esm, page_assets
 from ..render import FORMATS
 from ..wire import Type, dispatch
 from .feed import AnswerView, TextFeed
@@ -65,7 +66,7 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
     ``flush()`` / ``finish()`` drive it; :func:`~rlm_jupyter.stream.display.display_stream` does all."""
 
     _esm = esm(_HERE / "stream.js", compact=True)
-    _css = (_HERE / "stream.css").read_text(encoding="utf-8")
+    _css = (_HERE / "stream.css").read_text(encoding="utf-8") + code_css(".rlm-stream")
     text = traitlets.Unicode("").tag(sync=True)
     thinking = traitlets.Unicode("").tag(sync=True)  # the reasoning, kept like ``text``
     # what was sent (feed.prompt_text), shown folded; the page's copy: the static one reads sent_prompt,
@@ -96,6 +97,7 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
         self._thought_sent = 0  # the same for the reasoning
         self._sent_first = False
         self._view_ids: set[str] = set()  # views that told the kernel they rendered
+        page_assets()  # the page libraries, once per kernel, before this widget's first view
         super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable, prompt=self.sent_prompt,
                          unwrap=unwrap)
         self.on_msg(self._on_page_message)

@@ -25,11 +25,12 @@ import traitlets
 
 from rlm_toolkit.errors import UsageError, scrub_data
 
+from .._mathcode import code_css
 from ..live import _ipykernel
 from ..live.pacing import FRAME
 from ..live.show import LiveDisplay
 from ..live.stop import StopSwitch
-from ..page import esm
+from ..page import esm, page_assets
 from ..wire import Type, count, dispatch
 from .approvals import Approvals
 from .feed import RunFeed, RunView
@@ -51,7 +52,7 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
 
     kind = "agent"
     _esm = esm(_HERE / "timeline.js")
-    _css = (_HERE / "timeline.css").read_text(encoding="utf-8")
+    _css = (_HERE / "timeline.css").read_text(encoding="utf-8") + code_css(".rlm-timeline")
     state = traitlets.Unicode("running").tag(sync=True)
     snapshot: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     seq = traitlets.Int(0).tag(sync=True)  # the last message's number, synced with the snapshot only
@@ -71,6 +72,7 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
         self._ops: list[dict[str, Any]] = []  # every operation sent so far but headers, for the snapshot
         self._seq = 0
         # The header is in the state from the start: a view shows "running · model" at once.
+        page_assets()  # the page libraries, once per kernel, before this widget's first view
         super().__init__(snapshot=[self.timeline.header()], stoppable=stoppable)
         self.on_msg(self._on_page_message)
         _ipykernel.answer_where_sent(self.comm)

@@ -46,7 +46,9 @@ _WATCH_STOP = """() => {
 
 
 def _answer(page) -> str:
-    return page.evaluate("() => document.querySelector('.rlm-stream .rlm-answer').textContent")
+    """The answer's text (markdown-it ends each rendered block with a newline: not the model's)."""
+    return page.evaluate(
+        "() => document.querySelector('.rlm-stream .rlm-answer').textContent.replace(/\\n+$/, '')")
 
 
 def _story() -> str:

@@ -324,3 +324,20 @@ def test_no_image_survives_in_any_saved_copy():
         assert "evil.example" in data["text/markdown"]
         assert images(data["text/markdown"]) == []
         assert not [tag for tag, _ in elements(data["text/html"]) if tag == "img"]
+
+
+def test_formulas_are_left_to_the_front_ends_typesetter_and_money_stays_text():
+    out = to_html(r"Area $A = \pi r^2$, width $2\,\text{m}$; costs $5 and $6." "\n\n$$\\int_0^1 x\\,dx$$")
+    assert r'<span class="rlm-math tex2jax_process mathjax_process">\(A = \pi r^2\)</span>' in out
+    assert r"\(2\,\text{m}\)" in out  # the backslash of \, kept
+    assert r"\[\int_0^1 x\,dx\]" in out
+    assert "costs &#36;5 and &#36;6." in out and "mathjax_ignore" in out  # the rest stays ignored
+
+
+def test_code_is_coloured_inline_with_the_live_classes():
+    out = to_html("```python\ndef f():\n    return 'x'  # c\n```")
+    assert '<span class="hljs-keyword" style="color:var(--jp-mirror-editor-keyword-color' in out
+    assert '<span class="hljs-string"' in out and "&#x27;x&#x27;" not in out.split("hljs-string")[0]
+    assert '<span class="hljs-comment"' in out
+    plain = to_html("```\ndef f(): pass\n```")  # no language: no colours, as the page does
+    assert "hljs" not in plain

@@ -1,4 +1,6 @@
-// The live answer widget (anywidget ESM, no build step; common.js and markdown.js are put in front).
+// The live answer widget (anywidget ESM, no build step; common.js is put in front). Markdown is
+// rendered by the page libraries (rlmPage(): markdown-it, KaTeX, highlight.js, sent once per page),
+// incrementally: a frame's work is what the frame changed, not the answer's length.
 //
 // Messages ({type, ...}; the vocabulary both widgets share, rlm_jupyter/wire.py):
 //   kernel → page  frame {d: "new text", o: its offset (UTF-16 units), n: chunks so far, e: seconds
@@ -140,7 +142,8 @@ function render({ model, el }) {
   root.append(prompt, thinking, answer, error, footer);
   el.appendChild(root);
 
-  let view = null, pre = null, mode = null;
+  // Until the page libraries are there (a moment at most), markdown shows as plain text.
+  let page = null, view = null, pre = null, mode = null;
   const showText = () => {
     const text = model.get("text") || "";
     const fmt = model.get("fmt");
@@ -151,15 +154,19 @@ function render({ model, el }) {
     }
     // -f code: an answer that comes fenced already is shown as that code block, not with its fences
     const md = fmt === "markdown" || (fmt === "code" && /^\s*(`{3,}|~{3,})/.test(text));
-    if ((md ? "md" : "pre") !== mode) {
-      mode = md ? "md" : "pre";
+    const want = md && page ? "md" : md ? "wait" : "pre";
+    if (want !== mode) {
+      mode = want;
       answer.replaceChildren();
-      view = md ? markdownView(answer) : null;
-      pre = md ? null : answer.appendChild(rlmEl("pre", fmt === "code" ? "rlm-code" : "rlm-plain"));
+      // the classes of the static copy (rlm_jupyter/render.py: to_html): the front end's own
+      // rendered-markdown style for both, so nothing changes when the answer settles
+      view = want === "md" ? page.markdownView(answer.appendChild(rlmEl("div", "rlm-md jp-RenderedHTMLCommon"))) : null;
+      pre = want === "md" ? null : answer.appendChild(rlmEl("pre", fmt === "code" ? "rlm-code" : "rlm-plain"));
     }
-    if (md) view.update(text);
+    if (view) view.update(text);
     else pre.textContent = text;
   };
+  rlmPage().then((api) => { page = api; showText(); });
   // The reasoning grows as text nodes (untrusted: never parsed as markup). Open while it streams;
   // folded once, automatically, when the answer starts (a view of a finished answer starts folded).
   let thoughtShown = 0, folded = false;

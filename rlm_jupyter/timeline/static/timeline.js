@@ -98,19 +98,19 @@ function receive(model, store, msg) {
   }
 }
 
-// Markdown through the shared safe renderer (markdown.js, bundled in front); plain text without it.
+// Markdown through the page libraries (rlmPage(), sent once per page); plain text without them.
+let rlmMd = null;
+rlmPage().then((api) => { rlmMd = api; });
+
 function renderMarkdownInto(el, text) {
-  if (typeof renderMarkdown === "function") {
-    renderMarkdown(el, text);
-  } else {
-    el.textContent = text;
-  }
+  if (rlmMd) rlmMd.renderMarkdown(el, text);
+  else el.textContent = text;
 }
 
 // Streaming text: the incremental renderer keeps finished blocks, so a long answer is not
 // re-rendered whole on every frame.
 function liveMarkdown(el) {
-  if (typeof markdownView === "function") return markdownView(el);
+  if (rlmMd) return rlmMd.markdownView(el);
   return { update(text) { renderMarkdownInto(el, text); } };
 }
 
@@ -482,7 +482,9 @@ function initialize({ model }) {
   storeOf(model);
 }
 
-function render({ model, el }) {
+async function render({ model, el }) {
+  // the page libraries come with the first widget of the kernel: wait for them a moment
+  if (!rlmMd) await Promise.race([rlmPage(), new Promise((r) => { setTimeout(r, 3000); })]);
   const store = storeOf(model);
   const view = createView(model, el, store);
   store.views.add(view);

@@ -16,6 +16,8 @@ from rlm_jupyter.live.drive import drive
 from rlm_jupyter.timeline.view import TimelineView
 from rlm_toolkit.events import AgentEvent
 
+from .. import _page_libs as page_libs
+
 pytestmark = pytest.mark.browser
 
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
@@ -80,6 +82,7 @@ def test_timeline_js_grows_rows_in_place_and_renders_nothing_hostile(browser_pag
     step_2 = messages.pop()  # the kernel's reply when a page opens step 2's messages
     page.set_content(PAGE)
     page.wait_for_function("typeof window.setup === 'function'")
+    page_libs.load(page)
     page.evaluate("source => window.setup(source)", TimelineView._esm)
     root = page.locator("#a .rlm-timeline")
     assert root.get_attribute("data-state") == "running"
@@ -136,6 +139,7 @@ def test_operations_lost_before_the_module_was_bound_are_asked_for_again(browser
     messages, _snapshot = recorded_messages()
     page.set_content(PAGE)
     page.wait_for_function("typeof window.setup === 'function'")
+    page_libs.load(page)
     page.evaluate("source => window.setup(source)", TimelineView._esm)
     assert page.evaluate("window.sent") == [{"type": "sync", "seq": 0}]
     view = TimelineView("scripted:scripted")
@@ -171,6 +175,7 @@ def test_a_steps_reasoning_grows_in_its_thinking_row_then_folds(browser_page):
     page = browser_page.page
     page.set_content(PAGE)
     page.wait_for_function("typeof window.setup === 'function'")
+    page_libs.load(page)
     page.evaluate("source => window.setup(source)", TimelineView._esm)
     seen = []
     for msg in sent:
