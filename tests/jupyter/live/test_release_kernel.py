@@ -39,10 +39,16 @@ broken = RLM(ScriptedProvider(turns=[ScriptedTurn(chunks="Half an answer", error
     "over quota", status_code=429), error_after=2)] * 2), max_retries=0)
 
 def held():
-    "What the kernel still holds: live view objects (after a full collection) and open widget comms."
+    # What the kernel still holds: live view objects (after a full collection) and open widget
+    # comms, but for the page libraries' one widget and its Layout (rlm_jupyter.page: once per kernel).
+    from rlm_jupyter.page import page_assets
+
     gc.collect()
+    assets = page_assets()
+    kept = {assets.comm.comm_id, assets.layout.comm.comm_id}
     views = [o for o in gc.get_objects() if isinstance(o, (StreamView, TimelineView))]
-    comms = [c for c in comm.get_comm_manager().comms.values() if c.target_name == "jupyter.widget"]
+    comms = [c for c in comm.get_comm_manager().comms.values()
+             if c.target_name == "jupyter.widget" and c.comm_id not in kept]
     return {"views": len(views), "comms": len(comms)}
 
 def holders():

@@ -129,7 +129,8 @@ def agent(steps):
             final = [m for m in cell.of("display_data", "update_display_data")
                      if "text/markdown" in m["content"]["data"]][-1]["content"]["data"]
             assert f"{steps} steps" in final["text/plain"]
-            sizes[steps] = (cell.iopub_bytes(), len(final["text/html"]), len(final["text/markdown"]))
+            assets = sum(m["_bytes"] for m in cell.page_assets())  # the page libraries: once per kernel
+            sizes[steps] = (cell.iopub_bytes() - assets, len(final["text/html"]), len(final["text/markdown"]))
         # Before: 1.13 MB at 50 steps, 1.57 MB at 200 (a cap cut the repeated messages): 132× and 45×
         # the markdown copy; now about 20× and 17×.
         for wire, html, markdown in sizes.values():
