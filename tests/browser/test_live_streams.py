@@ -22,6 +22,7 @@ from rlm_toolkit import RLM, ScriptedProvider
 story = " ".join(f"word{{i}}" for i in range({WORDS}))
 slow = RLM(ScriptedProvider(story, delay=0.02))
 endless = RLM(ScriptedProvider(" ".join(f"w{{i}}" for i in range(100000)), delay=0.01))
+longer = RLM(ScriptedProvider(" ".join(f"word{{i}}" for i in range(1000)), delay=0.02))
 '''
 
 _LENGTH = """() => { const a = document.querySelector('.rlm-stream:not(.rlm-static) .rlm-answer');
@@ -51,8 +52,8 @@ def _answer(page) -> str:
     return page.evaluate("() => document.querySelector('.rlm-stream .rlm-answer').textContent")
 
 
-def _story() -> str:
-    return " ".join(f"word{i}" for i in range(WORDS))
+def _story(words: int = WORDS) -> str:
+    return " ".join(f"word{i}" for i in range(words))
 
 
 def test_bg_keeps_streaming_while_another_cell_sleeps(
@@ -115,7 +116,7 @@ def test_reload_mid_stream_shows_the_text_at_once_then_the_rest(jupyter_frontend
     server, page = jupyter_frontend, browser_page.page
     name = f"reload_{mode}_{server.flavor}.ipynb"
     flag = "--bg " if mode == "bg" else ""
-    server.write_notebook(name, [SETUP, f"%%rlm {flag}-m slow\nA long story."])
+    server.write_notebook(name, [SETUP, f"%%rlm {flag}-m longer\nA long story."])  # 20 s
     open_notebook(browser_page, server, name)
     run_all_cells(browser_page)
     wait_for_output(browser_page, ".rlm-stream .rlm-answer")
@@ -129,14 +130,15 @@ def test_reload_mid_stream_shows_the_text_at_once_then_the_rest(jupyter_frontend
     shown_after = time.monotonic() - waited
     first = page.evaluate(_SHOWN)
     browser_page.screenshot("reloaded")
-    assert len(first) > 300 and _story().startswith(first), "a prefix of the answer, in order, at once"
+    assert len(first) > 300 and _story(1000).startswith(first), "a prefix of the answer, in order, at once"
     assert shown_after < 1.5, f"the text showed {shown_after:.2f} s after the outputs"
     if mode == "bg":  # the widget's model comes from the kernel at once: live from there
         page.wait_for_function(f"() => ({_LENGTH})() > {len(first)}", timeout=10_000, polling="raf")
+        assert page.evaluate(_STATE) == "streaming", "the widget took over while the answer streams"
     # (a foreground cell holds the main shell, where the front end asks for the widget's model:
     # the widget shows when the cell ends, the saved copy until then; docs/architecture.md)
     page.wait_for_selector('.rlm-stream[data-state="done"]', timeout=60_000)
-    assert _story() in page.evaluate(_SHOWN), "and then the rest, once"
+    assert _story(1000) in page.evaluate(_SHOWN), "and then the rest, once"
 
 
 def test_a_second_tab_mid_stream_shows_the_whole_text(jupyter_lab_server: JupyterServer,
