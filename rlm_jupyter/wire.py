@@ -13,12 +13,14 @@ type          direction       fields                                            
                               first token, ``t`` time to it (first frame); timeline: ``seq``,
                               ``ops`` (the frame's page operations)
 ``end``       kernel → page   ``text``, ``thinking``: the lengths sent (UTF-16 units)          stream
-``snapshot``  kernel → page   all so far, in reply to ``sync`` when the page lacks some        both
-                              (the stream's also once, unasked, a second after it opened):
+``snapshot``  kernel → page   all so far, in reply to ``sync`` when the page lacks some, and   both
+                              once, unasked, a second after the widget opened:
                               stream: ``text``, ``thinking``; timeline: ``seq``, ``ops``
 ``messages``  kernel → page   ``step``, ``messages`` (capped, scrubbed), ``error``             timeline
 ``sync``      page → kernel   what the page holds: stream: ``text``, ``thinking`` lengths      both
-                              (none: it missed some, send all); timeline: ``seq``
+                              (none: it missed some, send all); timeline: ``seq``. Sent on a
+                              gap the snapshot did not mend; the timeline's also once when an
+                              approval waits for its buttons
 ``stop``      page → kernel   (none): the Stop button                                          both
 ``decide``    page → kernel   ``id``, ``approved``: Approve / Deny of a tool call              timeline
 ``messages``  page → kernel   ``step``: show what the model was sent at this step              timeline

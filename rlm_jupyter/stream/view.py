@@ -44,7 +44,7 @@ from rlm_toolkit.errors import scrub
 from rlm_toolkit.response import Response
 
 from ..live import _ipykernel
-from ..live.pacing import FRAME
+from ..live.pacing import CATCH_UP, FRAME
 from ..live.show import LiveDisplay
 from ..live.snapshots import Snapshots
 from ..live.stop import StopSwitch
@@ -53,12 +53,9 @@ from ..render import ANSWER_LIMIT, FORMATS, answer_html, clip
 from ..wire import Type, dispatch
 from .feed import AnswerView, TextFeed
 
-__all__ = ["StreamView", "js_length", "CATCH_UP"]
+__all__ = ["StreamView", "js_length"]
 
 _HERE = Path(__file__).parent / "static"
-
-#: Seconds after the widget opens when the kernel sends the whole text once, unasked (see _send_frame).
-CATCH_UP = 1.0
 
 
 class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
@@ -96,8 +93,7 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
         self._sent = 0  # UTF-16 code units sent in deltas: the offset of the next one
         self._thought_sent = 0  # the same for the reasoning
         self._sent_first = False
-        self._caught_up = False  # the one unasked snapshot that repairs what a page missed at first
-        self._opened_at = time.perf_counter()
+        self.catch_up_at = time.perf_counter() + CATCH_UP  # one unasked snapshot (LiveView.maybe_catch_up)
         super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable, copy_id=uuid.uuid4().hex)
         self.on_msg(self._on_page_message)
         _ipykernel.answer_where_sent(self.comm)
@@ -120,13 +116,7 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
             if self.response.ttft is not None:
                 message["t"] = round(self.response.ttft, 4)
         self.send(message)
-        if not self._caught_up and time.perf_counter() - self._opened_at >= CATCH_UP:
-            # A page binds the widget's module a moment after the model exists and loses the
-            # frames sent in between; once, unasked, the whole text so far mends that (a page
-            # message would be handled on a subshell, whose busy/idle the page would take for
-            # the kernel's while a cell runs).
-            self._caught_up = True
-            self._send_snapshot()
+        self.maybe_catch_up()
         self._maybe_copy()
 
     def _maybe_copy(self) -> None:
@@ -215,6 +205,9 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
             if (have is None or js_length(text) > have
                     or have_thought is None or js_length(thought) > have_thought):
                 self._send_snapshot()
+
+    def catch_up(self) -> None:
+        self._send_snapshot()
 
     def _send_snapshot(self) -> None:
         """The whole text (and reasoning) so far, for a page that missed some."""

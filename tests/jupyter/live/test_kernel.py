@@ -94,3 +94,19 @@ def test_colab_gets_its_custom_widget_manager_enabled(monkeypatch):
     data, metadata = view._repr_mimebundle_()
     assert calls == [1]
     assert metadata["application/vnd.jupyter.widget-view+json"]["colab"]["custom_widget_manager"]["url"]
+
+
+def test_a_widget_sends_everything_once_unasked_a_second_in_even_while_quiet():
+    view = StreamView("scripted:x", frame=10.0)
+    sent = []
+    view.send = lambda message, *_: sent.append(message)  # type: ignore[method-assign]
+    view.feed("hello ")
+    view.flush()  # before its second: nothing more (the page asks nothing on its own either)
+    assert [m["type"] for m in sent] == ["frame"]
+    view.catch_up_at = time.perf_counter()  # its second has passed; no frame is coming (a quiet model)
+    view.flush()  # what the drive loops call on their idle wake-ups
+    assert sent[-1] == {"type": "snapshot", "text": "hello "}
+    view.flush()
+    view.feed("world")
+    view.flush(force=True)
+    assert [m["type"] for m in sent] == ["frame", "snapshot", "frame"], "once"
