@@ -19,6 +19,9 @@ streaming phase. The naive ways are quadratic; at 20k tokens they are computed f
 per-message overhead (Σ over tokens of overhead + prefix length), not run (it would be ~GBs).
 A paced run (≈500 tokens/s) gives the message rate.
 
+``--copy``: what the saved copy of a paced answer (refreshed while it streams, see
+:mod:`rlm_jupyter.live.snapshots`) costs on the wire, against the same run's frames.
+
 ``--reasoning``: only the added kernel CPU per token of a thinking model's reasoning events through
 the widget (:func:`reasoning_cost`).
 
@@ -57,11 +60,16 @@ def cpu(fn):
 REPEATS = 5
 
 
+def _is_copy(m: dict[str, Any]) -> bool:
+    return bool(m["content"].get("metadata", {}).get("rlm", {}).get("copy"))
+
+
 def _phase(run: KernelRun) -> tuple[int, int, int, int]:
-    """(fixed bytes, streaming bytes, streaming messages, final bytes) of a %%rlm run."""
+    """(fixed bytes, streaming bytes, streaming messages, final bytes) of a %%rlm run; the fixed
+    cost counts both first displays (the widget's and its saved copy's)."""
     display = run.of("display_data")[0]
-    update = run.of("update_display_data")[0]
-    fixed = sum(m["_bytes"] for m in run.of("comm_open")) + display["_bytes"]
+    update = next(m for m in run.of("update_display_data") if not _is_copy(m))
+    fixed = sum(m["_bytes"] for m in run.of("comm_open")) + sum(m["_bytes"] for m in run.of("display_data"))
     streaming = [
         m for m in run.messages if display["_t"] < m["_t"] < update["_t"] and m["msg_type"] == "comm_msg"
     ]
@@ -183,9 +191,42 @@ def main_reasoning() -> None:
         print(f"| {row['n']:,} | {row['text_us']:.1f} | {row['reasoning_us']:.1f} | {row['added_us']:+.1f} |")
 
 
+def copy_cost(kernel: Kernel, n: int, delay: float) -> dict[str, Any]:
+    """What the saved copy costs on the wire for an answer of ``n`` tokens paced at ``delay`` s:
+    its refreshes (text/plain + HTML of the text so far), against the frames' deltas of the same
+    run (the baseline: the text sent once)."""
+    assert kernel.execute(f"paced = RLM(ScriptedProvider(answer({n}), delay={delay}))").ok
+    run = kernel.execute("%%rlm -m paced\nGo", timeout=900)
+    assert run.ok, run.errors
+    copies = [m for m in run.of("update_display_data") if _is_copy(m) and m["content"]["data"]]
+    frames = [m for m in run.of("comm_msg") if m["content"]["data"].get("method") == "custom"]
+    first = run.of("display_data")
+    span = (frames[-1]["_t"] - frames[0]["_t"]) if frames else 0.0
+    return {"n": n, "span": span, "text": _value(kernel, f"len(answer({n}).encode())"),
+            "copies": len(copies), "copy_bytes": sum(m["_bytes"] for m in copies),
+            "frame_bytes": sum(m["_bytes"] for m in frames), "first_copy": first[1]["_bytes"]}
+
+
+def main_copy() -> None:
+    kernel = Kernel()
+    try:
+        assert kernel.execute(SETUP).ok
+        rows = [copy_cost(kernel, n, delay) for n, delay in ((2000, 0.004), (8000, 0.004))]
+    finally:
+        kernel.shutdown()
+    print("| tokens | seconds | text KB | frames KB | saved copy: refreshes | KB | × text | × frames |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['n']:,} | {r['span']:.1f} | {r['text'] / 1024:,.1f} | {r['frame_bytes'] / 1024:,.1f} "
+              f"| {r['copies']} | {r['copy_bytes'] / 1024:,.1f} | {r['copy_bytes'] / r['text']:.2f}× "
+              f"| {r['copy_bytes'] / r['frame_bytes']:.2f}× |")
+
+
 def main(argv: list[str] | None = None) -> None:
     if argv and "--reasoning" in argv:
         return main_reasoning()
+    if argv and "--copy" in argv:
+        return main_copy()
     kernel = Kernel()
     try:
         assert kernel.execute(SETUP).ok

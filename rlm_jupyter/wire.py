@@ -13,14 +13,16 @@ type          direction       fields                                            
                               first token, ``t`` time to it (first frame); timeline: ``seq``,
                               ``ops`` (the frame's page operations)
 ``end``       kernel → page   ``text``, ``thinking``: the lengths sent (UTF-16 units)          stream
-``snapshot``  kernel → page   all so far, in reply to ``sync`` when the page lacks some:       both
+``snapshot``  kernel → page   all so far, in reply to ``sync`` when the page lacks some, and   both
+                              once, unasked, a second after the widget opened:
                               stream: ``text``, ``thinking``; timeline: ``seq``, ``ops``
 ``messages``  kernel → page   ``step``, ``first`` (how many the step before sent too),         timeline
                               ``total``, ``messages`` (the rest: capped, scrubbed), ``error``
 ``sync``      page → kernel   what the page holds: stream: ``text``, ``thinking`` lengths      both
-                              (none: it missed some, send all); timeline: ``seq``
+                              (none: it missed some, send all); timeline: ``seq``. Sent on a
+                              gap the snapshot did not mend; the timeline's also once when an
+                              approval waits for its buttons
 ``stop``      page → kernel   (none): the Stop button                                          both
-``rendered``  page → kernel   ``view``: a page shows the widget (text/plain refreshes rare)    stream
 ``decide``    page → kernel   ``id``, ``approved``: Approve / Deny of a tool call              timeline
 ``messages``  page → kernel   ``step``: show what this step added (``all``: every message)     timeline
 ``closed``    page → kernel   ``step``: its messages were hidden again                         timeline
@@ -31,7 +33,9 @@ type          direction       fields                                            
 
 The one-letter fields of a stream ``frame`` are the hot path (up to ~30 a second); the rest are
 rare. A page's message runs on whichever thread the kernel hands it to (a subshell's while a cell
-runs): handlers only set flags and send.
+runs): handlers only set flags and send. That subshell publishes busy and idle around it, and a
+page takes the last status it saw for the kernel's, so a page sends only what a user did (Stop,
+Approve, opening a step's messages) or a repair it cannot do without (``sync`` on a gap).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ class Type:
     """The ``type`` of each message: plain strings, as they cross the wire."""
 
     FRAME, END, SNAPSHOT, MESSAGES = "frame", "end", "snapshot", "messages"  # kernel → page
-    SYNC, STOP, RENDERED, DECIDE, CLOSED = "sync", "stop", "rendered", "decide", "closed"  # page → kernel
+    SYNC, STOP, DECIDE, CLOSED = "sync", "stop", "decide", "closed"  # page → kernel
     FORK = "fork"  # both ways: the page's Fork from here, the kernel's answer
 
 

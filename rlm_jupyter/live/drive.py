@@ -189,6 +189,9 @@ async def adrive(view: Any, source: Any) -> Any:
         view.use_response(getattr(source, "response", None))
     loop = asyncio.get_running_loop()
     timer: asyncio.TimerHandle | None = None
+    at = getattr(view, "catch_up_at", None)  # a widget's one unasked snapshot, quiet stream or not
+    catch_up = None if at is None else loop.call_later(max(0.0, at - time.perf_counter()),
+                                                       view.maybe_catch_up)
 
     def on_timer() -> None:
         nonlocal timer
@@ -224,6 +227,8 @@ async def adrive(view: Any, source: Any) -> Any:
     finally:
         if timer is not None:
             timer.cancel()
+        if catch_up is not None:
+            catch_up.cancel()
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             try:

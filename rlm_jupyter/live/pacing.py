@@ -33,10 +33,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-__all__ = ["FRAME", "Pacer", "Coalescer"]
+__all__ = ["FRAME", "CATCH_UP", "Pacer", "Coalescer"]
 
 #: One frame: ≤ 30 messages a second, and nothing waits longer than this (< 50 ms).
 FRAME = 1 / 30
+#: Seconds after a live widget opens when the kernel sends everything so far once, unasked: a page
+#: binds the widget's module a moment after the model exists and loses the frames in between (the
+#: page asking instead would be handled on a subshell, whose busy/idle the page would take for the
+#: kernel's while a cell runs).
+CATCH_UP = 1.0
 
 
 class Pacer:

@@ -145,11 +145,16 @@ class LiveDisplay:
 
 
 def show(view: Any) -> Any:
-    """Display ``view`` live in the cell's output, remember it for ``%rlm stop``; the display handle."""
+    """Display ``view`` live in the cell's output (and, after it, the view's saved copy if it has
+    one: ``copy_bundle``), remember it for ``%rlm stop``; the display handle."""
     from IPython.display import display
 
     data, metadata = view._repr_mimebundle_() or ({}, {})
     handle = view._handle = display(data, metadata=metadata, raw=True, display_id=True)
+    copy = getattr(view, "copy_bundle", None)
+    if copy is not None:  # the saved copy, right after the widget's output (its style relies on it)
+        data, metadata = copy()
+        view._copy_handle = display(data, metadata=metadata, raw=True, display_id=True)
     view._shown_in = execution_count()
     register(view)
     _hook_release()
@@ -175,6 +180,9 @@ def settle(view: Any, handle: Any, keep_widget: bool, unsettled: BaseException,
             on_end(view)
     finally:
         try:
+            end_copy = getattr(view, "end_copy", None)
+            if end_copy is not None:  # the saved copy empties first: the display's last word is the answer
+                end_copy()
             if handle is not None:
                 data, metadata = view.final_bundle(widget=keep_widget)
                 handle.update(data, metadata=metadata, raw=True)

@@ -9,6 +9,7 @@ them; it has no initializer and no state of its own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -31,6 +32,11 @@ class LiveView:
 
     frames: Frames
     stop: StopSwitch
+    #: ``time.perf_counter()`` when a widget sends everything so far once, unasked (None: not, or no
+    #: more). A page binds a widget's module a moment after the model exists and loses the frames
+    #: sent in between; the page asking instead would be a message on a subshell, whose busy/idle
+    #: the page takes for the kernel's while a cell runs.
+    catch_up_at: float | None = None
 
     def live(self) -> bool:
         raise NotImplementedError
@@ -47,6 +53,18 @@ class LiveView:
     def flush(self, now: float | None = None, *, force: bool = False) -> None:
         """Send what waits as one frame, if it is due (or ``force``)."""
         self.frames.flush(now, force=force)
+        self.maybe_catch_up()
+
+    def maybe_catch_up(self) -> None:
+        """Send everything so far once its time (``catch_up_at``) has come; the drive loops call
+        it on their frame deadlines and idle wake-ups, a widget's sink after each frame."""
+        at = self.catch_up_at
+        if at is not None and time.perf_counter() >= at:
+            self.catch_up_at = None
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        """Everything so far to the page (widgets); nothing for a view without a page."""
 
     @property
     def stopping(self) -> bool:

@@ -128,9 +128,9 @@ class RLMMagics(Magics):
     keep_widget = Bool(False, help="Keep the live widget in the final display, open (needs saved "
                        "widget state to show after reopening; default: a static copy, and the "
                        "finished widget is closed, so the kernel does not hold it)").tag(config=True)
-    save_every = Float(30.0, help="While a page shows the live widget, refresh the display's text "
-                       "copy (what a notebook saved mid-stream keeps) at most every N seconds; each "
-                       "refresh rebuilds the widget in JupyterLab (0: never)").tag(config=True)
+    save_every = Float(2.0, help="Refresh a live answer's saved copy (the text so far, what a notebook "
+                       "saved mid-stream reopens with) at most every N seconds, once the text has grown "
+                       "by half (0: never)").tag(config=True)
     fail_cell = Bool(True, help="A failed answer (HTTP error, cut stream …) ends its cell with error "
                      "status and one line, so Run All and papermill stop there (False: the cell "
                      "succeeds; the error shows in the widget only)").tag(config=True)

@@ -13,11 +13,12 @@ a frame, see :mod:`rlm_jupyter.live.pacing`); the page appends it and renders ma
 travels the same way (``"r": …, "ro": offset``, in the same frames) into a "Thinking" section
 above the answer, shown as plain text, that folds when the answer starts; the static copy keeps it in a folded
 ``<details>``. The prompt that was sent (``prompt``, scrubbed and capped) is a "Prompt" section
-above both, folded from the start, in the widget and in the static copy. A view that appears
-mid-stream (a reload, a second tab) gets the whole text (and reasoning) so far in the widget's
-state and continues from the offsets. The
-display's ``text/plain`` is refreshed now and then (:class:`rlm_jupyter.live.snapshots.Snapshots`), so a
-notebook saved mid-stream keeps the text so far and a front end without widgets sees it grow. When
+above both, folded from the start, in the widget and in the static copy. A view that appears mid-stream (a reload, a second tab) gets the whole text (and
+reasoning) so far in the widget's state and continues from the offsets. Beside the widget's output
+the display has a *saved copy* of the text so far (``text/plain`` and safe ``text/html``, refreshed
+on the schedule of :class:`rlm_jupyter.live.snapshots.Snapshots`): a page that shows the widget hides
+it, a notebook saved mid-stream reopens showing it (the widget's output, whose model went with the
+kernel, is hidden instead of "model not found"), and a front end without widgets sees it grow. When
 the stream ends the display is replaced by a static bundle — safe ``text/html`` with the same
 classes, ``text/markdown``, ``text/plain`` and the provenance (``Response.to_dict()``) in the
 output's metadata. Errors end the stream with one scrubbed line and the partial text kept; the Stop
@@ -32,6 +33,7 @@ flag and cancels the producer, from that thread: nothing waits for the main thre
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +46,12 @@ from rlm_toolkit.response import Response
 
 from .._mathcode import code_css
 from ..live import _ipykernel
-from ..live.pacing import FRAME
+from ..live.pacing import CATCH_UP, FRAME
 from ..live.show import LiveDisplay
 from ..live.snapshots import Snapshots
 from ..live.stop import StopSwitch
 from ..page import esm, page_assets
-from ..render import FORMATS
+from ..render import ANSWER_LIMIT, FORMATS, answer_html, clip
 from ..wire import Type, dispatch
 from .feed import AnswerView, TextFeed
 from .object import OBJECT
@@ -82,6 +84,8 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
     # Only ever filled in get_state (never set while streaming, so it costs no message): what a
     # view that appears mid-stream needs to show the right counts and rate.
     progress = traitlets.Dict().tag(sync=True)
+    # Names the display's saved copy (its HTML's data-rlm-for): a page that shows the widget hides it.
+    copy_id = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, model: str | None = None, *, fmt: str = "markdown", frame: float = FRAME,
                  response: Response | None = None, stoppable: bool = False,
@@ -91,15 +95,16 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
         # Its parts first: anywidget's initializer asks for the state (get_state) of a whole view.
         self.frames = TextFeed(model, frame=frame, response=response, sink=self._send_frame)
         self.stop = StopSwitch()
-        self._snapshots = Snapshots(seen_spacing=save_every)
-        self.sent_prompt = scrub(prompt)
+        self._snapshots = Snapshots(spacing=save_every)
+        self._copy_handle: Any = None  # the display of the saved copy (live/show.py shows it)
         self._sent = 0  # UTF-16 code units sent in deltas: the offset of the next one
         self._thought_sent = 0  # the same for the reasoning
         self._sent_first = False
-        self._view_ids: set[str] = set()  # views that told the kernel they rendered
+        self.catch_up_at = time.perf_counter() + CATCH_UP  # one unasked snapshot (LiveView.maybe_catch_up)
+        self.sent_prompt = scrub(prompt)
         page_assets()  # the page libraries, once per kernel, before this widget's first view
-        super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable, prompt=self.sent_prompt,
-                         unwrap=unwrap)
+        super().__init__(model_name=model or "", fmt=fmt, stoppable=stoppable, copy_id=uuid.uuid4().hex,
+                         prompt=self.sent_prompt, unwrap=unwrap)
         self.on_msg(self._on_page_message)
         _ipykernel.answer_where_sent(self.comm)
 
@@ -121,24 +126,41 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
             if self.response.ttft is not None:
                 message["t"] = round(self.response.ttft, 4)
         self.send(message)
-        self._maybe_snapshot()
+        self.maybe_catch_up()
+        self._maybe_copy()
 
-    def _maybe_snapshot(self) -> None:
-        """Refresh the display's text/plain copy when :class:`~rlm_jupyter.live.snapshots.Snapshots`
-        says so."""
-        if self._handle is None:
+    def _maybe_copy(self) -> None:
+        """Refresh the saved copy when :class:`~rlm_jupyter.live.snapshots.Snapshots` says so."""
+        if self._copy_handle is None:
             return
         length = self.frames.coalescer.chars  # the text sent so far (kept by the coalescer, O(1))
-        if self._snapshots.due(length, seen=self.views > 0):
+        if self._snapshots.due(length):
             self._snapshots.taken(length)
-            data, metadata = self.live_bundle(scrub(self.answer))
-            metadata["rlm"] = {"kind": "stream", "state": "streaming", "partial": True}
-            self._handle.update(data, metadata=metadata, raw=True)
+            data, metadata = self.copy_bundle()
+            self._copy_handle.update(data, metadata=metadata, raw=True)
 
-    @property
-    def views(self) -> int:
-        """How many page views have said they render this widget."""
-        return len(self._view_ids)
+    def copy_bundle(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The saved copy of a live answer: the text so far as ``text/plain`` and safe ``text/html``
+        (the static twin, marked ``rlm-saved``). Its ``<style>`` hides the widget's output right
+        before it where that shows no widget (a reopened notebook: "model not found"; a page still
+        loading the widget); the widget's page module hides the copy wherever the widget shows."""
+        text = scrub(self.answer)
+        info = {**self.provenance(), "state": "streaming"}
+        mark = self.copy_id  # uuid4().hex: nothing in it needs escaping
+        html = (f'<div class="rlm-saved" data-rlm-for="{mark}">{answer_html(text, self.fmt, info)}</div>'
+                f"<style>.jp-OutputArea-child:not(:has(.rlm-stream))"
+                f':has(+ .jp-OutputArea-child [data-rlm-for="{mark}"]){{display:none}}</style>')
+        data = {"text/plain": clip(text, ANSWER_LIMIT, "the answer's HTML copy has it all") or "…",
+                "text/html": html}
+        return data, {"rlm": {"kind": "stream", "state": "streaming", "partial": True, "copy": True}}
+
+    def end_copy(self) -> None:
+        """The answer has settled into the widget's output: its saved copy shows nothing any more."""
+        if self._copy_handle is not None:
+            # (no data: front ends show nothing; "partial": this is not the answer's display)
+            self._copy_handle.update({}, metadata={"rlm": {"kind": "stream", "partial": True, "copy": True}},
+                                     raw=True)
+            self._copy_handle = None
 
     def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
         """The synced state; while streaming, ``text`` is the whole text so far (the page builds it
@@ -182,7 +204,6 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
         dispatch(content, {
             Type.STOP: lambda _m: self.request_stop(),
             Type.SYNC: self._sync,
-            Type.RENDERED: lambda m: self._view_ids.add(str(m.get("view"))),
         })
 
     def _sync(self, held: dict[str, Any]) -> None:
@@ -193,7 +214,16 @@ class StreamView(LiveDisplay, AnswerView, anywidget.AnyWidget):
             text, thought = self.answer, self.reasoning
             if (have is None or js_length(text) > have
                     or have_thought is None or js_length(thought) > have_thought):
-                self.send({"type": Type.SNAPSHOT, "text": text, **({"thinking": thought} if thought else {})})
+                self._send_snapshot()
+
+    def catch_up(self) -> None:
+        self._send_snapshot()
+
+    def _send_snapshot(self) -> None:
+        """The whole text (and reasoning) so far, for a page that missed some."""
+        with self.frames.lock:
+            text, thought = self.answer, self.reasoning
+            self.send({"type": Type.SNAPSHOT, "text": text, **({"thinking": thought} if thought else {})})
 
     # -- display --------------------------------------------------------------------------------
 

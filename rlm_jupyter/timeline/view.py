@@ -17,6 +17,7 @@ notebook, nbconvert, GitHub and front ends without widgets show the run.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from rlm_toolkit.errors import UsageError, scrub_data
 
 from .._mathcode import code_css
 from ..live import _ipykernel
-from ..live.pacing import FRAME
+from ..live.pacing import CATCH_UP, FRAME
 from ..live.show import LiveDisplay
 from ..live.stop import StopSwitch
 from ..page import esm, page_assets
@@ -71,6 +72,7 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
         self.open_steps: set[int] = set()  # steps whose messages a page has open (kept open when static)
         self._ops: list[dict[str, Any]] = []  # every operation sent so far but headers, for the snapshot
         self._seq = 0
+        self.catch_up_at = time.perf_counter() + CATCH_UP  # one unasked snapshot (LiveView.maybe_catch_up)
         # The header is in the state from the start: a view shows "running · model" at once.
         page_assets()  # the page libraries, once per kernel, before this widget's first view
         super().__init__(snapshot=[self.timeline.header()], stoppable=stoppable)
@@ -108,6 +110,12 @@ class TimelineView(LiveDisplay, RunView, anywidget.AnyWidget):
                 self._ops.append(op)
         self._seq += 1  # not the trait: a trait change would be one more message per frame
         self.send({"type": Type.FRAME, "seq": self._seq, "ops": ops})
+        self.maybe_catch_up()
+
+    def catch_up(self) -> None:
+        """Every operation so far, unasked, once (see LiveView.catch_up_at)."""
+        seq, every = self._sent_so_far()
+        self.send({"type": Type.SNAPSHOT, "seq": seq, "ops": every})
 
     def finish(self, error: BaseException | None = None) -> None:
         """Settle the state, send what is left, and keep the whole run in the ``snapshot`` trait."""

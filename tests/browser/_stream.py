@@ -19,7 +19,9 @@ _SAMPLE = """() => {
   const answer = root && root.querySelector('.rlm-answer');
   return {state: root ? root.dataset.state : null, length: answer ? answer.textContent.length : -1,
           sameRoot: root === window.__rlmRoot, sameAnswer: answer === window.__rlmAnswer,
-          widgets: document.querySelectorAll('.rlm-stream').length};
+          // (not the saved copies beside them, which hold the static twin)
+          widgets: [...document.querySelectorAll('.rlm-stream')]
+            .filter(e => !e.closest('.rlm-saved')).length};
 }"""
 
 _CHANGED = """(n) => {
@@ -62,7 +64,7 @@ _DOM_REPORT = """() => {
     .map(e => (e.getAttribute('href') || e.getAttribute('src') || e.getAttribute('xlink:href') || ''))
     .filter(v => /^(javascript|vbscript|data):/i.test(v.replace(/[\\s\\u0000-\\u001f]+/g, '')));
   return {
-    widgets: roots.length,
+    widgets: roots.filter(r => !r.closest('.rlm-saved')).length,  // (not the saved copies)
     scripts: roots.reduce((n, r) => n + r.querySelectorAll('script').length, 0),
     // inside the answer: nothing but text markup (no media, frames, forms, styles or buttons)
     embeds: roots.flatMap(r => [...r.querySelectorAll(

@@ -58,10 +58,15 @@ def wait_cells_done(bp: BrowserPage, *, timeout: float = 60_000) -> None:
 
 
 def save_notebook(bp: BrowserPage) -> None:
-    """Save through the UI command (File ▸ Save) and wait until the document is clean."""
+    """Save through the UI command (File ▸ Save) and wait until the server has the new file.
+
+    (Not until the document is clean: a live answer's display updates make it dirty again as
+    soon as it is saved.)"""
+    modified = f"{_PANEL}.context.contentsModel && {_PANEL}.context.contentsModel.last_modified"
+    before = bp.page.evaluate(f"() => {modified}")
     bp.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-    bp.page.wait_for_function(f"() => {{ const p = {_PANEL}; return p && !p.context.model.dirty; }}",
-                              timeout=30_000, polling=200)
+    bp.page.wait_for_function(f"(before) => {{ const m = {modified}; return !!m && m !== before; }}",
+                              arg=before, timeout=30_000, polling=200)
 
 
 def output_texts(bp: BrowserPage) -> list[str]:

@@ -45,7 +45,7 @@ def test_the_pages_speak_the_same_vocabulary():
                static / "timeline" / "static" / "timeline.js"]
     sent = {m for path in sources for m in re.findall(r'rlmSend\(model, "(\w+)"', path.read_text())}
     t = wire.Type
-    page_to_kernel = {t.SYNC, t.STOP, t.RENDERED, t.DECIDE, t.MESSAGES, t.CLOSED, t.FORK}
+    page_to_kernel = {t.SYNC, t.STOP, t.DECIDE, t.MESSAGES, t.CLOSED, t.FORK}
     assert sent == page_to_kernel
     for name in (*page_to_kernel, t.FRAME, t.END, t.SNAPSHOT):
         assert f"``{name}``" in wire.__doc__

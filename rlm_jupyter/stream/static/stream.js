@@ -8,11 +8,13 @@
 //                  r: "new reasoning", ro: its offset}  (d and r alone or together)
 //                  end {text: total length, thinking: reasoning length}  after the last frame; the
 //                  traits state/info/error settle the footer
-//                  snapshot {text: "whole answer", thinking: "whole reasoning"}  only in reply to
-//                  sync, if the kernel holds more than the page said
-//   page → kernel  stop (the Stop button); sync {text: n, thinking: m} (at initialize: what the page
-//                  holds; with no lengths on a gap: send all); rendered {view: id} (a view shows the
-//                  widget: the kernel keeps its text/plain refreshes rare)
+//                  snapshot {text: "whole answer", thinking: "whole reasoning"}  once, unasked, a
+//                  second after the widget opened (a page binds this module after the model exists
+//                  and loses the frames in between), and in reply to sync
+//   page → kernel  stop (the Stop button); sync (a gap the kernel's snapshot did not mend, or a
+//                  length mismatch at the end: send all). Nothing else, and nothing unasked at
+//                  start: a page message is handled on a subshell whose busy/idle the page would
+//                  take for the kernel's while a cell runs.
 // The page appends each delta to the model's `text` locally (no round trip), so every view of the
 // model and the widget state saved with the notebook hold the whole answer; the kernel sets its
 // own `text` trait at the end without sending it again. A model created mid-stream (a reload, a
@@ -64,18 +66,9 @@ function rlmFooter(model) {
 
 function initialize({ model }) {
   rlmLive(model);
-  // anywidget binds this module after the model exists: deltas sent in between were lost.
-  // Ask for the whole text if the kernel has more than this model started from.
-  // (Repeated twice: a front end opens the comm's subshell asynchronously, see render below.)
-  const catchUp = () => {
-    if (model.get("state") !== "streaming") return;
-    const held = { text: (model.get("text") || "").length };
-    const thought = (model.get("thinking") || "").length;
-    rlmSend(model, "sync", thought ? { ...held, thinking: thought } : held);
-  };
-  catchUp();
-  setTimeout(catchUp, 500);
-  setTimeout(catchUp, 1500);
+  // anywidget binds this module after the model exists: deltas sent in between were lost. The
+  // kernel sends the whole text once, a second after the widget opened; a gap it did not mend is
+  // asked for (rlmAppend).
   rlmOnMessage(model, {
     frame(msg) {
       const live = rlmLive(model);
@@ -98,7 +91,9 @@ function initialize({ model }) {
       if (typeof msg.thinking === "string" && msg.thinking.length >= (model.get("thinking") || "").length) {
         model.set("thinking", msg.thinking);
       }
-      rlmLive(model).asked = false;
+      const live = rlmLive(model);
+      live.asked = false;
+      clearTimeout(live.askTimer);
     },
   });
 }
@@ -115,8 +110,11 @@ function rlmAppend(model, live, name, delta, at) {
     // the state this model started from already holds part (or all) of this delta
     if (at + delta.length > text.length) model.set(name, text + delta.slice(text.length - at));
   } else if (!live.asked) {
-    live.asked = true; // a gap: ask for the whole text once
-    rlmSend(model, "sync");
+    // A gap: ask for the whole text once, unless the kernel's own snapshot mends it first.
+    live.asked = true;
+    live.askTimer = setTimeout(() => {
+      if (live.asked && model.get("state") === "streaming") rlmSend(model, "sync");
+    }, 2500);
   }
 }
 
@@ -203,13 +201,17 @@ function render({ model, el }) {
   showThinking();
   showText();
   showState();
-  // Tell the kernel a page shows the widget (it then keeps its text/plain refreshes rare). A
-  // front end opens a comm's subshell asynchronously: a message sent at once may wait for the
-  // running cell, so it is repeated twice while the stream lasts.
-  const viewId = Math.random().toString(36).slice(2);
-  const told = () => { if (model.get("state") === "streaming") rlmSend(model, "rendered", { view: viewId }); };
-  told();
-  const tellAgain = [setTimeout(told, 400), setTimeout(told, 1200)];
+  // The display's saved copy (the text so far, for a notebook saved mid-stream) follows the
+  // widget's output: while a view shows the widget, the copy is hidden (in JupyterLab and
+  // Notebook 7 with its whole output row).
+  const copyId = String(model.get("copy_id") || "");
+  let hideCopy = null;
+  if (/^[0-9a-f]{32}$/.test(copyId)) {
+    hideCopy = document.createElement("style");
+    hideCopy.textContent = `[data-rlm-for="${copyId}"], .jp-OutputArea-child:has([data-rlm-for="${copyId}"]) `
+      + "{ display: none !important; }";
+    document.head.appendChild(hideCopy);
+  }
   // tokens/s ticks while streaming even between deltas
   timer = setInterval(() => { if (model.get("state") === "streaming") info.textContent = rlmFooter(model); }, 500);
   model.on("change:text", onText);
@@ -221,7 +223,7 @@ function render({ model, el }) {
   model.on("change:stoppable", showState);
   return () => {
     clearInterval(timer);
-    tellAgain.forEach(clearTimeout);
+    if (hideCopy) hideCopy.remove();
     model.off("change:text", onText);
     model.off("change:thinking", onThinking);
     model.off("change:prompt", showPrompt);

@@ -1,8 +1,12 @@
 // The agent timeline (anywidget ESM, no build step).
 // The kernel sends small operations as custom messages (frame {seq, ops: [...]}, one message per
 // frame; the vocabulary both widgets share is in rlm_jupyter/wire.py); this module folds them into
-// the DOM in place. The page asks with sync {seq} (at initialize and on a gap in seq) and gets a
-// snapshot {seq, ops} when the kernel has more; stop, decide {id, approved}, messages {step, all} (the
+// the DOM in place. The kernel sends a snapshot {seq, ops} once, unasked, a second after the
+// widget opened (a page binds this module after the model exists and loses the frames in between);
+// the page asks with sync {seq} only on a gap that snapshot did not mend, and once when an approval
+// waits for its buttons (the kernel's approver learns from it that a page shows the timeline).
+// Nothing else unasked: a page message is handled on a subshell whose busy/idle the page would
+// take for the kernel's while a cell runs. stop, decide {id, approved}, messages {step, all} (the
 // reply: messages {step, first, total, messages, error}: what the step added to the conversation, or
 // all of them), closed {step} and fork {step} (Fork from here; the reply: fork {step, state, line,
 // error}) go from the page to the kernel. When
@@ -29,7 +33,7 @@ function storeOf(model) {
     // A model created mid-run (a reload, a second tab) starts from the kernel's snapshot of every
     // operation sent so far (and at least the header); later messages with a higher seq follow.
     store = { ops: (model.get("snapshot") || []).slice(), seq: model.get("seq") || 0, views: new Set(),
-              messages: {}, forks: {}, asked: false };
+              messages: {}, forks: {}, asked: false, askTimer: null, shown: new Set() };
     stores.set(model, store);
     rlmOnMessage(model, {
       frame: (msg) => receive(model, store, msg),
@@ -48,15 +52,6 @@ function storeOf(model) {
         for (const view of store.views) view.showForks();
       },
     });
-    // anywidget binds this module after the model exists: operations sent in between were lost.
-    // Ask for whatever the kernel sent after the state this model started from. A front end
-    // opens the comm's subshell asynchronously, so a request sent at once may wait for the
-    // running cell: it is repeated twice while the run lasts (the kernel replies only when it has
-    // more than this model).
-    ask(model, store);
-    for (const wait of [500, 1500]) {
-      setTimeout(() => { if (model.get("state") === "running") { store.asked = false; ask(model, store); } }, wait);
-    }
     model.on("change:snapshot", () => {
       const snapshot = model.get("snapshot") || [];
       if (snapshot.length && (model.get("seq") || 0) >= store.seq) {
@@ -69,15 +64,19 @@ function storeOf(model) {
   return store;
 }
 
-function ask(model, store) {
+// Ask for every operation, once, after `wait` ms unless a snapshot mends the gap first.
+function ask(model, store, wait = 0) {
   if (store.asked) return;
   store.asked = true;
-  rlmSend(model, "sync", { seq: store.seq });
+  const send = () => { if (store.asked) rlmSend(model, "sync", { seq: store.seq }); };
+  if (wait) store.askTimer = setTimeout(send, wait);
+  else send();
 }
 
 // The kernel's reply to sync: every operation sent so far, if it has more than this page.
 function restore(store, msg) {
   store.asked = false;
+  clearTimeout(store.askTimer);
   if (typeof msg.seq === "number" && msg.seq > store.seq) {
     store.ops = (msg.ops || []).slice();
     store.seq = msg.seq;
@@ -88,7 +87,7 @@ function restore(store, msg) {
 function receive(model, store, msg) {
   if (typeof msg.seq === "number") {
     if (msg.seq <= store.seq) return; // already applied (a snapshot overtook it)
-    if (msg.seq > store.seq + 1) { ask(model, store); return; } // a gap: the sync reply has it all
+    if (msg.seq > store.seq + 1) { ask(model, store, 2500); return; } // a gap: a snapshot has it all
     store.seq = msg.seq;
     store.asked = false; // in order again: a later gap may ask again
   }
@@ -217,6 +216,11 @@ function createView(model, el, store) {
     }
     r._verdict.replaceChildren(rlmEl("span", "rlm-ask", op.ask ? `Run ${op.tool}?` : "waiting for approval"));
     if (!op.ask) return;
+    const store = storeOf(model);
+    if (!store.shown.has(op.id)) {  // the approver waits to learn that a page shows its buttons
+      store.shown.add(op.id);
+      rlmSend(model, "sync", { seq: store.seq });
+    }
     const buttons = rlmEl("span", "rlm-decide");
     for (const [label, approved] of [["Approve", true], ["Deny", false]]) {
       const b = rlmEl("button", approved ? "rlm-approve" : "rlm-deny", label);

@@ -54,6 +54,12 @@ def kernel():
         kernel.shutdown()
 
 
+def updates(run):
+    """The display updates but a stream's saved copy (an output of its own, emptied at the end)."""
+    return [m for m in run.of("update_display_data")
+            if not m["content"]["metadata"].get("rlm", {}).get("copy")]
+
+
 def ops_of(run):
     return [op for m in run.comm_msgs() if "ops" in m for op in m["ops"]]
 
@@ -172,22 +178,22 @@ def test_record_then_replay_in_a_fresh_kernel_with_no_model(kernel, tmp_path):
     trace = load(path)
     assert trace.kind == "agent" and trace.state == "done" and sorted(trace.steps) == [1, 2, 3]
     recorded = trace.footer["t"]
-    live_text = live.of("update_display_data")[0]["content"]["data"]["text/plain"]
+    live_text = updates(live)[0]["content"]["data"]["text/plain"]
 
     fresh = Kernel()  # no key, no model: RLM_MODEL unset and nothing loaded
     try:
         assert fresh.execute("%load_ext rlm_jupyter").ok
         replayed = fresh.execute(f"%rlm replay {path}")
         assert replayed.ok, replayed.errors
-        took = replayed.of("update_display_data")[0]["_t"] - replayed.of("display_data")[0]["_t"]
+        took = updates(replayed)[0]["_t"] - replayed.of("display_data")[0]["_t"]
         assert recorded * 0.8 - 0.05 <= took <= recorded * 1.5 + 0.5, (took, recorded)
-        end = replayed.of("update_display_data")[0]["content"]["data"]
+        end = updates(replayed)[0]["content"]["data"]
         # The same run: everything but the header line (its elapsed time) is identical.
         assert end["text/plain"].split("\n", 1)[1] == live_text.split("\n", 1)[1]
         assert [op["op"] for op in ops_of(replayed) if op["op"] not in ("live", "header")] == \
             [op["op"] for op in ops_of(live) if op["op"] not in ("live", "header")]
         instant = fresh.execute(f"%rlm replay {path} --instant")
-        assert instant.ok and instant.of("update_display_data")[0]["content"]["data"]["text/plain"] == \
+        assert instant.ok and updates(instant)[0]["content"]["data"]["text/plain"] == \
             end["text/plain"]
         loaded = fresh.execute("import sys; print('rlm_toolkit.providers.openai' in sys.modules, "
                                "'llama_cpp' in sys.modules)")
@@ -204,7 +210,7 @@ def test_stream_record_and_replay(kernel, tmp_path):
     assert load(path).text == kernel.value("answer_words")
     replayed = kernel.execute(f"%rlm replay {path} --instant")
     assert replayed.ok, replayed.errors
-    end = replayed.of("update_display_data")[0]["content"]["data"]
+    end = updates(replayed)[0]["content"]["data"]
     assert end["text/plain"] == kernel.value("answer_words")
     assert "".join(m["d"] for m in replayed.comm_msgs() if "d" in m) == end["text/plain"]
 
@@ -239,7 +245,7 @@ display_agent(agent.astream("What is 20 + 22?"))
     run = kernel.execute(code)
     assert run.ok, run.errors
     assert len(run.of("display_data")) == 1 and not run.of("execute_result")  # not shown twice
-    end = run.of("update_display_data")[0]["content"]["data"]
+    end = updates(run)[0]["content"]["data"]
     assert "answer59" in end["text/plain"] and 'data-state="done"' in end["text/html"]
     assert len([m for m in run.comm_msgs() if "ops" in m]) >= 3
     assert kernel.value("_.messages(1)[-1]") == {"role": "user", "content": "What is 20 + 22?"}
@@ -252,7 +258,7 @@ view = display_agent(iter(events), model="hand:made")
 """
     run = kernel.execute(code)
     assert run.ok, run.errors
-    end = run.of("update_display_data")[0]["content"]
+    end = updates(run)[0]["content"]
     assert end["metadata"]["rlm"]["state"] == "error" and "disk on fire" in end["data"]["text/plain"]
     assert (
         'data-state="error"' in end["data"]["text/html"] and "rlm-row rlm-error" in end["data"]["text/html"]
@@ -269,7 +275,7 @@ def test_an_interrupt_stops_the_timeline_and_closes_the_trace(tmp_path):
                             timeout=60, interrupt_after=1.5)
         assert [e[0] for e in run.errors] == ["KeyboardInterrupt"]
         assert run.ended - run.interrupted_at < 5.0
-        end = run.of("update_display_data")[0]["content"]
+        end = updates(run)[0]["content"]
         assert (
             end["metadata"]["rlm"]["state"] == "stopped"
             and 'data-state="stopped"' in end["data"]["text/html"]
@@ -293,7 +299,7 @@ def test_while_running_only_custom_messages_cross_the_comm(kernel):
     # Bytes grow with the run, not with its square: beyond each message's envelope (~0.8 KB of
     # headers) the payload stays within twice the transcript's size.
     sent = sum(m["_bytes"] for m in comm if m["content"]["data"].get("method") == "custom")
-    transcript = run.of("update_display_data")[0]["content"]["data"]["text/plain"]
+    transcript = updates(run)[0]["content"]["data"]["text/plain"]
     assert sent < custom * 900 + 2 * len(transcript), (sent, custom, len(transcript))
 
 

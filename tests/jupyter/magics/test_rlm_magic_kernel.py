@@ -31,12 +31,15 @@ def kernel(ipy_kernel):
 
 
 def final(run):
-    """The last display update (the static bundle); any before it are partial text/plain snapshots."""
+    """The last display update (the static bundle); before it, the saved copy's refreshes (partial
+    text/plain and HTML of the text so far, then emptied), never the widget's own output."""
     updates = run.of("update_display_data")
     assert updates, [m["msg_type"] for m in run.messages]
     for early in updates[:-1]:
         assert early["content"]["metadata"]["rlm"]["partial"] is True
-        assert set(early["content"]["data"]) == {"text/plain", WIDGET}
+        assert early["content"]["metadata"]["rlm"]["copy"] is True
+        assert set(early["content"]["data"]) in ({"text/plain", "text/html"}, set())
+    assert not updates[-1]["content"]["metadata"]["rlm"].get("copy")
     return updates[-1]["content"]
 
 
@@ -54,7 +57,8 @@ def test_answer_grows_in_place_and_ends_as_static_text(kernel):
     assert run.ok, run.errors
     story = kernel.value("story")
     displays = run.of("display_data")
-    assert len(displays) == 1 and WIDGET in displays[0]["content"]["data"]
+    assert len(displays) == 2 and WIDGET in displays[0]["content"]["data"]
+    assert 'class="rlm-saved"' in displays[1]["content"]["data"]["text/html"]  # its saved copy, after it
     display_id = displays[0]["content"]["transient"]["display_id"]
     sent = deltas(run)
     assert len(sent) >= 3, "the answer should arrive in several frames"

@@ -28,7 +28,8 @@ def test_executed_notebook_keeps_a_static_safe_answer(tmp_path):
         nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()
     outputs = nb.cells[1].outputs
-    assert len(outputs) == 1, outputs
+    # the answer, and its saved copy, emptied once the answer settled (front ends show nothing for it)
+    assert len(outputs) == 2 and outputs[1]["data"] == {} and outputs[1]["metadata"]["rlm"]["copy"], outputs
     data, metadata = outputs[0]["data"], outputs[0]["metadata"]
     assert "application/vnd.jupyter.widget-view+json" not in data  # readable without the widget
     assert data["text/plain"] == "The **sea** is wide <img src=x onerror=alert(1)> and costs $5."
