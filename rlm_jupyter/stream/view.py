@@ -9,16 +9,17 @@
 The kernel sends each frame's new text as one custom message (``{"type": "frame", "d": …, "o":
 offset}``, the vocabulary of :mod:`rlm_jupyter.wire`; at most ~30 a second, none held longer than
 a frame, see :mod:`rlm_jupyter.live.pacing`); the page appends it and renders markdown safely
-(the page libraries of :mod:`rlm_jupyter.page`, incrementally). A reasoning model's thinking
-travels the same way (``"r": …, "ro": offset``, in the same frames) into a "Thinking" section
-above the answer, shown as plain text, that folds when the answer starts; the static copy keeps it in a folded
+(the page libraries of :mod:`rlm_jupyter.page`, incrementally). A reasoning model's thinking travels
+the same way (``"r": …, "ro": offset``, in the same frames) into a "Thinking" section above the
+answer, shown as plain text, that folds when the answer starts; the static copy keeps it in a folded
 ``<details>``. The prompt that was sent (``prompt``, scrubbed and capped) is a "Prompt" section
-above both, folded from the start, in the widget and in the static copy. A view that appears mid-stream (a reload, a second tab) gets the whole text (and
-reasoning) so far in the widget's state and continues from the offsets. Beside the widget's output
-the display has a *saved copy* of the text so far (``text/plain`` and safe ``text/html``, refreshed
-on the schedule of :class:`rlm_jupyter.live.snapshots.Snapshots`): a page that shows the widget hides
-it, a notebook saved mid-stream reopens showing it (the widget's output, whose model went with the
-kernel, is hidden instead of "model not found"), and a front end without widgets sees it grow. When
+above both, folded from the start, in the widget and in the static copy. A view that appears
+mid-stream (a reload, a second tab) gets the whole text (and reasoning) so far in the widget's state
+and continues from the offsets. Beside the widget's output the display has a *saved copy* of the
+text so far (``text/plain`` and safe ``text/html``, refreshed on the schedule of
+:class:`rlm_jupyter.live.snapshots.Snapshots`): a page that shows the widget hides it, a notebook
+saved mid-stream reopens showing it (the widget's output, whose model went with the kernel, is
+hidden instead of "model not found"), and a front end without widgets sees it grow. When
 the stream ends the display is replaced by a static bundle — safe ``text/html`` with the same
 classes, ``text/markdown``, ``text/plain`` and the provenance (``Response.to_dict()``) in the
 output's metadata. Errors end the stream with one scrubbed line and the partial text kept; the Stop
