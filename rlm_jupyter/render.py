@@ -284,11 +284,17 @@ def thinking_note(thinking: str) -> str:
     return f"thinking: {plural(words, 'word')}, folded in the HTML output"
 
 
+# The live Thinking and Prompt boxes (stream.css), inline: a saved output has no style sheet, and the
+# answer must not move when the copy takes the widget's place.
+FOLDED_STYLE = "margin:0 0 6px;font-size:0.92em;line-height:1.25"
+
+
 def thinking_html(thinking: str) -> str:
     """The reasoning as a folded ``<details>`` ("Thinking"), as plain escaped text ("" when none)."""
     if not thinking:
         return ""
-    return (f'<details class="rlm-thinking"><summary class="rlm-thinking-title" style="opacity:0.75">Thinking'
+    return (f'<details class="rlm-thinking" style="{FOLDED_STYLE};padding-left:8px">'
+            f'<summary class="rlm-thinking-title" style="opacity:0.75">Thinking'
             f'</summary><div class="rlm-thinking-text" style="white-space:pre-wrap;opacity:0.75">'
             f"{escape_html(thinking)}</div></details>")
 
@@ -297,7 +303,8 @@ def prompt_html(prompt: str) -> str:
     """The prompt that was sent as a folded ``<details>`` ("Prompt"), plain escaped text ("" when none)."""
     if not prompt:
         return ""
-    return (f'<details class="rlm-prompt"><summary class="rlm-prompt-title" style="opacity:0.75">Prompt'
+    return (f'<details class="rlm-prompt" style="{FOLDED_STYLE}">'
+            f'<summary class="rlm-prompt-title" style="opacity:0.75">Prompt'
             f'</summary><div class="rlm-prompt-text" style="white-space:pre-wrap;opacity:0.75">'
             f"{escape_html(prompt)}</div></details>")
 

@@ -54,7 +54,8 @@ _WATCH = """() => {
     const area = cells.length > 1 ? cells[1].querySelector('.jp-OutputArea') : null;
     if (area) {
       const live = area.querySelector('.rlm-stream:not(.rlm-static)');
-      const copy = area.querySelector('.rlm-stream.rlm-static');
+      // the settled copy, not the saved copy a live answer keeps hidden beside its widget (.rlm-saved)
+      const copy = [...area.querySelectorAll('.rlm-stream.rlm-static')].find(e => !e.closest('.rlm-saved'));
       window.__heights.push({h: area.getBoundingClientRect().height,
                              kind: copy ? 'static' : live ? live.dataset.state : 'none',
                              math: area.querySelectorAll('mjx-container').length,

@@ -38,9 +38,13 @@ agent_rlm = RLM(ScriptedProvider(turns=[
     "The sum is 42."]))
 '''
 
+# the page libraries' one widget and its Layout (rlm_jupyter.page.PageAssets) stay: once per kernel
 HELD = '''gc.collect()
+from rlm_jupyter.page import page_assets
+assets = page_assets(); assets_ids = {assets.comm.comm_id, assets.layout.comm.comm_id}
 views = sum(isinstance(o, (StreamView, TimelineView)) for o in gc.get_objects())
-comms = sum(c.target_name == "jupyter.widget" for c in comm.get_comm_manager().comms.values())
+comms = sum(c.target_name == "jupyter.widget" and c.comm_id not in assets_ids
+            for c in comm.get_comm_manager().comms.values())
 print(f"held: {views} views, {comms} comms")'''
 
 _BROKEN = ("() => [...document.querySelectorAll('.jp-OutputArea-output')].map(e => e.innerText)"
