@@ -32,7 +32,9 @@ def test_nbclient_stops_at_a_failed_answer(tmp_path):
     assert "sk-abcdefghijklmnop1234" not in str(failure.value)
     failed = nb.cells[1].outputs
     shown = "".join(o.get("data", {}).get("text/plain", "") for o in failed)
-    assert shown.startswith("Half an") and "AuthenticationError" in shown
+    # the answer keeps the partial text; the error is written once, as the cell's one error line
+    assert shown.startswith("Half an") and "AuthenticationError" not in shown
     errors = [o for o in failed if o["output_type"] == "error"]
     assert len(errors) == 1 and len(errors[0]["traceback"]) == 1
+    assert "AuthenticationError" in errors[0]["traceback"][0] and "partial answer is kept" in errors[0]["traceback"][0]
     assert nb.cells[2].outputs == [] and nb.cells[2].execution_count is None, "Run All went past the failure"
