@@ -177,9 +177,10 @@ def test_the_answer_shows_the_prompt_sent_folded_in_the_saved_output(start, open
         {"role": "system", "content": "Be brief."}, user(f"Look at <b>bold</b> ({TEST_KEY})")]
     html = [m["content"]["data"]["text/html"] for m in run.of("display_data", "update_display_data")
             if "text/html" in m["content"]["data"]][-1]
-    assert ('<details class="rlm-prompt"><summary class="rlm-prompt-title" style="opacity:0.75">Prompt'
+    assert ('<summary class="rlm-prompt-title" style="opacity:0.75">Prompt'
             '</summary><div class="rlm-prompt-text" style="white-space:pre-wrap;opacity:0.75">[system]\n'
             "Be brief.\n\n[user]\nLook at &lt;b&gt;bold&lt;/b&gt; (***)</div></details>") in html
+    assert '<details class="rlm-prompt" style="' in html  # folded: no "open"
     assert TEST_KEY not in json.dumps(run.of("display_data", "update_display_data", "comm_open", "comm_msg"),
                                       default=str)
     states = [m["content"]["data"]["state"] for m in run.of("comm_open", "comm_msg")

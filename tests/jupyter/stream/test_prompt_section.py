@@ -33,8 +33,9 @@ def test_the_static_copy_keeps_the_prompt_folded_and_escaped():
     view.set_state({"prompt": "[user]\nI never said this"})  # a page that rewrites its copy
     html = view.static_bundle()[0]["text/html"]
     assert prompt_html("") == "" and "rlm-prompt" not in answer_html("a", "markdown", {})
-    section = html[html.index('<details class="rlm-prompt">'):html.index("</details>") + 10]
-    assert "<details class=\"rlm-prompt\"><summary" in section and " open" not in section
+    section = html[html.index('<details class="rlm-prompt"'):html.index("</details>") + 10]
+    assert section.startswith('<details class="rlm-prompt" style="') and "><summary" in section
+    assert " open" not in section
     assert "&lt;img src=x onerror=" in section and "<img" not in section and "<script" not in section
     assert TEST_KEY not in html and TEST_KEY not in view.sent_prompt and "never said" not in html
     assert html.index("rlm-prompt") < html.index("rlm-answer")

@@ -244,7 +244,7 @@ def test_reasoning_travels_beside_the_text_and_the_bundle_folds_it():
     assert view.thinking == view.reasoning and view.text == "The answer."
     data, _ = view.final_bundle()
     html = data["text/html"]
-    assert html.index('<details class="rlm-thinking">') < html.index('class="rlm-answer"')
+    assert html.index('<details class="rlm-thinking"') < html.index('class="rlm-answer"')
     assert "<details class=\"rlm-thinking\" open" not in html and "<img" not in html and "&lt;img" in html
     assert "&#36;5" in html
     assert data["text/plain"].startswith("[thinking: 8 words") and data["text/plain"].endswith("The answer.")

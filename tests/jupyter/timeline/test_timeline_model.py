@@ -151,7 +151,7 @@ def test_reasoning_is_a_folded_thinking_row_of_its_step():
     assert [r.kind for r in step.rows][:2] == ["reasoning", "thought"]
     assert model.tokens == 4  # reasoning is not answer tokens
     html = timeline_html(model)
-    assert '<div class="rlm-row rlm-reasoning"><details class="rlm-thinking">' in html
+    assert '<div class="rlm-row rlm-reasoning"><details class="rlm-thinking"' in html
     assert "<img" not in html and "&lt;img" in html
     assert "(thinking: 6 words, folded in the HTML output)" in model.text()
     assert "*(thinking: 6 words" in model.markdown() and "onerror" not in model.markdown()
