@@ -228,7 +228,15 @@ def test_the_kernel_stays_busy_while_a_cell_runs_beside_a_bg_stream(jupyter_fron
     server.write_notebook(name, [SETUP + "\nquick = RLM(ScriptedProvider('ok'))", "%%rlm -m quick\nHi.",
                                  "%%rlm --bg -m slow\nA long story.", "import time\ntime.sleep(5)"])
     open_notebook(browser_page, server, name)
-    run_all_cells(browser_page)
+    # The set-up and the first answer first, until the page has drawn it (a loaded machine may draw
+    # it only after Run All has moved on, and the subshell's creation would then land in the sleep);
+    # then the --bg answer and the sleeping cell.
+    run_next = "() => window.jupyterapp.commands.execute('notebook:run-cell-and-select-next')"
+    page.evaluate(run_next)
+    page.evaluate(run_next)
+    wait_for_output(browser_page, ".rlm-stream.rlm-static .rlm-answer")  # drawn, and settled
+    page.wait_for_timeout(1_000)
+    page.evaluate("() => { void window.jupyterapp.commands.execute('notebook:run-all-below'); }")
     page.wait_for_function(_SLEEPING, timeout=30_000)
     statuses, lengths = [], []
     while page.evaluate(_SLEEPING):  # the page's kernel indicator, sampled through the sleep
